@@ -1,0 +1,311 @@
+/*
+ * store.h — the storage interface (store/store.c, sqlite.c, memory.c,
+ * later postgres.c).
+ *
+ * Like SQLite's VFS: a versioned struct of function pointers that each
+ * backend fills in, and thin wrappers (store_*) that every caller goes
+ * through. The wrappers are the one place for metrics (error counter),
+ * logging and fault injection. The store knows nothing of HTTP; no query is
+ * ever assembled from input (prepared statements, bound parameters, ORDER BY
+ * from a fixed list).
+ *
+ * A `store` handle is ONE connection: not thread-safe, used by one thread at
+ * a time. Open one per thread (the writer, each HTTP worker's reads, the
+ * CLI). All handles opened on the same URL see the same data.
+ *
+ * Strings in structs filled by the store (sh_link.url, .title) are malloc'ed
+ * and owned by the struct: release with sh_link_clear(). Structs handed to
+ * a callback are owned by the store and valid only during the call.
+ */
+#ifndef SHORTY_STORE_H
+#define SHORTY_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "shorty/codec.h"
+#include "shorty/err.h"
+
+#define SH_MAX_TAGS 16
+#define SH_TAG_MAX 32
+#define SH_TITLE_MAX 512
+#define SH_VISIT_FIELD_MAX 512 /* referer, user agent: truncated to this */
+
+enum code_kind {
+	CODE_KIND_COUNTER = 0, /* derived from the id by codec_encode_id; no row in codes */
+	CODE_KIND_CUSTOM = 1,  /* chosen by the caller; row in codes */
+	CODE_KIND_RANDOM = 2,  /* random strategy or a requested length; row in codes */
+	CODE_KIND_HASH = 3,    /* hash strategy; row in codes */
+};
+
+typedef struct sh_link {
+	int64_t id;                 /* primary key; > 0 */
+	char code[CODE_MAX + 1];
+	int code_kind;              /* enum code_kind */
+	char *url;                  /* normalized long URL (owned) */
+	uint64_t url_hash;          /* keyed hash of url, for dedupe lookups */
+	char *title;                /* NULL or owned, <= SH_TITLE_MAX bytes */
+	int64_t created_at, updated_at; /* Unix seconds */
+	int64_t valid_since;        /* 0 = none */
+	int64_t expires_at;         /* 0 = none */
+	int64_t max_visits;         /* 0 = no limit */
+	int64_t visits;             /* counted visits (non-bot + bot) */
+	int64_t bot_visits;         /* of which bots */
+	int redirect_status;        /* 301, 302, 307, 308 */
+	bool forward_query;
+	bool crawlable;
+	bool disabled;
+	int64_t owner_key_id;       /* API key that created it; 0 = none (CLI, anonymous) */
+	int ntags;
+	char tags[SH_MAX_TAGS][SH_TAG_MAX + 1];
+} sh_link;
+
+/* Frees url and title, zeroes the struct. Safe on a zeroed struct. */
+void sh_link_clear(sh_link *l);
+
+enum list_order {
+	LIST_CREATED_DESC = 0, LIST_CREATED_ASC,
+	LIST_CODE_ASC, LIST_CODE_DESC,
+	LIST_URL_ASC, LIST_URL_DESC,
+	LIST_TITLE_ASC, LIST_TITLE_DESC,
+	LIST_VISITS_ASC, LIST_VISITS_DESC,
+	LIST_NONBOT_VISITS_ASC, LIST_NONBOT_VISITS_DESC,
+};
+
+typedef struct sh_list_query {
+	int64_t limit;              /* rows to return (>= 1) */
+	int64_t offset;             /* rows to skip (page-based callers) */
+	int64_t before_id;          /* keyset: only ids < before_id (0 = off);
+	                               with LIST_CREATED_DESC only */
+	int order;                  /* enum list_order */
+	const char *search;         /* substring of url, code or title; NULL = all.
+	                               Matched literally (no LIKE wildcards). */
+	const char *const *tags;    /* NULL or ntags tags */
+	int ntags;
+	bool tags_all;              /* true: link has all tags; false: any */
+	int64_t start_date, end_date; /* created_at range, 0 = open */
+	bool exclude_max_visits_reached;
+	bool exclude_past_valid_until;
+	int64_t owner_key_id;       /* 0 = every owner */
+	int64_t now;                /* for the exclude_* filters */
+} sh_list_query;
+
+typedef int (*sh_link_cb)(const sh_link *l, void *ud); /* non-zero stops */
+
+enum visit_kind {
+	VISIT_NORMAL = 0, /* a redirect served to a (probable) person */
+	VISIT_BOT = 1,    /* a redirect served to a known bot / preview fetcher */
+	VISIT_HEAD = 2,   /* a HEAD request: logged apart, not a visit */
+};
+
+enum orphan_type {
+	ORPHAN_NONE = 0,            /* a visit of a link */
+	ORPHAN_BASE_URL,            /* GET / */
+	ORPHAN_INVALID_SHORT_URL,   /* a code that is not a link */
+	ORPHAN_REGULAR_404,         /* any other 404 */
+};
+
+typedef struct sh_visit {
+	int64_t link_id;            /* 0 for an orphan visit */
+	int64_t ts;                 /* Unix seconds */
+	int kind;                   /* enum visit_kind */
+	int orphan_type;            /* enum orphan_type */
+	const char *referer;        /* NULL or <= SH_VISIT_FIELD_MAX bytes */
+	const char *user_agent;
+	const char *visited_url;    /* the short URL that was asked for */
+	const char *ip;             /* anonymized client address (last octet 0) */
+} sh_visit;
+
+typedef int (*sh_visit_cb)(const sh_visit *v, int64_t visit_id, void *ud);
+
+typedef struct sh_visit_query {
+	int64_t link_id;            /* > 0: this link's visits */
+	const char *tag;            /* non-NULL: visits of links with this tag */
+	int orphan;                 /* 0: non-orphan only, 1: orphan only, -1: both */
+	int orphan_type;            /* with orphan == 1: 0 = any, else that type */
+	int64_t start_date, end_date; /* 0 = open */
+	bool exclude_bots;
+	int64_t owner_key_id;       /* 0 = every owner */
+	int64_t limit, offset;      /* newest first */
+} sh_visit_query;
+
+typedef struct sh_visit_totals {
+	int64_t total, bots;        /* counted visits (HEAD excluded) */
+} sh_visit_totals;
+
+typedef struct sh_tag_stats {
+	char tag[SH_TAG_MAX + 1];
+	int64_t links;
+	int64_t visits, bot_visits;
+} sh_tag_stats;
+typedef int (*sh_tag_cb)(const sh_tag_stats *t, void *ud);
+
+enum key_role { KEY_ADMIN = 0, KEY_AUTHOR = 1, KEY_READ_ONLY = 2 };
+
+#define SH_KEY_HASH_BYTES 32
+#define SH_KEY_NAME_MAX 128
+
+typedef struct sh_api_key {
+	int64_t id;
+	char name[SH_KEY_NAME_MAX + 1];
+	int role;                   /* enum key_role */
+	uint8_t hash[SH_KEY_HASH_BYTES];
+	char prefix[9];             /* first 8 characters of the key, for `key list` */
+	int64_t created_at;
+	int64_t revoked_at;         /* 0 = active */
+} sh_api_key;
+typedef int (*sh_key_cb)(const sh_api_key *k, void *ud);
+
+typedef struct store store;
+
+/* The backend interface. iVersion lets later members be added. Every
+ * member returns 0 or a negative SH_E* code; the backend fills err with a
+ * user-facing sentence where it has one. */
+typedef struct store_ops {
+	int iVersion;               /* 1 */
+	const char *name;           /* "sqlite", "memory", "postgres" */
+	void (*close)(store *s);
+
+	/* schema */
+	int (*migrate)(store *s, sh_err *err);
+	int (*schema_version)(store *s, int *current, int *latest);
+	int (*ping)(store *s);
+
+	/* transactions: begin is a write transaction (SQLite: BEGIN IMMEDIATE).
+	 * Savepoints nest inside it, so one failed create in a group commit is
+	 * rolled back alone. */
+	int (*begin)(store *s);
+	int (*commit)(store *s);
+	int (*rollback)(store *s);
+	int (*savepoint)(store *s);
+	int (*release)(store *s);
+	int (*rollback_to)(store *s);
+	bool (*in_txn)(store *s);
+
+	/* meta: small key/value settings (the installation secret lives here). */
+	int (*meta_get)(store *s, const char *key, char **val /* malloc'ed */);
+	int (*meta_set)(store *s, const char *key, const char *val);
+
+	/* links */
+	int (*next_id)(store *s, int64_t *id);  /* max(id) + 1, 1 when empty */
+	int (*link_insert)(store *s, const sh_link *l); /* id set by caller;
+	                                  SH_ETAKEN if id or stored code exists */
+	int (*link_get)(store *s, int64_t id, sh_link *out);      /* SH_ENOTFOUND */
+	int (*link_get_by_code)(store *s, const char *code, sh_link *out); /* codes table */
+	int (*code_exists)(store *s, const char *code, bool *exists);      /* codes table */
+	int (*link_find_dup)(store *s, uint64_t url_hash, const char *url,
+	                     int64_t owner_key_id, sh_link *out); /* generated code,
+	                     no expiry, no max visits, not disabled; SH_ENOTFOUND */
+	int (*link_update)(store *s, const sh_link *l);  /* all fields and tags by id */
+	int (*link_delete)(store *s, int64_t id);        /* with its codes, tags, visits */
+	int (*link_list)(store *s, const sh_list_query *q, sh_link_cb cb, void *ud,
+	                 int64_t *total /* may be NULL: matching rows, ignoring limit/offset */);
+
+	/* visits: one call adds many (log rows, daily aggregates, link counters,
+	 * totals). Visits of links that no longer exist are dropped. */
+	int (*visits_add)(store *s, const sh_visit *v, size_t n);
+	int (*visits_list)(store *s, const sh_visit_query *q, sh_visit_cb cb, void *ud,
+	                   int64_t *total);
+	int (*visits_totals)(store *s, int64_t owner_key_id,
+	                     sh_visit_totals *links, sh_visit_totals *orphans);
+	int (*visits_delete)(store *s, int64_t link_id /* 0 = orphan visits */, int64_t *deleted);
+
+	/* tags */
+	int (*tags_stats)(store *s, int64_t owner_key_id, const char *search,
+	                  sh_tag_cb cb, void *ud);      /* ordered by tag name */
+	int (*tag_rename)(store *s, const char *from, const char *to); /* ENOTFOUND, ETAKEN */
+	int (*tag_delete)(store *s, const char *tag);   /* ENOTFOUND */
+
+	/* API keys */
+	int (*key_insert)(store *s, sh_api_key *k);     /* sets k->id */
+	int (*key_get_by_hash)(store *s, const uint8_t hash[SH_KEY_HASH_BYTES],
+	                       sh_api_key *out);        /* SH_ENOTFOUND */
+	int (*key_list)(store *s, sh_key_cb cb, void *ud);
+	int (*key_revoke)(store *s, int64_t id, int64_t when); /* SH_ENOTFOUND */
+	int (*key_count)(store *s, int64_t *n);         /* active keys */
+} store_ops;
+
+/* The base every backend's handle starts with. */
+struct store {
+	const store_ops *ops;
+	char *url;                  /* what it was opened with */
+	sh_err last_err;            /* detail of the last failure */
+};
+
+typedef struct store_options {
+	const char *synchronous;    /* "full" (default) | "normal" | "off" */
+	int busy_timeout_ms;        /* 5000 */
+	bool read_only;             /* a reader connection (HTTP workers) */
+	bool create;                /* create the file / parent directory if missing */
+} store_options;
+
+void store_options_default(store_options *o);
+
+/*
+ * Opens a connection. url: "sqlite:PATH", a bare PATH, "memory:" or
+ * "memory:NAME" (in-process; all handles on the same NAME share data until
+ * the last is closed), "postgres://..." (when built). Returns 0 or SH_E*
+ * with err saying what failed and how to fix it.
+ */
+int store_open(store **out, const char *url, const store_options *o, sh_err *err);
+void store_close(store *s);
+
+/* Wrappers: same meaning as the ops above. */
+int store_migrate(store *s, sh_err *err);
+int store_schema_version(store *s, int *current, int *latest);
+int store_ping(store *s);
+int store_begin(store *s);
+int store_commit(store *s);
+int store_rollback(store *s);
+int store_savepoint(store *s);
+int store_release(store *s);
+int store_rollback_to(store *s);
+bool store_in_txn(store *s);
+int store_meta_get(store *s, const char *key, char **val);
+int store_meta_set(store *s, const char *key, const char *val);
+int store_next_id(store *s, int64_t *id);
+int store_link_insert(store *s, const sh_link *l);
+int store_link_get(store *s, int64_t id, sh_link *out);
+int store_link_get_by_code(store *s, const char *code, sh_link *out);
+int store_code_exists(store *s, const char *code, bool *exists);
+int store_link_find_dup(store *s, uint64_t url_hash, const char *url,
+                        int64_t owner_key_id, sh_link *out);
+int store_link_update(store *s, const sh_link *l);
+int store_link_delete(store *s, int64_t id);
+int store_link_list(store *s, const sh_list_query *q, sh_link_cb cb, void *ud,
+                    int64_t *total);
+int store_visits_add(store *s, const sh_visit *v, size_t n);
+int store_visits_list(store *s, const sh_visit_query *q, sh_visit_cb cb, void *ud,
+                      int64_t *total);
+int store_visits_totals(store *s, int64_t owner_key_id, sh_visit_totals *links,
+                        sh_visit_totals *orphans);
+int store_visits_delete(store *s, int64_t link_id, int64_t *deleted);
+int store_tags_stats(store *s, int64_t owner_key_id, const char *search,
+                     sh_tag_cb cb, void *ud);
+int store_tag_rename(store *s, const char *from, const char *to);
+int store_tag_delete(store *s, const char *tag);
+int store_key_insert(store *s, sh_api_key *k);
+int store_key_get_by_hash(store *s, const uint8_t hash[SH_KEY_HASH_BYTES], sh_api_key *out);
+int store_key_list(store *s, sh_key_cb cb, void *ud);
+int store_key_revoke(store *s, int64_t id, int64_t when);
+int store_key_count(store *s, int64_t *n);
+
+/* Errors counted by the wrappers (shorty_store_errors_total). SH_ENOTFOUND
+ * and SH_ETAKEN are answers, not errors, and are not counted. */
+uint64_t store_error_count(void);
+
+/*
+ * Fault injection (tests only; a no-op unless armed). After `after` more
+ * successful wrapper calls whose name contains `op_substr` (NULL = any),
+ * the next `count` such calls fail with `code` without reaching the backend
+ * (count < 0: every call from then on). store_fault_clear() disarms.
+ * Also armed from the environment at store_open: SHORTY_FAULT="op:after:count:code".
+ */
+void store_fault_set(const char *op_substr, int after, int count, int code);
+void store_fault_clear(void);
+
+/* Backends (store/sqlite.c, store/memory.c). */
+int store_sqlite_open(store **out, const char *path, const store_options *o, sh_err *err);
+int store_memory_open(store **out, const char *name, const store_options *o, sh_err *err);
+
+#endif

@@ -1,0 +1,48 @@
+/*
+ * url.h — accepting and normalizing long URLs (core/url.c), SPEC §3.
+ *
+ * One validator for every front (REST, YOURLS, web form, CLI, import).
+ * Built on libcurl's URL API (curl_url), IDN to punycode through libcurl.
+ */
+#ifndef SHORTY_URL_H
+#define SHORTY_URL_H
+
+#include <stddef.h>
+#include "shorty/err.h"
+
+#define URL_MAX_SCHEMES 8
+#define URL_DEFAULT_MAX_LENGTH 8192
+
+typedef struct url_policy {
+	size_t max_length;                  /* bytes, of input and of result */
+	const char *schemes[URL_MAX_SCHEMES]; /* lower-case, NULL-terminated; {"http","https"} */
+	const char *self_host;              /* host of our base URL (lower-case), or NULL */
+	int self_port;                      /* its port (80/443 when default), 0 = any */
+	const char *const *blocked_hosts;   /* NULL-terminated list, or NULL; a
+	                                       host matches itself and its subdomains */
+} url_policy;
+
+/* A policy with the defaults of SPEC §3 (http, https; 8192 bytes). */
+void url_policy_default(url_policy *p);
+
+/*
+ * Validates and normalizes `in` (in_len bytes; need not be NUL-terminated).
+ * On success *out is a malloc'ed NUL-terminated normalized URL, owned by the
+ * caller, and 0 is returned. On failure returns SH_EINVAL, SH_ETOOBIG or
+ * SH_EBLOCKED with a one-sentence reason in err (field "url"), *out = NULL.
+ *
+ * Rules: surrounding white space trimmed; then any control character
+ * (< 0x20, 0x7f), raw space, backslash or NUL inside -> rejected; scheme in
+ * policy; host present; no user:pass@; scheme and host lower-cased; IDN to
+ * punycode; default port dropped; dot segments removed; percent-encoding
+ * made canonical (upper-case hex, unreserved characters decoded, non-ASCII
+ * bytes encoded); the result never contains a control character.
+ */
+int url_normalize(const url_policy *p, const char *in, size_t in_len,
+                  char **out, sh_err *err);
+
+/* Global init/cleanup of libcurl (curl_global_init); call once from main. */
+int url_global_init(void);
+void url_global_cleanup(void);
+
+#endif
