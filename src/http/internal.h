@@ -1,0 +1,277 @@
+/*
+ * src/http/internal.h — the private interface of the HTTP module, and its index.
+ *
+ * Files:
+ *   server.c   libmicrohttpd setup, the access handler (request life cycle,
+ *              limits, dispatch), per-thread workers, the writer thread
+ *              (group commit), shutdown
+ *   reply.c    the response helpers below (JSON, problem+json, text, HTML,
+ *              redirect), HTML escaping
+ *   routes.c   the route table and dispatch
+ *   redirect.c GET|HEAD /<code>, /<code>+, /<code>/track, /<code>/qr-code
+ *   pages.c    /, /health, /ready, /robots.txt, POST /api/shorten
+ *   rest.c     the Shlink v3 REST API under /rest
+ *   metrics.c  per-thread counters and /metrics
+ *   yourls.c   the YOURLS API (/yourls-api.php), another engineer's file
+ *
+ * The life of a request (see server.c): libmicrohttpd parses it; the access
+ * handler collects the body (bounded), checks the limits, finds the route in
+ * the table, checks the method and the body's type, then calls the route's
+ * handler ONCE with a ready http_req. A handler either answers at once with
+ * one of the http_reply_* helpers, or hands a write to the writer thread with
+ * http_defer() and answers later from its `reply` callback. Either way it
+ * returns what the helper returned (an MHD_Result); never MHD_NO by itself
+ * (that closes the connection without an answer).
+ *
+ * Threads: a handler runs on a libmicrohttpd worker thread. r->w is that
+ * thread's worker: its own read-only store connection (r->w->rs) and its own
+ * visit buffer. Never write through r->w->rs: writes go through http_defer.
+ */
+#ifndef SHORTY_HTTP_INTERNAL_H
+#define SHORTY_HTTP_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <microhttpd.h>
+#include <jansson.h>
+
+#include "shorty/config.h"
+#include "shorty/err.h"
+#include "shorty/service.h"
+#include "shorty/store.h"
+
+/* ---- limits ------------------------------------------------------------ */
+
+#define HTTP_REQUEST_LINE_MAX (8 * 1024)  /* longer request target: 414 */
+#define HTTP_HEADERS_MAX (32 * 1024)      /* all header names + values: 431 */
+#define HTTP_HEADER_FIELDS_MAX 100        /* more fields: 431 */
+#define HTTP_BODY_MAX (64 * 1024)         /* longer body: 413 */
+#define HTTP_JSON_DEPTH_MAX 32            /* deeper JSON: 400 invalid-data */
+#define HTTP_FORM_FIELDS_MAX 64           /* form fields kept (urlencoded / multipart) */
+#define HTTP_EXTRA_HEADERS_MAX 8          /* headers a handler may add */
+#define HTTP_IP_MAX 46                    /* INET6_ADDRSTRLEN */
+
+/* ---- methods ------------------------------------------------------------ */
+
+enum http_method {
+	HTTP_GET = 1 << 0,
+	HTTP_HEAD = 1 << 1,
+	HTTP_POST = 1 << 2,
+	HTTP_PUT = 1 << 3,
+	HTTP_PATCH = 1 << 4,
+	HTTP_DELETE = 1 << 5,
+	HTTP_OPTIONS = 1 << 6,
+	HTTP_OTHER = 1 << 7,
+};
+
+/* ---- the worker (one per libmicrohttpd thread) -------------------------- */
+
+struct http_metrics; /* metrics.c */
+
+typedef struct http_worker {
+	store *rs;                 /* read-only connection of this thread; NULL
+	                              if it could not be opened (answers 503) */
+	visitbuf *vb;              /* this thread's visits, drained by the writer */
+	struct http_metrics *m;    /* this thread's counters */
+	struct http_worker *next;  /* registry (server.c) */
+} http_worker;
+
+/* ---- a request ----------------------------------------------------------- */
+
+typedef struct http_req http_req;
+
+/* A write to run on the writer thread: inside the group transaction and a
+ * savepoint of its own (a negative result rolls back only this job). `ws` is
+ * the writer's connection. Runs with no lock held; must not touch the
+ * connection (r->conn) or reply. Its result is passed to `reply`. */
+typedef int (*http_job_run)(http_req *r, svc *v, store *ws);
+
+/* Answers a deferred request on its worker thread, after the commit (rc is
+ * the run's result, or the commit's error when the commit failed: then the
+ * job's work is undone). Must answer with an http_reply_* helper. */
+typedef int (*http_job_reply)(http_req *r, int rc);
+
+typedef struct http_form_field {
+	const char *name, *value;  /* NUL-terminated, owned by the request */
+	size_t value_len;
+} http_form_field;
+
+struct http_req {
+	struct MHD_Connection *conn;
+	http_worker *w;            /* this thread's worker */
+	svc *v;                    /* the service (shared, thread-safe) */
+	const sh_config *cfg;
+
+	const char *method;        /* as sent: "GET" */
+	unsigned meth;             /* enum http_method */
+	const char *path;          /* %-decoded path, no query ("/abc") */
+	const char *raw_target;    /* request target exactly as received ("/abc?x=%20") */
+	const char *raw_query;     /* the part after '?' in raw_target, or NULL */
+	char ip[HTTP_IP_MAX];      /* client address (X-Forwarded-For from a trusted proxy) */
+
+	const char *body;          /* the request body (NUL-terminated), or NULL */
+	size_t body_len;
+
+	/* route matching: for patterns with '*' the matched segment (a code, a
+	 * tag), NUL-terminated, in arg; api_version for /rest/vN (0 otherwise). */
+	char arg[CODE_MAX * 2 + 8];
+	size_t arg_len;
+	int api_version;
+
+	/* REST authentication (rest.c fills it): the caller's key */
+	bool has_key;
+	sh_api_key key;
+
+	/* for handlers: a pointer kept until the request ends, freed with
+	 * ud_free (if set) then. Use it to carry state into a job. */
+	void *ud;
+	void (*ud_free)(void *ud);
+
+	/* --- private to server.c / reply.c below this line --- */
+	int route;                 /* metrics label index */
+	int status;                /* status answered (metrics, access log) */
+	int64_t t0_ns;
+	int state;
+	size_t body_cap;
+	bool body_too_big;
+	char *raw_buf;             /* owns raw_target */
+	size_t raw_len;
+	http_job_run job_run;
+	http_job_reply job_reply;
+	int job_rc;
+	struct http_req *job_next;
+	int nform;
+	http_form_field form[HTTP_FORM_FIELDS_MAX];
+	bool form_parsed;
+	int nextra;
+	struct { char *name, *value; } extra[HTTP_EXTRA_HEADERS_MAX];
+};
+
+/* ---- looking at the request --------------------------------------------- */
+
+/* A request header (case-insensitive name), or NULL. */
+const char *http_header(http_req *r, const char *name);
+
+/* A query parameter ("?name=value", %-decoded by libmicrohttpd), or NULL.
+ * For a repeated name, the first one. */
+const char *http_query(http_req *r, const char *name);
+
+/* A parameter from the query or, for a POST whose body is
+ * application/x-www-form-urlencoded or multipart/form-data, from the body
+ * (the body wins). The form is parsed on the first call. NULL when absent.
+ * *len (may be NULL) gets the value's length (a form value may hold NULs). */
+const char *http_param(http_req *r, const char *name, size_t *len);
+
+/* True if the Content-Type of the request is `type` (parameters like
+ * "; charset=utf-8" ignored, case-insensitive). */
+bool http_content_type_is(http_req *r, const char *type);
+
+/* Parses the body as a JSON object: strict (duplicate keys rejected, valid
+ * UTF-8, depth <= HTTP_JSON_DEPTH_MAX). Returns a new reference, or NULL
+ * after answering 400 (Shlink invalid-data) itself; then the caller returns
+ * *answered. */
+json_t *http_body_json(http_req *r, int *answered);
+
+/* ---- answering ----------------------------------------------------------
+ * Each helper queues exactly one response and returns the MHD_Result to
+ * return from the handler. Every response carries a Content-Type and
+ * X-Content-Type-Options: nosniff; /rest answers also carry the CORS
+ * headers. Bodies are copied (the caller keeps its buffer). HEAD requests
+ * get the headers and no body automatically.
+ */
+
+/* Adds a header to the answer this request will get (copied; values with a
+ * control character are refused with SH_EINVAL). Up to
+ * HTTP_EXTRA_HEADERS_MAX. */
+int http_add_header(http_req *r, const char *name, const char *value);
+
+/* Any body. */
+int http_reply(http_req *r, int status, const char *content_type,
+               const void *body, size_t len);
+
+/* Plain text ("text/plain; charset=utf-8"). */
+int http_reply_text(http_req *r, int status, const char *text);
+
+/* HTML ("text/html; charset=utf-8"); the caller escapes what it puts in. */
+int http_reply_html(http_req *r, int status, const char *html, size_t len);
+
+/* JSON ("application/json"); takes ownership of j (a NULL j answers 503). */
+int http_reply_json(http_req *r, int status, json_t *j);
+
+/* No body (204, or a 3xx with Location already added). */
+int http_reply_empty(http_req *r, int status);
+
+/*
+ * RFC 9457 problem details ("application/problem+json"):
+ * {"type": <type>, "title", "status", "detail", ...extra members}.
+ * type: a Shlink slug ("invalid-data" -> "https://shlink.io/api/error/invalid-data"),
+ * or a full URI, or NULL ("about:blank"). extra (may be NULL) is an object
+ * whose members are merged in (ownership taken).
+ */
+int http_reply_problem(http_req *r, int status, const char *type, const char *title,
+                       const char *detail, json_t *extra);
+
+/* Maps a service error (SH_E*) to a status and Shlink problem and answers:
+ * EINVAL/ETOOBIG/EBLOCKED/ERESERVED -> 400 invalid-data (invalidElements
+ * [err->field]), ETAKEN -> 400 non-unique-slug, ENOTFOUND -> 404
+ * short-url-not-found (shortCode = r->arg), EAUTH -> 401, EFORBIDDEN -> 403,
+ * EBUSY/ESTORE/EFULL/ESCHEMA/ENOMEM -> 503. err may be NULL. */
+int http_reply_error(http_req *r, int code, const sh_err *err);
+
+/* HTML-escapes s[0..n) (& < > " ') into dst, NUL-terminated, truncating
+ * (never splitting an escape). Returns the length written. */
+size_t http_html_escape(char *dst, size_t dstsz, const char *s, size_t n);
+
+/* ---- deferring a write to the writer thread ---------------------------- */
+
+/* Suspends the connection and queues r on the writer thread: `run` there,
+ * then `reply` here after the commit. The handler returns the result of this
+ * call. On shutdown or queue failure answers 503 at once. */
+int http_defer(http_req *r, http_job_run run, http_job_reply reply);
+
+/* ---- routes ------------------------------------------------------------- */
+
+typedef int (*http_handler)(http_req *r);
+
+enum route_flags {
+	ROUTE_JSON_BODY = 1 << 0,  /* POST/PUT/PATCH must be application/json (415) */
+	ROUTE_FORM_BODY = 1 << 1,  /* POST may be urlencoded or multipart */
+	ROUTE_REST = 1 << 2,       /* under /rest: CORS headers, problem+json errors */
+};
+
+/*
+ * One line of the route table (routes.c). pattern: an exact path
+ * ("/health"), or a path with one '*' standing for one segment without '/'
+ * (e.g. "/rest/v3/short-urls/" followed by '*'). REST routes are written
+ * once with "/rest/v3"; the router maps /rest/v1 and /rest/v2 onto them. methods: enum http_method bits (HEAD is
+ * allowed wherever GET is). A path that matches with a method not in the
+ * mask answers 405 with Allow.
+ */
+typedef struct http_route {
+	const char *pattern;
+	unsigned methods;
+	unsigned flags;            /* enum route_flags */
+	http_handler fn;
+	const char *label;         /* metrics route label */
+} http_route;
+
+extern const http_route http_routes[];
+extern const size_t http_nroutes;
+
+/* Finds the route and runs it (routes.c); answers 404/405 itself. */
+int http_dispatch(http_req *r);
+
+/* Handlers (one per file above). */
+int http_redirect(http_req *r);          /* /<code> (fallback route) */
+int http_yourls(http_req *r);            /* yourls.c: /yourls-api.php */
+
+/* Shared state set up by http_serve (server.c). */
+typedef struct http_server http_server;
+extern http_server *http_srv;
+svc *http_svc(void);
+const sh_config *http_cfg(void);
+bool http_stopping(void);
+
+#endif
