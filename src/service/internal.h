@@ -1,0 +1,25 @@
+/*
+ * service/internal.h — helpers shared by links.c, keys.c and visits.c; not
+ * part of the public interface (the svc__ prefix marks them internal).
+ */
+#ifndef SHORTY_SERVICE_INTERNAL_H
+#define SHORTY_SERVICE_INTERNAL_H
+
+#include <stdbool.h>
+#include "shorty/err.h"
+#include "shorty/store.h"
+
+/* Opens this operation's unit of work: a transaction of its own, or a
+ * savepoint when the caller already holds one (group commit), so that a
+ * failure rolls back only this operation. *nested says which. */
+int svc__tx_begin(store *s, bool *nested);
+
+/* Ends the unit opened by svc__tx_begin: commits / releases when rc == 0,
+ * else rolls back. Returns rc, or the commit's error when rc was 0. */
+int svc__tx_end(store *s, bool nested, int rc);
+
+/* Fills err for a failed store call ("the store failed: ...") and returns
+ * rc unchanged. Answers (SH_ENOTFOUND, SH_ETAKEN) are not rewritten. */
+int svc__store_err(store *s, int rc, sh_err *err);
+
+#endif

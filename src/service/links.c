@@ -1,0 +1,1197 @@
+/*
+ * links.c — the rules of the product for links (see shorty/service.h):
+ * opening the service (secret, URL policy, cache), create with validation,
+ * dedupe and the three code strategies, get, the cached redirect lookup,
+ * list, update and delete.
+ *
+ * Codes: a COUNTER link has no row in the codes table; its code is the keyed
+ * permutation of its id (core/codec), so a generated code is found by
+ * decoding it to an id. Every other kind (custom, random, hash) has a codes
+ * row. A code is therefore "taken" when it is in the codes table OR when it
+ * decodes to the id of an existing COUNTER link; both checks run inside the
+ * write transaction that inserts, so two writers (server and CLI) never hand
+ * out the same code.
+ *
+ * Cache: key = the code's bytes, value = a compact record (struct crec
+ * followed by the URL). A redirect that hits the cache copies the record
+ * straight into the caller's svc_target and allocates nothing.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <sodium.h>
+
+#include "shorty/codec.h"
+#include "shorty/service.h"
+#include "shorty/timeutil.h"
+#include "service/internal.h"
+
+#define SECRET_BYTES 32
+#define KDF_CONTEXT "shortyv1" /* crypto_kdf_CONTEXTBYTES == 8 */
+#define KDF_ID_CODEC 1
+#define KDF_ID_URLHASH 2
+
+#define TTL_MS 60000          /* positive entries */
+#define TTL_COUNTED_MS 1000   /* links with a visit limit: keep the count fresh */
+#define TTL_NEGATIVE_MS 5000  /* unknown codes */
+#define BLOCKLIST_LINE_MAX 1024
+#define COUNTER_SKIP_MAX 1000 /* custom codes in the generator's way, in a row */
+#define RANDOM_TRIES 8        /* per length, before trying a longer code */
+
+struct svc {
+	const sh_config *cfg;
+	codec_key codec;
+	uint8_t url_key[crypto_shorthash_KEYBYTES];
+	url_policy policy;
+	char *schemes;      /* storage the policy's scheme pointers point into */
+	char *self_host;
+	char **blocked;     /* NULL-terminated, owned */
+	size_t nblocked;
+	lru *cache;
+	char *base;         /* base URL without a trailing slash */
+	size_t max_url;
+};
+
+/* The cached form of a link: what a redirect needs, then the URL bytes. */
+struct crec {
+	int64_t link_id;
+	int64_t valid_since;
+	int64_t expires_at;
+	int64_t max_visits;
+	int64_t visits;     /* at load time */
+	int32_t status;
+	uint32_t flags;
+};
+#define CREC_FORWARD 1u
+#define CREC_CRAWLABLE 2u
+#define CREC_DISABLED 4u
+
+/* ---- shared helpers (internal.h) ----------------------------------------- */
+
+int svc__tx_begin(store *s, bool *nested)
+{
+	*nested = store_in_txn(s);
+	return *nested ? store_savepoint(s) : store_begin(s);
+}
+
+int svc__tx_end(store *s, bool nested, int rc)
+{
+	int rc2;
+
+	if (rc == 0) {
+		rc2 = nested ? store_release(s) : store_commit(s);
+		if (rc2 == 0)
+			return 0;
+		rc = rc2;
+	}
+	/* the rollback's own failure is not the news: the first error is */
+	if (nested) {
+		(void)store_rollback_to(s);
+	} else {
+		(void)store_rollback(s);
+	}
+	return rc;
+}
+
+int svc__store_err(store *s, int rc, sh_err *err)
+{
+	const char *why = sh_strerror(rc);
+
+	if (rc == SH_ENOTFOUND || rc == SH_ETAKEN)
+		return rc;
+	if (rc == SH_ENOMEM)
+		return sh_err_set(err, rc, NULL, "out of memory");
+	/* the backend's sentence is better than ours, when it is about this error */
+	if (s && s->last_err.code == rc && s->last_err.msg[0])
+		why = s->last_err.msg;
+	return sh_err_set(err, rc, NULL, "the store failed: %s", why);
+}
+
+/* ---- small pure helpers --------------------------------------------------- */
+
+static int64_t mono_ms(void)
+{
+	return sh_mono_ns() / 1000000;
+}
+
+static uint64_t url_hash(const svc *v, const char *url)
+{
+	unsigned char h[crypto_shorthash_BYTES];
+	uint64_t x = 0;
+	int i;
+
+	crypto_shorthash(h, (const unsigned char *)url, strlen(url), v->url_key);
+	/* little-endian on every host, so instances sharing a store agree */
+	for (i = crypto_shorthash_BYTES - 1; i >= 0; i--)
+		x = (x << 8) | h[i];
+	return x;
+}
+
+/* COUNTER links carry no stored code: derive it from the id. */
+static void fill_code(const svc *v, sh_link *l)
+{
+	if (l->code_kind == CODE_KIND_COUNTER &&
+	    codec_encode_id(&v->codec, l->id, l->code, sizeof l->code) != 0)
+		l->code[0] = '\0';
+}
+
+static bool status_valid(int st)
+{
+	return st == 301 || st == 302 || st == 307 || st == 308;
+}
+
+/* Valid UTF-8 (no overlongs, surrogates or code points past U+10FFFF) and
+ * no control character (C0, DEL, C1). */
+static bool text_ok(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	uint32_t cp;
+	int n, i;
+
+	while (*p) {
+		if (*p < 0x80) {
+			if (*p < 0x20 || *p == 0x7f)
+				return false;
+			p++;
+			continue;
+		}
+		if ((*p & 0xe0) == 0xc0) {
+			n = 1;
+			cp = *p & 0x1f;
+		} else if ((*p & 0xf0) == 0xe0) {
+			n = 2;
+			cp = *p & 0x0f;
+		} else if ((*p & 0xf8) == 0xf0) {
+			n = 3;
+			cp = *p & 0x07;
+		} else {
+			return false;
+		}
+		for (i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (p[i] & 0x3f);
+		}
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
+			return false;
+		p += n + 1;
+	}
+	return true;
+}
+
+static int check_title(const char *title, sh_err *err)
+{
+	if (!title)
+		return 0;
+	if (strlen(title) > SH_TITLE_MAX)
+		return sh_err_set(err, SH_EINVAL, "title",
+		                  "the title is longer than %d bytes; shorten it", SH_TITLE_MAX);
+	if (!text_ok(title))
+		return sh_err_set(err, SH_EINVAL, "title",
+		                  "the title must be UTF-8 text without control characters");
+	return 0;
+}
+
+bool svc_tag_valid(const char *tag)
+{
+	size_t i;
+
+	if (!tag || !tag[0])
+		return false;
+	for (i = 0; tag[i]; i++) {
+		char c = tag[i];
+
+		if (i >= SH_TAG_MAX)
+			return false;
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+/* Validates tags and copies them, duplicates removed, into out. */
+static int check_tags(const char *const *tags, int ntags, char out[SH_MAX_TAGS][SH_TAG_MAX + 1],
+                      int *nout, sh_err *err)
+{
+	int i, j;
+
+	*nout = 0;
+	if (ntags < 0 || (ntags > 0 && !tags))
+		return sh_err_set(err, SH_EINVAL, "tags", "the tags are missing");
+	for (i = 0; i < ntags; i++) {
+		if (!svc_tag_valid(tags[i]))
+			return sh_err_set(err, SH_EINVAL, "tags",
+			                  "the tag \"%.40s\" is not valid: a tag is 1-%d characters of "
+			                  "a-z, 0-9, '_' and '-' (lower case)",
+			                  tags[i] ? tags[i] : "", SH_TAG_MAX);
+		for (j = 0; j < *nout; j++)
+			if (strcmp(out[j], tags[i]) == 0)
+				break;
+		if (j < *nout)
+			continue;
+		if (*nout == SH_MAX_TAGS)
+			return sh_err_set(err, SH_EINVAL, "tags", "a link has at most %d tags",
+			                  SH_MAX_TAGS);
+		snprintf(out[*nout], SH_TAG_MAX + 1, "%s", tags[i]);
+		(*nout)++;
+	}
+	return 0;
+}
+
+static int check_status(int st, sh_err *err)
+{
+	if (!status_valid(st))
+		return sh_err_set(err, SH_EINVAL, "redirectStatus",
+		                  "the redirect status must be 301, 302, 307 or 308, not %d", st);
+	return 0;
+}
+
+static int check_times(int64_t valid_since, int64_t expires_at, sh_err *err)
+{
+	if (valid_since < 0)
+		return sh_err_set(err, SH_EINVAL, "validSince",
+		                  "validSince must be a date after 1970-01-01");
+	if (expires_at < 0)
+		return sh_err_set(err, SH_EINVAL, "validUntil",
+		                  "validUntil must be a date after 1970-01-01");
+	if (valid_since && expires_at && valid_since >= expires_at)
+		return sh_err_set(err, SH_EINVAL, "validUntil",
+		                  "validUntil must be later than validSince");
+	return 0;
+}
+
+static int check_max_visits(int64_t n, sh_err *err)
+{
+	if (n < 0)
+		return sh_err_set(err, SH_EINVAL, "maxVisits",
+		                  "maxVisits must be a positive number of visits (or none)");
+	return 0;
+}
+
+/* ---- open / close ----------------------------------------------------- */
+
+static int load_secret(store *s, uint8_t secret[SECRET_BYTES], sh_err *err)
+{
+	char hex[SECRET_BYTES * 2 + 1];
+	char *val = NULL;
+	size_t binlen = 0;
+	bool nested = false, open = false, said = false;
+	int rc;
+
+	rc = store_meta_get(s, "secret", &val);
+	if (rc != 0 && rc != SH_ENOTFOUND)
+		return svc__store_err(s, rc, err);
+	if (rc == SH_ENOTFOUND || !val) {
+		free(val);
+		val = NULL;
+		/* first start: create it in a write transaction, and look again
+		 * inside it, in case another process created it meanwhile */
+		rc = svc__tx_begin(s, &nested);
+		if (rc)
+			return svc__store_err(s, rc, err);
+		open = true;
+		rc = store_meta_get(s, "secret", &val);
+		if (rc != 0 && rc != SH_ENOTFOUND)
+			goto out;
+		if (rc == SH_ENOTFOUND || !val) {
+			free(val);
+			val = NULL;
+			randombytes_buf(secret, SECRET_BYTES);
+			sodium_bin2hex(hex, sizeof hex, secret, SECRET_BYTES);
+			rc = store_meta_set(s, "secret", hex);
+			sodium_memzero(hex, sizeof hex);
+			goto out;
+		}
+		rc = 0;
+	}
+	if (sodium_hex2bin(secret, SECRET_BYTES, val, strlen(val), NULL, &binlen, NULL) != 0 ||
+	    binlen != SECRET_BYTES) {
+		rc = sh_err_set(err, SH_ESTORE, NULL,
+		                "the installation secret in the store (meta \"secret\") is "
+		                "damaged: it must be %d hex digits",
+		                SECRET_BYTES * 2);
+		said = true;
+		goto out;
+	}
+out:
+	if (val) {
+		sodium_memzero(val, strlen(val));
+		free(val);
+	}
+	if (open)
+		rc = svc__tx_end(s, nested, rc);
+	if (rc && !said)
+		svc__store_err(s, rc, err);
+	return rc;
+}
+
+static int parse_schemes(svc *v, const char *list, sh_err *err)
+{
+	char *p, *tok, *end;
+	int n = 0;
+
+	v->schemes = strdup(list && list[0] ? list : "http,https");
+	if (!v->schemes)
+		return sh_err_set(err, SH_ENOMEM, NULL, "out of memory");
+	for (p = v->schemes; p && *p; p = end) {
+		end = strchr(p, ',');
+		if (end)
+			*end++ = '\0';
+		while (*p == ' ' || *p == '\t')
+			p++;
+		tok = p;
+		p += strlen(p);
+		while (p > tok && (p[-1] == ' ' || p[-1] == '\t'))
+			*--p = '\0';
+		if (!*tok)
+			continue;
+		for (p = tok; *p; p++) {
+			*p = (char)tolower((unsigned char)*p);
+			if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '+' ||
+			      *p == '-' || *p == '.'))
+				return sh_err_set(err, SH_EINVAL, "allowed-schemes",
+				                  "allowed-schemes is a comma-separated list of URL "
+				                  "schemes such as \"http,https\"");
+		}
+		if (n == URL_MAX_SCHEMES - 1)
+			return sh_err_set(err, SH_EINVAL, "allowed-schemes",
+			                  "allowed-schemes lists more than %d schemes",
+			                  URL_MAX_SCHEMES - 1);
+		v->policy.schemes[n++] = tok;
+	}
+	if (n == 0)
+		return sh_err_set(err, SH_EINVAL, "allowed-schemes",
+		                  "allowed-schemes names no scheme; use e.g. \"http,https\"");
+	v->policy.schemes[n] = NULL;
+	return 0;
+}
+
+static int parse_base(svc *v, const char *base, sh_err *err)
+{
+	CURLU *u = NULL;
+	char *host = NULL, *port = NULL, *p;
+	size_t n;
+	int rc = 0;
+
+	if (!base || !base[0])
+		base = "http://localhost:8000";
+	v->base = strdup(base);
+	if (!v->base)
+		return sh_err_set(err, SH_ENOMEM, NULL, "out of memory");
+	n = strlen(v->base);
+	while (n > 0 && v->base[n - 1] == '/')
+		v->base[--n] = '\0';
+
+	u = curl_url();
+	if (!u)
+		return sh_err_set(err, SH_ENOMEM, NULL, "out of memory");
+	if (curl_url_set(u, CURLUPART_URL, v->base, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+		rc = sh_err_set(err, SH_EINVAL, "base-url",
+		                "base-url \"%.100s\" is not an absolute URL such as "
+		                "https://s.example.com",
+		                v->base);
+		goto out;
+	}
+	for (p = host; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	v->self_host = strdup(host);
+	if (!v->self_host) {
+		rc = sh_err_set(err, SH_ENOMEM, NULL, "out of memory");
+		goto out;
+	}
+	v->policy.self_host = v->self_host;
+	if (curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK && port)
+		v->policy.self_port = (int)strtol(port, NULL, 10);
+out:
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+static int load_blocklist(svc *v, const char *path, sh_err *err)
+{
+	char line[BLOCKLIST_LINE_MAX];
+	char *p, *e, **nb;
+	size_t cap = 0;
+	FILE *f;
+	int rc = 0;
+
+	if (!path || !path[0])
+		return 0;
+	f = fopen(path, "re");
+	if (!f)
+		return sh_err_set(err, SH_EINVAL, "blocklist-file",
+		                  "cannot read the blocklist file %.180s: %s", path, strerror(errno));
+	while (fgets(line, sizeof line, f)) {
+		p = line;
+		e = strchr(p, '#');
+		if (e)
+			*e = '\0';
+		while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+			p++;
+		e = p + strlen(p);
+		while (e > p && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
+			*--e = '\0';
+		if (e > p && e[-1] == '.')
+			*--e = '\0'; /* "example.com." is example.com */
+		if (!*p)
+			continue;
+		if (v->nblocked + 2 > cap) {
+			cap = cap ? cap * 2 : 64;
+			nb = realloc(v->blocked, cap * sizeof *nb);
+			if (!nb) {
+				rc = sh_err_set(err, SH_ENOMEM, NULL, "out of memory");
+				goto out;
+			}
+			v->blocked = nb;
+		}
+		for (e = p; *e; e++)
+			*e = (char)tolower((unsigned char)*e);
+		v->blocked[v->nblocked] = strdup(p);
+		if (!v->blocked[v->nblocked]) {
+			rc = sh_err_set(err, SH_ENOMEM, NULL, "out of memory");
+			goto out;
+		}
+		v->blocked[++v->nblocked] = NULL;
+	}
+	if (ferror(f))
+		rc = sh_err_set(err, SH_EINVAL, "blocklist-file",
+		                "cannot read the blocklist file %.180s", path);
+out:
+	fclose(f);
+	if (rc == 0 && v->blocked)
+		v->policy.blocked_hosts = (const char *const *)v->blocked;
+	return rc;
+}
+
+int svc_open(svc **out, const sh_config *cfg, store *s, sh_err *err)
+{
+	uint8_t secret[SECRET_BYTES];
+	uint8_t sub[CODEC_KEY_BYTES];
+	svc *v;
+	int rc;
+
+	*out = NULL;
+	if (sodium_init() < 0)
+		return sh_err_set(err, SH_ENOMEM, NULL, "libsodium could not start");
+	if (cfg->code_length < CODEC_MIN_LEN || cfg->code_length > CODEC_MAX_LEN)
+		return sh_err_set(err, SH_EINVAL, "code-length", "code-length must be %d to %d",
+		                  CODEC_MIN_LEN, CODEC_MAX_LEN);
+	v = calloc(1, sizeof *v);
+	if (!v)
+		return sh_err_set(err, SH_ENOMEM, NULL, "out of memory");
+	v->cfg = cfg;
+	url_policy_default(&v->policy);
+	v->max_url = cfg->max_url_length > 0 ? (size_t)cfg->max_url_length : URL_DEFAULT_MAX_LENGTH;
+	v->policy.max_length = v->max_url;
+
+	rc = parse_schemes(v, cfg->allowed_schemes, err);
+	if (rc)
+		goto out;
+	rc = parse_base(v, cfg->base_url, err);
+	if (rc)
+		goto out;
+	rc = load_blocklist(v, cfg->blocklist_file, err);
+	if (rc)
+		goto out;
+
+	rc = load_secret(s, secret, err);
+	if (rc)
+		goto out;
+	/* independent subkeys, so the codec key never doubles as the hash key */
+	crypto_kdf_derive_from_key(sub, sizeof sub, KDF_ID_CODEC, KDF_CONTEXT, secret);
+	memcpy(v->codec.k, sub, sizeof v->codec.k);
+	crypto_kdf_derive_from_key(v->url_key, sizeof v->url_key, KDF_ID_URLHASH, KDF_CONTEXT,
+	                           secret);
+	sodium_memzero(secret, sizeof secret);
+	sodium_memzero(sub, sizeof sub);
+
+	if (cfg->cache_entries > 0) {
+		v->cache = lru_create((size_t)cfg->cache_entries, 0);
+		if (!v->cache) {
+			rc = sh_err_set(err, SH_ENOMEM, NULL, "out of memory for the cache");
+			goto out;
+		}
+	}
+out:
+	if (rc) {
+		svc_close(v);
+		return rc;
+	}
+	*out = v;
+	return 0;
+}
+
+void svc_close(svc *v)
+{
+	size_t i;
+
+	if (!v)
+		return;
+	lru_destroy(v->cache);
+	for (i = 0; i < v->nblocked; i++)
+		free(v->blocked[i]);
+	free(v->blocked);
+	free(v->schemes);
+	free(v->self_host);
+	free(v->base);
+	sodium_memzero(v, sizeof *v);
+	free(v);
+}
+
+const sh_config *svc_config(const svc *v)
+{
+	return v->cfg;
+}
+
+const url_policy *svc_url_policy(const svc *v)
+{
+	return &v->policy;
+}
+
+lru *svc_cache(svc *v)
+{
+	return v->cache;
+}
+
+const char *svc_short_url(const svc *v, const char *code, char *buf, size_t bufsz)
+{
+	if (bufsz == 0)
+		return buf;
+	if ((size_t)snprintf(buf, bufsz, "%s/%s", v->base, code) >= bufsz)
+		buf[0] = '\0'; /* a cut short URL would point somewhere else */
+	return buf;
+}
+
+void svc_cache_forget(svc *v, const char *code)
+{
+	if (v->cache && code)
+		lru_del(v->cache, code, strlen(code));
+}
+
+/* ---- create ----------------------------------------------------------- */
+
+void svc_create_req_init(svc_create_req *req)
+{
+	memset(req, 0, sizeof *req);
+	req->find_if_exists = true;
+	req->crawlable = -1;
+	req->forward_query = -1;
+}
+
+/* Is code in use: a codes row, or the code of an existing COUNTER link? */
+static int code_taken(svc *v, store *s, const char *code, bool *taken)
+{
+	sh_link l;
+	int64_t id;
+	bool exists = false;
+	int rc;
+
+	*taken = false;
+	rc = store_code_exists(s, code, &exists);
+	if (rc)
+		return rc;
+	if (exists) {
+		*taken = true;
+		return 0;
+	}
+	if (codec_decode_id(&v->codec, code, strlen(code), &id) != 0)
+		return 0;
+	memset(&l, 0, sizeof l);
+	rc = store_link_get(s, id, &l);
+	if (rc == SH_ENOTFOUND)
+		return 0;
+	if (rc)
+		return rc;
+	*taken = l.code_kind == CODE_KIND_COUNTER;
+	sh_link_clear(&l);
+	return 0;
+}
+
+/* counter: the next id, skipping ids whose code a custom code has taken. */
+static int pick_counter(svc *v, store *s, sh_link *l)
+{
+	int64_t id, first;
+	bool taken;
+	int i, rc;
+
+	rc = store_next_id(s, &id);
+	if (rc)
+		return rc;
+	first = codec_first_id(v->cfg->code_length);
+	if (id < first)
+		id = first;
+	for (i = 0; i < COUNTER_SKIP_MAX; i++, id++) {
+		if (codec_len_of_id(id) < 0 ||
+		    codec_encode_id(&v->codec, id, l->code, sizeof l->code) != 0)
+			return SH_EFULL;
+		if (codec_reserved(l->code, strlen(l->code)))
+			continue;
+		rc = store_code_exists(s, l->code, &taken);
+		if (rc)
+			return rc;
+		if (!taken) {
+			l->id = id;
+			l->code_kind = CODE_KIND_COUNTER;
+			return 0;
+		}
+	}
+	return SH_ESTORE;
+}
+
+static int pick_random(svc *v, store *s, int len, sh_link *l)
+{
+	bool taken;
+	int i, rc;
+
+	for (; len <= CODE_MAX; len++) {
+		for (i = 0; i < RANDOM_TRIES; i++) {
+			codec_random_code(len, l->code);
+			if (codec_reserved(l->code, (size_t)len))
+				continue;
+			rc = code_taken(v, s, l->code, &taken);
+			if (rc)
+				return rc;
+			if (!taken) {
+				l->code_kind = CODE_KIND_RANDOM;
+				return store_next_id(s, &l->id);
+			}
+		}
+	}
+	return SH_EFULL;
+}
+
+/* hash: the same URL gives the same code on every instance; a code taken by
+ * another link is resolved deterministically by rehashing with a counter,
+ * and after RANDOM_TRIES attempts at one length the code grows by one. An
+ * equivalent link of the same URL was already found by the dedupe step. */
+static int pick_hash(svc *v, store *s, int len, sh_link *l)
+{
+	uint32_t attempt;
+	bool taken;
+	int rc;
+
+	for (attempt = 0; len <= CODE_MAX; attempt++) {
+		if (attempt > 0 && attempt % RANDOM_TRIES == 0)
+			len++;
+		if (len > CODE_MAX)
+			break;
+		codec_hash_code(&v->codec, l->url, strlen(l->url), attempt, len, l->code);
+		if (codec_reserved(l->code, (size_t)len))
+			continue;
+		rc = code_taken(v, s, l->code, &taken);
+		if (rc)
+			return rc;
+		if (!taken) {
+			l->code_kind = CODE_KIND_HASH;
+			return store_next_id(s, &l->id);
+		}
+	}
+	return SH_EFULL;
+}
+
+static int pick_custom(svc *v, store *s, const char *code, sh_link *l, sh_err *err)
+{
+	bool taken;
+	int rc;
+
+	rc = code_taken(v, s, code, &taken);
+	if (rc)
+		return svc__store_err(s, rc, err);
+	if (taken)
+		return sh_err_set(err, SH_ETAKEN, "customSlug",
+		                  "the code %s is already taken; choose another", code);
+	snprintf(l->code, sizeof l->code, "%s", code);
+	l->code_kind = CODE_KIND_CUSTOM;
+	rc = store_next_id(s, &l->id);
+	if (rc)
+		return svc__store_err(s, rc, err);
+	return 0;
+}
+
+int svc_shorten(svc *v, store *s, const svc_create_req *req, sh_link *out, bool *existed,
+                sh_err *err)
+{
+	const sh_config *cfg = v->cfg;
+	sh_link l, found;
+	bool dedupe, nested = false, open = false, have_found = false;
+	size_t clen = 0;
+	int len, rc;
+
+	memset(&l, 0, sizeof l);
+	memset(&found, 0, sizeof found);
+	if (existed)
+		*existed = false;
+	if (!req->url)
+		return sh_err_set(err, SH_EINVAL, "url", "the URL to shorten is missing");
+
+	/* ---- validate everything before touching the store ---- */
+	rc = url_normalize(&v->policy, req->url, req->url_len ? req->url_len : strlen(req->url),
+	                   &l.url, err);
+	if (rc)
+		goto out;
+	if (req->custom_code) {
+		clen = strlen(req->custom_code);
+		if (!codec_custom_valid(req->custom_code, clen)) {
+			rc = sh_err_set(err, SH_EINVAL, "customSlug",
+			                "a custom code is 1–64 characters of A–Z, a–z, 0–9, '_' "
+			                "and '-'");
+			goto out;
+		}
+		if (codec_reserved(req->custom_code, clen)) {
+			rc = sh_err_set(err, SH_ERESERVED, "customSlug",
+			                "the code %s is reserved for the service's own pages; "
+			                "choose another",
+			                req->custom_code);
+			goto out;
+		}
+	}
+	if (req->code_length != 0 && (req->code_length < 4 || req->code_length > CODE_MAX)) {
+		rc = sh_err_set(err, SH_EINVAL, "shortCodeLength",
+		                "shortCodeLength must be between 4 and %d", CODE_MAX);
+		goto out;
+	}
+	rc = check_title(req->title, err);
+	if (rc)
+		goto out;
+	rc = check_tags(req->tags, req->ntags, l.tags, &l.ntags, err);
+	if (rc)
+		goto out;
+	l.redirect_status = req->redirect_status ? req->redirect_status
+	                    : status_valid(cfg->redirect_status) ? cfg->redirect_status : 302;
+	rc = check_status(l.redirect_status, err);
+	if (rc)
+		goto out;
+	rc = check_max_visits(req->max_visits, err);
+	if (rc)
+		goto out;
+	rc = check_times(req->valid_since, req->expires_at, err);
+	if (rc)
+		goto out;
+	if (req->title && req->title[0]) {
+		l.title = strdup(req->title);
+		if (!l.title) {
+			rc = sh_err_set(err, SH_ENOMEM, NULL, "out of memory");
+			goto out;
+		}
+	}
+	l.url_hash = url_hash(v, l.url);
+	l.created_at = l.updated_at = req->now ? req->now : sh_now();
+	l.valid_since = req->valid_since;
+	l.expires_at = req->expires_at;
+	l.max_visits = req->max_visits;
+	l.forward_query = req->forward_query < 0 ? true : req->forward_query != 0;
+	l.crawlable = req->crawlable > 0;
+	l.owner_key_id = req->owner_key_id;
+	dedupe = req->find_if_exists && !req->custom_code && !req->valid_since &&
+	         !req->expires_at && !req->max_visits;
+
+	/* ---- one unit of work: dedupe, pick a code, insert ---- */
+	rc = svc__tx_begin(s, &nested);
+	if (rc) {
+		svc__store_err(s, rc, err);
+		goto out;
+	}
+	open = true;
+	if (dedupe) {
+		rc = store_link_find_dup(s, l.url_hash, l.url, l.owner_key_id, &found);
+		if (rc == 0) {
+			have_found = true;
+			fill_code(v, &found);
+			goto commit;
+		}
+		if (rc != SH_ENOTFOUND) {
+			svc__store_err(s, rc, err);
+			goto out;
+		}
+	}
+	if (req->custom_code) {
+		rc = pick_custom(v, s, req->custom_code, &l, err);
+	} else {
+		len = req->code_length ? req->code_length : cfg->code_length;
+		if (req->code_length || cfg->code_strategy == CODE_RANDOM)
+			rc = pick_random(v, s, len, &l);
+		else if (cfg->code_strategy == CODE_HASH)
+			rc = pick_hash(v, s, len, &l);
+		else
+			rc = pick_counter(v, s, &l);
+		if (rc == SH_EFULL)
+			sh_err_set(err, rc, NULL,
+			           "no free short code was found; try a longer shortCodeLength");
+		else if (rc)
+			svc__store_err(s, rc, err);
+	}
+	if (rc)
+		goto out;
+	rc = store_link_insert(s, &l);
+	if (rc == SH_ETAKEN) {
+		/* only a custom code can race here: the checks above ran in this
+		 * write transaction */
+		sh_err_set(err, rc, "customSlug", "the code %s is already taken; choose another",
+		           l.code);
+		goto out;
+	}
+	if (rc) {
+		svc__store_err(s, rc, err);
+		goto out;
+	}
+commit:
+	open = false;
+	rc = svc__tx_end(s, nested, 0);
+	if (rc) {
+		svc__store_err(s, rc, err);
+		goto out;
+	}
+	if (have_found) {
+		*out = found;
+		memset(&found, 0, sizeof found);
+		if (existed)
+			*existed = true;
+	} else {
+		/* a negative entry may say this code does not exist */
+		svc_cache_forget(v, l.code);
+		*out = l;
+		memset(&l, 0, sizeof l);
+	}
+out:
+	if (open)
+		svc__tx_end(s, nested, rc);
+	sh_link_clear(&found);
+	sh_link_clear(&l);
+	return rc;
+}
+
+/* ---- read ------------------------------------------------------------- */
+
+int svc_get(svc *v, store *s, const char *code, int64_t owner_key_id, sh_link *out)
+{
+	size_t n;
+	int64_t id;
+	int rc;
+
+	if (!code)
+		return SH_ENOTFOUND;
+	n = strlen(code);
+	if (!codec_custom_valid(code, n))
+		return SH_ENOTFOUND;
+	memset(out, 0, sizeof *out);
+	if (codec_decode_id(&v->codec, code, n, &id) == 0) {
+		rc = store_link_get(s, id, out);
+		if (rc == 0 && out->code_kind == CODE_KIND_COUNTER) {
+			fill_code(v, out);
+			goto owner;
+		}
+		sh_link_clear(out);
+		if (rc && rc != SH_ENOTFOUND)
+			return rc;
+	}
+	rc = store_link_get_by_code(s, code, out);
+	if (rc) {
+		sh_link_clear(out);
+		return rc;
+	}
+owner:
+	if (owner_key_id != 0 && out->owner_key_id != owner_key_id) {
+		sh_link_clear(out);
+		return SH_ENOTFOUND;
+	}
+	return 0;
+}
+
+size_t svc_target_size(const svc *v)
+{
+	/* room for the URL, plus the cache record's header: on a hit the record
+	 * is copied into the target and unpacked in place, allocating nothing */
+	return sizeof(svc_target) + v->max_url + 1 + sizeof(struct crec);
+}
+
+/* Unpacks the record at the start of t (len bytes) into t and applies the
+ * rules of `now`. */
+static int apply_record(svc_target *t, size_t len, int64_t now)
+{
+	struct crec h;
+	size_t ulen = len - sizeof h;
+
+	memcpy(&h, t, sizeof h);
+	memmove(t->url, (const char *)t + sizeof h, ulen);
+	t->url[ulen] = '\0';
+	t->url_len = ulen;
+	t->link_id = h.link_id;
+	t->status = h.status;
+	t->forward_query = (h.flags & CREC_FORWARD) != 0;
+	t->crawlable = (h.flags & CREC_CRAWLABLE) != 0;
+	if (now == 0)
+		now = sh_now();
+	if (h.flags & CREC_DISABLED)
+		t->gone = SH_GONE_DISABLED;
+	else if (h.valid_since && h.valid_since > now)
+		t->gone = SH_GONE_NOT_YET;
+	else if (h.expires_at && now >= h.expires_at)
+		t->gone = SH_GONE_EXPIRED;
+	else if (h.max_visits && h.visits >= h.max_visits)
+		t->gone = SH_GONE_MAX_VISITS;
+	else
+		t->gone = SH_GONE_NONE;
+	return 0;
+}
+
+/* Cache miss: reads the link, writes its record at the start of t (cap
+ * bytes) and caches it; unknown codes get a negative entry. */
+static int load_record(svc *v, store *s, const char *code, size_t n, svc_target *t, size_t cap,
+                       size_t *len)
+{
+	char c[CODE_MAX + 1];
+	struct crec h;
+	sh_link l;
+	size_t ulen;
+	int rc;
+
+	memcpy(c, code, n);
+	c[n] = '\0';
+	rc = svc_get(v, s, c, 0, &l);
+	if (rc == SH_ENOTFOUND) {
+		if (v->cache)
+			(void)lru_put_negative(v->cache, code, n, mono_ms(), TTL_NEGATIVE_MS);
+		return rc;
+	}
+	if (rc)
+		return rc;
+	ulen = l.url ? strlen(l.url) : 0;
+	if (sizeof h + ulen > cap) {
+		/* stored under a larger max-url-length than the current one */
+		sh_link_clear(&l);
+		return SH_ETOOBIG;
+	}
+	memset(&h, 0, sizeof h);
+	h.link_id = l.id;
+	h.valid_since = l.valid_since;
+	h.expires_at = l.expires_at;
+	h.max_visits = l.max_visits;
+	h.visits = l.visits;
+	h.status = l.redirect_status;
+	h.flags = (l.forward_query ? CREC_FORWARD : 0) | (l.crawlable ? CREC_CRAWLABLE : 0) |
+	          (l.disabled ? CREC_DISABLED : 0);
+	memcpy(t, &h, sizeof h);
+	memcpy((char *)t + sizeof h, l.url, ulen);
+	*len = sizeof h + ulen;
+	if (v->cache)
+		/* a failed put (ENOMEM) only costs the next request a store read */
+		(void)lru_put(v->cache, code, n, t, *len, mono_ms(),
+		              l.max_visits ? TTL_COUNTED_MS : TTL_MS);
+	sh_link_clear(&l);
+	return 0;
+}
+
+int svc_resolve(svc *v, store *s, const char *code, size_t n, svc_target *t, int64_t now)
+{
+	size_t cap = svc_target_size(v), len = 0;
+	int rc;
+
+	if (!code || n == 0 || n > CODE_MAX || !codec_custom_valid(code, n))
+		return SH_ENOTFOUND;
+	if (v->cache) {
+		rc = lru_get(v->cache, code, n, t, cap, &len, mono_ms());
+		if (rc == LRU_NEGATIVE)
+			return SH_ENOTFOUND;
+		if (rc == LRU_HIT && len >= sizeof(struct crec) && len <= cap)
+			return apply_record(t, len, now);
+	}
+	rc = load_record(v, s, code, n, t, cap, &len);
+	if (rc)
+		return rc;
+	return apply_record(t, len, now);
+}
+
+struct list_ctx {
+	svc *v;
+	sh_link_cb cb;
+	void *ud;
+};
+
+static int list_fill(const sh_link *l, void *ud)
+{
+	struct list_ctx *c = ud;
+	sh_link copy;
+
+	if (l->code_kind != CODE_KIND_COUNTER)
+		return c->cb(l, c->ud);
+	/* a shallow copy: url and title still belong to the store */
+	copy = *l;
+	fill_code(c->v, &copy);
+	return c->cb(&copy, c->ud);
+}
+
+int svc_list(svc *v, store *s, const sh_list_query *q, sh_link_cb cb, void *ud, int64_t *total)
+{
+	struct list_ctx c = {v, cb, ud};
+
+	return store_link_list(s, q, list_fill, &c, total);
+}
+
+/* ---- update / delete -------------------------------------------------- */
+
+static int not_found(const char *code, sh_err *err)
+{
+	return sh_err_set(err, SH_ENOTFOUND, NULL, "no link has the code %.64s",
+	                  code ? code : "");
+}
+
+int svc_update(svc *v, store *s, const char *code, const svc_update_req *req, sh_link *out,
+               sh_err *err)
+{
+	sh_link l;
+	char tags[SH_MAX_TAGS][SH_TAG_MAX + 1];
+	char *url = NULL, *title = NULL;
+	bool nested = false, open = false;
+	int ntags = 0, rc;
+
+	memset(&l, 0, sizeof l);
+	/* validate the inputs before touching the store */
+	if (req->has_url) {
+		if (!req->url) {
+			rc = sh_err_set(err, SH_EINVAL, "url", "the URL cannot be removed");
+			goto out;
+		}
+		rc = url_normalize(&v->policy, req->url, strlen(req->url), &url, err);
+		if (rc)
+			goto out;
+	}
+	if (req->has_title) {
+		rc = check_title(req->title, err);
+		if (rc)
+			goto out;
+		if (req->title && req->title[0]) {
+			title = strdup(req->title);
+			if (!title) {
+				rc = sh_err_set(err, SH_ENOMEM, NULL, "out of memory");
+				goto out;
+			}
+		}
+	}
+	if (req->has_tags) {
+		rc = check_tags(req->tags, req->ntags, tags, &ntags, err);
+		if (rc)
+			goto out;
+	}
+	if (req->has_redirect_status) {
+		rc = check_status(req->redirect_status, err);
+		if (rc)
+			goto out;
+	}
+	if (req->has_max_visits) {
+		rc = check_max_visits(req->max_visits, err);
+		if (rc)
+			goto out;
+	}
+
+	rc = svc__tx_begin(s, &nested);
+	if (rc) {
+		svc__store_err(s, rc, err);
+		goto out;
+	}
+	open = true;
+	rc = svc_get(v, s, code, req->owner_key_id, &l);
+	if (rc) {
+		if (rc == SH_ENOTFOUND)
+			not_found(code, err);
+		else
+			svc__store_err(s, rc, err);
+		goto out;
+	}
+	if (req->has_url) {
+		free(l.url);
+		l.url = url;
+		url = NULL;
+		l.url_hash = url_hash(v, l.url);
+	}
+	if (req->has_title) {
+		free(l.title);
+		l.title = title;
+		title = NULL;
+	}
+	if (req->has_tags) {
+		memcpy(l.tags, tags, sizeof tags);
+		l.ntags = ntags;
+	}
+	if (req->has_valid_since)
+		l.valid_since = req->valid_since;
+	if (req->has_expires_at)
+		l.expires_at = req->expires_at;
+	if (req->has_max_visits)
+		l.max_visits = req->max_visits;
+	if (req->has_crawlable)
+		l.crawlable = req->crawlable;
+	if (req->has_forward_query)
+		l.forward_query = req->forward_query;
+	if (req->has_redirect_status)
+		l.redirect_status = req->redirect_status;
+	if (req->has_disabled)
+		l.disabled = req->disabled;
+	/* checked on the result, so changing one bound is judged against the
+	 * other one as stored */
+	rc = check_times(l.valid_since, l.expires_at, err);
+	if (rc)
+		goto out;
+	l.updated_at = req->now ? req->now : sh_now();
+	rc = store_link_update(s, &l);
+	if (rc) {
+		if (rc == SH_ENOTFOUND)
+			not_found(code, err);
+		else
+			svc__store_err(s, rc, err);
+		goto out;
+	}
+	open = false;
+	rc = svc__tx_end(s, nested, 0);
+	if (rc) {
+		svc__store_err(s, rc, err);
+		goto out;
+	}
+	svc_cache_forget(v, l.code);
+	if (strcmp(l.code, code) != 0)
+		svc_cache_forget(v, code);
+	if (out) {
+		*out = l;
+		memset(&l, 0, sizeof l);
+	}
+out:
+	if (open)
+		svc__tx_end(s, nested, rc);
+	free(url);
+	free(title);
+	sh_link_clear(&l);
+	return rc;
+}
+
+int svc_delete(svc *v, store *s, const char *code, int64_t owner_key_id, sh_err *err)
+{
+	sh_link l;
+	bool nested = false;
+	int rc;
+
+	memset(&l, 0, sizeof l);
+	rc = svc__tx_begin(s, &nested);
+	if (rc)
+		return svc__store_err(s, rc, err);
+	rc = svc_get(v, s, code, owner_key_id, &l);
+	if (rc == 0)
+		rc = store_link_delete(s, l.id);
+	rc = svc__tx_end(s, nested, rc);
+	if (rc == SH_ENOTFOUND)
+		not_found(code, err);
+	else if (rc)
+		svc__store_err(s, rc, err);
+	else
+		/* drop the entry after the commit, so no reader can re-cache the
+		 * link from a store that still has it */
+		svc_cache_forget(v, code);
+	sh_link_clear(&l);
+	return rc;
+}
