@@ -67,6 +67,11 @@ int cfg_set(sh_config *cfg, const char *name, const char *value, sh_err *err);
 /* Finds an option by flag name, or NULL. */
 const cfg_option *cfg_find(const char *name);
 
+/* The current value of option o in cfg as text ("" for an unset string),
+ * for --help, `config` listings and logs. Returns buf. (Added by core.) */
+const char *cfg_value_text(const sh_config *cfg, const cfg_option *o, char *buf,
+                           size_t bufsz);
+
 /* Frees the strings of cfg. */
 void cfg_free(sh_config *cfg);
 
