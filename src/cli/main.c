@@ -1,7 +1,10 @@
-/* Placeholder until the CLI lands (issue 2). */
-#include <stdio.h>
-int main(void)
+/*
+ * main.c — the `shorty` program: everything is in the CLI layer
+ * (src/cli/commands.c, the command table), so this stays one call.
+ */
+#include "cli/cli.h"
+
+int main(int argc, char **argv)
 {
-	fputs("shorty: not built yet\n", stderr);
-	return 1;
+	return cli_main(argc, argv);
 }

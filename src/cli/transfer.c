@@ -1,0 +1,614 @@
+/*
+ * transfer.c — `shorty import FILE` and `shorty export`: links in and out
+ * as CSV or JSON.
+ *
+ * CSV columns: code,url,title,tags,created_at,expires_at,max_visits,
+ * redirect_status,visits (tags separated by spaces, times RFC 3339, empty =
+ * none). Import reads the header to find the columns (any order; Shlink's
+ * "Short code" / "Long URL" spellings too; unknown columns ignored) and
+ * streams the rows (csv.c). JSON: an array of Shlink ShortUrl objects, as
+ * `export --format json` and `list --json` write them (Shlink create bodies
+ * and a Shlink list answer are accepted as well).
+ *
+ * Import is all or nothing: every row goes through svc_shorten (the same
+ * validation as every other front, find_if_exists = false) inside ONE store
+ * transaction; the first bad row rolls everything back and is named:
+ * "line 12: ...; nothing was imported". Each row keeps its code (stored as
+ * a custom code) and its created_at; a row without a code gets a generated
+ * one. Visit counts are exported for reading but not imported: the new
+ * store counts visits from zero. Limits: 64 KiB per field, 1,000,000 rows,
+ * and 256 MiB for a JSON file (read whole).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cli/cli.h"
+#include "shorty/linkjson.h"
+#include "shorty/timeutil.h"
+
+#define IMPORT_MAX_ROWS 1000000L
+#define IMPORT_JSON_MAX (256L * 1024 * 1024)
+#define PROGRESS_EVERY 10000L
+
+enum col {
+	COL_CODE, COL_URL, COL_TITLE, COL_TAGS, COL_CREATED, COL_EXPIRES, COL_MAX_VISITS,
+	COL_REDIRECT, COL_VISITS, NCOLS
+};
+
+static const char *const col_names[NCOLS] = {
+	"code", "url", "title", "tags", "created_at", "expires_at", "max_visits",
+	"redirect_status", "visits",
+};
+
+/* Header spellings, compared after lower-casing and dropping ' ', '_', '-'. */
+static const struct {
+	const char *name;
+	int col;
+} col_aliases[] = {
+	{"code", COL_CODE}, {"shortcode", COL_CODE}, {"slug", COL_CODE},
+	{"url", COL_URL}, {"longurl", COL_URL},
+	{"title", COL_TITLE},
+	{"tags", COL_TAGS},
+	{"createdat", COL_CREATED}, {"datecreated", COL_CREATED},
+	{"expiresat", COL_EXPIRES}, {"validuntil", COL_EXPIRES},
+	{"maxvisits", COL_MAX_VISITS},
+	{"redirectstatus", COL_REDIRECT},
+	{"visits", COL_VISITS},
+	{NULL, 0},
+};
+
+static int header_col(const char *h)
+{
+	char key[32];
+	size_t n = 0;
+	int i;
+
+	for (; *h && n + 1 < sizeof key; h++) {
+		if (*h == ' ' || *h == '_' || *h == '-')
+			continue;
+		key[n++] = (char)tolower((unsigned char)*h);
+	}
+	key[n] = '\0';
+	for (i = 0; col_aliases[i].name; i++)
+		if (strcmp(col_aliases[i].name, key) == 0)
+			return col_aliases[i].col;
+	return -1;
+}
+
+/* ---- import: one row, whatever the format ------------------------------ */
+
+struct importer {
+	cli *c;
+	long rows;
+	bool progress;
+	char where[48]; /* "line 12" / "item 3" */
+};
+
+static void progress(struct importer *im, bool done)
+{
+	if (!im->progress)
+		return;
+	if (done)
+		fprintf(stderr, "\rimported %ld rows\n", im->rows);
+	else if (im->rows % PROGRESS_EVERY == 0)
+		fprintf(stderr, "\rimporting: %ld rows", im->rows);
+}
+
+/* Reports a bad row and returns the exit status. */
+static int row_error(struct importer *im, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int row_error(struct importer *im, int status, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (im->progress)
+		fputs("\n", stderr);
+	va_start(ap, fmt);
+	if (vsnprintf(msg, sizeof msg, fmt, ap) < 0)
+		msg[0] = '\0';
+	va_end(ap);
+	return cli_error(status, "%s: %s; nothing was imported", im->where, msg);
+}
+
+/* Creates one link; returns 0 or an exit status (reported). */
+static int import_one(struct importer *im, svc_create_req *req)
+{
+	sh_link l = {0};
+	sh_err err = {0};
+	char clean[160];
+	int rc;
+
+	if (im->rows >= IMPORT_MAX_ROWS)
+		return row_error(im, CLI_USAGE, "more than %ld rows, the limit; split the file",
+		                 IMPORT_MAX_ROWS);
+	req->find_if_exists = false;
+	rc = svc_shorten(im->c->sv, im->c->st, req, &l, NULL, &err);
+	sh_link_clear(&l);
+	if (rc == SH_ETAKEN && req->custom_code)
+		return row_error(im, CLI_FAIL, "the code %s is already taken (in the store or "
+		                               "earlier in the file)",
+		                 cli_clean(req->custom_code, clean, sizeof clean));
+	if (rc) {
+		if (err.code == rc && err.msg[0])
+			return row_error(im, cli_status(rc), "%s", err.msg);
+		return row_error(im, cli_status(rc), "%s", sh_strerror(rc));
+	}
+	im->rows++;
+	progress(im, false);
+	return 0;
+}
+
+/* ---- import CSV ------------------------------------------------------- */
+
+static int parse_time_cell(struct importer *im, const char *name, const char *s, int64_t *out)
+{
+	char clean[80];
+
+	*out = 0;
+	if (!*s)
+		return 0;
+	if (sh_time_parse(s, out) != 0)
+		return row_error(im, CLI_USAGE, "%s '%s' is not an RFC 3339 time such as "
+		                                "2026-11-22T00:07:09Z",
+		                 name, cli_clean(s, clean, sizeof clean));
+	return 0;
+}
+
+static int import_csv(struct importer *im, FILE *f)
+{
+	int cols[NCOLS], nhead = 0, i, rc, status = CLI_OK;
+	csv_reader *r = csv_open(f);
+	char tagbuf[SH_MAX_TAGS * (SH_TAG_MAX + 2) + 64];
+	const char *tags[SH_MAX_TAGS];
+	char clean[80];
+
+	if (!r)
+		return cli_error(CLI_FAIL, "out of memory");
+	for (i = 0; i < NCOLS; i++)
+		cols[i] = -1;
+
+	rc = csv_next(r);
+	if (rc <= 0) {
+		snprintf(im->where, sizeof im->where, "line %ld", csv_line(r));
+		status = rc == 0 ? row_error(im, CLI_USAGE, "the file is empty; the first line "
+		                                            "must be a header such as code,url,"
+		                                            "title,tags")
+		                 : row_error(im, cli_status(rc), "%s", csv_errmsg(r));
+		goto out;
+	}
+	nhead = csv_nfields(r);
+	for (i = 0; i < nhead; i++) {
+		int col = header_col(csv_field(r, i, NULL));
+
+		if (col < 0)
+			continue; /* an unknown column is ignored */
+		if (cols[col] >= 0) {
+			snprintf(im->where, sizeof im->where, "line %ld", csv_line(r));
+			status = row_error(im, CLI_USAGE, "the header names the column %s twice",
+			                   col_names[col]);
+			goto out;
+		}
+		cols[col] = i;
+	}
+	if (cols[COL_URL] < 0) {
+		snprintf(im->where, sizeof im->where, "line %ld", csv_line(r));
+		status = row_error(im, CLI_USAGE, "the first line must be a header with a url "
+		                                  "column: code,url,title,tags,created_at,"
+		                                  "expires_at,max_visits,redirect_status,visits");
+		goto out;
+	}
+
+	for (;;) {
+		const char *cell[NCOLS];
+		svc_create_req req;
+		int64_t n;
+		int ntags = 0;
+
+		rc = csv_next(r);
+		snprintf(im->where, sizeof im->where, "line %ld", csv_line(r));
+		if (rc == 0)
+			break;
+		if (rc < 0) {
+			status = row_error(im, cli_status(rc), "%s", csv_errmsg(r));
+			goto out;
+		}
+		if (csv_nfields(r) != nhead) {
+			status = row_error(im, CLI_USAGE, "%d fields where the header has %d; quote "
+			                                  "fields that contain commas",
+			                   csv_nfields(r), nhead);
+			goto out;
+		}
+		for (i = 0; i < NCOLS; i++)
+			cell[i] = cols[i] >= 0 ? csv_unneutralize(csv_field(r, cols[i], NULL)) : "";
+
+		svc_create_req_init(&req);
+		req.url = cell[COL_URL];
+		req.custom_code = cell[COL_CODE][0] ? cell[COL_CODE] : NULL;
+		req.title = cell[COL_TITLE][0] ? cell[COL_TITLE] : NULL;
+		if (parse_time_cell(im, "created_at", cell[COL_CREATED], &req.now) ||
+		    parse_time_cell(im, "expires_at", cell[COL_EXPIRES], &req.expires_at)) {
+			status = CLI_USAGE;
+			goto out;
+		}
+		if (cell[COL_MAX_VISITS][0]) {
+			if (cli_parse_i64(cell[COL_MAX_VISITS], 1, INT64_MAX, &n) != 0) {
+				status = row_error(im, CLI_USAGE, "max_visits '%s' must be a whole "
+				                                  "number >= 1, or empty",
+				                   cli_clean(cell[COL_MAX_VISITS], clean,
+				                             sizeof clean));
+				goto out;
+			}
+			req.max_visits = n;
+		}
+		if (cell[COL_REDIRECT][0]) {
+			if (cli_parse_i64(cell[COL_REDIRECT], 0, 999, &n) != 0) {
+				status = row_error(im, CLI_USAGE, "redirect_status '%s' must be 301, "
+				                                  "302, 307 or 308, or empty",
+				                   cli_clean(cell[COL_REDIRECT], clean, sizeof clean));
+				goto out;
+			}
+			req.redirect_status = (int)n;
+		}
+		if (cell[COL_TAGS][0]) {
+			char *p;
+
+			if (strlen(cell[COL_TAGS]) >= sizeof tagbuf) {
+				status = row_error(im, CLI_USAGE, "the tags cell is too long; a link "
+				                                  "has at most %d tags of at most %d "
+				                                  "characters", SH_MAX_TAGS, SH_TAG_MAX);
+				goto out;
+			}
+			snprintf(tagbuf, sizeof tagbuf, "%s", cell[COL_TAGS]);
+			/* split on spaces, in place */
+			for (p = tagbuf; *p;) {
+				while (*p == ' ')
+					*p++ = '\0';
+				if (!*p)
+					break;
+				if (ntags == SH_MAX_TAGS) {
+					status = row_error(im, CLI_USAGE, "more than %d tags; a link has "
+					                                  "at most %d", SH_MAX_TAGS,
+					                   SH_MAX_TAGS);
+					goto out;
+				}
+				tags[ntags++] = p;
+				while (*p && *p != ' ')
+					p++;
+			}
+			req.tags = ntags ? tags : NULL;
+			req.ntags = ntags;
+		}
+		status = import_one(im, &req);
+		if (status)
+			goto out;
+	}
+out:
+	csv_close(r);
+	return status;
+}
+
+/* ---- import JSON ------------------------------------------------------ */
+
+/* Reads all of f, at most IMPORT_JSON_MAX bytes. */
+static int slurp(FILE *f, char **out, size_t *outlen)
+{
+	char *buf = NULL, *nb;
+	size_t len = 0, cap = 0, n;
+
+	for (;;) {
+		if (cap - len < 65536) {
+			cap = cap ? cap * 2 : 1 << 20;
+			if (cap > (size_t)IMPORT_JSON_MAX + 65536)
+				cap = (size_t)IMPORT_JSON_MAX + 65536;
+			if (cap - len == 0) {
+				free(buf);
+				return SH_ETOOBIG;
+			}
+			nb = realloc(buf, cap);
+			if (!nb) {
+				free(buf);
+				return SH_ENOMEM;
+			}
+			buf = nb;
+		}
+		n = fread(buf + len, 1, cap - len, f);
+		len += n;
+		if (len > (size_t)IMPORT_JSON_MAX) {
+			free(buf);
+			return SH_ETOOBIG;
+		}
+		if (n == 0) {
+			if (ferror(f)) {
+				free(buf);
+				return SH_ESTORE;
+			}
+			break;
+		}
+	}
+	*out = buf;
+	*outlen = len;
+	return 0;
+}
+
+/* Turns a ShortUrl object (shortCode, meta.validUntil, ...) into a create
+ * body (customSlug, validUntil, ...) that linkjson_parse_create reads; a
+ * create body passes through. A new reference, or NULL on ENOMEM. */
+static json_t *as_create_body(json_t *item)
+{
+	static const char *const meta_keys[] = {"validSince", "validUntil", "maxVisits", NULL};
+	json_t *body = json_copy(item), *meta, *code;
+	int i;
+
+	if (!body)
+		return NULL;
+	code = json_object_get(item, "shortCode");
+	if (code && !json_object_get(item, "customSlug") &&
+	    json_object_set(body, "customSlug", code) != 0)
+		goto fail;
+	meta = json_object_get(item, "meta");
+	if (json_is_object(meta))
+		for (i = 0; meta_keys[i]; i++) {
+			json_t *m = json_object_get(meta, meta_keys[i]);
+
+			if (m && !json_object_get(item, meta_keys[i]) &&
+			    json_object_set(body, meta_keys[i], m) != 0)
+				goto fail;
+		}
+	return body;
+fail:
+	json_decref(body);
+	return NULL;
+}
+
+static int import_json(struct importer *im, FILE *f)
+{
+	json_error_t jerr;
+	json_t *root = NULL, *items, *item;
+	char *text = NULL;
+	size_t len = 0, idx;
+	int rc, status = CLI_OK;
+
+	snprintf(im->where, sizeof im->where, "the file");
+	rc = slurp(f, &text, &len);
+	if (rc == SH_ETOOBIG)
+		return row_error(im, CLI_USAGE, "it is larger than %ld MiB, the limit for JSON; "
+		                                "split it or use CSV",
+		                 IMPORT_JSON_MAX / (1024 * 1024));
+	if (rc)
+		return row_error(im, CLI_FAIL, "cannot read it");
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	free(text);
+	if (!root) {
+		snprintf(im->where, sizeof im->where, "line %d", jerr.line);
+		return row_error(im, CLI_USAGE, "invalid JSON: %s", jerr.text);
+	}
+	items = root;
+	if (json_is_object(root)) { /* a Shlink list answer */
+		json_t *su = json_object_get(root, "shortUrls");
+
+		items = json_is_object(su) ? json_object_get(su, "data") : NULL;
+	}
+	if (!json_is_array(items)) {
+		status = row_error(im, CLI_USAGE, "it must be a JSON array of ShortUrl objects "
+		                                  "(as `shorty export --format json` writes)");
+		goto out;
+	}
+	json_array_foreach(items, idx, item) {
+		const char *tagv[SH_MAX_TAGS];
+		svc_create_req req;
+		sh_err err = {0};
+		json_t *body, *created;
+		int64_t when = 0;
+
+		snprintf(im->where, sizeof im->where, "item %zu", idx + 1);
+		if (!json_is_object(item)) {
+			status = row_error(im, CLI_USAGE, "each item must be a JSON object");
+			goto out;
+		}
+		created = json_object_get(item, "dateCreated");
+		if (created && !json_is_null(created) &&
+		    (!json_is_string(created) || sh_time_parse(json_string_value(created), &when))) {
+			status = row_error(im, CLI_USAGE, "dateCreated must be an ISO 8601 time such "
+			                                  "as 2026-11-22T00:07:09+00:00");
+			goto out;
+		}
+		body = as_create_body(item);
+		if (!body) {
+			status = cli_error(CLI_FAIL, "out of memory");
+			goto out;
+		}
+		rc = linkjson_parse_create(body, &req, tagv, &err);
+		if (rc) {
+			json_decref(body);
+			status = row_error(im, cli_status(rc), "%s", err.msg[0] ? err.msg
+			                                                         : sh_strerror(rc));
+			goto out;
+		}
+		req.now = when;
+		status = import_one(im, &req);
+		json_decref(body);
+		if (status)
+			goto out;
+	}
+out:
+	json_decref(root);
+	return status;
+}
+
+/* ---- import: the command ---------------------------------------------- */
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && strcasecmp(s + n - m, suffix) == 0;
+}
+
+int cmd_import(cli *c)
+{
+	const char *path = c->args[0];
+	const char *format = cli_opt_get(c, "format");
+	struct importer im;
+	char clean[256];
+	FILE *f;
+	bool json, in_txn = false;
+	int rc, status;
+
+	if (format) {
+		if (strcasecmp(format, "csv") != 0 && strcasecmp(format, "json") != 0)
+			return cli_error(CLI_USAGE, "--format must be csv or json, not '%.40s'",
+			                 format);
+		json = strcasecmp(format, "json") == 0;
+	} else if (strcmp(path, "-") == 0 || ends_with(path, ".csv")) {
+		json = false;
+	} else if (ends_with(path, ".json")) {
+		json = true;
+	} else {
+		return cli_error(CLI_USAGE, "cannot tell the format of %s from its name; add "
+		                            "--format csv or --format json",
+		                 cli_clean(path, clean, sizeof clean));
+	}
+	if (strcmp(path, "-") == 0) {
+		f = stdin;
+	} else {
+		f = fopen(path, "rb");
+		if (!f)
+			return cli_error(CLI_USAGE, "cannot open %s: %s",
+			                 cli_clean(path, clean, sizeof clean), strerror(errno));
+	}
+
+	memset(&im, 0, sizeof im);
+	im.c = c;
+	im.progress = isatty(STDERR_FILENO) == 1;
+	rc = store_begin(c->st);
+	if (rc) {
+		status = cli_report(rc, &c->st->last_err, "cannot start the import");
+		goto out;
+	}
+	in_txn = true;
+	status = json ? import_json(&im, f) : import_csv(&im, f);
+	if (status)
+		goto out;
+	in_txn = false;
+	rc = store_commit(c->st);
+	if (rc) {
+		status = cli_report(rc, &c->st->last_err, "cannot commit the import; nothing was "
+		                                          "imported");
+		goto out;
+	}
+	progress(&im, true);
+	printf("imported %ld links\n", im.rows);
+out:
+	if (in_txn)
+		store_rollback(c->st);
+	if (f != stdin)
+		fclose(f);
+	return status;
+}
+
+/* ---- export ----------------------------------------------------------- */
+
+struct exporter {
+	cli *c;
+	bool json;
+	int64_t n;
+	int err;
+};
+
+static void put_time(FILE *f, int64_t t)
+{
+	char buf[SH_TIME_BUF];
+
+	if (t)
+		fputs(sh_time_format(t, buf), f);
+}
+
+static int export_cb(const sh_link *l, void *ud)
+{
+	struct exporter *x = ud;
+	char tags[SH_MAX_TAGS * (SH_TAG_MAX + 1) + 1], num[32];
+	size_t o = 0;
+	int i;
+
+	if (x->json) {
+		if (x->n)
+			fputs(",\n", stdout);
+		if (cli_print_link_json(x->c->sv, l, true) != 0) {
+			x->err = SH_ENOMEM;
+			return 1;
+		}
+		x->n++;
+		return 0;
+	}
+	tags[0] = '\0';
+	for (i = 0; i < l->ntags && i < SH_MAX_TAGS; i++) {
+		int w = snprintf(tags + o, sizeof tags - o, "%s%s", i ? " " : "", l->tags[i]);
+
+		if (w < 0 || (size_t)w >= sizeof tags - o)
+			break;
+		o += (size_t)w;
+	}
+	csv_put(stdout, l->code, true);
+	putchar(',');
+	csv_put(stdout, l->url, true);
+	putchar(',');
+	csv_put(stdout, l->title, true);
+	putchar(',');
+	csv_put(stdout, tags, true);
+	putchar(',');
+	put_time(stdout, l->created_at);
+	putchar(',');
+	put_time(stdout, l->expires_at);
+	putchar(',');
+	if (l->max_visits) {
+		snprintf(num, sizeof num, "%" PRId64, l->max_visits);
+		fputs(num, stdout);
+	}
+	printf(",%d,%" PRId64 "\n", l->redirect_status, l->visits);
+	x->n++;
+	return 0;
+}
+
+int cmd_export(cli *c)
+{
+	const char *format = cli_opt_get(c, "format");
+	struct exporter x = {0};
+	sh_list_query q;
+	int i, rc;
+
+	if (format && strcasecmp(format, "csv") != 0 && strcasecmp(format, "json") != 0)
+		return cli_error(CLI_USAGE, "--format must be csv or json, not '%.40s'", format);
+	x.c = c;
+	x.json = format && strcasecmp(format, "json") == 0;
+	if (x.json) {
+		fputs("[", stdout);
+	} else {
+		for (i = 0; i < NCOLS; i++)
+			printf("%s%s", i ? "," : "", col_names[i]);
+		putchar('\n');
+	}
+	/* Oldest first, so that an import recreates the links in their order.
+	 * One streaming query (limit 0 = all). */
+	memset(&q, 0, sizeof q);
+	q.order = LIST_CREATED_ASC;
+	q.now = sh_now();
+	rc = svc_list(c->sv, c->st, &q, export_cb, &x, NULL);
+	if (x.err)
+		rc = x.err;
+	if (x.json)
+		fputs(x.n ? "\n]\n" : "]\n", stdout);
+	if (rc)
+		return cli_report(rc, &c->st->last_err, "cannot export the links");
+	return CLI_OK;
+}
