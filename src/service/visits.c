@@ -1,0 +1,455 @@
+/*
+ * visits.c — per-worker visit buffers and their flush into the store (see
+ * shorty/service.h).
+ *
+ * A redirect must not wait for a write, so each HTTP worker records its
+ * visits in its own visitbuf; the flusher (the writer thread, about once a
+ * second and at shutdown) moves them into the store in one transaction.
+ *
+ * Each visitbuf has three batches and one small mutex that only its worker
+ * and the flusher take:
+ *   active  — the worker appends here (visitbuf_add);
+ *   spare   — empty; a flush swaps it with active under the mutex (O(1)),
+ *             then writes the swapped-out batch without holding the lock;
+ *   held    — visits whose flush failed, retried first by the next flush.
+ * A batch keeps `max` visits with their details (strings copied into the
+ * batch's own arena, truncated to SH_VISIT_FIELD_MAX). Past that, visits of
+ * links are still counted per (link, orphan type) in a small hash map and
+ * written later without details, so the link counters never lose them;
+ * only a HEAD past the limit (logged, never counted) is dropped whole.
+ *
+ * Only one flush may run at a time (the writer thread is the only caller).
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shorty/service.h"
+#include "service/internal.h"
+
+#define NFIELDS 4
+#define NO_STR UINT32_MAX
+#define ARENA_MIN (16 * 1024)
+#define MAP_MIN 64
+#define MAP_MAX (1u << 16) /* distinct (link, orphan type) pairs past the limit */
+#define WRITE_CHUNK 256    /* visits per store_visits_add call */
+
+struct vrec {
+	int64_t link_id, ts;
+	int32_t kind, orphan_type;
+	uint32_t off[NFIELDS]; /* referer, user agent, visited URL, ip: arena offsets */
+};
+
+struct vcount {
+	int64_t link_id;
+	int64_t ts;            /* latest visit counted here */
+	int32_t orphan_type;
+	int32_t used;
+	uint64_t normal, bots;
+};
+
+struct vbatch {
+	struct vrec *recs;     /* max entries, allocated on first use */
+	size_t n;
+	char *arena;
+	size_t used, cap;
+	struct vcount *map;    /* open addressing, mcap a power of two */
+	size_t mcap, mused;
+	uint64_t counted;      /* visits in map */
+};
+
+struct visitbuf {
+	pthread_mutex_t mu;
+	size_t max;
+	struct vbatch *active; /* under mu */
+	struct vbatch *spare;  /* under mu; flusher-owned during a flush */
+	struct vbatch *held;   /* flusher-owned */
+	struct vbatch b[3];
+	atomic_size_t pending;
+	atomic_uint_fast64_t dropped_details;
+	atomic_uint_fast64_t lost;
+};
+
+/* ---- a batch -------------------------------------------------------------- */
+
+static void batch_reset(struct vbatch *b)
+{
+	b->n = 0;
+	b->used = 0;
+	if (b->map && b->mused)
+		memset(b->map, 0, b->mcap * sizeof *b->map);
+	b->mused = 0;
+	b->counted = 0;
+}
+
+static void batch_free(struct vbatch *b)
+{
+	free(b->recs);
+	free(b->arena);
+	free(b->map);
+	memset(b, 0, sizeof *b);
+}
+
+static size_t batch_total(const struct vbatch *b)
+{
+	return b->n + (size_t)b->counted;
+}
+
+/* Bytes a field takes in the arena once truncated: cut at SH_VISIT_FIELD_MAX,
+ * backing up to the start of a UTF-8 sequence so the text stays valid. */
+static size_t field_len(const char *s)
+{
+	size_t n;
+
+	if (!s)
+		return 0;
+	n = strnlen(s, SH_VISIT_FIELD_MAX + 1);
+	if (n > SH_VISIT_FIELD_MAX) {
+		n = SH_VISIT_FIELD_MAX;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+	}
+	return n;
+}
+
+static bool arena_reserve(struct vbatch *b, size_t need)
+{
+	size_t cap;
+	char *na;
+
+	if (b->used + need <= b->cap)
+		return true;
+	cap = b->cap ? b->cap : ARENA_MIN;
+	while (cap < b->used + need)
+		cap *= 2;
+	if (cap >= NO_STR)
+		return false;
+	na = realloc(b->arena, cap);
+	if (!na)
+		return false;
+	b->arena = na;
+	b->cap = cap;
+	return true;
+}
+
+static uint32_t arena_put(struct vbatch *b, const char *s)
+{
+	size_t n;
+	uint32_t off;
+
+	if (!s)
+		return NO_STR;
+	n = field_len(s);
+	off = (uint32_t)b->used;
+	memcpy(b->arena + b->used, s, n);
+	b->arena[b->used + n] = '\0';
+	b->used += n + 1;
+	return off;
+}
+
+static size_t map_slot(int64_t link_id, int32_t orphan_type, size_t mcap)
+{
+	uint64_t h = (uint64_t)link_id * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uint32_t)orphan_type;
+
+	return (size_t)(h >> 17 ^ h) & (mcap - 1);
+}
+
+static bool map_grow(struct vbatch *b)
+{
+	struct vcount *old = b->map, *nm;
+	size_t oldcap = b->mcap, cap = oldcap ? oldcap * 2 : MAP_MIN, i, j;
+
+	if (cap > MAP_MAX * 2)
+		return false;
+	nm = calloc(cap, sizeof *nm);
+	if (!nm)
+		return false;
+	for (i = 0; i < oldcap; i++) {
+		if (!old[i].used)
+			continue;
+		for (j = map_slot(old[i].link_id, old[i].orphan_type, cap); nm[j].used;
+		     j = (j + 1) & (cap - 1))
+			;
+		nm[j] = old[i];
+	}
+	free(old);
+	b->map = nm;
+	b->mcap = cap;
+	return true;
+}
+
+/* Counts visits without details. False when the map cannot take a new key. */
+static bool map_bump(struct vbatch *b, int64_t link_id, int32_t orphan_type, int64_t ts,
+                     uint64_t normal, uint64_t bots)
+{
+	size_t i;
+
+	/* load factor <= 1/2 keeps the probe sequences short */
+	if ((b->mused + 1) * 2 > b->mcap && !map_grow(b)) {
+		if (!b->mcap)
+			return false;
+		/* full: still fine if the key is already there */
+	}
+	for (i = map_slot(link_id, orphan_type, b->mcap); b->map[i].used; i = (i + 1) & (b->mcap - 1))
+		if (b->map[i].link_id == link_id && b->map[i].orphan_type == orphan_type)
+			goto found;
+	if ((b->mused + 1) * 2 > b->mcap)
+		return false;
+	b->map[i].used = 1;
+	b->map[i].link_id = link_id;
+	b->map[i].orphan_type = orphan_type;
+	b->mused++;
+found:
+	b->map[i].normal += normal;
+	b->map[i].bots += bots;
+	if (ts > b->map[i].ts)
+		b->map[i].ts = ts;
+	b->counted += normal + bots;
+	return true;
+}
+
+/* Adds one visit. Returns 0 (kept with details), 1 (counted only, or a HEAD
+ * dropped past the limit) or SH_ENOMEM (lost). */
+static int batch_add(struct vbatch *b, size_t max, const sh_visit *v)
+{
+	const char *f[NFIELDS] = {v->referer, v->user_agent, v->visited_url, v->ip};
+	struct vrec *r;
+	size_t need = 0;
+	int i;
+
+	for (i = 0; i < NFIELDS; i++)
+		if (f[i])
+			need += field_len(f[i]) + 1;
+	if (!b->recs && max > 0)
+		b->recs = malloc(max * sizeof *b->recs);
+	if (b->recs && b->n < max && arena_reserve(b, need)) {
+		r = &b->recs[b->n++];
+		r->link_id = v->link_id;
+		r->ts = v->ts;
+		r->kind = v->kind;
+		r->orphan_type = v->orphan_type;
+		for (i = 0; i < NFIELDS; i++)
+			r->off[i] = arena_put(b, f[i]);
+		return 0;
+	}
+	if (v->kind == VISIT_HEAD)
+		return 1;
+	if (!map_bump(b, v->link_id, v->orphan_type, v->ts, v->kind == VISIT_BOT ? 0 : 1,
+	              v->kind == VISIT_BOT ? 1 : 0))
+		return SH_ENOMEM;
+	return 1;
+}
+
+static const char *arena_str(const struct vbatch *b, uint32_t off)
+{
+	return off == NO_STR ? NULL : b->arena + off;
+}
+
+static void rec_visit(const struct vbatch *b, const struct vrec *r, sh_visit *v)
+{
+	v->link_id = r->link_id;
+	v->ts = r->ts;
+	v->kind = r->kind;
+	v->orphan_type = r->orphan_type;
+	v->referer = arena_str(b, r->off[0]);
+	v->user_agent = arena_str(b, r->off[1]);
+	v->visited_url = arena_str(b, r->off[2]);
+	v->ip = arena_str(b, r->off[3]);
+}
+
+/* Moves every visit of src into dst (after a failed flush). Returns how many
+ * could not be kept. */
+static size_t batch_merge(struct vbatch *dst, size_t max, const struct vbatch *src)
+{
+	sh_visit v;
+	size_t i, lost = 0;
+	int r;
+
+	for (i = 0; i < src->n; i++) {
+		rec_visit(src, &src->recs[i], &v);
+		r = batch_add(dst, max, &v);
+		/* a HEAD past the limit is dropped whole: not kept either */
+		if (r < 0 || (r == 1 && v.kind == VISIT_HEAD))
+			lost++;
+	}
+	for (i = 0; i < src->mcap; i++) {
+		const struct vcount *c = &src->map[i];
+
+		if (c->used && !map_bump(dst, c->link_id, c->orphan_type, c->ts, c->normal, c->bots))
+			lost += (size_t)(c->normal + c->bots);
+	}
+	return lost;
+}
+
+/* Writes a batch: the detailed visits, then the counted ones as visits
+ * without details, WRITE_CHUNK at a time. */
+static int batch_write(store *s, const struct vbatch *b)
+{
+	sh_visit chunk[WRITE_CHUNK];
+	size_t i, k = 0;
+	uint64_t j;
+	int rc;
+
+	for (i = 0; i < b->n; i++) {
+		rec_visit(b, &b->recs[i], &chunk[k++]);
+		if (k == WRITE_CHUNK) {
+			rc = store_visits_add(s, chunk, k);
+			if (rc)
+				return rc;
+			k = 0;
+		}
+	}
+	for (i = 0; i < b->mcap; i++) {
+		const struct vcount *c = &b->map[i];
+
+		if (!c->used)
+			continue;
+		for (j = 0; j < c->normal + c->bots; j++) {
+			memset(&chunk[k], 0, sizeof chunk[k]);
+			chunk[k].link_id = c->link_id;
+			chunk[k].ts = c->ts;
+			chunk[k].orphan_type = c->orphan_type;
+			chunk[k].kind = j < c->normal ? VISIT_NORMAL : VISIT_BOT;
+			if (++k == WRITE_CHUNK) {
+				rc = store_visits_add(s, chunk, k);
+				if (rc)
+					return rc;
+				k = 0;
+			}
+		}
+	}
+	if (k)
+		return store_visits_add(s, chunk, k);
+	return 0;
+}
+
+/* ---- the buffer --------------------------------------------------------- */
+
+visitbuf *visitbuf_create(size_t max)
+{
+	visitbuf *b = calloc(1, sizeof *b);
+
+	if (!b)
+		return NULL;
+	if (pthread_mutex_init(&b->mu, NULL) != 0) {
+		free(b);
+		return NULL;
+	}
+	b->max = max;
+	b->active = &b->b[0];
+	b->spare = &b->b[1];
+	b->held = &b->b[2];
+	atomic_init(&b->pending, 0);
+	atomic_init(&b->dropped_details, 0);
+	atomic_init(&b->lost, 0);
+	return b;
+}
+
+void visitbuf_destroy(visitbuf *b)
+{
+	int i;
+
+	if (!b)
+		return;
+	for (i = 0; i < 3; i++)
+		batch_free(&b->b[i]);
+	pthread_mutex_destroy(&b->mu);
+	free(b);
+}
+
+int visitbuf_add(visitbuf *b, const sh_visit *v)
+{
+	int rc;
+
+	pthread_mutex_lock(&b->mu);
+	rc = batch_add(b->active, b->max, v);
+	pthread_mutex_unlock(&b->mu);
+	if (rc == 0) {
+		atomic_fetch_add_explicit(&b->pending, 1, memory_order_relaxed);
+		return 0;
+	}
+	atomic_fetch_add_explicit(&b->dropped_details, 1, memory_order_relaxed);
+	if (rc == 1) {
+		if (v->kind != VISIT_HEAD)
+			atomic_fetch_add_explicit(&b->pending, 1, memory_order_relaxed);
+		return 0;
+	}
+	atomic_fetch_add_explicit(&b->lost, 1, memory_order_relaxed);
+	return rc;
+}
+
+size_t visitbuf_pending(visitbuf *b)
+{
+	return atomic_load_explicit(&b->pending, memory_order_relaxed);
+}
+
+int svc_visits_flush(svc *v, store *s, visitbuf *const *bufs, size_t n, size_t *flushed)
+{
+	struct vbatch *t;
+	size_t i, total = 0, mine, lost;
+	bool nested = false;
+	int rc;
+
+	(void)v;
+	if (flushed)
+		*flushed = 0;
+	/* take every buffer's active batch: a pointer swap under its mutex; the
+	 * worker goes on at once with the (empty) spare */
+	for (i = 0; i < n; i++) {
+		pthread_mutex_lock(&bufs[i]->mu);
+		t = bufs[i]->active;
+		bufs[i]->active = bufs[i]->spare;
+		bufs[i]->spare = t;
+		pthread_mutex_unlock(&bufs[i]->mu);
+		total += batch_total(bufs[i]->held) + batch_total(bufs[i]->spare);
+	}
+	if (total == 0)
+		return 0;
+
+	/* all of it in one transaction (or savepoint), so a failure leaves
+	 * nothing half-counted and everything can be retried */
+	rc = svc__tx_begin(s, &nested);
+	if (rc == 0) {
+		for (i = 0; rc == 0 && i < n; i++) {
+			rc = batch_write(s, bufs[i]->held);
+			if (rc == 0)
+				rc = batch_write(s, bufs[i]->spare);
+		}
+		rc = svc__tx_end(s, nested, rc);
+	}
+
+	for (i = 0; i < n; i++) {
+		visitbuf *b = bufs[i];
+
+		if (rc == 0) {
+			mine = batch_total(b->held) + batch_total(b->spare);
+			atomic_fetch_sub_explicit(&b->pending, mine, memory_order_relaxed);
+			batch_reset(b->held);
+			batch_reset(b->spare);
+			continue;
+		}
+		/* keep them for the next try: held takes the swapped-out batch (a
+		 * swap when held is empty, else a merge, done here in the flusher,
+		 * never on a worker's path) */
+		if (batch_total(b->held) == 0) {
+			t = b->held;
+			b->held = b->spare;
+			b->spare = t;
+			batch_reset(b->spare);
+		} else {
+			lost = batch_merge(b->held, b->max, b->spare);
+			if (lost) {
+				atomic_fetch_add_explicit(&b->lost, lost, memory_order_relaxed);
+				atomic_fetch_sub_explicit(&b->pending, lost, memory_order_relaxed);
+			}
+			batch_reset(b->spare);
+		}
+	}
+	if (rc)
+		return rc;
+	if (flushed)
+		*flushed = total;
+	return 0;
+}
