@@ -1,0 +1,251 @@
+/*
+ * test_config.c — unit tests of core/config.c: the table covers every
+ * field, defaults, environment overrides, flags, and the messages of bad
+ * values.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "shorty/config.h"
+#include "shorty/err.h"
+
+static void clear_env(void)
+{
+	for (const cfg_option *o = cfg_options; o->name; o++)
+		unsetenv(o->env);
+}
+
+static int per_test(void **state)
+{
+	(void)state;
+	clear_env();
+	return 0;
+}
+
+static void test_table(void **state)
+{
+	int n = 0;
+	(void)state;
+	for (const cfg_option *o = cfg_options; o->name; o++, n++) {
+		char env[64] = "SHORTY_";
+		size_t k = 7;
+		for (const char *p = o->name; *p && k + 1 < sizeof env; p++)
+			env[k++] = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+		env[k] = '\0';
+		assert_string_equal(o->env, env);
+		assert_non_null(o->help);
+		assert_true(o->offset < sizeof(sh_config));
+		if (o->type == CFG_ENUM)
+			assert_non_null(o->choices);
+		assert_ptr_equal(cfg_find(o->name), o);
+		/* no two options share a field */
+		for (const cfg_option *q = cfg_options; q < o; q++)
+			assert_int_not_equal(q->offset, o->offset);
+	}
+	assert_int_equal(n, 21); /* every field of sh_config */
+	assert_null(cfg_find("no-such-option"));
+	assert_null(cfg_find(NULL));
+}
+
+static void test_defaults(void **state)
+{
+	sh_config c;
+	sh_err err = {0};
+	(void)state;
+	assert_int_equal(cfg_init(&c, &err), 0);
+	assert_string_equal(c.listen, "0.0.0.0:8000");
+	assert_string_equal(c.db, "sqlite:./data/shorty.db");
+	assert_string_equal(c.base_url, "http://localhost:8000");
+	assert_int_equal(c.threads, 0);
+	assert_int_equal(c.cache_entries, 100000);
+	assert_int_equal(c.code_length, 6);
+	assert_int_equal(c.code_strategy, CODE_COUNTER);
+	assert_int_equal(c.redirect_status, 302);
+	assert_true(c.anonymous_create);
+	assert_int_equal(c.max_url_length, 8192);
+	assert_string_equal(c.allowed_schemes, "http,https");
+	assert_null(c.blocklist_file);
+	assert_string_equal(c.log_level, "info");
+	assert_false(c.access_log);
+	assert_string_equal(c.synchronous, "full");
+	assert_null(c.trusted_proxies);
+	assert_string_equal(c.cors_origin, "*");
+	assert_int_equal(c.max_connections, 10000);
+	assert_int_equal(c.rate_limit, 30);
+	assert_null(c.yourls_user);
+	assert_null(c.yourls_password);
+	cfg_free(&c);
+	cfg_free(&c); /* safe twice */
+}
+
+static void test_env(void **state)
+{
+	sh_config c;
+	sh_err err = {0};
+	(void)state;
+	setenv("SHORTY_BASE_URL", "https://s.example.com//", 1);
+	setenv("SHORTY_THREADS", "8", 1);
+	setenv("SHORTY_CACHE_ENTRIES", "0", 1);
+	setenv("SHORTY_CODE_STRATEGY", "Hash", 1);
+	setenv("SHORTY_REDIRECT_STATUS", "301", 1);
+	setenv("SHORTY_ANONYMOUS_CREATE", "off", 1);
+	setenv("SHORTY_ACCESS_LOG", "YES", 1);
+	setenv("SHORTY_LOG_LEVEL", "DEBUG", 1);
+	setenv("SHORTY_BLOCKLIST_FILE", "/etc/shorty/block.txt", 1);
+	setenv("SHORTY_YOURLS_USERNAME", "admin", 1);
+	setenv("SHORTY_DB", "", 1); /* empty = unset */
+	setenv("SHORTY_ALLOWED_SCHEMES", "HTTPS", 1);
+	setenv("SHORTY_MAX_URL_LENGTH", "65536", 1);
+	assert_int_equal(cfg_init(&c, &err), 0);
+	assert_string_equal(c.base_url, "https://s.example.com");
+	assert_int_equal(c.threads, 8);
+	assert_int_equal(c.cache_entries, 0);
+	assert_int_equal(c.code_strategy, CODE_HASH);
+	assert_int_equal(c.redirect_status, 301);
+	assert_false(c.anonymous_create);
+	assert_true(c.access_log);
+	assert_string_equal(c.log_level, "debug");
+	assert_string_equal(c.blocklist_file, "/etc/shorty/block.txt");
+	assert_string_equal(c.yourls_user, "admin");
+	assert_string_equal(c.db, "sqlite:./data/shorty.db");
+	assert_string_equal(c.allowed_schemes, "https");
+	assert_int_equal(c.max_url_length, 65536);
+
+	/* flags win over the environment */
+	assert_int_equal(cfg_set(&c, "threads", "2", &err), 0);
+	assert_int_equal(c.threads, 2);
+	assert_int_equal(cfg_set(&c, "blocklist-file", "", &err), 0);
+	assert_null(c.blocklist_file);
+	assert_int_equal(cfg_set(&c, "code-strategy", "random", &err), 0);
+	assert_int_equal(c.code_strategy, CODE_RANDOM);
+	assert_int_equal(cfg_set(&c, "listen", "[::]:0", &err), 0);
+	assert_string_equal(c.listen, "[::]:0");
+	assert_int_equal(cfg_set(&c, "synchronous", "normal", &err), 0);
+	assert_string_equal(c.synchronous, "normal");
+	cfg_free(&c);
+	clear_env();
+}
+
+static void expect_env_error(const char *env, const char *value, const char *msg)
+{
+	sh_config c;
+	sh_err err = {0};
+
+	clear_env();
+	setenv(env, value, 1);
+	if (cfg_init(&c, &err) != SH_EINVAL) {
+		print_error("%s=%s accepted\n", env, value);
+		fail();
+	}
+	if (!strstr(err.msg, msg)) {
+		print_error("%s=%s: message \"%s\" lacks \"%s\"\n", env, value, err.msg, msg);
+		fail();
+	}
+	assert_non_null(err.field);
+	/* nothing left to free after a failed init */
+	assert_null(c.listen);
+	clear_env();
+}
+
+static void test_env_errors(void **state)
+{
+	(void)state;
+	expect_env_error("SHORTY_REDIRECT_STATUS", "303",
+	                 "SHORTY_REDIRECT_STATUS must be one of 301, 302, 307, 308");
+	expect_env_error("SHORTY_REDIRECT_STATUS", "0302", "must be one of");
+	expect_env_error("SHORTY_REDIRECT_STATUS", "abc", "must be one of");
+	expect_env_error("SHORTY_THREADS", "257", "SHORTY_THREADS must be an integer from 0 to 256");
+	expect_env_error("SHORTY_THREADS", "-1", "from 0 to 256");
+	expect_env_error("SHORTY_THREADS", "4x", "integer");
+	expect_env_error("SHORTY_THREADS", " 4", "integer");
+	expect_env_error("SHORTY_THREADS", "99999999999999999999999", "integer");
+	expect_env_error("SHORTY_CODE_LENGTH", "3", "from 4 to 10");
+	expect_env_error("SHORTY_CODE_LENGTH", "11", "from 4 to 10");
+	expect_env_error("SHORTY_CACHE_ENTRIES", "100000001", "from 0 to 100000000");
+	expect_env_error("SHORTY_MAX_URL_LENGTH", "63", "from 64 to 65536");
+	expect_env_error("SHORTY_CODE_STRATEGY", "sequential",
+	                 "SHORTY_CODE_STRATEGY must be one of counter, random, hash");
+	expect_env_error("SHORTY_ANONYMOUS_CREATE", "maybe", "SHORTY_ANONYMOUS_CREATE must be true or false");
+	expect_env_error("SHORTY_LOG_LEVEL", "verbose",
+	                 "SHORTY_LOG_LEVEL must be one of error, warn, info, debug");
+	expect_env_error("SHORTY_SYNCHRONOUS", "extra", "full, normal, off");
+	expect_env_error("SHORTY_BASE_URL", "localhost:8000", "SHORTY_BASE_URL must be an http");
+	expect_env_error("SHORTY_BASE_URL", "ftp://x", "http:// or https://");
+	expect_env_error("SHORTY_BASE_URL", "https://", "http:// or https://");
+	expect_env_error("SHORTY_BASE_URL", "https://a b", "http:// or https://");
+	expect_env_error("SHORTY_LISTEN", "8000", "SHORTY_LISTEN must be ADDRESS:PORT");
+	expect_env_error("SHORTY_LISTEN", "0.0.0.0:70000", "ADDRESS:PORT");
+	expect_env_error("SHORTY_LISTEN", "0.0.0.0:", "ADDRESS:PORT");
+	expect_env_error("SHORTY_ALLOWED_SCHEMES", "http,,https", "SHORTY_ALLOWED_SCHEMES");
+	expect_env_error("SHORTY_ALLOWED_SCHEMES", "a,b,c,d,e,f,g,h", "1 to 7");
+	expect_env_error("SHORTY_MAX_CONNECTIONS", "0", "from 1 to");
+}
+
+static void test_set_errors(void **state)
+{
+	sh_config c;
+	sh_err err = {0};
+	(void)state;
+	assert_int_equal(cfg_init(&c, &err), 0);
+	assert_int_equal(cfg_set(&c, "redirect-status", "300", &err), SH_EINVAL);
+	assert_string_equal(err.msg, "--redirect-status must be one of 301, 302, 307, 308");
+	assert_string_equal(err.field, "redirect-status");
+	assert_int_equal(c.redirect_status, 302); /* unchanged */
+	assert_int_equal(cfg_set(&c, "bogus", "1", &err), SH_ENOTFOUND);
+	assert_non_null(strstr(err.msg, "--bogus"));
+	assert_int_equal(cfg_set(&c, "threads", "", &err), SH_EINVAL);
+	assert_int_equal(cfg_set(&c, "db", "", &err), SH_EINVAL);
+	assert_string_equal(c.db, "sqlite:./data/shorty.db");
+	assert_int_equal(cfg_set(&c, "access-log", NULL, &err), SH_EINVAL);
+	const char *yes[] = {"true", "1", "yes", "on", "TRUE", "On"};
+	for (size_t i = 0; i < 6; i++) {
+		assert_int_equal(cfg_set(&c, "access-log", "false", &err), 0);
+		assert_int_equal(cfg_set(&c, "access-log", yes[i], &err), 0);
+		assert_true(c.access_log);
+	}
+	const char *no[] = {"false", "0", "no", "off", "OFF"};
+	for (size_t i = 0; i < 5; i++) {
+		assert_int_equal(cfg_set(&c, "access-log", "true", &err), 0);
+		assert_int_equal(cfg_set(&c, "access-log", no[i], &err), 0);
+		assert_false(c.access_log);
+	}
+	cfg_free(&c);
+}
+
+static void test_value_text(void **state)
+{
+	sh_config c;
+	sh_err err = {0};
+	char buf[128];
+	(void)state;
+	assert_int_equal(cfg_init(&c, &err), 0);
+	for (const cfg_option *o = cfg_options; o->name; o++) {
+		cfg_value_text(&c, o, buf, sizeof buf);
+		if (o->def)
+			assert_string_equal(buf, o->def);
+		else
+			assert_string_equal(buf, "");
+	}
+	cfg_set(&c, "code-strategy", "hash", &err);
+	assert_string_equal(cfg_value_text(&c, cfg_find("code-strategy"), buf, sizeof buf), "hash");
+	cfg_free(&c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_table, per_test),
+		cmocka_unit_test_setup(test_defaults, per_test),
+		cmocka_unit_test_setup(test_env, per_test),
+		cmocka_unit_test_setup(test_env_errors, per_test),
+		cmocka_unit_test_setup(test_set_errors, per_test),
+		cmocka_unit_test_setup(test_value_text, per_test),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
