@@ -29,36 +29,36 @@
 #define CODEC_ROUNDS 8
 
 static const char codec_alphabet[] =
-	"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 static const uint64_t codec_pow[CODEC_MAX_LEN + 1] = {
-	1ULL,
-	62ULL,
-	3844ULL,
-	238328ULL,
-	14776336ULL,
-	916132832ULL,
-	56800235584ULL,
-	3521614606208ULL,
-	218340105584896ULL,
-	13537086546263552ULL,
-	839299365868340224ULL,
+    1ULL,
+    62ULL,
+    3844ULL,
+    238328ULL,
+    14776336ULL,
+    916132832ULL,
+    56800235584ULL,
+    3521614606208ULL,
+    218340105584896ULL,
+    13537086546263552ULL,
+    839299365868340224ULL,
 };
 
 /* offset(L) = 62 + 62^2 + ... + 62^(L-1); index L = 1 .. CODEC_MAX_LEN + 1 */
 static const int64_t codec_offset[CODEC_MAX_LEN + 2] = {
-	0,
-	0,
-	62LL,
-	3906LL,
-	242234LL,
-	15018570LL,
-	931151402LL,
-	57731386986LL,
-	3579345993194LL,
-	221919451578090LL,
-	13759005997841642LL,
-	853058371866181866LL,
+    0,
+    0,
+    62LL,
+    3906LL,
+    242234LL,
+    15018570LL,
+    931151402LL,
+    57731386986LL,
+    3579345993194LL,
+    221919451578090LL,
+    13759005997841642LL,
+    853058371866181866LL,
 };
 
 /* Half width k (bits) of the Feistel network for length L: the smallest k
@@ -240,8 +240,8 @@ int codec_encode_id(const codec_key *key, int64_t id, char *out, size_t outsz)
 
 	if (len < 0 || !key)
 		return SH_EINVAL;
-	return codec_base62_encode(codec_permute(key, len, (uint64_t)(id - codec_offset[len])),
-	                           len, out, outsz);
+	return codec_base62_encode(codec_permute(key, len, (uint64_t)(id - codec_offset[len])), len,
+	                           out, outsz);
 }
 
 int codec_decode_id(const codec_key *key, const char *code, size_t n, int64_t *id)
@@ -331,36 +331,12 @@ bool codec_custom_valid(const char *s, size_t n)
  * make a phishing-looking short link. Add a route here when adding it to
  * the HTTP routes table. Compared case-insensitively. */
 static const char *const codec_reserved_words[] = {
-	"api",
-	"rest",
-	"health",
-	"healthz",
-	"ready",
-	"readyz",
-	"livez",
-	"metrics",
-	"static",
-	"assets",
-	"admin",
-	"login",
-	"logout",
-	"favicon.ico",
-	"robots.txt",
-	"sitemap.xml",
-	"humans.txt",
-	"security.txt",
-	"manifest.json",
-	"apple-touch-icon.png",
-	"index.html",
-	"yourls-api.php",
-	".well-known",
-	"short-urls",
-	"shorten",
-	"version",
-	"docs",
-	"openapi.json",
-	"web",
-	NULL,
+    "api",         "rest",           "health",       "healthz",       "ready",
+    "readyz",      "livez",          "metrics",      "static",        "assets",
+    "admin",       "login",          "logout",       "favicon.ico",   "robots.txt",
+    "sitemap.xml", "humans.txt",     "security.txt", "manifest.json", "apple-touch-icon.png",
+    "index.html",  "yourls-api.php", ".well-known",  "short-urls",    "shorten",
+    "version",     "docs",           "openapi.json", "web",           NULL,
 };
 
 bool codec_reserved(const char *s, size_t n)

@@ -26,62 +26,57 @@
 #include "shorty/url.h"
 
 /* X(name, env, type, default, min, max, choices, help, field) */
-#define CFG_TABLE(X) \
-	X("listen", "SHORTY_LISTEN", CFG_STR, "0.0.0.0:8000", 0, 0, NULL, \
-	  "address and port to serve HTTP on (ADDR:PORT, [IPv6]:PORT)", listen) \
-	X("db", "SHORTY_DB", CFG_STR, "sqlite:./data/shorty.db", 0, 0, NULL, \
-	  "store: sqlite:PATH, a bare PATH, postgres://user@host/db, or memory:", db) \
-	X("base-url", "SHORTY_BASE_URL", CFG_STR, "http://localhost:8000", 0, 0, NULL, \
-	  "public URL short links start with (http:// or https://, no trailing slash)", \
-	  base_url) \
-	X("threads", "SHORTY_THREADS", CFG_INT, "0", 0, 256, NULL, \
-	  "HTTP worker threads; 0 = one per CPU core", threads) \
-	X("cache-entries", "SHORTY_CACHE_ENTRIES", CFG_INT, "100000", 0, 100000000, NULL, \
-	  "links kept in the in-memory cache; 0 = no cache", cache_entries) \
-	X("code-length", "SHORTY_CODE_LENGTH", CFG_INT, "6", 4, 10, NULL, \
-	  "minimum length of generated codes", code_length) \
-	X("code-strategy", "SHORTY_CODE_STRATEGY", CFG_ENUM, "counter", 0, 0, \
-	  "counter,random,hash", \
-	  "how codes are generated: counter (keyed permutation of the id), random, hash", \
-	  code_strategy) \
-	X("redirect-status", "SHORTY_REDIRECT_STATUS", CFG_INT, "302", 301, 308, \
-	  "301,302,307,308", "default HTTP status of redirects", redirect_status) \
-	X("anonymous-create", "SHORTY_ANONYMOUS_CREATE", CFG_BOOL, "true", 0, 0, NULL, \
-	  "allow creating links without an API key (rate-limited per address)", \
-	  anonymous_create) \
-	X("max-url-length", "SHORTY_MAX_URL_LENGTH", CFG_INT, "8192", 64, 65536, NULL, \
-	  "longest long URL accepted, in bytes", max_url_length) \
-	X("allowed-schemes", "SHORTY_ALLOWED_SCHEMES", CFG_STR, "http,https", 0, 0, NULL, \
-	  "comma-separated URL schemes accepted for long URLs", allowed_schemes) \
-	X("blocklist-file", "SHORTY_BLOCKLIST_FILE", CFG_STR, NULL, 0, 0, NULL, \
-	  "file of blocked hosts, one a line (subdomains are blocked too)", blocklist_file) \
-	X("log-level", "SHORTY_LOG_LEVEL", CFG_STR, "info", 0, 0, "error,warn,info,debug", \
-	  "least severe messages logged", log_level) \
-	X("access-log", "SHORTY_ACCESS_LOG", CFG_BOOL, "false", 0, 0, NULL, \
-	  "log one line per HTTP request", access_log) \
-	X("synchronous", "SHORTY_SYNCHRONOUS", CFG_STR, "full", 0, 0, "full,normal,off", \
-	  "SQLite durability: full (fsync every commit), normal, off", synchronous) \
-	X("trusted-proxies", "SHORTY_TRUSTED_PROXIES", CFG_STR, NULL, 0, 0, NULL, \
-	  "comma-separated proxy addresses whose X-Forwarded-For is believed", \
-	  trusted_proxies) \
-	X("cors-origin", "SHORTY_CORS_ORIGIN", CFG_STR, "*", 0, 0, NULL, \
-	  "Access-Control-Allow-Origin sent by the REST API", cors_origin) \
-	X("max-connections", "SHORTY_MAX_CONNECTIONS", CFG_INT, "10000", 1, 1000000, NULL, \
-	  "most HTTP connections open at once", max_connections) \
-	X("rate-limit", "SHORTY_RATE_LIMIT", CFG_INT, "30", 0, 1000000, NULL, \
-	  "anonymous creates per minute per client address; 0 = no limit", rate_limit) \
-	X("yourls-username", "SHORTY_YOURLS_USERNAME", CFG_STR, NULL, 0, 0, NULL, \
-	  "username for the YOURLS API's username+password auth (unset = off)", \
-	  yourls_user) \
-	X("yourls-password", "SHORTY_YOURLS_PASSWORD", CFG_STR, NULL, 0, 0, NULL, \
+#define CFG_TABLE(X)                                                                               \
+	X("listen", "SHORTY_LISTEN", CFG_STR, "0.0.0.0:8000", 0, 0, NULL,                          \
+	  "address and port to serve HTTP on (ADDR:PORT, [IPv6]:PORT)", listen)                    \
+	X("db", "SHORTY_DB", CFG_STR, "sqlite:./data/shorty.db", 0, 0, NULL,                       \
+	  "store: sqlite:PATH, a bare PATH, postgres://user@host/db, or memory:", db)              \
+	X("base-url", "SHORTY_BASE_URL", CFG_STR, "http://localhost:8000", 0, 0, NULL,             \
+	  "public URL short links start with (http:// or https://, no trailing slash)", base_url)  \
+	X("threads", "SHORTY_THREADS", CFG_INT, "0", 0, 256, NULL,                                 \
+	  "HTTP worker threads; 0 = one per CPU core", threads)                                    \
+	X("cache-entries", "SHORTY_CACHE_ENTRIES", CFG_INT, "100000", 0, 100000000, NULL,          \
+	  "links kept in the in-memory cache; 0 = no cache", cache_entries)                        \
+	X("code-length", "SHORTY_CODE_LENGTH", CFG_INT, "6", 4, 10, NULL,                          \
+	  "minimum length of generated codes", code_length)                                        \
+	X("code-strategy", "SHORTY_CODE_STRATEGY", CFG_ENUM, "counter", 0, 0,                      \
+	  "counter,random,hash",                                                                   \
+	  "how codes are generated: counter (keyed permutation of the id), random, hash",          \
+	  code_strategy)                                                                           \
+	X("redirect-status", "SHORTY_REDIRECT_STATUS", CFG_INT, "302", 301, 308,                   \
+	  "301,302,307,308", "default HTTP status of redirects", redirect_status)                  \
+	X("anonymous-create", "SHORTY_ANONYMOUS_CREATE", CFG_BOOL, "true", 0, 0, NULL,             \
+	  "allow creating links without an API key (rate-limited per address)", anonymous_create)  \
+	X("max-url-length", "SHORTY_MAX_URL_LENGTH", CFG_INT, "8192", 64, 65536, NULL,             \
+	  "longest long URL accepted, in bytes", max_url_length)                                   \
+	X("allowed-schemes", "SHORTY_ALLOWED_SCHEMES", CFG_STR, "http,https", 0, 0, NULL,          \
+	  "comma-separated URL schemes accepted for long URLs", allowed_schemes)                   \
+	X("blocklist-file", "SHORTY_BLOCKLIST_FILE", CFG_STR, NULL, 0, 0, NULL,                    \
+	  "file of blocked hosts, one a line (subdomains are blocked too)", blocklist_file)        \
+	X("log-level", "SHORTY_LOG_LEVEL", CFG_STR, "info", 0, 0, "error,warn,info,debug",         \
+	  "least severe messages logged", log_level)                                               \
+	X("access-log", "SHORTY_ACCESS_LOG", CFG_BOOL, "false", 0, 0, NULL,                        \
+	  "log one line per HTTP request", access_log)                                             \
+	X("synchronous", "SHORTY_SYNCHRONOUS", CFG_STR, "full", 0, 0, "full,normal,off",           \
+	  "SQLite durability: full (fsync every commit), normal, off", synchronous)                \
+	X("trusted-proxies", "SHORTY_TRUSTED_PROXIES", CFG_STR, NULL, 0, 0, NULL,                  \
+	  "comma-separated proxy addresses whose X-Forwarded-For is believed", trusted_proxies)    \
+	X("cors-origin", "SHORTY_CORS_ORIGIN", CFG_STR, "*", 0, 0, NULL,                           \
+	  "Access-Control-Allow-Origin sent by the REST API", cors_origin)                         \
+	X("max-connections", "SHORTY_MAX_CONNECTIONS", CFG_INT, "10000", 1, 1000000, NULL,         \
+	  "most HTTP connections open at once", max_connections)                                   \
+	X("rate-limit", "SHORTY_RATE_LIMIT", CFG_INT, "30", 0, 1000000, NULL,                      \
+	  "anonymous creates per minute per client address; 0 = no limit", rate_limit)             \
+	X("yourls-username", "SHORTY_YOURLS_USERNAME", CFG_STR, NULL, 0, 0, NULL,                  \
+	  "username for the YOURLS API's username+password auth (unset = off)", yourls_user)       \
+	X("yourls-password", "SHORTY_YOURLS_PASSWORD", CFG_STR, NULL, 0, 0, NULL,                  \
 	  "password for the YOURLS API's username+password auth", yourls_password)
 
-#define CFG_OPT(n, e, t, d, lo, hi, ch, h, f) \
-	{n, e, t, d, lo, hi, ch, h, offsetof(sh_config, f)},
+#define CFG_OPT(n, e, t, d, lo, hi, ch, h, f) {n, e, t, d, lo, hi, ch, h, offsetof(sh_config, f)},
 #define CFG_WIDTH(n, e, t, d, lo, hi, ch, h, f) sizeof(((sh_config *)0)->f),
 
 const cfg_option cfg_options[] = {
-	CFG_TABLE(CFG_OPT){NULL, NULL, CFG_STR, NULL, 0, 0, NULL, NULL, 0},
+    CFG_TABLE(CFG_OPT){NULL, NULL, CFG_STR, NULL, 0, 0, NULL, NULL, 0},
 };
 
 /* bytes of each option's field, in table order (int or long for CFG_INT) */
@@ -250,8 +245,9 @@ static int cfg_apply(sh_config *cfg, const cfg_option *o, const char *label, con
 		if (value && o->choices) {
 			int idx = cfg_choice_index(o->choices, value);
 			if (idx < 0) {
-				rc = sh_err_set(err, SH_EINVAL, o->name, "%s must be one of %s", label,
-				                cfg_choices_text(o->choices, choices, sizeof choices));
+				rc = sh_err_set(
+				    err, SH_EINVAL, o->name, "%s must be one of %s", label,
+				    cfg_choices_text(o->choices, choices, sizeof choices));
 				goto out;
 			}
 		}
@@ -263,10 +259,11 @@ static int cfg_apply(sh_config *cfg, const cfg_option *o, const char *label, con
 			goto out;
 		}
 		if (value && strcmp(o->name, "base-url") == 0 && !cfg_base_url_ok(value)) {
-			rc = sh_err_set(err, SH_EINVAL, o->name,
-			                "%s must be an http:// or https:// URL with a host, such as "
-			                "https://s.example.com",
-			                label);
+			rc =
+			    sh_err_set(err, SH_EINVAL, o->name,
+			               "%s must be an http:// or https:// URL with a host, such as "
+			               "https://s.example.com",
+			               label);
 			goto out;
 		}
 		if (value && strcmp(o->name, "allowed-schemes") == 0 && !cfg_schemes_ok(value)) {
@@ -308,12 +305,13 @@ static int cfg_apply(sh_config *cfg, const cfg_option *o, const char *label, con
 		if (!value || cfg_parse_long(value, &v) || v < o->min || v > o->max ||
 		    (o->choices && cfg_choice_index(o->choices, value) < 0)) {
 			if (o->choices)
-				rc = sh_err_set(err, SH_EINVAL, o->name, "%s must be one of %s", label,
-				                cfg_choices_text(o->choices, choices, sizeof choices));
+				rc = sh_err_set(
+				    err, SH_EINVAL, o->name, "%s must be one of %s", label,
+				    cfg_choices_text(o->choices, choices, sizeof choices));
 			else
 				rc = sh_err_set(err, SH_EINVAL, o->name,
-				                "%s must be an integer from %ld to %ld", label, o->min,
-				                o->max);
+				                "%s must be an integer from %ld to %ld", label,
+				                o->min, o->max);
 			goto out;
 		}
 		if (width == sizeof(int))
@@ -327,7 +325,8 @@ static int cfg_apply(sh_config *cfg, const cfg_option *o, const char *label, con
 
 		if (!value || cfg_parse_bool(value, &b)) {
 			rc = sh_err_set(err, SH_EINVAL, o->name,
-			                "%s must be true or false (also 1/0, yes/no, on/off)", label);
+			                "%s must be true or false (also 1/0, yes/no, on/off)",
+			                label);
 			goto out;
 		}
 		*(bool *)(void *)base = b;

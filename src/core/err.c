@@ -12,22 +12,38 @@
 const char *sh_strerror(int code)
 {
 	switch (code) {
-	case SH_OK: return "ok";
-	case SH_ENOMEM: return "out of memory";
-	case SH_EINVAL: return "invalid input";
-	case SH_ENOTFOUND: return "not found";
-	case SH_ETAKEN: return "already taken";
-	case SH_ERESERVED: return "reserved";
-	case SH_EGONE: return "gone";
-	case SH_ESTORE: return "store error";
-	case SH_EBUSY: return "store busy";
-	case SH_EFULL: return "disk full";
-	case SH_EAUTH: return "authentication required";
-	case SH_EFORBIDDEN: return "forbidden";
-	case SH_ETOOBIG: return "too big";
-	case SH_EBLOCKED: return "blocked";
-	case SH_ESCHEMA: return "schema mismatch";
-	default: return "unknown error";
+	case SH_OK:
+		return "ok";
+	case SH_ENOMEM:
+		return "out of memory";
+	case SH_EINVAL:
+		return "invalid input";
+	case SH_ENOTFOUND:
+		return "not found";
+	case SH_ETAKEN:
+		return "already taken";
+	case SH_ERESERVED:
+		return "reserved";
+	case SH_EGONE:
+		return "gone";
+	case SH_ESTORE:
+		return "store error";
+	case SH_EBUSY:
+		return "store busy";
+	case SH_EFULL:
+		return "disk full";
+	case SH_EAUTH:
+		return "authentication required";
+	case SH_EFORBIDDEN:
+		return "forbidden";
+	case SH_ETOOBIG:
+		return "too big";
+	case SH_EBLOCKED:
+		return "blocked";
+	case SH_ESCHEMA:
+		return "schema mismatch";
+	default:
+		return "unknown error";
 	}
 }
 

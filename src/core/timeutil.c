@@ -207,12 +207,23 @@ int sh_when_parse(const char *s, int64_t now, int64_t *out)
 		n = n * 10 + (*p - '0');
 	}
 	switch (*p) {
-	case 's': mult = 1; break;
-	case 'm': mult = 60; break;
-	case 'h': mult = 3600; break;
-	case 'd': mult = 86400; break;
-	case 'w': mult = 7 * 86400; break;
-	default: return SH_EINVAL;
+	case 's':
+		mult = 1;
+		break;
+	case 'm':
+		mult = 60;
+		break;
+	case 'h':
+		mult = 3600;
+		break;
+	case 'd':
+		mult = 86400;
+		break;
+	case 'w':
+		mult = 7 * 86400;
+		break;
+	default:
+		return SH_EINVAL;
 	}
 	if (p[1] != '\0' || n == 0 || now < 0)
 		return SH_EINVAL;

@@ -351,8 +351,9 @@ static int url_default_port(const char *scheme)
 	return -1;
 }
 
-/* "http and https" / "http, https and ftp" from the policy. */
-static const char *url_schemes_text(const url_policy *p, char *buf, size_t bufsz)
+/* "http and https" / "http, https and ftp" from the policy (conj " and "),
+ * or "http or https" (conj " or "). */
+static const char *url_schemes_text(const url_policy *p, const char *conj, char *buf, size_t bufsz)
 {
 	int n = 0;
 	size_t o = 0;
@@ -361,8 +362,8 @@ static const char *url_schemes_text(const url_policy *p, char *buf, size_t bufsz
 		n++;
 	buf[0] = '\0';
 	for (int i = 0; i < n; i++) {
-		int w = snprintf(buf + o, bufsz - o, "%s%s",
-		                 i == 0 ? "" : (i == n - 1 ? " and " : ", "), p->schemes[i]);
+		const char *sep = i == 0 ? "" : i < n - 1 ? ", " : conj;
+		int w = snprintf(buf + o, bufsz - o, "%s%s", sep, p->schemes[i]);
 		if (w < 0 || (size_t)w >= bufsz - o)
 			break;
 		o += (size_t)w;
@@ -403,7 +404,7 @@ int url_normalize(const url_policy *p, const char *in, size_t in_len, char **out
 {
 	url_policy defp;
 	const char *s = in, *e;
-	char schemes_txt[128];
+	char schemes_txt[128], schemes_or[128];
 	char scheme[32];
 	char *buf = NULL, *host = NULL, *port = NULL, *path = NULL, *query = NULL, *frag = NULL;
 	char *user = NULL, *pass = NULL, *zone = NULL;
@@ -422,10 +423,12 @@ int url_normalize(const url_policy *p, const char *in, size_t in_len, char **out
 		p = &defp;
 	}
 	if (!in || !out) {
-		rc = sh_err_set(err, SH_EINVAL, "url", "a URL is required, such as https://example.com/");
+		rc = sh_err_set(err, SH_EINVAL, "url",
+		                "a URL is required, such as https://example.com/");
 		goto out;
 	}
-	url_schemes_text(p, schemes_txt, sizeof schemes_txt);
+	url_schemes_text(p, " and ", schemes_txt, sizeof schemes_txt);
+	url_schemes_text(p, " or ", schemes_or, sizeof schemes_or);
 
 	/* 1. trim */
 	e = in + in_len;
@@ -438,7 +441,7 @@ int url_normalize(const url_policy *p, const char *in, size_t in_len, char **out
 		rc = sh_err_set(err, SH_EINVAL, "url",
 		                "a URL is required: give an absolute %s URL such as "
 		                "https://example.com/",
-		                schemes_txt);
+		                schemes_or);
 		goto out;
 	}
 	if (n > p->max_length) {
@@ -464,9 +467,10 @@ int url_normalize(const url_policy *p, const char *in, size_t in_len, char **out
 			goto out;
 		}
 		if (c == '\\') {
-			rc = sh_err_set(err, SH_EINVAL, "url",
-			                "backslashes are not allowed in a URL: use / or encode them "
-			                "as %%5C");
+			rc =
+			    sh_err_set(err, SH_EINVAL, "url",
+			               "backslashes are not allowed in a URL: use / or encode them "
+			               "as %%5C");
 			goto out;
 		}
 	}
@@ -481,7 +485,7 @@ int url_normalize(const url_policy *p, const char *in, size_t in_len, char **out
 	if (sl == 0) {
 		rc = sh_err_set(err, SH_EINVAL, "url",
 		                "an absolute %s URL is required, such as https://example.com/page",
-		                schemes_txt);
+		                schemes_or);
 		goto out;
 	}
 	if (sl >= sizeof scheme)
@@ -501,7 +505,7 @@ scheme_ok:
 	if (sl + 1 >= n || s[sl + 1] != '/') {
 		rc = sh_err_set(err, SH_EINVAL, "url",
 		                "an absolute %s URL is required, written as %s://host/path",
-		                schemes_txt, scheme);
+		                schemes_or, scheme);
 		goto out;
 	}
 
@@ -544,7 +548,7 @@ scheme_ok:
 	case CURLUE_NO_SCHEME:
 		rc = sh_err_set(err, SH_EINVAL, "url",
 		                "an absolute %s URL is required, written as %s://host/path",
-		                schemes_txt, scheme);
+		                schemes_or, scheme);
 		goto out;
 	default:
 		rc = sh_err_set(err, SH_EINVAL, "url",

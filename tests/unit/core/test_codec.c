@@ -105,8 +105,7 @@ static void test_base62(void **state)
 	assert_int_equal(codec_base62_decode("00000000000", 11, &v), SH_EINVAL);
 	const char *bad[] = {"ab-", "a_b", "a b", "a.b", "a/b", "%41", "\xc3\xa4", "+"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-		assert_int_equal(codec_base62_decode(bad[i], strlen(bad[i]), &v),
-		                 SH_EINVAL);
+		assert_int_equal(codec_base62_decode(bad[i], strlen(bad[i]), &v), SH_EINVAL);
 	assert_int_equal(codec_base62_decode("a\0b", 3, &v), SH_EINVAL);
 
 	/* round trip of random values */
@@ -194,12 +193,12 @@ static void test_ids_random_long(void **state)
 			assert_true(y < n);
 			assert_int_equal(codec_unpermute(&key_b, len, y), x);
 			/* and the other way round: every value is a permuted one */
-			assert_int_equal(codec_permute(&key_b, len, codec_unpermute(&key_b, len, x)), x);
+			assert_int_equal(
+			    codec_permute(&key_b, len, codec_unpermute(&key_b, len, x)), x);
 		}
 	}
 	assert_int_equal(codec_encode_id(&key_a, -1, code, sizeof code), SH_EINVAL);
-	assert_int_equal(codec_encode_id(&key_a, codec_first_id(11), code, sizeof code),
-	                 SH_EINVAL);
+	assert_int_equal(codec_encode_id(&key_a, codec_first_id(11), code, sizeof code), SH_EINVAL);
 	assert_int_equal(codec_encode_id(&key_a, 5, code, 1), SH_EINVAL);
 }
 
@@ -312,7 +311,8 @@ static void test_random_code(void **state)
 		assert_int_equal(strlen(a), (size_t)len);
 		for (int i = 0; i < len; i++)
 			assert_non_null(strchr("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-			                       "abcdefghijklmnopqrstuvwxyz", a[i]));
+			                       "abcdefghijklmnopqrstuvwxyz",
+			                       a[i]));
 	}
 	codec_random_code(12, a);
 	codec_random_code(12, b);
@@ -354,9 +354,22 @@ static void test_custom_valid(void **state)
 	assert_true(codec_custom_valid(big, 64));
 	assert_false(codec_custom_valid(big, 65));
 	assert_false(codec_custom_valid("", 0));
-	const char *bad[] = {"../admin", "%2e%2e%2fadmin", "a/b", "a?b", "a#b", "a b", "a.b",
-	                     "p\xd0\xb0ypal", "\xef\xbd\x90", "pay\xe2\x80\x8dpal", "' OR '1'='1",
-	                     "x;DROP", "%", "a+", "a\tb", "a~b"};
+	const char *bad[] = {"../admin",
+	                     "%2e%2e%2fadmin",
+	                     "a/b",
+	                     "a?b",
+	                     "a#b",
+	                     "a b",
+	                     "a.b",
+	                     "p\xd0\xb0ypal",
+	                     "\xef\xbd\x90",
+	                     "pay\xe2\x80\x8dpal",
+	                     "' OR '1'='1",
+	                     "x;DROP",
+	                     "%",
+	                     "a+",
+	                     "a\tb",
+	                     "a~b"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		assert_false(codec_custom_valid(bad[i], strlen(bad[i])));
 	assert_false(codec_custom_valid("ab\0c", 4));
@@ -366,9 +379,10 @@ static void test_custom_valid(void **state)
 static void test_reserved(void **state)
 {
 	(void)state;
-	const char *yes[] = {"api", "API", "Admin", "health", "ready", "metrics", "static",
-	                     "login", "logout", "favicon.ico", "robots.txt", "rest",
-	                     "yourls-api.php", ".well-known", "FAVICON.ICO"};
+	const char *yes[] = {
+	    "api",        "API",    "Admin",          "health",      "ready",
+	    "metrics",    "static", "login",          "logout",      "favicon.ico",
+	    "robots.txt", "rest",   "yourls-api.php", ".well-known", "FAVICON.ICO"};
 	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
 		assert_true(codec_reserved(yes[i], strlen(yes[i])));
 	const char *no[] = {"ap", "apis", "abc123", "healthy", "", "admin2"};
@@ -381,19 +395,19 @@ static void test_reserved(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_pow_and_layout),
-		cmocka_unit_test(test_base62),
-		cmocka_unit_test(test_permute_exhaustive_small),
-		cmocka_unit_test(test_ids_exhaustive_small),
-		cmocka_unit_test(test_ids_random_long),
-		cmocka_unit_test(test_decode_bad),
-		cmocka_unit_test(test_consecutive_unrelated),
-		cmocka_unit_test(test_key_matters),
-		cmocka_unit_test(test_permute_speed),
-		cmocka_unit_test(test_random_code),
-		cmocka_unit_test(test_hash_code),
-		cmocka_unit_test(test_custom_valid),
-		cmocka_unit_test(test_reserved),
+	    cmocka_unit_test(test_pow_and_layout),
+	    cmocka_unit_test(test_base62),
+	    cmocka_unit_test(test_permute_exhaustive_small),
+	    cmocka_unit_test(test_ids_exhaustive_small),
+	    cmocka_unit_test(test_ids_random_long),
+	    cmocka_unit_test(test_decode_bad),
+	    cmocka_unit_test(test_consecutive_unrelated),
+	    cmocka_unit_test(test_key_matters),
+	    cmocka_unit_test(test_permute_speed),
+	    cmocka_unit_test(test_random_code),
+	    cmocka_unit_test(test_hash_code),
+	    cmocka_unit_test(test_custom_valid),
+	    cmocka_unit_test(test_reserved),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -160,7 +160,8 @@ static void test_env_errors(void **state)
 	                 "SHORTY_REDIRECT_STATUS must be one of 301, 302, 307, 308");
 	expect_env_error("SHORTY_REDIRECT_STATUS", "0302", "must be one of");
 	expect_env_error("SHORTY_REDIRECT_STATUS", "abc", "must be one of");
-	expect_env_error("SHORTY_THREADS", "257", "SHORTY_THREADS must be an integer from 0 to 256");
+	expect_env_error("SHORTY_THREADS", "257",
+	                 "SHORTY_THREADS must be an integer from 0 to 256");
 	expect_env_error("SHORTY_THREADS", "-1", "from 0 to 256");
 	expect_env_error("SHORTY_THREADS", "4x", "integer");
 	expect_env_error("SHORTY_THREADS", " 4", "integer");
@@ -171,7 +172,8 @@ static void test_env_errors(void **state)
 	expect_env_error("SHORTY_MAX_URL_LENGTH", "63", "from 64 to 65536");
 	expect_env_error("SHORTY_CODE_STRATEGY", "sequential",
 	                 "SHORTY_CODE_STRATEGY must be one of counter, random, hash");
-	expect_env_error("SHORTY_ANONYMOUS_CREATE", "maybe", "SHORTY_ANONYMOUS_CREATE must be true or false");
+	expect_env_error("SHORTY_ANONYMOUS_CREATE", "maybe",
+	                 "SHORTY_ANONYMOUS_CREATE must be true or false");
 	expect_env_error("SHORTY_LOG_LEVEL", "verbose",
 	                 "SHORTY_LOG_LEVEL must be one of error, warn, info, debug");
 	expect_env_error("SHORTY_SYNCHRONOUS", "extra", "full, normal, off");
@@ -240,12 +242,12 @@ static void test_value_text(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_table, per_test),
-		cmocka_unit_test_setup(test_defaults, per_test),
-		cmocka_unit_test_setup(test_env, per_test),
-		cmocka_unit_test_setup(test_env_errors, per_test),
-		cmocka_unit_test_setup(test_set_errors, per_test),
-		cmocka_unit_test_setup(test_value_text, per_test),
+	    cmocka_unit_test_setup(test_table, per_test),
+	    cmocka_unit_test_setup(test_defaults, per_test),
+	    cmocka_unit_test_setup(test_env, per_test),
+	    cmocka_unit_test_setup(test_env_errors, per_test),
+	    cmocka_unit_test_setup(test_set_errors, per_test),
+	    cmocka_unit_test_setup(test_value_text, per_test),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -103,10 +103,10 @@ static void test_long_message(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_levels),
-		cmocka_unit_test(test_escaping),
-		cmocka_unit_test(test_escape_bounds),
-		cmocka_unit_test(test_long_message),
+	    cmocka_unit_test(test_levels),
+	    cmocka_unit_test(test_escaping),
+	    cmocka_unit_test(test_escape_bounds),
+	    cmocka_unit_test(test_long_message),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

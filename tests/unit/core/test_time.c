@@ -73,14 +73,38 @@ static void test_parse_bad(void **state)
 {
 	(void)state;
 	const char *bad[] = {
-		"", "now", "2026", "2026-11", "2026-1-22", "26-11-22", "2026/11/22",
-		"2026-13-01", "2026-00-10", "2026-11-00", "2026-11-31", "2026-02-29",
-		"1900-02-29", "2026-11-22T", "2026-11-22T24:00:00Z", "2026-11-22T23:60:00Z",
-		"2026-11-22T23:59:61Z", "2026-11-22T1:00:00Z", "2026-11-22T10:00:00+24:00",
-		"2026-11-22T10:00:00+02:60", "2026-11-22T10:00:00+2", "2026-11-22T10:00:00Zjunk",
-		"2026-11-22 junk", "2026-11-22X", "2026-11-22T10:00:00.Z",
-		"2026-11-22T10:00:00.1234567890Z", " 2026-11-22", "2026-11-22 ", "2026-11-22\n",
-		"+2026-11-22", "2026-11-22T10:00:00+02:00:00", "２０２６-11-22",
+	    "",
+	    "now",
+	    "2026",
+	    "2026-11",
+	    "2026-1-22",
+	    "26-11-22",
+	    "2026/11/22",
+	    "2026-13-01",
+	    "2026-00-10",
+	    "2026-11-00",
+	    "2026-11-31",
+	    "2026-02-29",
+	    "1900-02-29",
+	    "2026-11-22T",
+	    "2026-11-22T24:00:00Z",
+	    "2026-11-22T23:60:00Z",
+	    "2026-11-22T23:59:61Z",
+	    "2026-11-22T1:00:00Z",
+	    "2026-11-22T10:00:00+24:00",
+	    "2026-11-22T10:00:00+02:60",
+	    "2026-11-22T10:00:00+2",
+	    "2026-11-22T10:00:00Zjunk",
+	    "2026-11-22 junk",
+	    "2026-11-22X",
+	    "2026-11-22T10:00:00.Z",
+	    "2026-11-22T10:00:00.1234567890Z",
+	    " 2026-11-22",
+	    "2026-11-22 ",
+	    "2026-11-22\n",
+	    "+2026-11-22",
+	    "2026-11-22T10:00:00+02:00:00",
+	    "２０２６-11-22",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		expect_bad(bad[i]);
@@ -119,8 +143,19 @@ static void test_when(void **state)
 	assert_int_equal(t, 1796083200);
 	assert_int_equal(sh_when_parse("2026-12-01T00:00:00+01:00", now, &t), 0);
 	assert_int_equal(t, 1796083200 - 3600);
-	const char *bad[] = {"", "s", "10", "10x", "10 d", "-5d", "0d", "1.5h", "1d2h", "d1",
-	                     "99999999999999999999s", "9223372036854775807w", "2026-13-01"};
+	const char *bad[] = {"",
+	                     "s",
+	                     "10",
+	                     "10x",
+	                     "10 d",
+	                     "-5d",
+	                     "0d",
+	                     "1.5h",
+	                     "1d2h",
+	                     "d1",
+	                     "99999999999999999999s",
+	                     "9223372036854775807w",
+	                     "2026-13-01"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		if (sh_when_parse(bad[i], now, &t) != SH_EINVAL) {
 			print_error("when \"%s\" accepted\n", bad[i]);
@@ -150,12 +185,9 @@ static void test_now(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_format),
-		cmocka_unit_test(test_parse_good),
-		cmocka_unit_test(test_parse_bad),
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_when),
-		cmocka_unit_test(test_now),
+	    cmocka_unit_test(test_format),    cmocka_unit_test(test_parse_good),
+	    cmocka_unit_test(test_parse_bad), cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_when),      cmocka_unit_test(test_now),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
