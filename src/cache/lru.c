@@ -42,20 +42,20 @@ struct lru_link {
 };
 
 struct lru_entry {
-	struct lru_link link;     /* must stay first */
-	struct lru_entry *hnext;  /* hash chain */
+	struct lru_link link;    /* must stay first */
+	struct lru_entry *hnext; /* hash chain */
 	uint64_t hash;
-	int64_t deadline;         /* monotonic ms; INT64_MAX = never */
+	int64_t deadline; /* monotonic ms; INT64_MAX = never */
 	size_t klen, vlen;
 	bool negative;
-	unsigned char data[];     /* key bytes, then value bytes */
+	unsigned char data[]; /* key bytes, then value bytes */
 };
 
 struct lru_shard {
 	_Alignas(LRU_CACHELINE) pthread_mutex_t mu;
 	struct lru_entry **buckets;
-	size_t mask;              /* nbuckets - 1 */
-	struct lru_link head;     /* sentinel: head.next = most recent */
+	size_t mask;          /* nbuckets - 1 */
+	struct lru_link head; /* sentinel: head.next = most recent */
 	size_t count, cap;
 	uint64_t hits, misses, negative_hits, evictions, expirations;
 };
@@ -63,7 +63,7 @@ struct lru_shard {
 struct lru {
 	struct lru_shard *shards;
 	unsigned nshards;
-	unsigned shard_shift;     /* 64 - log2(nshards); unused when nshards == 1 */
+	unsigned shard_shift; /* 64 - log2(nshards); unused when nshards == 1 */
 	uint64_t seed;
 };
 
@@ -134,8 +134,8 @@ static inline struct lru_shard *lru_shard_of(lru *c, uint64_t h)
 }
 
 /* Finds key in its chain; *pp is set to the link pointing at it. */
-static struct lru_entry *lru_find(struct lru_shard *sh, uint64_t h, const void *key,
-                                  size_t klen, struct lru_entry ***pp)
+static struct lru_entry *lru_find(struct lru_shard *sh, uint64_t h, const void *key, size_t klen,
+                                  struct lru_entry ***pp)
 {
 	struct lru_entry **p = &sh->buckets[h & sh->mask];
 
@@ -264,8 +264,8 @@ void lru_destroy(lru *c)
 	free(c);
 }
 
-int lru_get(lru *c, const void *key, size_t klen, void *out, size_t outcap,
-            size_t *outlen, int64_t now_ms)
+int lru_get(lru *c, const void *key, size_t klen, void *out, size_t outcap, size_t *outlen,
+            int64_t now_ms)
 {
 	uint64_t h = lru_hash(c->seed, key, klen);
 	struct lru_shard *sh = lru_shard_of(c, h);
@@ -352,8 +352,8 @@ static int lru_insert(lru *c, const void *key, size_t klen, const void *val, siz
 	return 0;
 }
 
-int lru_put(lru *c, const void *key, size_t klen, const void *val, size_t vlen,
-            int64_t now_ms, int64_t ttl_ms)
+int lru_put(lru *c, const void *key, size_t klen, const void *val, size_t vlen, int64_t now_ms,
+            int64_t ttl_ms)
 {
 	return lru_insert(c, key, klen, val, vlen, false, now_ms, ttl_ms);
 }

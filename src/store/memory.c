@@ -78,7 +78,7 @@
 
 struct mem_visit {
 	int64_t id;
-	int64_t link_id;          /* 0 = orphan */
+	int64_t link_id; /* 0 = orphan */
 	int64_t ts;
 	int kind, orphan_type;
 	char *referer, *user_agent, *visited_url, *ip; /* NULL or owned */
@@ -89,13 +89,13 @@ struct mem_meta {
 };
 
 struct memdata {
-	sh_link *links;           /* sorted by id; url/title owned */
+	sh_link *links; /* sorted by id; url/title owned */
 	size_t nlinks, caplinks;
 	struct mem_visit *visits; /* ascending id */
 	size_t nvisits, capvisits;
 	struct mem_meta *meta;
 	size_t nmeta, capmeta;
-	sh_api_key *keys;         /* ascending id */
+	sh_api_key *keys; /* ascending id */
 	size_t nkeys, capkeys;
 	int64_t next_visit_id;
 };
@@ -103,19 +103,19 @@ struct memdata {
 struct memstore;
 
 struct memdb {
-	char *name;               /* NULL: private */
+	char *name; /* NULL: private */
 	int refs;
 	pthread_mutex_t mu;
-	pthread_cond_t txn_done;  /* broadcast when a transaction ends */
+	pthread_cond_t txn_done; /* broadcast when a transaction ends */
 	struct memdata live;
-	struct memstore *owner;   /* handle holding the write transaction */
-	struct memdata *snaps;    /* [0] = at begin, then one per savepoint */
+	struct memstore *owner; /* handle holding the write transaction */
+	struct memdata *snaps;  /* [0] = at begin, then one per savepoint */
 	size_t nsnaps, capsnaps;
-	struct memdb *next;       /* registry */
+	struct memdb *next; /* registry */
 };
 
 struct memstore {
-	store base;               /* must stay first */
+	store base; /* must stay first */
 	struct memdb *db;
 	int busy_timeout_ms;
 	bool read_only;
@@ -175,8 +175,8 @@ static bool mem_icontains(const char *hay, const char *needle)
 	n = strlen(needle);
 	for (; *hay; hay++) {
 		size_t i = 0;
-		while (i < n && hay[i] && mem_lower((unsigned char)hay[i]) ==
-		                                  mem_lower((unsigned char)needle[i]))
+		while (i < n && hay[i] &&
+		       mem_lower((unsigned char)hay[i]) == mem_lower((unsigned char)needle[i]))
 			i++;
 		if (i == n)
 			return true;
@@ -872,8 +872,8 @@ static int mem_code_exists(store *s, const char *code, bool *exists)
 	return 0;
 }
 
-static int mem_link_find_dup(store *s, uint64_t url_hash, const char *url,
-                             int64_t owner_key_id, sh_link *out)
+static int mem_link_find_dup(store *s, uint64_t url_hash, const char *url, int64_t owner_key_id,
+                             sh_link *out)
 {
 	struct memstore *ms = mem_of(s);
 	const struct memdata *d;
@@ -887,8 +887,8 @@ static int mem_link_find_dup(store *s, uint64_t url_hash, const char *url,
 	for (size_t i = 0; i < d->nlinks; i++) {
 		const sh_link *l = &d->links[i];
 		if (l->url_hash == url_hash && l->owner_key_id == owner_key_id &&
-		    l->code_kind != CODE_KIND_CUSTOM && l->expires_at == 0 &&
-		    l->max_visits == 0 && !l->disabled && strcmp(l->url, url) == 0)
+		    l->code_kind != CODE_KIND_CUSTOM && l->expires_at == 0 && l->max_visits == 0 &&
+		    !l->disabled && strcmp(l->url, url) == 0)
 			best = l;
 	}
 	rc = mem_link_out(best, out);
@@ -1011,22 +1011,28 @@ static int mem_link_order_cmp(const void *pa, const void *pb)
 	int c = 0;
 
 	switch (x->order) {
-	case LIST_CREATED_DESC: case LIST_CREATED_ASC:
+	case LIST_CREATED_DESC:
+	case LIST_CREATED_ASC:
 		c = mem_cmp_i64(a->created_at, b->created_at);
 		break;
-	case LIST_CODE_ASC: case LIST_CODE_DESC:
+	case LIST_CODE_ASC:
+	case LIST_CODE_DESC:
 		c = strcmp(a->code, b->code);
 		break;
-	case LIST_URL_ASC: case LIST_URL_DESC:
+	case LIST_URL_ASC:
+	case LIST_URL_DESC:
 		c = mem_cmp_str(a->url, b->url);
 		break;
-	case LIST_TITLE_ASC: case LIST_TITLE_DESC:
+	case LIST_TITLE_ASC:
+	case LIST_TITLE_DESC:
 		c = mem_cmp_str(a->title, b->title);
 		break;
-	case LIST_VISITS_ASC: case LIST_VISITS_DESC:
+	case LIST_VISITS_ASC:
+	case LIST_VISITS_DESC:
 		c = mem_cmp_i64(a->visits, b->visits);
 		break;
-	case LIST_NONBOT_VISITS_ASC: case LIST_NONBOT_VISITS_DESC:
+	case LIST_NONBOT_VISITS_ASC:
+	case LIST_NONBOT_VISITS_DESC:
 		c = mem_cmp_i64(a->visits - a->bot_visits, b->visits - b->bot_visits);
 		break;
 	}
@@ -1079,8 +1085,7 @@ static int mem_cb_result(int r)
 	return r < 0 ? r : 0;
 }
 
-static int mem_link_list(store *s, const sh_list_query *q, sh_link_cb cb, void *ud,
-                         int64_t *total)
+static int mem_link_list(store *s, const sh_list_query *q, sh_link_cb cb, void *ud, int64_t *total)
 {
 	struct memstore *ms = mem_of(s);
 	const struct memdata *d;
@@ -1165,7 +1170,9 @@ static int mem_visits_add(store *s, const sh_visit *v, size_t n)
 
 		if (link_id && !(l = mem_link_find(d, link_id)))
 			continue; /* the link is gone: drop its visit */
-		*row = (struct mem_visit){.link_id = link_id, .ts = x->ts, .kind = x->kind,
+		*row = (struct mem_visit){.link_id = link_id,
+		                          .ts = x->ts,
+		                          .kind = x->kind,
 		                          .orphan_type = link_id ? ORPHAN_NONE : x->orphan_type};
 		if (mem_dup(&row->referer, x->referer, SH_VISIT_FIELD_MAX) ||
 		    mem_dup(&row->user_agent, x->user_agent, SH_VISIT_FIELD_MAX) ||
@@ -1221,7 +1228,6 @@ static bool mem_visit_matches(const struct memdata *d, const struct mem_visit *r
 	return true;
 }
 
-
 static int mem_visits_list(store *s, const sh_visit_query *q, sh_visit_cb cb, void *ud,
                            int64_t *total)
 {
@@ -1259,9 +1265,13 @@ unlock:
 	mem_unlock(ms);
 	for (i = 0; rc == 0 && cb && i < count; i++) {
 		const struct mem_visit *r = &page[i];
-		sh_visit v = {.link_id = r->link_id, .ts = r->ts, .kind = r->kind,
-		              .orphan_type = r->orphan_type, .referer = r->referer,
-		              .user_agent = r->user_agent, .visited_url = r->visited_url,
+		sh_visit v = {.link_id = r->link_id,
+		              .ts = r->ts,
+		              .kind = r->kind,
+		              .orphan_type = r->orphan_type,
+		              .referer = r->referer,
+		              .user_agent = r->user_agent,
+		              .visited_url = r->visited_url,
 		              .ip = r->ip};
 		int cr = cb(&v, r->id, ud);
 		if (cr) {
@@ -1405,8 +1415,8 @@ static int mem_tag_rename(store *s, const char *from, const char *to)
 		return SH_EINVAL;
 	tolen = strlen(to);
 	if (tolen == 0 || tolen > SH_TAG_MAX)
-		return sh_err_set(&s->last_err, SH_EINVAL, "tags",
-		                  "a tag is 1 to %d characters", SH_TAG_MAX);
+		return sh_err_set(&s->last_err, SH_EINVAL, "tags", "a tag is 1 to %d characters",
+		                  SH_TAG_MAX);
 	rc = mem_lock_write(ms, &d);
 	if (rc)
 		return rc;
@@ -1491,8 +1501,7 @@ out:
 	return rc;
 }
 
-static int mem_key_get_by_hash(store *s, const uint8_t hash[SH_KEY_HASH_BYTES],
-                               sh_api_key *out)
+static int mem_key_get_by_hash(store *s, const uint8_t hash[SH_KEY_HASH_BYTES], sh_api_key *out)
 {
 	struct memstore *ms = mem_of(s);
 	const struct memdata *d = mem_lock_read(ms);
@@ -1570,40 +1579,40 @@ static int mem_key_count(store *s, int64_t *n)
 /* ---- the table ------------------------------------------------------------ */
 
 static const store_ops memory_ops = {
-	.iVersion = 1,
-	.name = "memory",
-	.close = mem_close,
-	.migrate = mem_migrate,
-	.schema_version = mem_schema_version,
-	.ping = mem_ping,
-	.begin = mem_begin,
-	.commit = mem_commit,
-	.rollback = mem_rollback,
-	.savepoint = mem_savepoint,
-	.release = mem_release,
-	.rollback_to = mem_rollback_to,
-	.in_txn = mem_in_txn,
-	.meta_get = mem_meta_get,
-	.meta_set = mem_meta_set,
-	.next_id = mem_next_id,
-	.link_insert = mem_link_insert,
-	.link_get = mem_link_get,
-	.link_get_by_code = mem_link_get_by_code,
-	.code_exists = mem_code_exists,
-	.link_find_dup = mem_link_find_dup,
-	.link_update = mem_link_update,
-	.link_delete = mem_link_delete,
-	.link_list = mem_link_list,
-	.visits_add = mem_visits_add,
-	.visits_list = mem_visits_list,
-	.visits_totals = mem_visits_totals,
-	.visits_delete = mem_visits_delete,
-	.tags_stats = mem_tags_stats,
-	.tag_rename = mem_tag_rename,
-	.tag_delete = mem_tag_delete,
-	.key_insert = mem_key_insert,
-	.key_get_by_hash = mem_key_get_by_hash,
-	.key_list = mem_key_list,
-	.key_revoke = mem_key_revoke,
-	.key_count = mem_key_count,
+    .iVersion = 1,
+    .name = "memory",
+    .close = mem_close,
+    .migrate = mem_migrate,
+    .schema_version = mem_schema_version,
+    .ping = mem_ping,
+    .begin = mem_begin,
+    .commit = mem_commit,
+    .rollback = mem_rollback,
+    .savepoint = mem_savepoint,
+    .release = mem_release,
+    .rollback_to = mem_rollback_to,
+    .in_txn = mem_in_txn,
+    .meta_get = mem_meta_get,
+    .meta_set = mem_meta_set,
+    .next_id = mem_next_id,
+    .link_insert = mem_link_insert,
+    .link_get = mem_link_get,
+    .link_get_by_code = mem_link_get_by_code,
+    .code_exists = mem_code_exists,
+    .link_find_dup = mem_link_find_dup,
+    .link_update = mem_link_update,
+    .link_delete = mem_link_delete,
+    .link_list = mem_link_list,
+    .visits_add = mem_visits_add,
+    .visits_list = mem_visits_list,
+    .visits_totals = mem_visits_totals,
+    .visits_delete = mem_visits_delete,
+    .tags_stats = mem_tags_stats,
+    .tag_rename = mem_tag_rename,
+    .tag_delete = mem_tag_delete,
+    .key_insert = mem_key_insert,
+    .key_get_by_hash = mem_key_get_by_hash,
+    .key_list = mem_key_list,
+    .key_revoke = mem_key_revoke,
+    .key_count = mem_key_count,
 };

@@ -123,7 +123,7 @@ static void test_ttl(void **state)
 	size_t len;
 	lru_stats st;
 
-	put_str(c, "t", "v", 1000, 500);  /* live until 1500 */
+	put_str(c, "t", "v", 1000, 500); /* live until 1500 */
 	put_str(c, "forever", "v", 1000, 0);
 	put_str(c, "neg", "v", 1000, -5); /* <= 0: no expiry */
 	assert_int_equal(get_str(c, "t", buf, sizeof buf, &len, 1000), LRU_HIT);
@@ -159,7 +159,7 @@ static void test_negative(void **state)
 
 	assert_int_equal(lru_put_negative(c, "nope", 4, 0, 1000), 0);
 	assert_int_equal(get_str(c, "nope", buf, sizeof buf, &len, 10), LRU_NEGATIVE);
-	assert_int_equal(len, 77);          /* untouched */
+	assert_int_equal(len, 77); /* untouched */
 	assert_int_equal(buf[0], 'x');
 	assert_int_equal(get_str(c, "nope", buf, sizeof buf, &len, 1000), LRU_MISS);
 	/* negative replaced by positive and back */
@@ -198,7 +198,7 @@ static void test_replace_delete_clear(void **state)
 	assert_int_equal(st.entries, 1);
 
 	lru_del(c, "k", 1);
-	lru_del(c, "k", 1);        /* absent: no-op */
+	lru_del(c, "k", 1); /* absent: no-op */
 	lru_del(c, "other", 5);
 	assert_int_equal(get_str(c, "k", buf, sizeof buf, &len, 0), LRU_MISS);
 
@@ -272,7 +272,7 @@ static void test_stats(void **state)
 
 	put_str(c, "a", "1", 0, 10);
 	put_str(c, "b", "2", 0, 0);
-	put_str(c, "c", "3", 0, 0); /* evicts a */
+	put_str(c, "c", "3", 0, 0);                             /* evicts a */
 	assert_int_equal(lru_put_negative(c, "d", 1, 0, 0), 0); /* evicts b */
 	assert_int_equal(get_str(c, "a", buf, sizeof buf, &len, 0), LRU_MISS);
 	assert_int_equal(get_str(c, "c", buf, sizeof buf, &len, 0), LRU_HIT);
@@ -297,7 +297,7 @@ static void test_stats(void **state)
 struct stress_arg {
 	lru *c;
 	unsigned id;
-	uint64_t bad;  /* values that did not match their key */
+	uint64_t bad; /* values that did not match their key */
 };
 
 static uint64_t xorshift(uint64_t *s)
@@ -326,8 +326,11 @@ static void *stress_thread(void *p)
 		                  "xxxxxxxxxxxxxxxxxxxxxxxxx");
 
 		switch ((r >> 32) % 10) {
-		case 0: case 1: case 2:
-			lru_put(a->c, key, (size_t)kl, val, (size_t)vl, now, (int64_t)(r >> 40) % 200);
+		case 0:
+		case 1:
+		case 2:
+			lru_put(a->c, key, (size_t)kl, val, (size_t)vl, now,
+			        (int64_t)(r >> 40) % 200);
 			break;
 		case 3:
 			lru_put_negative(a->c, key, (size_t)kl, now, 50);
@@ -398,17 +401,17 @@ static void test_stress(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_create_args),
-		cmocka_unit_test(test_hit_and_miss),
-		cmocka_unit_test(test_lru_order),
-		cmocka_unit_test(test_capacity),
-		cmocka_unit_test(test_ttl),
-		cmocka_unit_test(test_negative),
-		cmocka_unit_test(test_replace_delete_clear),
-		cmocka_unit_test(test_truncated),
-		cmocka_unit_test(test_binary_keys),
-		cmocka_unit_test(test_stats),
-		cmocka_unit_test(test_stress),
+	    cmocka_unit_test(test_create_args),
+	    cmocka_unit_test(test_hit_and_miss),
+	    cmocka_unit_test(test_lru_order),
+	    cmocka_unit_test(test_capacity),
+	    cmocka_unit_test(test_ttl),
+	    cmocka_unit_test(test_negative),
+	    cmocka_unit_test(test_replace_delete_clear),
+	    cmocka_unit_test(test_truncated),
+	    cmocka_unit_test(test_binary_keys),
+	    cmocka_unit_test(test_stats),
+	    cmocka_unit_test(test_stress),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -393,7 +393,7 @@ static void test_txn(void **state)
 
 	/* savepoints: one failed step rolled back alone (group commit) */
 	assert_int_equal(store_begin(s), 0);
-	assert_int_equal(store_release(s), SH_EINVAL);     /* none open */
+	assert_int_equal(store_release(s), SH_EINVAL); /* none open */
 	assert_int_equal(store_rollback_to(s), SH_EINVAL);
 	assert_int_equal(store_savepoint(s), 0);
 	insert(s, mk(10, "https://ten/"));
@@ -497,13 +497,13 @@ static struct ids list(store *s, const sh_list_query *q, int64_t *total)
 	return c;
 }
 
-#define ASSERT_IDS(c, ...)                                                  \
-	do {                                                                \
-		int64_t want_[] = {__VA_ARGS__};                            \
-		int nw_ = (int)(sizeof want_ / sizeof want_[0]);            \
-		assert_int_equal((c).n, nw_);                               \
-		for (int i_ = 0; i_ < nw_; i_++)                            \
-			assert_int_equal((c).id[i_], want_[i_]);            \
+#define ASSERT_IDS(c, ...)                                                                         \
+	do {                                                                                       \
+		int64_t want_[] = {__VA_ARGS__};                                                   \
+		int nw_ = (int)(sizeof want_ / sizeof want_[0]);                                   \
+		assert_int_equal((c).n, nw_);                                                      \
+		for (int i_ = 0; i_ < nw_; i_++)                                                   \
+			assert_int_equal((c).id[i_], want_[i_]);                                   \
 	} while (0)
 
 static store *list_fixture(void)
@@ -542,12 +542,12 @@ static store *list_fixture(void)
 
 	/* visits: 2 gets 2 (1 bot), 4 gets 3 (0 bots), 1 gets 1 bot */
 	sh_visit v[] = {
-		{.link_id = 2, .ts = 1, .kind = VISIT_NORMAL},
-		{.link_id = 2, .ts = 2, .kind = VISIT_BOT},
-		{.link_id = 4, .ts = 3, .kind = VISIT_NORMAL},
-		{.link_id = 4, .ts = 4, .kind = VISIT_NORMAL},
-		{.link_id = 4, .ts = 5, .kind = VISIT_NORMAL},
-		{.link_id = 1, .ts = 6, .kind = VISIT_BOT},
+	    {.link_id = 2, .ts = 1, .kind = VISIT_NORMAL},
+	    {.link_id = 2, .ts = 2, .kind = VISIT_BOT},
+	    {.link_id = 4, .ts = 3, .kind = VISIT_NORMAL},
+	    {.link_id = 4, .ts = 4, .kind = VISIT_NORMAL},
+	    {.link_id = 4, .ts = 5, .kind = VISIT_NORMAL},
+	    {.link_id = 1, .ts = 6, .kind = VISIT_BOT},
 	};
 	assert_int_equal(store_visits_add(s, v, sizeof v / sizeof v[0]), 0);
 	return s;
@@ -786,16 +786,24 @@ static void test_visits(void **state)
 	memset(longref, 'r', sizeof longref - 1);
 	longref[sizeof longref - 1] = '\0';
 	sh_visit v[] = {
-		{.link_id = 1, .ts = 10, .kind = VISIT_NORMAL, .referer = "ref-a",
-		 .user_agent = "UA", .visited_url = "http://s/c1", .ip = "10.0.0.0"},
-		{.link_id = 1, .ts = 20, .kind = VISIT_BOT, .referer = longref},
-		{.link_id = 1, .ts = 30, .kind = VISIT_HEAD},
-		{.link_id = 2, .ts = 15, .kind = VISIT_NORMAL},
-		{.link_id = 99, .ts = 16, .kind = VISIT_NORMAL}, /* no such link: dropped */
-		{.link_id = 0, .ts = 17, .kind = VISIT_NORMAL,
-		 .orphan_type = ORPHAN_INVALID_SHORT_URL, .visited_url = "http://s/nope"},
-		{.link_id = 0, .ts = 18, .kind = VISIT_BOT, .orphan_type = ORPHAN_BASE_URL},
-		{.link_id = 0, .ts = 19, .kind = VISIT_HEAD, .orphan_type = ORPHAN_REGULAR_404},
+	    {.link_id = 1,
+	     .ts = 10,
+	     .kind = VISIT_NORMAL,
+	     .referer = "ref-a",
+	     .user_agent = "UA",
+	     .visited_url = "http://s/c1",
+	     .ip = "10.0.0.0"},
+	    {.link_id = 1, .ts = 20, .kind = VISIT_BOT, .referer = longref},
+	    {.link_id = 1, .ts = 30, .kind = VISIT_HEAD},
+	    {.link_id = 2, .ts = 15, .kind = VISIT_NORMAL},
+	    {.link_id = 99, .ts = 16, .kind = VISIT_NORMAL}, /* no such link: dropped */
+	    {.link_id = 0,
+	     .ts = 17,
+	     .kind = VISIT_NORMAL,
+	     .orphan_type = ORPHAN_INVALID_SHORT_URL,
+	     .visited_url = "http://s/nope"},
+	    {.link_id = 0, .ts = 18, .kind = VISIT_BOT, .orphan_type = ORPHAN_BASE_URL},
+	    {.link_id = 0, .ts = 19, .kind = VISIT_HEAD, .orphan_type = ORPHAN_REGULAR_404},
 	};
 	assert_int_equal(store_visits_add(s, v, sizeof v / sizeof v[0]), 0);
 	assert_int_equal(store_visits_add(s, NULL, 0), 0);
@@ -1123,23 +1131,15 @@ static void test_threads(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_open_schema),
-		cmocka_unit_test(test_private_and_shared),
-		cmocka_unit_test(test_meta),
-		cmocka_unit_test(test_link_crud),
-		cmocka_unit_test(test_link_update),
-		cmocka_unit_test(test_find_dup),
-		cmocka_unit_test(test_txn),
-		cmocka_unit_test(test_txn_isolation),
-		cmocka_unit_test(test_list_order),
-		cmocka_unit_test(test_list_filters),
-		cmocka_unit_test(test_list_paging),
-		cmocka_unit_test(test_list_callbacks),
-		cmocka_unit_test(test_visits),
-		cmocka_unit_test(test_visit_truncation),
-		cmocka_unit_test(test_tags),
-		cmocka_unit_test(test_keys),
-		cmocka_unit_test(test_threads),
+	    cmocka_unit_test(test_open_schema), cmocka_unit_test(test_private_and_shared),
+	    cmocka_unit_test(test_meta),        cmocka_unit_test(test_link_crud),
+	    cmocka_unit_test(test_link_update), cmocka_unit_test(test_find_dup),
+	    cmocka_unit_test(test_txn),         cmocka_unit_test(test_txn_isolation),
+	    cmocka_unit_test(test_list_order),  cmocka_unit_test(test_list_filters),
+	    cmocka_unit_test(test_list_paging), cmocka_unit_test(test_list_callbacks),
+	    cmocka_unit_test(test_visits),      cmocka_unit_test(test_visit_truncation),
+	    cmocka_unit_test(test_tags),        cmocka_unit_test(test_keys),
+	    cmocka_unit_test(test_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
