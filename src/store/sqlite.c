@@ -46,212 +46,245 @@
 /* Each entry moves the schema from version i to i + 1 (PRAGMA user_version),
  * in one transaction. Never edit a released entry: append a new one. */
 static const char *const migrations[] = {
-	/* 1: initial schema */
-	"CREATE TABLE links("
-	" id INTEGER PRIMARY KEY,"
-	" code_kind INTEGER NOT NULL DEFAULT 0,"
-	" url TEXT NOT NULL,"
-	" url_hash INTEGER NOT NULL,"
-	" title TEXT,"
-	" created_at INTEGER NOT NULL,"
-	" updated_at INTEGER NOT NULL,"
-	" valid_since INTEGER NOT NULL DEFAULT 0,"
-	" expires_at INTEGER NOT NULL DEFAULT 0,"
-	" max_visits INTEGER NOT NULL DEFAULT 0,"
-	" visits INTEGER NOT NULL DEFAULT 0,"
-	" bot_visits INTEGER NOT NULL DEFAULT 0,"
-	" redirect_status INTEGER NOT NULL DEFAULT 302,"
-	" forward_query INTEGER NOT NULL DEFAULT 1,"
-	" crawlable INTEGER NOT NULL DEFAULT 0,"
-	" disabled INTEGER NOT NULL DEFAULT 0,"
-	" owner_key_id INTEGER NOT NULL DEFAULT 0);"
-	"CREATE INDEX links_url_hash ON links(url_hash);"
-	"CREATE INDEX links_created ON links(created_at);"
-	"CREATE TABLE codes("
-	" code TEXT COLLATE BINARY PRIMARY KEY,"
-	" link_id INTEGER NOT NULL REFERENCES links(id) ON DELETE CASCADE"
-	") WITHOUT ROWID;"
-	"CREATE UNIQUE INDEX codes_link ON codes(link_id);"
-	"CREATE TABLE link_tags("
-	" link_id INTEGER NOT NULL REFERENCES links(id) ON DELETE CASCADE,"
-	" tag TEXT NOT NULL,"
-	" PRIMARY KEY(link_id, tag)) WITHOUT ROWID;"
-	"CREATE INDEX link_tags_tag ON link_tags(tag);"
-	"CREATE TABLE visits("
-	" id INTEGER PRIMARY KEY,"
-	" link_id INTEGER REFERENCES links(id) ON DELETE CASCADE,"
-	" ts INTEGER NOT NULL,"
-	" kind INTEGER NOT NULL,"
-	" orphan_type INTEGER NOT NULL DEFAULT 0,"
-	" referer TEXT, user_agent TEXT, visited_url TEXT, ip TEXT);"
-	"CREATE INDEX visits_link ON visits(link_id, id);"
-	"CREATE TABLE visits_daily("
-	" link_id INTEGER NOT NULL,"
-	" day INTEGER NOT NULL,"
-	" visits INTEGER NOT NULL DEFAULT 0,"
-	" bots INTEGER NOT NULL DEFAULT 0,"
-	" PRIMARY KEY(link_id, day)) WITHOUT ROWID;"
-	"CREATE TABLE visit_totals("
-	" kind INTEGER PRIMARY KEY,"
-	" total INTEGER NOT NULL DEFAULT 0,"
-	" bots INTEGER NOT NULL DEFAULT 0);"
-	"INSERT INTO visit_totals(kind) VALUES (0), (1);"
-	"CREATE TABLE api_keys("
-	" id INTEGER PRIMARY KEY,"
-	" name TEXT NOT NULL,"
-	" role INTEGER NOT NULL,"
-	" hash BLOB NOT NULL UNIQUE,"
-	" prefix TEXT NOT NULL,"
-	" created_at INTEGER NOT NULL,"
-	" revoked_at INTEGER NOT NULL DEFAULT 0);"
-	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;",
+    /* 1: initial schema */
+    "CREATE TABLE links("
+    " id INTEGER PRIMARY KEY,"
+    " code_kind INTEGER NOT NULL DEFAULT 0,"
+    " url TEXT NOT NULL,"
+    " url_hash INTEGER NOT NULL,"
+    " title TEXT,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " valid_since INTEGER NOT NULL DEFAULT 0,"
+    " expires_at INTEGER NOT NULL DEFAULT 0,"
+    " max_visits INTEGER NOT NULL DEFAULT 0,"
+    " visits INTEGER NOT NULL DEFAULT 0,"
+    " bot_visits INTEGER NOT NULL DEFAULT 0,"
+    " redirect_status INTEGER NOT NULL DEFAULT 302,"
+    " forward_query INTEGER NOT NULL DEFAULT 1,"
+    " crawlable INTEGER NOT NULL DEFAULT 0,"
+    " disabled INTEGER NOT NULL DEFAULT 0,"
+    " owner_key_id INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX links_url_hash ON links(url_hash);"
+    "CREATE INDEX links_created ON links(created_at);"
+    "CREATE TABLE codes("
+    " code TEXT COLLATE BINARY PRIMARY KEY,"
+    " link_id INTEGER NOT NULL REFERENCES links(id) ON DELETE CASCADE"
+    ") WITHOUT ROWID;"
+    "CREATE UNIQUE INDEX codes_link ON codes(link_id);"
+    "CREATE TABLE link_tags("
+    " link_id INTEGER NOT NULL REFERENCES links(id) ON DELETE CASCADE,"
+    " tag TEXT NOT NULL,"
+    " PRIMARY KEY(link_id, tag)) WITHOUT ROWID;"
+    "CREATE INDEX link_tags_tag ON link_tags(tag);"
+    "CREATE TABLE visits("
+    " id INTEGER PRIMARY KEY,"
+    " link_id INTEGER REFERENCES links(id) ON DELETE CASCADE,"
+    " ts INTEGER NOT NULL,"
+    " kind INTEGER NOT NULL,"
+    " orphan_type INTEGER NOT NULL DEFAULT 0,"
+    " referer TEXT, user_agent TEXT, visited_url TEXT, ip TEXT);"
+    "CREATE INDEX visits_link ON visits(link_id, id);"
+    "CREATE TABLE visits_daily("
+    " link_id INTEGER NOT NULL,"
+    " day INTEGER NOT NULL,"
+    " visits INTEGER NOT NULL DEFAULT 0,"
+    " bots INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY(link_id, day)) WITHOUT ROWID;"
+    "CREATE TABLE visit_totals("
+    " kind INTEGER PRIMARY KEY,"
+    " total INTEGER NOT NULL DEFAULT 0,"
+    " bots INTEGER NOT NULL DEFAULT 0);"
+    "INSERT INTO visit_totals(kind) VALUES (0), (1);"
+    "CREATE TABLE api_keys("
+    " id INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL,"
+    " role INTEGER NOT NULL,"
+    " hash BLOB NOT NULL UNIQUE,"
+    " prefix TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " revoked_at INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;",
 };
 #define SCHEMA_LATEST ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 /* ---- statements ---------------------------------------------------------- */
 
-#define LINK_COLS                                                                       \
-	"l.id, coalesce(c.code, ''), l.code_kind, l.url, l.url_hash, l.title,"          \
-	" l.created_at, l.updated_at, l.valid_since, l.expires_at, l.max_visits,"       \
-	" l.visits, l.bot_visits, l.redirect_status, l.forward_query, l.crawlable,"     \
+#define LINK_COLS                                                                                  \
+	"l.id, coalesce(c.code, ''), l.code_kind, l.url, l.url_hash, l.title,"                     \
+	" l.created_at, l.updated_at, l.valid_since, l.expires_at, l.max_visits,"                  \
+	" l.visits, l.bot_visits, l.redirect_status, l.forward_query, l.crawlable,"                \
 	" l.disabled, l.owner_key_id"
 #define LINK_FROM " FROM links l LEFT JOIN codes c ON c.link_id = l.id"
 #define KEY_COLS "id, name, role, hash, prefix, created_at, revoked_at"
 
 enum st_id {
-	ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_OP_SP, ST_OP_RELEASE, ST_OP_ROLLBACK_TO,
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_OP_SP,
+	ST_OP_RELEASE,
+	ST_OP_ROLLBACK_TO,
 	ST_PING,
-	ST_META_GET, ST_META_SET,
+	ST_META_GET,
+	ST_META_SET,
 	ST_NEXT_ID,
-	ST_LINK_INSERT, ST_CODE_INSERT, ST_CODES_DELETE_LINK,
-	ST_TAG_INSERT, ST_TAGS_DELETE_LINK, ST_TAGS_OF,
-	ST_LINK_GET, ST_LINK_GET_BY_CODE, ST_CODE_EXISTS, ST_FIND_DUP,
-	ST_LINK_UPDATE, ST_LINK_DELETE, ST_LINK_EXISTS,
-	ST_TOTALS_SUB_LINK, ST_TOTALS_ADD, ST_TOTALS_GET, ST_TOTALS_OWNER, ST_TOTALS_RESET_ORPHANS,
-	ST_DAILY_DELETE_LINK, ST_DAILY_DELETE_ORPHANS, ST_DAILY_UPSERT,
-	ST_LINK_BUMP, ST_LINK_RESET_VISITS, ST_VISIT_INSERT,
-	ST_VISITS_DELETE_LINK, ST_VISITS_DELETE_ORPHANS,
-	ST_TAGS_STATS, ST_TAG_EXISTS, ST_TAG_RENAME, ST_TAG_DELETE,
-	ST_KEY_INSERT, ST_KEY_GET, ST_KEY_LIST, ST_KEY_REVOKE, ST_KEY_EXISTS, ST_KEY_COUNT,
+	ST_LINK_INSERT,
+	ST_CODE_INSERT,
+	ST_CODES_DELETE_LINK,
+	ST_TAG_INSERT,
+	ST_TAGS_DELETE_LINK,
+	ST_TAGS_OF,
+	ST_LINK_GET,
+	ST_LINK_GET_BY_CODE,
+	ST_CODE_EXISTS,
+	ST_FIND_DUP,
+	ST_LINK_UPDATE,
+	ST_LINK_DELETE,
+	ST_LINK_EXISTS,
+	ST_TOTALS_SUB_LINK,
+	ST_TOTALS_ADD,
+	ST_TOTALS_GET,
+	ST_TOTALS_OWNER,
+	ST_TOTALS_RESET_ORPHANS,
+	ST_DAILY_DELETE_LINK,
+	ST_DAILY_DELETE_ORPHANS,
+	ST_DAILY_UPSERT,
+	ST_LINK_BUMP,
+	ST_LINK_RESET_VISITS,
+	ST_VISIT_INSERT,
+	ST_VISITS_DELETE_LINK,
+	ST_VISITS_DELETE_ORPHANS,
+	ST_TAGS_STATS,
+	ST_TAG_EXISTS,
+	ST_TAG_RENAME,
+	ST_TAG_DELETE,
+	ST_KEY_INSERT,
+	ST_KEY_GET,
+	ST_KEY_LIST,
+	ST_KEY_REVOKE,
+	ST_KEY_EXISTS,
+	ST_KEY_COUNT,
 	ST__COUNT
 };
 
 static const char *const st_sql[ST__COUNT] = {
-	[ST_BEGIN] = "BEGIN IMMEDIATE",
-	[ST_COMMIT] = "COMMIT",
-	[ST_ROLLBACK] = "ROLLBACK",
-	/* the savepoint an op takes inside the caller's transaction */
-	[ST_OP_SP] = "SAVEPOINT shorty_op",
-	[ST_OP_RELEASE] = "RELEASE shorty_op",
-	[ST_OP_ROLLBACK_TO] = "ROLLBACK TO shorty_op",
-	[ST_PING] = "SELECT count(*) FROM sqlite_schema",
-	[ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
-	[ST_META_SET] = "INSERT INTO meta(key, value) VALUES (?1, ?2)"
-			" ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-	[ST_NEXT_ID] = "SELECT coalesce(max(id), 0) + 1 FROM links",
-	[ST_LINK_INSERT] = "INSERT INTO links(id, code_kind, url, url_hash, title, created_at,"
-			   " updated_at, valid_since, expires_at, max_visits, visits, bot_visits,"
-			   " redirect_status, forward_query, crawlable, disabled, owner_key_id)"
-			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
-			   " ?15, ?16, ?17)",
-	[ST_CODE_INSERT] = "INSERT INTO codes(code, link_id) VALUES (?1, ?2)",
-	[ST_CODES_DELETE_LINK] = "DELETE FROM codes WHERE link_id = ?1",
-	[ST_TAG_INSERT] = "INSERT OR IGNORE INTO link_tags(link_id, tag) VALUES (?1, ?2)",
-	[ST_TAGS_DELETE_LINK] = "DELETE FROM link_tags WHERE link_id = ?1",
-	[ST_TAGS_OF] = "SELECT tag FROM link_tags WHERE link_id = ?1 ORDER BY tag",
-	[ST_LINK_GET] = "SELECT " LINK_COLS LINK_FROM " WHERE l.id = ?1",
-	[ST_LINK_GET_BY_CODE] = "SELECT " LINK_COLS
-				" FROM codes c JOIN links l ON l.id = c.link_id WHERE c.code = ?1",
-	[ST_CODE_EXISTS] = "SELECT 1 FROM codes WHERE code = ?1",
-	/* "an equivalent link": same URL and owner, a generated code (any kind
-	 * but custom), no expiry, no visit limit, not disabled */
-	[ST_FIND_DUP] = "SELECT " LINK_COLS LINK_FROM
-			" WHERE l.url_hash = ?1 AND l.url = ?2 AND l.owner_key_id = ?3"
-			" AND l.code_kind <> 1 AND l.expires_at = 0 AND l.max_visits = 0"
-			" AND l.disabled = 0 ORDER BY l.id DESC LIMIT 1",
-	/* visits and bot_visits are owned by visits_add / visits_delete: an
-	 * update made from a stale copy of the link must not undo counts */
-	[ST_LINK_UPDATE] = "UPDATE links SET code_kind = ?2, url = ?3, url_hash = ?4, title = ?5,"
-			   " created_at = ?6, updated_at = ?7, valid_since = ?8, expires_at = ?9,"
-			   " max_visits = ?10, redirect_status = ?11, forward_query = ?12,"
-			   " crawlable = ?13, disabled = ?14, owner_key_id = ?15 WHERE id = ?1",
-	[ST_LINK_DELETE] = "DELETE FROM links WHERE id = ?1",
-	[ST_LINK_EXISTS] = "SELECT 1 FROM links WHERE id = ?1",
-	[ST_TOTALS_SUB_LINK] = "UPDATE visit_totals SET"
-			       " total = total - coalesce((SELECT visits FROM links WHERE id = ?1), 0),"
-			       " bots = bots - coalesce((SELECT bot_visits FROM links WHERE id = ?1), 0)"
-			       " WHERE kind = 0",
-	[ST_TOTALS_ADD] = "UPDATE visit_totals SET total = total + ?2, bots = bots + ?3"
-			  " WHERE kind = ?1",
-	[ST_TOTALS_GET] = "SELECT kind, total, bots FROM visit_totals",
-	[ST_TOTALS_OWNER] = "SELECT coalesce(sum(visits), 0), coalesce(sum(bot_visits), 0)"
-			    " FROM links WHERE owner_key_id = ?1",
-	[ST_TOTALS_RESET_ORPHANS] = "UPDATE visit_totals SET total = 0, bots = 0 WHERE kind = 1",
-	[ST_DAILY_DELETE_LINK] = "DELETE FROM visits_daily WHERE link_id = ?1",
-	[ST_DAILY_DELETE_ORPHANS] = "DELETE FROM visits_daily WHERE link_id = 0",
-	[ST_DAILY_UPSERT] = "INSERT INTO visits_daily(link_id, day, visits, bots)"
-			    " VALUES (?1, ?2, 1, ?3) ON CONFLICT(link_id, day)"
-			    " DO UPDATE SET visits = visits + 1, bots = bots + excluded.bots",
-	[ST_LINK_BUMP] = "UPDATE links SET visits = visits + 1, bot_visits = bot_visits + ?2"
-			 " WHERE id = ?1",
-	[ST_LINK_RESET_VISITS] = "UPDATE links SET visits = 0, bot_visits = 0 WHERE id = ?1",
-	[ST_VISIT_INSERT] = "INSERT INTO visits(link_id, ts, kind, orphan_type, referer,"
-			    " user_agent, visited_url, ip) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-	[ST_VISITS_DELETE_LINK] = "DELETE FROM visits WHERE link_id = ?1",
-	[ST_VISITS_DELETE_ORPHANS] = "DELETE FROM visits WHERE link_id IS NULL",
-	[ST_TAGS_STATS] = "SELECT t.tag, count(*), coalesce(sum(l.visits), 0),"
-			  " coalesce(sum(l.bot_visits), 0)"
-			  " FROM link_tags t JOIN links l ON l.id = t.link_id"
-			  " WHERE (?1 = 0 OR l.owner_key_id = ?1)"
-			  " AND (?2 IS NULL OR instr(lower(t.tag), lower(?2)) > 0)"
-			  " GROUP BY t.tag ORDER BY t.tag",
-	[ST_TAG_EXISTS] = "SELECT 1 FROM link_tags WHERE tag = ?1 LIMIT 1",
-	[ST_TAG_RENAME] = "UPDATE link_tags SET tag = ?2 WHERE tag = ?1",
-	[ST_TAG_DELETE] = "DELETE FROM link_tags WHERE tag = ?1",
-	[ST_KEY_INSERT] = "INSERT INTO api_keys(name, role, hash, prefix, created_at, revoked_at)"
-			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-	[ST_KEY_GET] = "SELECT " KEY_COLS " FROM api_keys WHERE hash = ?1",
-	[ST_KEY_LIST] = "SELECT " KEY_COLS " FROM api_keys ORDER BY id",
-	[ST_KEY_REVOKE] = "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at = 0",
-	[ST_KEY_EXISTS] = "SELECT 1 FROM api_keys WHERE id = ?1",
-	[ST_KEY_COUNT] = "SELECT count(*) FROM api_keys WHERE revoked_at = 0",
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    /* the savepoint an op takes inside the caller's transaction */
+    [ST_OP_SP] = "SAVEPOINT shorty_op",
+    [ST_OP_RELEASE] = "RELEASE shorty_op",
+    [ST_OP_ROLLBACK_TO] = "ROLLBACK TO shorty_op",
+    [ST_PING] = "SELECT count(*) FROM sqlite_schema",
+    [ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+    [ST_META_SET] = "INSERT INTO meta(key, value) VALUES (?1, ?2)"
+                    " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    [ST_NEXT_ID] = "SELECT coalesce(max(id), 0) + 1 FROM links",
+    [ST_LINK_INSERT] = "INSERT INTO links(id, code_kind, url, url_hash, title, created_at,"
+                       " updated_at, valid_since, expires_at, max_visits, visits, bot_visits,"
+                       " redirect_status, forward_query, crawlable, disabled, owner_key_id)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+                       " ?15, ?16, ?17)",
+    [ST_CODE_INSERT] = "INSERT INTO codes(code, link_id) VALUES (?1, ?2)",
+    [ST_CODES_DELETE_LINK] = "DELETE FROM codes WHERE link_id = ?1",
+    [ST_TAG_INSERT] = "INSERT OR IGNORE INTO link_tags(link_id, tag) VALUES (?1, ?2)",
+    [ST_TAGS_DELETE_LINK] = "DELETE FROM link_tags WHERE link_id = ?1",
+    [ST_TAGS_OF] = "SELECT tag FROM link_tags WHERE link_id = ?1 ORDER BY tag",
+    [ST_LINK_GET] = "SELECT " LINK_COLS LINK_FROM " WHERE l.id = ?1",
+    [ST_LINK_GET_BY_CODE] =
+        "SELECT " LINK_COLS " FROM codes c JOIN links l ON l.id = c.link_id WHERE c.code = ?1",
+    [ST_CODE_EXISTS] = "SELECT 1 FROM codes WHERE code = ?1",
+    /* "an equivalent link": same URL and owner, a generated code (any kind
+     * but custom), no expiry, no visit limit, not disabled */
+    [ST_FIND_DUP] = "SELECT " LINK_COLS LINK_FROM
+                    " WHERE l.url_hash = ?1 AND l.url = ?2 AND l.owner_key_id = ?3"
+                    " AND l.code_kind <> 1 AND l.expires_at = 0 AND l.max_visits = 0"
+                    " AND l.disabled = 0 ORDER BY l.id DESC LIMIT 1",
+    /* visits and bot_visits are owned by visits_add / visits_delete: an
+     * update made from a stale copy of the link must not undo counts */
+    [ST_LINK_UPDATE] = "UPDATE links SET code_kind = ?2, url = ?3, url_hash = ?4, title = ?5,"
+                       " created_at = ?6, updated_at = ?7, valid_since = ?8, expires_at = ?9,"
+                       " max_visits = ?10, redirect_status = ?11, forward_query = ?12,"
+                       " crawlable = ?13, disabled = ?14, owner_key_id = ?15 WHERE id = ?1",
+    [ST_LINK_DELETE] = "DELETE FROM links WHERE id = ?1",
+    [ST_LINK_EXISTS] = "SELECT 1 FROM links WHERE id = ?1",
+    [ST_TOTALS_SUB_LINK] =
+        "UPDATE visit_totals SET"
+        " total = total - coalesce((SELECT visits FROM links WHERE id = ?1), 0),"
+        " bots = bots - coalesce((SELECT bot_visits FROM links WHERE id = ?1), 0)"
+        " WHERE kind = 0",
+    [ST_TOTALS_ADD] = "UPDATE visit_totals SET total = total + ?2, bots = bots + ?3"
+                      " WHERE kind = ?1",
+    [ST_TOTALS_GET] = "SELECT kind, total, bots FROM visit_totals",
+    [ST_TOTALS_OWNER] = "SELECT coalesce(sum(visits), 0), coalesce(sum(bot_visits), 0)"
+                        " FROM links WHERE owner_key_id = ?1",
+    [ST_TOTALS_RESET_ORPHANS] = "UPDATE visit_totals SET total = 0, bots = 0 WHERE kind = 1",
+    [ST_DAILY_DELETE_LINK] = "DELETE FROM visits_daily WHERE link_id = ?1",
+    [ST_DAILY_DELETE_ORPHANS] = "DELETE FROM visits_daily WHERE link_id = 0",
+    [ST_DAILY_UPSERT] = "INSERT INTO visits_daily(link_id, day, visits, bots)"
+                        " VALUES (?1, ?2, 1, ?3) ON CONFLICT(link_id, day)"
+                        " DO UPDATE SET visits = visits + 1, bots = bots + excluded.bots",
+    [ST_LINK_BUMP] = "UPDATE links SET visits = visits + 1, bot_visits = bot_visits + ?2"
+                     " WHERE id = ?1",
+    [ST_LINK_RESET_VISITS] = "UPDATE links SET visits = 0, bot_visits = 0 WHERE id = ?1",
+    [ST_VISIT_INSERT] = "INSERT INTO visits(link_id, ts, kind, orphan_type, referer,"
+                        " user_agent, visited_url, ip) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_VISITS_DELETE_LINK] = "DELETE FROM visits WHERE link_id = ?1",
+    [ST_VISITS_DELETE_ORPHANS] = "DELETE FROM visits WHERE link_id IS NULL",
+    [ST_TAGS_STATS] = "SELECT t.tag, count(*), coalesce(sum(l.visits), 0),"
+                      " coalesce(sum(l.bot_visits), 0)"
+                      " FROM link_tags t JOIN links l ON l.id = t.link_id"
+                      " WHERE (?1 = 0 OR l.owner_key_id = ?1)"
+                      " AND (?2 IS NULL OR instr(lower(t.tag), lower(?2)) > 0)"
+                      " GROUP BY t.tag ORDER BY t.tag",
+    [ST_TAG_EXISTS] = "SELECT 1 FROM link_tags WHERE tag = ?1 LIMIT 1",
+    [ST_TAG_RENAME] = "UPDATE link_tags SET tag = ?2 WHERE tag = ?1",
+    [ST_TAG_DELETE] = "DELETE FROM link_tags WHERE tag = ?1",
+    [ST_KEY_INSERT] = "INSERT INTO api_keys(name, role, hash, prefix, created_at, revoked_at)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_KEY_GET] = "SELECT " KEY_COLS " FROM api_keys WHERE hash = ?1",
+    [ST_KEY_LIST] = "SELECT " KEY_COLS " FROM api_keys ORDER BY id",
+    [ST_KEY_REVOKE] = "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at = 0",
+    [ST_KEY_EXISTS] = "SELECT 1 FROM api_keys WHERE id = ?1",
+    [ST_KEY_COUNT] = "SELECT count(*) FROM api_keys WHERE revoked_at = 0",
 };
 
 /* ORDER BY clauses of link_list, indexed by enum list_order. The id breaks
  * ties so that pages never overlap or skip. */
 static const char *const list_orders[] = {
-	[LIST_CREATED_DESC] = " ORDER BY l.created_at DESC, l.id DESC",
-	[LIST_CREATED_ASC] = " ORDER BY l.created_at ASC, l.id ASC",
-	[LIST_CODE_ASC] = " ORDER BY coalesce(c.code, '') ASC, l.id ASC",
-	[LIST_CODE_DESC] = " ORDER BY coalesce(c.code, '') DESC, l.id DESC",
-	[LIST_URL_ASC] = " ORDER BY l.url ASC, l.id ASC",
-	[LIST_URL_DESC] = " ORDER BY l.url DESC, l.id DESC",
-	[LIST_TITLE_ASC] = " ORDER BY l.title ASC, l.id ASC",
-	[LIST_TITLE_DESC] = " ORDER BY l.title DESC, l.id DESC",
-	[LIST_VISITS_ASC] = " ORDER BY l.visits ASC, l.id ASC",
-	[LIST_VISITS_DESC] = " ORDER BY l.visits DESC, l.id DESC",
-	[LIST_NONBOT_VISITS_ASC] = " ORDER BY l.visits - l.bot_visits ASC, l.id ASC",
-	[LIST_NONBOT_VISITS_DESC] = " ORDER BY l.visits - l.bot_visits DESC, l.id DESC",
+    [LIST_CREATED_DESC] = " ORDER BY l.created_at DESC, l.id DESC",
+    [LIST_CREATED_ASC] = " ORDER BY l.created_at ASC, l.id ASC",
+    [LIST_CODE_ASC] = " ORDER BY coalesce(c.code, '') ASC, l.id ASC",
+    [LIST_CODE_DESC] = " ORDER BY coalesce(c.code, '') DESC, l.id DESC",
+    [LIST_URL_ASC] = " ORDER BY l.url ASC, l.id ASC",
+    [LIST_URL_DESC] = " ORDER BY l.url DESC, l.id DESC",
+    [LIST_TITLE_ASC] = " ORDER BY l.title ASC, l.id ASC",
+    [LIST_TITLE_DESC] = " ORDER BY l.title DESC, l.id DESC",
+    [LIST_VISITS_ASC] = " ORDER BY l.visits ASC, l.id ASC",
+    [LIST_VISITS_DESC] = " ORDER BY l.visits DESC, l.id DESC",
+    [LIST_NONBOT_VISITS_ASC] = " ORDER BY l.visits - l.bot_visits ASC, l.id ASC",
+    [LIST_NONBOT_VISITS_DESC] = " ORDER BY l.visits - l.bot_visits DESC, l.id DESC",
 };
 #define NORDERS ((int)(sizeof(list_orders) / sizeof(list_orders[0])))
 
 /* ---- the handle ---------------------------------------------------------- */
 
-#define DYN_MAX 16       /* cached list statements per connection */
-#define QB_SQL_MAX 2048  /* longest assembled query (fixed fragments only) */
+#define DYN_MAX 16      /* cached list statements per connection */
+#define QB_SQL_MAX 2048 /* longest assembled query (fixed fragments only) */
 #define QB_BIND_MAX 48
 
 typedef struct sq_store {
-	store base;             /* first: a store * is an sq_store * */
+	store base; /* first: a store * is an sq_store * */
 	sqlite3 *db;
 	bool read_only;
-	int sp_depth;           /* open savepoints made by store_savepoint */
+	int sp_depth; /* open savepoints made by store_savepoint */
 	sqlite3_stmt *st[ST__COUNT];
 	struct {
 		char *sql;
 		sqlite3_stmt *st;
 	} dyn[DYN_MAX];
-	int dyn_next;           /* round-robin slot to replace */
+	int dyn_next; /* round-robin slot to replace */
 } sq_store;
 
 static const store_ops sqlite_ops;
@@ -288,7 +321,7 @@ static int sq_fail(sq_store *q, int rc, const char *what)
 	int code = map_rc(rc);
 
 	sh_err_set(&q->base.last_err, code, NULL, "sqlite %s: %s", what,
-		   q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
+	           q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
 	return code;
 }
 
@@ -322,8 +355,9 @@ static int prepare_failed(sq_store *q, int rc)
 	snprintf(msg, sizeof(msg), "%s", sqlite3_errmsg(q->db));
 	if (user_version(q, &v) == 0 && v != SCHEMA_LATEST) {
 		sh_err_set(&q->base.last_err, SH_ESCHEMA, NULL,
-			   "the store's schema is at version %d, this shorty needs %d: "
-			   "run `shorty migrate`", v, SCHEMA_LATEST);
+		           "the store's schema is at version %d, this shorty needs %d: "
+		           "run `shorty migrate`",
+		           v, SCHEMA_LATEST);
 		return SH_ESCHEMA;
 	}
 	sh_err_set(&q->base.last_err, map_rc(rc), NULL, "sqlite prepare: %s", msg);
@@ -336,7 +370,7 @@ static int stmt(sq_store *q, enum st_id id, sqlite3_stmt **out)
 
 	if (!q->st[id]) {
 		rc = sqlite3_prepare_v3(q->db, st_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
-					&q->st[id], NULL);
+		                        &q->st[id], NULL);
 		if (rc != SQLITE_OK) {
 			q->st[id] = NULL;
 			return prepare_failed(q, rc);
@@ -519,8 +553,8 @@ static int qb_prepare(sq_store *q, qb *b, sqlite3_stmt **out, bool *temp)
 		}
 	}
 	if (!st) {
-		rc = sqlite3_prepare_v3(q->db, b->sql, (int)b->len, SQLITE_PREPARE_PERSISTENT,
-					&st, NULL);
+		rc = sqlite3_prepare_v3(q->db, b->sql, (int)b->len, SQLITE_PREPARE_PERSISTENT, &st,
+		                        NULL);
 		if (rc != SQLITE_OK)
 			return prepare_failed(q, rc);
 		if (i < DYN_MAX) {
@@ -593,7 +627,7 @@ static int make_parent(const char *path, sh_err *err)
 		if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
 			int e = errno;
 			return sh_err_set(err, SH_ESTORE, "db", "cannot create directory %s: %s",
-					  dir, strerror(e));
+			                  dir, strerror(e));
 		}
 		dir[i] = c;
 	}
@@ -603,10 +637,10 @@ static int make_parent(const char *path, sh_err *err)
 static const struct {
 	const char *name, *pragma;
 } sync_modes[] = {
-	{"full", "PRAGMA synchronous=FULL"},
-	{"normal", "PRAGMA synchronous=NORMAL"},
-	{"off", "PRAGMA synchronous=OFF"},
-	{"extra", "PRAGMA synchronous=EXTRA"},
+    {"full", "PRAGMA synchronous=FULL"},
+    {"normal", "PRAGMA synchronous=NORMAL"},
+    {"off", "PRAGMA synchronous=OFF"},
+    {"extra", "PRAGMA synchronous=EXTRA"},
 };
 
 static int exec_fixed(sq_store *q, const char *sql, sh_err *err)
@@ -615,7 +649,7 @@ static int exec_fixed(sq_store *q, const char *sql, sh_err *err)
 
 	if (rc != SQLITE_OK)
 		return sh_err_set(err, map_rc(rc), "db", "sqlite: %s: %s", sql,
-				  sqlite3_errmsg(q->db));
+		                  sqlite3_errmsg(q->db));
 	return 0;
 }
 
@@ -639,8 +673,8 @@ int store_sqlite_open(store **out, const char *path, const store_options *o, sh_
 			sync_pragma = sync_modes[i].pragma;
 	if (!sync_pragma)
 		return sh_err_set(err, SH_EINVAL, "synchronous",
-				  "synchronous must be full, normal or off, not \"%.32s\"",
-				  o->synchronous);
+		                  "synchronous must be full, normal or off, not \"%.32s\"",
+		                  o->synchronous);
 	if (!path || !*path)
 		return sh_err_set(err, SH_EINVAL, "db", "no SQLite file given");
 
@@ -654,10 +688,11 @@ int store_sqlite_open(store **out, const char *path, const store_options *o, sh_
 			int e = errno;
 			if (e == ENOENT)
 				return sh_err_set(err, SH_ESTORE, "db",
-						  "database %s does not exist: create it with "
-						  "`shorty migrate` (or check --db)", path);
-			return sh_err_set(err, SH_ESTORE, "db", "cannot open database %s: %s",
-					  path, strerror(e));
+				                  "database %s does not exist: create it with "
+				                  "`shorty migrate` (or check --db)",
+				                  path);
+			return sh_err_set(err, SH_ESTORE, "db", "cannot open database %s: %s", path,
+			                  strerror(e));
 		}
 	}
 
@@ -675,7 +710,7 @@ int store_sqlite_open(store **out, const char *path, const store_options *o, sh_
 	rc = sqlite3_open_v2(path, &q->db, flags, NULL);
 	if (rc != SQLITE_OK) {
 		rc = sh_err_set(err, map_rc(rc), "db", "cannot open database %s: %s", path,
-				q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
+		                q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
 		goto fail;
 	}
 	sqlite3_extended_result_codes(q->db, 1);
@@ -729,12 +764,14 @@ static int sq_migrate(store *s, sh_err *err)
 		return sh_err_set(err, rc, "db", "%s", q->base.last_err.msg);
 	if (v > SCHEMA_LATEST)
 		return sh_err_set(err, SH_ESCHEMA, "db",
-				  "the store's schema (version %d) is newer than this shorty "
-				  "(version %d): upgrade shorty", v, SCHEMA_LATEST);
+		                  "the store's schema (version %d) is newer than this shorty "
+		                  "(version %d): upgrade shorty",
+		                  v, SCHEMA_LATEST);
 	if (v < SCHEMA_LATEST && q->read_only)
 		return sh_err_set(err, SH_ESCHEMA, "db",
-				  "the store's schema is at version %d of %d and this "
-				  "connection is read-only: run `shorty migrate`", v, SCHEMA_LATEST);
+		                  "the store's schema is at version %d of %d and this "
+		                  "connection is read-only: run `shorty migrate`",
+		                  v, SCHEMA_LATEST);
 	while (v < SCHEMA_LATEST) {
 		rc = exec_fixed(q, "BEGIN IMMEDIATE", err);
 		if (rc)
@@ -1043,7 +1080,7 @@ static int write_code_tags(sq_store *q, const sh_link *l)
 	for (i = 0; i < l->ntags; i++) {
 		sqlite3_bind_int64(st, 1, l->id);
 		sqlite3_bind_text(st, 2, l->tags[i], (int)strnlen(l->tags[i], SH_TAG_MAX),
-				  SQLITE_STATIC);
+		                  SQLITE_STATIC);
 		if ((rc = step_done(q, st, "insert tag")))
 			return rc;
 	}
@@ -1143,7 +1180,7 @@ static int sq_code_exists(store *s, const char *code, bool *exists)
 }
 
 static int sq_link_find_dup(store *s, uint64_t url_hash, const char *url, int64_t owner_key_id,
-			    sh_link *out)
+                            sh_link *out)
 {
 	sq_store *q = SQ(s);
 	sqlite3_stmt *st;
@@ -1251,17 +1288,17 @@ static void list_where(qb *b, const sh_list_query *lq, const char **tags, int nt
 	if (lq->search) {
 		/* instr(): a literal substring, no LIKE wildcards to escape */
 		qb_cond(b, "(instr(lower(l.url), lower(?)) > 0"
-			   " OR instr(lower(coalesce(c.code, '')), lower(?)) > 0"
-			   " OR instr(lower(coalesce(l.title, '')), lower(?)) > 0)");
+		           " OR instr(lower(coalesce(c.code, '')), lower(?)) > 0"
+		           " OR instr(lower(coalesce(l.title, '')), lower(?)) > 0)");
 		qb_text(b, lq->search);
 		qb_text(b, lq->search);
 		qb_text(b, lq->search);
 	}
 	if (ntags > 0) {
 		qb_cond(b, lq->tags_all ? "(SELECT count(*) FROM link_tags t"
-					  " WHERE t.link_id = l.id AND t.tag IN ("
-					: "EXISTS (SELECT 1 FROM link_tags t"
-					  " WHERE t.link_id = l.id AND t.tag IN (");
+		                          " WHERE t.link_id = l.id AND t.tag IN ("
+		                        : "EXISTS (SELECT 1 FROM link_tags t"
+		                          " WHERE t.link_id = l.id AND t.tag IN (");
 		for (i = 0; i < ntags; i++) {
 			qb_add(b, i ? ", ?" : "?");
 			qb_text(b, tags[i]);
@@ -1501,7 +1538,7 @@ static void visits_where(qb *b, const sh_visit_query *vq)
 }
 
 static int sq_visits_list(store *s, const sh_visit_query *vq, sh_visit_cb cb, void *ud,
-			  int64_t *total)
+                          int64_t *total)
 {
 	sq_store *q = SQ(s);
 	sqlite3_stmt *st;
@@ -1532,7 +1569,7 @@ static int sq_visits_list(store *s, const sh_visit_query *vq, sh_visit_cb cb, vo
 	if (!cb)
 		goto out;
 	qb_add(b, "SELECT v.id, coalesce(v.link_id, 0), v.ts, v.kind, v.orphan_type, v.referer,"
-		  " v.user_agent, v.visited_url, v.ip FROM visits v");
+	          " v.user_agent, v.visited_url, v.ip FROM visits v");
 	visits_where(b, vq);
 	qb_add(b, " ORDER BY v.id DESC LIMIT ? OFFSET ?");
 	qb_int(b, vq->limit > 0 ? vq->limit : -1);
@@ -1562,7 +1599,7 @@ out:
 }
 
 static int sq_visits_totals(store *s, int64_t owner_key_id, sh_visit_totals *links,
-			    sh_visit_totals *orphans)
+                            sh_visit_totals *orphans)
 {
 	sq_store *q = SQ(s);
 	sh_visit_totals t[2] = {{0, 0}, {0, 0}};
@@ -1668,8 +1705,7 @@ out:
 
 /* ---- tags ---------------------------------------------------------------- */
 
-static int sq_tags_stats(store *s, int64_t owner_key_id, const char *search, sh_tag_cb cb,
-			 void *ud)
+static int sq_tags_stats(store *s, int64_t owner_key_id, const char *search, sh_tag_cb cb, void *ud)
 {
 	sq_store *q = SQ(s);
 	sqlite3_stmt *st;
@@ -1724,7 +1760,8 @@ static int sq_tag_rename(store *s, const char *from, const char *to)
 	int own, rc;
 
 	if (!from || !to || !*to || strlen(to) > SH_TAG_MAX)
-		return sq_err(q, SH_EINVAL, "%s", "tag rename: the new name must be 1 to 32 characters");
+		return sq_err(q, SH_EINVAL, "%s",
+		              "tag rename: the new name must be 1 to 32 characters");
 	if ((rc = op_begin(q, &own)))
 		return rc;
 	if ((rc = tag_exists(q, from, &exists)))
@@ -1796,7 +1833,7 @@ static int sq_key_insert(store *s, sh_api_key *k)
 	sqlite3_bind_int(st, 2, k->role);
 	sqlite3_bind_blob(st, 3, k->hash, SH_KEY_HASH_BYTES, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, k->prefix, (int)strnlen(k->prefix, sizeof(k->prefix) - 1),
-			  SQLITE_STATIC);
+	                  SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, k->created_at);
 	sqlite3_bind_int64(st, 6, k->revoked_at);
 	rc = step_done(q, st, "insert key");
@@ -1899,40 +1936,40 @@ static int sq_key_count(store *s, int64_t *n)
 }
 
 static const store_ops sqlite_ops = {
-	.iVersion = 1,
-	.name = "sqlite",
-	.close = sq_close,
-	.migrate = sq_migrate,
-	.schema_version = sq_schema_version,
-	.ping = sq_ping,
-	.begin = sq_begin,
-	.commit = sq_commit,
-	.rollback = sq_rollback,
-	.savepoint = sq_savepoint,
-	.release = sq_release,
-	.rollback_to = sq_rollback_to,
-	.in_txn = sq_in_txn,
-	.meta_get = sq_meta_get,
-	.meta_set = sq_meta_set,
-	.next_id = sq_next_id,
-	.link_insert = sq_link_insert,
-	.link_get = sq_link_get,
-	.link_get_by_code = sq_link_get_by_code,
-	.code_exists = sq_code_exists,
-	.link_find_dup = sq_link_find_dup,
-	.link_update = sq_link_update,
-	.link_delete = sq_link_delete,
-	.link_list = sq_link_list,
-	.visits_add = sq_visits_add,
-	.visits_list = sq_visits_list,
-	.visits_totals = sq_visits_totals,
-	.visits_delete = sq_visits_delete,
-	.tags_stats = sq_tags_stats,
-	.tag_rename = sq_tag_rename,
-	.tag_delete = sq_tag_delete,
-	.key_insert = sq_key_insert,
-	.key_get_by_hash = sq_key_get_by_hash,
-	.key_list = sq_key_list,
-	.key_revoke = sq_key_revoke,
-	.key_count = sq_key_count,
+    .iVersion = 1,
+    .name = "sqlite",
+    .close = sq_close,
+    .migrate = sq_migrate,
+    .schema_version = sq_schema_version,
+    .ping = sq_ping,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .savepoint = sq_savepoint,
+    .release = sq_release,
+    .rollback_to = sq_rollback_to,
+    .in_txn = sq_in_txn,
+    .meta_get = sq_meta_get,
+    .meta_set = sq_meta_set,
+    .next_id = sq_next_id,
+    .link_insert = sq_link_insert,
+    .link_get = sq_link_get,
+    .link_get_by_code = sq_link_get_by_code,
+    .code_exists = sq_code_exists,
+    .link_find_dup = sq_link_find_dup,
+    .link_update = sq_link_update,
+    .link_delete = sq_link_delete,
+    .link_list = sq_link_list,
+    .visits_add = sq_visits_add,
+    .visits_list = sq_visits_list,
+    .visits_totals = sq_visits_totals,
+    .visits_delete = sq_visits_delete,
+    .tags_stats = sq_tags_stats,
+    .tag_rename = sq_tag_rename,
+    .tag_delete = sq_tag_delete,
+    .key_insert = sq_key_insert,
+    .key_get_by_hash = sq_key_get_by_hash,
+    .key_list = sq_key_list,
+    .key_revoke = sq_key_revoke,
+    .key_count = sq_key_count,
 };

@@ -62,9 +62,9 @@ uint64_t store_error_count(void)
 static atomic_bool fault_armed;
 static pthread_mutex_t fault_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct {
-	char op[FAULT_OP_MAX];  /* "" = every op */
-	int after;              /* matching calls still let through */
-	int count;              /* matching calls still to fail; < 0 = forever */
+	char op[FAULT_OP_MAX]; /* "" = every op */
+	int after;             /* matching calls still let through */
+	int count;             /* matching calls still to fail; < 0 = forever */
 	int code;
 } fault;
 static char fault_env_seen[256]; /* last SHORTY_FAULT value applied */
@@ -114,9 +114,9 @@ static const struct {
 	const char *name;
 	int code;
 } code_names[] = {
-	{"ENOMEM", SH_ENOMEM}, {"EINVAL", SH_EINVAL}, {"ENOTFOUND", SH_ENOTFOUND},
-	{"ETAKEN", SH_ETAKEN}, {"ESTORE", SH_ESTORE}, {"EBUSY", SH_EBUSY},
-	{"EFULL", SH_EFULL},   {"ESCHEMA", SH_ESCHEMA},
+    {"ENOMEM", SH_ENOMEM}, {"EINVAL", SH_EINVAL},   {"ENOTFOUND", SH_ENOTFOUND},
+    {"ETAKEN", SH_ETAKEN}, {"ESTORE", SH_ESTORE},   {"EBUSY", SH_EBUSY},
+    {"EFULL", SH_EFULL},   {"ESCHEMA", SH_ESCHEMA},
 };
 
 static int parse_int(const char *s, size_t n, long *out)
@@ -200,8 +200,9 @@ static int fault_from_env(sh_err *err)
 	return 0;
 bad:
 	return sh_err_set(err, SH_EINVAL, NULL,
-			  "SHORTY_FAULT=\"%.64s\" is not op:after:count:code "
-			  "(for example \"link_insert:0:1:EFULL\")", v);
+	                  "SHORTY_FAULT=\"%.64s\" is not op:after:count:code "
+	                  "(for example \"link_insert:0:1:EFULL\")",
+	                  v);
 }
 
 /* ---- open / close -------------------------------------------------------- */
@@ -233,8 +234,8 @@ int store_open(store **out, const char *url, const store_options *o, sh_err *err
 	}
 	if (!url || !*url)
 		return sh_err_set(err, SH_EINVAL, "db",
-				  "no store given: use --db sqlite:PATH, a file path, "
-				  "or memory:");
+		                  "no store given: use --db sqlite:PATH, a file path, "
+		                  "or memory:");
 	rc = fault_from_env(err);
 	if (rc)
 		return rc;
@@ -247,23 +248,24 @@ int store_open(store **out, const char *url, const store_options *o, sh_err *err
 			path += 2;
 		if (!*path)
 			return sh_err_set(err, SH_EINVAL, "db",
-					  "\"%s\" names no file: use sqlite:PATH, "
-					  "for example sqlite:./data/shorty.db", url);
+			                  "\"%s\" names no file: use sqlite:PATH, "
+			                  "for example sqlite:./data/shorty.db",
+			                  url);
 		rc = store_sqlite_open(&s, path, o, err);
 	} else if (sl == 0) {
 		rc = store_sqlite_open(&s, url, o, err);
 	} else if (sl == 6 && strncasecmp(url, "memory", 6) == 0) {
 		rc = store_memory_open(&s, url + 7, o, err);
 	} else if ((sl == 8 && strncasecmp(url, "postgres", 8) == 0) ||
-		   (sl == 10 && strncasecmp(url, "postgresql", 10) == 0)) {
+	           (sl == 10 && strncasecmp(url, "postgresql", 10) == 0)) {
 		return sh_err_set(err, SH_EINVAL, "db",
-				  "PostgreSQL support is not built yet: use "
-				  "sqlite:PATH for now");
+		                  "PostgreSQL support is not built yet: use "
+		                  "sqlite:PATH for now");
 	} else {
 		return sh_err_set(err, SH_EINVAL, "db",
-				  "unknown store \"%.*s:\": use sqlite:PATH (or a bare "
-				  "file path), memory:[NAME] or postgres://USER@HOST/DB",
-				  (int)(sl > 32 ? 32 : sl), url);
+		                  "unknown store \"%.*s:\": use sqlite:PATH (or a bare "
+		                  "file path), memory:[NAME] or postgres://USER@HOST/DB",
+		                  (int)(sl > 32 ? 32 : sl), url);
 	}
 	if (rc)
 		return rc;
@@ -302,12 +304,12 @@ static int injected(store *s, const char *op, int code)
 	return counted(code);
 }
 
-#define WRAP(op, ...)                                          \
-	do {                                                   \
-		int frc_ = fault_check(#op);                   \
-		if (frc_)                                      \
-			return injected(s, #op, frc_);         \
-		return counted(s->ops->op(s, ##__VA_ARGS__));  \
+#define WRAP(op, ...)                                                                              \
+	do {                                                                                       \
+		int frc_ = fault_check(#op);                                                       \
+		if (frc_)                                                                          \
+			return injected(s, #op, frc_);                                             \
+		return counted(s->ops->op(s, ##__VA_ARGS__));                                      \
 	} while (0)
 
 int store_migrate(store *s, sh_err *err)
@@ -401,7 +403,7 @@ int store_code_exists(store *s, const char *code, bool *exists)
 }
 
 int store_link_find_dup(store *s, uint64_t url_hash, const char *url, int64_t owner_key_id,
-			sh_link *out)
+                        sh_link *out)
 {
 	WRAP(link_find_dup, url_hash, url, owner_key_id, out);
 }
@@ -426,14 +428,13 @@ int store_visits_add(store *s, const sh_visit *v, size_t n)
 	WRAP(visits_add, v, n);
 }
 
-int store_visits_list(store *s, const sh_visit_query *q, sh_visit_cb cb, void *ud,
-		      int64_t *total)
+int store_visits_list(store *s, const sh_visit_query *q, sh_visit_cb cb, void *ud, int64_t *total)
 {
 	WRAP(visits_list, q, cb, ud, total);
 }
 
 int store_visits_totals(store *s, int64_t owner_key_id, sh_visit_totals *links,
-			sh_visit_totals *orphans)
+                        sh_visit_totals *orphans)
 {
 	WRAP(visits_totals, owner_key_id, links, orphans);
 }

@@ -28,15 +28,15 @@ struct backend {
 };
 
 static const struct backend backends[] = {
-	{"sqlite", true},
-	{"memory", false},
+    {"sqlite", true},
+    {"memory", false},
 };
 static const struct backend *cur;
 static int fixture_seq;
 
 typedef struct fx {
-	char dir[64];      /* sqlite: the mkdtemp directory */
-	char path[128];    /* sqlite: the database file */
+	char dir[64];   /* sqlite: the mkdtemp directory */
+	char path[128]; /* sqlite: the database file */
 	char url[160];
 	store *s;
 } fx;
@@ -357,7 +357,7 @@ static void test_find_dup(void **state)
 	sh_link_clear(&g);
 	/* same hash, other URL (a hash collision): no */
 	assert_int_equal(store_link_find_dup(f->s, h, "https://example.com/dux", 0, &g),
-			 SH_ENOTFOUND);
+	                 SH_ENOTFOUND);
 
 	/* SPEC §1: "no custom code" — a hash-strategy code is generated too,
 	 * so under code_strategy=hash dedupe still finds the link. memory.c
@@ -440,8 +440,8 @@ static void test_link_delete_cascades(void **state)
 {
 	fx *f = *state;
 	sh_visit v[2] = {
-		{.link_id = 1, .ts = 1700000000, .kind = VISIT_NORMAL},
-		{.link_id = 1, .ts = 1700000001, .kind = VISIT_BOT},
+	    {.link_id = 1, .ts = 1700000000, .kind = VISIT_NORMAL},
+	    {.link_id = 1, .ts = 1700000001, .kind = VISIT_BOT},
 	};
 	sh_visit_query vq = {.link_id = 1, .orphan = 0};
 	sh_visit_totals lt, ot;
@@ -493,19 +493,19 @@ static void list_fixture(store *s)
 		int normal, bots;
 		int64_t owner;
 	} rows[] = {
-		{"https://a.example/100%", "Zed", "x", 0, 0, 0},
-		{"https://b.example/a_b", "alpha", "xy", 2, 1, 0},
-		{"https://c.example/aXb", NULL, "y", 1, 0, 5},
-		{"https://d.example/plain", "Mid", "", 0, 5, 5},
-		{"https://e.example/ab", "beta", "xyz", 2, 0, 0},
-		{"https://f.example/custom", NULL, "", 0, 0, 0},
+	    {"https://a.example/100%", "Zed", "x", 0, 0, 0},
+	    {"https://b.example/a_b", "alpha", "xy", 2, 1, 0},
+	    {"https://c.example/aXb", NULL, "y", 1, 0, 5},
+	    {"https://d.example/plain", "Mid", "", 0, 5, 5},
+	    {"https://e.example/ab", "beta", "xyz", 2, 0, 0},
+	    {"https://f.example/custom", NULL, "", 0, 0, 0},
 	};
 	sh_link l;
 	int i, j;
 
 	for (i = 0; i < 6; i++) {
 		mk_link(&l, i + 1, rows[i].url, i == 5 ? CODE_KIND_CUSTOM : CODE_KIND_COUNTER,
-			i == 5 ? "Wx%" : NULL);
+		        i == 5 ? "Wx%" : NULL);
 		if (rows[i].title)
 			l.title = strdup(rows[i].title);
 		for (j = 0; rows[i].tags[j]; j++) {
@@ -520,8 +520,9 @@ static void list_fixture(store *s)
 		assert_int_equal(store_link_insert(s, &l), 0);
 		sh_link_clear(&l);
 		for (j = 0; j < rows[i].normal + rows[i].bots; j++) {
-			sh_visit v = {.link_id = i + 1, .ts = 1700000000 + j,
-				      .kind = j < rows[i].normal ? VISIT_NORMAL : VISIT_BOT};
+			sh_visit v = {.link_id = i + 1,
+			              .ts = 1700000000 + j,
+			              .kind = j < rows[i].normal ? VISIT_NORMAL : VISIT_BOT};
 			assert_int_equal(store_visits_add(s, &v, 1), 0);
 		}
 	}
@@ -628,7 +629,8 @@ static int check_visit(const sh_visit *v, int64_t visit_id, void *ud)
 	if (c->n < 16) {
 		c->link_id[c->n] = v->link_id;
 		c->kind[c->n] = v->kind;
-		snprintf(c->referer[c->n], sizeof(c->referer[0]), "%s", v->referer ? v->referer : "");
+		snprintf(c->referer[c->n], sizeof(c->referer[0]), "%s",
+		         v->referer ? v->referer : "");
 		c->n++;
 	}
 	return 0;
@@ -650,18 +652,24 @@ static void test_visits(void **state)
 	longref[sizeof(longref) - 1] = '\0';
 	insert(f->s, 1, "https://example.com/v", CODE_KIND_COUNTER, NULL);
 	memset(v, 0, sizeof(v));
-	v[0] = (sh_visit){.link_id = 1, .ts = 1700000000, .kind = VISIT_NORMAL,
-			  .referer = "https://ref.example/", .user_agent = "UA",
-			  .visited_url = "http://s/abc", .ip = "10.0.0.0"};
+	v[0] = (sh_visit){.link_id = 1,
+	                  .ts = 1700000000,
+	                  .kind = VISIT_NORMAL,
+	                  .referer = "https://ref.example/",
+	                  .user_agent = "UA",
+	                  .visited_url = "http://s/abc",
+	                  .ip = "10.0.0.0"};
 	v[1] = (sh_visit){.link_id = 1, .ts = 1700000001, .kind = VISIT_BOT, .referer = longref};
 	v[2] = (sh_visit){.link_id = 1, .ts = 1700000002, .kind = VISIT_HEAD};
 	v[3] = (sh_visit){.link_id = 999, .ts = 1700000003, .kind = VISIT_NORMAL}; /* gone */
-	v[4] = (sh_visit){.link_id = 0, .ts = 1700000004, .kind = VISIT_NORMAL,
-			  .orphan_type = ORPHAN_BASE_URL};
-	v[5] = (sh_visit){.link_id = 0, .ts = 1700000005, .kind = VISIT_BOT,
-			  .orphan_type = ORPHAN_INVALID_SHORT_URL};
-	v[6] = (sh_visit){.link_id = 0, .ts = 1700000006, .kind = VISIT_HEAD,
-			  .orphan_type = ORPHAN_REGULAR_404};
+	v[4] = (sh_visit){
+	    .link_id = 0, .ts = 1700000004, .kind = VISIT_NORMAL, .orphan_type = ORPHAN_BASE_URL};
+	v[5] = (sh_visit){.link_id = 0,
+	                  .ts = 1700000005,
+	                  .kind = VISIT_BOT,
+	                  .orphan_type = ORPHAN_INVALID_SHORT_URL};
+	v[6] = (sh_visit){
+	    .link_id = 0, .ts = 1700000006, .kind = VISIT_HEAD, .orphan_type = ORPHAN_REGULAR_404};
 	assert_int_equal(store_visits_add(f->s, v, 7), 0);
 
 	/* HEAD is logged, not counted; bots counted apart */
@@ -998,6 +1006,8 @@ static void test_two_connections(void **state)
 	assert_int_equal(store_commit(f->s), 0);
 	assert_int_equal(store_link_get(r, 2, &g), 0);
 	sh_link_clear(&g);
+	/* a reader connection refuses writes */
+	assert_int_equal(store_meta_set(r, "k", "v"), SH_ESTORE);
 	store_close(r);
 }
 
@@ -1189,25 +1199,25 @@ static void test_schema_newer_or_missing(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_migrate_twice_and_version),
-		T(test_meta),
-		T(test_link_insert_get),
-		T(test_find_dup),
-		T(test_link_update),
-		T(test_link_delete_cascades),
-		T(test_link_list),
-		T(test_visits),
-		T(test_visits_by_tag_and_owner),
-		T(test_tags),
-		T(test_keys),
-		T(test_rollback),
-		T(test_savepoints),
-		T(test_two_connections),
-		T(test_persistence),
-		T(test_fault_injection),
-		T(test_error_counter),
-		T(test_open_errors),
-		T(test_schema_newer_or_missing),
+	    T(test_migrate_twice_and_version),
+	    T(test_meta),
+	    T(test_link_insert_get),
+	    T(test_find_dup),
+	    T(test_link_update),
+	    T(test_link_delete_cascades),
+	    T(test_link_list),
+	    T(test_visits),
+	    T(test_visits_by_tag_and_owner),
+	    T(test_tags),
+	    T(test_keys),
+	    T(test_rollback),
+	    T(test_savepoints),
+	    T(test_two_connections),
+	    T(test_persistence),
+	    T(test_fault_injection),
+	    T(test_error_counter),
+	    T(test_open_errors),
+	    T(test_schema_newer_or_missing),
 	};
 	size_t i;
 	int failed = 0;
@@ -1216,8 +1226,8 @@ int main(void)
 	for (i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
 		cur = &backends[i];
 		print_message("store suite on backend: %s\n", cur->name);
-		failed += _cmocka_run_group_tests(cur->name, tests, sizeof(tests) / sizeof(tests[0]),
-						  NULL, NULL);
+		failed += _cmocka_run_group_tests(cur->name, tests,
+		                                  sizeof(tests) / sizeof(tests[0]), NULL, NULL);
 	}
 	return failed;
 }
