@@ -88,9 +88,12 @@ int svc__tx_end(store *s, bool nested, int rc)
 			return 0;
 		rc = rc2;
 	}
-	/* the rollback's own failure is not the news: the first error is */
+	/* the rollback's own failure is not the news: the first error is.
+	 * ROLLBACK TO keeps the savepoint open (SQL and both backends), so it
+	 * is released after, leaving the caller's transaction as it was. */
 	if (nested) {
 		(void)store_rollback_to(s);
+		(void)store_release(s);
 	} else {
 		(void)store_rollback(s);
 	}
@@ -670,9 +673,11 @@ static int pick_random(svc *v, store *s, int len, sh_link *l)
 
 /* hash: the same URL gives the same code on every instance; a code taken by
  * another link is resolved deterministically by rehashing with a counter,
- * and after RANDOM_TRIES attempts at one length the code grows by one. An
- * equivalent link of the same URL was already found by the dedupe step. */
-static int pick_hash(svc *v, store *s, int len, sh_link *l)
+ * and after RANDOM_TRIES attempts at one length the code grows by one. When
+ * the code is already the same URL's (same owner, no limits) and the caller
+ * dedupes, that link is the answer (*found filled). */
+static int pick_hash(svc *v, store *s, int len, bool dedupe, sh_link *l, sh_link *found,
+                     bool *have_found)
 {
 	uint32_t attempt;
 	bool taken;
@@ -686,6 +691,19 @@ static int pick_hash(svc *v, store *s, int len, sh_link *l)
 		codec_hash_code(&v->codec, l->url, strlen(l->url), attempt, len, l->code);
 		if (codec_reserved(l->code, (size_t)len))
 			continue;
+		if (dedupe) {
+			rc = store_link_get_by_code(s, l->code, found);
+			if (rc && rc != SH_ENOTFOUND)
+				return rc;
+			if (rc == 0 && found->code_kind == CODE_KIND_HASH &&
+			    found->owner_key_id == l->owner_key_id && !found->disabled &&
+			    !found->expires_at && !found->valid_since && !found->max_visits &&
+			    found->url && strcmp(found->url, l->url) == 0) {
+				*have_found = true;
+				return 0;
+			}
+			sh_link_clear(found);
+		}
 		rc = code_taken(v, s, l->code, &taken);
 		if (rc)
 			return rc;
@@ -819,7 +837,7 @@ int svc_shorten(svc *v, store *s, const svc_create_req *req, sh_link *out, bool 
 		if (req->code_length || cfg->code_strategy == CODE_RANDOM)
 			rc = pick_random(v, s, len, &l);
 		else if (cfg->code_strategy == CODE_HASH)
-			rc = pick_hash(v, s, len, &l);
+			rc = pick_hash(v, s, len, dedupe, &l, &found, &have_found);
 		else
 			rc = pick_counter(v, s, &l);
 		if (rc == SH_EFULL)
@@ -830,6 +848,8 @@ int svc_shorten(svc *v, store *s, const svc_create_req *req, sh_link *out, bool 
 	}
 	if (rc)
 		goto out;
+	if (have_found)
+		goto commit;
 	rc = store_link_insert(s, &l);
 	if (rc == SH_ETAKEN) {
 		/* only a custom code can race here: the checks above ran in this
