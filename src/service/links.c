@@ -820,6 +820,11 @@ int svc_shorten(svc *v, store *s, const svc_create_req *req, sh_link *out, bool 
 	open = true;
 	if (dedupe) {
 		rc = store_link_find_dup(s, l.url_hash, l.url, l.owner_key_id, &found);
+		if (rc == 0 && found.valid_since != 0) {
+			/* not yet live: never the answer to a plain create */
+			sh_link_clear(&found);
+			rc = SH_ENOTFOUND;
+		}
 		if (rc == 0) {
 			have_found = true;
 			fill_code(v, &found);

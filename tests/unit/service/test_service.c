@@ -257,6 +257,18 @@ static void test_dedupe(void **state)
 	assert_string_not_equal(a.code, c.code);
 	sh_link_clear(&c);
 	assert_int_equal(count_links(f), 3);
+
+	/* a link not yet valid is not the answer to a plain create */
+	svc_create_req_init(&r);
+	r.url = "https://example.com/later";
+	r.valid_since = NOW + 3600;
+	assert_int_equal(svc_shorten(f->v, f->s, &r, &c, &ex, &err), 0);
+	sh_link d;
+	assert_int_equal(shorten_url(f, "https://example.com/later", &d, &ex), 0);
+	assert_false(ex);
+	assert_string_not_equal(c.code, d.code);
+	sh_link_clear(&c);
+	sh_link_clear(&d);
 	sh_link_clear(&a);
 	sh_link_clear(&b);
 }
