@@ -143,11 +143,13 @@ const char *csv_errmsg(const csv_reader *r);
 
 /* Writes one field (quoted when it holds , " CR or LF). With neutralize, a
  * value starting with = + - @ TAB or CR is written with a leading ' so
- * spreadsheets do not run it as a formula. */
+ * spreadsheets do not run it as a formula (and a value starting with '
+ * and one of those gets one more ', so the round trip is exact). */
 void csv_put(FILE *f, const char *s, bool neutralize);
 
 /* The import side of csv_put's neutralizing: if s starts with ' followed
- * by one of = + - @ TAB CR, returns s + 1, else s. */
+ * by one of = + - @ TAB CR (or by ' and one of those), returns s + 1,
+ * else s. */
 const char *csv_unneutralize(const char *s);
 
 #endif

@@ -461,8 +461,9 @@ static int parse_args(cli *c, struct parse_state *ps, int argc, char **argv)
 				continue;
 			}
 			if (a[1] != '-')
-				return cli_error(CLI_USAGE, "unknown option %s; options are spelled "
-				                            "--NAME (run `shorty --help`)", a);
+				return cli_error(CLI_USAGE, "unknown option %.80s; options are spelled "
+				                            "--NAME (run `shorty --help`); put -- before "
+				                            "an argument that starts with -", a);
 			eq = strchr(a + 2, '=');
 			n = eq ? (size_t)(eq - (a + 2)) : strlen(a + 2);
 			if (n == 0 || n >= sizeof name)

@@ -13,7 +13,8 @@
  *
  * Spreadsheet formulas: export writes a cell that starts with = + - @ TAB
  * or CR with a leading ' (OWASP CSV injection advice), and import strips
- * exactly that one ' again, so a round trip is lossless.
+ * exactly that one ' again, so a round trip is lossless (a value that
+ * itself starts with ' and one of those gets one more ').
  */
 #include <stdlib.h>
 #include <string.h>
@@ -279,7 +280,9 @@ void csv_put(FILE *f, const char *s, bool neutralize)
 		}
 	if (quote)
 		putc('"', f);
-	if (neutralize && formula_start(s[0]))
+	/* a value that already looks neutralized gets a ' too, so that import,
+	 * which strips one, gives it back unchanged */
+	if (neutralize && (formula_start(s[0]) || (s[0] == '\'' && formula_start(s[1]))))
 		putc('\'', f);
 	for (p = s; *p; p++) {
 		if (*p == '"')
@@ -292,7 +295,7 @@ void csv_put(FILE *f, const char *s, bool neutralize)
 
 const char *csv_unneutralize(const char *s)
 {
-	if (s[0] == '\'' && formula_start(s[1]))
+	if (s[0] == '\'' && (formula_start(s[1]) || (s[1] == '\'' && formula_start(s[2]))))
 		return s + 1;
 	return s;
 }

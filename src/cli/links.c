@@ -177,7 +177,7 @@ int cmd_info(cli *c)
 	kv("visits:", num);
 	snprintf(num, sizeof num, "%d", l.redirect_status);
 	kv("redirect status:", num);
-	kv("title:", l.title ? l.title : "");
+	kv("title:", l.title && l.title[0] ? l.title : "(none)");
 	tags[0] = '\0';
 	for (i = 0; i < l.ntags && i < SH_MAX_TAGS; i++) {
 		int w = snprintf(tags + o, sizeof tags - o, "%s%s", i ? " " : "", l.tags[i]);
@@ -186,7 +186,7 @@ int cmd_info(cli *c)
 			break;
 		o += (size_t)w;
 	}
-	kv("tags:", tags);
+	kv("tags:", tags[0] ? tags : "(none)");
 	if (l.disabled)
 		kv("disabled:", "yes");
 out:

@@ -165,6 +165,34 @@ static int parse_time_cell(struct importer *im, const char *name, const char *s,
 	return 0;
 }
 
+/* A first pass over a file that can be read twice: checks the CSV syntax
+ * and the row limit before the store is touched, so a broken or oversized
+ * file is refused in a moment instead of after its good rows. */
+static int prescan_csv(struct importer *im, FILE *f)
+{
+	csv_reader *r = csv_open(f);
+	long records = 0;
+	int rc, status = CLI_OK;
+
+	if (!r)
+		return cli_error(CLI_FAIL, "out of memory");
+	while ((rc = csv_next(r)) > 0) {
+		if (++records > IMPORT_MAX_ROWS + 1) { /* + the header */
+			snprintf(im->where, sizeof im->where, "line %ld", csv_line(r));
+			status = row_error(im, CLI_USAGE, "more than %ld rows, the limit; split the "
+			                                  "file", IMPORT_MAX_ROWS);
+			goto out;
+		}
+	}
+	if (rc < 0) {
+		snprintf(im->where, sizeof im->where, "line %ld", csv_line(r));
+		status = row_error(im, cli_status(rc), "%s", csv_errmsg(r));
+	}
+out:
+	csv_close(r);
+	return status;
+}
+
 static int import_csv(struct importer *im, FILE *f)
 {
 	int cols[NCOLS], nhead = 0, i, rc, status = CLI_OK;
@@ -390,7 +418,10 @@ static int import_json(struct importer *im, FILE *f)
 	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	free(text);
 	if (!root) {
-		snprintf(im->where, sizeof im->where, "line %d", jerr.line);
+		snprintf(im->where, sizeof im->where, "line %d, column %d", jerr.line, jerr.column);
+		if (strstr(jerr.text, "\\u0000"))
+			return row_error(im, CLI_USAGE, "invalid JSON: a NUL character (\\u0000) "
+			                                "inside a string is not allowed");
 		return row_error(im, CLI_USAGE, "invalid JSON: %s", jerr.text);
 	}
 	items = root;
@@ -497,6 +528,17 @@ int cmd_import(cli *c)
 		goto out;
 	}
 	in_txn = true;
+	if (!json && f != stdin) {
+		status = prescan_csv(&im, f);
+		if (status)
+			goto out;
+		if (fseek(f, 0, SEEK_SET) != 0) {
+			status = cli_error(CLI_FAIL, "cannot read %s twice: %s",
+			                   cli_clean(path, clean, sizeof clean), strerror(errno));
+			goto out;
+		}
+		clearerr(f);
+	}
 	status = json ? import_json(&im, f) : import_csv(&im, f);
 	if (status)
 		goto out;
