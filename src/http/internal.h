@@ -75,8 +75,19 @@ typedef struct http_worker {
 	                              if it could not be opened (answers 503) */
 	visitbuf *vb;              /* this thread's visits, drained by the writer */
 	struct http_metrics *m;    /* this thread's counters */
+	svc_target *target;        /* scratch for svc_resolve (svc_target_size bytes) */
+	size_t target_cap;
+	char *loc;                 /* scratch for a Location value */
+	size_t loc_cap;
+	int64_t rs_retry_ns;       /* last attempt to open rs */
 	struct http_worker *next;  /* registry (server.c) */
 } http_worker;
+
+/* This thread's worker, created on first use; NULL on ENOMEM. */
+http_worker *http_worker_get(void);
+
+/* Calls fn on every worker, under the registry lock (metrics, flush). */
+void http_workers_each(void (*fn)(http_worker *w, void *ud), void *ud);
 
 /* ---- a request ----------------------------------------------------------- */
 
@@ -120,6 +131,8 @@ struct http_req {
 	size_t arg_len;
 	int api_version;
 
+	bool is_rest;              /* under /rest: CORS header on every answer */
+
 	/* REST authentication (rest.c fills it): the caller's key */
 	bool has_key;
 	sh_api_key key;
@@ -128,6 +141,12 @@ struct http_req {
 	 * ud_free (if set) then. Use it to carry state into a job. */
 	void *ud;
 	void (*ud_free)(void *ud);
+
+	/* a run that created or changed a link sets this: the writer drops the
+	 * code's cache entry again after the commit (a reader may have cached
+	 * the old state in between); job_created counts a new link */
+	char forget_code[CODE_MAX + 1];
+	bool job_created;
 
 	/* --- private to server.c / reply.c below this line --- */
 	int route;                 /* metrics label index */
@@ -141,6 +160,9 @@ struct http_req {
 	http_job_run job_run;
 	http_job_reply job_reply;
 	int job_rc;
+	bool job_finished, job_orphan;
+	int early_status;
+	char *path_buf;
 	struct http_req *job_next;
 	int nform;
 	http_form_field form[HTTP_FORM_FIELDS_MAX];
@@ -224,6 +246,21 @@ int http_reply_error(http_req *r, int code, const sh_err *err);
  * (never splitting an escape). Returns the length written. */
 size_t http_html_escape(char *dst, size_t dstsz, const char *s, size_t n);
 
+/* A growing text buffer with a hard maximum (pages, metrics, SVG). On
+ * ENOMEM or past max, b->err is set and further appends are ignored. */
+typedef struct sbuf {
+	char *p;                   /* NUL-terminated while not err */
+	size_t len, cap, max;
+	bool err;
+} sbuf;
+
+void sbuf_init(sbuf *b, size_t max);
+void sbuf_free(sbuf *b);
+void sbuf_add(sbuf *b, const char *s, size_t n);
+void sbuf_adds(sbuf *b, const char *s);
+void sbuf_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sbuf_html(sbuf *b, const char *s, size_t n);   /* HTML-escaped */
+
 /* ---- deferring a write to the writer thread ---------------------------- */
 
 /* Suspends the connection and queues r on the writer thread: `run` there,
@@ -238,7 +275,10 @@ typedef int (*http_handler)(http_req *r);
 enum route_flags {
 	ROUTE_JSON_BODY = 1 << 0,  /* POST/PUT/PATCH must be application/json (415) */
 	ROUTE_FORM_BODY = 1 << 1,  /* POST may be urlencoded or multipart */
-	ROUTE_REST = 1 << 2,       /* under /rest: CORS headers, problem+json errors */
+	ROUTE_REST = 1 << 2,       /* under /rest: CORS headers, problem+json errors,
+	                              X-Api-Key required unless ROUTE_NOAUTH */
+	ROUTE_NOAUTH = 1 << 3,     /* /rest/health */
+	ROUTE_QUERY_KEY = 1 << 4,  /* the key may also come as ?apiKey= (legacy shorten) */
 };
 
 /*
@@ -263,9 +303,66 @@ extern const size_t http_nroutes;
 /* Finds the route and runs it (routes.c); answers 404/405 itself. */
 int http_dispatch(http_req *r);
 
+/* 404 for a path that is not a route or a link: problem+json for clients
+ * that accept JSON, else a tiny HTML page. */
+int http_reply_not_found(http_req *r);
+
+/* True if the client prefers JSON (Accept names application/json or
+ * problem+json, or the route is under /rest). */
+bool http_wants_json(http_req *r);
+
 /* Handlers (one per file above). */
-int http_redirect(http_req *r);          /* /<code> (fallback route) */
+int http_redirect(http_req *r);          /* redirect.c: /<code>, /<code>+ */
+int http_track(http_req *r);             /* /<code>/track */
+int http_qr(http_req *r);                /* qr.c: /<code>/qr-code */
+int page_index(http_req *r);             /* pages.c: / */
+int page_shorten(http_req *r);           /* POST /api/shorten */
+int page_health(http_req *r);
+int page_ready(http_req *r);
+int page_robots(http_req *r);
+int rest_health(http_req *r);            /* rest.c */
+int rest_short_urls(http_req *r);
+int rest_shorten_legacy(http_req *r);
+int rest_short_url(http_req *r);
+int rest_short_url_visits(http_req *r);
+int rest_visits_summary(http_req *r);
+int rest_visits_orphan(http_req *r);
+int rest_visits_non_orphan(http_req *r);
+int rest_tags(http_req *r);
+int rest_tags_stats(http_req *r);
+int rest_tag_visits(http_req *r);
+int rest_domains(http_req *r);
+int rest_mercure(http_req *r);
+/* Checks X-Api-Key / Authorization: Bearer (and ?apiKey= when allowed),
+ * fills r->key. Returns 0, or answers 401/503 and returns 1 with *answered
+ * set to the MHD result. */
+int rest_authenticate(http_req *r, bool query_key, int *answered);
 int http_yourls(http_req *r);            /* yourls.c: /yourls-api.php */
+
+/* Frees the parsed form fields (server.c calls it at the end). */
+void http_form_free(http_req *r);
+
+/* ---- metrics (metrics.c) ---------------------------------------------------- */
+
+int http_metrics_init(void);
+void http_metrics_free(void);
+struct http_metrics *http_metrics_create(void);  /* a worker's counters */
+/* Counts a finished request: route index (into http_routes, or one of the
+ * ROUTE_LABEL_* below), status, duration. Only the owning thread calls it. */
+void http_metrics_request(struct http_metrics *m, int route, int status, int64_t ns);
+void http_metrics_redirect(struct http_metrics *m);
+void http_metrics_link_created(void);            /* writer thread only */
+int http_metrics_handler(http_req *r);           /* GET /metrics */
+
+#define ROUTE_LABEL_REDIRECT (-1)  /* r->route values outside the table */
+#define ROUTE_LABEL_OTHER (-2)
+
+/* ---- anonymous-create rate limit (ratelimit.c) ------------------------------ */
+
+int ratelimit_init(long per_minute);   /* 0 = unlimited */
+void ratelimit_free(void);
+/* Takes one token for ip. Returns 0, or the seconds to wait (> 0). */
+int ratelimit_take(const char *ip);
 
 /* Shared state set up by http_serve (server.c). */
 typedef struct http_server http_server;

@@ -1,15 +1,1028 @@
 /*
- * server.c — the HTTP service: libmicrohttpd setup, the request life cycle,
+ * server.c — the HTTP service: libmicrohttpd setup, the life of a request,
  * the per-thread workers, the writer thread (group commit) and shutdown.
  *
- * (First cut: http_serve exists so that `shorty serve` links; the server
- * itself lands in the next commits.)
+ * Threads (DESIGN.md "Threads and the path of a request"):
+ *   main      opens the store, migrates, opens the service, binds, starts
+ *             libmicrohttpd and the writer, then waits for SIGTERM/SIGINT.
+ *   workers   libmicrohttpd's epoll thread pool. Each lazily creates its
+ *             http_worker (thread-local): a read-only store connection, a
+ *             visit buffer, counters. The registry below keeps them all so
+ *             the writer can drain the buffers and shutdown can close them.
+ *   writer    owns the write connection. Takes every queued job at once,
+ *             runs each in a savepoint of one transaction, commits (one
+ *             fsync for many writes), then resumes the waiting connections.
+ *             About once a second (and at the end) it flushes the workers'
+ *             visit buffers.
+ *
+ * The access handler is called several times per request: first with the
+ * headers (we check limits, remember the request), then with body pieces
+ * (copied, bounded), then with *upload_data_size == 0 (we dispatch), and,
+ * for a deferred write, once more after the writer resumed the connection
+ * (we answer from the job's result). Answers are queued only on the last
+ * calls: queueing on the first call makes libmicrohttpd close the
+ * connection. The exception is a body we already know we refuse (413 by
+ * Content-Length): answered at once, and the connection is closed.
  */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "shorty/http.h"
+#include "shorty/log.h"
+#include "shorty/timeutil.h"
 #include "http/internal.h"
+
+#define HTTP_CONN_MEMORY (96 * 1024)   /* per-connection pool: 8 KiB line + 32 KiB headers + answer */
+#define HTTP_IDLE_TIMEOUT 60           /* seconds, keep-alive idle / slow client */
+#define WRITER_FLUSH_NS 1000000000LL   /* visit flush period */
+#define VISITBUF_MAX 65536             /* visits kept per worker between flushes */
+#define SHUTDOWN_GRACE_NS 6000000000LL /* in-flight requests may take this long */
+#define TRUSTED_MAX 32
+#define XFF_ENTRIES_MAX 32
+
+enum req_state {
+	ST_HEADERS = 0, /* first call not seen yet */
+	ST_BODY,        /* receiving the body */
+	ST_WAIT,        /* suspended, job queued on the writer */
+	ST_DONE,        /* answered */
+};
+
+typedef struct cidr {
+	int family;
+	unsigned char addr[16];
+	int bits;
+} cidr;
+
+struct http_server {
+	const sh_config *cfg;
+	svc *v;
+	store *ws;                 /* the writer's connection */
+	char *db_url;              /* what workers open */
+	struct MHD_Daemon *d;
+
+	pthread_mutex_t wlock;     /* registry of workers */
+	http_worker *workers;
+	size_t nworkers;
+
+	pthread_mutex_t qlock;     /* writer queue */
+	pthread_cond_t qcond;
+	http_req *qhead, *qtail;
+	bool writer_stop;
+	bool daemon_gone;          /* no more MHD_resume_connection */
+	pthread_t writer;
+	bool writer_started;
+
+	int stopping;              /* atomic: shutdown began */
+	long inflight;             /* atomic: requests not yet completed */
+
+	int ntrusted;
+	cidr trusted[TRUSTED_MAX];
+};
+
+http_server *http_srv;
+static __thread http_worker *tls_worker;
+
+svc *http_svc(void)
+{
+	return http_srv->v;
+}
+
+const sh_config *http_cfg(void)
+{
+	return http_srv->cfg;
+}
+
+bool http_stopping(void)
+{
+	return __atomic_load_n(&http_srv->stopping, __ATOMIC_RELAXED) != 0;
+}
+
+/* ---- workers ------------------------------------------------------------- */
+
+static void worker_open_store(http_server *S, http_worker *w)
+{
+	store_options o;
+	sh_err err = {0};
+	int64_t now = sh_mono_ns();
+
+	if (w->rs || now - w->rs_retry_ns < 1000000000LL)
+		return;
+	w->rs_retry_ns = now;
+	store_options_default(&o);
+	o.read_only = true;
+	if (S->cfg->synchronous)
+		o.synchronous = S->cfg->synchronous;
+	if (store_open(&w->rs, S->db_url, &o, &err) < 0) {
+		w->rs = NULL;
+		log_msg(SH_LOG_ERROR, "worker: cannot open the store for reading: %s", err.msg);
+	}
+}
+
+http_worker *http_worker_get(void)
+{
+	http_server *S = http_srv;
+	http_worker *w = tls_worker;
+
+	if (w) {
+		if (!w->rs)
+			worker_open_store(S, w);
+		return w;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return NULL;
+	w->vb = visitbuf_create(VISITBUF_MAX);
+	w->m = http_metrics_create();
+	w->target = malloc(svc_target_size(S->v));
+	w->target_cap = svc_target_size(S->v);
+	if (!w->vb || !w->m || !w->target) {
+		if (w->vb)
+			visitbuf_destroy(w->vb);
+		free(w->m);
+		free(w->target);
+		free(w);
+		return NULL;
+	}
+	w->rs_retry_ns = sh_mono_ns() - 2000000000LL;
+	worker_open_store(S, w);
+	pthread_mutex_lock(&S->wlock);
+	w->next = S->workers;
+	S->workers = w;
+	S->nworkers++;
+	pthread_mutex_unlock(&S->wlock);
+	tls_worker = w;
+	return w;
+}
+
+/* Calls fn on every worker, under the registry lock. */
+void http_workers_each(void (*fn)(http_worker *w, void *ud), void *ud)
+{
+	pthread_mutex_lock(&http_srv->wlock);
+	for (http_worker *w = http_srv->workers; w; w = w->next)
+		fn(w, ud);
+	pthread_mutex_unlock(&http_srv->wlock);
+}
+
+static void workers_free(http_server *S)
+{
+	http_worker *w = S->workers, *next;
+
+	for (; w; w = next) {
+		next = w->next;
+		if (w->rs)
+			store_close(w->rs);
+		visitbuf_destroy(w->vb);
+		free(w->m);
+		free(w->target);
+		free(w->loc);
+		free(w);
+	}
+	S->workers = NULL;
+}
+
+/* ---- trusted proxies and the client address ----------------------------- */
+
+static int cidr_parse(const char *s, size_t n, cidr *out)
+{
+	char buf[64];
+	const char *slash;
+	int maxbits;
+
+	if (n == 0 || n >= sizeof(buf))
+		return SH_EINVAL;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	slash = strchr(buf, '/');
+	if (slash)
+		buf[slash - buf] = '\0';
+	if (inet_pton(AF_INET, buf, out->addr) == 1) {
+		out->family = AF_INET;
+		maxbits = 32;
+	} else if (inet_pton(AF_INET6, buf, out->addr) == 1) {
+		out->family = AF_INET6;
+		maxbits = 128;
+	} else {
+		return SH_EINVAL;
+	}
+	out->bits = maxbits;
+	if (slash) {
+		char *end;
+		long b = strtol(slash + 1, &end, 10);
+		if (*end || end == slash + 1 || b < 0 || b > maxbits)
+			return SH_EINVAL;
+		out->bits = (int)b;
+	}
+	return 0;
+}
+
+static bool cidr_match(const cidr *c, int family, const unsigned char *addr)
+{
+	int full, rest;
+
+	if (c->family != family)
+		return false;
+	full = c->bits / 8;
+	rest = c->bits % 8;
+	if (memcmp(c->addr, addr, (size_t)full) != 0)
+		return false;
+	if (rest) {
+		unsigned char mask = (unsigned char)(0xff << (8 - rest));
+		if ((c->addr[full] & mask) != (addr[full] & mask))
+			return false;
+	}
+	return true;
+}
+
+static bool addr_trusted(http_server *S, const char *ip, size_t n)
+{
+	char buf[HTTP_IP_MAX];
+	unsigned char a[16];
+	int fam;
+
+	if (S->ntrusted == 0 || n == 0 || n >= sizeof(buf))
+		return false;
+	memcpy(buf, ip, n);
+	buf[n] = '\0';
+	if (inet_pton(AF_INET, buf, a) == 1)
+		fam = AF_INET;
+	else if (inet_pton(AF_INET6, buf, a) == 1)
+		fam = AF_INET6;
+	else
+		return false;
+	for (int i = 0; i < S->ntrusted; i++)
+		if (cidr_match(&S->trusted[i], fam, a))
+			return true;
+	return false;
+}
+
+static void trusted_init(http_server *S)
+{
+	const char *p = S->cfg->trusted_proxies;
+
+	S->ntrusted = 0;
+	while (p && *p && S->ntrusted < TRUSTED_MAX) {
+		const char *e = strchr(p, ',');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		const char *b = p;
+		while (n && (*b == ' ' || *b == '\t')) {
+			b++;
+			n--;
+		}
+		while (n && (b[n - 1] == ' ' || b[n - 1] == '\t'))
+			n--;
+		if (n && cidr_parse(b, n, &S->trusted[S->ntrusted]) == 0)
+			S->ntrusted++;
+		else if (n)
+			log_msg(SH_LOG_WARN, "trusted-proxies: ignoring \"%.*s\" (not an address or CIDR)",
+			        (int)n, b);
+		p = e ? e + 1 : NULL;
+	}
+}
+
+/* The client address: the peer, or — when the peer is a trusted proxy — the
+ * rightmost X-Forwarded-For entry that is not itself a trusted proxy. */
+static void client_ip(http_server *S, http_req *r)
+{
+	const union MHD_ConnectionInfo *ci;
+	const char *xff;
+
+	r->ip[0] = '\0';
+	ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci && ci->client_addr) {
+		const struct sockaddr *sa = ci->client_addr;
+		if (sa->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+			          r->ip, sizeof(r->ip));
+		else if (sa->sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+			          r->ip, sizeof(r->ip));
+	}
+	if (S->ntrusted == 0 || !addr_trusted(S, r->ip, strlen(r->ip)))
+		return;
+	xff = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Forwarded-For");
+	if (!xff)
+		return;
+	/* walk from the right, at most XFF_ENTRIES_MAX entries */
+	size_t end = strlen(xff);
+	for (int k = 0; k < XFF_ENTRIES_MAX && end > 0; k++) {
+		size_t start = end;
+		while (start > 0 && xff[start - 1] != ',')
+			start--;
+		size_t b = start, e = end;
+		while (b < e && (xff[b] == ' ' || xff[b] == '\t'))
+			b++;
+		while (e > b && (xff[e - 1] == ' ' || xff[e - 1] == '\t'))
+			e--;
+		if (e > b && e - b < HTTP_IP_MAX) {
+			char buf[HTTP_IP_MAX];
+			unsigned char a[16];
+			memcpy(buf, xff + b, e - b);
+			buf[e - b] = '\0';
+			if (inet_pton(AF_INET, buf, a) != 1 && inet_pton(AF_INET6, buf, a) != 1)
+				return; /* garbage: keep what we have */
+			memcpy(r->ip, buf, e - b + 1);
+			if (!addr_trusted(S, buf, e - b))
+				return;
+		} else {
+			return;
+		}
+		end = start ? start - 1 : 0;
+	}
+}
+
+/* ---- the writer thread ----------------------------------------------------- */
+
+struct flush_ctx {
+	visitbuf **bufs;
+	size_t n, cap;
+};
+
+static void collect_buf(http_worker *w, void *ud)
+{
+	struct flush_ctx *f = ud;
+
+	if (f->n < f->cap)
+		f->bufs[f->n++] = w->vb;
+}
+
+static void flush_visits(http_server *S)
+{
+	struct flush_ctx f = {0};
+	size_t flushed = 0;
+	int rc;
+
+	pthread_mutex_lock(&S->wlock);
+	f.cap = S->nworkers;
+	pthread_mutex_unlock(&S->wlock);
+	if (f.cap == 0)
+		return;
+	f.bufs = calloc(f.cap, sizeof(*f.bufs));
+	if (!f.bufs)
+		return;
+	http_workers_each(collect_buf, &f);
+	rc = svc_visits_flush(S->v, S->ws, f.bufs, f.n, &flushed);
+	if (rc < 0)
+		log_msg(SH_LOG_WARN, "visit flush failed (%s); kept for the next flush",
+		        sh_strerror(rc));
+	free(f.bufs);
+}
+
+/* Runs one batch of jobs in one transaction. */
+static void run_batch(http_server *S, http_req *list)
+{
+	int rc, brc;
+	http_req *r;
+
+	brc = store_begin(S->ws);
+	for (r = list; r; r = r->job_next) {
+		if (brc < 0) {
+			r->job_rc = brc;
+			continue;
+		}
+		rc = store_savepoint(S->ws);
+		if (rc < 0) {
+			r->job_rc = rc;
+			continue;
+		}
+		rc = r->job_run(r, S->v, S->ws);
+		if (rc < 0) {
+			store_rollback_to(S->ws);
+			store_release(S->ws);
+		} else {
+			int rr = store_release(S->ws);
+			if (rr < 0)
+				rc = rr;
+		}
+		r->job_rc = rc;
+	}
+	if (brc >= 0) {
+		rc = store_commit(S->ws);
+		if (rc < 0) {
+			log_msg(SH_LOG_ERROR, "group commit failed: %s", sh_strerror(rc));
+			store_rollback(S->ws);
+			/* whatever the jobs cached is not true: forget it all */
+			if (svc_cache(S->v))
+				lru_clear(svc_cache(S->v));
+			for (r = list; r; r = r->job_next)
+				if (r->job_rc >= 0)
+					r->job_rc = rc;
+		} else {
+			for (r = list; r; r = r->job_next) {
+				if (r->job_rc >= 0 && r->job_created)
+					http_metrics_link_created();
+				/* a reader may have cached the old state between the
+				 * job's cache update and the commit */
+				if (r->forget_code[0])
+					svc_cache_forget(S->v, r->forget_code);
+			}
+		}
+	}
+}
+
+static void http_req_free(http_req *r);
+
+static void *writer_main(void *arg)
+{
+	http_server *S = arg;
+	int64_t next_flush = sh_mono_ns() + WRITER_FLUSH_NS;
+
+	for (;;) {
+		http_req *list, *r, *next;
+		bool stop;
+
+		pthread_mutex_lock(&S->qlock);
+		while (!S->qhead && !S->writer_stop) {
+			int64_t now = sh_mono_ns();
+			if (now >= next_flush)
+				break;
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			int64_t wait = next_flush - now;
+			ts.tv_sec += wait / 1000000000LL;
+			ts.tv_nsec += wait % 1000000000LL;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&S->qcond, &S->qlock, &ts);
+		}
+		list = S->qhead;
+		S->qhead = S->qtail = NULL;
+		stop = S->writer_stop;
+		pthread_mutex_unlock(&S->qlock);
+
+		if (list) {
+			run_batch(S, list);
+			pthread_mutex_lock(&S->qlock);
+			for (r = list; r; r = next) {
+				next = r->job_next;
+				r->job_next = NULL;
+				r->job_finished = true;
+				if (r->job_orphan) {
+					/* the connection went away while we worked */
+					pthread_mutex_unlock(&S->qlock);
+					http_req_free(r);
+					pthread_mutex_lock(&S->qlock);
+				} else if (!S->daemon_gone) {
+					MHD_resume_connection(r->conn);
+				}
+			}
+			pthread_mutex_unlock(&S->qlock);
+		}
+		if (stop || sh_mono_ns() >= next_flush) {
+			flush_visits(S);
+			next_flush = sh_mono_ns() + WRITER_FLUSH_NS;
+		}
+		if (stop) {
+			pthread_mutex_lock(&S->qlock);
+			bool empty = S->qhead == NULL;
+			pthread_mutex_unlock(&S->qlock);
+			if (empty)
+				break;
+		}
+	}
+	return NULL;
+}
+
+int http_defer(http_req *r, http_job_run run, http_job_reply reply)
+{
+	http_server *S = http_srv;
+
+	if (http_stopping() && S->writer_stop)
+		goto busy;
+	r->job_run = run;
+	r->job_reply = reply;
+	r->job_rc = 0;
+	r->job_next = NULL;
+	r->job_finished = false;
+	r->state = ST_WAIT;
+	/* suspend first: the writer may resume before we return */
+	MHD_suspend_connection(r->conn);
+	pthread_mutex_lock(&S->qlock);
+	if (S->writer_stop) {
+		pthread_mutex_unlock(&S->qlock);
+		MHD_resume_connection(r->conn);
+		r->job_rc = SH_EBUSY;
+		r->job_finished = true;
+		return MHD_YES; /* answered from the job_reply on the next call */
+	}
+	if (S->qtail)
+		S->qtail->job_next = r;
+	else
+		S->qhead = r;
+	S->qtail = r;
+	pthread_cond_signal(&S->qcond);
+	pthread_mutex_unlock(&S->qlock);
+	return MHD_YES;
+busy:
+	http_add_header(r, "Retry-After", "5");
+	return http_reply_problem(r, 503, NULL, "Service Unavailable",
+	                          "The service is shutting down; retry shortly.", NULL);
+}
+
+/* ---- the request life cycle -------------------------------------------------- */
+
+static void http_req_free(http_req *r)
+{
+	if (r->ud_free)
+		r->ud_free(r->ud);
+	for (int i = 0; i < r->nextra; i++) {
+		free(r->extra[i].name);
+		free(r->extra[i].value);
+	}
+	http_form_free(r);
+	free((void *)r->body);
+	free(r->raw_buf);
+	free(r->path_buf);
+	free(r);
+}
+
+/* libmicrohttpd calls this with the raw request target before it parses
+ * it: we keep a copy (the redirect forwards the raw query; the router works
+ * on the raw path, not on the %-decoded one). Its result is *con_cls. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	http_server *S = cls;
+	http_req *r = calloc(1, sizeof(*r));
+	size_t n;
+
+	(void)c;
+	if (!r)
+		return NULL;
+	__atomic_add_fetch(&S->inflight, 1, __ATOMIC_RELAXED);
+	r->t0_ns = sh_mono_ns();
+	n = strlen(uri);
+	r->raw_len = n;
+	if (n > HTTP_REQUEST_LINE_MAX)
+		n = 0; /* answered 414 later; keep nothing */
+	r->raw_buf = malloc(n + 1);
+	if (r->raw_buf) {
+		memcpy(r->raw_buf, uri, n);
+		r->raw_buf[n] = '\0';
+	}
+	return r;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+	http_server *S = cls;
+	http_req *r = *con_cls;
+
+	(void)c;
+	(void)toe;
+	if (!r)
+		return;
+	*con_cls = NULL;
+	if (r->w && r->status)
+		http_metrics_request(r->w->m, r->route, r->status, sh_mono_ns() - r->t0_ns);
+	if (S->cfg->access_log && r->status)
+		log_msg(SH_LOG_INFO, "%s %s %s %d", r->ip, r->method ? r->method : "-",
+		        r->raw_buf ? r->raw_buf : "-", r->status);
+	__atomic_sub_fetch(&S->inflight, 1, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&S->qlock);
+	if (r->state == ST_WAIT && !r->job_finished) {
+		r->job_orphan = true; /* the writer frees it */
+		pthread_mutex_unlock(&S->qlock);
+		return;
+	}
+	pthread_mutex_unlock(&S->qlock);
+	http_req_free(r);
+}
+
+static unsigned method_bit(const char *m)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} tab[] = {
+		{"GET", HTTP_GET}, {"HEAD", HTTP_HEAD}, {"POST", HTTP_POST},
+		{"PUT", HTTP_PUT}, {"PATCH", HTTP_PATCH}, {"DELETE", HTTP_DELETE},
+		{"OPTIONS", HTTP_OPTIONS},
+	};
+	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
+		if (strcmp(m, tab[i].name) == 0)
+			return tab[i].bit;
+	return HTTP_OTHER;
+}
+
+struct hdr_count {
+	size_t n, bytes;
+};
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+	struct hdr_count *h = cls;
+
+	(void)kind;
+	h->n++;
+	h->bytes += strlen(key) + (value ? strlen(value) : 0) + 4;
+	return MHD_YES;
+}
+
+/* First call: everything that can be checked from the headers. Returns the
+ * status to answer (0 = go on). */
+static int check_headers(http_req *r, bool *has_body)
+{
+	struct hdr_count h = {0};
+	const char *cl, *te;
+
+	if (r->raw_len > HTTP_REQUEST_LINE_MAX || !r->raw_buf)
+		return 414;
+	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, count_header, &h);
+	if (h.n > HTTP_HEADER_FIELDS_MAX || h.bytes > HTTP_HEADERS_MAX)
+		return 431;
+	if (r->raw_buf[0] != '/')
+		return 400; /* absolute-form or '*' targets: not served */
+	cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
+	te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Transfer-Encoding");
+	*has_body = (cl && strcmp(cl, "0") != 0) || te;
+	if (cl && te)
+		return 400; /* RFC 9112 6.3: a smuggling attempt */
+	if (cl) {
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(cl, &end, 10);
+		if (errno || *end || end == cl || cl[0] == '-' || cl[0] == '+')
+			return 400;
+		if (v > HTTP_BODY_MAX)
+			return 413;
+	}
+	return 0;
+}
+
+static int answer_early(http_req *r, int status)
+{
+	switch (status) {
+	case 400:
+		return http_reply_problem(r, 400, NULL, "Bad Request",
+		                          "The request could not be parsed.", NULL);
+	case 413:
+		return http_reply_problem(r, 413, NULL, "Content Too Large",
+		                          "The request body is larger than 65536 bytes.", NULL);
+	case 414:
+		return http_reply_problem(r, 414, NULL, "URI Too Long",
+		                          "The request target is longer than 8192 bytes.", NULL);
+	case 431:
+		return http_reply_problem(r, 431, NULL, "Request Header Fields Too Large",
+		                          "The request headers exceed 32768 bytes or 100 fields.", NULL);
+	default:
+		return http_reply_problem(r, 503, NULL, "Service Unavailable",
+		                          "The service cannot answer right now; retry shortly.", NULL);
+	}
+}
+
+static int body_append(http_req *r, const char *data, size_t n)
+{
+	char *b = (char *)r->body;
+
+	if (r->body_too_big)
+		return 0;
+	if (r->body_len + n > HTTP_BODY_MAX) {
+		r->body_too_big = true;
+		free(b);
+		r->body = NULL;
+		r->body_len = r->body_cap = 0;
+		return 0;
+	}
+	if (r->body_len + n + 1 > r->body_cap) {
+		size_t cap = r->body_cap ? r->body_cap : 1024;
+		while (cap < r->body_len + n + 1)
+			cap *= 2;
+		if (cap > HTTP_BODY_MAX + 1)
+			cap = HTTP_BODY_MAX + 1;
+		b = realloc(b, cap);
+		if (!b)
+			return SH_ENOMEM;
+		r->body = b;
+		r->body_cap = cap;
+	}
+	memcpy(b + r->body_len, data, n);
+	r->body_len += n;
+	b[r->body_len] = '\0';
+	return 0;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+	http_server *S = cls;
+	http_req *r = *con_cls;
+
+	(void)url;
+	(void)version;
+	if (!r)
+		return MHD_NO; /* out of memory at on_uri: nothing we can say */
+
+	switch (r->state) {
+	case ST_HEADERS: {
+		bool has_body = false;
+		int st;
+
+		r->conn = c;
+		r->v = S->v;
+		r->cfg = S->cfg;
+		r->method = method;
+		r->meth = method_bit(method);
+		r->w = http_worker_get();
+		r->raw_target = r->raw_buf;
+		client_ip(S, r);
+		st = r->w ? check_headers(r, &has_body) : 503;
+		if (st == 0) {
+			const char *q = strchr(r->raw_buf, '?');
+			size_t plen = q ? (size_t)(q - r->raw_buf) : strlen(r->raw_buf);
+			r->raw_query = q ? q + 1 : NULL;
+			r->path_buf = strndup(r->raw_buf, plen);
+			if (!r->path_buf)
+				st = 503;
+			r->path = r->path_buf;
+		}
+		r->state = ST_BODY;
+		if (st) {
+			r->early_status = st;
+			/* with a body still coming, answer now (the connection will
+			 * be closed); without one, answer on the next call so that
+			 * keep-alive survives */
+			if (has_body || st == 413) {
+				r->state = ST_DONE;
+				return (enum MHD_Result)answer_early(r, st);
+			}
+		}
+		return MHD_YES;
+	}
+	case ST_BODY:
+		if (*upload_data_size) {
+			if (!r->early_status && body_append(r, upload_data, *upload_data_size) < 0)
+				r->early_status = 503;
+			*upload_data_size = 0;
+			return MHD_YES;
+		}
+		r->state = ST_DONE;
+		if (r->early_status)
+			return (enum MHD_Result)answer_early(r, r->early_status);
+		if (r->body_too_big)
+			return (enum MHD_Result)answer_early(r, 413);
+		return (enum MHD_Result)http_dispatch(r);
+	case ST_WAIT:
+		if (!r->job_finished) /* spurious: not ours to answer yet */
+			return MHD_YES;
+		r->state = ST_DONE;
+		return (enum MHD_Result)r->job_reply(r, r->job_rc);
+	default:
+		return MHD_YES;
+	}
+}
+
+/* ---- logging from libmicrohttpd ------------------------------------------------ */
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char buf[512];
+	size_t n;
+
+	(void)cls;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+#pragma GCC diagnostic pop
+	n = strlen(buf);
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	log_msg(SH_LOG_WARN, "http: %s", buf);
+}
+
+/* ---- listen socket ------------------------------------------------------------- */
+
+static int listen_socket(const char *listen_addr, int *fd_out, sh_err *err)
+{
+	char host[256], port[16];
+	const char *colon;
+	struct addrinfo hints, *ai = NULL, *p;
+	int fd = -1, rc, one = 1;
+	size_t hl;
+
+	if (!listen_addr || !*listen_addr)
+		return sh_err_set(err, SH_EINVAL, "listen", "no listen address; use --listen ADDR:PORT");
+	if (listen_addr[0] == '[') {
+		const char *rb = strchr(listen_addr, ']');
+		if (!rb || rb[1] != ':')
+			goto bad;
+		hl = (size_t)(rb - listen_addr - 1);
+		if (hl >= sizeof(host))
+			goto bad;
+		memcpy(host, listen_addr + 1, hl);
+		host[hl] = '\0';
+		colon = rb + 1;
+	} else {
+		colon = strrchr(listen_addr, ':');
+		if (!colon)
+			goto bad;
+		hl = (size_t)(colon - listen_addr);
+		if (hl >= sizeof(host))
+			goto bad;
+		memcpy(host, listen_addr, hl);
+		host[hl] = '\0';
+	}
+	if (strlen(colon + 1) == 0 || strlen(colon + 1) >= sizeof(port))
+		goto bad;
+	memcpy(port, colon + 1, strlen(colon + 1) + 1);
+	for (const char *q = port; *q; q++)
+		if (*q < '0' || *q > '9')
+			goto bad;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
+	if (rc != 0)
+		return sh_err_set(err, SH_EINVAL, "listen", "cannot resolve listen address %s: %s",
+		                  listen_addr, gai_strerror(rc));
+	for (p = ai; p; p = p->ai_next) {
+		fd = socket(p->ai_family, p->ai_socktype | SOCK_CLOEXEC, p->ai_protocol);
+		if (fd < 0)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, p->ai_addr, p->ai_addrlen) == 0 && listen(fd, 4096) == 0)
+			break;
+		rc = errno;
+		close(fd);
+		fd = -1;
+		errno = rc;
+	}
+	freeaddrinfo(ai);
+	if (fd < 0)
+		return sh_err_set(err, SH_EINVAL, "listen", "cannot listen on %s: %s (is another process using the port?)",
+		                  listen_addr, strerror(errno));
+	*fd_out = fd;
+	return 0;
+bad:
+	return sh_err_set(err, SH_EINVAL, "listen",
+	                  "bad listen address \"%s\"; expected HOST:PORT such as 0.0.0.0:8000 or [::]:8000",
+	                  listen_addr);
+}
+
+/* ---- http_serve ---------------------------------------------------------------- */
+
+static char *db_url_for_workers(const char *db)
+{
+	/* an unnamed in-memory store is private to one handle; name it so
+	 * every thread sees the same data */
+	if (db && strcmp(db, "memory:") == 0)
+		return strdup("memory:shorty-serve");
+	return strdup(db ? db : "sqlite:./data/shorty.db");
+}
 
 int http_serve(const sh_config *cfg, sh_err *err)
 {
-	(void)cfg;
-	return sh_err_set(err, SH_ESTORE, NULL, "the HTTP service is not built yet");
+	http_server S_, *S = &S_;
+	store_options o;
+	sigset_t sigs, old;
+	int rc = 0, lfd = -1, sig = 0, cur = 0, latest = 0;
+	unsigned threads;
+
+	memset(S, 0, sizeof(*S));
+	S->cfg = cfg;
+	pthread_mutex_init(&S->wlock, NULL);
+	pthread_mutex_init(&S->qlock, NULL);
+	pthread_cond_init(&S->qcond, NULL);
+	trusted_init(S);
+	http_srv = S;
+
+	S->db_url = db_url_for_workers(cfg->db);
+	if (!S->db_url) {
+		rc = sh_err_set(err, SH_ENOMEM, NULL, "out of memory");
+		goto out;
+	}
+	store_options_default(&o);
+	o.create = true;
+	if (cfg->synchronous)
+		o.synchronous = cfg->synchronous;
+	rc = store_open(&S->ws, S->db_url, &o, err);
+	if (rc < 0)
+		goto out;
+	rc = store_migrate(S->ws, err);
+	if (rc < 0)
+		goto out;
+	if (store_schema_version(S->ws, &cur, &latest) == 0 && cur != latest) {
+		rc = sh_err_set(err, SH_ESCHEMA, NULL,
+		                "the store's schema is version %d, this binary needs %d; run `shorty migrate`",
+		                cur, latest);
+		goto out;
+	}
+	rc = svc_open(&S->v, cfg, S->ws, err);
+	if (rc < 0)
+		goto out;
+	rc = http_metrics_init();
+	if (rc < 0) {
+		rc = sh_err_set(err, rc, NULL, "out of memory");
+		goto out;
+	}
+	rc = ratelimit_init(cfg->rate_limit);
+	if (rc < 0) {
+		rc = sh_err_set(err, rc, NULL, "out of memory");
+		goto out;
+	}
+	rc = listen_socket(cfg->listen, &lfd, err);
+	if (rc < 0)
+		goto out;
+
+	/* signals: every thread started from here on inherits the mask, and the
+	 * main thread takes them with sigwait */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &sigs, &old);
+
+	if (pthread_create(&S->writer, NULL, writer_main, S) != 0) {
+		rc = sh_err_set(err, SH_ENOMEM, NULL, "cannot start the writer thread");
+		goto out;
+	}
+	S->writer_started = true;
+
+	threads = cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	if (threads < 1)
+		threads = 1;
+	S->d = MHD_start_daemon(
+		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+			MHD_USE_ITC,
+		0, NULL, NULL, on_request, S,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, S, /* first, or MHD complains */
+		MHD_OPTION_LISTEN_SOCKET, lfd,
+		MHD_OPTION_THREAD_POOL_SIZE, threads,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)(cfg->max_connections > 0 ? cfg->max_connections : 10000),
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, S,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, S,
+		MHD_OPTION_END);
+	if (!S->d) {
+		rc = sh_err_set(err, SH_EINVAL, "listen", "cannot start the HTTP server on %s", cfg->listen);
+		goto out;
+	}
+	log_msg(SH_LOG_INFO, "shorty %s serving on %s (%u threads, store %s)", SHORTY_VERSION,
+	        cfg->listen, threads, S->ws->ops->name);
+
+	for (;;) {
+		if (sigwait(&sigs, &sig) != 0)
+			continue;
+		if (sig == SIGTERM || sig == SIGINT)
+			break;
+	}
+	log_msg(SH_LOG_INFO, "signal %d: stopping (finishing requests in flight)", sig);
+	__atomic_store_n(&S->stopping, 1, __ATOMIC_RELAXED);
+	MHD_quiesce_daemon(S->d);
+	{
+		int64_t deadline = sh_mono_ns() + SHUTDOWN_GRACE_NS;
+		while (__atomic_load_n(&S->inflight, __ATOMIC_RELAXED) > 0 && sh_mono_ns() < deadline)
+			usleep(10000);
+	}
+	pthread_mutex_lock(&S->qlock);
+	S->daemon_gone = true;
+	pthread_mutex_unlock(&S->qlock);
+	MHD_stop_daemon(S->d);
+	S->d = NULL;
+	rc = 0;
+out:
+	if (S->writer_started) {
+		pthread_mutex_lock(&S->qlock);
+		S->writer_stop = true;
+		pthread_cond_signal(&S->qcond);
+		pthread_mutex_unlock(&S->qlock);
+		pthread_join(S->writer, NULL); /* flushes the visits last */
+	}
+	if (S->d)
+		MHD_stop_daemon(S->d);
+	if (lfd >= 0)
+		close(lfd);
+	workers_free(S);
+	ratelimit_free();
+	http_metrics_free();
+	if (S->v)
+		svc_close(S->v);
+	if (S->ws)
+		store_close(S->ws);
+	free(S->db_url);
+	pthread_cond_destroy(&S->qcond);
+	pthread_mutex_destroy(&S->qlock);
+	pthread_mutex_destroy(&S->wlock);
+	http_srv = NULL;
+	if (rc == 0)
+		log_msg(SH_LOG_INFO, "stopped");
+	return rc;
 }

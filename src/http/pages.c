@@ -1,0 +1,272 @@
+/*
+ * pages.c — the public, non-API routes: the page at /, anonymous creation
+ * (POST /api/shorten), /health, /ready and /robots.txt.
+ *
+ * The page is plain HTML that works without JavaScript: a form that POSTs
+ * to /api/shorten and gets back a page with the short link. The same
+ * endpoint answers JSON to a JSON body ({"url": "..."} -> ShortUrl), for
+ * scripts. Anonymous creation is on unless SHORTY_ANONYMOUS_CREATE=false,
+ * and rate-limited per client address (429 with Retry-After).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shorty/linkjson.h"
+#include "shorty/timeutil.h"
+#include "http/internal.h"
+
+#define PAGE_HEAD                                                                            \
+	"<!doctype html><html lang=en><meta charset=utf-8>"                                  \
+	"<meta name=viewport content=\"width=device-width\"><title>shorty</title>"          \
+	"<style>body{font:16px system-ui,sans-serif;max-width:40em;margin:2em auto;"        \
+	"padding:0 1em}input[type=url]{width:100%;font-size:1em;padding:.4em;box-sizing:"   \
+	"border-box}button{font-size:1em;margin-top:.5em;padding:.4em 1em}"                 \
+	".err{color:#a00}code,a{word-break:break-all}</style>"
+
+#define PAGE_FORM                                                                            \
+	"<form method=post action=\"/api/shorten\">"                                         \
+	"<label for=url>Long URL</label><br>"                                                \
+	"<input type=url id=url name=url required maxlength=8192 "                           \
+	"placeholder=\"https://example.com/a/long/path\" autofocus><br>"                      \
+	"<button type=submit>Shorten</button></form>"
+
+int page_index(http_req *r)
+{
+	static const char page[] = PAGE_HEAD "<h1>shorty</h1>" PAGE_FORM "</html>\n";
+	static const char closed[] =
+		PAGE_HEAD "<h1>shorty</h1><p>Anonymous link creation is turned off on this "
+		"server; use the REST API with an API key.</p></html>\n";
+
+	if (r->cfg->anonymous_create)
+		return http_reply_html(r, 200, page, sizeof(page) - 1);
+	return http_reply_html(r, 200, closed, sizeof(closed) - 1);
+}
+
+int page_health(http_req *r)
+{
+	static const char ok[] = "{\"status\":\"ok\"}";
+	return http_reply(r, 200, "application/json", ok, sizeof(ok) - 1);
+}
+
+int page_ready(http_req *r)
+{
+	int cur = 0, latest = 0;
+	const char *why = NULL;
+
+	if (http_stopping())
+		why = "shutting down";
+	else if (!r->w->rs)
+		why = "the store cannot be opened";
+	else if (store_ping(r->w->rs) < 0)
+		why = "the store does not answer";
+	else if (store_schema_version(r->w->rs, &cur, &latest) < 0)
+		why = "the store's schema version cannot be read";
+	else if (cur != latest)
+		why = "the store's schema is not current";
+	if (why) {
+		json_t *j = json_pack("{s:s,s:s}", "status", "unavailable", "detail", why);
+		http_add_header(r, "Retry-After", "5");
+		return http_reply_json(r, 503, j);
+	}
+	return http_reply_json(r, 200, json_pack("{s:s}", "status", "ready"));
+}
+
+/* ---- robots.txt -------------------------------------------------------------- */
+
+#define ROBOTS_MAX_LINKS 10000
+
+struct robots_ctx {
+	sbuf *b;
+	int n;
+};
+
+static int robots_cb(const sh_link *l, void *ud)
+{
+	struct robots_ctx *c = ud;
+
+	if (!l->crawlable || l->disabled)
+		return 0;
+	sbuf_printf(c->b, "Allow: /%s\n", l->code);
+	return ++c->n >= ROBOTS_MAX_LINKS;
+}
+
+int page_robots(http_req *r)
+{
+	sh_list_query q;
+	sbuf b;
+	struct robots_ctx c = {&b, 0};
+	int64_t total = 0;
+	int ret;
+
+	sbuf_init(&b, 2 << 20);
+	sbuf_adds(&b, "# Only links marked crawlable may be indexed.\nUser-agent: *\n");
+	if (r->w->rs) {
+		memset(&q, 0, sizeof(q));
+		q.limit = 100000;
+		q.order = LIST_CREATED_DESC;
+		q.now = sh_now();
+		svc_list(r->v, r->w->rs, &q, robots_cb, &c, &total);
+	}
+	sbuf_adds(&b, "Disallow: /\n");
+	if (b.err) {
+		sbuf_free(&b);
+		return http_reply_error(r, SH_ENOMEM, NULL);
+	}
+	ret = http_reply(r, 200, "text/plain; charset=utf-8", b.p, b.len);
+	sbuf_free(&b);
+	return ret;
+}
+
+/* ---- POST /api/shorten ------------------------------------------------------- */
+
+typedef struct shorten_job {
+	json_t *body;              /* keeps the JSON strings alive */
+	char *url;                 /* or the form's URL */
+	bool json;
+	svc_create_req req;
+	sh_link out;
+	bool existed;
+	sh_err err;
+} shorten_job;
+
+static void shorten_job_free(void *p)
+{
+	shorten_job *j = p;
+
+	if (!j)
+		return;
+	json_decref(j->body);
+	free(j->url);
+	sh_link_clear(&j->out);
+	free(j);
+}
+
+static int shorten_run(http_req *r, svc *v, store *ws)
+{
+	shorten_job *j = r->ud;
+	int rc = svc_shorten(v, ws, &j->req, &j->out, &j->existed, &j->err);
+
+	if (rc == 0) {
+		memcpy(r->forget_code, j->out.code, sizeof(r->forget_code));
+		r->job_created = !j->existed;
+	}
+	return rc;
+}
+
+static int shorten_page(http_req *r, int status, const char *err_text, const sh_link *l)
+{
+	sbuf b;
+	int ret;
+	char shortu[CODE_MAX + 600];
+
+	sbuf_init(&b, 128 * 1024);
+	sbuf_adds(&b, PAGE_HEAD "<h1>shorty</h1>");
+	if (l) {
+		svc_short_url(r->v, l->code, shortu, sizeof(shortu));
+		sbuf_adds(&b, "<p>Your short link:</p><p><a id=short href=\"");
+		sbuf_html(&b, shortu, strlen(shortu));
+		sbuf_adds(&b, "\">");
+		sbuf_html(&b, shortu, strlen(shortu));
+		sbuf_adds(&b, "</a></p><p>It leads to <code>");
+		sbuf_html(&b, l->url, strlen(l->url));
+		sbuf_adds(&b, "</code></p>");
+	} else {
+		sbuf_adds(&b, "<p class=err>");
+		sbuf_html(&b, err_text, strlen(err_text));
+		sbuf_adds(&b, "</p>");
+	}
+	sbuf_adds(&b, PAGE_FORM "</html>\n");
+	if (b.err) {
+		sbuf_free(&b);
+		return http_reply_error(r, SH_ENOMEM, NULL);
+	}
+	ret = http_reply_html(r, status, b.p, b.len);
+	sbuf_free(&b);
+	return ret;
+}
+
+static int shorten_reply(http_req *r, int rc)
+{
+	shorten_job *j = r->ud;
+
+	if (j->json) {
+		if (rc < 0)
+			return http_reply_error(r, rc, &j->err);
+		return http_reply_json(r, 200, linkjson_short_url(r->v, &j->out));
+	}
+	if (rc < 0) {
+		int status = 400;
+		const char *msg = j->err.msg[0] ? j->err.msg : sh_strerror(rc);
+		if (rc == SH_ESTORE || rc == SH_EBUSY || rc == SH_EFULL || rc == SH_ENOMEM ||
+		    rc == SH_ESCHEMA) {
+			status = 503;
+			msg = "The service cannot store links right now; retry shortly.";
+		}
+		return shorten_page(r, status, msg, NULL);
+	}
+	return shorten_page(r, 200, NULL, &j->out);
+}
+
+int page_shorten(http_req *r)
+{
+	shorten_job *j;
+	bool json = http_content_type_is(r, "application/json");
+	int wait;
+
+	if (!r->cfg->anonymous_create) {
+		if (json)
+			return http_reply_problem(r, 403, NULL, "Forbidden",
+			                          "Anonymous link creation is turned off; use the REST API with an API key.",
+			                          NULL);
+		return shorten_page(r, 403, "Anonymous link creation is turned off on this server.", NULL);
+	}
+	wait = ratelimit_take(r->ip);
+	if (wait > 0) {
+		char ra[16];
+		snprintf(ra, sizeof(ra), "%d", wait);
+		http_add_header(r, "Retry-After", ra);
+		if (json)
+			return http_reply_problem(r, 429, NULL, "Too Many Requests",
+			                          "Too many links created from this address; wait and retry.",
+			                          NULL);
+		return shorten_page(r, 429, "Too many links created from this address; wait a minute.",
+		                    NULL);
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return http_reply_error(r, SH_ENOMEM, NULL);
+	r->ud = j;
+	r->ud_free = shorten_job_free;
+	j->json = json;
+	svc_create_req_init(&j->req);
+	if (json) {
+		int answered = 0;
+		json_t *u;
+		j->body = http_body_json(r, &answered);
+		if (!j->body)
+			return answered;
+		u = json_object_get(j->body, "url");
+		if (!u)
+			u = json_object_get(j->body, "longUrl");
+		if (!json_is_string(u))
+			return http_reply_problem(r, 400, "invalid-data", "Invalid data",
+			                          "Send {\"url\": \"https://...\"}.",
+			                          json_pack("{s:[s]}", "invalidElements", "url"));
+		j->req.url = json_string_value(u);
+		j->req.url_len = json_string_length(u);
+	} else {
+		size_t n = 0;
+		const char *u = http_param(r, "url", &n);
+		if (!u || n == 0)
+			return shorten_page(r, 400, "Enter the URL to shorten.", NULL);
+		j->url = malloc(n + 1);
+		if (!j->url)
+			return http_reply_error(r, SH_ENOMEM, NULL);
+		memcpy(j->url, u, n);
+		j->url[n] = '\0';
+		j->req.url = j->url;
+		j->req.url_len = n;
+	}
+	return http_defer(r, shorten_run, shorten_reply);
+}

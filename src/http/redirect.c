@@ -1,0 +1,318 @@
+/*
+ * redirect.c — the hot path: GET|HEAD /<code>, and its relatives /<code>+
+ * (preview page) and /<code>/track (tracking pixel).
+ *
+ * A redirect costs: a code check, svc_resolve (sharded cache, the worker's
+ * own read connection on a miss), building Location in the worker's
+ * scratch buffer, one visitbuf_add into the worker's own buffer, and the
+ * response. No lock shared by all workers, no store write, nothing
+ * allocated that outlives the request.
+ *
+ * Location is the stored URL byte for byte, plus — when the link forwards
+ * the query — the request's raw query, re-encoded so that no byte below
+ * 0x21, no 0x7f, no non-ASCII byte and no stray '%' can reach the header.
+ */
+#define _GNU_SOURCE /* strcasestr */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "shorty/timeutil.h"
+#include "http/internal.h"
+
+/*
+ * User agents of link-preview fetchers and crawlers: a redirect served to
+ * one of them is recorded as VISIT_BOT (counted apart, not as a person's
+ * visit; dub#2309). Matched as case-insensitive substrings. curl, wget and
+ * HTTP libraries are NOT here: they are tools people use on purpose.
+ */
+static const char *const bot_agents[] = {
+	"facebookexternalhit", "Facebot", "Twitterbot", "Slackbot", "Slack-ImgProxy",
+	"Discordbot", "TelegramBot", "WhatsApp", "LinkedInBot", "Googlebot",
+	"AdsBot-Google", "bingbot", "BingPreview", "Applebot", "redditbot", "Pinterestbot",
+	"SkypeUriPreview", "Embedly", "Iframely", "vkShare", "YandexBot", "DuckDuckBot",
+	"Baiduspider", "Mastodon", "Bluesky", "MicrosoftPreview", "Google-InspectionTool",
+	NULL,
+};
+
+static bool is_bot(const char *ua)
+{
+	if (!ua)
+		return false;
+	for (int i = 0; bot_agents[i]; i++)
+		if (strcasestr(ua, bot_agents[i]))
+			return true;
+	return false;
+}
+
+static bool code_chars_ok(const char *s, size_t n)
+{
+	if (n == 0 || n > CODE_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+/* The client address with the host part cleared (IPv4 /24, IPv6 /48). */
+static void anonymize_ip(const char *ip, char *out, size_t outsz)
+{
+	unsigned char a[16];
+
+	out[0] = '\0';
+	if (inet_pton(AF_INET, ip, a) == 1) {
+		a[3] = 0;
+		inet_ntop(AF_INET, a, out, (socklen_t)outsz);
+	} else if (inet_pton(AF_INET6, ip, a) == 1) {
+		memset(a + 6, 0, 10);
+		inet_ntop(AF_INET6, a, out, (socklen_t)outsz);
+	}
+}
+
+static void record_visit(http_req *r, int64_t link_id, int orphan_type, bool pixel)
+{
+	sh_visit v;
+	char ipbuf[HTTP_IP_MAX], visited[CODE_MAX + 600];
+	const char *ua = http_header(r, "User-Agent");
+	const char *base = r->cfg->base_url ? r->cfg->base_url : "";
+
+	(void)pixel;
+	memset(&v, 0, sizeof(v));
+	v.link_id = link_id;
+	v.ts = sh_now();
+	v.kind = r->meth == HTTP_HEAD ? VISIT_HEAD : is_bot(ua) ? VISIT_BOT : VISIT_NORMAL;
+	v.orphan_type = orphan_type;
+	v.referer = http_header(r, "Referer");
+	v.user_agent = ua;
+	snprintf(visited, sizeof(visited), "%.512s/%s", base, r->arg);
+	v.visited_url = visited;
+	anonymize_ip(r->ip, ipbuf, sizeof(ipbuf));
+	v.ip = ipbuf[0] ? ipbuf : NULL;
+	visitbuf_add(r->w->vb, &v);
+}
+
+static const char *gone_reason(int gone)
+{
+	switch (gone) {
+	case SH_GONE_EXPIRED: return "This link has expired.";
+	case SH_GONE_NOT_YET: return "This link is not active yet.";
+	case SH_GONE_MAX_VISITS: return "This link has reached its visit limit.";
+	case SH_GONE_DISABLED: return "This link has been disabled.";
+	default: return "This link is no longer available.";
+	}
+}
+
+static int reply_gone(http_req *r, int gone)
+{
+	const char *why = gone_reason(gone);
+	char html[400];
+	int n;
+
+	if (http_wants_json(r))
+		return http_reply_problem(r, 410, NULL, "Gone", why, NULL);
+	n = snprintf(html, sizeof(html),
+	             "<!doctype html><meta charset=utf-8><title>Link gone</title>"
+	             "<h1>Link gone</h1><p>%s</p>\n", why);
+	return http_reply_html(r, 410, html, (size_t)n);
+}
+
+static bool is_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* Appends q[0..n) to out (at o, cap bytes) encoded as described above.
+ * Returns the new length, or 0 if it does not fit. */
+static size_t append_query(char *out, size_t o, size_t cap, const char *q, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)q[i];
+		bool enc = c < 0x21 || c >= 0x7f || c == '"' || c == '<' || c == '>' || c == '\\' ||
+		           c == '^' || c == '`' || c == '{' || c == '|' || c == '}' || c == '#';
+		if (c == '%' && !(i + 2 < n && is_hex(q[i + 1]) && is_hex(q[i + 2])))
+			enc = true;
+		if (enc) {
+			if (o + 3 >= cap)
+				return 0;
+			out[o++] = '%';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		} else {
+			if (o + 1 >= cap)
+				return 0;
+			out[o++] = (char)c;
+		}
+	}
+	out[o] = '\0';
+	return o;
+}
+
+/* Writes the Location for target t into the worker's scratch buffer. */
+static const char *build_location(http_req *r, const svc_target *t)
+{
+	http_worker *w = r->w;
+	const char *q = r->raw_query;
+	size_t qn = q ? strlen(q) : 0;
+	size_t need = t->url_len + 3 * qn + 4;
+	const char *hash;
+	size_t base_len, o;
+
+	if (!t->forward_query || qn == 0)
+		return t->url; /* the common case: exactly as stored, no copy */
+	if (need > w->loc_cap) {
+		char *p = realloc(w->loc, need);
+		if (!p)
+			return t->url;
+		w->loc = p;
+		w->loc_cap = need;
+	}
+	/* the query goes before the stored URL's fragment, if any */
+	hash = memchr(t->url, '#', t->url_len);
+	base_len = hash ? (size_t)(hash - t->url) : t->url_len;
+	memcpy(w->loc, t->url, base_len);
+	o = base_len;
+	if (o > 0 && w->loc[o - 1] != '?' && w->loc[o - 1] != '&')
+		w->loc[o++] = memchr(t->url, '?', base_len) ? '&' : '?';
+	o = append_query(w->loc, o, w->loc_cap, q, qn);
+	if (o == 0)
+		return t->url;
+	if (hash) {
+		size_t fl = t->url_len - base_len;
+		if (o + fl + 1 > w->loc_cap)
+			return t->url;
+		memcpy(w->loc + o, hash, fl);
+		o += fl;
+	}
+	w->loc[o] = '\0';
+	return w->loc;
+}
+
+static int preview(http_req *r);
+
+int http_redirect(http_req *r)
+{
+	http_worker *w = r->w;
+	svc_target *t = w->target;
+	const char *loc;
+	int rc;
+
+	if (r->arg_len > 1 && r->arg[r->arg_len - 1] == '+') {
+		r->arg[--r->arg_len] = '\0';
+		return preview(r);
+	}
+	if (!code_chars_ok(r->arg, r->arg_len))
+		return http_reply_not_found(r);
+	if (!w->rs)
+		return http_reply_error(r, SH_ESTORE, NULL);
+	rc = svc_resolve(r->v, w->rs, r->arg, r->arg_len, t, sh_now());
+	if (rc == SH_ENOTFOUND) {
+		if (r->meth == HTTP_GET)
+			record_visit(r, 0, ORPHAN_INVALID_SHORT_URL, false);
+		return http_reply_not_found(r);
+	}
+	if (rc < 0)
+		return http_reply_error(r, rc, NULL);
+	if (t->gone != SH_GONE_NONE)
+		return reply_gone(r, t->gone);
+	loc = build_location(r, t);
+	if (http_add_header(r, "Location", loc) < 0)
+		return http_reply_problem(r, 500, NULL, "Internal Server Error",
+		                          "The stored URL cannot be sent in a header.", NULL);
+	record_visit(r, t->link_id, ORPHAN_NONE, false);
+	http_metrics_redirect(w->m);
+	return http_reply_empty(r, t->status);
+}
+
+/* A transparent 1x1 GIF. */
+static const unsigned char pixel_gif[] = {
+	0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00,
+	0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
+};
+
+int http_track(http_req *r)
+{
+	int rc;
+
+	if (!code_chars_ok(r->arg, r->arg_len))
+		return http_reply_not_found(r);
+	if (!r->w->rs)
+		return http_reply_error(r, SH_ESTORE, NULL);
+	rc = svc_resolve(r->v, r->w->rs, r->arg, r->arg_len, r->w->target, sh_now());
+	if (rc == SH_ENOTFOUND)
+		return http_reply_not_found(r);
+	if (rc < 0)
+		return http_reply_error(r, rc, NULL);
+	if (r->w->target->gone == SH_GONE_NONE)
+		record_visit(r, r->w->target->link_id, ORPHAN_NONE, true);
+	http_add_header(r, "Cache-Control", "no-store, max-age=0");
+	return http_reply(r, 200, "image/gif", pixel_gif, sizeof(pixel_gif));
+}
+
+/* /<code>+ : where the link goes, without going there. */
+static int preview(http_req *r)
+{
+	sh_link l;
+	sbuf b;
+	char when[SH_TIME_BUF], shortu[CODE_MAX + 600];
+	int rc, ret;
+
+	if (!code_chars_ok(r->arg, r->arg_len))
+		return http_reply_not_found(r);
+	if (!r->w->rs)
+		return http_reply_error(r, SH_ESTORE, NULL);
+	memset(&l, 0, sizeof(l));
+	rc = svc_get(r->v, r->w->rs, r->arg, 0, &l);
+	if (rc == SH_ENOTFOUND)
+		return http_reply_not_found(r);
+	if (rc < 0)
+		return http_reply_error(r, rc, NULL);
+	svc_short_url(r->v, l.code, shortu, sizeof(shortu));
+	sbuf_init(&b, 256 * 1024);
+	sbuf_adds(&b, "<!doctype html><html lang=en><meta charset=utf-8>"
+	              "<meta name=viewport content=\"width=device-width\">"
+	              "<meta name=robots content=noindex><title>Preview: ");
+	sbuf_html(&b, l.code, strlen(l.code));
+	sbuf_adds(&b, "</title><style>body{font:16px system-ui,sans-serif;max-width:40em;margin:2em auto;"
+	              "padding:0 1em}code,a{word-break:break-all}</style>"
+	              "<h1>Where this link goes</h1>");
+	if (l.title) {
+		sbuf_adds(&b, "<p><strong>");
+		sbuf_html(&b, l.title, strlen(l.title));
+		sbuf_adds(&b, "</strong></p>");
+	}
+	sbuf_adds(&b, "<p><code>");
+	sbuf_html(&b, shortu, strlen(shortu));
+	sbuf_adds(&b, "</code> leads to:</p><p><a rel=\"noopener noreferrer nofollow\" href=\"");
+	sbuf_html(&b, l.url, strlen(l.url));
+	sbuf_adds(&b, "\">");
+	sbuf_html(&b, l.url, strlen(l.url));
+	sbuf_adds(&b, "</a></p>");
+	sbuf_printf(&b, "<p>Visits: %lld. Created %s.</p>", (long long)(l.visits - l.bot_visits),
+	            sh_time_format(l.created_at, when));
+	if (l.disabled)
+		sbuf_adds(&b, "<p><strong>This link has been disabled.</strong></p>");
+	else if (l.expires_at && l.expires_at <= sh_now())
+		sbuf_adds(&b, "<p><strong>This link has expired.</strong></p>");
+	else if (l.max_visits && l.visits - l.bot_visits >= l.max_visits)
+		sbuf_adds(&b, "<p><strong>This link has reached its visit limit.</strong></p>");
+	sbuf_adds(&b, "<p><img alt=\"QR code\" width=150 height=150 src=\"/");
+	sbuf_html(&b, l.code, strlen(l.code));
+	sbuf_adds(&b, "/qr-code?size=150\"></p></html>\n");
+	sh_link_clear(&l);
+	if (b.err) {
+		sbuf_free(&b);
+		return http_reply_error(r, SH_ENOMEM, NULL);
+	}
+	ret = http_reply_html(r, 200, b.p, b.len);
+	sbuf_free(&b);
+	return ret;
+}

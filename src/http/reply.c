@@ -1,0 +1,482 @@
+/*
+ * reply.c — looking at a request and answering it: headers, query and form
+ * parameters, the strict JSON body reader, and the response helpers of
+ * internal.h (every answer gets a Content-Type and nosniff; /rest answers
+ * get the CORS header; problem+json for errors).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "shorty/log.h"
+#include "http/internal.h"
+
+#define SHLINK_ERROR_BASE "https://shlink.io/api/error/"
+
+/* ---- looking at the request ------------------------------------------------ */
+
+const char *http_header(http_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_query(http_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+bool http_content_type_is(http_req *r, const char *type)
+{
+	const char *ct = http_header(r, "Content-Type");
+	size_t n = strlen(type);
+
+	if (!ct)
+		return false;
+	while (*ct == ' ')
+		ct++;
+	if (strncasecmp(ct, type, n) != 0)
+		return false;
+	ct += n;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	return *ct == '\0' || *ct == ';';
+}
+
+static http_form_field *form_find(http_req *r, const char *name)
+{
+	for (int i = 0; i < r->nform; i++)
+		if (strcmp(r->form[i].name, name) == 0)
+			return &r->form[i];
+	return NULL;
+}
+
+static enum MHD_Result form_iter(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *filename, const char *content_type,
+                                 const char *transfer_encoding, const char *data,
+                                 uint64_t off, size_t size)
+{
+	http_req *r = cls;
+	http_form_field *f;
+	char *v;
+
+	(void)kind;
+	(void)filename;
+	(void)content_type;
+	(void)transfer_encoding;
+	if (!key)
+		return MHD_YES;
+	f = form_find(r, key);
+	if (!f) {
+		if (r->nform >= HTTP_FORM_FIELDS_MAX)
+			return MHD_YES;
+		f = &r->form[r->nform];
+		f->name = strdup(key);
+		f->value = calloc(1, 1);
+		f->value_len = 0;
+		if (!f->name || !f->value) {
+			free((void *)f->name);
+			free((void *)f->value);
+			f->name = f->value = NULL;
+			return MHD_NO;
+		}
+		r->nform++;
+	} else if (off == 0 && f->value_len) {
+		return MHD_YES; /* a repeated field: the first wins */
+	}
+	if (size == 0)
+		return MHD_YES;
+	if (f->value_len + size > HTTP_BODY_MAX)
+		return MHD_NO;
+	v = realloc((void *)f->value, f->value_len + size + 1);
+	if (!v)
+		return MHD_NO;
+	memcpy(v + f->value_len, data, size);
+	f->value_len += size;
+	v[f->value_len] = '\0';
+	f->value = v;
+	return MHD_YES;
+}
+
+static void form_parse(http_req *r)
+{
+	struct MHD_PostProcessor *pp;
+
+	r->form_parsed = true;
+	if (!r->body || r->body_len == 0)
+		return;
+	if (!http_content_type_is(r, "application/x-www-form-urlencoded") &&
+	    !http_content_type_is(r, "multipart/form-data"))
+		return;
+	pp = MHD_create_post_processor(r->conn, 4096, form_iter, r);
+	if (!pp)
+		return;
+	MHD_post_process(pp, r->body, r->body_len);
+	MHD_destroy_post_processor(pp);
+}
+
+void http_form_free(http_req *r)
+{
+	for (int i = 0; i < r->nform; i++) {
+		free((void *)r->form[i].name);
+		free((void *)r->form[i].value);
+	}
+	r->nform = 0;
+}
+
+const char *http_param(http_req *r, const char *name, size_t *len)
+{
+	http_form_field *f;
+	const char *q;
+
+	if (r->meth == HTTP_POST && !r->form_parsed)
+		form_parse(r);
+	f = form_find(r, name);
+	if (f) {
+		if (len)
+			*len = f->value_len;
+		return f->value;
+	}
+	q = http_query(r, name);
+	if (q && len)
+		*len = strlen(q);
+	return q;
+}
+
+/* Depth of the deepest nesting in a JSON text, strings skipped; stops
+ * counting past limit. */
+static int json_depth(const char *s, size_t n, int limit)
+{
+	int depth = 0, max = 0;
+	bool in_str = false;
+
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = false;
+			continue;
+		}
+		if (c == '"') {
+			in_str = true;
+		} else if (c == '{' || c == '[') {
+			if (++depth > max)
+				max = depth;
+			if (max > limit)
+				return max;
+		} else if (c == '}' || c == ']') {
+			depth--;
+		}
+	}
+	return max;
+}
+
+json_t *http_body_json(http_req *r, int *answered)
+{
+	json_error_t je;
+	json_t *j;
+	char detail[300];
+
+	if (!r->body || r->body_len == 0) {
+		*answered = http_reply_problem(r, 400, "invalid-data", "Invalid data",
+		                               "The request body is empty; send a JSON object.", NULL);
+		return NULL;
+	}
+	if (json_depth(r->body, r->body_len, HTTP_JSON_DEPTH_MAX) > HTTP_JSON_DEPTH_MAX) {
+		*answered = http_reply_problem(r, 400, "malformed-request-body", "Malformed request body",
+		                               "The JSON body is nested too deeply (at most 32 levels).",
+		                               NULL);
+		return NULL;
+	}
+	j = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &je);
+	if (!j) {
+		char esc[200];
+		log_escape(esc, sizeof(esc), je.text, strlen(je.text));
+		snprintf(detail, sizeof(detail), "The body is not valid JSON: %s (at byte %d).", esc,
+		         je.position);
+		*answered = http_reply_problem(r, 400, "malformed-request-body", "Malformed request body",
+		                               detail, NULL);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		*answered = http_reply_problem(r, 400, "malformed-request-body", "Malformed request body",
+		                               "The JSON body must be an object.", NULL);
+		return NULL;
+	}
+	return j;
+}
+
+/* ---- answering ---------------------------------------------------------------- */
+
+static bool header_value_ok(const char *v)
+{
+	for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+		if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+			return false;
+	return true;
+}
+
+int http_add_header(http_req *r, const char *name, const char *value)
+{
+	if (r->nextra >= HTTP_EXTRA_HEADERS_MAX)
+		return SH_ETOOBIG;
+	if (!header_value_ok(name) || !header_value_ok(value))
+		return SH_EINVAL;
+	r->extra[r->nextra].name = strdup(name);
+	r->extra[r->nextra].value = strdup(value);
+	if (!r->extra[r->nextra].name || !r->extra[r->nextra].value) {
+		free(r->extra[r->nextra].name);
+		free(r->extra[r->nextra].value);
+		return SH_ENOMEM;
+	}
+	r->nextra++;
+	return 0;
+}
+
+int http_reply(http_req *r, int status, const char *content_type, const void *body, size_t len)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	resp = MHD_create_response_from_buffer(len, (void *)(len ? body : ""),
+	                                       MHD_RESPMEM_MUST_COPY);
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	if (r->is_rest && r->cfg)
+		MHD_add_response_header(resp, "Access-Control-Allow-Origin",
+		                        r->cfg->cors_origin ? r->cfg->cors_origin : "*");
+	for (int i = 0; i < r->nextra; i++)
+		MHD_add_response_header(resp, r->extra[i].name, r->extra[i].value);
+	if (status == 413 || status == 400)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	ret = MHD_queue_response(r->conn, (unsigned)status, resp);
+	MHD_destroy_response(resp);
+	r->status = status;
+	return ret;
+}
+
+int http_reply_text(http_req *r, int status, const char *text)
+{
+	return http_reply(r, status, "text/plain; charset=utf-8", text, strlen(text));
+}
+
+int http_reply_html(http_req *r, int status, const char *html, size_t len)
+{
+	return http_reply(r, status, "text/html; charset=utf-8", html, len);
+}
+
+int http_reply_empty(http_req *r, int status)
+{
+	return http_reply(r, status, "text/plain; charset=utf-8", "", 0);
+}
+
+static int reply_json_as(http_req *r, int status, json_t *j, const char *ctype)
+{
+	char *text;
+	int ret;
+
+	if (!j)
+		return http_reply_text(r, 503, "out of memory\n");
+	text = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (!text)
+		return http_reply_text(r, 503, "out of memory\n");
+	ret = http_reply(r, status, ctype, text, strlen(text));
+	free(text);
+	return ret;
+}
+
+int http_reply_json(http_req *r, int status, json_t *j)
+{
+	return reply_json_as(r, status, j, "application/json");
+}
+
+int http_reply_problem(http_req *r, int status, const char *type, const char *title,
+                       const char *detail, json_t *extra)
+{
+	json_t *j = json_object();
+	char tbuf[160];
+
+	if (!j) {
+		json_decref(extra);
+		return http_reply_text(r, status, detail ? detail : "error");
+	}
+	if (!type)
+		snprintf(tbuf, sizeof(tbuf), "about:blank");
+	else if (strchr(type, ':'))
+		snprintf(tbuf, sizeof(tbuf), "%s", type);
+	else
+		snprintf(tbuf, sizeof(tbuf), SHLINK_ERROR_BASE "%s", type);
+	json_object_set_new(j, "type", json_string(tbuf));
+	json_object_set_new(j, "title", json_string(title ? title : "Error"));
+	json_object_set_new(j, "status", json_integer(status));
+	/* detail may quote input: jansson refuses invalid UTF-8, so fall back */
+	json_t *d = json_string(detail ? detail : "");
+	json_object_set_new(j, "detail", d ? d : json_string("(detail not shown: not valid UTF-8)"));
+	if (extra) {
+		json_object_update(j, extra);
+		json_decref(extra);
+	}
+	return reply_json_as(r, status, j, "application/problem+json");
+}
+
+int http_reply_error(http_req *r, int code, const sh_err *err)
+{
+	const char *detail = err && err->msg[0] ? err->msg : sh_strerror(code);
+	const char *field = err && err->field ? err->field : NULL;
+
+	switch (code) {
+	case SH_EINVAL:
+	case SH_ETOOBIG:
+	case SH_EBLOCKED:
+	case SH_ERESERVED: {
+		json_t *x = json_pack("{s:[s]}", "invalidElements", field ? field : "body");
+		return http_reply_problem(r, 400, "invalid-data", "Invalid data", detail, x);
+	}
+	case SH_ETAKEN: {
+		json_t *x = json_pack("{s:s}", "customSlug", r->arg);
+		char d[200];
+		snprintf(d, sizeof(d), "Provided slug \"%s\" is already in use.", r->arg);
+		return http_reply_problem(r, 400, "non-unique-slug", "Invalid custom slug",
+		                          err && err->msg[0] ? detail : d, x);
+	}
+	case SH_ENOTFOUND: {
+		char d[200];
+		json_t *x = json_pack("{s:s}", "shortCode", r->arg);
+		snprintf(d, sizeof(d), "No URL found with short code \"%s\"", r->arg);
+		return http_reply_problem(r, 404, "short-url-not-found", "Short URL not found", d, x);
+	}
+	case SH_EAUTH:
+		return http_reply_problem(r, 401, "invalid-api-key", "Invalid API key",
+		                          "Provided API key does not exist or is invalid.", NULL);
+	case SH_EFORBIDDEN:
+		return http_reply_problem(r, 403, NULL, "Forbidden",
+		                          "This API key's role does not allow this operation.", NULL);
+	case SH_EGONE:
+		return http_reply_problem(r, 410, NULL, "Gone", detail, NULL);
+	default:
+		http_add_header(r, "Retry-After", "1");
+		return http_reply_problem(r, 503, NULL, "Service Unavailable",
+		                          "The store is unavailable or busy; retry shortly.", NULL);
+	}
+}
+
+size_t http_html_escape(char *dst, size_t dstsz, const char *s, size_t n)
+{
+	size_t o = 0;
+
+	if (dstsz == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *rep = NULL;
+		char one[2] = {s[i], 0};
+		switch (s[i]) {
+		case '&': rep = "&amp;"; break;
+		case '<': rep = "&lt;"; break;
+		case '>': rep = "&gt;"; break;
+		case '"': rep = "&quot;"; break;
+		case '\'': rep = "&#39;"; break;
+		case '\0': rep = ""; break;
+		default: rep = one; break;
+		}
+		size_t l = strlen(rep);
+		if (o + l + 1 > dstsz)
+			break;
+		memcpy(dst + o, rep, l);
+		o += l;
+	}
+	dst[o] = '\0';
+	return o;
+}
+
+/* ---- sbuf ------------------------------------------------------------------------ */
+
+void sbuf_init(sbuf *b, size_t max)
+{
+	memset(b, 0, sizeof(*b));
+	b->max = max;
+}
+
+void sbuf_free(sbuf *b)
+{
+	free(b->p);
+	memset(b, 0, sizeof(*b));
+}
+
+static bool sbuf_reserve(sbuf *b, size_t n)
+{
+	size_t cap;
+	char *p;
+
+	if (b->err)
+		return false;
+	if (b->len + n + 1 <= b->cap)
+		return true;
+	if (b->len + n + 1 > b->max) {
+		b->err = true;
+		return false;
+	}
+	cap = b->cap ? b->cap : 1024;
+	while (cap < b->len + n + 1)
+		cap *= 2;
+	if (cap > b->max)
+		cap = b->max;
+	p = realloc(b->p, cap);
+	if (!p) {
+		b->err = true;
+		return false;
+	}
+	b->p = p;
+	b->cap = cap;
+	return true;
+}
+
+void sbuf_add(sbuf *b, const char *s, size_t n)
+{
+	if (!sbuf_reserve(b, n))
+		return;
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+void sbuf_adds(sbuf *b, const char *s)
+{
+	sbuf_add(b, s, strlen(s));
+}
+
+void sbuf_printf(sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || !sbuf_reserve(b, (size_t)n))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+void sbuf_html(sbuf *b, const char *s, size_t n)
+{
+	char tmp[256];
+	size_t i = 0;
+
+	/* escape in slices: each byte grows to at most 6 */
+	while (i < n) {
+		size_t take = n - i > 40 ? 40 : n - i;
+		size_t l = http_html_escape(tmp, sizeof(tmp), s + i, take);
+		sbuf_add(b, tmp, l);
+		i += take;
+	}
+}

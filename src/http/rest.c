@@ -1,0 +1,970 @@
+/*
+ * rest.c — the REST API under /rest, compatible with Shlink's REST API v3
+ * (SPEC §2; the reference for shapes is Shlink's OpenAPI document).
+ *
+ * Reads run on the worker with its read connection; writes (create, edit,
+ * delete, tag rename/delete, visit deletion) are jobs for the writer thread
+ * (http_defer) and are answered after their commit. The ShortUrl object and
+ * the create/edit bodies come from shorty/linkjson.h, shared with the CLI.
+ *
+ * Roles: admin may do everything; author sees and changes only the links
+ * it created (owner_key_id); read-only may not write (403).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "shorty/linkjson.h"
+#include "shorty/timeutil.h"
+#include "http/internal.h"
+
+/*
+ * The Shlink version whose API we report in /rest/health. Shlink's web
+ * client turns features on by this number; 4.0.0 is the API level we
+ * implement (v3 routes, ShortUrl with hasRedirectRules, visits summaries
+ * with bots/nonBots). The features gated at 4.2.0 and later (IP, geolocation
+ * and date redirect conditions, domain filters, excluded tags) are not
+ * implemented, so a higher number would show controls that do nothing.
+ */
+#define SHLINK_API_VERSION "4.0.0"
+
+#define PAGE_MAX_ITEMS 1000
+#define SEARCH_MAX 512
+
+/* ---- small helpers ---------------------------------------------------------- */
+
+static int invalid(http_req *r, const char *field, const char *detail)
+{
+	json_t *x = json_pack("{s:[s]}", "invalidElements", field);
+	return http_reply_problem(r, 400, "invalid-data", "Invalid data", detail, x);
+}
+
+static int forbidden(http_req *r, const char *detail)
+{
+	return http_reply_problem(r, 403, NULL, "Forbidden", detail, NULL);
+}
+
+static int64_t owner_filter(const http_req *r)
+{
+	return r->key.role == KEY_AUTHOR ? r->key.id : 0;
+}
+
+static bool can_write(const http_req *r)
+{
+	return r->key.role != KEY_READ_ONLY;
+}
+
+static bool parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	if (!s || !*s || strlen(s) > 19)
+		return false;
+	v = strtoll(s, &end, 10);
+	if (*end || v < lo || v > hi)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* "true"/"false"/"1"/"0"; absent = def. Returns false on anything else. */
+static bool parse_bool(const char *s, bool def, bool *out)
+{
+	if (!s) {
+		*out = def;
+		return true;
+	}
+	if (strcmp(s, "true") == 0 || strcmp(s, "1") == 0)
+		*out = true;
+	else if (strcmp(s, "false") == 0 || strcmp(s, "0") == 0 || *s == '\0')
+		*out = false;
+	else
+		return false;
+	return true;
+}
+
+typedef struct paging {
+	int64_t page, per;
+} paging;
+
+/* page (1-based, default 1), itemsPerPage (default 10, -1 = all, at most
+ * PAGE_MAX_ITEMS). Returns 0 or answers 400 and returns 1. */
+static int parse_paging(http_req *r, paging *p, int *answered)
+{
+	const char *ps = http_query(r, "page"), *is = http_query(r, "itemsPerPage");
+
+	p->page = 1;
+	p->per = 10;
+	if (ps && !parse_int(ps, 1, 1000000000, &p->page)) {
+		*answered = invalid(r, "page", "page must be a whole number from 1.");
+		return 1;
+	}
+	if (is) {
+		if (!parse_int(is, -1, 1000000000, &p->per)) {
+			*answered = invalid(r, "itemsPerPage", "itemsPerPage must be a whole number (-1 for all).");
+			return 1;
+		}
+		if (p->per <= 0 || p->per > PAGE_MAX_ITEMS)
+			p->per = PAGE_MAX_ITEMS;
+	}
+	return 0;
+}
+
+static json_t *pagination(const paging *p, int64_t total, size_t in_page)
+{
+	int64_t pages = p->per > 0 ? (total + p->per - 1) / p->per : 0;
+
+	return json_pack("{s:I,s:I,s:I,s:I,s:I}", "currentPage", (json_int_t)p->page, "pagesCount",
+	                 (json_int_t)pages, "itemsPerPage", (json_int_t)p->per, "itemsInCurrentPage",
+	                 (json_int_t)in_page, "totalItems", (json_int_t)total);
+}
+
+static int parse_date_param(http_req *r, const char *name, int64_t *out, int *answered)
+{
+	const char *s = http_query(r, name);
+
+	*out = 0;
+	if (!s || !*s)
+		return 0;
+	if (strlen(s) > 64 || sh_time_parse(s, out) < 0) {
+		char d[160];
+		snprintf(d, sizeof(d), "%s must be an ISO 8601 date, e.g. 2024-01-31T00:00:00+00:00.", name);
+		*answered = invalid(r, name, d);
+		return 1;
+	}
+	return 0;
+}
+
+/* Collects every "tags[]" (or "tags") query value. */
+struct tag_collect {
+	const char *v[SH_MAX_TAGS];
+	int n;
+	bool overflow;
+};
+
+static enum MHD_Result collect_tag(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+	struct tag_collect *t = cls;
+
+	(void)kind;
+	if (!value || (strcmp(key, "tags[]") != 0 && strcmp(key, "tags") != 0))
+		return MHD_YES;
+	if (t->n >= SH_MAX_TAGS) {
+		t->overflow = true;
+		return MHD_YES;
+	}
+	t->v[t->n++] = value;
+	return MHD_YES;
+}
+
+static json_t *visits_summary(int64_t total, int64_t bots)
+{
+	return json_pack("{s:I,s:I,s:I}", "total", (json_int_t)total, "nonBots",
+	                 (json_int_t)(total - bots), "bots", (json_int_t)bots);
+}
+
+/* ---- authentication -------------------------------------------------------------- */
+
+int rest_authenticate(http_req *r, bool query_key, int *answered)
+{
+	const char *k = http_header(r, "X-Api-Key");
+	int rc;
+
+	if (!k) {
+		const char *a = http_header(r, "Authorization");
+		if (a && strncasecmp(a, "Bearer ", 7) == 0) {
+			k = a + 7;
+			while (*k == ' ')
+				k++;
+		}
+	}
+	if (!k && query_key)
+		k = http_query(r, "apiKey");
+	if (!k || !*k) {
+		*answered = http_reply_problem(
+			r, 401, "missing-authentication", "Invalid authorization",
+			"Expected one of the following authentication headers, [\"X-Api-Key\"], but none were provided",
+			NULL);
+		return 1;
+	}
+	if (!r->w->rs) {
+		*answered = http_reply_error(r, SH_ESTORE, NULL);
+		return 1;
+	}
+	rc = svc_key_verify(r->w->rs, k, strlen(k), &r->key);
+	if (rc == SH_EAUTH || rc == SH_ENOTFOUND || rc == SH_EINVAL) {
+		*answered = http_reply_problem(r, 401, "invalid-api-key", "Invalid API key",
+		                               "Provided API key does not exist or is invalid.", NULL);
+		return 1;
+	}
+	if (rc < 0) {
+		*answered = http_reply_error(r, rc, NULL);
+		return 1;
+	}
+	r->has_key = true;
+	return 0;
+}
+
+/* ---- health, domains, mercure ----------------------------------------------------- */
+
+int rest_health(http_req *r)
+{
+	bool ok = r->w->rs && store_ping(r->w->rs) == 0;
+	json_t *j = json_pack("{s:s,s:s,s:{s:s,s:s}}", "status", ok ? "pass" : "fail", "version",
+	                      SHLINK_API_VERSION, "links", "about", "https://shlink.io", "project",
+	                      "https://github.com/shlinkio/shlink");
+	char *text;
+	int ret;
+
+	if (!j)
+		return http_reply_error(r, SH_ENOMEM, NULL);
+	text = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (!text)
+		return http_reply_error(r, SH_ENOMEM, NULL);
+	ret = http_reply(r, ok ? 200 : 503, "application/health+json", text, strlen(text));
+	free(text);
+	return ret;
+}
+
+int rest_domains(http_req *r)
+{
+	const char *base = r->cfg->base_url ? r->cfg->base_url : "http://localhost:8000";
+	const char *h = strstr(base, "://");
+	char host[256];
+	size_t n;
+
+	h = h ? h + 3 : base;
+	n = strcspn(h, "/");
+	if (n >= sizeof(host))
+		n = sizeof(host) - 1;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	json_t *redirects = json_pack("{s:n,s:n,s:n}", "baseUrlRedirect", "regular404Redirect",
+	                              "invalidShortUrlRedirect");
+	json_t *j = json_pack("{s:{s:[{s:s,s:b,s:O}],s:O}}", "domains", "data", "domain", host,
+	                      "isDefault", 1, "redirects", redirects, "defaultRedirects", redirects);
+	json_decref(redirects);
+	return http_reply_json(r, 200, j);
+}
+
+int rest_mercure(http_req *r)
+{
+	return http_reply_problem(r, 501, "mercure-not-configured", "Mercure integration not configured",
+	                          "This Shlink instance is not integrated with a mercure hub.", NULL);
+}
+
+/* ---- jobs --------------------------------------------------------------------------- */
+
+enum rest_job_kind { JOB_CREATE, JOB_UPDATE, JOB_DELETE, JOB_VISITS_DELETE, JOB_TAG_RENAME,
+                     JOB_TAGS_DELETE };
+
+typedef struct rest_job {
+	int kind;
+	json_t *body;
+	svc_create_req creq;
+	svc_update_req ureq;
+	const char *tagv[SH_MAX_TAGS];
+	char code[CODE_MAX + 1];
+	int64_t owner;
+	int64_t link_id;
+	sh_link out;
+	bool existed;
+	sh_err err;
+	int64_t deleted;
+	char old_tag[SH_TAG_MAX * 4 + 1], new_tag[SH_TAG_MAX * 4 + 1];
+	struct tag_collect tags;
+	bool legacy_txt;
+} rest_job;
+
+static void rest_job_free(void *p)
+{
+	rest_job *j = p;
+
+	if (!j)
+		return;
+	json_decref(j->body);
+	sh_link_clear(&j->out);
+	free(j);
+}
+
+static rest_job *job_new(http_req *r, int kind)
+{
+	rest_job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return NULL;
+	j->kind = kind;
+	r->ud = j;
+	r->ud_free = rest_job_free;
+	return j;
+}
+
+static int job_run(http_req *r, svc *v, store *ws)
+{
+	rest_job *j = r->ud;
+	int rc = 0;
+
+	switch (j->kind) {
+	case JOB_CREATE:
+		rc = svc_shorten(v, ws, &j->creq, &j->out, &j->existed, &j->err);
+		if (rc == 0) {
+			memcpy(r->forget_code, j->out.code, sizeof(r->forget_code));
+			r->job_created = !j->existed;
+		}
+		break;
+	case JOB_UPDATE:
+		rc = svc_update(v, ws, j->code, &j->ureq, &j->out, &j->err);
+		memcpy(r->forget_code, j->code, sizeof(r->forget_code));
+		break;
+	case JOB_DELETE:
+		rc = svc_delete(v, ws, j->code, j->owner, &j->err);
+		memcpy(r->forget_code, j->code, sizeof(r->forget_code));
+		break;
+	case JOB_VISITS_DELETE:
+		rc = store_visits_delete(ws, j->link_id, &j->deleted);
+		break;
+	case JOB_TAG_RENAME:
+		rc = store_tag_rename(ws, j->old_tag, j->new_tag);
+		break;
+	case JOB_TAGS_DELETE:
+		for (int i = 0; i < j->tags.n && rc >= 0; i++) {
+			rc = store_tag_delete(ws, j->tags.v[i]);
+			if (rc == SH_ENOTFOUND)
+				rc = 0; /* as Shlink: deleting a missing tag is fine */
+		}
+		break;
+	}
+	return rc;
+}
+
+static int job_reply(http_req *r, int rc)
+{
+	rest_job *j = r->ud;
+	char d[400];
+
+	switch (j->kind) {
+	case JOB_CREATE:
+		if (rc < 0)
+			return http_reply_error(r, rc, &j->err);
+		if (j->legacy_txt) {
+			char shortu[CODE_MAX + 600];
+			svc_short_url(r->v, j->out.code, shortu, sizeof(shortu));
+			return http_reply_text(r, 200, shortu);
+		}
+		return http_reply_json(r, 200, linkjson_short_url(r->v, &j->out));
+	case JOB_UPDATE:
+		if (rc < 0)
+			return http_reply_error(r, rc, &j->err);
+		return http_reply_json(r, 200, linkjson_short_url(r->v, &j->out));
+	case JOB_DELETE:
+		if (rc < 0)
+			return http_reply_error(r, rc, &j->err);
+		return http_reply_empty(r, 204);
+	case JOB_VISITS_DELETE:
+		if (rc < 0)
+			return http_reply_error(r, rc, NULL);
+		return http_reply_json(r, 200, json_pack("{s:I}", "deletedVisits", (json_int_t)j->deleted));
+	case JOB_TAG_RENAME:
+		if (rc == SH_ENOTFOUND) {
+			snprintf(d, sizeof(d), "Tag with name \"%s\" could not be found", j->old_tag);
+			return http_reply_problem(r, 404, "tag-not-found", "Tag not found", d,
+			                          json_pack("{s:s}", "tag", j->old_tag));
+		}
+		if (rc == SH_ETAKEN) {
+			snprintf(d, sizeof(d), "You cannot rename tag %s to %s, because it already exists",
+			         j->old_tag, j->new_tag);
+			return http_reply_problem(r, 409, "tag-conflict", "Tag conflict", d,
+			                          json_pack("{s:s,s:s}", "oldName", j->old_tag, "newName",
+			                                    j->new_tag));
+		}
+		if (rc < 0)
+			return http_reply_error(r, rc, NULL);
+		return http_reply_empty(r, 204);
+	case JOB_TAGS_DELETE:
+		if (rc < 0)
+			return http_reply_error(r, rc, NULL);
+		return http_reply_empty(r, 204);
+	}
+	return http_reply_error(r, SH_ESTORE, NULL);
+}
+
+/* ---- short URLs ------------------------------------------------------------------------ */
+
+static const struct {
+	const char *field;
+	int asc, desc;
+} order_fields[] = {
+	{"dateCreated", LIST_CREATED_ASC, LIST_CREATED_DESC},
+	{"shortCode", LIST_CODE_ASC, LIST_CODE_DESC},
+	{"longUrl", LIST_URL_ASC, LIST_URL_DESC},
+	{"title", LIST_TITLE_ASC, LIST_TITLE_DESC},
+	{"visits", LIST_VISITS_ASC, LIST_VISITS_DESC},
+	{"nonBotVisits", LIST_NONBOT_VISITS_ASC, LIST_NONBOT_VISITS_DESC},
+};
+
+static bool parse_order(const char *s, int *out)
+{
+	const char *dash;
+	size_t fl;
+
+	*out = LIST_CREATED_DESC;
+	if (!s || !*s)
+		return true;
+	dash = strrchr(s, '-');
+	fl = dash ? (size_t)(dash - s) : strlen(s);
+	for (size_t i = 0; i < sizeof(order_fields) / sizeof(order_fields[0]); i++) {
+		if (strlen(order_fields[i].field) != fl || strncmp(s, order_fields[i].field, fl) != 0)
+			continue;
+		if (!dash || strcasecmp(dash + 1, "ASC") == 0)
+			*out = order_fields[i].asc;
+		else if (strcasecmp(dash + 1, "DESC") == 0)
+			*out = order_fields[i].desc;
+		else
+			return false;
+		return true;
+	}
+	return false;
+}
+
+struct list_ctx {
+	svc *v;
+	json_t *arr;
+};
+
+static int list_cb(const sh_link *l, void *ud)
+{
+	struct list_ctx *c = ud;
+	json_t *o = linkjson_short_url(c->v, l);
+
+	if (!o)
+		return 1;
+	json_array_append_new(c->arr, o);
+	return 0;
+}
+
+static int list_short_urls(http_req *r)
+{
+	sh_list_query q;
+	paging p;
+	struct tag_collect tags = {0};
+	const char *tm = http_query(r, "tagsMode"), *search = http_query(r, "searchTerm");
+	struct list_ctx c;
+	int64_t total = 0;
+	int answered = 0, rc;
+	bool b;
+
+	memset(&q, 0, sizeof(q));
+	if (parse_paging(r, &p, &answered))
+		return answered;
+	if (!parse_order(http_query(r, "orderBy"), &q.order))
+		return invalid(r, "orderBy",
+		               "orderBy must be one of dateCreated, shortCode, longUrl, title, visits, "
+		               "nonBotVisits, with -ASC or -DESC.");
+	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, collect_tag, &tags);
+	if (tags.overflow)
+		return invalid(r, "tags", "At most 16 tags can be given.");
+	if (tm && strcmp(tm, "any") != 0 && strcmp(tm, "all") != 0)
+		return invalid(r, "tagsMode", "tagsMode must be any or all.");
+	if (search && strlen(search) > SEARCH_MAX)
+		return invalid(r, "searchTerm", "searchTerm is longer than 512 bytes.");
+	if (parse_date_param(r, "startDate", &q.start_date, &answered) ||
+	    parse_date_param(r, "endDate", &q.end_date, &answered))
+		return answered;
+	if (!parse_bool(http_query(r, "excludeMaxVisitsReached"), false, &b))
+		return invalid(r, "excludeMaxVisitsReached", "excludeMaxVisitsReached must be true or false.");
+	q.exclude_max_visits_reached = b;
+	if (!parse_bool(http_query(r, "excludePastValidUntil"), false, &b))
+		return invalid(r, "excludePastValidUntil", "excludePastValidUntil must be true or false.");
+	q.exclude_past_valid_until = b;
+	q.limit = p.per;
+	q.offset = (p.page - 1) * p.per;
+	q.search = search && *search ? search : NULL;
+	q.tags = tags.n ? tags.v : NULL;
+	q.ntags = tags.n;
+	q.tags_all = tm && strcmp(tm, "all") == 0;
+	q.owner_key_id = owner_filter(r);
+	q.now = sh_now();
+	c.v = r->v;
+	c.arr = json_array();
+	if (!c.arr)
+		return http_reply_error(r, SH_ENOMEM, NULL);
+	rc = svc_list(r->v, r->w->rs, &q, list_cb, &c, &total);
+	if (rc < 0) {
+		json_decref(c.arr);
+		return http_reply_error(r, rc, NULL);
+	}
+	size_t n = json_array_size(c.arr);
+	return http_reply_json(r, 200, json_pack("{s:{s:o,s:o}}", "shortUrls", "data", c.arr,
+	                                         "pagination", pagination(&p, total, n)));
+}
+
+static int create_short_url(http_req *r)
+{
+	rest_job *j;
+	int answered = 0, rc;
+
+	if (!can_write(r))
+		return forbidden(r, "This API key is read-only; it cannot create short URLs.");
+	j = job_new(r, JOB_CREATE);
+	if (!j)
+		return http_reply_error(r, SH_ENOMEM, NULL);
+	j->body = http_body_json(r, &answered);
+	if (!j->body)
+		return answered;
+	rc = linkjson_parse_create(j->body, &j->creq, j->tagv, &j->err);
+	if (rc < 0)
+		return http_reply_error(r, rc, &j->err);
+	j->creq.owner_key_id = r->key.id;
+	if (j->creq.custom_code)
+		snprintf(r->arg, sizeof(r->arg), "%s", j->creq.custom_code);
+	return http_defer(r, job_run, job_reply);
+}
+
+int rest_short_urls(http_req *r)
+{
+	if (r->meth == HTTP_POST)
+		return create_short_url(r);
+	return list_short_urls(r);
+}
+
+int rest_shorten_legacy(http_req *r)
+{
+	const char *url = http_query(r, "longUrl");
+	const char *fmt = http_query(r, "format");
+	rest_job *j;
+
+	if (!can_write(r))
+		return forbidden(r, "This API key is read-only; it cannot create short URLs.");
+	if (!url || !*url)
+		return invalid(r, "longUrl", "longUrl is required.");
+	if (fmt && strcmp(fmt, "txt") != 0 && strcmp(fmt, "json") != 0)
+		return invalid(r, "format", "format must be txt or json.");
+	j = job_new(r, JOB_CREATE);
+	if (!j)
+		return http_reply_error(r, SH_ENOMEM, NULL);
+	svc_create_req_init(&j->creq);
+	j->creq.url = url; /* MHD keeps query values for the request's life */
+	j->creq.owner_key_id = r->key.id;
+	j->legacy_txt = fmt && strcmp(fmt, "txt") == 0;
+	return http_defer(r, job_run, job_reply);
+}
+
+static bool code_ok(http_req *r)
+{
+	if (r->arg_len == 0 || r->arg_len > CODE_MAX)
+		return false;
+	for (size_t i = 0; i < r->arg_len; i++) {
+		char c = r->arg[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+int rest_short_url(http_req *r)
+{
+	rest_job *j;
+	sh_link l;
+	int rc, answered = 0;
+
+	if (!code_ok(r))
+		return http_reply_error(r, SH_ENOTFOUND, NULL);
+	if (r->meth == HTTP_GET || r->meth == HTTP_HEAD) {
+		memset(&l, 0, sizeof(l));
+		rc = svc_get(r->v, r->w->rs, r->arg, owner_filter(r), &l);
+		if (rc < 0)
+			return http_reply_error(r, rc, NULL);
+		json_t *o = linkjson_short_url(r->v, &l);
+		sh_link_clear(&l);
+		return http_reply_json(r, 200, o);
+	}
+	if (!can_write(r))
+		return forbidden(r, "This API key is read-only; it cannot change short URLs.");
+	j = job_new(r, r->meth == HTTP_PATCH ? JOB_UPDATE : JOB_DELETE);
+	if (!j)
+		return http_reply_error(r, SH_ENOMEM, NULL);
+	memcpy(j->code, r->arg, r->arg_len + 1);
+	j->owner = owner_filter(r);
+	if (r->meth == HTTP_PATCH) {
+		j->body = http_body_json(r, &answered);
+		if (!j->body)
+			return answered;
+		rc = linkjson_parse_update(j->body, &j->ureq, j->tagv, &j->err);
+		if (rc < 0)
+			return http_reply_error(r, rc, &j->err);
+		j->ureq.owner_key_id = j->owner;
+		j->ureq.now = sh_now();
+	}
+	return http_defer(r, job_run, job_reply);
+}
+
+/* ---- visits ------------------------------------------------------------------------------ */
+
+struct visit_ctx {
+	json_t *arr;
+	http_req *r;
+	const char *redirect_url;  /* known for one link's visits */
+	int64_t cached_id;         /* last link looked up for redirectUrl */
+	char *cached_url;
+	bool orphan;
+};
+
+static const char *orphan_type_name(int t)
+{
+	switch (t) {
+	case ORPHAN_BASE_URL: return "base_url";
+	case ORPHAN_INVALID_SHORT_URL: return "invalid_short_url";
+	case ORPHAN_REGULAR_404: return "regular_404";
+	default: return NULL;
+	}
+}
+
+static json_t *jstr_or_null(const char *s)
+{
+	json_t *j = s ? json_string(s) : NULL;
+	return j ? j : json_null();
+}
+
+static int visit_cb(const sh_visit *v, int64_t visit_id, void *ud)
+{
+	struct visit_ctx *c = ud;
+	char when[SH_TIME_BUF];
+	const char *redirect = c->redirect_url;
+	json_t *o;
+
+	(void)visit_id;
+	if (v->kind == VISIT_HEAD)
+		return 0; /* logged apart by the store, not a visit (see report) */
+	if (!redirect && v->link_id > 0) {
+		if (c->cached_id != v->link_id) {
+			sh_link l;
+			memset(&l, 0, sizeof(l));
+			free(c->cached_url);
+			c->cached_url = NULL;
+			c->cached_id = v->link_id;
+			if (store_link_get(c->r->w->rs, v->link_id, &l) == 0) {
+				c->cached_url = l.url;
+				l.url = NULL;
+			}
+			sh_link_clear(&l);
+		}
+		redirect = c->cached_url;
+	}
+	o = json_object();
+	if (!o)
+		return 1;
+	json_object_set_new(o, "referer", jstr_or_null(v->referer ? v->referer : ""));
+	json_object_set_new(o, "date", json_string(sh_time_format(v->ts, when)));
+	json_object_set_new(o, "userAgent", jstr_or_null(v->user_agent ? v->user_agent : ""));
+	json_object_set_new(o, "potentialBot", json_boolean(v->kind == VISIT_BOT));
+	json_object_set_new(o, "visitedUrl", jstr_or_null(v->visited_url));
+	json_object_set_new(o, "redirectUrl", jstr_or_null(redirect));
+	json_object_set_new(o, "visitLocation", json_null());
+	if (c->orphan && orphan_type_name(v->orphan_type))
+		json_object_set_new(o, "type", json_string(orphan_type_name(v->orphan_type)));
+	json_array_append_new(c->arr, o);
+	return 0;
+}
+
+/* Answers a page of visits for q (link/tag/orphan filters already set). */
+static int reply_visits(http_req *r, sh_visit_query *q, const char *redirect_url)
+{
+	paging p;
+	struct visit_ctx c;
+	int64_t total = 0;
+	int answered = 0, rc;
+	bool b;
+
+	if (parse_paging(r, &p, &answered))
+		return answered;
+	if (parse_date_param(r, "startDate", &q->start_date, &answered) ||
+	    parse_date_param(r, "endDate", &q->end_date, &answered))
+		return answered;
+	if (!parse_bool(http_query(r, "excludeBots"), false, &b))
+		return invalid(r, "excludeBots", "excludeBots must be true or false.");
+	q->exclude_bots = b;
+	q->limit = p.per;
+	q->offset = (p.page - 1) * p.per;
+	memset(&c, 0, sizeof(c));
+	c.arr = json_array();
+	c.r = r;
+	c.redirect_url = redirect_url;
+	c.orphan = q->orphan == 1;
+	if (!c.arr)
+		return http_reply_error(r, SH_ENOMEM, NULL);
+	rc = store_visits_list(r->w->rs, q, visit_cb, &c, &total);
+	free(c.cached_url);
+	if (rc < 0) {
+		json_decref(c.arr);
+		return http_reply_error(r, rc, NULL);
+	}
+	size_t n = json_array_size(c.arr);
+	return http_reply_json(r, 200, json_pack("{s:{s:o,s:o}}", "visits", "data", c.arr,
+	                                         "pagination", pagination(&p, total, n)));
+}
+
+int rest_short_url_visits(http_req *r)
+{
+	sh_link l;
+	sh_visit_query q;
+	int rc, ret;
+
+	if (!code_ok(r))
+		return http_reply_error(r, SH_ENOTFOUND, NULL);
+	memset(&l, 0, sizeof(l));
+	rc = svc_get(r->v, r->w->rs, r->arg, owner_filter(r), &l);
+	if (rc < 0)
+		return http_reply_error(r, rc, NULL);
+	if (r->meth == HTTP_DELETE) {
+		rest_job *j;
+		sh_link_clear(&l);
+		if (!can_write(r))
+			return forbidden(r, "This API key is read-only; it cannot delete visits.");
+		j = job_new(r, JOB_VISITS_DELETE);
+		if (!j)
+			return http_reply_error(r, SH_ENOMEM, NULL);
+		j->link_id = l.id;
+		return http_defer(r, job_run, job_reply);
+	}
+	memset(&q, 0, sizeof(q));
+	q.link_id = l.id;
+	q.orphan = 0;
+	q.owner_key_id = owner_filter(r);
+	ret = reply_visits(r, &q, l.url);
+	sh_link_clear(&l);
+	return ret;
+}
+
+int rest_visits_summary(http_req *r)
+{
+	sh_visit_totals links = {0}, orphans = {0};
+	int rc = store_visits_totals(r->w->rs, owner_filter(r), &links, &orphans);
+
+	if (rc < 0)
+		return http_reply_error(r, rc, NULL);
+	if (r->key.role == KEY_AUTHOR)
+		memset(&orphans, 0, sizeof(orphans)); /* orphan visits belong to no author */
+	return http_reply_json(
+		r, 200,
+		json_pack("{s:{s:o,s:o,s:I,s:I}}", "visits", "nonOrphanVisits",
+		          visits_summary(links.total, links.bots), "orphanVisits",
+		          visits_summary(orphans.total, orphans.bots), "visitsCount",
+		          (json_int_t)links.total, "orphanVisitsCount", (json_int_t)orphans.total));
+}
+
+int rest_visits_orphan(http_req *r)
+{
+	sh_visit_query q;
+	const char *type = http_query(r, "type");
+
+	if (r->key.role != KEY_ADMIN)
+		return forbidden(r, "Only admin API keys can see or delete orphan visits.");
+	if (r->meth == HTTP_DELETE) {
+		rest_job *j = job_new(r, JOB_VISITS_DELETE);
+		if (!j)
+			return http_reply_error(r, SH_ENOMEM, NULL);
+		j->link_id = 0;
+		return http_defer(r, job_run, job_reply);
+	}
+	memset(&q, 0, sizeof(q));
+	q.orphan = 1;
+	if (type) {
+		if (strcmp(type, "base_url") == 0)
+			q.orphan_type = ORPHAN_BASE_URL;
+		else if (strcmp(type, "invalid_short_url") == 0)
+			q.orphan_type = ORPHAN_INVALID_SHORT_URL;
+		else if (strcmp(type, "regular_404") == 0)
+			q.orphan_type = ORPHAN_REGULAR_404;
+		else
+			return invalid(r, "type", "type must be base_url, invalid_short_url or regular_404.");
+	}
+	return reply_visits(r, &q, NULL);
+}
+
+int rest_visits_non_orphan(http_req *r)
+{
+	sh_visit_query q;
+
+	memset(&q, 0, sizeof(q));
+	q.orphan = 0;
+	q.owner_key_id = owner_filter(r);
+	return reply_visits(r, &q, NULL);
+}
+
+/* ---- tags ----------------------------------------------------------------------------------- */
+
+struct tags_ctx {
+	json_t *names, *stats;
+	const char *exact;     /* looking for one tag */
+	bool found;
+};
+
+static int tags_cb(const sh_tag_stats *t, void *ud)
+{
+	struct tags_ctx *c = ud;
+
+	if (c->exact) {
+		if (strcmp(t->tag, c->exact) == 0)
+			c->found = true;
+		return 0;
+	}
+	json_array_append_new(c->names, json_string(t->tag));
+	json_array_append_new(
+		c->stats, json_pack("{s:s,s:I,s:o,s:I}", "tag", t->tag, "shortUrlsCount",
+		                    (json_int_t)t->links, "visitsSummary",
+		                    visits_summary(t->visits, t->bot_visits), "visitsCount",
+		                    (json_int_t)t->visits));
+	return 0;
+}
+
+/* Slices arr to the page p (a new reference). */
+static json_t *page_slice(json_t *arr, const paging *p)
+{
+	json_t *out = json_array();
+	size_t from = (size_t)((p->page - 1) * p->per), n = json_array_size(arr);
+
+	for (size_t i = from; out && i < n && i < from + (size_t)p->per; i++)
+		json_array_append(out, json_array_get(arr, i));
+	return out;
+}
+
+static int list_tags(http_req *r, bool stats_only)
+{
+	struct tags_ctx c = {0};
+	const char *search = http_query(r, "searchTerm");
+	paging p;
+	int rc, answered = 0;
+	bool with_stats = false;
+	json_t *data, *tags;
+
+	if (parse_paging(r, &p, &answered))
+		return answered;
+	if (!http_query(r, "itemsPerPage"))
+		p.per = PAGE_MAX_ITEMS; /* tags: all unless asked (as Shlink) */
+	if (!parse_bool(http_query(r, "withStats"), false, &with_stats))
+		return invalid(r, "withStats", "withStats must be true or false.");
+	if (search && strlen(search) > SEARCH_MAX)
+		return invalid(r, "searchTerm", "searchTerm is longer than 512 bytes.");
+	c.names = json_array();
+	c.stats = json_array();
+	if (!c.names || !c.stats) {
+		json_decref(c.names);
+		json_decref(c.stats);
+		return http_reply_error(r, SH_ENOMEM, NULL);
+	}
+	rc = store_tags_stats(r->w->rs, owner_filter(r), search && *search ? search : NULL, tags_cb, &c);
+	if (rc < 0) {
+		json_decref(c.names);
+		json_decref(c.stats);
+		return http_reply_error(r, rc, NULL);
+	}
+	int64_t total = (int64_t)json_array_size(c.names);
+	data = page_slice(stats_only ? c.stats : c.names, &p);
+	tags = json_pack("{s:o,s:o}", "data", data, "pagination",
+	                 pagination(&p, total, json_array_size(data)));
+	if (tags && !stats_only && with_stats)
+		json_object_set_new(tags, "stats", page_slice(c.stats, &p));
+	json_decref(c.names);
+	json_decref(c.stats);
+	return http_reply_json(r, 200, json_pack("{s:o}", "tags", tags));
+}
+
+static int rename_tag(http_req *r)
+{
+	rest_job *j;
+	json_t *o, *n;
+	int answered = 0;
+
+	if (r->key.role != KEY_ADMIN)
+		return http_reply_problem(r, 403, "forbidden-tag-operation", "Forbidden tag operation",
+		                          "You are not allowed to rename tags", NULL);
+	j = job_new(r, JOB_TAG_RENAME);
+	if (!j)
+		return http_reply_error(r, SH_ENOMEM, NULL);
+	j->body = http_body_json(r, &answered);
+	if (!j->body)
+		return answered;
+	o = json_object_get(j->body, "oldName");
+	n = json_object_get(j->body, "newName");
+	if (!json_is_string(o) || !json_is_string(n)) {
+		json_t *x = json_pack("{s:[]}", "invalidElements");
+		if (!json_is_string(o))
+			json_array_append_new(json_object_get(x, "invalidElements"), json_string("oldName"));
+		if (!json_is_string(n))
+			json_array_append_new(json_object_get(x, "invalidElements"), json_string("newName"));
+		return http_reply_problem(r, 400, "invalid-data", "Invalid data",
+		                          "Provide oldName and newName as strings.", x);
+	}
+	if (json_string_length(o) >= sizeof(j->old_tag) || strlen(json_string_value(o)) != json_string_length(o)) {
+		char d[120];
+		snprintf(d, sizeof(d), "Tag with name \"%s\" could not be found", "(too long)");
+		return http_reply_problem(r, 404, "tag-not-found", "Tag not found", d, NULL);
+	}
+	if (!svc_tag_valid(json_string_value(n)))
+		return invalid(r, "newName", "A tag is 1 to 32 characters of a-z, 0-9, _ and -.");
+	snprintf(j->old_tag, sizeof(j->old_tag), "%s", json_string_value(o));
+	snprintf(j->new_tag, sizeof(j->new_tag), "%s", json_string_value(n));
+	return http_defer(r, job_run, job_reply);
+}
+
+static int delete_tags(http_req *r)
+{
+	rest_job *j;
+
+	if (r->key.role != KEY_ADMIN)
+		return http_reply_problem(r, 403, "forbidden-tag-operation", "Forbidden tag operation",
+		                          "You are not allowed to delete tags", NULL);
+	j = job_new(r, JOB_TAGS_DELETE);
+	if (!j)
+		return http_reply_error(r, SH_ENOMEM, NULL);
+	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, collect_tag, &j->tags);
+	if (j->tags.overflow)
+		return invalid(r, "tags", "At most 16 tags can be deleted at once.");
+	if (j->tags.n == 0)
+		return invalid(r, "tags", "Name the tags to delete with tags[]=...");
+	return http_defer(r, job_run, job_reply);
+}
+
+int rest_tags(http_req *r)
+{
+	if (r->meth == HTTP_PUT)
+		return rename_tag(r);
+	if (r->meth == HTTP_DELETE)
+		return delete_tags(r);
+	return list_tags(r, false);
+}
+
+int rest_tags_stats(http_req *r)
+{
+	return list_tags(r, true);
+}
+
+int rest_tag_visits(http_req *r)
+{
+	struct tags_ctx c = {0};
+	sh_visit_query q;
+	char d[200];
+	int rc;
+
+	c.exact = r->arg;
+	if (svc_tag_valid(r->arg)) {
+		rc = store_tags_stats(r->w->rs, owner_filter(r), r->arg, tags_cb, &c);
+		if (rc < 0)
+			return http_reply_error(r, rc, NULL);
+	}
+	if (!c.found) {
+		snprintf(d, sizeof(d), "Tag with name \"%.64s\" could not be found", r->arg);
+		return http_reply_problem(r, 404, "tag-not-found", "Tag not found", d,
+		                          json_pack("{s:s}", "tag", r->arg));
+	}
+	memset(&q, 0, sizeof(q));
+	q.tag = r->arg;
+	q.orphan = 0;
+	q.owner_key_id = owner_filter(r);
+	return reply_visits(r, &q, NULL);
+}

@@ -1,0 +1,222 @@
+/*
+ * routes.c — the route table and the router.
+ *
+ * The router works on the raw path (as received, before %-decoding), so a
+ * code or tag segment can never smuggle a '/' or a NUL through decoding.
+ * It answers itself: 404 (no route), 405 (route, wrong method; with Allow),
+ * the CORS preflight for /rest, 415 (a body that is not JSON), 401 (REST
+ * without a valid key). Handlers see only requests they can serve.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http/internal.h"
+
+#define ANY_GET (HTTP_GET | HTTP_HEAD)
+
+const http_route http_routes[] = {
+	/* public */
+	{"/", ANY_GET, 0, page_index, "index"},
+	{"/health", ANY_GET, 0, page_health, "health"},
+	{"/ready", ANY_GET, 0, page_ready, "ready"},
+	{"/metrics", ANY_GET, 0, http_metrics_handler, "metrics"},
+	{"/robots.txt", ANY_GET, 0, page_robots, "robots"},
+	{"/api/shorten", HTTP_POST, ROUTE_JSON_BODY | ROUTE_FORM_BODY, page_shorten, "shorten"},
+	{"/yourls-api.php", ANY_GET | HTTP_POST, ROUTE_FORM_BODY, http_yourls, "yourls"},
+
+	/* REST, Shlink v3 (v1 and v2 are mapped onto these) */
+	{"/rest/health", ANY_GET, ROUTE_REST | ROUTE_NOAUTH, rest_health, "rest_health"},
+	{"/rest/v3/health", ANY_GET, ROUTE_REST | ROUTE_NOAUTH, rest_health, "rest_health"},
+	{"/rest/v3/short-urls", ANY_GET | HTTP_POST, ROUTE_REST | ROUTE_JSON_BODY, rest_short_urls,
+	 "rest_short_urls"},
+	{"/rest/v3/short-urls/shorten", ANY_GET, ROUTE_REST | ROUTE_QUERY_KEY, rest_shorten_legacy,
+	 "rest_shorten"},
+	{"/rest/v3/short-urls/*", ANY_GET | HTTP_PATCH | HTTP_DELETE, ROUTE_REST | ROUTE_JSON_BODY,
+	 rest_short_url, "rest_short_url"},
+	{"/rest/v3/short-urls/*/visits", ANY_GET | HTTP_DELETE, ROUTE_REST, rest_short_url_visits,
+	 "rest_short_url_visits"},
+	{"/rest/v3/visits", ANY_GET, ROUTE_REST, rest_visits_summary, "rest_visits"},
+	{"/rest/v3/visits/orphan", ANY_GET | HTTP_DELETE, ROUTE_REST, rest_visits_orphan,
+	 "rest_visits_orphan"},
+	{"/rest/v3/visits/non-orphan", ANY_GET, ROUTE_REST, rest_visits_non_orphan,
+	 "rest_visits_non_orphan"},
+	{"/rest/v3/tags", ANY_GET | HTTP_PUT | HTTP_DELETE, ROUTE_REST | ROUTE_JSON_BODY, rest_tags,
+	 "rest_tags"},
+	{"/rest/v3/tags/stats", ANY_GET, ROUTE_REST, rest_tags_stats, "rest_tags_stats"},
+	{"/rest/v3/tags/*/visits", ANY_GET, ROUTE_REST, rest_tag_visits, "rest_tag_visits"},
+	{"/rest/v3/domains", ANY_GET, ROUTE_REST, rest_domains, "rest_domains"},
+	{"/rest/v3/mercure-info", ANY_GET, ROUTE_REST, rest_mercure, "rest_mercure"},
+
+	/* links: last, so that every fixed path above wins */
+	{"/*/track", ANY_GET, 0, http_track, "track"},
+	{"/*/qr-code", ANY_GET, 0, http_qr, "qr"},
+	{"/*", ANY_GET, 0, http_redirect, "redirect"},
+};
+const size_t http_nroutes = sizeof(http_routes) / sizeof(http_routes[0]);
+
+/* Matches path against pattern; a '*' takes one non-empty segment (no '/'),
+ * copied into arg. */
+static bool match(const char *pat, const char *path, char *arg, size_t argsz, size_t *arglen)
+{
+	while (*pat) {
+		if (*pat == '*') {
+			size_t n = strcspn(path, "/");
+			if (n == 0 || n >= argsz)
+				return false;
+			memcpy(arg, path, n);
+			arg[n] = '\0';
+			*arglen = n;
+			path += n;
+			pat++;
+			continue;
+		}
+		if (*pat != *path)
+			return false;
+		pat++;
+		path++;
+	}
+	return *path == '\0';
+}
+
+static void allow_text(unsigned methods, char *buf, size_t sz)
+{
+	static const struct {
+		unsigned bit;
+		const char *name;
+	} names[] = {
+		{HTTP_GET, "GET"}, {HTTP_HEAD, "HEAD"}, {HTTP_POST, "POST"}, {HTTP_PUT, "PUT"},
+		{HTTP_PATCH, "PATCH"}, {HTTP_DELETE, "DELETE"}, {HTTP_OPTIONS, "OPTIONS"},
+	};
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!(methods & names[i].bit))
+			continue;
+		int n = snprintf(buf + o, sz - o, "%s%s", o ? ", " : "", names[i].name);
+		if (n < 0 || (size_t)n >= sz - o)
+			break;
+		o += (size_t)n;
+	}
+}
+
+bool http_wants_json(http_req *r)
+{
+	const char *acc;
+
+	if (r->is_rest)
+		return true;
+	acc = http_header(r, "Accept");
+	return acc && (strstr(acc, "application/json") || strstr(acc, "+json"));
+}
+
+int http_reply_not_found(http_req *r)
+{
+	static const char html[] =
+		"<!doctype html><meta charset=utf-8><title>Not found</title>"
+		"<h1>Not found</h1><p>There is no link here.</p>\n";
+
+	if (http_wants_json(r))
+		return http_reply_problem(r, 404, "not-found", "Not found",
+		                          "Requested route does not exist.", NULL);
+	return http_reply_html(r, 404, html, sizeof(html) - 1);
+}
+
+static int preflight(http_req *r)
+{
+	http_add_header(r, "Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE");
+	http_add_header(r, "Access-Control-Allow-Headers", "X-Api-Key, Content-Type, Authorization");
+	http_add_header(r, "Access-Control-Max-Age", "3600");
+	return http_reply_empty(r, 204);
+}
+
+int http_dispatch(http_req *r)
+{
+	char path[HTTP_REQUEST_LINE_MAX + 16];
+	const char *p = r->path;
+	unsigned allowed = 0;
+	const http_route *hit = NULL;
+	char arg[sizeof(r->arg)];
+	size_t arglen = 0;
+
+	r->route = ROUTE_LABEL_OTHER;
+	/* /rest/v1/... and /rest/v2/... answer as /rest/v3/... */
+	if (strncmp(p, "/rest/", 6) == 0) {
+		r->is_rest = true;
+		if ((p[6] == 'v') && (p[7] >= '1' && p[7] <= '3') && (p[8] == '/' || p[8] == '\0')) {
+			r->api_version = p[7] - '0';
+			snprintf(path, sizeof(path), "/rest/v3%s", p + 8);
+			p = path;
+		}
+	}
+	for (size_t i = 0; i < http_nroutes; i++) {
+		const http_route *rt = &http_routes[i];
+		size_t al = 0;
+		char a[sizeof(r->arg)];
+		if (!match(rt->pattern, p, a, sizeof(a), &al))
+			continue;
+		if (!hit || !(hit->methods & r->meth)) {
+			if (!hit || (rt->methods & r->meth)) {
+				hit = rt;
+				memcpy(arg, a, al + 1);
+				arglen = al;
+				r->route = (int)i;
+			}
+		}
+		allowed |= rt->methods;
+		if (rt->methods & r->meth)
+			break;
+	}
+	if (!hit) {
+		if (r->is_rest && r->meth == HTTP_OPTIONS)
+			return preflight(r);
+		return http_reply_not_found(r);
+	}
+	memcpy(r->arg, arg, arglen + 1);
+	r->arg_len = arglen;
+	if (hit->flags & ROUTE_REST)
+		r->is_rest = true;
+	if (r->meth == HTTP_OPTIONS) {
+		if (r->is_rest)
+			return preflight(r);
+		char allow[96];
+		allow_text(allowed | HTTP_OPTIONS, allow, sizeof(allow));
+		http_add_header(r, "Allow", allow);
+		return http_reply_empty(r, 204);
+	}
+	if (!(hit->methods & r->meth)) {
+		char allow[96], detail[160];
+		allow_text(allowed, allow, sizeof(allow));
+		http_add_header(r, "Allow", allow);
+		snprintf(detail, sizeof(detail), "Method %s is not allowed here; allowed: %s.",
+		         r->meth == HTTP_OTHER ? "(this one)" : r->method, allow);
+		return http_reply_problem(r, 405, NULL, "Method Not Allowed", detail, NULL);
+	}
+	if ((r->meth & (HTTP_POST | HTTP_PUT | HTTP_PATCH)) &&
+	    (hit->flags & (ROUTE_JSON_BODY | ROUTE_FORM_BODY))) {
+		bool ok = false;
+		if ((hit->flags & ROUTE_JSON_BODY) && http_content_type_is(r, "application/json"))
+			ok = true;
+		if ((hit->flags & ROUTE_FORM_BODY) &&
+		    (http_content_type_is(r, "application/x-www-form-urlencoded") ||
+		     http_content_type_is(r, "multipart/form-data")))
+			ok = true;
+		/* a body-less POST to a form route is still a form (YOURLS GET-like POSTs) */
+		if (!ok && (hit->flags & ROUTE_FORM_BODY) && !(hit->flags & ROUTE_JSON_BODY) &&
+		    r->body_len == 0)
+			ok = true;
+		if (!ok)
+			return http_reply_problem(r, 415, NULL, "Unsupported Media Type",
+			                          (hit->flags & ROUTE_JSON_BODY)
+			                              ? "Send the body as application/json."
+			                              : "Send the body as a form.",
+			                          NULL);
+	}
+	if ((hit->flags & ROUTE_REST) && !(hit->flags & ROUTE_NOAUTH)) {
+		int answered = 0;
+		if (rest_authenticate(r, (hit->flags & ROUTE_QUERY_KEY) != 0, &answered))
+			return answered;
+	}
+	return hit->fn(r);
+}
