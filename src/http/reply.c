@@ -331,6 +331,10 @@ int http_reply_error(http_req *r, int code, const sh_err *err)
 	const char *detail = err && err->msg[0] ? err->msg : sh_strerror(code);
 	const char *field = err && err->field ? err->field : NULL;
 
+	/* the service names the URL "url"; Shlink's clients know it as longUrl */
+	if (r->is_rest && field && strcmp(field, "url") == 0)
+		field = "longUrl";
+
 	switch (code) {
 	case SH_EINVAL:
 	case SH_ETOOBIG:

@@ -722,13 +722,14 @@ int rest_short_url_visits(http_req *r)
 		return http_reply_error(r, rc, NULL);
 	if (r->meth == HTTP_DELETE) {
 		rest_job *j;
-		sh_link_clear(&l);
+		int64_t id = l.id;
+		sh_link_clear(&l); /* zeroes l */
 		if (!can_write(r))
 			return forbidden(r, "This API key is read-only; it cannot delete visits.");
 		j = job_new(r, JOB_VISITS_DELETE);
 		if (!j)
 			return http_reply_error(r, SH_ENOMEM, NULL);
-		j->link_id = l.id;
+		j->link_id = id;
 		return http_defer(r, job_run, job_reply);
 	}
 	memset(&q, 0, sizeof(q));

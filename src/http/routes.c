@@ -7,6 +7,7 @@
  * the CORS preflight for /rest, 415 (a body that is not JSON), 401 (REST
  * without a valid key). Handlers see only requests they can serve.
  */
+#define _GNU_SOURCE /* strcasestr */
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -123,6 +124,28 @@ int http_reply_not_found(http_req *r)
 	return http_reply_html(r, 404, html, sizeof(html) - 1);
 }
 
+/* A JSON body in another charset than UTF-8 is refused (415): JSON is
+ * UTF-8 (RFC 8259 8.1). */
+static bool charset_ok(http_req *r)
+{
+	const char *ct = http_header(r, "Content-Type");
+	const char *cs = ct ? strcasestr(ct, "charset=") : NULL;
+	char v[16];
+	size_t n;
+
+	if (!cs)
+		return true;
+	cs += 8;
+	if (*cs == '"')
+		cs++;
+	n = strcspn(cs, "\" ;");
+	if (n >= sizeof(v))
+		return false;
+	memcpy(v, cs, n);
+	v[n] = '\0';
+	return strcasecmp(v, "utf-8") == 0 || strcasecmp(v, "utf8") == 0;
+}
+
 static int preflight(http_req *r)
 {
 	http_add_header(r, "Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE");
@@ -196,7 +219,8 @@ int http_dispatch(http_req *r)
 	if ((r->meth & (HTTP_POST | HTTP_PUT | HTTP_PATCH)) &&
 	    (hit->flags & (ROUTE_JSON_BODY | ROUTE_FORM_BODY))) {
 		bool ok = false;
-		if ((hit->flags & ROUTE_JSON_BODY) && http_content_type_is(r, "application/json"))
+		if ((hit->flags & ROUTE_JSON_BODY) && http_content_type_is(r, "application/json") &&
+		    charset_ok(r))
 			ok = true;
 		if ((hit->flags & ROUTE_FORM_BODY) &&
 		    (http_content_type_is(r, "application/x-www-form-urlencoded") ||

@@ -618,7 +618,7 @@ static unsigned method_bit(const char *m)
 }
 
 struct hdr_count {
-	size_t n, bytes;
+	size_t n, bytes, hosts;
 };
 
 static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -629,12 +629,14 @@ static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const ch
 	(void)kind;
 	h->n++;
 	h->bytes += strlen(key) + (value ? strlen(value) : 0) + 4;
+	if (strcasecmp(key, "Host") == 0)
+		h->hosts++;
 	return MHD_YES;
 }
 
 /* First call: everything that can be checked from the headers. Returns the
  * status to answer (0 = go on). */
-static int check_headers(http_req *r, bool *has_body)
+static int check_headers(http_req *r, const char *version, bool *has_body)
 {
 	struct hdr_count h = {0};
 	const char *cl, *te;
@@ -646,6 +648,9 @@ static int check_headers(http_req *r, bool *has_body)
 		return 431;
 	if (r->raw_buf[0] != '/')
 		return 400; /* absolute-form or '*' targets: not served */
+	/* RFC 9112 3.2: exactly one Host in HTTP/1.1 */
+	if (h.hosts > 1 || (h.hosts == 0 && version && strcmp(version, "HTTP/1.1") == 0))
+		return 400;
 	cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
 	te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Transfer-Encoding");
 	*has_body = (cl && strcmp(cl, "0") != 0) || te;
@@ -724,7 +729,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	http_req *r = *con_cls;
 
 	(void)url;
-	(void)version;
 	if (!r)
 		return MHD_NO; /* out of memory at on_uri: nothing we can say */
 
@@ -741,7 +745,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		r->w = http_worker_get();
 		r->raw_target = r->raw_buf;
 		client_ip(S, r);
-		st = r->w ? check_headers(r, &has_body) : 503;
+		st = r->w ? check_headers(r, version, &has_body) : 503;
 		if (st == 0) {
 			const char *q = strchr(r->raw_buf, '?');
 			size_t plen = q ? (size_t)(q - r->raw_buf) : strlen(r->raw_buf);
