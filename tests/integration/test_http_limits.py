@@ -161,7 +161,7 @@ def test_group_c_json_bodies(srv):
         b = r.json()
         assert b["status"] == 400 and b["type"].startswith("https://shlink.io/api/error/")
         still_serves(srv)
-    for bad in ('1e309', '-1', '0', '1.5', 'true', '[1]'):
+    for bad in ('1e309', '-1', '1.5', 'true', '[1]'):
         r = post_raw_json(srv, '{"longUrl":"https://example.com/c4","maxVisits":%s}' % bad)
         assert r.status_code == 400, (bad, r.text)
         b = r.json()
