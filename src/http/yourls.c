@@ -74,20 +74,20 @@
 #include "shorty/timeutil.h"
 #include "http/internal.h"
 
-#define YOURLS_API_VERSION "1.10.2"  /* the YOURLS release whose API this follows */
-#define YOURLS_NONCE_LIFE 43200      /* seconds a timestamped signature lives */
-#define YOURLS_TOKEN_HEX 32          /* hex digits of the derived token */
-#define YOURLS_XML_MAX (4u << 20)    /* biggest XML answer */
-#define YOURLS_STATS_MAX 1000        /* most links one `stats` answer lists */
-#define TRIM_LEN 60                  /* yourls_trim_long_string: characters kept */
+#define YOURLS_API_VERSION "1.10.2" /* the YOURLS release whose API this follows */
+#define YOURLS_NONCE_LIFE 43200     /* seconds a timestamped signature lives */
+#define YOURLS_TOKEN_HEX 32         /* hex digits of the derived token */
+#define YOURLS_XML_MAX (4u << 20)   /* biggest XML answer */
+#define YOURLS_STATS_MAX 1000       /* most links one `stats` answer lists */
+#define TRIM_LEN 60                 /* yourls_trim_long_string: characters kept */
 #define TRIM_APPEND "[...]"
 
 enum yfmt { YF_XML, YF_JSON, YF_SIMPLE };
 
 /* Who is calling. */
 typedef struct yauth {
-	int role;         /* enum key_role */
-	int64_t key_id;   /* the API key, 0 for username/password or the token */
+	int role;       /* enum key_role */
+	int64_t key_id; /* the API key, 0 for username/password or the token */
 } yauth;
 
 /* A shorturl on its way through the writer thread. */
@@ -222,11 +222,21 @@ static void xml_text(sbuf *b, const char *s)
 		unsigned char c = (unsigned char)*s;
 
 		switch (c) {
-		case '&': rep = "&amp;"; break;
-		case '<': rep = "&lt;"; break;
-		case '>': rep = "&gt;"; break;
-		case '"': rep = "&quot;"; break;
-		case '\'': rep = "&apos;"; break;
+		case '&':
+			rep = "&amp;";
+			break;
+		case '<':
+			rep = "&lt;";
+			break;
+		case '>':
+			rep = "&gt;";
+			break;
+		case '"':
+			rep = "&quot;";
+			break;
+		case '\'':
+			rep = "&apos;";
+			break;
 		default:
 			/* characters XML 1.0 cannot hold at all are dropped */
 			if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
@@ -253,8 +263,7 @@ static void xml_value(sbuf *b, const char *key, json_t *v)
 			return;
 		}
 		sbuf_printf(b, "<%s>", key);
-		json_object_foreach(v, k, x)
-			xml_value(b, k, x);
+		json_object_foreach(v, k, x) xml_value(b, k, x);
 		sbuf_printf(b, "</%s>", key);
 	} else if (json_is_string(v) && json_string_length(v) > 0) {
 		sbuf_printf(b, "<%s>", key);
@@ -308,13 +317,13 @@ static int yreply(http_req *r, int fmt, json_t *doc, const char *simple)
 
 		sbuf_init(&b, YOURLS_XML_MAX);
 		sbuf_adds(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<root>");
-		json_object_foreach(doc, k, x)
-			xml_value(&b, k, x);
+		json_object_foreach(doc, k, x) xml_value(&b, k, x);
 		sbuf_adds(&b, "</root>\n");
 		json_decref(doc);
 		if (b.err) {
 			sbuf_free(&b);
-			return http_reply_text(r, 503, "the answer is too large for XML; use format=json\n");
+			return http_reply_text(
+			    r, 503, "the answer is too large for XML; use format=json\n");
 		}
 		ret = http_reply(r, status, "application/xml; charset=utf-8", b.p, b.len);
 		sbuf_free(&b);
@@ -847,7 +856,7 @@ static int db_totals(http_req *r, const yauth *who, json_t **out)
 
 struct collect {
 	http_req *r;
-	json_t *arr;  /* link objects, in order */
+	json_t *arr; /* link objects, in order */
 };
 
 static int collect_cb(const sh_link *l, void *ud)
