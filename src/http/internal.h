@@ -354,8 +354,7 @@ void http_metrics_redirect(struct http_metrics *m);
 void http_metrics_link_created(void);            /* writer thread only */
 int http_metrics_handler(http_req *r);           /* GET /metrics */
 
-#define ROUTE_LABEL_REDIRECT (-1)  /* r->route values outside the table */
-#define ROUTE_LABEL_OTHER (-2)
+#define ROUTE_LABEL_OTHER (-1)     /* r->route before/without a route ("other") */
 
 /* ---- anonymous-create rate limit (ratelimit.c) ------------------------------ */
 

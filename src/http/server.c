@@ -562,6 +562,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 		return NULL;
 	__atomic_add_fetch(&S->inflight, 1, __ATOMIC_RELAXED);
 	r->t0_ns = sh_mono_ns();
+	r->route = ROUTE_LABEL_OTHER; /* until the router finds one */
 	n = strlen(uri);
 	r->raw_len = n;
 	if (n > HTTP_REQUEST_LINE_MAX)
