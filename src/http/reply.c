@@ -253,7 +253,9 @@ int http_reply(http_req *r, int status, const char *content_type, const void *bo
 		                        r->cfg->cors_origin ? r->cfg->cors_origin : "*");
 	for (int i = 0; i < r->nextra; i++)
 		MHD_add_response_header(resp, r->extra[i].name, r->extra[i].value);
-	if (status == 413 || status == 400)
+	/* a request we could not parse or a body we refused: do not try to
+	 * read another request from this connection */
+	if (r->early_status && r->early_status == status && (status == 400 || status == 413))
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	ret = MHD_queue_response(r->conn, (unsigned)status, resp);
 	MHD_destroy_response(resp);

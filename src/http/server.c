@@ -779,8 +779,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		r->state = ST_DONE;
 		if (r->early_status)
 			return (enum MHD_Result)answer_early(r, r->early_status);
-		if (r->body_too_big)
+		if (r->body_too_big) {
+			r->early_status = 413;
 			return (enum MHD_Result)answer_early(r, 413);
+		}
 		return (enum MHD_Result)http_dispatch(r);
 	case ST_WAIT:
 		if (!r->job_finished) /* spurious: not ours to answer yet */

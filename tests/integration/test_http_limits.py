@@ -223,6 +223,10 @@ def test_keep_alive_survives(srv):
         r = s.get(srv.url("/health"))
         assert r.status_code == 200
         assert r.headers.get("Connection", "").lower() != "close"
+    # an API error is an answer, not a reason to drop the connection
+    r = s.post(srv.url("/rest/v3/short-urls"), json={"longUrl": "ftp://x/"},
+               headers={"X-Api-Key": srv.admin_key})
+    assert r.status_code == 400 and r.headers.get("Connection", "").lower() != "close"
     raw = srv.raw(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n", timeout=1.0, read_all=True)
     assert b"Connection: close" not in raw
 
