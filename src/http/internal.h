@@ -44,14 +44,14 @@
 
 /* ---- limits ------------------------------------------------------------ */
 
-#define HTTP_REQUEST_LINE_MAX (8 * 1024)  /* longer request target: 414 */
-#define HTTP_HEADERS_MAX (32 * 1024)      /* all header names + values: 431 */
-#define HTTP_HEADER_FIELDS_MAX 100        /* more fields: 431 */
-#define HTTP_BODY_MAX (64 * 1024)         /* longer body: 413 */
-#define HTTP_JSON_DEPTH_MAX 32            /* deeper JSON: 400 invalid-data */
-#define HTTP_FORM_FIELDS_MAX 64           /* form fields kept (urlencoded / multipart) */
-#define HTTP_EXTRA_HEADERS_MAX 8          /* headers a handler may add */
-#define HTTP_IP_MAX 46                    /* INET6_ADDRSTRLEN */
+#define HTTP_REQUEST_LINE_MAX (8 * 1024) /* longer request target: 414 */
+#define HTTP_HEADERS_MAX (32 * 1024)     /* all header names + values: 431 */
+#define HTTP_HEADER_FIELDS_MAX 100       /* more fields: 431 */
+#define HTTP_BODY_MAX (64 * 1024)        /* longer body: 413 */
+#define HTTP_JSON_DEPTH_MAX 32           /* deeper JSON: 400 invalid-data */
+#define HTTP_FORM_FIELDS_MAX 64          /* form fields kept (urlencoded / multipart) */
+#define HTTP_EXTRA_HEADERS_MAX 8         /* headers a handler may add */
+#define HTTP_IP_MAX 46                   /* INET6_ADDRSTRLEN */
 
 /* ---- methods ------------------------------------------------------------ */
 
@@ -71,16 +71,16 @@ enum http_method {
 struct http_metrics; /* metrics.c */
 
 typedef struct http_worker {
-	store *rs;                 /* read-only connection of this thread; NULL
-	                              if it could not be opened (answers 503) */
-	visitbuf *vb;              /* this thread's visits, drained by the writer */
-	struct http_metrics *m;    /* this thread's counters */
-	svc_target *target;        /* scratch for svc_resolve (svc_target_size bytes) */
+	store *rs;              /* read-only connection of this thread; NULL
+	                           if it could not be opened (answers 503) */
+	visitbuf *vb;           /* this thread's visits, drained by the writer */
+	struct http_metrics *m; /* this thread's counters */
+	svc_target *target;     /* scratch for svc_resolve (svc_target_size bytes) */
 	size_t target_cap;
-	char *loc;                 /* scratch for a Location value */
+	char *loc; /* scratch for a Location value */
 	size_t loc_cap;
-	int64_t rs_retry_ns;       /* last attempt to open rs */
-	struct http_worker *next;  /* registry (server.c) */
+	int64_t rs_retry_ns;      /* last attempt to open rs */
+	struct http_worker *next; /* registry (server.c) */
 } http_worker;
 
 /* This thread's worker, created on first use; NULL on ENOMEM. */
@@ -105,24 +105,24 @@ typedef int (*http_job_run)(http_req *r, svc *v, store *ws);
 typedef int (*http_job_reply)(http_req *r, int rc);
 
 typedef struct http_form_field {
-	const char *name, *value;  /* NUL-terminated, owned by the request */
+	const char *name, *value; /* NUL-terminated, owned by the request */
 	size_t value_len;
 } http_form_field;
 
 struct http_req {
 	struct MHD_Connection *conn;
-	http_worker *w;            /* this thread's worker */
-	svc *v;                    /* the service (shared, thread-safe) */
+	http_worker *w; /* this thread's worker */
+	svc *v;         /* the service (shared, thread-safe) */
 	const sh_config *cfg;
 
-	const char *method;        /* as sent: "GET" */
-	unsigned meth;             /* enum http_method */
-	const char *path;          /* %-decoded path, no query ("/abc") */
-	const char *raw_target;    /* request target exactly as received ("/abc?x=%20") */
-	const char *raw_query;     /* the part after '?' in raw_target, or NULL */
-	char ip[HTTP_IP_MAX];      /* client address (X-Forwarded-For from a trusted proxy) */
+	const char *method;     /* as sent: "GET" */
+	unsigned meth;          /* enum http_method */
+	const char *path;       /* %-decoded path, no query ("/abc") */
+	const char *raw_target; /* request target exactly as received ("/abc?x=%20") */
+	const char *raw_query;  /* the part after '?' in raw_target, or NULL */
+	char ip[HTTP_IP_MAX];   /* client address (X-Forwarded-For from a trusted proxy) */
 
-	const char *body;          /* the request body (NUL-terminated), or NULL */
+	const char *body; /* the request body (NUL-terminated), or NULL */
 	size_t body_len;
 
 	/* route matching: for patterns with '*' the matched segment (a code, a
@@ -131,7 +131,7 @@ struct http_req {
 	size_t arg_len;
 	int api_version;
 
-	bool is_rest;              /* under /rest: CORS header on every answer */
+	bool is_rest; /* under /rest: CORS header on every answer */
 
 	/* REST authentication (rest.c fills it): the caller's key */
 	bool has_key;
@@ -149,13 +149,13 @@ struct http_req {
 	bool job_created;
 
 	/* --- private to server.c / reply.c below this line --- */
-	int route;                 /* metrics label index */
-	int status;                /* status answered (metrics, access log) */
+	int route;  /* metrics label index */
+	int status; /* status answered (metrics, access log) */
 	int64_t t0_ns;
 	int state;
 	size_t body_cap;
 	bool body_too_big;
-	char *raw_buf;             /* owns raw_target */
+	char *raw_buf; /* owns raw_target */
 	size_t raw_len;
 	http_job_run job_run;
 	http_job_reply job_reply;
@@ -168,7 +168,9 @@ struct http_req {
 	http_form_field form[HTTP_FORM_FIELDS_MAX];
 	bool form_parsed;
 	int nextra;
-	struct { char *name, *value; } extra[HTTP_EXTRA_HEADERS_MAX];
+	struct {
+		char *name, *value;
+	} extra[HTTP_EXTRA_HEADERS_MAX];
 };
 
 /* ---- looking at the request --------------------------------------------- */
@@ -210,8 +212,7 @@ json_t *http_body_json(http_req *r, int *answered);
 int http_add_header(http_req *r, const char *name, const char *value);
 
 /* Any body. */
-int http_reply(http_req *r, int status, const char *content_type,
-               const void *body, size_t len);
+int http_reply(http_req *r, int status, const char *content_type, const void *body, size_t len);
 
 /* Plain text ("text/plain; charset=utf-8"). */
 int http_reply_text(http_req *r, int status, const char *text);
@@ -249,7 +250,7 @@ size_t http_html_escape(char *dst, size_t dstsz, const char *s, size_t n);
 /* A growing text buffer with a hard maximum (pages, metrics, SVG). On
  * ENOMEM or past max, b->err is set and further appends are ignored. */
 typedef struct sbuf {
-	char *p;                   /* NUL-terminated while not err */
+	char *p; /* NUL-terminated while not err */
 	size_t len, cap, max;
 	bool err;
 } sbuf;
@@ -259,7 +260,7 @@ void sbuf_free(sbuf *b);
 void sbuf_add(sbuf *b, const char *s, size_t n);
 void sbuf_adds(sbuf *b, const char *s);
 void sbuf_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void sbuf_html(sbuf *b, const char *s, size_t n);   /* HTML-escaped */
+void sbuf_html(sbuf *b, const char *s, size_t n); /* HTML-escaped */
 
 /* ---- deferring a write to the writer thread ---------------------------- */
 
@@ -273,28 +274,28 @@ int http_defer(http_req *r, http_job_run run, http_job_reply reply);
 typedef int (*http_handler)(http_req *r);
 
 enum route_flags {
-	ROUTE_JSON_BODY = 1 << 0,  /* POST/PUT/PATCH must be application/json (415) */
-	ROUTE_FORM_BODY = 1 << 1,  /* POST may be urlencoded or multipart */
-	ROUTE_REST = 1 << 2,       /* under /rest: CORS headers, problem+json errors,
-	                              X-Api-Key required unless ROUTE_NOAUTH */
-	ROUTE_NOAUTH = 1 << 3,     /* /rest/health */
-	ROUTE_QUERY_KEY = 1 << 4,  /* the key may also come as ?apiKey= (legacy shorten) */
+	ROUTE_JSON_BODY = 1 << 0, /* POST/PUT/PATCH must be application/json (415) */
+	ROUTE_FORM_BODY = 1 << 1, /* POST may be urlencoded or multipart */
+	ROUTE_REST = 1 << 2,      /* under /rest: CORS headers, problem+json errors,
+	                             X-Api-Key required unless ROUTE_NOAUTH */
+	ROUTE_NOAUTH = 1 << 3,    /* /rest/health */
+	ROUTE_QUERY_KEY = 1 << 4, /* the key may also come as ?apiKey= (legacy shorten) */
 };
 
 /*
  * One line of the route table (routes.c). pattern: an exact path
  * ("/health"), or a path with one '*' standing for one segment without '/'
  * (e.g. "/rest/v3/short-urls/" followed by '*'). REST routes are written
- * once with "/rest/v3"; the router maps /rest/v1 and /rest/v2 onto them. methods: enum http_method bits (HEAD is
- * allowed wherever GET is). A path that matches with a method not in the
- * mask answers 405 with Allow.
+ * once with "/rest/v3"; the router maps /rest/v1 and /rest/v2 onto them. methods: enum http_method
+ * bits (HEAD is allowed wherever GET is). A path that matches with a method not in the mask answers
+ * 405 with Allow.
  */
 typedef struct http_route {
 	const char *pattern;
 	unsigned methods;
-	unsigned flags;            /* enum route_flags */
+	unsigned flags; /* enum route_flags */
 	http_handler fn;
-	const char *label;         /* metrics route label */
+	const char *label; /* metrics route label */
 } http_route;
 
 extern const http_route http_routes[];
@@ -312,15 +313,15 @@ int http_reply_not_found(http_req *r);
 bool http_wants_json(http_req *r);
 
 /* Handlers (one per file above). */
-int http_redirect(http_req *r);          /* redirect.c: /<code>, /<code>+ */
-int http_track(http_req *r);             /* /<code>/track */
-int http_qr(http_req *r);                /* qr.c: /<code>/qr-code */
-int page_index(http_req *r);             /* pages.c: / */
-int page_shorten(http_req *r);           /* POST /api/shorten */
+int http_redirect(http_req *r); /* redirect.c: /<code>, /<code>+ */
+int http_track(http_req *r);    /* /<code>/track */
+int http_qr(http_req *r);       /* qr.c: /<code>/qr-code */
+int page_index(http_req *r);    /* pages.c: / */
+int page_shorten(http_req *r);  /* POST /api/shorten */
 int page_health(http_req *r);
 int page_ready(http_req *r);
 int page_robots(http_req *r);
-int rest_health(http_req *r);            /* rest.c */
+int rest_health(http_req *r); /* rest.c */
 int rest_short_urls(http_req *r);
 int rest_shorten_legacy(http_req *r);
 int rest_short_url(http_req *r);
@@ -337,7 +338,7 @@ int rest_mercure(http_req *r);
  * fills r->key. Returns 0, or answers 401/503 and returns 1 with *answered
  * set to the MHD result. */
 int rest_authenticate(http_req *r, bool query_key, int *answered);
-int http_yourls(http_req *r);            /* yourls.c: /yourls-api.php */
+int http_yourls(http_req *r); /* yourls.c: /yourls-api.php */
 
 /* Frees the parsed form fields (server.c calls it at the end). */
 void http_form_free(http_req *r);
@@ -346,19 +347,19 @@ void http_form_free(http_req *r);
 
 int http_metrics_init(void);
 void http_metrics_free(void);
-struct http_metrics *http_metrics_create(void);  /* a worker's counters */
+struct http_metrics *http_metrics_create(void); /* a worker's counters */
 /* Counts a finished request: route index (into http_routes, or one of the
  * ROUTE_LABEL_* below), status, duration. Only the owning thread calls it. */
 void http_metrics_request(struct http_metrics *m, int route, int status, int64_t ns);
 void http_metrics_redirect(struct http_metrics *m);
-void http_metrics_link_created(void);            /* writer thread only */
-int http_metrics_handler(http_req *r);           /* GET /metrics */
+void http_metrics_link_created(void);  /* writer thread only */
+int http_metrics_handler(http_req *r); /* GET /metrics */
 
-#define ROUTE_LABEL_OTHER (-1)     /* r->route before/without a route ("other") */
+#define ROUTE_LABEL_OTHER (-1) /* r->route before/without a route ("other") */
 
 /* ---- anonymous-create rate limit (ratelimit.c) ------------------------------ */
 
-int ratelimit_init(long per_minute);   /* 0 = unlimited */
+int ratelimit_init(long per_minute); /* 0 = unlimited */
 void ratelimit_free(void);
 /* Takes one token for ip. Returns 0, or the seconds to wait (> 0). */
 int ratelimit_take(const char *ip);

@@ -21,8 +21,8 @@
 static const int status_codes[] = {200, 201, 204, 301, 302, 304, 307, 308, 400, 401, 403, 404,
                                    405, 409, 410, 413, 414, 415, 422, 429, 431, 500, 501, 503};
 #define NSTATUS (sizeof(status_codes) / sizeof(status_codes[0]) + 1) /* + "other" */
-static const double buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+static const double buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                 0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
 #define NBUCKETS (sizeof(buckets) / sizeof(buckets[0]))
 
 struct http_metrics {
@@ -36,7 +36,8 @@ struct http_metrics {
 static uint64_t links_created;
 static int64_t bucket_ns[NBUCKETS];
 
-#define BUMP(x, by) __atomic_store_n(&(x), __atomic_load_n(&(x), __ATOMIC_RELAXED) + (by), __ATOMIC_RELAXED)
+#define BUMP(x, by)                                                                                \
+	__atomic_store_n(&(x), __atomic_load_n(&(x), __ATOMIC_RELAXED) + (by), __ATOMIC_RELAXED)
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 
 int http_metrics_init(void)
@@ -144,8 +145,9 @@ int http_metrics_handler(http_req *r)
 		lru_get_stats(cache, &ls);
 	sbuf_init(&b, 1 << 20);
 
-	sbuf_adds(&b, "# HELP shorty_http_requests_total HTTP requests answered, by route and status.\n"
-	              "# TYPE shorty_http_requests_total counter\n");
+	sbuf_adds(&b,
+	          "# HELP shorty_http_requests_total HTTP requests answered, by route and status.\n"
+	          "# TYPE shorty_http_requests_total counter\n");
 	for (size_t i = 0; i <= MAX_ROUTES; i++) {
 		const char *label = route_label(i);
 		/* several table lines may share a label: print each label once */
@@ -163,25 +165,31 @@ int http_metrics_handler(http_req *r)
 			if (!n)
 				continue;
 			if (j < NSTATUS - 1)
-				sbuf_printf(&b, "shorty_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
-				            label, status_codes[j], (unsigned long long)n);
+				sbuf_printf(
+				    &b,
+				    "shorty_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
+				    label, status_codes[j], (unsigned long long)n);
 			else
-				sbuf_printf(&b, "shorty_http_requests_total{route=\"%s\",status=\"other\"} %llu\n",
+				sbuf_printf(&b,
+				            "shorty_http_requests_total{route=\"%s\",status="
+				            "\"other\"} %llu\n",
 				            label, (unsigned long long)n);
 		}
 	}
-	sbuf_adds(&b, "# HELP shorty_http_request_duration_seconds Time from the request line to the answer.\n"
+	sbuf_adds(&b, "# HELP shorty_http_request_duration_seconds Time from the request line to "
+	              "the answer.\n"
 	              "# TYPE shorty_http_request_duration_seconds histogram\n");
 	uint64_t cum = 0;
 	for (size_t i = 0; i < NBUCKETS; i++) {
 		cum += s->t.hist[i];
-		sbuf_printf(&b, "shorty_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n", buckets[i],
-		            (unsigned long long)cum);
+		sbuf_printf(&b, "shorty_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+		            buckets[i], (unsigned long long)cum);
 	}
 	cum += s->t.hist[NBUCKETS];
 	sbuf_printf(&b, "shorty_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
 	            (unsigned long long)cum);
-	sbuf_printf(&b, "shorty_http_request_duration_seconds_sum %.9f\n", (double)s->t.sum_ns / 1e9);
+	sbuf_printf(&b, "shorty_http_request_duration_seconds_sum %.9f\n",
+	            (double)s->t.sum_ns / 1e9);
 	sbuf_printf(&b, "shorty_http_request_duration_seconds_count %llu\n",
 	            (unsigned long long)s->t.count);
 	sbuf_printf(&b,
@@ -209,12 +217,10 @@ int http_metrics_handler(http_req *r)
 	            "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
 	            "# TYPE process_resident_memory_bytes gauge\n"
 	            "process_resident_memory_bytes %ld\n",
-	            (unsigned long long)s->t.redirects,
-	            (unsigned long long)LOAD(links_created),
-	            (unsigned long long)(ls.hits + ls.negative_hits),
-	            (unsigned long long)ls.misses, (unsigned long long)ls.entries,
-	            (unsigned long long)store_error_count(), (unsigned long long)s->pending,
-	            rss_bytes());
+	            (unsigned long long)s->t.redirects, (unsigned long long)LOAD(links_created),
+	            (unsigned long long)(ls.hits + ls.negative_hits), (unsigned long long)ls.misses,
+	            (unsigned long long)ls.entries, (unsigned long long)store_error_count(),
+	            (unsigned long long)s->pending, rss_bytes());
 	free(s);
 	if (b.err) {
 		sbuf_free(&b);

@@ -16,27 +16,27 @@
 #include "shorty/timeutil.h"
 #include "http/internal.h"
 
-#define PAGE_HEAD                                                                            \
-	"<!doctype html><html lang=en><meta charset=utf-8>"                                  \
-	"<meta name=viewport content=\"width=device-width\"><title>shorty</title>"          \
-	"<style>body{font:16px system-ui,sans-serif;max-width:40em;margin:2em auto;"        \
-	"padding:0 1em}input[type=url]{width:100%;font-size:1em;padding:.4em;box-sizing:"   \
-	"border-box}button{font-size:1em;margin-top:.5em;padding:.4em 1em}"                 \
+#define PAGE_HEAD                                                                                  \
+	"<!doctype html><html lang=en><meta charset=utf-8>"                                        \
+	"<meta name=viewport content=\"width=device-width\"><title>shorty</title>"                 \
+	"<style>body{font:16px system-ui,sans-serif;max-width:40em;margin:2em auto;"               \
+	"padding:0 1em}input[type=url]{width:100%;font-size:1em;padding:.4em;box-sizing:"          \
+	"border-box}button{font-size:1em;margin-top:.5em;padding:.4em 1em}"                        \
 	".err{color:#a00}code,a{word-break:break-all}</style>"
 
-#define PAGE_FORM                                                                            \
-	"<form method=post action=\"/api/shorten\">"                                         \
-	"<label for=url>Long URL</label><br>"                                                \
-	"<input type=url id=url name=url required maxlength=8192 "                           \
-	"placeholder=\"https://example.com/a/long/path\" autofocus><br>"                      \
+#define PAGE_FORM                                                                                  \
+	"<form method=post action=\"/api/shorten\">"                                               \
+	"<label for=url>Long URL</label><br>"                                                      \
+	"<input type=url id=url name=url required maxlength=8192 "                                 \
+	"placeholder=\"https://example.com/a/long/path\" autofocus><br>"                           \
 	"<button type=submit>Shorten</button></form>"
 
 int page_index(http_req *r)
 {
 	static const char page[] = PAGE_HEAD "<h1>shorty</h1>" PAGE_FORM "</html>\n";
 	static const char closed[] =
-		PAGE_HEAD "<h1>shorty</h1><p>Anonymous link creation is turned off on this "
-		"server; use the REST API with an API key.</p></html>\n";
+	    PAGE_HEAD "<h1>shorty</h1><p>Anonymous link creation is turned off on this "
+	              "server; use the REST API with an API key.</p></html>\n";
 
 	if (r->cfg->anonymous_create)
 		return http_reply_html(r, 200, page, sizeof(page) - 1);
@@ -121,8 +121,8 @@ int page_robots(http_req *r)
 /* ---- POST /api/shorten ------------------------------------------------------- */
 
 typedef struct shorten_job {
-	json_t *body;              /* keeps the JSON strings alive */
-	char *url;                 /* or the form's URL */
+	json_t *body; /* keeps the JSON strings alive */
+	char *url;    /* or the form's URL */
 	bool json;
 	svc_create_req req;
 	sh_link out;
@@ -217,9 +217,11 @@ int page_shorten(http_req *r)
 	if (!r->cfg->anonymous_create) {
 		if (json)
 			return http_reply_problem(r, 403, NULL, "Forbidden",
-			                          "Anonymous link creation is turned off; use the REST API with an API key.",
+			                          "Anonymous link creation is turned off; use the "
+			                          "REST API with an API key.",
 			                          NULL);
-		return shorten_page(r, 403, "Anonymous link creation is turned off on this server.", NULL);
+		return shorten_page(r, 403, "Anonymous link creation is turned off on this server.",
+		                    NULL);
 	}
 	wait = ratelimit_take(r->ip);
 	if (wait > 0) {
@@ -227,11 +229,11 @@ int page_shorten(http_req *r)
 		snprintf(ra, sizeof(ra), "%d", wait);
 		http_add_header(r, "Retry-After", ra);
 		if (json)
-			return http_reply_problem(r, 429, NULL, "Too Many Requests",
-			                          "Too many links created from this address; wait and retry.",
-			                          NULL);
-		return shorten_page(r, 429, "Too many links created from this address; wait a minute.",
-		                    NULL);
+			return http_reply_problem(
+			    r, 429, NULL, "Too Many Requests",
+			    "Too many links created from this address; wait and retry.", NULL);
+		return shorten_page(
+		    r, 429, "Too many links created from this address; wait a minute.", NULL);
 	}
 	j = calloc(1, sizeof(*j));
 	if (!j)

@@ -94,12 +94,13 @@ static void render_svg(const QRcode *q, int margin, int size, sbuf *out)
 {
 	int modules = q->width + 2 * margin;
 
-	sbuf_printf(out,
-	            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-	            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-	            "viewBox=\"0 0 %d %d\" shape-rendering=\"crispEdges\">"
-	            "<rect width=\"100%%\" height=\"100%%\" fill=\"#fff\"/><path fill=\"#000\" d=\"",
-	            size, size, modules, modules);
+	sbuf_printf(
+	    out,
+	    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	    "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+	    "viewBox=\"0 0 %d %d\" shape-rendering=\"crispEdges\">"
+	    "<rect width=\"100%%\" height=\"100%%\" fill=\"#fff\"/><path fill=\"#000\" d=\"",
+	    size, size, modules, modules);
 	for (int y = 0; y < q->width; y++) {
 		int x = 0;
 		while (x < q->width) {
@@ -136,7 +137,8 @@ int http_qr(http_req *r)
 			return http_reply_not_found(r);
 	}
 	if (!int_param(r, "size", 50, 1000, &size))
-		return bad_param(r, "size", "size must be a whole number of pixels from 50 to 1000.");
+		return bad_param(r, "size",
+		                 "size must be a whole number of pixels from 50 to 1000.");
 	if (!int_param(r, "margin", 0, 100, &margin))
 		return bad_param(r, "margin", "margin must be a whole number from 0 to 100.");
 	if (fmt && strcasecmp(fmt, "png") == 0)
@@ -153,7 +155,8 @@ int http_qr(http_req *r)
 		else if (strcasecmp(ec, "H") == 0)
 			level = QR_ECLEVEL_H;
 		else
-			return bad_param(r, "errorCorrection", "errorCorrection must be L, M, Q or H.");
+			return bad_param(r, "errorCorrection",
+			                 "errorCorrection must be L, M, Q or H.");
 	}
 	if (!r->w->rs)
 		return http_reply_error(r, SH_ESTORE, NULL);

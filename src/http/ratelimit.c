@@ -19,7 +19,7 @@
 #define RL_PROBE 8
 
 typedef struct rl_entry {
-	uint64_t key;      /* 0 = empty */
+	uint64_t key; /* 0 = empty */
 	double tokens;
 	int64_t last_ns;
 } rl_entry;
@@ -89,7 +89,8 @@ int ratelimit_take(const char *ip)
 		}
 		if (c->key == 0 && !oldest)
 			oldest = c;
-		else if (c->key != 0 && (!oldest || (oldest->key != 0 && c->last_ns < oldest->last_ns)))
+		else if (c->key != 0 &&
+		         (!oldest || (oldest->key != 0 && c->last_ns < oldest->last_ns)))
 			oldest = c;
 	}
 	if (!e) {

@@ -29,12 +29,34 @@
  * HTTP libraries are NOT here: they are tools people use on purpose.
  */
 static const char *const bot_agents[] = {
-	"facebookexternalhit", "Facebot", "Twitterbot", "Slackbot", "Slack-ImgProxy",
-	"Discordbot", "TelegramBot", "WhatsApp", "LinkedInBot", "Googlebot",
-	"AdsBot-Google", "bingbot", "BingPreview", "Applebot", "redditbot", "Pinterestbot",
-	"SkypeUriPreview", "Embedly", "Iframely", "vkShare", "YandexBot", "DuckDuckBot",
-	"Baiduspider", "Mastodon", "Bluesky", "MicrosoftPreview", "Google-InspectionTool",
-	NULL,
+    "facebookexternalhit",
+    "Facebot",
+    "Twitterbot",
+    "Slackbot",
+    "Slack-ImgProxy",
+    "Discordbot",
+    "TelegramBot",
+    "WhatsApp",
+    "LinkedInBot",
+    "Googlebot",
+    "AdsBot-Google",
+    "bingbot",
+    "BingPreview",
+    "Applebot",
+    "redditbot",
+    "Pinterestbot",
+    "SkypeUriPreview",
+    "Embedly",
+    "Iframely",
+    "vkShare",
+    "YandexBot",
+    "DuckDuckBot",
+    "Baiduspider",
+    "Mastodon",
+    "Bluesky",
+    "MicrosoftPreview",
+    "Google-InspectionTool",
+    NULL,
 };
 
 static bool is_bot(const char *ua)
@@ -100,11 +122,16 @@ static void record_visit(http_req *r, int64_t link_id, int orphan_type, bool pix
 static const char *gone_reason(int gone)
 {
 	switch (gone) {
-	case SH_GONE_EXPIRED: return "This link has expired.";
-	case SH_GONE_NOT_YET: return "This link is not active yet.";
-	case SH_GONE_MAX_VISITS: return "This link has reached its visit limit.";
-	case SH_GONE_DISABLED: return "This link has been disabled.";
-	default: return "This link is no longer available.";
+	case SH_GONE_EXPIRED:
+		return "This link has expired.";
+	case SH_GONE_NOT_YET:
+		return "This link is not active yet.";
+	case SH_GONE_MAX_VISITS:
+		return "This link has reached its visit limit.";
+	case SH_GONE_DISABLED:
+		return "This link has been disabled.";
+	default:
+		return "This link is no longer available.";
 	}
 }
 
@@ -118,7 +145,8 @@ static int reply_gone(http_req *r, int gone)
 		return http_reply_problem(r, 410, NULL, "Gone", why, NULL);
 	n = snprintf(html, sizeof(html),
 	             "<!doctype html><meta charset=utf-8><title>Link gone</title>"
-	             "<h1>Link gone</h1><p>%s</p>\n", why);
+	             "<h1>Link gone</h1><p>%s</p>\n",
+	             why);
 	return http_reply_html(r, 410, html, (size_t)n);
 }
 
@@ -233,9 +261,9 @@ int http_redirect(http_req *r)
 
 /* A transparent 1x1 GIF. */
 static const unsigned char pixel_gif[] = {
-	0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00,
-	0x00, 0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00,
-	0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00,
+    0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
 };
 
 int http_track(http_req *r)
@@ -281,9 +309,10 @@ static int preview(http_req *r)
 	              "<meta name=viewport content=\"width=device-width\">"
 	              "<meta name=robots content=noindex><title>Preview: ");
 	sbuf_html(&b, l.code, strlen(l.code));
-	sbuf_adds(&b, "</title><style>body{font:16px system-ui,sans-serif;max-width:40em;margin:2em auto;"
-	              "padding:0 1em}code,a{word-break:break-all}</style>"
-	              "<h1>Where this link goes</h1>");
+	sbuf_adds(
+	    &b, "</title><style>body{font:16px system-ui,sans-serif;max-width:40em;margin:2em auto;"
+	        "padding:0 1em}code,a{word-break:break-all}</style>"
+	        "<h1>Where this link goes</h1>");
 	if (l.title) {
 		sbuf_adds(&b, "<p><strong>");
 		sbuf_html(&b, l.title, strlen(l.title));

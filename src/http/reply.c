@@ -54,8 +54,8 @@ static http_form_field *form_find(http_req *r, const char *name)
 
 static enum MHD_Result form_iter(void *cls, enum MHD_ValueKind kind, const char *key,
                                  const char *filename, const char *content_type,
-                                 const char *transfer_encoding, const char *data,
-                                 uint64_t off, size_t size)
+                                 const char *transfer_encoding, const char *data, uint64_t off,
+                                 size_t size)
 {
 	http_req *r = cls;
 	http_form_field *f;
@@ -181,30 +181,32 @@ json_t *http_body_json(http_req *r, int *answered)
 	char detail[300];
 
 	if (!r->body || r->body_len == 0) {
-		*answered = http_reply_problem(r, 400, "invalid-data", "Invalid data",
-		                               "The request body is empty; send a JSON object.", NULL);
+		*answered =
+		    http_reply_problem(r, 400, "invalid-data", "Invalid data",
+		                       "The request body is empty; send a JSON object.", NULL);
 		return NULL;
 	}
 	if (json_depth(r->body, r->body_len, HTTP_JSON_DEPTH_MAX) > HTTP_JSON_DEPTH_MAX) {
-		*answered = http_reply_problem(r, 400, "malformed-request-body", "Malformed request body",
-		                               "The JSON body is nested too deeply (at most 32 levels).",
-		                               NULL);
+		*answered = http_reply_problem(
+		    r, 400, "malformed-request-body", "Malformed request body",
+		    "The JSON body is nested too deeply (at most 32 levels).", NULL);
 		return NULL;
 	}
 	j = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &je);
 	if (!j) {
 		char esc[200];
 		log_escape(esc, sizeof(esc), je.text, strlen(je.text));
-		snprintf(detail, sizeof(detail), "The body is not valid JSON: %s (at byte %d).", esc,
-		         je.position);
-		*answered = http_reply_problem(r, 400, "malformed-request-body", "Malformed request body",
-		                               detail, NULL);
+		snprintf(detail, sizeof(detail), "The body is not valid JSON: %s (at byte %d).",
+		         esc, je.position);
+		*answered = http_reply_problem(r, 400, "malformed-request-body",
+		                               "Malformed request body", detail, NULL);
 		return NULL;
 	}
 	if (!json_is_object(j)) {
 		json_decref(j);
-		*answered = http_reply_problem(r, 400, "malformed-request-body", "Malformed request body",
-		                               "The JSON body must be an object.", NULL);
+		*answered =
+		    http_reply_problem(r, 400, "malformed-request-body", "Malformed request body",
+		                       "The JSON body must be an object.", NULL);
 		return NULL;
 	}
 	return j;
@@ -242,8 +244,8 @@ int http_reply(http_req *r, int status, const char *content_type, const void *bo
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 
-	resp = MHD_create_response_from_buffer(len, (void *)(len ? body : ""),
-	                                       MHD_RESPMEM_MUST_COPY);
+	resp =
+	    MHD_create_response_from_buffer(len, (void *)(len ? body : ""), MHD_RESPMEM_MUST_COPY);
 	if (!resp)
 		return MHD_NO;
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
@@ -320,7 +322,8 @@ int http_reply_problem(http_req *r, int status, const char *type, const char *ti
 	json_object_set_new(j, "status", json_integer(status));
 	/* detail may quote input: jansson refuses invalid UTF-8, so fall back */
 	json_t *d = json_string(detail ? detail : "");
-	json_object_set_new(j, "detail", d ? d : json_string("(detail not shown: not valid UTF-8)"));
+	json_object_set_new(j, "detail",
+	                    d ? d : json_string("(detail not shown: not valid UTF-8)"));
 	if (extra) {
 		json_object_update(j, extra);
 		json_decref(extra);
@@ -356,14 +359,16 @@ int http_reply_error(http_req *r, int code, const sh_err *err)
 		char d[200];
 		json_t *x = json_pack("{s:s}", "shortCode", r->arg);
 		snprintf(d, sizeof(d), "No URL found with short code \"%s\"", r->arg);
-		return http_reply_problem(r, 404, "short-url-not-found", "Short URL not found", d, x);
+		return http_reply_problem(r, 404, "short-url-not-found", "Short URL not found", d,
+		                          x);
 	}
 	case SH_EAUTH:
 		return http_reply_problem(r, 401, "invalid-api-key", "Invalid API key",
 		                          "Provided API key does not exist or is invalid.", NULL);
 	case SH_EFORBIDDEN:
 		return http_reply_problem(r, 403, NULL, "Forbidden",
-		                          "This API key's role does not allow this operation.", NULL);
+		                          "This API key's role does not allow this operation.",
+		                          NULL);
 	case SH_EGONE:
 		return http_reply_problem(r, 410, NULL, "Gone", detail, NULL);
 	default:
@@ -383,13 +388,27 @@ size_t http_html_escape(char *dst, size_t dstsz, const char *s, size_t n)
 		const char *rep = NULL;
 		char one[2] = {s[i], 0};
 		switch (s[i]) {
-		case '&': rep = "&amp;"; break;
-		case '<': rep = "&lt;"; break;
-		case '>': rep = "&gt;"; break;
-		case '"': rep = "&quot;"; break;
-		case '\'': rep = "&#39;"; break;
-		case '\0': rep = ""; break;
-		default: rep = one; break;
+		case '&':
+			rep = "&amp;";
+			break;
+		case '<':
+			rep = "&lt;";
+			break;
+		case '>':
+			rep = "&gt;";
+			break;
+		case '"':
+			rep = "&quot;";
+			break;
+		case '\'':
+			rep = "&#39;";
+			break;
+		case '\0':
+			rep = "";
+			break;
+		default:
+			rep = one;
+			break;
 		}
 		size_t l = strlen(rep);
 		if (o + l + 1 > dstsz)

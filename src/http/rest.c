@@ -103,7 +103,8 @@ static int parse_paging(http_req *r, paging *p, int *answered)
 	}
 	if (is) {
 		if (!parse_int(is, -1, 1000000000, &p->per)) {
-			*answered = invalid(r, "itemsPerPage", "itemsPerPage must be a whole number (-1 for all).");
+			*answered = invalid(r, "itemsPerPage",
+			                    "itemsPerPage must be a whole number (-1 for all).");
 			return 1;
 		}
 		if (p->per <= 0 || p->per > PAGE_MAX_ITEMS)
@@ -117,8 +118,9 @@ static json_t *pagination(const paging *p, int64_t total, size_t in_page)
 	int64_t pages = p->per > 0 ? (total + p->per - 1) / p->per : 0;
 
 	return json_pack("{s:I,s:I,s:I,s:I,s:I}", "currentPage", (json_int_t)p->page, "pagesCount",
-	                 (json_int_t)pages, "itemsPerPage", (json_int_t)p->per, "itemsInCurrentPage",
-	                 (json_int_t)in_page, "totalItems", (json_int_t)total);
+	                 (json_int_t)pages, "itemsPerPage", (json_int_t)p->per,
+	                 "itemsInCurrentPage", (json_int_t)in_page, "totalItems",
+	                 (json_int_t)total);
 }
 
 static int parse_date_param(http_req *r, const char *name, int64_t *out, int *answered)
@@ -130,7 +132,8 @@ static int parse_date_param(http_req *r, const char *name, int64_t *out, int *an
 		return 0;
 	if (strlen(s) > 64 || sh_time_parse(s, out) < 0) {
 		char d[160];
-		snprintf(d, sizeof(d), "%s must be an ISO 8601 date, e.g. 2024-01-31T00:00:00+00:00.", name);
+		snprintf(d, sizeof(d),
+		         "%s must be an ISO 8601 date, e.g. 2024-01-31T00:00:00+00:00.", name);
 		*answered = invalid(r, name, d);
 		return 1;
 	}
@@ -184,10 +187,11 @@ int rest_authenticate(http_req *r, bool query_key, int *answered)
 	if (!k && query_key)
 		k = http_query(r, "apiKey");
 	if (!k || !*k) {
-		*answered = http_reply_problem(
-			r, 401, "missing-authentication", "Invalid authorization",
-			"Expected one of the following authentication headers, [\"X-Api-Key\"], but none were provided",
-			NULL);
+		*answered =
+		    http_reply_problem(r, 401, "missing-authentication", "Invalid authorization",
+		                       "Expected one of the following authentication headers, "
+		                       "[\"X-Api-Key\"], but none were provided",
+		                       NULL);
 		return 1;
 	}
 	if (!r->w->rs) {
@@ -196,8 +200,9 @@ int rest_authenticate(http_req *r, bool query_key, int *answered)
 	}
 	rc = svc_key_verify(r->w->rs, k, strlen(k), &r->key);
 	if (rc == SH_EAUTH || rc == SH_ENOTFOUND || rc == SH_EINVAL) {
-		*answered = http_reply_problem(r, 401, "invalid-api-key", "Invalid API key",
-		                               "Provided API key does not exist or is invalid.", NULL);
+		*answered =
+		    http_reply_problem(r, 401, "invalid-api-key", "Invalid API key",
+		                       "Provided API key does not exist or is invalid.", NULL);
 		return 1;
 	}
 	if (rc < 0) {
@@ -245,22 +250,30 @@ int rest_domains(http_req *r)
 	host[n] = '\0';
 	json_t *redirects = json_pack("{s:n,s:n,s:n}", "baseUrlRedirect", "regular404Redirect",
 	                              "invalidShortUrlRedirect");
-	json_t *j = json_pack("{s:{s:[{s:s,s:b,s:O}],s:O}}", "domains", "data", "domain", host,
-	                      "isDefault", 1, "redirects", redirects, "defaultRedirects", redirects);
+	json_t *j =
+	    json_pack("{s:{s:[{s:s,s:b,s:O}],s:O}}", "domains", "data", "domain", host, "isDefault",
+	              1, "redirects", redirects, "defaultRedirects", redirects);
 	json_decref(redirects);
 	return http_reply_json(r, 200, j);
 }
 
 int rest_mercure(http_req *r)
 {
-	return http_reply_problem(r, 501, "mercure-not-configured", "Mercure integration not configured",
-	                          "This Shlink instance is not integrated with a mercure hub.", NULL);
+	return http_reply_problem(
+	    r, 501, "mercure-not-configured", "Mercure integration not configured",
+	    "This Shlink instance is not integrated with a mercure hub.", NULL);
 }
 
 /* ---- jobs --------------------------------------------------------------------------- */
 
-enum rest_job_kind { JOB_CREATE, JOB_UPDATE, JOB_DELETE, JOB_VISITS_DELETE, JOB_TAG_RENAME,
-                     JOB_TAGS_DELETE };
+enum rest_job_kind {
+	JOB_CREATE,
+	JOB_UPDATE,
+	JOB_DELETE,
+	JOB_VISITS_DELETE,
+	JOB_TAG_RENAME,
+	JOB_TAGS_DELETE
+};
 
 typedef struct rest_job {
 	int kind;
@@ -367,19 +380,22 @@ static int job_reply(http_req *r, int rc)
 	case JOB_VISITS_DELETE:
 		if (rc < 0)
 			return http_reply_error(r, rc, NULL);
-		return http_reply_json(r, 200, json_pack("{s:I}", "deletedVisits", (json_int_t)j->deleted));
+		return http_reply_json(r, 200,
+		                       json_pack("{s:I}", "deletedVisits", (json_int_t)j->deleted));
 	case JOB_TAG_RENAME:
 		if (rc == SH_ENOTFOUND) {
-			snprintf(d, sizeof(d), "Tag with name \"%s\" could not be found", j->old_tag);
+			snprintf(d, sizeof(d), "Tag with name \"%s\" could not be found",
+			         j->old_tag);
 			return http_reply_problem(r, 404, "tag-not-found", "Tag not found", d,
 			                          json_pack("{s:s}", "tag", j->old_tag));
 		}
 		if (rc == SH_ETAKEN) {
-			snprintf(d, sizeof(d), "You cannot rename tag %s to %s, because it already exists",
+			snprintf(d, sizeof(d),
+			         "You cannot rename tag %s to %s, because it already exists",
 			         j->old_tag, j->new_tag);
-			return http_reply_problem(r, 409, "tag-conflict", "Tag conflict", d,
-			                          json_pack("{s:s,s:s}", "oldName", j->old_tag, "newName",
-			                                    j->new_tag));
+			return http_reply_problem(
+			    r, 409, "tag-conflict", "Tag conflict", d,
+			    json_pack("{s:s,s:s}", "oldName", j->old_tag, "newName", j->new_tag));
 		}
 		if (rc < 0)
 			return http_reply_error(r, rc, NULL);
@@ -398,12 +414,12 @@ static const struct {
 	const char *field;
 	int asc, desc;
 } order_fields[] = {
-	{"dateCreated", LIST_CREATED_ASC, LIST_CREATED_DESC},
-	{"shortCode", LIST_CODE_ASC, LIST_CODE_DESC},
-	{"longUrl", LIST_URL_ASC, LIST_URL_DESC},
-	{"title", LIST_TITLE_ASC, LIST_TITLE_DESC},
-	{"visits", LIST_VISITS_ASC, LIST_VISITS_DESC},
-	{"nonBotVisits", LIST_NONBOT_VISITS_ASC, LIST_NONBOT_VISITS_DESC},
+    {"dateCreated", LIST_CREATED_ASC, LIST_CREATED_DESC},
+    {"shortCode", LIST_CODE_ASC, LIST_CODE_DESC},
+    {"longUrl", LIST_URL_ASC, LIST_URL_DESC},
+    {"title", LIST_TITLE_ASC, LIST_TITLE_DESC},
+    {"visits", LIST_VISITS_ASC, LIST_VISITS_DESC},
+    {"nonBotVisits", LIST_NONBOT_VISITS_ASC, LIST_NONBOT_VISITS_DESC},
 };
 
 static bool parse_order(const char *s, int *out)
@@ -417,7 +433,8 @@ static bool parse_order(const char *s, int *out)
 	dash = strrchr(s, '-');
 	fl = dash ? (size_t)(dash - s) : strlen(s);
 	for (size_t i = 0; i < sizeof(order_fields) / sizeof(order_fields[0]); i++) {
-		if (strlen(order_fields[i].field) != fl || strncmp(s, order_fields[i].field, fl) != 0)
+		if (strlen(order_fields[i].field) != fl ||
+		    strncmp(s, order_fields[i].field, fl) != 0)
 			continue;
 		if (!dash || strcasecmp(dash + 1, "ASC") == 0)
 			*out = order_fields[i].asc;
@@ -461,9 +478,10 @@ static int list_short_urls(http_req *r)
 	if (parse_paging(r, &p, &answered))
 		return answered;
 	if (!parse_order(http_query(r, "orderBy"), &q.order))
-		return invalid(r, "orderBy",
-		               "orderBy must be one of dateCreated, shortCode, longUrl, title, visits, "
-		               "nonBotVisits, with -ASC or -DESC.");
+		return invalid(
+		    r, "orderBy",
+		    "orderBy must be one of dateCreated, shortCode, longUrl, title, visits, "
+		    "nonBotVisits, with -ASC or -DESC.");
 	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, collect_tag, &tags);
 	if (tags.overflow)
 		return invalid(r, "tags", "At most 16 tags can be given.");
@@ -475,10 +493,12 @@ static int list_short_urls(http_req *r)
 	    parse_date_param(r, "endDate", &q.end_date, &answered))
 		return answered;
 	if (!parse_bool(http_query(r, "excludeMaxVisitsReached"), false, &b))
-		return invalid(r, "excludeMaxVisitsReached", "excludeMaxVisitsReached must be true or false.");
+		return invalid(r, "excludeMaxVisitsReached",
+		               "excludeMaxVisitsReached must be true or false.");
 	q.exclude_max_visits_reached = b;
 	if (!parse_bool(http_query(r, "excludePastValidUntil"), false, &b))
-		return invalid(r, "excludePastValidUntil", "excludePastValidUntil must be true or false.");
+		return invalid(r, "excludePastValidUntil",
+		               "excludePastValidUntil must be true or false.");
 	q.exclude_past_valid_until = b;
 	q.limit = p.per;
 	q.offset = (p.page - 1) * p.per;
@@ -498,8 +518,9 @@ static int list_short_urls(http_req *r)
 		return http_reply_error(r, rc, NULL);
 	}
 	size_t n = json_array_size(c.arr);
-	return http_reply_json(r, 200, json_pack("{s:{s:o,s:o}}", "shortUrls", "data", c.arr,
-	                                         "pagination", pagination(&p, total, n)));
+	return http_reply_json(r, 200,
+	                       json_pack("{s:{s:o,s:o}}", "shortUrls", "data", c.arr, "pagination",
+	                                 pagination(&p, total, n)));
 }
 
 static int create_short_url(http_req *r)
@@ -608,8 +629,8 @@ int rest_short_url(http_req *r)
 struct visit_ctx {
 	json_t *arr;
 	http_req *r;
-	const char *redirect_url;  /* known for one link's visits */
-	int64_t cached_id;         /* last link looked up for redirectUrl */
+	const char *redirect_url; /* known for one link's visits */
+	int64_t cached_id;        /* last link looked up for redirectUrl */
 	char *cached_url;
 	bool orphan;
 };
@@ -617,10 +638,14 @@ struct visit_ctx {
 static const char *orphan_type_name(int t)
 {
 	switch (t) {
-	case ORPHAN_BASE_URL: return "base_url";
-	case ORPHAN_INVALID_SHORT_URL: return "invalid_short_url";
-	case ORPHAN_REGULAR_404: return "regular_404";
-	default: return NULL;
+	case ORPHAN_BASE_URL:
+		return "base_url";
+	case ORPHAN_INVALID_SHORT_URL:
+		return "invalid_short_url";
+	case ORPHAN_REGULAR_404:
+		return "regular_404";
+	default:
+		return NULL;
 	}
 }
 
@@ -704,8 +729,9 @@ static int reply_visits(http_req *r, sh_visit_query *q, const char *redirect_url
 		return http_reply_error(r, rc, NULL);
 	}
 	size_t n = json_array_size(c.arr);
-	return http_reply_json(r, 200, json_pack("{s:{s:o,s:o}}", "visits", "data", c.arr,
-	                                         "pagination", pagination(&p, total, n)));
+	return http_reply_json(r, 200,
+	                       json_pack("{s:{s:o,s:o}}", "visits", "data", c.arr, "pagination",
+	                                 pagination(&p, total, n)));
 }
 
 int rest_short_url_visits(http_req *r)
@@ -750,12 +776,12 @@ int rest_visits_summary(http_req *r)
 		return http_reply_error(r, rc, NULL);
 	if (r->key.role == KEY_AUTHOR)
 		memset(&orphans, 0, sizeof(orphans)); /* orphan visits belong to no author */
-	return http_reply_json(
-		r, 200,
-		json_pack("{s:{s:o,s:o,s:I,s:I}}", "visits", "nonOrphanVisits",
-		          visits_summary(links.total, links.bots), "orphanVisits",
-		          visits_summary(orphans.total, orphans.bots), "visitsCount",
-		          (json_int_t)links.total, "orphanVisitsCount", (json_int_t)orphans.total));
+	return http_reply_json(r, 200,
+	                       json_pack("{s:{s:o,s:o,s:I,s:I}}", "visits", "nonOrphanVisits",
+	                                 visits_summary(links.total, links.bots), "orphanVisits",
+	                                 visits_summary(orphans.total, orphans.bots), "visitsCount",
+	                                 (json_int_t)links.total, "orphanVisitsCount",
+	                                 (json_int_t)orphans.total));
 }
 
 int rest_visits_orphan(http_req *r)
@@ -782,7 +808,8 @@ int rest_visits_orphan(http_req *r)
 		else if (strcmp(type, "regular_404") == 0)
 			q.orphan_type = ORPHAN_REGULAR_404;
 		else
-			return invalid(r, "type", "type must be base_url, invalid_short_url or regular_404.");
+			return invalid(r, "type",
+			               "type must be base_url, invalid_short_url or regular_404.");
 	}
 	return reply_visits(r, &q, NULL);
 }
@@ -801,7 +828,7 @@ int rest_visits_non_orphan(http_req *r)
 
 struct tags_ctx {
 	json_t *names, *stats;
-	const char *exact;     /* looking for one tag */
+	const char *exact; /* looking for one tag */
 	bool found;
 };
 
@@ -815,11 +842,11 @@ static int tags_cb(const sh_tag_stats *t, void *ud)
 		return 0;
 	}
 	json_array_append_new(c->names, json_string(t->tag));
-	json_array_append_new(
-		c->stats, json_pack("{s:s,s:I,s:o,s:I}", "tag", t->tag, "shortUrlsCount",
-		                    (json_int_t)t->links, "visitsSummary",
-		                    visits_summary(t->visits, t->bot_visits), "visitsCount",
-		                    (json_int_t)t->visits));
+	json_array_append_new(c->stats,
+	                      json_pack("{s:s,s:I,s:o,s:I}", "tag", t->tag, "shortUrlsCount",
+	                                (json_int_t)t->links, "visitsSummary",
+	                                visits_summary(t->visits, t->bot_visits), "visitsCount",
+	                                (json_int_t)t->visits));
 	return 0;
 }
 
@@ -858,7 +885,8 @@ static int list_tags(http_req *r, bool stats_only)
 		json_decref(c.stats);
 		return http_reply_error(r, SH_ENOMEM, NULL);
 	}
-	rc = store_tags_stats(r->w->rs, owner_filter(r), search && *search ? search : NULL, tags_cb, &c);
+	rc = store_tags_stats(r->w->rs, owner_filter(r), search && *search ? search : NULL, tags_cb,
+	                      &c);
 	if (rc < 0) {
 		json_decref(c.names);
 		json_decref(c.stats);
@@ -882,7 +910,8 @@ static int rename_tag(http_req *r)
 	int answered = 0;
 
 	if (r->key.role != KEY_ADMIN)
-		return http_reply_problem(r, 403, "forbidden-tag-operation", "Forbidden tag operation",
+		return http_reply_problem(r, 403, "forbidden-tag-operation",
+		                          "Forbidden tag operation",
 		                          "You are not allowed to rename tags", NULL);
 	j = job_new(r, JOB_TAG_RENAME);
 	if (!j)
@@ -895,13 +924,16 @@ static int rename_tag(http_req *r)
 	if (!json_is_string(o) || !json_is_string(n)) {
 		json_t *x = json_pack("{s:[]}", "invalidElements");
 		if (!json_is_string(o))
-			json_array_append_new(json_object_get(x, "invalidElements"), json_string("oldName"));
+			json_array_append_new(json_object_get(x, "invalidElements"),
+			                      json_string("oldName"));
 		if (!json_is_string(n))
-			json_array_append_new(json_object_get(x, "invalidElements"), json_string("newName"));
+			json_array_append_new(json_object_get(x, "invalidElements"),
+			                      json_string("newName"));
 		return http_reply_problem(r, 400, "invalid-data", "Invalid data",
 		                          "Provide oldName and newName as strings.", x);
 	}
-	if (json_string_length(o) >= sizeof(j->old_tag) || strlen(json_string_value(o)) != json_string_length(o)) {
+	if (json_string_length(o) >= sizeof(j->old_tag) ||
+	    strlen(json_string_value(o)) != json_string_length(o)) {
 		char d[120];
 		snprintf(d, sizeof(d), "Tag with name \"%s\" could not be found", "(too long)");
 		return http_reply_problem(r, 404, "tag-not-found", "Tag not found", d, NULL);
@@ -918,7 +950,8 @@ static int delete_tags(http_req *r)
 	rest_job *j;
 
 	if (r->key.role != KEY_ADMIN)
-		return http_reply_problem(r, 403, "forbidden-tag-operation", "Forbidden tag operation",
+		return http_reply_problem(r, 403, "forbidden-tag-operation",
+		                          "Forbidden tag operation",
 		                          "You are not allowed to delete tags", NULL);
 	j = job_new(r, JOB_TAGS_DELETE);
 	if (!j)

@@ -17,42 +17,42 @@
 #define ANY_GET (HTTP_GET | HTTP_HEAD)
 
 const http_route http_routes[] = {
-	/* public */
-	{"/", ANY_GET, 0, page_index, "index"},
-	{"/health", ANY_GET, 0, page_health, "health"},
-	{"/ready", ANY_GET, 0, page_ready, "ready"},
-	{"/metrics", ANY_GET, 0, http_metrics_handler, "metrics"},
-	{"/robots.txt", ANY_GET, 0, page_robots, "robots"},
-	{"/api/shorten", HTTP_POST, ROUTE_JSON_BODY | ROUTE_FORM_BODY, page_shorten, "shorten"},
-	{"/yourls-api.php", ANY_GET | HTTP_POST, ROUTE_FORM_BODY, http_yourls, "yourls"},
+    /* public */
+    {"/", ANY_GET, 0, page_index, "index"},
+    {"/health", ANY_GET, 0, page_health, "health"},
+    {"/ready", ANY_GET, 0, page_ready, "ready"},
+    {"/metrics", ANY_GET, 0, http_metrics_handler, "metrics"},
+    {"/robots.txt", ANY_GET, 0, page_robots, "robots"},
+    {"/api/shorten", HTTP_POST, ROUTE_JSON_BODY | ROUTE_FORM_BODY, page_shorten, "shorten"},
+    {"/yourls-api.php", ANY_GET | HTTP_POST, ROUTE_FORM_BODY, http_yourls, "yourls"},
 
-	/* REST, Shlink v3 (v1 and v2 are mapped onto these) */
-	{"/rest/health", ANY_GET, ROUTE_REST | ROUTE_NOAUTH, rest_health, "rest_health"},
-	{"/rest/v3/health", ANY_GET, ROUTE_REST | ROUTE_NOAUTH, rest_health, "rest_health"},
-	{"/rest/v3/short-urls", ANY_GET | HTTP_POST, ROUTE_REST | ROUTE_JSON_BODY, rest_short_urls,
-	 "rest_short_urls"},
-	{"/rest/v3/short-urls/shorten", ANY_GET, ROUTE_REST | ROUTE_QUERY_KEY, rest_shorten_legacy,
-	 "rest_shorten"},
-	{"/rest/v3/short-urls/*", ANY_GET | HTTP_PATCH | HTTP_DELETE, ROUTE_REST | ROUTE_JSON_BODY,
-	 rest_short_url, "rest_short_url"},
-	{"/rest/v3/short-urls/*/visits", ANY_GET | HTTP_DELETE, ROUTE_REST, rest_short_url_visits,
-	 "rest_short_url_visits"},
-	{"/rest/v3/visits", ANY_GET, ROUTE_REST, rest_visits_summary, "rest_visits"},
-	{"/rest/v3/visits/orphan", ANY_GET | HTTP_DELETE, ROUTE_REST, rest_visits_orphan,
-	 "rest_visits_orphan"},
-	{"/rest/v3/visits/non-orphan", ANY_GET, ROUTE_REST, rest_visits_non_orphan,
-	 "rest_visits_non_orphan"},
-	{"/rest/v3/tags", ANY_GET | HTTP_PUT | HTTP_DELETE, ROUTE_REST | ROUTE_JSON_BODY, rest_tags,
-	 "rest_tags"},
-	{"/rest/v3/tags/stats", ANY_GET, ROUTE_REST, rest_tags_stats, "rest_tags_stats"},
-	{"/rest/v3/tags/*/visits", ANY_GET, ROUTE_REST, rest_tag_visits, "rest_tag_visits"},
-	{"/rest/v3/domains", ANY_GET, ROUTE_REST, rest_domains, "rest_domains"},
-	{"/rest/v3/mercure-info", ANY_GET, ROUTE_REST, rest_mercure, "rest_mercure"},
+    /* REST, Shlink v3 (v1 and v2 are mapped onto these) */
+    {"/rest/health", ANY_GET, ROUTE_REST | ROUTE_NOAUTH, rest_health, "rest_health"},
+    {"/rest/v3/health", ANY_GET, ROUTE_REST | ROUTE_NOAUTH, rest_health, "rest_health"},
+    {"/rest/v3/short-urls", ANY_GET | HTTP_POST, ROUTE_REST | ROUTE_JSON_BODY, rest_short_urls,
+     "rest_short_urls"},
+    {"/rest/v3/short-urls/shorten", ANY_GET, ROUTE_REST | ROUTE_QUERY_KEY, rest_shorten_legacy,
+     "rest_shorten"},
+    {"/rest/v3/short-urls/*", ANY_GET | HTTP_PATCH | HTTP_DELETE, ROUTE_REST | ROUTE_JSON_BODY,
+     rest_short_url, "rest_short_url"},
+    {"/rest/v3/short-urls/*/visits", ANY_GET | HTTP_DELETE, ROUTE_REST, rest_short_url_visits,
+     "rest_short_url_visits"},
+    {"/rest/v3/visits", ANY_GET, ROUTE_REST, rest_visits_summary, "rest_visits"},
+    {"/rest/v3/visits/orphan", ANY_GET | HTTP_DELETE, ROUTE_REST, rest_visits_orphan,
+     "rest_visits_orphan"},
+    {"/rest/v3/visits/non-orphan", ANY_GET, ROUTE_REST, rest_visits_non_orphan,
+     "rest_visits_non_orphan"},
+    {"/rest/v3/tags", ANY_GET | HTTP_PUT | HTTP_DELETE, ROUTE_REST | ROUTE_JSON_BODY, rest_tags,
+     "rest_tags"},
+    {"/rest/v3/tags/stats", ANY_GET, ROUTE_REST, rest_tags_stats, "rest_tags_stats"},
+    {"/rest/v3/tags/*/visits", ANY_GET, ROUTE_REST, rest_tag_visits, "rest_tag_visits"},
+    {"/rest/v3/domains", ANY_GET, ROUTE_REST, rest_domains, "rest_domains"},
+    {"/rest/v3/mercure-info", ANY_GET, ROUTE_REST, rest_mercure, "rest_mercure"},
 
-	/* links: last, so that every fixed path above wins */
-	{"/*/track", ANY_GET, 0, http_track, "track"},
-	{"/*/qr-code", ANY_GET, 0, http_qr, "qr"},
-	{"/*", ANY_GET, 0, http_redirect, "redirect"},
+    /* links: last, so that every fixed path above wins */
+    {"/*/track", ANY_GET, 0, http_track, "track"},
+    {"/*/qr-code", ANY_GET, 0, http_qr, "qr"},
+    {"/*", ANY_GET, 0, http_redirect, "redirect"},
 };
 const size_t http_nroutes = sizeof(http_routes) / sizeof(http_routes[0]);
 
@@ -86,8 +86,9 @@ static void allow_text(unsigned methods, char *buf, size_t sz)
 		unsigned bit;
 		const char *name;
 	} names[] = {
-		{HTTP_GET, "GET"}, {HTTP_HEAD, "HEAD"}, {HTTP_POST, "POST"}, {HTTP_PUT, "PUT"},
-		{HTTP_PATCH, "PATCH"}, {HTTP_DELETE, "DELETE"}, {HTTP_OPTIONS, "OPTIONS"},
+	    {HTTP_GET, "GET"},         {HTTP_HEAD, "HEAD"},   {HTTP_POST, "POST"},
+	    {HTTP_PUT, "PUT"},         {HTTP_PATCH, "PATCH"}, {HTTP_DELETE, "DELETE"},
+	    {HTTP_OPTIONS, "OPTIONS"},
 	};
 	size_t o = 0;
 
@@ -114,9 +115,8 @@ bool http_wants_json(http_req *r)
 
 int http_reply_not_found(http_req *r)
 {
-	static const char html[] =
-		"<!doctype html><meta charset=utf-8><title>Not found</title>"
-		"<h1>Not found</h1><p>There is no link here.</p>\n";
+	static const char html[] = "<!doctype html><meta charset=utf-8><title>Not found</title>"
+	                           "<h1>Not found</h1><p>There is no link here.</p>\n";
 
 	if (http_wants_json(r))
 		return http_reply_problem(r, 404, "not-found", "Not found",
@@ -149,7 +149,8 @@ static bool charset_ok(http_req *r)
 static int preflight(http_req *r)
 {
 	http_add_header(r, "Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE");
-	http_add_header(r, "Access-Control-Allow-Headers", "X-Api-Key, Content-Type, Authorization");
+	http_add_header(r, "Access-Control-Allow-Headers",
+	                "X-Api-Key, Content-Type, Authorization");
 	http_add_header(r, "Access-Control-Max-Age", "3600");
 	return http_reply_empty(r, 204);
 }
@@ -167,7 +168,8 @@ int http_dispatch(http_req *r)
 	/* /rest/v1/... and /rest/v2/... answer as /rest/v3/... */
 	if (strncmp(p, "/rest/", 6) == 0) {
 		r->is_rest = true;
-		if ((p[6] == 'v') && (p[7] >= '1' && p[7] <= '3') && (p[8] == '/' || p[8] == '\0')) {
+		if ((p[6] == 'v') && (p[7] >= '1' && p[7] <= '3') &&
+		    (p[8] == '/' || p[8] == '\0')) {
 			r->api_version = p[7] - '0';
 			snprintf(path, sizeof(path), "/rest/v3%s", p + 8);
 			p = path;

@@ -43,10 +43,11 @@
 #include "shorty/timeutil.h"
 #include "http/internal.h"
 
-#define HTTP_CONN_MEMORY (96 * 1024)   /* per-connection pool: 8 KiB line + 32 KiB headers + answer */
-#define HTTP_IDLE_TIMEOUT 60           /* seconds, keep-alive idle / slow client */
-#define WRITER_FLUSH_NS 1000000000LL   /* visit flush period */
-#define VISITBUF_MAX 65536             /* visits kept per worker between flushes */
+#define HTTP_CONN_MEMORY (96 * 1024) /* per-connection pool: 8 KiB line + 32 KiB headers + answer  \
+	                              */
+#define HTTP_IDLE_TIMEOUT 60         /* seconds, keep-alive idle / slow client */
+#define WRITER_FLUSH_NS 1000000000LL /* visit flush period */
+#define VISITBUF_MAX 65536           /* visits kept per worker between flushes */
 #define SHUTDOWN_GRACE_NS 6000000000LL /* in-flight requests may take this long */
 #define TRUSTED_MAX 32
 #define XFF_ENTRIES_MAX 32
@@ -67,24 +68,24 @@ typedef struct cidr {
 struct http_server {
 	const sh_config *cfg;
 	svc *v;
-	store *ws;                 /* the writer's connection */
-	char *db_url;              /* what workers open */
+	store *ws;    /* the writer's connection */
+	char *db_url; /* what workers open */
 	struct MHD_Daemon *d;
 
-	pthread_mutex_t wlock;     /* registry of workers */
+	pthread_mutex_t wlock; /* registry of workers */
 	http_worker *workers;
 	size_t nworkers;
 
-	pthread_mutex_t qlock;     /* writer queue */
+	pthread_mutex_t qlock; /* writer queue */
 	pthread_cond_t qcond;
 	http_req *qhead, *qtail;
 	bool writer_stop;
-	bool daemon_gone;          /* no more MHD_resume_connection */
+	bool daemon_gone; /* no more MHD_resume_connection */
 	pthread_t writer;
 	bool writer_started;
 
-	int stopping;              /* atomic: shutdown began */
-	long inflight;             /* atomic: requests not yet completed */
+	int stopping;  /* atomic: shutdown began */
+	long inflight; /* atomic: requests not yet completed */
 
 	int ntrusted;
 	cidr trusted[TRUSTED_MAX];
@@ -284,7 +285,8 @@ static void trusted_init(http_server *S)
 		if (n && cidr_parse(b, n, &S->trusted[S->ntrusted]) == 0)
 			S->ntrusted++;
 		else if (n)
-			log_msg(SH_LOG_WARN, "trusted-proxies: ignoring \"%.*s\" (not an address or CIDR)",
+			log_msg(SH_LOG_WARN,
+			        "trusted-proxies: ignoring \"%.*s\" (not an address or CIDR)",
 			        (int)n, b);
 		p = e ? e + 1 : NULL;
 	}
@@ -302,10 +304,12 @@ static void client_ip(http_server *S, http_req *r)
 	if (ci && ci->client_addr) {
 		const struct sockaddr *sa = ci->client_addr;
 		if (sa->sa_family == AF_INET)
-			inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-			          r->ip, sizeof(r->ip));
+			inet_ntop(AF_INET,
+			          &((const struct sockaddr_in *)(const void *)sa)->sin_addr, r->ip,
+			          sizeof(r->ip));
 		else if (sa->sa_family == AF_INET6)
-			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+			inet_ntop(AF_INET6,
+			          &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
 			          r->ip, sizeof(r->ip));
 	}
 	if (S->ntrusted == 0 || !addr_trusted(S, r->ip, strlen(r->ip)))
@@ -608,9 +612,9 @@ static unsigned method_bit(const char *m)
 		const char *name;
 		unsigned bit;
 	} tab[] = {
-		{"GET", HTTP_GET}, {"HEAD", HTTP_HEAD}, {"POST", HTTP_POST},
-		{"PUT", HTTP_PUT}, {"PATCH", HTTP_PATCH}, {"DELETE", HTTP_DELETE},
-		{"OPTIONS", HTTP_OPTIONS},
+	    {"GET", HTTP_GET},         {"HEAD", HTTP_HEAD},   {"POST", HTTP_POST},
+	    {"PUT", HTTP_PUT},         {"PATCH", HTTP_PATCH}, {"DELETE", HTTP_DELETE},
+	    {"OPTIONS", HTTP_OPTIONS},
 	};
 	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
 		if (strcmp(m, tab[i].name) == 0)
@@ -683,10 +687,12 @@ static int answer_early(http_req *r, int status)
 		                          "The request target is longer than 8192 bytes.", NULL);
 	case 431:
 		return http_reply_problem(r, 431, NULL, "Request Header Fields Too Large",
-		                          "The request headers exceed 32768 bytes or 100 fields.", NULL);
+		                          "The request headers exceed 32768 bytes or 100 fields.",
+		                          NULL);
 	default:
 		return http_reply_problem(r, 503, NULL, "Service Unavailable",
-		                          "The service cannot answer right now; retry shortly.", NULL);
+		                          "The service cannot answer right now; retry shortly.",
+		                          NULL);
 	}
 }
 
@@ -722,9 +728,8 @@ static int body_append(http_req *r, const char *data, size_t n)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
 	http_server *S = cls;
 	http_req *r = *con_cls;
@@ -823,7 +828,8 @@ static int listen_socket(const char *listen_addr, int *fd_out, sh_err *err)
 	size_t hl;
 
 	if (!listen_addr || !*listen_addr)
-		return sh_err_set(err, SH_EINVAL, "listen", "no listen address; use --listen ADDR:PORT");
+		return sh_err_set(err, SH_EINVAL, "listen",
+		                  "no listen address; use --listen ADDR:PORT");
 	if (listen_addr[0] == '[') {
 		const char *rb = strchr(listen_addr, ']');
 		if (!rb || rb[1] != ':')
@@ -873,14 +879,16 @@ static int listen_socket(const char *listen_addr, int *fd_out, sh_err *err)
 	}
 	freeaddrinfo(ai);
 	if (fd < 0)
-		return sh_err_set(err, SH_EINVAL, "listen", "cannot listen on %s: %s (is another process using the port?)",
+		return sh_err_set(err, SH_EINVAL, "listen",
+		                  "cannot listen on %s: %s (is another process using the port?)",
 		                  listen_addr, strerror(errno));
 	*fd_out = fd;
 	return 0;
 bad:
-	return sh_err_set(err, SH_EINVAL, "listen",
-	                  "bad listen address \"%s\"; expected HOST:PORT such as 0.0.0.0:8000 or [::]:8000",
-	                  listen_addr);
+	return sh_err_set(
+	    err, SH_EINVAL, "listen",
+	    "bad listen address \"%s\"; expected HOST:PORT such as 0.0.0.0:8000 or [::]:8000",
+	    listen_addr);
 }
 
 /* ---- http_serve ---------------------------------------------------------------- */
@@ -926,9 +934,10 @@ int http_serve(const sh_config *cfg, sh_err *err)
 	if (rc < 0)
 		goto out;
 	if (store_schema_version(S->ws, &cur, &latest) == 0 && cur != latest) {
-		rc = sh_err_set(err, SH_ESCHEMA, NULL,
-		                "the store's schema is version %d, this binary needs %d; run `shorty migrate`",
-		                cur, latest);
+		rc = sh_err_set(
+		    err, SH_ESCHEMA, NULL,
+		    "the store's schema is version %d, this binary needs %d; run `shorty migrate`",
+		    cur, latest);
 		goto out;
 	}
 	rc = svc_open(&S->v, cfg, S->ws, err);
@@ -962,24 +971,24 @@ int http_serve(const sh_config *cfg, sh_err *err)
 	}
 	S->writer_started = true;
 
-	threads = cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	threads =
+	    cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	if (threads < 1)
 		threads = 1;
-	S->d = MHD_start_daemon(
-		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
-			MHD_USE_ITC,
-		0, NULL, NULL, on_request, S,
-		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, S, /* first, or MHD complains */
-		MHD_OPTION_LISTEN_SOCKET, lfd,
-		MHD_OPTION_THREAD_POOL_SIZE, threads,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)(cfg->max_connections > 0 ? cfg->max_connections : 10000),
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
-		MHD_OPTION_URI_LOG_CALLBACK, on_uri, S,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, S,
-		MHD_OPTION_END);
+	S->d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+	                            MHD_USE_ERROR_LOG | MHD_USE_ITC,
+	                        0, NULL, NULL, on_request, S, MHD_OPTION_EXTERNAL_LOGGER,
+	                        on_mhd_log, S, /* first, or MHD complains */
+	                        MHD_OPTION_LISTEN_SOCKET, lfd, MHD_OPTION_THREAD_POOL_SIZE, threads,
+	                        MHD_OPTION_CONNECTION_LIMIT,
+	                        (unsigned)(cfg->max_connections > 0 ? cfg->max_connections : 10000),
+	                        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT,
+	                        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
+	                        MHD_OPTION_URI_LOG_CALLBACK, on_uri, S, MHD_OPTION_NOTIFY_COMPLETED,
+	                        on_completed, S, MHD_OPTION_END);
 	if (!S->d) {
-		rc = sh_err_set(err, SH_EINVAL, "listen", "cannot start the HTTP server on %s", cfg->listen);
+		rc = sh_err_set(err, SH_EINVAL, "listen", "cannot start the HTTP server on %s",
+		                cfg->listen);
 		goto out;
 	}
 	log_msg(SH_LOG_INFO, "shorty %s serving on %s (%u threads, store %s)", SHORTY_VERSION,
@@ -996,7 +1005,8 @@ int http_serve(const sh_config *cfg, sh_err *err)
 	MHD_quiesce_daemon(S->d);
 	{
 		int64_t deadline = sh_mono_ns() + SHUTDOWN_GRACE_NS;
-		while (__atomic_load_n(&S->inflight, __ATOMIC_RELAXED) > 0 && sh_mono_ns() < deadline)
+		while (__atomic_load_n(&S->inflight, __ATOMIC_RELAXED) > 0 &&
+		       sh_mono_ns() < deadline)
 			usleep(10000);
 	}
 	pthread_mutex_lock(&S->qlock);
