@@ -23,6 +23,17 @@
  * returns what the helper returned (an MHD_Result); never MHD_NO by itself
  * (that closes the connection without an answer).
  *
+ * Adding the YOURLS API (yourls.c): define `int http_yourls(http_req *r)`
+ * and delete yourls_stub.c in the same commit (the route line
+ * "/yourls-api.php", GET/HEAD/POST, ROUTE_FORM_BODY, is already in
+ * routes.c). Read parameters with http_param() (query, urlencoded or
+ * multipart body), authenticate with svc_key_verify(r->w->rs, ...), answer
+ * with http_reply()/http_reply_text()/http_reply_json(), and create links
+ * with http_defer(r, run, reply): `run` calls svc_shorten(v, ws, ...) on the
+ * writer, `reply` answers from the result after the commit. Keep the job's
+ * state in r->ud (freed with r->ud_free); set r->forget_code and
+ * r->job_created in `run` on success.
+ *
  * Threads: a handler runs on a libmicrohttpd worker thread. r->w is that
  * thread's worker: its own read-only store connection (r->w->rs) and its own
  * visit buffer. Never write through r->w->rs: writes go through http_defer.
