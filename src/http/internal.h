@@ -158,6 +158,10 @@ struct http_req {
 	 * the old state in between); job_created counts a new link */
 	char forget_code[CODE_MAX + 1];
 	bool job_created;
+	/* set before http_defer by jobs that read or delete visits: the writer
+	 * flushes the workers' buffered visits into the same transaction first,
+	 * so visits served before the request are part of what it sees */
+	bool job_flush_visits;
 
 	/* --- private to server.c / reply.c below this line --- */
 	int route;  /* metrics label index */

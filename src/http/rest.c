@@ -756,6 +756,7 @@ int rest_short_url_visits(http_req *r)
 		if (!j)
 			return http_reply_error(r, SH_ENOMEM, NULL);
 		j->link_id = id;
+		r->job_flush_visits = true;
 		return http_defer(r, job_run, job_reply);
 	}
 	memset(&q, 0, sizeof(q));
@@ -796,6 +797,7 @@ int rest_visits_orphan(http_req *r)
 		if (!j)
 			return http_reply_error(r, SH_ENOMEM, NULL);
 		j->link_id = 0;
+		r->job_flush_visits = true;
 		return http_defer(r, job_run, job_reply);
 	}
 	memset(&q, 0, sizeof(q));

@@ -389,6 +389,12 @@ static void run_batch(http_server *S, http_req *list)
 	http_req *r;
 
 	brc = store_begin(S->ws);
+	for (r = list; r && brc >= 0; r = r->job_next) {
+		if (r->job_flush_visits) {
+			flush_visits(S);
+			break;
+		}
+	}
 	for (r = list; r; r = r->job_next) {
 		if (brc < 0) {
 			r->job_rc = brc;

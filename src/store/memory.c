@@ -98,6 +98,7 @@ struct memdata {
 	sh_api_key *keys; /* ascending id */
 	size_t nkeys, capkeys;
 	int64_t next_visit_id;
+	int64_t id_hwm; /* highest id ever deleted: ids are never reused */
 };
 
 struct memstore;
@@ -284,6 +285,7 @@ static int memdata_copy(struct memdata *dst, const struct memdata *src)
 
 	memset(dst, 0, sizeof *dst);
 	dst->next_visit_id = src->next_visit_id;
+	dst->id_hwm = src->id_hwm;
 	if (MEM_GROW(dst->links, dst->caplinks, src->nlinks) ||
 	    MEM_GROW(dst->visits, dst->capvisits, src->nvisits) ||
 	    MEM_GROW(dst->meta, dst->capmeta, src->nmeta) ||
@@ -787,7 +789,10 @@ static int mem_next_id(store *s, int64_t *id)
 	struct memstore *ms = mem_of(s);
 	const struct memdata *d = mem_lock_read(ms);
 
-	*id = d->nlinks ? d->links[d->nlinks - 1].id + 1 : 1;
+	*id = d->nlinks ? d->links[d->nlinks - 1].id : 0;
+	if (d->id_hwm > *id)
+		*id = d->id_hwm;
+	(*id)++;
 	mem_unlock(ms);
 	return 0;
 }
@@ -973,6 +978,8 @@ static int mem_link_delete(store *s, int64_t id)
 		        (d->nlinks - pos - 1) * sizeof *d->links);
 		d->nlinks--;
 		mem_visits_remove(d, id);
+		if (id > d->id_hwm)
+			d->id_hwm = id;
 	}
 	mem_unlock(ms);
 	return rc;

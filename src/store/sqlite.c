@@ -141,6 +141,7 @@ enum st_id {
 	ST_FIND_DUP,
 	ST_LINK_UPDATE,
 	ST_LINK_DELETE,
+	ST_ID_HWM_BUMP,
 	ST_LINK_EXISTS,
 	ST_TOTALS_SUB_LINK,
 	ST_TOTALS_ADD,
@@ -180,7 +181,11 @@ static const char *const st_sql[ST__COUNT] = {
     [ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
     [ST_META_SET] = "INSERT INTO meta(key, value) VALUES (?1, ?2)"
                     " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-    [ST_NEXT_ID] = "SELECT coalesce(max(id), 0) + 1 FROM links",
+    /* ids are never reused: a deleted link's code must keep answering 404,
+     * so the next id also stays above the highest id ever deleted (id_hwm) */
+    [ST_NEXT_ID] = "SELECT max(coalesce((SELECT max(id) FROM links), 0),"
+                   " coalesce((SELECT CAST(value AS INTEGER) FROM meta"
+                   " WHERE key = 'id_hwm'), 0)) + 1",
     [ST_LINK_INSERT] = "INSERT INTO links(id, code_kind, url, url_hash, title, created_at,"
                        " updated_at, valid_since, expires_at, max_visits, visits, bot_visits,"
                        " redirect_status, forward_query, crawlable, disabled, owner_key_id)"
@@ -208,6 +213,9 @@ static const char *const st_sql[ST__COUNT] = {
                        " max_visits = ?10, redirect_status = ?11, forward_query = ?12,"
                        " crawlable = ?13, disabled = ?14, owner_key_id = ?15 WHERE id = ?1",
     [ST_LINK_DELETE] = "DELETE FROM links WHERE id = ?1",
+    [ST_ID_HWM_BUMP] = "INSERT INTO meta(key, value) VALUES ('id_hwm', ?1)"
+                       " ON CONFLICT(key) DO UPDATE SET value ="
+                       " max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
     [ST_LINK_EXISTS] = "SELECT 1 FROM links WHERE id = ?1",
     [ST_TOTALS_SUB_LINK] =
         "UPDATE visit_totals SET"
@@ -1270,8 +1278,14 @@ static int sq_link_delete(store *s, int64_t id)
 	sqlite3_bind_int64(st, 1, id);
 	if ((rc = step_done(q, st, "delete link")))
 		goto out;
-	if (sqlite3_changes(q->db) == 0)
+	if (sqlite3_changes(q->db) == 0) {
 		rc = sq_err(q, SH_ENOTFOUND, "%s", "link delete: no such link");
+		goto out;
+	}
+	if ((rc = stmt(q, ST_ID_HWM_BUMP, &st)))
+		goto out;
+	sqlite3_bind_int64(st, 1, id);
+	rc = step_done(q, st, "remember deleted id");
 out:
 	return op_end(q, own, rc);
 }

@@ -161,9 +161,6 @@ def test_one_failed_write_does_not_fail_the_batch():
         s.close()
 
 
-@pytest.mark.xfail(reason="store/service: next_id = max(id)+1 reissues a deleted link's id, so "
-                          "its code and its buffered visits pass to the next link (reported)",
-                   strict=False)
 def test_deleted_code_is_not_reissued():
     s = Server()
     try:

@@ -1194,6 +1194,30 @@ static void test_schema_newer_or_missing(void **state)
 	assert_non_null(strstr(err.msg, "newer"));
 }
 
+/* A deleted link's id is never given out again: its code must keep
+ * answering 404 rather than start pointing at a newer link. */
+static void test_ids_never_reused(void **state)
+{
+	fx *f = *state;
+	int64_t id = 0;
+
+	insert(f->s, 1, "https://example.com/1", CODE_KIND_COUNTER, NULL);
+	insert(f->s, 2, "https://example.com/2", CODE_KIND_COUNTER, NULL);
+	assert_int_equal(store_link_delete(f->s, 2), 0);
+	assert_int_equal(store_next_id(f->s, &id), 0);
+	assert_int_equal(id, 3);
+	assert_int_equal(store_link_delete(f->s, 1), 0);
+	assert_int_equal(store_next_id(f->s, &id), 0);
+	assert_int_equal(id, 3);
+	/* a delete rolled back does not count */
+	insert(f->s, 3, "https://example.com/3", CODE_KIND_COUNTER, NULL);
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(store_link_delete(f->s, 3), 0);
+	assert_int_equal(store_rollback(f->s), 0);
+	assert_int_equal(store_next_id(f->s, &id), 0);
+	assert_int_equal(id, 4);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1205,6 +1229,7 @@ int main(void)
 	    T(test_find_dup),
 	    T(test_link_update),
 	    T(test_link_delete_cascades),
+	    T(test_ids_never_reused),
 	    T(test_link_list),
 	    T(test_visits),
 	    T(test_visits_by_tag_and_owner),
