@@ -8,7 +8,7 @@
  * "Short code" / "Long URL" spellings too; unknown columns ignored) and
  * streams the rows (csv.c). JSON: an array of Shlink ShortUrl objects, as
  * `export --format json` and `list --json` write them (Shlink create bodies
- * and a Shlink list answer are accepted as well).
+ * are accepted as well), read as a stream, one element at a time.
  *
  * Import is all or nothing: every row goes through svc_shorten (the same
  * validation as every other front, find_if_exists = false) inside ONE store
@@ -16,8 +16,8 @@
  * "line 12: ...; nothing was imported". Each row keeps its code (stored as
  * a custom code) and its created_at; a row without a code gets a generated
  * one. Visit counts are exported for reading but not imported: the new
- * store counts visits from zero. Limits: 64 KiB per field, 1,000,000 rows,
- * and 256 MiB for a JSON file (read whole).
+ * store counts visits from zero. Limits: 64 KiB per CSV field, 1 MiB per
+ * JSON element, 1,000,000 rows; memory stays flat whatever the file size.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -36,7 +36,6 @@
 #include "shorty/timeutil.h"
 
 #define IMPORT_MAX_ROWS 1000000L
-#define IMPORT_JSON_MAX (256L * 1024 * 1024)
 #define PROGRESS_EVERY 10000L
 
 enum col {
@@ -328,47 +327,6 @@ out:
 
 /* ---- import JSON ------------------------------------------------------ */
 
-/* Reads all of f, at most IMPORT_JSON_MAX bytes. */
-static int slurp(FILE *f, char **out, size_t *outlen)
-{
-	char *buf = NULL, *nb;
-	size_t len = 0, cap = 0, n;
-
-	for (;;) {
-		if (cap - len < 65536) {
-			cap = cap ? cap * 2 : 1 << 20;
-			if (cap > (size_t)IMPORT_JSON_MAX + 65536)
-				cap = (size_t)IMPORT_JSON_MAX + 65536;
-			if (cap - len == 0) {
-				free(buf);
-				return SH_ETOOBIG;
-			}
-			nb = realloc(buf, cap);
-			if (!nb) {
-				free(buf);
-				return SH_ENOMEM;
-			}
-			buf = nb;
-		}
-		n = fread(buf + len, 1, cap - len, f);
-		len += n;
-		if (len > (size_t)IMPORT_JSON_MAX) {
-			free(buf);
-			return SH_ETOOBIG;
-		}
-		if (n == 0) {
-			if (ferror(f)) {
-				free(buf);
-				return SH_ESTORE;
-			}
-			break;
-		}
-	}
-	*out = buf;
-	*outlen = len;
-	return 0;
-}
-
 /* Turns a ShortUrl object (shortCode, meta.validUntil, ...) into a create
  * body (customSlug, validUntil, ...) that linkjson_parse_create reads; a
  * create body passes through. A new reference, or NULL on ENOMEM. */
@@ -399,82 +357,150 @@ fail:
 	return NULL;
 }
 
+/* Imports one array element. */
+static int import_item(struct importer *im, json_t *item)
+{
+	const char *tagv[SH_MAX_TAGS];
+	svc_create_req req;
+	sh_err err = {0};
+	json_t *body, *created;
+	int64_t when = 0;
+	int rc, status;
+
+	if (!json_is_object(item))
+		return row_error(im, CLI_USAGE, "each item must be a JSON object");
+	created = json_object_get(item, "dateCreated");
+	if (created && !json_is_null(created) &&
+	    (!json_is_string(created) || sh_time_parse(json_string_value(created), &when)))
+		return row_error(im, CLI_USAGE, "dateCreated must be an ISO 8601 time such as "
+		                                "2026-11-22T00:07:09+00:00");
+	body = as_create_body(item);
+	if (!body)
+		return cli_error(CLI_FAIL, "out of memory");
+	/* strings in req point into body: it lives until svc_shorten is done */
+	rc = linkjson_parse_create(body, &req, tagv, &err);
+	if (rc) {
+		json_decref(body);
+		return row_error(im, cli_status(rc), "%s", err.msg[0] ? err.msg : sh_strerror(rc));
+	}
+	req.now = when;
+	status = import_one(im, &req);
+	json_decref(body);
+	return status;
+}
+
+/*
+ * The JSON file is read as a stream, one array element at a time, so its
+ * length costs no memory: jansson parses each element from a callback that
+ * hands it one byte at a time (so it never reads past the element's closing
+ * brace) and refuses an element over JSON_ITEM_MAX bytes.
+ */
+#define JSON_ITEM_MAX (1024 * 1024)
+
+struct jsrc {
+	FILE *f;
+	size_t used;   /* bytes of the current element */
+	bool too_big, read_err;
+};
+
+static size_t jsrc_cb(void *buf, size_t len, void *data)
+{
+	struct jsrc *js = data;
+	int ch;
+
+	if (len == 0)
+		return 0;
+	if (js->used >= JSON_ITEM_MAX) {
+		js->too_big = true;
+		return (size_t)-1;
+	}
+	ch = getc(js->f);
+	if (ch == EOF) {
+		if (ferror(js->f)) {
+			js->read_err = true;
+			return (size_t)-1;
+		}
+		return 0;
+	}
+	*(char *)buf = (char)ch;
+	js->used++;
+	return 1;
+}
+
+/* Next byte that is not JSON white space (EOF at the end). */
+static int skip_ws(FILE *f)
+{
+	int ch;
+
+	do
+		ch = getc(f);
+	while (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r');
+	return ch;
+}
+
 static int import_json(struct importer *im, FILE *f)
 {
+	struct jsrc js = {f, 0, false, false};
 	json_error_t jerr;
-	json_t *root = NULL, *items, *item;
-	char *text = NULL;
-	size_t len = 0, idx;
-	int rc, status = CLI_OK;
+	size_t idx = 0;
+	int ch, status = CLI_OK;
 
 	snprintf(im->where, sizeof im->where, "the file");
-	rc = slurp(f, &text, &len);
-	if (rc == SH_ETOOBIG)
-		return row_error(im, CLI_USAGE, "it is larger than %ld MiB, the limit for JSON; "
-		                                "split it or use CSV",
-		                 IMPORT_JSON_MAX / (1024 * 1024));
-	if (rc)
-		return row_error(im, CLI_FAIL, "cannot read it");
-	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-	free(text);
-	if (!root) {
-		snprintf(im->where, sizeof im->where, "line %d, column %d", jerr.line, jerr.column);
-		if (strstr(jerr.text, "\\u0000"))
-			return row_error(im, CLI_USAGE, "invalid JSON: a NUL character (\\u0000) "
-			                                "inside a string is not allowed");
-		return row_error(im, CLI_USAGE, "invalid JSON: %s", jerr.text);
+	ch = getc(f);
+	if (ch == 0xEF) { /* a UTF-8 BOM */
+		if (getc(f) != 0xBB || getc(f) != 0xBF)
+			return row_error(im, CLI_USAGE, "invalid JSON: it must be a JSON array of "
+			                                "ShortUrl objects");
+	} else if (ch != EOF) {
+		ungetc(ch, f);
 	}
-	items = root;
-	if (json_is_object(root)) { /* a Shlink list answer */
-		json_t *su = json_object_get(root, "shortUrls");
-
-		items = json_is_object(su) ? json_object_get(su, "data") : NULL;
-	}
-	if (!json_is_array(items)) {
-		status = row_error(im, CLI_USAGE, "it must be a JSON array of ShortUrl objects "
-		                                  "(as `shorty export --format json` writes)");
-		goto out;
-	}
-	json_array_foreach(items, idx, item) {
-		const char *tagv[SH_MAX_TAGS];
-		svc_create_req req;
-		sh_err err = {0};
-		json_t *body, *created;
-		int64_t when = 0;
+	if (skip_ws(f) != '[')
+		return row_error(im, CLI_USAGE, "it must be a JSON array of ShortUrl objects (as "
+		                                "`shorty export --format json` writes)");
+	ch = skip_ws(f);
+	if (ch == ']')
+		goto end;
+	for (;;) {
+		json_t *item;
 
 		snprintf(im->where, sizeof im->where, "item %zu", idx + 1);
-		if (!json_is_object(item)) {
-			status = row_error(im, CLI_USAGE, "each item must be a JSON object");
-			goto out;
+		if (ch != '{')
+			return row_error(im, CLI_USAGE, "each item must be a JSON object");
+		ungetc(ch, f);
+		js.used = 0;
+		item = json_load_callback(jsrc_cb, &js,
+		                          JSON_REJECT_DUPLICATES | JSON_DISABLE_EOF_CHECK, &jerr);
+		if (!item) {
+			if (js.too_big)
+				return row_error(im, CLI_USAGE, "the item is longer than %d bytes, the "
+				                                "limit", JSON_ITEM_MAX);
+			if (js.read_err)
+				return row_error(im, CLI_FAIL, "cannot read the file");
+			if (strstr(jerr.text, "\\u0000"))
+				return row_error(im, CLI_USAGE, "invalid JSON: a NUL character "
+				                                "(\\u0000) inside a string is not "
+				                                "allowed");
+			return row_error(im, CLI_USAGE, "invalid JSON: %s", jerr.text);
 		}
-		created = json_object_get(item, "dateCreated");
-		if (created && !json_is_null(created) &&
-		    (!json_is_string(created) || sh_time_parse(json_string_value(created), &when))) {
-			status = row_error(im, CLI_USAGE, "dateCreated must be an ISO 8601 time such "
-			                                  "as 2026-11-22T00:07:09+00:00");
-			goto out;
-		}
-		body = as_create_body(item);
-		if (!body) {
-			status = cli_error(CLI_FAIL, "out of memory");
-			goto out;
-		}
-		rc = linkjson_parse_create(body, &req, tagv, &err);
-		if (rc) {
-			json_decref(body);
-			status = row_error(im, cli_status(rc), "%s", err.msg[0] ? err.msg
-			                                                         : sh_strerror(rc));
-			goto out;
-		}
-		req.now = when;
-		status = import_one(im, &req);
-		json_decref(body);
+		status = import_item(im, item);
+		json_decref(item);
 		if (status)
-			goto out;
+			return status;
+		idx++;
+		ch = skip_ws(f);
+		if (ch == ']')
+			break;
+		if (ch != ',')
+			return row_error(im, CLI_USAGE, "invalid JSON: expected , or ] after the "
+			                                "item");
+		ch = skip_ws(f);
 	}
-out:
-	json_decref(root);
-	return status;
+end:
+	if (skip_ws(f) != EOF) {
+		snprintf(im->where, sizeof im->where, "the file");
+		return row_error(im, CLI_USAGE, "invalid JSON: text after the closing ]");
+	}
+	return CLI_OK;
 }
 
 /* ---- import: the command ---------------------------------------------- */

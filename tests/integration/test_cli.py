@@ -215,7 +215,7 @@ def test_blocklisted_host_exit_2(shorty):
 def test_nul_in_url_rejected_via_json_import(shorty):
     f = shorty.write("nul.json", '[{"longUrl": "https://example.com/\\u0000evil"}]')
     line = shorty.fails(2, "import", str(f))
-    assert line.startswith("shorty: line 1, column ") and "NUL" in line
+    assert line.startswith("shorty: item 1: ") and "NUL" in line
     assert line.endswith("nothing was imported")
     assert shorty.ok("list") == ""
 
@@ -525,7 +525,12 @@ def test_export_import_json_round_trip(shorty, new_store):
     "{not json", '{"a": 1}', "[1, 2]", '[{"title": "no url"}]',
     '[{"longUrl": "https://a.example/", "longUrl": "https://b.example/"}]',
     '[{"longUrl": "https://a.example/"}, {"longUrl": "javascript:x"}]',
-])
+    '[{"longUrl": "https://a.example/"}] trailing',
+    '[{"longUrl": "https://a.example/"} {"longUrl": "https://b.example/"}]',
+    '[{"longUrl": "https://a.example/", "title": "' + "x" * (1024 * 1024) + '"}]',
+    '[{"longUrl": "https://a.example/"}',
+], ids=["syntax", "object", "numbers", "no-url", "dup-key", "bad-url", "trailing",
+        "no-comma", "item-over-1MiB", "unclosed"])
 def test_import_bad_json_exit_2(shorty, content):
     shorty.ok("migrate")
     f = shorty.write("bad.json", content)
