@@ -246,8 +246,21 @@ int cli_opt_all(const cli *c, const char *name, const char **out, int max)
 
 /* ---- help ------------------------------------------------------------ */
 
-static const char *type_metavar(const cfg_option *o)
+static const char *metavar_of(const cfg_option *o)
 {
+	static const struct {
+		const char *name, *metavar;
+	} names[] = {
+		{"listen", "ADDR:PORT"}, {"db", "URL"}, {"base-url", "URL"},
+		{"blocklist-file", "FILE"}, {"allowed-schemes", "LIST"},
+		{"trusted-proxies", "LIST"}, {"cors-origin", "ORIGIN"}, {"log-level", "LEVEL"},
+		{NULL, NULL},
+	};
+	int i;
+
+	for (i = 0; names[i].name; i++)
+		if (strcmp(o->name, names[i].name) == 0)
+			return names[i].metavar;
 	switch (o->type) {
 	case CFG_INT: return "N";
 	case CFG_BOOL: return "BOOL";
@@ -278,14 +291,13 @@ static void print_global_opts(FILE *f)
 		print_opt_line(f, "db", "URL", "store: sqlite:PATH, a bare PATH, or postgres://... "
 		                              "[$SHORTY_DB]");
 	for (o = cfg_options; o->name; o++) {
-		if (o->type == CFG_ENUM && o->choices)
+		if (o->choices)
 			snprintf(help, sizeof help, "%s (%s) [$%s, default %s]", o->help, o->choices,
 			         o->env, o->def ? o->def : "unset");
 		else
 			snprintf(help, sizeof help, "%s [$%s, default %s]", o->help, o->env,
 			         o->def ? o->def : "unset");
-		print_opt_line(f, o->name, strcmp(o->name, "db") == 0 ? "URL" : type_metavar(o),
-		               help);
+		print_opt_line(f, o->name, metavar_of(o), help);
 	}
 	print_opt_line(f, "help", NULL, "show help (also: shorty COMMAND --help)");
 	print_opt_line(f, "version", NULL, "print the version");

@@ -568,3 +568,23 @@ def test_serve_is_wired(shorty):
     # `serve` reaches http_serve; a port that cannot be bound fails with 1
     rc, out, err = shorty.run("serve", "--listen", "256.0.0.1:99999", timeout=30)
     assert rc in (1, 2) and err.startswith("shorty: ") and len(err.splitlines()) == 1
+
+
+def test_readme_configuration_table_matches_the_option_table(shorty):
+    """README's configuration table lists every option of cfg_options[]
+    (as `shorty --help` prints them) with its variable and default."""
+    from conftest import ROOT
+    readme = (ROOT / "README.md").read_text()
+    table = [line for line in readme.splitlines() if line.startswith("| `--")]
+    help_out = shorty.ok("--help")
+    opts = re.findall(r"^  --([a-z-]+) .*\[\$(SHORTY_[A-Z_]+), default (.*)\]$", help_out,
+                      re.M)
+    assert len(opts) >= 20
+    for name, env, default in opts:
+        rows = [r for r in table if r.startswith(f"| `--{name} ") or
+                r.startswith(f"| `--{name}`")]
+        assert rows, f"--{name} is missing from README's configuration table"
+        cells = [c.strip() for c in rows[0].split("|")[1:-1]]
+        assert cells[1] == f"`{env}`", (name, cells)
+        assert cells[2] == (f"`{default}`" if default != "unset" else "unset"), (name, cells)
+    assert len(table) == len(opts), "README lists an option shorty does not have"
