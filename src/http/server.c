@@ -43,11 +43,26 @@
 #include "shorty/timeutil.h"
 #include "http/internal.h"
 
-#define HTTP_CONN_MEMORY (96 * 1024) /* per-connection pool: 8 KiB line + 32 KiB headers + answer  \
-	                              */
-#define HTTP_IDLE_TIMEOUT 60         /* seconds, keep-alive idle / slow client */
-#define WRITER_FLUSH_NS 1000000000LL /* visit flush period */
-#define VISITBUF_MAX 65536           /* visits kept per worker between flushes */
+/* per-connection pool: 8 KiB line + 32 KiB headers + answer */
+#define HTTP_CONN_MEMORY (96 * 1024)
+
+/* Timeouts. libmicrohttpd 0.9.75 has one idle timeout per connection (it
+ * restarts on every byte), so a client sending a header byte every 9 s would
+ * never hit it. Hence two mechanisms:
+ *   - the idle timeout is HTTP_REQUEST_TIMEOUT (10 s) while a request is on
+ *     the wire (headers, body, sending the answer) and cfg->idle_timeout
+ *     (60 s by default) between requests of a keep-alive connection;
+ *   - a deadline per connection: the headers must be complete within
+ *     HTTP_REQUEST_TIMEOUT of the connection's accept or of the request line,
+ *     and within idle_timeout of the previous answer; a body must be complete
+ *     within HTTP_REQUEST_TIMEOUT of the headers. conn_deadlines_sweep()
+ *     (main thread, twice a second) shuts down the sockets that missed it,
+ *     so a slowloris connection is closed 10-10.5 s after it opened,
+ *     whatever its pace. */
+#define HTTP_REQUEST_TIMEOUT 10        /* seconds: header/body deadline, send idle */
+#define HTTP_SWEEP_NS 500000000LL      /* how often the deadlines are checked */
+#define WRITER_FLUSH_NS 1000000000LL   /* visit flush period */
+#define VISITBUF_MAX 65536             /* visits kept per worker between flushes */
 #define SHUTDOWN_GRACE_NS 6000000000LL /* in-flight requests may take this long */
 #define TRUSTED_MAX 32
 #define XFF_ENTRIES_MAX 32
@@ -89,6 +104,12 @@ struct http_server {
 
 	int ntrusted;
 	cidr trusted[TRUSTED_MAX];
+
+	pthread_mutex_t clock; /* the connections with their header deadlines */
+	struct conn_track *conns;
+	unsigned idle_timeout; /* seconds, between requests */
+	int64_t mhd_log_ns[4]; /* last time each rate-limited message was logged */
+	unsigned mhd_log_dropped[4];
 };
 
 http_server *http_srv;
@@ -541,6 +562,98 @@ busy:
 	                          "The service is shutting down; retry shortly.", NULL);
 }
 
+/* ---- timeouts: the header deadline (see HTTP_REQUEST_TIMEOUT) ------------------ */
+
+typedef struct conn_track {
+	struct conn_track *prev, *next;
+	int fd;
+	int64_t deadline_ns; /* headers complete by then, else shut down; 0 = none */
+	unsigned timeout_s;  /* the idle timeout libmicrohttpd applies now */
+} conn_track;
+
+static conn_track *track_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+/* deadline_ns: 0 = headers are complete; else the new deadline, kept only if
+ * it is earlier than the one running (or none is). timeout_s: the idle
+ * timeout to apply from now on. Called from the connection's own thread. */
+static void conn_phase(http_server *S, struct MHD_Connection *c, int64_t deadline_ns,
+                       unsigned timeout_s)
+{
+	conn_track *t = track_of(c);
+
+	if (!t)
+		return;
+	pthread_mutex_lock(&S->clock);
+	if (deadline_ns == 0 || t->deadline_ns == 0 || deadline_ns < t->deadline_ns)
+		t->deadline_ns = deadline_ns;
+	pthread_mutex_unlock(&S->clock);
+	if (t->timeout_s != timeout_s) {
+		MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, timeout_s);
+		t->timeout_s = timeout_s;
+	}
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+	http_server *S = cls;
+	conn_track *t;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		*socket_context = NULL;
+		if (!ci || !(t = calloc(1, sizeof(*t))))
+			return; /* untracked: only the idle timeout applies */
+		t->fd = ci->connect_fd;
+		t->timeout_s = HTTP_REQUEST_TIMEOUT;
+		t->deadline_ns = sh_mono_ns() + HTTP_REQUEST_TIMEOUT * 1000000000LL;
+		pthread_mutex_lock(&S->clock);
+		t->next = S->conns;
+		if (S->conns)
+			S->conns->prev = t;
+		S->conns = t;
+		pthread_mutex_unlock(&S->clock);
+		*socket_context = t;
+	} else if ((t = *socket_context) != NULL) { /* closed, before its fd is */
+		pthread_mutex_lock(&S->clock);
+		if (t->prev)
+			t->prev->next = t->next;
+		else
+			S->conns = t->next;
+		if (t->next)
+			t->next->prev = t->prev;
+		pthread_mutex_unlock(&S->clock);
+		free(t);
+		*socket_context = NULL;
+	}
+}
+
+/* Shuts down the sockets past their header or body deadline; libmicrohttpd then sees
+ * the end of the stream and closes the connection (no answer is sent). */
+static void conn_deadlines_sweep(http_server *S)
+{
+	int64_t now = sh_mono_ns();
+	unsigned n = 0;
+
+	pthread_mutex_lock(&S->clock);
+	for (conn_track *t = S->conns; t; t = t->next)
+		if (t->deadline_ns && now >= t->deadline_ns) {
+			shutdown(t->fd, SHUT_RDWR);
+			t->deadline_ns = 0;
+			n++;
+		}
+	pthread_mutex_unlock(&S->clock);
+	if (n)
+		log_msg(SH_LOG_DEBUG, "closed %u connection(s) past the header or body deadline",
+		        n);
+}
+
 /* ---- the request life cycle -------------------------------------------------- */
 
 static void http_req_free(http_req *r)
@@ -567,7 +680,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	http_req *r = calloc(1, sizeof(*r));
 	size_t n;
 
-	(void)c;
+	/* a request began: its headers get HTTP_REQUEST_TIMEOUT from now */
+	conn_phase(S, c, sh_mono_ns() + HTTP_REQUEST_TIMEOUT * 1000000000LL, HTTP_REQUEST_TIMEOUT);
 	if (!r)
 		return NULL;
 	__atomic_add_fetch(&S->inflight, 1, __ATOMIC_RELAXED);
@@ -591,8 +705,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	http_server *S = cls;
 	http_req *r = *con_cls;
 
-	(void)c;
-	(void)toe;
+	/* answered, the connection stays: the next request's headers must be
+	 * complete within the keep-alive idle time */
+	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		conn_phase(S, c, sh_mono_ns() + (int64_t)S->idle_timeout * 1000000000LL,
+		           S->idle_timeout);
 	if (!r)
 		return;
 	*con_cls = NULL;
@@ -749,6 +866,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		bool has_body = false;
 		int st;
 
+		conn_phase(S, c, 0, HTTP_REQUEST_TIMEOUT); /* headers complete */
 		r->conn = c;
 		r->v = S->v;
 		r->cfg = S->cfg;
@@ -768,6 +886,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			r->path = r->path_buf;
 		}
 		r->state = ST_BODY;
+		if (has_body) /* the body gets HTTP_REQUEST_TIMEOUT from now */
+			conn_phase(S, c, sh_mono_ns() + HTTP_REQUEST_TIMEOUT * 1000000000LL,
+			           HTTP_REQUEST_TIMEOUT);
 		if (st) {
 			r->early_status = st;
 			/* with a body still coming, answer now (the connection will
@@ -787,6 +908,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			*upload_data_size = 0;
 			return MHD_YES;
 		}
+		conn_phase(S, c, 0, HTTP_REQUEST_TIMEOUT); /* body complete */
 		r->state = ST_DONE;
 		if (r->early_status)
 			return (enum MHD_Result)answer_early(r, r->early_status);
@@ -807,12 +929,44 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 /* ---- logging from libmicrohttpd ------------------------------------------------ */
 
+/* Messages that come once per event under descriptor exhaustion (EMFILE),
+ * at the connection limit or from clients that drop (slowloris closed at its
+ * deadline): logged at most once a second each, with the count left out. */
+static const char *const mhd_log_limited[4] = {
+    "Error accepting connection", "Hit process or system resource limit",
+    "Server reached connection limit", "Connection socket is closed"};
+
+static bool mhd_log_allowed(http_server *S, const char *fmt, unsigned *dropped)
+{
+	int64_t now = sh_mono_ns();
+	bool ok = true;
+
+	for (int i = 0; i < 4; i++) {
+		if (strncmp(fmt, mhd_log_limited[i], strlen(mhd_log_limited[i])) != 0)
+			continue;
+		pthread_mutex_lock(&S->clock);
+		if (S->mhd_log_ns[i] && now - S->mhd_log_ns[i] < 1000000000LL) {
+			S->mhd_log_dropped[i]++;
+			ok = false;
+		} else {
+			S->mhd_log_ns[i] = now;
+			*dropped = S->mhd_log_dropped[i];
+			S->mhd_log_dropped[i] = 0;
+		}
+		pthread_mutex_unlock(&S->clock);
+		break;
+	}
+	return ok;
+}
+
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char buf[512];
 	size_t n;
+	unsigned dropped = 0;
 
-	(void)cls;
+	if (!mhd_log_allowed(cls, fmt, &dropped))
+		return;
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
 	vsnprintf(buf, sizeof(buf), fmt, ap);
@@ -820,7 +974,11 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(buf);
 	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 		buf[--n] = '\0';
-	log_msg(SH_LOG_WARN, "http: %s", buf);
+	if (dropped)
+		log_msg(SH_LOG_WARN, "http: %s (and %u more like it in the last second)", buf,
+		        dropped);
+	else
+		log_msg(SH_LOG_WARN, "http: %s", buf);
 }
 
 /* ---- listen socket ------------------------------------------------------------- */
@@ -921,6 +1079,8 @@ int http_serve(const sh_config *cfg, sh_err *err)
 	pthread_mutex_init(&S->wlock, NULL);
 	pthread_mutex_init(&S->qlock, NULL);
 	pthread_cond_init(&S->qcond, NULL);
+	pthread_mutex_init(&S->clock, NULL);
+	S->idle_timeout = cfg->idle_timeout > 0 ? (unsigned)cfg->idle_timeout : 60;
 	trusted_init(S);
 	http_srv = S;
 
@@ -988,7 +1148,8 @@ int http_serve(const sh_config *cfg, sh_err *err)
 	                        MHD_OPTION_LISTEN_SOCKET, lfd, MHD_OPTION_THREAD_POOL_SIZE, threads,
 	                        MHD_OPTION_CONNECTION_LIMIT,
 	                        (unsigned)(cfg->max_connections > 0 ? cfg->max_connections : 10000),
-	                        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT,
+	                        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_REQUEST_TIMEOUT,
+	                        MHD_OPTION_NOTIFY_CONNECTION, on_connection, S,
 	                        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
 	                        MHD_OPTION_URI_LOG_CALLBACK, on_uri, S, MHD_OPTION_NOTIFY_COMPLETED,
 	                        on_completed, S, MHD_OPTION_END);
@@ -1001,8 +1162,12 @@ int http_serve(const sh_config *cfg, sh_err *err)
 	        cfg->listen, threads, S->ws->ops->name);
 
 	for (;;) {
-		if (sigwait(&sigs, &sig) != 0)
+		struct timespec tick = {HTTP_SWEEP_NS / 1000000000LL, HTTP_SWEEP_NS % 1000000000LL};
+		sig = sigtimedwait(&sigs, NULL, &tick);
+		if (sig < 0) {
+			conn_deadlines_sweep(S); /* every HTTP_SWEEP_NS */
 			continue;
+		}
 		if (sig == SIGTERM || sig == SIGINT)
 			break;
 	}
@@ -1044,6 +1209,7 @@ out:
 	pthread_cond_destroy(&S->qcond);
 	pthread_mutex_destroy(&S->qlock);
 	pthread_mutex_destroy(&S->wlock);
+	pthread_mutex_destroy(&S->clock);
 	http_srv = NULL;
 	if (rc == 0)
 		log_msg(SH_LOG_INFO, "stopped");
