@@ -371,6 +371,19 @@ int http_reply_error(http_req *r, int code, const sh_err *err)
 		                          NULL);
 	case SH_EGONE:
 		return http_reply_problem(r, 410, NULL, "Gone", detail, NULL);
+	case SH_EFULL:
+		/* the detail says what an operator must do; nothing was stored */
+		http_add_header(r, "Retry-After", "30");
+		return http_reply_problem(r, 503, NULL, "Service Unavailable",
+		                          "The store's disk is full: nothing was saved. Retry "
+		                          "once space has been freed.",
+		                          NULL);
+	case SH_EBUSY:
+		http_add_header(r, "Retry-After", "1");
+		return http_reply_problem(r, 503, NULL, "Service Unavailable",
+		                          "The store is locked by another writer for longer than "
+		                          "its busy timeout: nothing was saved. Retry shortly.",
+		                          NULL);
 	default:
 		http_add_header(r, "Retry-After", "1");
 		return http_reply_problem(r, 503, NULL, "Service Unavailable",
