@@ -695,6 +695,15 @@ scheme_ok:
 		                p->max_length);
 		goto out;
 	}
+	if (nonascii_host) {
+		/* Read the punycode form once more: IDNA mapping can leave an
+		 * ASCII host that curl rewrites when it parses it ("0\uFEFF" maps
+		 * to "0", which curl reads as the IPv4 address 0.0.0.0). What is
+		 * stored must be what a second pass gives back. The host is ASCII
+		 * now, so this recurses once at most. */
+		rc = url_normalize(p, res.b, res.n, out, err);
+		goto out;
+	}
 	*out = res.b;
 	res.b = NULL;
 out:
