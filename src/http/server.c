@@ -381,6 +381,38 @@ static void collect_buf(http_worker *w, void *ud)
 		f->bufs[f->n++] = w->vb;
 }
 
+/*
+ * After an I/O error on commit the writer's connection is not trusted with
+ * another write: PostgreSQL's fsync lesson (research §3.2) is that after a
+ * failed fsync the state of the file is unknown and a retry may "succeed"
+ * over lost data. So the connection is closed and a new one opened before
+ * the next write (after a failed visit flush too); nothing is retried. If
+ * the open fails, S->ws stays NULL and every batch tries again (its jobs
+ * fail with SH_ESTORE meanwhile).
+ */
+static int writer_reopen(http_server *S)
+{
+	store_options o;
+	sh_err err = {0};
+
+	/* a named memory store lives as long as its handles: keep it */
+	if (S->ws && strcmp(S->ws->ops->name, "sqlite") != 0)
+		return 0;
+	if (S->ws)
+		store_close(S->ws);
+	S->ws = NULL;
+	store_options_default(&o);
+	if (S->cfg->synchronous)
+		o.synchronous = S->cfg->synchronous;
+	if (store_open(&S->ws, S->db_url, &o, &err) < 0) {
+		S->ws = NULL;
+		log_msg(SH_LOG_ERROR, "writer: cannot reopen the store: %s", err.msg);
+		return SH_ESTORE;
+	}
+	log_msg(SH_LOG_WARN, "writer: reopened the store connection after an I/O error");
+	return 0;
+}
+
 static void flush_visits(http_server *S)
 {
 	struct flush_ctx f = {0};
@@ -396,10 +428,16 @@ static void flush_visits(http_server *S)
 	if (!f.bufs)
 		return;
 	http_workers_each(collect_buf, &f);
+	if (!S->ws) { /* no write connection (writer_reopen failed): keep them */
+		free(f.bufs);
+		return;
+	}
 	rc = svc_visits_flush(S->v, S->ws, f.bufs, f.n, &flushed);
 	if (rc < 0)
 		log_msg(SH_LOG_WARN, "visit flush failed (%s); kept for the next flush",
 		        sh_strerror(rc));
+	if (rc == SH_ESTORE && !store_in_txn(S->ws)) /* not inside run_batch's */
+		writer_reopen(S);
 	free(f.bufs);
 }
 
@@ -409,7 +447,9 @@ static void run_batch(http_server *S, http_req *list)
 	int rc, brc;
 	http_req *r;
 
-	brc = store_begin(S->ws);
+	brc = S->ws ? 0 : writer_reopen(S);
+	if (brc == 0)
+		brc = store_begin(S->ws);
 	for (r = list; r && brc >= 0; r = r->job_next) {
 		if (r->job_flush_visits) {
 			flush_visits(S);
@@ -448,6 +488,9 @@ static void run_batch(http_server *S, http_req *list)
 			for (r = list; r; r = r->job_next)
 				if (r->job_rc >= 0)
 					r->job_rc = rc;
+			/* I/O error (not busy/full): new connection first */
+			if (rc == SH_ESTORE)
+				writer_reopen(S);
 		} else {
 			for (r = list; r; r = r->job_next) {
 				if (r->job_rc >= 0 && r->job_created)
