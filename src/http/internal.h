@@ -379,7 +379,32 @@ void ratelimit_free(void);
 /* Takes one token for ip. Returns 0, or the seconds to wait (> 0). */
 int ratelimit_take(const char *ip);
 
-/* Shared state set up by http_serve (server.c). */
+/* ---- starting and stopping (server.c) ----------------------------------------
+ * http_serve() is http_server_start(), a signal loop, http_server_stop().
+ * Tests and the fuzzers run the server in-process with the pair below. */
+
+enum http_server_flags {
+	HTTP_SERVER_NO_LISTEN = 1 << 0, /* no listen socket: connections come only
+	                                   from http_server_add_socket() */
+};
+
+/* Opens the store named by cfg->db (created and migrated), the service, the
+ * writer thread and libmicrohttpd (its own threads). Does not touch signals.
+ * One server per process; cfg must outlive it. 0, or SH_E* with err. */
+int http_server_start(const sh_config *cfg, unsigned flags, sh_err *err);
+
+/* Hands a connected stream socket to the server (e.g. one end of a
+ * socketpair); its peer address is taken to be 127.0.0.1. The server owns
+ * fd from then on and closes it, also when this fails (SH_ENOMEM, or
+ * SH_EINVAL when no server runs). */
+int http_server_add_socket(int fd);
+
+/* Stops accepting, lets requests in flight finish (up to a grace period),
+ * stops libmicrohttpd and the writer (after a last visit flush), closes
+ * the store. No-op when no server runs. */
+void http_server_stop(void);
+
+/* Shared state set up by http_server_start (server.c). */
 typedef struct http_server http_server;
 extern http_server *http_srv;
 svc *http_svc(void);

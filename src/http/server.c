@@ -110,6 +110,8 @@ struct http_server {
 	unsigned idle_timeout; /* seconds, between requests */
 	int64_t mhd_log_ns[4]; /* last time each rate-limited message was logged */
 	unsigned mhd_log_dropped[4];
+
+	int lfd; /* the listen socket, -1 without one */
 };
 
 http_server *http_srv;
@@ -1109,127 +1111,14 @@ static char *db_url_for_workers(const char *db)
 	return strdup(db ? db : "sqlite:./data/shorty.db");
 }
 
-int http_serve(const sh_config *cfg, sh_err *err)
+/* ---- start / stop ---------------------------------------------------------------- */
+
+static http_server srv_state; /* the one server of the process (http_srv) */
+
+/* Everything after the daemon stopped (or never started): the writer ends
+ * after a last visit flush, then connections, counters and store close. */
+static void server_teardown(http_server *S)
 {
-	http_server S_, *S = &S_;
-	store_options o;
-	sigset_t sigs, old;
-	int rc = 0, lfd = -1, sig = 0, cur = 0, latest = 0;
-	unsigned threads;
-
-	memset(S, 0, sizeof(*S));
-	S->cfg = cfg;
-	pthread_mutex_init(&S->wlock, NULL);
-	pthread_mutex_init(&S->qlock, NULL);
-	pthread_cond_init(&S->qcond, NULL);
-	pthread_mutex_init(&S->clock, NULL);
-	S->idle_timeout = cfg->idle_timeout > 0 ? (unsigned)cfg->idle_timeout : 60;
-	trusted_init(S);
-	http_srv = S;
-
-	S->db_url = db_url_for_workers(cfg->db);
-	if (!S->db_url) {
-		rc = sh_err_set(err, SH_ENOMEM, NULL, "out of memory");
-		goto out;
-	}
-	store_options_default(&o);
-	o.create = true;
-	if (cfg->synchronous)
-		o.synchronous = cfg->synchronous;
-	rc = store_open(&S->ws, S->db_url, &o, err);
-	if (rc < 0)
-		goto out;
-	rc = store_migrate(S->ws, err);
-	if (rc < 0)
-		goto out;
-	if (store_schema_version(S->ws, &cur, &latest) == 0 && cur != latest) {
-		rc = sh_err_set(
-		    err, SH_ESCHEMA, NULL,
-		    "the store's schema is version %d, this binary needs %d; run `shorty migrate`",
-		    cur, latest);
-		goto out;
-	}
-	rc = svc_open(&S->v, cfg, S->ws, err);
-	if (rc < 0)
-		goto out;
-	rc = http_metrics_init();
-	if (rc < 0) {
-		rc = sh_err_set(err, rc, NULL, "out of memory");
-		goto out;
-	}
-	rc = ratelimit_init(cfg->rate_limit);
-	if (rc < 0) {
-		rc = sh_err_set(err, rc, NULL, "out of memory");
-		goto out;
-	}
-	rc = listen_socket(cfg->listen, &lfd, err);
-	if (rc < 0)
-		goto out;
-
-	/* signals: every thread started from here on inherits the mask, and the
-	 * main thread takes them with sigwait */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGPIPE);
-	pthread_sigmask(SIG_BLOCK, &sigs, &old);
-
-	if (pthread_create(&S->writer, NULL, writer_main, S) != 0) {
-		rc = sh_err_set(err, SH_ENOMEM, NULL, "cannot start the writer thread");
-		goto out;
-	}
-	S->writer_started = true;
-
-	threads =
-	    cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
-	if (threads < 1)
-		threads = 1;
-	S->d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
-	                            MHD_USE_ERROR_LOG | MHD_USE_ITC,
-	                        0, NULL, NULL, on_request, S, MHD_OPTION_EXTERNAL_LOGGER,
-	                        on_mhd_log, S, /* first, or MHD complains */
-	                        MHD_OPTION_LISTEN_SOCKET, lfd, MHD_OPTION_THREAD_POOL_SIZE, threads,
-	                        MHD_OPTION_CONNECTION_LIMIT,
-	                        (unsigned)(cfg->max_connections > 0 ? cfg->max_connections : 10000),
-	                        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_REQUEST_TIMEOUT,
-	                        MHD_OPTION_NOTIFY_CONNECTION, on_connection, S,
-	                        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
-	                        MHD_OPTION_URI_LOG_CALLBACK, on_uri, S, MHD_OPTION_NOTIFY_COMPLETED,
-	                        on_completed, S, MHD_OPTION_END);
-	if (!S->d) {
-		rc = sh_err_set(err, SH_EINVAL, "listen", "cannot start the HTTP server on %s",
-		                cfg->listen);
-		goto out;
-	}
-	log_msg(SH_LOG_INFO, "shorty %s serving on %s (%u threads, store %s)", SHORTY_VERSION,
-	        cfg->listen, threads, S->ws->ops->name);
-
-	for (;;) {
-		struct timespec tick = {HTTP_SWEEP_NS / 1000000000LL, HTTP_SWEEP_NS % 1000000000LL};
-		sig = sigtimedwait(&sigs, NULL, &tick);
-		if (sig < 0) {
-			conn_deadlines_sweep(S); /* every HTTP_SWEEP_NS */
-			continue;
-		}
-		if (sig == SIGTERM || sig == SIGINT)
-			break;
-	}
-	log_msg(SH_LOG_INFO, "signal %d: stopping (finishing requests in flight)", sig);
-	__atomic_store_n(&S->stopping, 1, __ATOMIC_RELAXED);
-	MHD_quiesce_daemon(S->d);
-	{
-		int64_t deadline = sh_mono_ns() + SHUTDOWN_GRACE_NS;
-		while (__atomic_load_n(&S->inflight, __ATOMIC_RELAXED) > 0 &&
-		       sh_mono_ns() < deadline)
-			usleep(10000);
-	}
-	pthread_mutex_lock(&S->qlock);
-	S->daemon_gone = true;
-	pthread_mutex_unlock(&S->qlock);
-	MHD_stop_daemon(S->d);
-	S->d = NULL;
-	rc = 0;
-out:
 	if (S->writer_started) {
 		pthread_mutex_lock(&S->qlock);
 		S->writer_stop = true;
@@ -1239,8 +1128,8 @@ out:
 	}
 	if (S->d)
 		MHD_stop_daemon(S->d);
-	if (lfd >= 0)
-		close(lfd);
+	if (S->lfd >= 0)
+		close(S->lfd);
 	workers_free(S);
 	ratelimit_free();
 	http_metrics_free();
@@ -1254,7 +1143,181 @@ out:
 	pthread_mutex_destroy(&S->wlock);
 	pthread_mutex_destroy(&S->clock);
 	http_srv = NULL;
-	if (rc == 0)
-		log_msg(SH_LOG_INFO, "stopped");
+}
+
+int http_server_start(const sh_config *cfg, unsigned flags, sh_err *err)
+{
+	http_server *S = &srv_state;
+	store_options o;
+	int rc = 0, cur = 0, latest = 0;
+	unsigned threads;
+	bool listening = !(flags & HTTP_SERVER_NO_LISTEN);
+
+	if (http_srv)
+		return sh_err_set(err, SH_EINVAL, NULL, "the HTTP server is already running");
+	memset(S, 0, sizeof(*S));
+	S->lfd = -1;
+	S->cfg = cfg;
+	pthread_mutex_init(&S->wlock, NULL);
+	pthread_mutex_init(&S->qlock, NULL);
+	pthread_cond_init(&S->qcond, NULL);
+	pthread_mutex_init(&S->clock, NULL);
+	S->idle_timeout = cfg->idle_timeout > 0 ? (unsigned)cfg->idle_timeout : 60;
+	trusted_init(S);
+	http_srv = S;
+
+	S->db_url = db_url_for_workers(cfg->db);
+	if (!S->db_url) {
+		rc = sh_err_set(err, SH_ENOMEM, NULL, "out of memory");
+		goto fail;
+	}
+	store_options_default(&o);
+	o.create = true;
+	if (cfg->synchronous)
+		o.synchronous = cfg->synchronous;
+	rc = store_open(&S->ws, S->db_url, &o, err);
+	if (rc < 0)
+		goto fail;
+	rc = store_migrate(S->ws, err);
+	if (rc < 0)
+		goto fail;
+	if (store_schema_version(S->ws, &cur, &latest) == 0 && cur != latest) {
+		rc = sh_err_set(
+		    err, SH_ESCHEMA, NULL,
+		    "the store's schema is version %d, this binary needs %d; run `shorty migrate`",
+		    cur, latest);
+		goto fail;
+	}
+	rc = svc_open(&S->v, cfg, S->ws, err);
+	if (rc < 0)
+		goto fail;
+	rc = http_metrics_init();
+	if (rc < 0) {
+		rc = sh_err_set(err, rc, NULL, "out of memory");
+		goto fail;
+	}
+	rc = ratelimit_init(cfg->rate_limit);
+	if (rc < 0) {
+		rc = sh_err_set(err, rc, NULL, "out of memory");
+		goto fail;
+	}
+	if (listening) {
+		rc = listen_socket(cfg->listen, &S->lfd, err);
+		if (rc < 0)
+			goto fail;
+	}
+
+	if (pthread_create(&S->writer, NULL, writer_main, S) != 0) {
+		rc = sh_err_set(err, SH_ENOMEM, NULL, "cannot start the writer thread");
+		goto fail;
+	}
+	S->writer_started = true;
+
+	threads =
+	    cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	if (threads < 1)
+		threads = 1;
+	/* without a listen socket, the option list ends before
+	 * MHD_OPTION_LISTEN_SOCKET (libmicrohttpd refuses it with
+	 * MHD_USE_NO_LISTEN_SOCKET) */
+	S->d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+	                            MHD_USE_ERROR_LOG | MHD_USE_ITC |
+	                            (listening ? 0 : MHD_USE_NO_LISTEN_SOCKET),
+	                        0, NULL, NULL, on_request, S, MHD_OPTION_EXTERNAL_LOGGER,
+	                        on_mhd_log, S, /* first, or MHD complains */
+	                        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
+	                        (unsigned)(cfg->max_connections > 0 ? cfg->max_connections : 10000),
+	                        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_REQUEST_TIMEOUT,
+	                        MHD_OPTION_NOTIFY_CONNECTION, on_connection, S,
+	                        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
+	                        MHD_OPTION_URI_LOG_CALLBACK, on_uri, S, MHD_OPTION_NOTIFY_COMPLETED,
+	                        on_completed, S,
+	                        listening ? MHD_OPTION_LISTEN_SOCKET : MHD_OPTION_END, S->lfd,
+	                        MHD_OPTION_END);
+	if (!S->d) {
+		rc = sh_err_set(err, SH_EINVAL, "listen", "cannot start the HTTP server on %s",
+		                listening ? cfg->listen : "no socket");
+		goto fail;
+	}
+	if (listening)
+		log_msg(SH_LOG_INFO, "shorty %s serving on %s (%u threads, store %s)",
+		        SHORTY_VERSION, cfg->listen, threads, S->ws->ops->name);
+	return 0;
+fail:
+	server_teardown(S);
 	return rc;
+}
+
+int http_server_add_socket(int fd)
+{
+	struct sockaddr_in sa;
+
+	if (!http_srv || !http_srv->d) {
+		close(fd);
+		return SH_EINVAL;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	/* libmicrohttpd owns fd from here on, and closes it even on failure */
+	if (MHD_add_connection(http_srv->d, fd, (const struct sockaddr *)&sa, sizeof(sa)) != MHD_YES)
+		return SH_ENOMEM;
+	return 0;
+}
+
+void http_server_stop(void)
+{
+	http_server *S = http_srv;
+
+	if (!S)
+		return;
+	__atomic_store_n(&S->stopping, 1, __ATOMIC_RELAXED);
+	if (S->lfd >= 0)
+		MHD_quiesce_daemon(S->d);
+	{
+		int64_t deadline = sh_mono_ns() + SHUTDOWN_GRACE_NS;
+		while (__atomic_load_n(&S->inflight, __ATOMIC_RELAXED) > 0 &&
+		       sh_mono_ns() < deadline)
+			usleep(10000);
+	}
+	pthread_mutex_lock(&S->qlock);
+	S->daemon_gone = true;
+	pthread_mutex_unlock(&S->qlock);
+	MHD_stop_daemon(S->d);
+	S->d = NULL;
+	server_teardown(S);
+}
+
+/* ---- http_serve ---------------------------------------------------------------- */
+
+int http_serve(const sh_config *cfg, sh_err *err)
+{
+	sigset_t sigs, old;
+	int rc, sig = 0;
+
+	/* signals: every thread started from here on inherits the mask, and this
+	 * thread takes them with sigtimedwait */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &sigs, &old);
+
+	rc = http_server_start(cfg, 0, err);
+	if (rc < 0)
+		return rc;
+	for (;;) {
+		struct timespec tick = {HTTP_SWEEP_NS / 1000000000LL, HTTP_SWEEP_NS % 1000000000LL};
+		sig = sigtimedwait(&sigs, NULL, &tick);
+		if (sig < 0) {
+			conn_deadlines_sweep(http_srv); /* every HTTP_SWEEP_NS */
+			continue;
+		}
+		if (sig == SIGTERM || sig == SIGINT)
+			break;
+	}
+	log_msg(SH_LOG_INFO, "signal %d: stopping (finishing requests in flight)", sig);
+	http_server_stop();
+	log_msg(SH_LOG_INFO, "stopped");
+	return 0;
 }
