@@ -286,7 +286,8 @@ typedef struct sq_store {
 	store base; /* first: a store * is an sq_store * */
 	sqlite3 *db;
 	bool read_only;
-	int sp_depth; /* open savepoints made by store_savepoint */
+	int sp_depth;          /* open savepoints made by store_savepoint */
+	bool rollback_pending; /* a ROLLBACK failed (out of memory): retried first */
 	sqlite3_stmt *st[ST__COUNT];
 	struct {
 		char *sql;
@@ -828,10 +829,23 @@ static int sq_ping(store *s)
 
 /* ---- transactions -------------------------------------------------------- */
 
+static int sq_rollback(store *s);
+
+/* A ROLLBACK that failed (it needs memory to be prepared, and SQLite may be
+ * out of it) leaves the transaction open; without this the connection would
+ * stay in it for good (every later begin refused, every later write nested
+ * in a transaction never committed). begin and in_txn retry it first. */
+static void settle_rollback(sq_store *q)
+{
+	if (q->rollback_pending)
+		(void)sq_rollback(&q->base);
+}
+
 static int sq_begin(store *s)
 {
 	sq_store *q = SQ(s);
 
+	settle_rollback(q);
 	if (!sqlite3_get_autocommit(q->db))
 		return sq_err(q, SH_EINVAL, "%s", "begin: a transaction is already open");
 	q->sp_depth = 0;
@@ -855,12 +869,18 @@ static int sq_rollback(store *s)
 {
 	sq_store *q = SQ(s);
 
+	int rc;
+
 	q->sp_depth = 0;
 	/* SQLite may already have rolled back on its own (SQLITE_FULL, IOERR):
 	 * then there is nothing left to undo */
-	if (sqlite3_get_autocommit(q->db))
+	if (sqlite3_get_autocommit(q->db)) {
+		q->rollback_pending = false;
 		return 0;
-	return run(q, ST_ROLLBACK, "rollback");
+	}
+	rc = run(q, ST_ROLLBACK, "rollback");
+	q->rollback_pending = rc != 0 && !sqlite3_get_autocommit(q->db);
+	return rc;
 }
 
 /* Savepoint names come from the depth counter, never from input. */
@@ -916,6 +936,7 @@ static int sq_rollback_to(store *s)
 
 static bool sq_in_txn(store *s)
 {
+	settle_rollback(SQ(s));
 	return !sqlite3_get_autocommit(SQ(s)->db);
 }
 
