@@ -3,7 +3,7 @@
 JOBS ?= $(shell nproc)
 PY := /usr/bin/python3
 
-.PHONY: all deps build run test unit bench clean asan release format
+.PHONY: all deps build run test test-faults unit bench clean asan release format
 
 all: build
 
@@ -31,6 +31,21 @@ run: release
 # one line "N passed, N failed".
 test: asan
 	@$(PY) scripts/run-tests build/asan
+
+# The long crash and fault runs (docs/reliability.md): kill -9 under 64
+# creators and during an import, FAULT_TRIALS times each (default 100), the
+# fault-injection tests and the allocation-failure loop. Figures go to
+# $(FAULT_BUILD)/faults-report.jsonl, one JSON line per test.
+FAULT_TRIALS ?= 100
+FAULT_BUILD ?= build/asan
+test-faults: asan
+	@rm -f $(FAULT_BUILD)/faults-report.jsonl
+	@SHORTY_BIN=$(CURDIR)/$(FAULT_BUILD)/shorty SHORTY_BUILD=$(CURDIR)/$(FAULT_BUILD) \
+	  SHORTY_CRASH_TRIALS=$(FAULT_TRIALS) SHORTY_CRASH_REPORT=$(CURDIR)/$(FAULT_BUILD)/faults-report.jsonl \
+	  ASAN_OPTIONS=detect_leaks=1 $(PY) -m pytest -q -p no:cacheprovider \
+	  tests/integration/test_crash.py tests/integration/test_faults.py
+	@CMOCKA_MESSAGE_OUTPUT=stdout ASAN_OPTIONS=detect_leaks=1 $(FAULT_BUILD)/test_alloc_fail
+	@cat $(FAULT_BUILD)/faults-report.jsonl
 
 bench: release
 	@scripts/bench
