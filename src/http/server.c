@@ -835,24 +835,64 @@ static unsigned method_bit(const char *m)
 }
 
 struct hdr_count {
-	size_t n, bytes, hosts;
+	size_t n, bytes, hosts, cls, tes;
+	bool bad; /* a field no proxy in front of us would read the same way */
 };
 
+static bool tchar(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* RFC 3986 host[:port]: reg-name, IP literal, port. */
+static bool host_ok(const char *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)v[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      strchr("-._~!$&'()*+,;=:%[]", c)))
+			return false;
+	}
+	return true;
+}
+
 static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
-                                    const char *value)
+                                    size_t key_size, const char *value, size_t value_size)
 {
 	struct hdr_count *h = cls;
 
 	(void)kind;
 	h->n++;
-	h->bytes += strlen(key) + (value ? strlen(value) : 0) + 4;
-	if (strcasecmp(key, "Host") == 0)
+	h->bytes += key_size + value_size + 4;
+	/* RFC 9110 5.1, 5.5: a token for the name; no NUL, CR, LF or other
+	 * control character in the value (HTAB and obs-text are fine) */
+	if (key_size == 0 || strlen(key) != key_size || (value && strlen(value) != value_size))
+		h->bad = true;
+	for (size_t i = 0; i < key_size && !h->bad; i++)
+		if (!tchar((unsigned char)key[i]))
+			h->bad = true;
+	for (size_t i = 0; value && i < value_size && !h->bad; i++) {
+		unsigned char c = (unsigned char)value[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			h->bad = true;
+	}
+	if (strcasecmp(key, "Host") == 0) {
 		h->hosts++;
+		if (!value || !host_ok(value, value_size))
+			h->bad = true;
+	}
+	if (strcasecmp(key, "Content-Length") == 0)
+		h->cls++;
+	if (strcasecmp(key, "Transfer-Encoding") == 0)
+		h->tes++;
 	return MHD_YES;
 }
 
 /* First call: everything that can be checked from the headers. Returns the
- * status to answer (0 = go on). */
+ * status to answer (0 = go on). *has_body true also means "answer now and
+ * close": set for every framing error, so that bytes after them are never
+ * read as a request of their own (smuggling). */
 static int check_headers(http_req *r, const char *version, bool *has_body)
 {
 	struct hdr_count h = {0};
@@ -860,25 +900,37 @@ static int check_headers(http_req *r, const char *version, bool *has_body)
 
 	if (r->raw_len > HTTP_REQUEST_LINE_MAX || !r->raw_buf)
 		return 414;
-	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, count_header, &h);
+	MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, count_header, &h);
 	if (h.n > HTTP_HEADER_FIELDS_MAX || h.bytes > HTTP_HEADERS_MAX)
 		return 431;
+	cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
+	te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Transfer-Encoding");
+	*has_body = (cl && strcmp(cl, "0") != 0) || te;
+	/* RFC 9112 6.3: CL with TE, several CL or TE fields, bad fields */
+	if (h.bad || h.cls > 1 || h.tes > 1 || (cl && te)) {
+		*has_body = true;
+		return 400;
+	}
+	if (te && strcasecmp(te, "chunked") != 0) {
+		*has_body = true;
+		for (const char *p = te; *p; p++)
+			if (!tchar((unsigned char)*p))
+				return 400; /* "chunked, chunked", ",chunked" */
+		return 501;                 /* a coding we do not implement: gzip */
+	}
 	if (r->raw_buf[0] != '/')
 		return 400; /* absolute-form or '*' targets: not served */
 	/* RFC 9112 3.2: exactly one Host in HTTP/1.1 */
 	if (h.hosts > 1 || (h.hosts == 0 && version && strcmp(version, "HTTP/1.1") == 0))
 		return 400;
-	cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
-	te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Transfer-Encoding");
-	*has_body = (cl && strcmp(cl, "0") != 0) || te;
-	if (cl && te)
-		return 400; /* RFC 9112 6.3: a smuggling attempt */
 	if (cl) {
 		char *end;
 		errno = 0;
 		unsigned long long v = strtoull(cl, &end, 10);
-		if (errno || *end || end == cl || cl[0] == '-' || cl[0] == '+')
+		if (errno || *end || end == cl || cl[0] == '-' || cl[0] == '+') {
+			*has_body = true;
 			return 400;
+		}
 		if (v > HTTP_BODY_MAX)
 			return 413;
 	}
@@ -897,6 +949,9 @@ static int answer_early(http_req *r, int status)
 	case 414:
 		return http_reply_problem(r, 414, NULL, "URI Too Long",
 		                          "The request target is longer than 8192 bytes.", NULL);
+	case 501:
+		return http_reply_problem(r, 501, NULL, "Not Implemented",
+		                          "Transfer-Encoding: only chunked is supported.", NULL);
 	case 431:
 		return http_reply_problem(r, 431, NULL, "Request Header Fields Too Large",
 		                          "The request headers exceed 32768 bytes or 100 fields.",
