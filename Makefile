@@ -3,7 +3,7 @@
 JOBS ?= $(shell nproc)
 PY := /usr/bin/python3
 
-.PHONY: all deps build run test test-faults unit bench clean asan release format
+.PHONY: all deps build run test test-faults unit bench clean asan release format fuzz
 
 all: build
 
@@ -46,6 +46,15 @@ test-faults: asan
 	  tests/integration/test_crash.py tests/integration/test_faults.py
 	@CMOCKA_MESSAGE_OUTPUT=stdout ASAN_OPTIONS=detect_leaks=1 $(FAULT_BUILD)/test_alloc_fail
 	@cat $(FAULT_BUILD)/faults-report.jsonl
+
+# libFuzzer harnesses (fuzz/, clang): builds the fuzz preset into build/fuzz
+# and runs each harness for FUZZ_SECONDS with its corpus and dictionary;
+# new inputs are kept in build/fuzz/corpus, crashers go to fuzz/crashes/.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@cmake --preset fuzz >/dev/null
+	@cmake --build --preset fuzz -j$(JOBS)
+	@fuzz/run.sh $(FUZZ_SECONDS)
 
 bench: release
 	@scripts/bench
