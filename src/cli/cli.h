@@ -69,9 +69,9 @@ typedef struct cli {
 	const cli_cmd *cmd;
 	const char **args; /* positional arguments of the command */
 	int nargs;
-	cli_optval *opts;  /* command options in the order given */
+	cli_optval *opts; /* command options in the order given */
 	int nopts;
-	store *st;         /* opened per cmd->needs, else NULL */
+	store *st; /* opened per cmd->needs, else NULL */
 	svc *sv;
 } cli;
 

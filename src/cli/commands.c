@@ -27,80 +27,83 @@ static int cmd_migrate(cli *c);
 static int cmd_serve(cli *c);
 
 static const cli_opt add_opts[] = {
-	{"code", "C", false, "use this custom code ([A-Za-z0-9_-]{1,64}) instead of a generated one"},
-	{"expires", "WHEN", false, "expiry: RFC 3339 time, a date, or a duration (90s, 15m, 24h, 7d, 2w)"},
-	{"max-visits", "N", false, "answer 410 Gone after N visits"},
-	{"redirect", "STATUS", false, "redirect status: 301, 302, 307 or 308"},
-	{"title", "T", false, "a title (at most 512 bytes)"},
-	{"tag", "T", true, "a tag ([a-z0-9_-]{1,32}); repeat for more (at most 16)"},
-	{"no-dedupe", NULL, false, "always make a new link, even if one exists for this URL"},
-	{"json", NULL, false, "print the Shlink ShortUrl JSON object instead of the short URL"},
-	{NULL, NULL, false, NULL},
+    {"code", "C", false, "use this custom code ([A-Za-z0-9_-]{1,64}) instead of a generated one"},
+    {"expires", "WHEN", false,
+     "expiry: RFC 3339 time, a date, or a duration (90s, 15m, 24h, 7d, 2w)"},
+    {"max-visits", "N", false, "answer 410 Gone after N visits"},
+    {"redirect", "STATUS", false, "redirect status: 301, 302, 307 or 308"},
+    {"title", "T", false, "a title (at most 512 bytes)"},
+    {"tag", "T", true, "a tag ([a-z0-9_-]{1,32}); repeat for more (at most 16)"},
+    {"no-dedupe", NULL, false, "always make a new link, even if one exists for this URL"},
+    {"json", NULL, false, "print the Shlink ShortUrl JSON object instead of the short URL"},
+    {NULL, NULL, false, NULL},
 };
 
 static const cli_opt json_opts[] = {
-	{"json", NULL, false, "print JSON (Shlink ShortUrl objects)"},
-	{NULL, NULL, false, NULL},
+    {"json", NULL, false, "print JSON (Shlink ShortUrl objects)"},
+    {NULL, NULL, false, NULL},
 };
 
 static const cli_opt list_opts[] = {
-	{"limit", "N", false, "print at most N links (default: all)"},
-	{"tag", "T", true, "only links with this tag (repeat: any of them)"},
-	{"json", NULL, false, "print one JSON array of Shlink ShortUrl objects"},
-	{NULL, NULL, false, NULL},
+    {"limit", "N", false, "print at most N links (default: all)"},
+    {"tag", "T", true, "only links with this tag (repeat: any of them)"},
+    {"json", NULL, false, "print one JSON array of Shlink ShortUrl objects"},
+    {NULL, NULL, false, NULL},
 };
 
 static const cli_opt format_opts[] = {
-	{"format", "csv|json", false, "file format (import: from the file name when not given; "
-	                              "export: csv by default)"},
-	{NULL, NULL, false, NULL},
+    {"format", "csv|json", false,
+     "file format (import: from the file name when not given; "
+     "export: csv by default)"},
+    {NULL, NULL, false, NULL},
 };
 
 static const cli_opt key_create_opts[] = {
-	{"name", "N", false, "a name to recognize the key by"},
-	{"role", "ROLE", false, "admin (default), author or read-only"},
-	{NULL, NULL, false, NULL},
+    {"name", "N", false, "a name to recognize the key by"},
+    {"role", "ROLE", false, "admin (default), author or read-only"},
+    {NULL, NULL, false, NULL},
 };
 
 /* Serve's own options are global options (cfg_options[]); listed here so
  * that `shorty serve --help` shows them. */
 static const cli_opt serve_opts[] = {
-	{"listen", "ADDR:PORT", false, "address to listen on (default 0.0.0.0:8000)"},
-	{"threads", "N", false, "worker threads (0 = one per core)"},
-	{"base-url", "URL", false, "the base of the short URLs"},
-	{NULL, NULL, false, NULL},
+    {"listen", "ADDR:PORT", false, "address to listen on (default 0.0.0.0:8000)"},
+    {"threads", "N", false, "worker threads (0 = one per core)"},
+    {"base-url", "URL", false, "the base of the short URLs"},
+    {NULL, NULL, false, NULL},
 };
 
 static const cli_cmd cli_cmds[] = {
-	{"serve", "serve [--listen ADDR:PORT] [--threads N] [--base-url URL]",
-	 "run the HTTP service (REST API, redirects, web page)", 0, 0, serve_opts,
-	 CLI_NEEDS_NOTHING, cmd_serve},
-	{"add", "add URL [--code C] [--expires WHEN] [--max-visits N] [--redirect 301|302|307|308] "
-	        "[--title T] [--tag T]... [--no-dedupe] [--json]",
-	 "shorten URL; prints the short URL alone", 1, 1, add_opts, CLI_NEEDS_WRITE, cmd_add},
-	{"resolve", "resolve CODE", "print the stored long URL of CODE alone (counts no visit)", 1, 1,
-	 NULL, CLI_NEEDS_READ, cmd_resolve},
-	{"info", "info CODE [--json]", "show a link and its visit count", 1, 1, json_opts,
-	 CLI_NEEDS_READ, cmd_info},
-	{"list", "list [--limit N] [--tag T]... [--json]", "list links, newest first", 0, 0,
-	 list_opts, CLI_NEEDS_READ, cmd_list},
-	{"delete", "delete CODE", "delete a link; its code answers 404 at once", 1, 1, NULL,
-	 CLI_NEEDS_READ, cmd_delete},
-	{"import", "import FILE [--format csv|json]",
-	 "import links from FILE (- = standard input), all or nothing", 1, 1, format_opts,
-	 CLI_NEEDS_WRITE, cmd_import},
-	{"export", "export [--format csv|json]", "write every link to standard output", 0, 0,
-	 format_opts, CLI_NEEDS_READ, cmd_export},
-	{"key create", "key create [--name N] [--role admin|author|read-only]",
-	 "create an API key; prints it once, alone", 0, 0, key_create_opts, CLI_NEEDS_STORE_WRITE,
-	 cmd_key_create},
-	{"key list", "key list", "list API keys (never the keys themselves)", 0, 0, NULL,
-	 CLI_NEEDS_STORE_READ, cmd_key_list},
-	{"key revoke", "key revoke ID", "revoke the API key with this id", 1, 1, NULL,
-	 CLI_NEEDS_STORE_READ, cmd_key_revoke},
-	{"migrate", "migrate", "create the store if needed and apply schema migrations", 0, 0, NULL,
-	 CLI_NEEDS_STORE_WRITE, cmd_migrate},
-	{NULL, NULL, NULL, 0, 0, NULL, 0, NULL},
+    {"serve", "serve [--listen ADDR:PORT] [--threads N] [--base-url URL]",
+     "run the HTTP service (REST API, redirects, web page)", 0, 0, serve_opts, CLI_NEEDS_NOTHING,
+     cmd_serve},
+    {"add",
+     "add URL [--code C] [--expires WHEN] [--max-visits N] [--redirect 301|302|307|308] "
+     "[--title T] [--tag T]... [--no-dedupe] [--json]",
+     "shorten URL; prints the short URL alone", 1, 1, add_opts, CLI_NEEDS_WRITE, cmd_add},
+    {"resolve", "resolve CODE", "print the stored long URL of CODE alone (counts no visit)", 1, 1,
+     NULL, CLI_NEEDS_READ, cmd_resolve},
+    {"info", "info CODE [--json]", "show a link and its visit count", 1, 1, json_opts,
+     CLI_NEEDS_READ, cmd_info},
+    {"list", "list [--limit N] [--tag T]... [--json]", "list links, newest first", 0, 0, list_opts,
+     CLI_NEEDS_READ, cmd_list},
+    {"delete", "delete CODE", "delete a link; its code answers 404 at once", 1, 1, NULL,
+     CLI_NEEDS_READ, cmd_delete},
+    {"import", "import FILE [--format csv|json]",
+     "import links from FILE (- = standard input), all or nothing", 1, 1, format_opts,
+     CLI_NEEDS_WRITE, cmd_import},
+    {"export", "export [--format csv|json]", "write every link to standard output", 0, 0,
+     format_opts, CLI_NEEDS_READ, cmd_export},
+    {"key create", "key create [--name N] [--role admin|author|read-only]",
+     "create an API key; prints it once, alone", 0, 0, key_create_opts, CLI_NEEDS_STORE_WRITE,
+     cmd_key_create},
+    {"key list", "key list", "list API keys (never the keys themselves)", 0, 0, NULL,
+     CLI_NEEDS_STORE_READ, cmd_key_list},
+    {"key revoke", "key revoke ID", "revoke the API key with this id", 1, 1, NULL,
+     CLI_NEEDS_STORE_READ, cmd_key_revoke},
+    {"migrate", "migrate", "create the store if needed and apply schema migrations", 0, 0, NULL,
+     CLI_NEEDS_STORE_WRITE, cmd_migrate},
+    {NULL, NULL, NULL, 0, 0, NULL, 0, NULL},
 };
 
 /* ---- small helpers --------------------------------------------------- */
@@ -181,14 +184,18 @@ int cli_report(int rc, const sh_err *err, const char *what)
 	case SH_ENOMEM:
 		return cli_error(CLI_FAIL, "%s: out of memory", what);
 	case SH_EBUSY:
-		return cli_error(CLI_FAIL, "%s: the store stayed locked by another process; "
-		                           "try again", what);
+		return cli_error(CLI_FAIL,
+		                 "%s: the store stayed locked by another process; "
+		                 "try again",
+		                 what);
 	case SH_EFULL:
 		return cli_error(CLI_FAIL, "%s: the disk is full; free some space and try again",
 		                 what);
 	case SH_ESCHEMA:
-		return cli_error(CLI_FAIL, "%s: the store's schema does not match this shorty; "
-		                           "run `shorty migrate`", what);
+		return cli_error(CLI_FAIL,
+		                 "%s: the store's schema does not match this shorty; "
+		                 "run `shorty migrate`",
+		                 what);
 	default:
 		return cli_error(cli_status(rc), "%s: %s", what, sh_strerror(rc));
 	}
@@ -251,10 +258,15 @@ static const char *metavar_of(const cfg_option *o)
 	static const struct {
 		const char *name, *metavar;
 	} names[] = {
-		{"listen", "ADDR:PORT"}, {"db", "URL"}, {"base-url", "URL"},
-		{"blocklist-file", "FILE"}, {"allowed-schemes", "LIST"},
-		{"trusted-proxies", "LIST"}, {"cors-origin", "ORIGIN"}, {"log-level", "LEVEL"},
-		{NULL, NULL},
+	    {"listen", "ADDR:PORT"},
+	    {"db", "URL"},
+	    {"base-url", "URL"},
+	    {"blocklist-file", "FILE"},
+	    {"allowed-schemes", "LIST"},
+	    {"trusted-proxies", "LIST"},
+	    {"cors-origin", "ORIGIN"},
+	    {"log-level", "LEVEL"},
+	    {NULL, NULL},
 	};
 	int i;
 
@@ -262,10 +274,14 @@ static const char *metavar_of(const cfg_option *o)
 		if (strcmp(o->name, names[i].name) == 0)
 			return names[i].metavar;
 	switch (o->type) {
-	case CFG_INT: return "N";
-	case CFG_BOOL: return "BOOL";
-	case CFG_ENUM: return "CHOICE";
-	default: return "VALUE";
+	case CFG_INT:
+		return "N";
+	case CFG_BOOL:
+		return "BOOL";
+	case CFG_ENUM:
+		return "CHOICE";
+	default:
+		return "VALUE";
 	}
 }
 
@@ -286,14 +302,16 @@ static void print_global_opts(FILE *f)
 	char help[512];
 
 	fputs("Global options (before or after the command; a flag wins over its\n"
-	      "environment variable, which wins over the default):\n", f);
+	      "environment variable, which wins over the default):\n",
+	      f);
 	if (!cfg_find("db"))
-		print_opt_line(f, "db", "URL", "store: sqlite:PATH, a bare PATH, or postgres://... "
-		                              "[$SHORTY_DB]");
+		print_opt_line(f, "db", "URL",
+		               "store: sqlite:PATH, a bare PATH, or postgres://... "
+		               "[$SHORTY_DB]");
 	for (o = cfg_options; o->name; o++) {
 		if (o->choices)
-			snprintf(help, sizeof help, "%s (%s) [$%s, default %s]", o->help, o->choices,
-			         o->env, o->def ? o->def : "unset");
+			snprintf(help, sizeof help, "%s (%s) [$%s, default %s]", o->help,
+			         o->choices, o->env, o->def ? o->def : "unset");
 		else
 			snprintf(help, sizeof help, "%s [$%s, default %s]", o->help, o->env,
 			         o->def ? o->def : "unset");
@@ -309,7 +327,8 @@ static void print_main_help(FILE *f)
 
 	fputs("shorty — a self-hosted URL shortener\n\n"
 	      "usage: shorty [--db URL] [OPTIONS] COMMAND [ARGS] [COMMAND OPTIONS]\n\n"
-	      "Commands:\n", f);
+	      "Commands:\n",
+	      f);
 	for (cmd = cli_cmds; cmd->name; cmd++)
 		fprintf(f, "  %-12s %s\n", cmd->name, cmd->help);
 	fputs("\n", f);
@@ -382,8 +401,8 @@ static const cli_opt *find_cmd_opt(const cli_cmd *cmd, const char *name)
 
 static bool is_bool_word(const char *s)
 {
-	static const char *const words[] = {"true", "false", "yes", "no", "on", "off", "1", "0",
-	                                    NULL};
+	static const char *const words[] = {"true", "false", "yes", "no", "on",
+	                                    "off",  "1",     "0",   NULL};
 	int i;
 
 	for (i = 0; words[i]; i++)
@@ -408,8 +427,10 @@ static int global_opt(cli *c, struct parse_state *ps, const char *name, const ch
 
 	if (!o && strcmp(name, "db") != 0) {
 		if (c->cmd)
-			return cli_error(CLI_USAGE, "unknown option --%s for `%s`; run `shorty %s "
-			                            "--help`", name, c->cmd->name, c->cmd->name);
+			return cli_error(CLI_USAGE,
+			                 "unknown option --%s for `%s`; run `shorty %s "
+			                 "--help`",
+			                 name, c->cmd->name, c->cmd->name);
 		return cli_error(CLI_USAGE, "unknown option --%s; run `shorty --help`", name);
 	}
 	if (!val) {
@@ -421,8 +442,8 @@ static int global_opt(cli *c, struct parse_state *ps, const char *name, const ch
 		} else if (*i + 1 < argc) {
 			val = argv[++*i];
 		} else {
-			return cli_error(CLI_USAGE, "option --%s needs a value; run `shorty --help`",
-			                 name);
+			return cli_error(CLI_USAGE,
+			                 "option --%s needs a value; run `shorty --help`", name);
 		}
 	}
 	if (strcmp(name, "log-level") == 0)
@@ -473,14 +494,16 @@ static int parse_args(cli *c, struct parse_state *ps, int argc, char **argv)
 				continue;
 			}
 			if (a[1] != '-')
-				return cli_error(CLI_USAGE, "unknown option %.80s; options are spelled "
-				                            "--NAME (run `shorty --help`); put -- before "
-				                            "an argument that starts with -", a);
+				return cli_error(CLI_USAGE,
+				                 "unknown option %.80s; options are spelled "
+				                 "--NAME (run `shorty --help`); put -- before "
+				                 "an argument that starts with -",
+				                 a);
 			eq = strchr(a + 2, '=');
 			n = eq ? (size_t)(eq - (a + 2)) : strlen(a + 2);
 			if (n == 0 || n >= sizeof name)
-				return cli_error(CLI_USAGE, "unknown option %.80s; run `shorty --help`",
-				                 a);
+				return cli_error(CLI_USAGE,
+				                 "unknown option %.80s; run `shorty --help`", a);
 			memcpy(name, a + 2, n);
 			name[n] = '\0';
 			if (eq)
@@ -495,11 +518,13 @@ static int parse_args(cli *c, struct parse_state *ps, int argc, char **argv)
 					else if (i + 1 < argc)
 						val = argv[++i];
 					else
-						return cli_error(CLI_USAGE, "option --%s needs a value "
-						                            "(%s); usage: shorty %s",
+						return cli_error(CLI_USAGE,
+						                 "option --%s needs a value "
+						                 "(%s); usage: shorty %s",
 						                 name, o->metavar, c->cmd->usage);
 				} else if (inline_val) {
-					return cli_error(CLI_USAGE, "option --%s takes no value", name);
+					return cli_error(CLI_USAGE, "option --%s takes no value",
+					                 name);
 				}
 				c->opts[c->nopts].opt = o;
 				c->opts[c->nopts].val = val;
@@ -521,16 +546,20 @@ static int parse_args(cli *c, struct parse_state *ps, int argc, char **argv)
 			snprintf(full, sizeof full, "%s %s", ps->group, a);
 			c->cmd = find_cmd(full);
 			if (!c->cmd)
-				return cli_error(CLI_USAGE, "unknown command `%s %.40s`; run `shorty %s "
-				                            "--help`", ps->group, a, ps->group);
+				return cli_error(CLI_USAGE,
+				                 "unknown command `%s %.40s`; run `shorty %s "
+				                 "--help`",
+				                 ps->group, a, ps->group);
 			ps->group = NULL;
 		} else if (is_group(a)) {
 			ps->group = a;
 		} else {
 			c->cmd = find_cmd(a);
 			if (!c->cmd)
-				return cli_error(CLI_USAGE, "unknown command '%.60s'; run `shorty "
-				                            "--help` for the list", a);
+				return cli_error(CLI_USAGE,
+				                 "unknown command '%.60s'; run `shorty "
+				                 "--help` for the list",
+				                 a);
 		}
 	}
 	return 0;
@@ -558,8 +587,9 @@ static int no_store(const char *db)
 {
 	const char *p = sqlite_path(db);
 
-	return cli_error(CLI_FAIL, "no store at %s; run `shorty migrate` or `shorty add` first "
-	                           "(or point --db / SHORTY_DB at your store)",
+	return cli_error(CLI_FAIL,
+	                 "no store at %s; run `shorty migrate` or `shorty add` first "
+	                 "(or point --db / SHORTY_DB at your store)",
 	                 p ? p : db);
 }
 
@@ -593,11 +623,15 @@ static int open_store(cli *c, bool write)
 	if (cur == 0)
 		return no_store(c->cfg.db);
 	if (cur < latest)
-		return cli_error(CLI_FAIL, "the store is at schema version %d and this shorty "
-		                           "needs %d; run `shorty migrate`", cur, latest);
+		return cli_error(CLI_FAIL,
+		                 "the store is at schema version %d and this shorty "
+		                 "needs %d; run `shorty migrate`",
+		                 cur, latest);
 	if (cur > latest)
-		return cli_error(CLI_FAIL, "the store is at schema version %d, newer than this "
-		                           "shorty (%d); upgrade shorty", cur, latest);
+		return cli_error(CLI_FAIL,
+		                 "the store is at schema version %d, newer than this "
+		                 "shorty (%d); upgrade shorty",
+		                 cur, latest);
 	return 0;
 }
 
@@ -701,9 +735,9 @@ int cli_main(int argc, char **argv)
 		goto out;
 	}
 	if (c.nargs < c.cmd->min_args || c.nargs > c.cmd->max_args) {
-		status = cli_error(CLI_USAGE, "%s arguments; usage: shorty %s",
-		                   c.nargs < c.cmd->min_args ? "missing" : "too many",
-		                   c.cmd->usage);
+		status =
+		    cli_error(CLI_USAGE, "%s arguments; usage: shorty %s",
+		              c.nargs < c.cmd->min_args ? "missing" : "too many", c.cmd->usage);
 		goto out;
 	}
 
@@ -728,7 +762,8 @@ int cli_main(int argc, char **argv)
 		goto out;
 	status = c.cmd->run(&c);
 	if (fflush(stdout) != 0 && status == CLI_OK)
-		status = cli_error(CLI_FAIL, "cannot write to standard output: %s", strerror(errno));
+		status =
+		    cli_error(CLI_FAIL, "cannot write to standard output: %s", strerror(errno));
 out:
 	if (c.sv)
 		svc_close(c.sv);

@@ -118,8 +118,9 @@ static int grow(csv_reader *r)
 static int put(csv_reader *r, size_t *flen, char ch)
 {
 	if (*flen >= CSV_FIELD_MAX)
-		return fail(r, SH_ETOOBIG, "a field is longer than 65536 bytes (64 KiB), the "
-		                           "limit; shorten it");
+		return fail(r, SH_ETOOBIG,
+		            "a field is longer than 65536 bytes (64 KiB), the "
+		            "limit; shorten it");
 	if (grow(r))
 		return SH_ENOMEM;
 	r->buf[r->blen++] = ch;
@@ -161,8 +162,9 @@ again:
 					return fail(r, SH_ESTORE, "cannot read the file");
 				if (ch == EOF) {
 					r->rec_line = opened;
-					return fail(r, SH_EINVAL, "a quoted field is not closed; end it "
-					                          "with \" (write a quote inside as \"\")");
+					return fail(r, SH_EINVAL,
+					            "a quoted field is not closed; end it "
+					            "with \" (write a quote inside as \"\")");
 				}
 				if (ch == '"') {
 					if (peek(r) != '"')
@@ -171,7 +173,8 @@ again:
 				} else if (ch == '\n') {
 					r->line++;
 				} else if (ch == 0) {
-					return fail(r, SH_EINVAL, "a NUL byte in the file; CSV is text");
+					return fail(r, SH_EINVAL,
+					            "a NUL byte in the file; CSV is text");
 				}
 				rc = put(r, &flen, (char)ch);
 				if (rc)
@@ -180,8 +183,9 @@ again:
 			ch = rd(r);
 			if (ch != ',' && ch != '\n' && ch != '\r' && ch != EOF) {
 				r->rec_line = r->line;
-				return fail(r, SH_EINVAL, "text after a closing quote; a quote inside a "
-				                          "quoted field is written \"\"");
+				return fail(r, SH_EINVAL,
+				            "text after a closing quote; a quote inside a "
+				            "quoted field is written \"\"");
 			}
 		} else {
 			while (ch != ',' && ch != '\n' && ch != '\r' && ch != EOF) {
@@ -189,13 +193,15 @@ again:
 					return fail(r, SH_ESTORE, "cannot read the file");
 				if (ch == '"') {
 					r->rec_line = r->line;
-					return fail(r, SH_EINVAL, "a quote inside an unquoted field; quote "
-					                          "the whole field and write the quote as "
-					                          "\"\"");
+					return fail(r, SH_EINVAL,
+					            "a quote inside an unquoted field; quote "
+					            "the whole field and write the quote as "
+					            "\"\"");
 				}
 				if (ch == 0) {
 					r->rec_line = r->line;
-					return fail(r, SH_EINVAL, "a NUL byte in the file; CSV is text");
+					return fail(r, SH_EINVAL,
+					            "a NUL byte in the file; CSV is text");
 				}
 				rc = put(r, &flen, (char)ch);
 				if (rc)

@@ -31,8 +31,10 @@ int cmd_key_create(cli *c)
 	if (rolename) {
 		role = svc_role_parse(rolename);
 		if (role < 0)
-			return cli_error(CLI_USAGE, "--role must be admin, author or read-only, not "
-			                            "'%.40s'", rolename);
+			return cli_error(CLI_USAGE,
+			                 "--role must be admin, author or read-only, not "
+			                 "'%.40s'",
+			                 rolename);
 	}
 	memset(&k, 0, sizeof k);
 	rc = svc_key_create(c->st, name ? name : "", role, key, &k, &err);
@@ -114,12 +116,14 @@ int cmd_key_revoke(cli *c)
 	int rc;
 
 	if (cli_parse_i64(c->args[0], 1, INT64_MAX, &id) != 0)
-		return cli_error(CLI_USAGE, "key revoke needs the numeric id from `shorty key list`, "
-		                            "not '%.40s'", c->args[0]);
+		return cli_error(CLI_USAGE,
+		                 "key revoke needs the numeric id from `shorty key list`, "
+		                 "not '%.40s'",
+		                 c->args[0]);
 	rc = svc_key_revoke(c->st, id, &err);
 	if (rc == SH_ENOTFOUND)
-		return cli_error(CLI_FAIL, "no API key has the id %" PRId64 "; see `shorty key list`",
-		                 id);
+		return cli_error(CLI_FAIL,
+		                 "no API key has the id %" PRId64 "; see `shorty key list`", id);
 	if (rc)
 		return cli_report(rc, &err, "cannot revoke the key");
 	return CLI_OK;

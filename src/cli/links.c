@@ -60,23 +60,29 @@ int cmd_add(cli *c)
 	req.now = sh_now();
 	if ((v = cli_opt_get(c, "expires")) != NULL) {
 		if (sh_when_parse(v, req.now, &req.expires_at) != 0)
-			return cli_error(CLI_USAGE, "--expires '%.80s' is not a time; give an RFC 3339 "
-			                            "time (2026-12-31T23:59:00Z), a date (2026-12-31) "
-			                            "or a duration (90s, 15m, 24h, 7d, 2w)", v);
+			return cli_error(CLI_USAGE,
+			                 "--expires '%.80s' is not a time; give an RFC 3339 "
+			                 "time (2026-12-31T23:59:00Z), a date (2026-12-31) "
+			                 "or a duration (90s, 15m, 24h, 7d, 2w)",
+			                 v);
 		if (req.expires_at <= req.now)
 			return cli_error(CLI_USAGE, "--expires is in the past; give a later time");
 	}
 	if ((v = cli_opt_get(c, "max-visits")) != NULL) {
 		if (cli_parse_i64(v, 1, INT64_MAX, &n) != 0)
-			return cli_error(CLI_USAGE, "--max-visits must be a whole number >= 1, not "
-			                            "'%.40s'", v);
+			return cli_error(CLI_USAGE,
+			                 "--max-visits must be a whole number >= 1, not "
+			                 "'%.40s'",
+			                 v);
 		req.max_visits = n;
 	}
 	if ((v = cli_opt_get(c, "redirect")) != NULL) {
 		if (cli_parse_i64(v, 0, 999, &n) != 0 ||
 		    (n != 301 && n != 302 && n != 307 && n != 308))
-			return cli_error(CLI_USAGE, "--redirect must be 301, 302, 307 or 308, not "
-			                            "'%.40s'", v);
+			return cli_error(CLI_USAGE,
+			                 "--redirect must be 301, 302, 307 or 308, not "
+			                 "'%.40s'",
+			                 v);
 		req.redirect_status = (int)n;
 	}
 	ntags = cli_opt_all(c, "tag", tags, SH_MAX_TAGS);
@@ -229,8 +235,7 @@ int cmd_list(cli *c)
 	const char *v;
 	int ntags, rc;
 
-	if ((v = cli_opt_get(c, "limit")) != NULL &&
-	    cli_parse_i64(v, 1, INT64_MAX, &limit) != 0)
+	if ((v = cli_opt_get(c, "limit")) != NULL && cli_parse_i64(v, 1, INT64_MAX, &limit) != 0)
 		return cli_error(CLI_USAGE, "--limit must be a whole number >= 1, not '%.40s'", v);
 	ntags = cli_opt_all(c, "tag", tags, SH_MAX_TAGS);
 	if (ntags > SH_MAX_TAGS)

@@ -39,13 +39,21 @@
 #define PROGRESS_EVERY 10000L
 
 enum col {
-	COL_CODE, COL_URL, COL_TITLE, COL_TAGS, COL_CREATED, COL_EXPIRES, COL_MAX_VISITS,
-	COL_REDIRECT, COL_VISITS, NCOLS
+	COL_CODE,
+	COL_URL,
+	COL_TITLE,
+	COL_TAGS,
+	COL_CREATED,
+	COL_EXPIRES,
+	COL_MAX_VISITS,
+	COL_REDIRECT,
+	COL_VISITS,
+	NCOLS
 };
 
 static const char *const col_names[NCOLS] = {
-	"code", "url", "title", "tags", "created_at", "expires_at", "max_visits",
-	"redirect_status", "visits",
+    "code",       "url",        "title",           "tags",   "created_at",
+    "expires_at", "max_visits", "redirect_status", "visits",
 };
 
 /* Header spellings, compared after lower-casing and dropping ' ', '_', '-'. */
@@ -53,16 +61,21 @@ static const struct {
 	const char *name;
 	int col;
 } col_aliases[] = {
-	{"code", COL_CODE}, {"shortcode", COL_CODE}, {"slug", COL_CODE},
-	{"url", COL_URL}, {"longurl", COL_URL},
-	{"title", COL_TITLE},
-	{"tags", COL_TAGS},
-	{"createdat", COL_CREATED}, {"datecreated", COL_CREATED},
-	{"expiresat", COL_EXPIRES}, {"validuntil", COL_EXPIRES},
-	{"maxvisits", COL_MAX_VISITS},
-	{"redirectstatus", COL_REDIRECT},
-	{"visits", COL_VISITS},
-	{NULL, 0},
+    {"code", COL_CODE},
+    {"shortcode", COL_CODE},
+    {"slug", COL_CODE},
+    {"url", COL_URL},
+    {"longurl", COL_URL},
+    {"title", COL_TITLE},
+    {"tags", COL_TAGS},
+    {"createdat", COL_CREATED},
+    {"datecreated", COL_CREATED},
+    {"expiresat", COL_EXPIRES},
+    {"validuntil", COL_EXPIRES},
+    {"maxvisits", COL_MAX_VISITS},
+    {"redirectstatus", COL_REDIRECT},
+    {"visits", COL_VISITS},
+    {NULL, 0},
 };
 
 static int header_col(const char *h)
@@ -104,7 +117,7 @@ static void progress(struct importer *im, bool done)
 
 /* Reports a bad row and returns the exit status. */
 static int row_error(struct importer *im, int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int row_error(struct importer *im, int status, const char *fmt, ...)
 {
@@ -135,8 +148,9 @@ static int import_one(struct importer *im, svc_create_req *req)
 	rc = svc_shorten(im->c->sv, im->c->st, req, &l, NULL, &err);
 	sh_link_clear(&l);
 	if (rc == SH_ETAKEN && req->custom_code)
-		return row_error(im, CLI_FAIL, "the code %s is already taken (in the store or "
-		                               "earlier in the file)",
+		return row_error(im, CLI_FAIL,
+		                 "the code %s is already taken (in the store or "
+		                 "earlier in the file)",
 		                 cli_clean(req->custom_code, clean, sizeof clean));
 	if (rc) {
 		if (err.code == rc && err.msg[0])
@@ -158,8 +172,9 @@ static int parse_time_cell(struct importer *im, const char *name, const char *s,
 	if (!*s)
 		return 0;
 	if (sh_time_parse(s, out) != 0)
-		return row_error(im, CLI_USAGE, "%s '%s' is not an RFC 3339 time such as "
-		                                "2026-11-22T00:07:09Z",
+		return row_error(im, CLI_USAGE,
+		                 "%s '%s' is not an RFC 3339 time such as "
+		                 "2026-11-22T00:07:09Z",
 		                 name, cli_clean(s, clean, sizeof clean));
 	return 0;
 }
@@ -178,8 +193,10 @@ static int prescan_csv(struct importer *im, FILE *f)
 	while ((rc = csv_next(r)) > 0) {
 		if (++records > IMPORT_MAX_ROWS + 1) { /* + the header */
 			snprintf(im->where, sizeof im->where, "line %ld", csv_line(r));
-			status = row_error(im, CLI_USAGE, "more than %ld rows, the limit; split the "
-			                                  "file", IMPORT_MAX_ROWS);
+			status = row_error(im, CLI_USAGE,
+			                   "more than %ld rows, the limit; split the "
+			                   "file",
+			                   IMPORT_MAX_ROWS);
 			goto out;
 		}
 	}
@@ -208,9 +225,10 @@ static int import_csv(struct importer *im, FILE *f)
 	rc = csv_next(r);
 	if (rc <= 0) {
 		snprintf(im->where, sizeof im->where, "line %ld", csv_line(r));
-		status = rc == 0 ? row_error(im, CLI_USAGE, "the file is empty; the first line "
-		                                            "must be a header such as code,url,"
-		                                            "title,tags")
+		status = rc == 0 ? row_error(im, CLI_USAGE,
+		                             "the file is empty; the first line "
+		                             "must be a header such as code,url,"
+		                             "title,tags")
 		                 : row_error(im, cli_status(rc), "%s", csv_errmsg(r));
 		goto out;
 	}
@@ -230,9 +248,10 @@ static int import_csv(struct importer *im, FILE *f)
 	}
 	if (cols[COL_URL] < 0) {
 		snprintf(im->where, sizeof im->where, "line %ld", csv_line(r));
-		status = row_error(im, CLI_USAGE, "the first line must be a header with a url "
-		                                  "column: code,url,title,tags,created_at,"
-		                                  "expires_at,max_visits,redirect_status,visits");
+		status = row_error(im, CLI_USAGE,
+		                   "the first line must be a header with a url "
+		                   "column: code,url,title,tags,created_at,"
+		                   "expires_at,max_visits,redirect_status,visits");
 		goto out;
 	}
 
@@ -251,8 +270,9 @@ static int import_csv(struct importer *im, FILE *f)
 			goto out;
 		}
 		if (csv_nfields(r) != nhead) {
-			status = row_error(im, CLI_USAGE, "%d fields where the header has %d; quote "
-			                                  "fields that contain commas",
+			status = row_error(im, CLI_USAGE,
+			                   "%d fields where the header has %d; quote "
+			                   "fields that contain commas",
 			                   csv_nfields(r), nhead);
 			goto out;
 		}
@@ -270,19 +290,22 @@ static int import_csv(struct importer *im, FILE *f)
 		}
 		if (cell[COL_MAX_VISITS][0]) {
 			if (cli_parse_i64(cell[COL_MAX_VISITS], 1, INT64_MAX, &n) != 0) {
-				status = row_error(im, CLI_USAGE, "max_visits '%s' must be a whole "
-				                                  "number >= 1, or empty",
-				                   cli_clean(cell[COL_MAX_VISITS], clean,
-				                             sizeof clean));
+				status =
+				    row_error(im, CLI_USAGE,
+				              "max_visits '%s' must be a whole "
+				              "number >= 1, or empty",
+				              cli_clean(cell[COL_MAX_VISITS], clean, sizeof clean));
 				goto out;
 			}
 			req.max_visits = n;
 		}
 		if (cell[COL_REDIRECT][0]) {
 			if (cli_parse_i64(cell[COL_REDIRECT], 0, 999, &n) != 0) {
-				status = row_error(im, CLI_USAGE, "redirect_status '%s' must be 301, "
-				                                  "302, 307 or 308, or empty",
-				                   cli_clean(cell[COL_REDIRECT], clean, sizeof clean));
+				status =
+				    row_error(im, CLI_USAGE,
+				              "redirect_status '%s' must be 301, "
+				              "302, 307 or 308, or empty",
+				              cli_clean(cell[COL_REDIRECT], clean, sizeof clean));
 				goto out;
 			}
 			req.redirect_status = (int)n;
@@ -291,9 +314,11 @@ static int import_csv(struct importer *im, FILE *f)
 			char *p;
 
 			if (strlen(cell[COL_TAGS]) >= sizeof tagbuf) {
-				status = row_error(im, CLI_USAGE, "the tags cell is too long; a link "
-				                                  "has at most %d tags of at most %d "
-				                                  "characters", SH_MAX_TAGS, SH_TAG_MAX);
+				status = row_error(im, CLI_USAGE,
+				                   "the tags cell is too long; a link "
+				                   "has at most %d tags of at most %d "
+				                   "characters",
+				                   SH_MAX_TAGS, SH_TAG_MAX);
 				goto out;
 			}
 			snprintf(tagbuf, sizeof tagbuf, "%s", cell[COL_TAGS]);
@@ -304,9 +329,10 @@ static int import_csv(struct importer *im, FILE *f)
 				if (!*p)
 					break;
 				if (ntags == SH_MAX_TAGS) {
-					status = row_error(im, CLI_USAGE, "more than %d tags; a link has "
-					                                  "at most %d", SH_MAX_TAGS,
-					                   SH_MAX_TAGS);
+					status = row_error(im, CLI_USAGE,
+					                   "more than %d tags; a link has "
+					                   "at most %d",
+					                   SH_MAX_TAGS, SH_MAX_TAGS);
 					goto out;
 				}
 				tags[ntags++] = p;
@@ -372,8 +398,9 @@ static int import_item(struct importer *im, json_t *item)
 	created = json_object_get(item, "dateCreated");
 	if (created && !json_is_null(created) &&
 	    (!json_is_string(created) || sh_time_parse(json_string_value(created), &when)))
-		return row_error(im, CLI_USAGE, "dateCreated must be an ISO 8601 time such as "
-		                                "2026-11-22T00:07:09+00:00");
+		return row_error(im, CLI_USAGE,
+		                 "dateCreated must be an ISO 8601 time such as "
+		                 "2026-11-22T00:07:09+00:00");
 	body = as_create_body(item);
 	if (!body)
 		return cli_error(CLI_FAIL, "out of memory");
@@ -399,7 +426,7 @@ static int import_item(struct importer *im, json_t *item)
 
 struct jsrc {
 	FILE *f;
-	size_t used;   /* bytes of the current element */
+	size_t used; /* bytes of the current element */
 	bool too_big, read_err;
 };
 
@@ -449,14 +476,16 @@ static int import_json(struct importer *im, FILE *f)
 	ch = getc(f);
 	if (ch == 0xEF) { /* a UTF-8 BOM */
 		if (getc(f) != 0xBB || getc(f) != 0xBF)
-			return row_error(im, CLI_USAGE, "invalid JSON: it must be a JSON array of "
-			                                "ShortUrl objects");
+			return row_error(im, CLI_USAGE,
+			                 "invalid JSON: it must be a JSON array of "
+			                 "ShortUrl objects");
 	} else if (ch != EOF) {
 		ungetc(ch, f);
 	}
 	if (skip_ws(f) != '[')
-		return row_error(im, CLI_USAGE, "it must be a JSON array of ShortUrl objects (as "
-		                                "`shorty export --format json` writes)");
+		return row_error(im, CLI_USAGE,
+		                 "it must be a JSON array of ShortUrl objects (as "
+		                 "`shorty export --format json` writes)");
 	ch = skip_ws(f);
 	if (ch == ']')
 		goto end;
@@ -472,14 +501,17 @@ static int import_json(struct importer *im, FILE *f)
 		                          JSON_REJECT_DUPLICATES | JSON_DISABLE_EOF_CHECK, &jerr);
 		if (!item) {
 			if (js.too_big)
-				return row_error(im, CLI_USAGE, "the item is longer than %d bytes, the "
-				                                "limit", JSON_ITEM_MAX);
+				return row_error(im, CLI_USAGE,
+				                 "the item is longer than %d bytes, the "
+				                 "limit",
+				                 JSON_ITEM_MAX);
 			if (js.read_err)
 				return row_error(im, CLI_FAIL, "cannot read the file");
 			if (strstr(jerr.text, "\\u0000"))
-				return row_error(im, CLI_USAGE, "invalid JSON: a NUL character "
-				                                "(\\u0000) inside a string is not "
-				                                "allowed");
+				return row_error(im, CLI_USAGE,
+				                 "invalid JSON: a NUL character "
+				                 "(\\u0000) inside a string is not "
+				                 "allowed");
 			return row_error(im, CLI_USAGE, "invalid JSON: %s", jerr.text);
 		}
 		status = import_item(im, item);
@@ -491,8 +523,9 @@ static int import_json(struct importer *im, FILE *f)
 		if (ch == ']')
 			break;
 		if (ch != ',')
-			return row_error(im, CLI_USAGE, "invalid JSON: expected , or ] after the "
-			                                "item");
+			return row_error(im, CLI_USAGE,
+			                 "invalid JSON: expected , or ] after the "
+			                 "item");
 		ch = skip_ws(f);
 	}
 end:
@@ -532,8 +565,9 @@ int cmd_import(cli *c)
 	} else if (ends_with(path, ".json")) {
 		json = true;
 	} else {
-		return cli_error(CLI_USAGE, "cannot tell the format of %s from its name; add "
-		                            "--format csv or --format json",
+		return cli_error(CLI_USAGE,
+		                 "cannot tell the format of %s from its name; add "
+		                 "--format csv or --format json",
 		                 cli_clean(path, clean, sizeof clean));
 	}
 	if (strcmp(path, "-") == 0) {
@@ -571,8 +605,9 @@ int cmd_import(cli *c)
 	in_txn = false;
 	rc = store_commit(c->st);
 	if (rc) {
-		status = cli_report(rc, &c->st->last_err, "cannot commit the import; nothing was "
-		                                          "imported");
+		status = cli_report(rc, &c->st->last_err,
+		                    "cannot commit the import; nothing was "
+		                    "imported");
 		goto out;
 	}
 	progress(&im, true);
