@@ -45,6 +45,8 @@ test-faults: asan
 	  ASAN_OPTIONS=detect_leaks=1 $(PY) -m pytest -q -p no:cacheprovider \
 	  tests/integration/test_crash.py tests/integration/test_faults.py
 	@CMOCKA_MESSAGE_OUTPUT=stdout ASAN_OPTIONS=detect_leaks=1 $(FAULT_BUILD)/test_alloc_fail
+	@SHORTY_FULL=1 SHORTY_BIN=$(CURDIR)/$(FAULT_BUILD)/shorty ASAN_OPTIONS=detect_leaks=1 \
+	  $(PY) -m pytest -q -s -p no:cacheprovider tests/integration/test_slow_clients.py
 	@cat $(FAULT_BUILD)/faults-report.jsonl
 
 # libFuzzer harnesses (fuzz/, clang): builds the fuzz preset into build/fuzz
