@@ -55,7 +55,7 @@ static int render_png(const QRcode *q, int margin, int size, sbuf *out)
 	png_infop info = NULL;
 	unsigned char *row = NULL;
 	int modules = q->width + 2 * margin;
-	int rc = SH_ENOMEM;
+	volatile int rc = SH_ENOMEM; /* set after setjmp: must survive a longjmp */
 
 	row = malloc((size_t)size);
 	if (!row)

@@ -402,7 +402,7 @@ static int step_done(sq_store *q, sqlite3_stmt *st, const char *what)
 /* Runs fixed statement `id` with no parameters. */
 static int run(sq_store *q, enum st_id id, const char *what)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int rc = stmt(q, id, &st);
 
 	return rc ? rc : step_done(q, st, what);
@@ -821,7 +821,7 @@ static int sq_schema_version(store *s, int *current, int *latest)
 static int sq_ping(store *s)
 {
 	sq_store *q = SQ(s);
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int rc = stmt(q, ST_PING, &st);
 
 	return rc ? rc : step_done(q, st, "ping");
@@ -945,7 +945,7 @@ static bool sq_in_txn(store *s)
 static int sq_meta_get(store *s, const char *key, char **val)
 {
 	sq_store *q = SQ(s);
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int rc;
 
 	*val = NULL;
@@ -969,7 +969,7 @@ static int sq_meta_get(store *s, const char *key, char **val)
 static int sq_meta_set(store *s, const char *key, const char *val)
 {
 	sq_store *q = SQ(s);
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int rc;
 
 	if (!key || !val)
@@ -986,7 +986,7 @@ static int sq_meta_set(store *s, const char *key, const char *val)
 static int sq_next_id(store *s, int64_t *id)
 {
 	sq_store *q = SQ(s);
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int rc;
 
 	if ((rc = stmt(q, ST_NEXT_ID, &st)))
@@ -1090,7 +1090,7 @@ static int check_link(sq_store *q, const sh_link *l)
 /* Writes l's code row (if its kind stores one) and its tags. */
 static int write_code_tags(sq_store *q, const sh_link *l)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int i, rc;
 
 	if (l->code_kind != CODE_KIND_COUNTER) {
@@ -1119,7 +1119,7 @@ static int write_code_tags(sq_store *q, const sh_link *l)
 static int sq_link_insert(store *s, const sh_link *l)
 {
 	sq_store *q = SQ(s);
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int own, rc;
 
 	if ((rc = check_link(q, l)))
@@ -1168,7 +1168,7 @@ out:
 static int sq_link_get(store *s, int64_t id, sh_link *out)
 {
 	sq_store *q = SQ(s);
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int rc;
 
 	if ((rc = stmt(q, ST_LINK_GET, &st)))
@@ -1180,7 +1180,7 @@ static int sq_link_get(store *s, int64_t id, sh_link *out)
 static int sq_link_get_by_code(store *s, const char *code, sh_link *out)
 {
 	sq_store *q = SQ(s);
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int rc;
 
 	if ((rc = stmt(q, ST_LINK_GET_BY_CODE, &st)))
@@ -1194,7 +1194,7 @@ static int sq_link_get_by_code(store *s, const char *code, sh_link *out)
 static int sq_code_exists(store *s, const char *code, bool *exists)
 {
 	sq_store *q = SQ(s);
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int rc;
 
 	if ((rc = stmt(q, ST_CODE_EXISTS, &st)))
@@ -1212,7 +1212,7 @@ static int sq_link_find_dup(store *s, uint64_t url_hash, const char *url, int64_
                             sh_link *out)
 {
 	sq_store *q = SQ(s);
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int rc;
 
 	if ((rc = stmt(q, ST_FIND_DUP, &st)))
@@ -1228,7 +1228,7 @@ static int sq_link_find_dup(store *s, uint64_t url_hash, const char *url, int64_
 static int sq_link_update(store *s, const sh_link *l)
 {
 	sq_store *q = SQ(s);
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int own, rc;
 
 	if ((rc = check_link(q, l)))
@@ -1277,7 +1277,7 @@ out:
 static int sq_link_delete(store *s, int64_t id)
 {
 	sq_store *q = SQ(s);
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int own, rc;
 
 	if ((rc = op_begin(q, &own)))
@@ -1447,7 +1447,7 @@ static int64_t day_of(int64_t ts)
 
 static int add_one_visit(sq_store *q, const sh_visit *v, int64_t add[2][2])
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int64_t link = v->link_id > 0 ? v->link_id : 0;
 	bool counted = v->kind != VISIT_HEAD, bot = v->kind == VISIT_BOT;
 	int rc;
@@ -1508,7 +1508,7 @@ static int sq_visits_add(store *s, const sh_visit *v, size_t n)
 {
 	sq_store *q = SQ(s);
 	int64_t add[2][2] = {{0, 0}, {0, 0}};
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	size_t i;
 	int own, k, rc;
 
@@ -1576,7 +1576,7 @@ static int sq_visits_list(store *s, const sh_visit_query *vq, sh_visit_cb cb, vo
                           int64_t *total)
 {
 	sq_store *q = SQ(s);
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	bool temp;
 	sh_visit v;
 	qb *b;
@@ -1638,7 +1638,7 @@ static int sq_visits_totals(store *s, int64_t owner_key_id, sh_visit_totals *lin
 {
 	sq_store *q = SQ(s);
 	sh_visit_totals t[2] = {{0, 0}, {0, 0}};
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int rc;
 
 	if ((rc = stmt(q, ST_TOTALS_GET, &st)))
@@ -1683,7 +1683,7 @@ static int sq_visits_totals(store *s, int64_t owner_key_id, sh_visit_totals *lin
 static int sq_visits_delete(store *s, int64_t link_id, int64_t *deleted)
 {
 	sq_store *q = SQ(s);
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int64_t n = 0;
 	int own, rc;
 
@@ -1743,7 +1743,7 @@ out:
 static int sq_tags_stats(store *s, int64_t owner_key_id, const char *search, sh_tag_cb cb, void *ud)
 {
 	sq_store *q = SQ(s);
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	sh_tag_stats t;
 	int rc, cbrc = 0;
 
@@ -1774,7 +1774,7 @@ static int sq_tags_stats(store *s, int64_t owner_key_id, const char *search, sh_
 
 static int tag_exists(sq_store *q, const char *tag, bool *exists)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int rc;
 
 	if ((rc = stmt(q, ST_TAG_EXISTS, &st)))
@@ -1790,7 +1790,7 @@ static int tag_exists(sq_store *q, const char *tag, bool *exists)
 static int sq_tag_rename(store *s, const char *from, const char *to)
 {
 	sq_store *q = SQ(s);
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	bool exists;
 	int own, rc;
 
@@ -1825,7 +1825,7 @@ out:
 static int sq_tag_delete(store *s, const char *tag)
 {
 	sq_store *q = SQ(s);
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int rc;
 
 	if ((rc = stmt(q, ST_TAG_DELETE, &st)))
@@ -1859,7 +1859,7 @@ static void read_key(sqlite3_stmt *st, sh_api_key *k)
 static int sq_key_insert(store *s, sh_api_key *k)
 {
 	sq_store *q = SQ(s);
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int rc;
 
 	if ((rc = stmt(q, ST_KEY_INSERT, &st)))
@@ -1882,7 +1882,7 @@ static int sq_key_insert(store *s, sh_api_key *k)
 static int sq_key_get_by_hash(store *s, const uint8_t hash[SH_KEY_HASH_BYTES], sh_api_key *out)
 {
 	sq_store *q = SQ(s);
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int rc;
 
 	if ((rc = stmt(q, ST_KEY_GET, &st)))
@@ -1905,7 +1905,7 @@ static int sq_key_get_by_hash(store *s, const uint8_t hash[SH_KEY_HASH_BYTES], s
 static int sq_key_list(store *s, sh_key_cb cb, void *ud)
 {
 	sq_store *q = SQ(s);
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	sh_api_key k;
 	int rc, cbrc = 0;
 
@@ -1927,7 +1927,7 @@ static int sq_key_list(store *s, sh_key_cb cb, void *ud)
 static int sq_key_revoke(store *s, int64_t id, int64_t when)
 {
 	sq_store *q = SQ(s);
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int rc;
 
 	if ((rc = stmt(q, ST_KEY_REVOKE, &st)))
@@ -1954,7 +1954,7 @@ static int sq_key_revoke(store *s, int64_t id, int64_t when)
 static int sq_key_count(store *s, int64_t *n)
 {
 	sq_store *q = SQ(s);
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int rc;
 
 	if ((rc = stmt(q, ST_KEY_COUNT, &st)))
