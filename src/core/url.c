@@ -400,7 +400,8 @@ static size_t url_scheme_len(const char *s, size_t n)
 
 /* ---- the gate ------------------------------------------------------------ */
 
-int url_normalize(const url_policy *p, const char *in, size_t in_len, char **out, sh_err *err)
+static int url_normalize_once(const url_policy *p, const char *in, size_t in_len, char **out,
+                              sh_err *err)
 {
 	url_policy defp;
 	const char *s = in, *e;
@@ -695,15 +696,6 @@ scheme_ok:
 		                p->max_length);
 		goto out;
 	}
-	if (nonascii_host) {
-		/* Read the punycode form once more: IDNA mapping can leave an
-		 * ASCII host that curl rewrites when it parses it ("0\uFEFF" maps
-		 * to "0", which curl reads as the IPv4 address 0.0.0.0). What is
-		 * stored must be what a second pass gives back. The host is ASCII
-		 * now, so this recurses once at most. */
-		rc = url_normalize(p, res.b, res.n, out, err);
-		goto out;
-	}
 	*out = res.b;
 	res.b = NULL;
 out:
@@ -720,5 +712,34 @@ out:
 	curl_free(query);
 	curl_free(frag);
 	curl_url_cleanup(h);
+	return rc;
+}
+
+/*
+ * One pass is not always a fixed point: curl decodes and maps the host
+ * AFTER deciding whether it is an IPv4 address, so a host that only becomes
+ * one on the way ("4.2%2e116" decoded to "4.2.116"; "0\uFEFF" mapped by
+ * IDNA to "0") comes back in a form that curl rewrites when it reads it
+ * again (4.2.0.116, 0.0.0.0). What is stored must read back unchanged, so a
+ * result that differs from its input goes through a second pass.
+ */
+int url_normalize(const url_policy *p, const char *in, size_t in_len, char **out, sh_err *err)
+{
+	char *first = NULL;
+	size_t n;
+	int rc;
+
+	if (out)
+		*out = NULL;
+	rc = url_normalize_once(p, in, in_len, out ? &first : NULL, err);
+	if (rc != 0 || !first)
+		return rc;
+	n = strlen(first);
+	if (n == in_len && memcmp(first, in, n) == 0) {
+		*out = first;
+		return 0;
+	}
+	rc = url_normalize_once(p, first, n, out, err);
+	free(first);
 	return rc;
 }
