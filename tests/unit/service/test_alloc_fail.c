@@ -211,6 +211,7 @@ static void fx_open(fx *f, int sqlite, int strategy)
 	}
 	store_options_default(&o);
 	o.create = true;
+	o.synchronous = "off"; /* thousands of fresh stores: no fsync wanted here */
 	if (store_open(&f->s, f->url, &o, &err) || store_migrate(f->s, &err))
 		fail_msg("store %s: %s", f->url, err.msg);
 	if (svc_open(&f->v, &f->cfg, f->s, &err))
