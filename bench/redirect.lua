@@ -1,10 +1,11 @@
 -- wrk script for redirect runs of `make bench` (scripts/bench).
 --
---   wrk ... -s bench/redirect.lua http://127.0.0.1:PORT/ -- CODES_FILE [seq]
+--   wrk ... -s bench/redirect.lua http://127.0.0.1:PORT/ -- CODES_FILE [seq [START]]
 --
 -- init() reads the codes (one per line) and pre-formats one GET per code,
 -- so request() only picks one: a random known code per request, or with
--- "seq" every code in turn (the warm-up pass that fills shorty's cache).
+-- "seq" every code in turn from line START+1 on (the warm-up passes that
+-- fill shorty's cache; a pass resumes where the previous one stopped).
 -- Headers given with -H (e.g. 'Connection: close') are part of each
 -- pre-formatted request. done() prints one JSON line for the driver.
 
@@ -19,6 +20,7 @@ function init(args)
 		error("usage: wrk ... -s redirect.lua URL -- CODES_FILE [seq]")
 	end
 	seq = (args[2] == "seq")
+	i = tonumber(args[3] or "0") or 0
 	local f = assert(io.open(path, "r"))
 	for line in f:lines() do
 		if #line > 0 then
@@ -30,6 +32,7 @@ function init(args)
 	if n == 0 then
 		error("no codes in " .. path)
 	end
+	i = i % n
 	math.randomseed(os.time() + (tonumber(tostring({}):match("0x(%x+)"), 16) or 0))
 end
 
