@@ -34,7 +34,12 @@
 #define ARENA_MIN (16 * 1024)
 #define MAP_MIN 64
 #define MAP_MAX (1u << 16) /* distinct (link, orphan type) pairs past the limit */
-#define WRITE_CHUNK 256    /* visits per store_visits_add call */
+/* Visits per store_visits_add call, across all the workers' batches of a
+ * flush: the store counts each distinct link (and link, day) of a call once,
+ * so a larger call saves more counter updates. 65536 visits take 3.5 MiB
+ * for the length of a flush; if that cannot be had, 256 at a time. */
+#define WRITE_CHUNK 65536
+#define WRITE_CHUNK_MIN 256
 
 struct vrec {
 	int64_t link_id, ts;
@@ -283,23 +288,46 @@ static size_t batch_merge(struct vbatch *dst, size_t max, const struct vbatch *s
 	return lost;
 }
 
-/* Writes a batch: the detailed visits, then the counted ones as visits
- * without details, WRITE_CHUNK at a time. */
-static int batch_write(store *s, const struct vbatch *b)
+/* Collects the visits of a flush into calls of up to cap visits. */
+struct vwriter {
+	store *s;
+	sh_visit *c;
+	size_t k, cap;
+};
+
+static int vw_put(struct vwriter *w, const sh_visit *v)
 {
-	sh_visit chunk[WRITE_CHUNK];
-	size_t i, k = 0;
+	int rc;
+
+	w->c[w->k++] = *v;
+	if (w->k < w->cap)
+		return 0;
+	rc = store_visits_add(w->s, w->c, w->k);
+	w->k = 0;
+	return rc;
+}
+
+static int vw_end(struct vwriter *w)
+{
+	int rc = w->k ? store_visits_add(w->s, w->c, w->k) : 0;
+
+	w->k = 0;
+	return rc;
+}
+
+/* Writes a batch: the detailed visits, then the counted ones as visits
+ * without details. */
+static int batch_write(struct vwriter *w, const struct vbatch *b)
+{
+	sh_visit v;
+	size_t i;
 	uint64_t j;
 	int rc;
 
 	for (i = 0; i < b->n; i++) {
-		rec_visit(b, &b->recs[i], &chunk[k++]);
-		if (k == WRITE_CHUNK) {
-			rc = store_visits_add(s, chunk, k);
-			if (rc)
-				return rc;
-			k = 0;
-		}
+		rec_visit(b, &b->recs[i], &v);
+		if ((rc = vw_put(w, &v)))
+			return rc;
 	}
 	for (i = 0; i < b->mcap; i++) {
 		const struct vcount *c = &b->map[i];
@@ -307,21 +335,15 @@ static int batch_write(store *s, const struct vbatch *b)
 		if (!c->used)
 			continue;
 		for (j = 0; j < c->normal + c->bots; j++) {
-			memset(&chunk[k], 0, sizeof chunk[k]);
-			chunk[k].link_id = c->link_id;
-			chunk[k].ts = c->ts;
-			chunk[k].orphan_type = c->orphan_type;
-			chunk[k].kind = j < c->normal ? VISIT_NORMAL : VISIT_BOT;
-			if (++k == WRITE_CHUNK) {
-				rc = store_visits_add(s, chunk, k);
-				if (rc)
-					return rc;
-				k = 0;
-			}
+			memset(&v, 0, sizeof v);
+			v.link_id = c->link_id;
+			v.ts = c->ts;
+			v.orphan_type = c->orphan_type;
+			v.kind = j < c->normal ? VISIT_NORMAL : VISIT_BOT;
+			if ((rc = vw_put(w, &v)))
+				return rc;
 		}
 	}
-	if (k)
-		return store_visits_add(s, chunk, k);
 	return 0;
 }
 
@@ -388,6 +410,8 @@ size_t visitbuf_pending(visitbuf *b)
 int svc_visits_flush(svc *v, store *s, visitbuf *const *bufs, size_t n, size_t *flushed)
 {
 	struct vbatch *t;
+	struct vwriter w;
+	sh_visit small[WRITE_CHUNK_MIN];
 	size_t i, total = 0, mine, lost;
 	bool nested = false;
 	int rc;
@@ -410,15 +434,27 @@ int svc_visits_flush(svc *v, store *s, visitbuf *const *bufs, size_t n, size_t *
 
 	/* all of it in one transaction (or savepoint), so a failure leaves
 	 * nothing half-counted and everything can be retried */
+	w.s = s;
+	w.k = 0;
+	w.cap = total < WRITE_CHUNK ? total : WRITE_CHUNK;
+	w.c = malloc(w.cap * sizeof(*w.c));
+	if (!w.c) {
+		w.c = small;
+		w.cap = WRITE_CHUNK_MIN;
+	}
 	rc = svc__tx_begin(s, &nested);
 	if (rc == 0) {
 		for (i = 0; rc == 0 && i < n; i++) {
-			rc = batch_write(s, bufs[i]->held);
+			rc = batch_write(&w, bufs[i]->held);
 			if (rc == 0)
-				rc = batch_write(s, bufs[i]->spare);
+				rc = batch_write(&w, bufs[i]->spare);
 		}
+		if (rc == 0)
+			rc = vw_end(&w);
 		rc = svc__tx_end(s, nested, rc);
 	}
+	if (w.c != small)
+		free(w.c);
 
 	for (i = 0; i < n; i++) {
 		visitbuf *b = bufs[i];

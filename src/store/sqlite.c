@@ -230,10 +230,13 @@ static const char *const st_sql[ST__COUNT] = {
     [ST_TOTALS_RESET_ORPHANS] = "UPDATE visit_totals SET total = 0, bots = 0 WHERE kind = 1",
     [ST_DAILY_DELETE_LINK] = "DELETE FROM visits_daily WHERE link_id = ?1",
     [ST_DAILY_DELETE_ORPHANS] = "DELETE FROM visits_daily WHERE link_id = 0",
+    /* visits_add runs these once per distinct (link, day) and link of a
+     * batch, with the batch's counts */
     [ST_DAILY_UPSERT] = "INSERT INTO visits_daily(link_id, day, visits, bots)"
-                        " VALUES (?1, ?2, 1, ?3) ON CONFLICT(link_id, day)"
-                        " DO UPDATE SET visits = visits + 1, bots = bots + excluded.bots",
-    [ST_LINK_BUMP] = "UPDATE links SET visits = visits + 1, bot_visits = bot_visits + ?2"
+                        " VALUES (?1, ?2, ?3, ?4) ON CONFLICT(link_id, day)"
+                        " DO UPDATE SET visits = visits + excluded.visits,"
+                        " bots = bots + excluded.bots",
+    [ST_LINK_BUMP] = "UPDATE links SET visits = visits + ?2, bot_visits = bot_visits + ?3"
                      " WHERE id = ?1",
     [ST_LINK_RESET_VISITS] = "UPDATE links SET visits = 0, bot_visits = 0 WHERE id = ?1",
     [ST_VISIT_INSERT] = "INSERT INTO visits(link_id, ts, kind, orphan_type, referer,"
@@ -1445,71 +1448,123 @@ static int64_t day_of(int64_t ts)
 	return ts >= 0 ? ts / 86400 : -((-ts + 86399) / 86400);
 }
 
-static int add_one_visit(sq_store *q, const sh_visit *v, int64_t add[2][2])
+/* A visit's place in its batch, sorted by (link, day, position). */
+struct vgroup {
+	int64_t link, day;
+	size_t i;
+};
+
+static int vgroup_cmp(const void *pa, const void *pb)
+{
+	const struct vgroup *a = pa, *b = pb;
+
+	if (a->link != b->link)
+		return a->link < b->link ? -1 : 1;
+	if (a->day != b->day)
+		return a->day < b->day ? -1 : 1;
+	return a->i < b->i ? -1 : a->i > b->i;
+}
+
+/* Text bound without a copy: the caller's string outlives the step (the
+ * statement is reset right after it). */
+static int bind_text_static(sqlite3_stmt *st, int i, const char *s, size_t max)
+{
+	size_t n;
+
+	if (!s)
+		return sqlite3_bind_null(st, i);
+	n = strnlen(s, max + 1);
+	if (n > max) {
+		n = max;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+	}
+	return sqlite3_bind_text(st, i, s, (int)n, SQLITE_STATIC);
+}
+
+/* The counters of one link (or of the orphans, link 0) for the visits
+ * g[0..n) of a batch, all of that link, sorted by day: one counter bump per
+ * link and one daily upsert per (link, day), with the batch's counts. Marks
+ * the visits of a link that no longer exists in drop[] (they are not
+ * logged). */
+static int count_link_visits(sq_store *q, const sh_visit *v, const struct vgroup *g, size_t n,
+                             unsigned char *drop, int64_t add[2][2])
 {
 	sqlite3_stmt *st = NULL;
-	int64_t link = v->link_id > 0 ? v->link_id : 0;
-	bool counted = v->kind != VISIT_HEAD, bot = v->kind == VISIT_BOT;
+	int64_t link = g[0].link, cnt = 0, bots = 0;
+	size_t i, j;
 	int rc;
 
+	for (i = 0; i < n; i++) {
+		cnt += v[g[i].i].kind != VISIT_HEAD;
+		bots += v[g[i].i].kind == VISIT_BOT;
+	}
 	if (link) {
-		/* the link's counters; zero rows touched = the link is gone */
-		if (counted) {
+		/* zero rows touched = the link is gone; only HEADs: just look */
+		if (cnt) {
 			if ((rc = stmt(q, ST_LINK_BUMP, &st)))
 				return rc;
 			sqlite3_bind_int64(st, 1, link);
-			sqlite3_bind_int(st, 2, bot);
-			if ((rc = step_done(q, st, "count visit")))
+			sqlite3_bind_int64(st, 2, cnt);
+			sqlite3_bind_int64(st, 3, bots);
+			if ((rc = step_done(q, st, "count visits")))
 				return rc;
-			if (sqlite3_changes(q->db) == 0)
-				return 0;
+			rc = sqlite3_changes(q->db) == 0 ? SQLITE_DONE : SQLITE_ROW;
 		} else {
 			if ((rc = stmt(q, ST_LINK_EXISTS, &st)))
 				return rc;
 			sqlite3_bind_int64(st, 1, link);
 			rc = sqlite3_step(st);
 			sqlite3_reset(st);
-			if (rc == SQLITE_DONE)
-				return 0;
-			if (rc != SQLITE_ROW)
+			if (rc != SQLITE_DONE && rc != SQLITE_ROW)
 				return sq_fail(q, rc, "visit link");
 		}
+		if (rc == SQLITE_DONE) {
+			for (i = 0; i < n; i++)
+				drop[g[i].i] = 1;
+			return 0;
+		}
 	}
-	if ((rc = stmt(q, ST_VISIT_INSERT, &st)))
-		return rc;
-	if (link)
-		sqlite3_bind_int64(st, 1, link);
-	else
-		sqlite3_bind_null(st, 1);
-	sqlite3_bind_int64(st, 2, v->ts);
-	sqlite3_bind_int(st, 3, v->kind);
-	sqlite3_bind_int(st, 4, link ? ORPHAN_NONE : v->orphan_type);
-	bind_text_max(st, 5, v->referer, SH_VISIT_FIELD_MAX);
-	bind_text_max(st, 6, v->user_agent, SH_VISIT_FIELD_MAX);
-	bind_text_max(st, 7, v->visited_url, SH_VISIT_FIELD_MAX);
-	bind_text_max(st, 8, v->ip, 64);
-	if ((rc = step_done(q, st, "log visit")))
-		return rc;
-	if (!counted)
+	if (!cnt)
 		return 0;
-	if ((rc = stmt(q, ST_DAILY_UPSERT, &st)))
-		return rc;
-	sqlite3_bind_int64(st, 1, link);
-	sqlite3_bind_int64(st, 2, day_of(v->ts));
-	sqlite3_bind_int(st, 3, bot);
-	if ((rc = step_done(q, st, "daily visits")))
-		return rc;
-	add[link ? 0 : 1][0]++;
-	add[link ? 0 : 1][1] += bot;
+	for (i = 0; i < n; i = j) {
+		int64_t dc = 0, db = 0;
+
+		for (j = i; j < n && g[j].day == g[i].day; j++) {
+			dc += v[g[j].i].kind != VISIT_HEAD;
+			db += v[g[j].i].kind == VISIT_BOT;
+		}
+		if (!dc)
+			continue;
+		if ((rc = stmt(q, ST_DAILY_UPSERT, &st)))
+			return rc;
+		sqlite3_bind_int64(st, 1, link);
+		sqlite3_bind_int64(st, 2, g[i].day);
+		sqlite3_bind_int64(st, 3, dc);
+		sqlite3_bind_int64(st, 4, db);
+		if ((rc = step_done(q, st, "daily visits")))
+			return rc;
+	}
+	add[link ? 0 : 1][0] += cnt;
+	add[link ? 0 : 1][1] += bots;
 	return 0;
 }
 
+/*
+ * A batch of visits: the counters first, grouped (one link bump per distinct
+ * link, one daily upsert per distinct (link, day): in a batch of many visits
+ * of few links that is most of the work saved), then one log row per visit
+ * of a link that still exists (and per orphan visit), in the batch's order,
+ * then the running totals. HEAD visits are logged, never counted.
+ */
 static int sq_visits_add(store *s, const sh_visit *v, size_t n)
 {
 	sq_store *q = SQ(s);
 	int64_t add[2][2] = {{0, 0}, {0, 0}};
 	sqlite3_stmt *st = NULL;
-	size_t i;
+	struct vgroup *g = NULL;
+	unsigned char *drop = NULL;
+	size_t i, j;
 	int own, k, rc;
 
 	for (i = 0; i < n; i++)
@@ -1517,11 +1572,51 @@ static int sq_visits_add(store *s, const sh_visit *v, size_t n)
 			return sq_err(q, SH_EINVAL, "%s", "visits add: unknown visit kind");
 	if (n == 0)
 		return 0;
-	if ((rc = op_begin(q, &own)))
+	g = malloc(n * sizeof(*g));
+	drop = calloc(n, 1);
+	if (!g || !drop) {
+		free(g);
+		free(drop);
+		return sq_err(q, SH_ENOMEM, "%s", "visits add: out of memory");
+	}
+	for (i = 0; i < n; i++) {
+		g[i].link = v[i].link_id > 0 ? v[i].link_id : 0;
+		g[i].day = day_of(v[i].ts);
+		g[i].i = i;
+	}
+	qsort(g, n, sizeof(*g), vgroup_cmp);
+	if ((rc = op_begin(q, &own))) {
+		free(g);
+		free(drop);
 		return rc;
-	for (i = 0; i < n; i++)
-		if ((rc = add_one_visit(q, &v[i], add)))
+	}
+	for (i = 0; i < n; i = j) {
+		for (j = i + 1; j < n && g[j].link == g[i].link; j++)
+			;
+		if ((rc = count_link_visits(q, v, g + i, j - i, drop, add)))
 			goto out;
+	}
+	for (i = 0; i < n; i++) {
+		int64_t link = v[i].link_id > 0 ? v[i].link_id : 0;
+
+		if (drop[i])
+			continue;
+		if ((rc = stmt(q, ST_VISIT_INSERT, &st)))
+			goto out;
+		if (link)
+			sqlite3_bind_int64(st, 1, link);
+		else
+			sqlite3_bind_null(st, 1);
+		sqlite3_bind_int64(st, 2, v[i].ts);
+		sqlite3_bind_int(st, 3, v[i].kind);
+		sqlite3_bind_int(st, 4, link ? ORPHAN_NONE : v[i].orphan_type);
+		bind_text_static(st, 5, v[i].referer, SH_VISIT_FIELD_MAX);
+		bind_text_static(st, 6, v[i].user_agent, SH_VISIT_FIELD_MAX);
+		bind_text_static(st, 7, v[i].visited_url, SH_VISIT_FIELD_MAX);
+		bind_text_static(st, 8, v[i].ip, 64);
+		if ((rc = step_done(q, st, "log visit")))
+			goto out;
+	}
 	for (k = 0; k < 2; k++) {
 		if (!add[k][0])
 			continue;
@@ -1534,6 +1629,8 @@ static int sq_visits_add(store *s, const sh_visit *v, size_t n)
 			goto out;
 	}
 out:
+	free(g);
+	free(drop);
 	return op_end(q, own, rc);
 }
 

@@ -745,6 +745,110 @@ static void test_visits(void **state)
 	assert_int_equal(ot.bots, 0);
 }
 
+/* A batch with many visits of few links, interleaved (the SQLite backend
+ * counts each distinct link and (link, day) once per batch): every visit of
+ * a live link is logged in the batch's order, HEADs are logged but not
+ * counted, bots are counted apart, a deleted link's visits are dropped, and
+ * the totals stay equal to the sum of the link counters. */
+static void test_visits_grouped_batch(void **state)
+{
+	fx *f = *state;
+	sh_visit v[48];
+	sh_visit_query vq;
+	sh_visit_totals lt, ot;
+	struct vcheck c = {0};
+	struct ids ids = {0};
+	int64_t total, want_v[6] = {0}, want_b[6] = {0}, logged[6] = {0};
+	sh_link g = {0};
+	size_t n = 0, i;
+
+	insert(f->s, 1, "https://example.com/g1", CODE_KIND_COUNTER, NULL);
+	insert(f->s, 2, "https://example.com/g2", CODE_KIND_COUNTER, NULL);
+	insert(f->s, 3, "https://example.com/g3", CODE_KIND_COUNTER, NULL);
+	insert(f->s, 4, "https://example.com/g4", CODE_KIND_COUNTER, NULL);
+	insert(f->s, 5, "https://example.com/g5", CODE_KIND_COUNTER, NULL);
+	assert_int_equal(store_link_delete(f->s, 3), 0);
+	assert_int_equal(store_link_delete(f->s, 4), 0);
+	memset(v, 0, sizeof(v));
+	/* links 1, 2, 3 (deleted) interleaved over two days, kinds rotating;
+	 * link 2 gets only HEADs on the second day */
+	for (i = 0; i < 36; i++) {
+		int64_t link = 1 + (int64_t)(i % 3);
+		int kind = (int)(i / 3 % 3); /* VISIT_NORMAL, VISIT_BOT, VISIT_HEAD */
+		int64_t ts = 1700000000 + (i < 18 ? 0 : 86400) + (int64_t)i;
+
+		if (link == 2 && i >= 18)
+			kind = VISIT_HEAD;
+		v[n++] = (sh_visit){.link_id = link, .ts = ts, .kind = kind, .ip = "10.0.0.0"};
+		if (link != 3) {
+			logged[link]++;
+			want_v[link] += kind != VISIT_HEAD;
+			want_b[link] += kind == VISIT_BOT;
+		}
+	}
+	/* only HEADs: link 5 (kept, logged, not counted), link 4 (deleted) */
+	v[n++] = (sh_visit){.link_id = 5, .ts = 1700000050, .kind = VISIT_HEAD};
+	v[n++] = (sh_visit){.link_id = 4, .ts = 1700000051, .kind = VISIT_HEAD};
+	v[n++] = (sh_visit){.link_id = 5, .ts = 1700000052, .kind = VISIT_HEAD};
+	logged[5] = 2;
+	/* orphans in between */
+	v[n++] = (sh_visit){.link_id = 0, .ts = 1700000100, .kind = VISIT_NORMAL,
+	                    .orphan_type = ORPHAN_BASE_URL};
+	v[n++] = (sh_visit){.link_id = 0, .ts = 1700000101, .kind = VISIT_HEAD,
+	                    .orphan_type = ORPHAN_BASE_URL};
+	v[n++] = (sh_visit){.link_id = 0, .ts = 1700086500, .kind = VISIT_BOT,
+	                    .orphan_type = ORPHAN_INVALID_SHORT_URL};
+	assert_int_equal(store_visits_add(f->s, v, n), 0);
+	/* the same batch again: counts add up on existing daily rows */
+	assert_int_equal(store_visits_add(f->s, v, n), 0);
+
+	for (int64_t id = 1; id <= 5; id++) {
+		if (id == 3 || id == 4)
+			continue;
+		assert_int_equal(store_link_get(f->s, id, &g), 0);
+		assert_int_equal(g.visits, 2 * want_v[id]);
+		assert_int_equal(g.bot_visits, 2 * want_b[id]);
+		sh_link_clear(&g);
+		memset(&vq, 0, sizeof(vq));
+		vq.link_id = id;
+		total = -1;
+		assert_int_equal(store_visits_list(f->s, &vq, NULL, NULL, &total), 0);
+		assert_int_equal(total, 2 * logged[id]);
+	}
+	for (int64_t id = 3; id <= 4; id++) {
+		assert_false(link_exists(f->s, id));
+		memset(&vq, 0, sizeof(vq));
+		vq.link_id = id;
+		assert_int_equal(store_visits_list(f->s, &vq, NULL, NULL, &total), 0);
+		assert_int_equal(total, 0);
+	}
+
+	/* the log keeps the batch's order: newest (last added) first */
+	memset(&vq, 0, sizeof(vq));
+	vq.link_id = 1;
+	vq.limit = 12;
+	assert_int_equal(store_visits_list(f->s, &vq, check_visit, &c, NULL), 0);
+	assert_int_equal(c.n, 12);
+	for (i = 0; i < 12; i++) {
+		size_t k = 33 - 3 * i; /* link 1's visits of the batch, newest first */
+		assert_int_equal(c.kind[i], v[k].kind);
+	}
+	memset(&vq, 0, sizeof(vq));
+	vq.orphan = -1;
+	vq.limit = 64;
+	assert_int_equal(store_visits_list(f->s, &vq, collect_visit, &ids, &total), 0);
+	assert_int_equal(total, 2 * (logged[1] + logged[2] + logged[5] + 3));
+	for (i = 1; i < (size_t)ids.n; i++)
+		assert_true(ids.id[i - 1] > ids.id[i]);
+
+	/* totals == the sum of the link counters; orphans apart */
+	assert_int_equal(store_visits_totals(f->s, 0, &lt, &ot), 0);
+	assert_int_equal(lt.total, 2 * (want_v[1] + want_v[2]));
+	assert_int_equal(lt.bots, 2 * (want_b[1] + want_b[2]));
+	assert_int_equal(ot.total, 4);
+	assert_int_equal(ot.bots, 2);
+}
+
 static void test_visits_by_tag_and_owner(void **state)
 {
 	fx *f = *state;
@@ -1232,6 +1336,7 @@ int main(void)
 	    T(test_ids_never_reused),
 	    T(test_link_list),
 	    T(test_visits),
+	    T(test_visits_grouped_batch),
 	    T(test_visits_by_tag_and_owner),
 	    T(test_tags),
 	    T(test_keys),
