@@ -24,12 +24,14 @@
 	"border-box}button{font-size:1em;margin-top:.5em;padding:.4em 1em}"                        \
 	".err{color:#a00}code,a{word-break:break-all}</style>"
 
-#define PAGE_FORM                                                                                  \
+/* PAGE_FORM_OPEN, then optionally value="<escaped>", then PAGE_FORM_CLOSE */
+#define PAGE_FORM_OPEN                                                                             \
 	"<form method=post action=\"/api/shorten\">"                                               \
 	"<label for=url>Long URL</label><br>"                                                      \
 	"<input type=url id=url name=url required maxlength=8192 "                                 \
-	"placeholder=\"https://example.com/a/long/path\" autofocus><br>"                           \
-	"<button type=submit>Shorten</button></form>"
+	"placeholder=\"https://example.com/a/long/path\" autofocus"
+#define PAGE_FORM_CLOSE "><br><button type=submit>Shorten</button></form>"
+#define PAGE_FORM PAGE_FORM_OPEN PAGE_FORM_CLOSE
 
 int page_index(http_req *r)
 {
@@ -154,7 +156,14 @@ static int shorten_run(http_req *r, svc *v, store *ws)
 	return rc;
 }
 
-static int shorten_page(http_req *r, int status, const char *err_text, const sh_link *l)
+/* The URL sent is kept in the field of an error page only up to this size:
+ * escaped (6 bytes a byte at most) it fits the page's 128 KiB. */
+#define PAGE_ECHO_MAX 16384
+
+/* The result page: the short link of l, or err_text with the form keeping
+ * `value` (the URL the user sent, to correct; NULL for none). */
+static int shorten_page(http_req *r, int status, const char *err_text, const sh_link *l,
+                        const char *value, size_t value_len)
 {
 	sbuf b;
 	int ret;
@@ -172,11 +181,17 @@ static int shorten_page(http_req *r, int status, const char *err_text, const sh_
 		sbuf_html(&b, l->url, strlen(l->url));
 		sbuf_adds(&b, "</code></p>");
 	} else {
-		sbuf_adds(&b, "<p class=err>");
+		sbuf_adds(&b, "<p class=err role=alert>");
 		sbuf_html(&b, err_text, strlen(err_text));
 		sbuf_adds(&b, "</p>");
 	}
-	sbuf_adds(&b, PAGE_FORM "</html>\n");
+	sbuf_adds(&b, PAGE_FORM_OPEN);
+	if (!l && value && value_len && value_len <= PAGE_ECHO_MAX) {
+		sbuf_adds(&b, " value=\"");
+		sbuf_html(&b, value, value_len);
+		sbuf_adds(&b, "\"");
+	}
+	sbuf_adds(&b, PAGE_FORM_CLOSE "</html>\n");
 	if (b.err) {
 		sbuf_free(&b);
 		return http_reply_error(r, SH_ENOMEM, NULL);
@@ -203,9 +218,9 @@ static int shorten_reply(http_req *r, int rc)
 			status = 503;
 			msg = "The service cannot store links right now; retry shortly.";
 		}
-		return shorten_page(r, status, msg, NULL);
+		return shorten_page(r, status, msg, NULL, j->req.url, j->req.url_len);
 	}
-	return shorten_page(r, 200, NULL, &j->out);
+	return shorten_page(r, 200, NULL, &j->out, NULL, 0);
 }
 
 int page_shorten(http_req *r)
@@ -221,19 +236,23 @@ int page_shorten(http_req *r)
 			                          "REST API with an API key.",
 			                          NULL);
 		return shorten_page(r, 403, "Anonymous link creation is turned off on this server.",
-		                    NULL);
+		                    NULL, NULL, 0);
 	}
 	wait = ratelimit_take(r->ip);
 	if (wait > 0) {
 		char ra[16];
+		size_t n = 0;
+		const char *u;
 		snprintf(ra, sizeof(ra), "%d", wait);
 		http_add_header(r, "Retry-After", ra);
 		if (json)
 			return http_reply_problem(
 			    r, 429, NULL, "Too Many Requests",
 			    "Too many links created from this address; wait and retry.", NULL);
-		return shorten_page(
-		    r, 429, "Too many links created from this address; wait a minute.", NULL);
+		u = http_param(r, "url", &n);
+		return shorten_page(r, 429,
+		                    "Too many links created from this address; wait a minute.",
+		                    NULL, u, u ? n : 0);
 	}
 	j = calloc(1, sizeof(*j));
 	if (!j)
@@ -261,7 +280,7 @@ int page_shorten(http_req *r)
 		size_t n = 0;
 		const char *u = http_param(r, "url", &n);
 		if (!u || n == 0)
-			return shorten_page(r, 400, "Enter the URL to shorten.", NULL);
+			return shorten_page(r, 400, "Enter the URL to shorten.", NULL, NULL, 0);
 		j->url = malloc(n + 1);
 		if (!j->url)
 			return http_reply_error(r, SH_ENOMEM, NULL);
