@@ -56,7 +56,16 @@
 /* ---- limits ------------------------------------------------------------ */
 
 #define HTTP_REQUEST_LINE_MAX (8 * 1024) /* longer request target: 414 */
-#define HTTP_HEADERS_MAX (32 * 1024)     /* all header names + values: 431 */
+#define HTTP_HEADERS_MAX (16 * 1024)     /* all header names + values: 431 */
+/* libmicrohttpd's memory per connection: the request line, the headers (and
+ * libmicrohttpd's record of each field) and the answer's headers all live
+ * in it. 32 KiB is the largest size it takes with malloc (above, it maps a
+ * pool per connection), and it zeroes the whole pool for every request, so
+ * smaller is cheaper. The limits above leave about 8 KiB for the answer;
+ * a redirect whose Location would not fit is refused (http_redirect). */
+#define HTTP_CONN_MEMORY (32 * 1024)
+#define HTTP_FIELD_OVERHEAD 64           /* pool bytes per header field, besides its text */
+#define HTTP_ANSWER_OVERHEAD 1024        /* status line and our other answer headers */
 #define HTTP_HEADER_FIELDS_MAX 100       /* more fields: 431 */
 #define HTTP_BODY_MAX (64 * 1024)        /* longer body: 413 */
 #define HTTP_JSON_DEPTH_MAX 32           /* deeper JSON: 400 invalid-data */
@@ -177,6 +186,7 @@ struct http_req {
 	int job_rc;
 	bool job_finished, job_orphan;
 	int early_status;
+	size_t req_bytes; /* pool bytes the request takes (see HTTP_CONN_MEMORY) */
 	char *path_buf;
 	struct http_req *job_next;
 	int nform;

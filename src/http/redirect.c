@@ -251,6 +251,21 @@ int http_redirect(http_req *r)
 	if (t->gone != SH_GONE_NONE)
 		return reply_gone(r, t->gone);
 	loc = build_location(r, t);
+	/* the answer's headers must fit in the connection's pool beside the
+	 * request (else libmicrohttpd closes the connection without a word):
+	 * only a long stored URL plus a long forwarded query and large request
+	 * headers come near it */
+	if (strlen(loc) + r->req_bytes + HTTP_ANSWER_OVERHEAD > HTTP_CONN_MEMORY) {
+		if (loc != t->url)
+			return http_reply_problem(r, 414, NULL, "URI Too Long",
+			                          "With this query the redirect target would be "
+			                          "too long to send; retry with a shorter query.",
+			                          NULL);
+		return http_reply_problem(r, 431, NULL, "Request Header Fields Too Large",
+		                          "The request headers leave no room for this link's "
+		                          "long target; retry with smaller headers.",
+		                          NULL);
+	}
 	if (http_add_header(r, "Location", loc) < 0)
 		return http_reply_problem(r, 500, NULL, "Internal Server Error",
 		                          "The stored URL cannot be sent in a header.", NULL);

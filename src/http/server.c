@@ -43,9 +43,6 @@
 #include "shorty/timeutil.h"
 #include "http/internal.h"
 
-/* per-connection pool: 8 KiB line + 32 KiB headers + answer */
-#define HTTP_CONN_MEMORY (96 * 1024)
-
 /* Timeouts. libmicrohttpd 0.9.75 has one idle timeout per connection (it
  * restarts on every byte), so a client sending a header byte every 9 s would
  * never hit it. Hence two mechanisms:
@@ -903,6 +900,7 @@ static int check_headers(http_req *r, const char *version, bool *has_body)
 	MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, count_header, &h);
 	if (h.n > HTTP_HEADER_FIELDS_MAX || h.bytes > HTTP_HEADERS_MAX)
 		return 431;
+	r->req_bytes = r->raw_len + h.bytes + h.n * HTTP_FIELD_OVERHEAD;
 	cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
 	te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Transfer-Encoding");
 	*has_body = (cl && strcmp(cl, "0") != 0) || te;
@@ -954,7 +952,7 @@ static int answer_early(http_req *r, int status)
 		                          "Transfer-Encoding: only chunked is supported.", NULL);
 	case 431:
 		return http_reply_problem(r, 431, NULL, "Request Header Fields Too Large",
-		                          "The request headers exceed 32768 bytes or 100 fields.",
+		                          "The request headers exceed 16384 bytes or 100 fields.",
 		                          NULL);
 	default:
 		return http_reply_problem(r, 503, NULL, "Service Unavailable",
