@@ -198,6 +198,24 @@ struct http_req {
 	} extra[HTTP_EXTRA_HEADERS_MAX];
 };
 
+/* a.b.c.d of a 4-byte IPv4 address into out (at least 16 bytes), without
+ * the printf machinery inet_ntop uses (this runs for every request). */
+static inline size_t http_ip4_format(const unsigned char a[4], char *out)
+{
+	size_t o = 0;
+
+	for (int i = 0; i < 4; i++) {
+		unsigned v = a[i];
+		if (v >= 100)
+			out[o++] = (char)('0' + v / 100);
+		if (v >= 10)
+			out[o++] = (char)('0' + v / 10 % 10);
+		out[o++] = (char)('0' + v % 10);
+		out[o++] = i < 3 ? '.' : '\0';
+	}
+	return o - 1;
+}
+
 /* ---- looking at the request --------------------------------------------- */
 
 /* A request header (case-insensitive name), or NULL. */

@@ -90,29 +90,36 @@ static void anonymize_ip(const char *ip, char *out, size_t outsz)
 	out[0] = '\0';
 	if (inet_pton(AF_INET, ip, a) == 1) {
 		a[3] = 0;
-		inet_ntop(AF_INET, a, out, (socklen_t)outsz);
+		http_ip4_format(a, out);
 	} else if (inet_pton(AF_INET6, ip, a) == 1) {
 		memset(a + 6, 0, 10);
 		inet_ntop(AF_INET6, a, out, (socklen_t)outsz);
 	}
 }
 
-static void record_visit(http_req *r, int64_t link_id, int orphan_type, bool pixel)
+static void record_visit(http_req *r, int64_t link_id, int orphan_type, bool pixel, int64_t now)
 {
 	sh_visit v;
 	char ipbuf[HTTP_IP_MAX], visited[CODE_MAX + 600];
 	const char *ua = http_header(r, "User-Agent");
 	const char *base = r->cfg->base_url ? r->cfg->base_url : "";
+	size_t blen = strnlen(base, 512), alen = r->arg_len;
 
 	(void)pixel;
 	memset(&v, 0, sizeof(v));
 	v.link_id = link_id;
-	v.ts = sh_now();
+	v.ts = now;
 	v.kind = r->meth == HTTP_HEAD ? VISIT_HEAD : is_bot(ua) ? VISIT_BOT : VISIT_NORMAL;
 	v.orphan_type = orphan_type;
 	v.referer = http_header(r, "Referer");
 	v.user_agent = ua;
-	snprintf(visited, sizeof(visited), "%.512s/%s", base, r->arg);
+	/* base "/" code, as "%.512s/%s" would print it */
+	if (alen > sizeof(visited) - blen - 2)
+		alen = sizeof(visited) - blen - 2;
+	memcpy(visited, base, blen);
+	visited[blen] = '/';
+	memcpy(visited + blen + 1, r->arg, alen);
+	visited[blen + 1 + alen] = '\0';
 	v.visited_url = visited;
 	anonymize_ip(r->ip, ipbuf, sizeof(ipbuf));
 	v.ip = ipbuf[0] ? ipbuf : NULL;
@@ -230,6 +237,7 @@ int http_redirect(http_req *r)
 	http_worker *w = r->w;
 	svc_target *t = w->target;
 	const char *loc;
+	int64_t now;
 	int rc;
 
 	if (r->arg_len > 1 && r->arg[r->arg_len - 1] == '+') {
@@ -240,10 +248,11 @@ int http_redirect(http_req *r)
 		return http_reply_not_found(r);
 	if (!w->rs)
 		return http_reply_error(r, SH_ESTORE, NULL);
-	rc = svc_resolve(r->v, w->rs, r->arg, r->arg_len, t, sh_now());
+	now = sh_now();
+	rc = svc_resolve(r->v, w->rs, r->arg, r->arg_len, t, now);
 	if (rc == SH_ENOTFOUND) {
 		if (r->meth == HTTP_GET)
-			record_visit(r, 0, ORPHAN_INVALID_SHORT_URL, false);
+			record_visit(r, 0, ORPHAN_INVALID_SHORT_URL, false, now);
 		return http_reply_not_found(r);
 	}
 	if (rc < 0)
@@ -269,7 +278,7 @@ int http_redirect(http_req *r)
 	if (http_add_header(r, "Location", loc) < 0)
 		return http_reply_problem(r, 500, NULL, "Internal Server Error",
 		                          "The stored URL cannot be sent in a header.", NULL);
-	record_visit(r, t->link_id, ORPHAN_NONE, false);
+	record_visit(r, t->link_id, ORPHAN_NONE, false, now);
 	http_metrics_redirect(w->m);
 	return http_reply_empty(r, t->status);
 }
@@ -283,19 +292,21 @@ static const unsigned char pixel_gif[] = {
 
 int http_track(http_req *r)
 {
+	int64_t now;
 	int rc;
 
 	if (!code_chars_ok(r->arg, r->arg_len))
 		return http_reply_not_found(r);
 	if (!r->w->rs)
 		return http_reply_error(r, SH_ESTORE, NULL);
-	rc = svc_resolve(r->v, r->w->rs, r->arg, r->arg_len, r->w->target, sh_now());
+	now = sh_now();
+	rc = svc_resolve(r->v, r->w->rs, r->arg, r->arg_len, r->w->target, now);
 	if (rc == SH_ENOTFOUND)
 		return http_reply_not_found(r);
 	if (rc < 0)
 		return http_reply_error(r, rc, NULL);
 	if (r->w->target->gone == SH_GONE_NONE)
-		record_visit(r, r->w->target->link_id, ORPHAN_NONE, true);
+		record_visit(r, r->w->target->link_id, ORPHAN_NONE, true, now);
 	http_add_header(r, "Cache-Control", "no-store, max-age=0");
 	return http_reply(r, 200, "image/gif", pixel_gif, sizeof(pixel_gif));
 }

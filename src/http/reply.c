@@ -244,8 +244,9 @@ int http_reply(http_req *r, int status, const char *content_type, const void *bo
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 
-	resp =
-	    MHD_create_response_from_buffer(len, (void *)(len ? body : ""), MHD_RESPMEM_MUST_COPY);
+	/* an empty body (every redirect) needs no copy */
+	resp = len ? MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY)
+	           : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
 	if (!resp)
 		return MHD_NO;
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);

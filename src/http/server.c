@@ -324,9 +324,10 @@ static void client_ip(http_server *S, http_req *r)
 	if (ci && ci->client_addr) {
 		const struct sockaddr *sa = ci->client_addr;
 		if (sa->sa_family == AF_INET)
-			inet_ntop(AF_INET,
-			          &((const struct sockaddr_in *)(const void *)sa)->sin_addr, r->ip,
-			          sizeof(r->ip));
+			http_ip4_format(
+			    (const unsigned char *)&((const struct sockaddr_in *)(const void *)sa)
+			        ->sin_addr,
+			    r->ip);
 		else if (sa->sa_family == AF_INET6)
 			inet_ntop(AF_INET6,
 			          &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
@@ -609,7 +610,10 @@ busy:
 typedef struct conn_track {
 	struct conn_track *prev, *next;
 	int fd;
-	int64_t deadline_ns; /* headers complete by then, else shut down; 0 = none */
+	int64_t deadline_ns; /* headers complete by then, else shut down; 0 = none.
+	                      * Atomic: written by the connection's thread (and
+	                      * cleared by the sweep), read by the sweep; S->clock
+	                      * guards only the list */
 	unsigned timeout_s;  /* the idle timeout libmicrohttpd applies now */
 } conn_track;
 
@@ -630,10 +634,13 @@ static void conn_phase(http_server *S, struct MHD_Connection *c, int64_t deadlin
 
 	if (!t)
 		return;
-	pthread_mutex_lock(&S->clock);
-	if (deadline_ns == 0 || t->deadline_ns == 0 || deadline_ns < t->deadline_ns)
-		t->deadline_ns = deadline_ns;
-	pthread_mutex_unlock(&S->clock);
+	/* no lock (this runs two or three times per request): only this thread
+	 * sets a deadline; the sweep may clear one meanwhile, after shutting the
+	 * socket down, and then whatever we store here no longer matters */
+	int64_t cur = __atomic_load_n(&t->deadline_ns, __ATOMIC_RELAXED);
+	(void)S;
+	if (deadline_ns == 0 || cur == 0 || deadline_ns < cur)
+		__atomic_store_n(&t->deadline_ns, deadline_ns, __ATOMIC_RELAXED);
 	if (t->timeout_s != timeout_s) {
 		MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, timeout_s);
 		t->timeout_s = timeout_s;
@@ -684,12 +691,14 @@ static void conn_deadlines_sweep(http_server *S)
 	unsigned n = 0;
 
 	pthread_mutex_lock(&S->clock);
-	for (conn_track *t = S->conns; t; t = t->next)
-		if (t->deadline_ns && now >= t->deadline_ns) {
+	for (conn_track *t = S->conns; t; t = t->next) {
+		int64_t d = __atomic_load_n(&t->deadline_ns, __ATOMIC_RELAXED);
+		if (d && now >= d) {
 			shutdown(t->fd, SHUT_RDWR);
-			t->deadline_ns = 0;
+			__atomic_store_n(&t->deadline_ns, 0, __ATOMIC_RELAXED);
 			n++;
 		}
+	}
 	pthread_mutex_unlock(&S->clock);
 	if (n)
 		log_msg(SH_LOG_DEBUG, "closed %u connection(s) past the header or body deadline",
