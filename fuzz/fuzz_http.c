@@ -129,6 +129,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		die("cannot configure", err.msg);
 	cfg.threads = 1;
 	cfg.rate_limit = 0;
+	cfg.notfound_limit = 0;
+	cfg.login_limit = 0;
 	cfg.cache_entries = 1024;
 
 	store_options_default(&o);

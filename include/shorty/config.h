@@ -37,6 +37,8 @@ typedef struct sh_config {
 	long max_connections;  /* 10000 */
 	long idle_timeout;     /* 60 s, keep-alive idle between requests */
 	long rate_limit;       /* anonymous creates per minute per address: 30 */
+	long notfound_limit;   /* unknown codes per minute per address: 120 */
+	long login_limit;      /* failed YOURLS logins per minute per address: 10 */
 	char *yourls_user;     /* YOURLS username+password auth, NULL = off */
 	char *yourls_password;
 } sh_config;

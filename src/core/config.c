@@ -69,6 +69,12 @@
 	  "seconds a keep-alive connection may stay idle between requests", idle_timeout)          \
 	X("rate-limit", "SHORTY_RATE_LIMIT", CFG_INT, "30", 0, 1000000, NULL,                      \
 	  "anonymous creates per minute per client address; 0 = no limit", rate_limit)             \
+	X("notfound-limit", "SHORTY_NOTFOUND_LIMIT", CFG_INT, "120", 0, 1000000, NULL,             \
+	  "unknown codes per minute per client address before it gets 429 (enumeration "         \
+	  "brake); 0 = no limit", notfound_limit)                                                  \
+	X("login-limit", "SHORTY_LOGIN_LIMIT", CFG_INT, "10", 0, 1000000, NULL,                    \
+	  "failed YOURLS API logins per minute per client address before 429; 0 = no limit",      \
+	  login_limit)                                                                             \
 	X("yourls-username", "SHORTY_YOURLS_USERNAME", CFG_STR, NULL, 0, 0, NULL,                  \
 	  "username for the YOURLS API's username+password auth (unset = off)", yourls_user)       \
 	X("yourls-password", "SHORTY_YOURLS_PASSWORD", CFG_STR, NULL, 0, 0, NULL,                  \

@@ -400,12 +400,33 @@ int http_metrics_handler(http_req *r); /* GET /metrics */
 
 #define ROUTE_LABEL_OTHER (-1) /* r->route before/without a route ("other") */
 
-/* ---- anonymous-create rate limit (ratelimit.c) ------------------------------ */
+/* ---- per-address rate limits (ratelimit.c) ---------------------------------- */
 
-int ratelimit_init(long per_minute); /* 0 = unlimited */
+enum rl_kind {
+	RL_CREATE = 0,  /* anonymous creates (SHORTY_RATE_LIMIT) */
+	RL_NOTFOUND,    /* unknown codes: the enumeration brake (SHORTY_NOTFOUND_LIMIT) */
+	RL_LOGIN,       /* failed YOURLS logins (SHORTY_LOGIN_LIMIT) */
+	RL__COUNT
+};
+
+/* Creates the limits: per_minute[kind] tokens a minute per address, as a
+ * burst too; 0 = that kind is unlimited. */
+int ratelimit_init(const long per_minute[RL__COUNT]);
 void ratelimit_free(void);
-/* Takes one token for ip. Returns 0, or the seconds to wait (> 0). */
-int ratelimit_take(const char *ip);
+/* Takes one token of `kind` for ip. Returns 0, or the seconds to wait (> 0):
+ * then the address is also blocked (ratelimit_blocked) until a token is
+ * back. */
+int ratelimit_take(int kind, const char *ip);
+/* Lock-free: 0, or the seconds ip stays blocked for `kind`. */
+int ratelimit_blocked(int kind, const char *ip);
+
+/* The enumeration brake on every route that looks up a code (redirect.c):
+ * http_reply_unknown_code answers 404 for a code that is not a link and
+ * counts it against the client's address (429 once over the limit);
+ * http_reply_unknown_blocked answers the 429 of an address that is
+ * blocked (check with ratelimit_blocked(RL_NOTFOUND, r->ip) first). */
+int http_reply_unknown_code(http_req *r);
+int http_reply_unknown_blocked(http_req *r);
 
 /* ---- starting and stopping (server.c) ----------------------------------------
  * http_serve() is http_server_start(), a signal loop, http_server_stop().

@@ -238,7 +238,7 @@ int page_shorten(http_req *r)
 		return shorten_page(r, 403, "Anonymous link creation is turned off on this server.",
 		                    NULL, NULL, 0);
 	}
-	wait = ratelimit_take(r->ip);
+	wait = ratelimit_take(RL_CREATE, r->ip);
 	if (wait > 0) {
 		char ra[16];
 		size_t n = 0;

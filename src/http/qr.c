@@ -130,11 +130,13 @@ int http_qr(http_req *r)
 	sbuf b;
 	int rc, ret;
 
+	if (ratelimit_blocked(RL_NOTFOUND, r->ip))
+		return http_reply_unknown_blocked(r);
 	for (size_t i = 0; i < r->arg_len; i++) {
 		char c = r->arg[i];
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 		      c == '_' || c == '-'))
-			return http_reply_not_found(r);
+			return http_reply_unknown_code(r);
 	}
 	if (!int_param(r, "size", 50, 1000, &size))
 		return bad_param(r, "size",
@@ -162,7 +164,7 @@ int http_qr(http_req *r)
 		return http_reply_error(r, SH_ESTORE, NULL);
 	rc = svc_resolve(r->v, r->w->rs, r->arg, r->arg_len, r->w->target, sh_now());
 	if (rc == SH_ENOTFOUND)
-		return http_reply_not_found(r);
+		return http_reply_unknown_code(r);
 	if (rc < 0)
 		return http_reply_error(r, rc, NULL);
 	svc_short_url(r->v, r->arg, shortu, sizeof(shortu));

@@ -232,6 +232,34 @@ static const char *build_location(http_req *r, const svc_target *t)
 
 static int preview(http_req *r);
 
+/*
+ * The enumeration brake (catalogue G3): every unknown code an address asks
+ * for takes a token of RL_NOTFOUND; once its bucket is empty the address is
+ * blocked, and while it is, every code lookup from it (known codes too, or
+ * the answer would still tell real codes from unknown ones) gets 429 with
+ * Retry-After. Other addresses are not affected; the check on the hot path
+ * is lock-free (ratelimit.c).
+ */
+int http_reply_unknown_blocked(http_req *r)
+{
+	char ra[16];
+	int wait = ratelimit_blocked(RL_NOTFOUND, r->ip);
+
+	snprintf(ra, sizeof(ra), "%d", wait > 0 ? wait : 1);
+	http_add_header(r, "Retry-After", ra);
+	return http_reply_problem(r, 429, NULL, "Too Many Requests",
+	                          "Too many unknown short codes were asked for from this "
+	                          "address; wait before trying again.",
+	                          NULL);
+}
+
+int http_reply_unknown_code(http_req *r)
+{
+	if (ratelimit_take(RL_NOTFOUND, r->ip) > 0)
+		return http_reply_unknown_blocked(r);
+	return http_reply_not_found(r);
+}
+
 int http_redirect(http_req *r)
 {
 	http_worker *w = r->w;
@@ -244,8 +272,10 @@ int http_redirect(http_req *r)
 		r->arg[--r->arg_len] = '\0';
 		return preview(r);
 	}
+	if (ratelimit_blocked(RL_NOTFOUND, r->ip))
+		return http_reply_unknown_blocked(r);
 	if (!code_chars_ok(r->arg, r->arg_len))
-		return http_reply_not_found(r);
+		return http_reply_unknown_code(r);
 	if (!w->rs)
 		return http_reply_error(r, SH_ESTORE, NULL);
 	now = sh_now();
@@ -253,7 +283,7 @@ int http_redirect(http_req *r)
 	if (rc == SH_ENOTFOUND) {
 		if (r->meth == HTTP_GET)
 			record_visit(r, 0, ORPHAN_INVALID_SHORT_URL, false, now);
-		return http_reply_not_found(r);
+		return http_reply_unknown_code(r);
 	}
 	if (rc < 0)
 		return http_reply_error(r, rc, NULL);
@@ -295,14 +325,16 @@ int http_track(http_req *r)
 	int64_t now;
 	int rc;
 
+	if (ratelimit_blocked(RL_NOTFOUND, r->ip))
+		return http_reply_unknown_blocked(r);
 	if (!code_chars_ok(r->arg, r->arg_len))
-		return http_reply_not_found(r);
+		return http_reply_unknown_code(r);
 	if (!r->w->rs)
 		return http_reply_error(r, SH_ESTORE, NULL);
 	now = sh_now();
 	rc = svc_resolve(r->v, r->w->rs, r->arg, r->arg_len, r->w->target, now);
 	if (rc == SH_ENOTFOUND)
-		return http_reply_not_found(r);
+		return http_reply_unknown_code(r);
 	if (rc < 0)
 		return http_reply_error(r, rc, NULL);
 	if (r->w->target->gone == SH_GONE_NONE)
@@ -319,14 +351,16 @@ static int preview(http_req *r)
 	char when[SH_TIME_BUF], shortu[CODE_MAX + 600];
 	int rc, ret;
 
+	if (ratelimit_blocked(RL_NOTFOUND, r->ip))
+		return http_reply_unknown_blocked(r);
 	if (!code_chars_ok(r->arg, r->arg_len))
-		return http_reply_not_found(r);
+		return http_reply_unknown_code(r);
 	if (!r->w->rs)
 		return http_reply_error(r, SH_ESTORE, NULL);
 	memset(&l, 0, sizeof(l));
 	rc = svc_get(r->v, r->w->rs, r->arg, 0, &l);
 	if (rc == SH_ENOTFOUND)
-		return http_reply_not_found(r);
+		return http_reply_unknown_code(r);
 	if (rc < 0)
 		return http_reply_error(r, rc, NULL);
 	svc_short_url(r->v, l.code, shortu, sizeof(shortu));

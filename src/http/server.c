@@ -1302,7 +1302,12 @@ int http_server_start(const sh_config *cfg, unsigned flags, sh_err *err)
 		rc = sh_err_set(err, rc, NULL, "out of memory");
 		goto fail;
 	}
-	rc = ratelimit_init(cfg->rate_limit);
+	{
+		long limits[RL__COUNT] = {[RL_CREATE] = cfg->rate_limit,
+		                          [RL_NOTFOUND] = cfg->notfound_limit,
+		                          [RL_LOGIN] = cfg->login_limit};
+		rc = ratelimit_init(limits);
+	}
 	if (rc < 0) {
 		rc = sh_err_set(err, rc, NULL, "out of memory");
 		goto fail;

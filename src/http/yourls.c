@@ -348,6 +348,17 @@ static int reply_message(http_req *r, int fmt, const char *code, const char *msg
 	return yreply(r, fmt, doc, msg);
 }
 
+static int reply_throttled(http_req *r, int fmt, int wait)
+{
+	char ra[16], msg[128];
+
+	snprintf(ra, sizeof(ra), "%d", wait);
+	snprintf(msg, sizeof(msg),
+	         "Too many failed logins from this address; retry in %d seconds", wait);
+	http_add_header(r, "Retry-After", ra);
+	return reply_message(r, fmt, "429", msg);
+}
+
 static int reply_unavailable(http_req *r, int fmt)
 {
 	http_add_header(r, "Retry-After", "5");
@@ -1058,9 +1069,18 @@ int http_yourls(http_req *r)
 	yauth who;
 	int rc;
 
+	/* failed logins are throttled per address (catalogue E8): once over
+	 * SHORTY_LOGIN_LIMIT a minute, the address gets 429 without its
+	 * credentials even being checked, until a token is back */
+	if ((rc = ratelimit_blocked(RL_LOGIN, r->ip)) > 0)
+		return reply_throttled(r, fmt, rc);
 	rc = authenticate(r, &who, &why);
-	if (rc == SH_EAUTH)
+	if (rc == SH_EAUTH) {
+		int wait = ratelimit_take(RL_LOGIN, r->ip);
+		if (wait > 0)
+			return reply_throttled(r, fmt, wait);
 		return reply_message(r, fmt, "403", why);
+	}
 	if (rc)
 		return reply_unavailable(r, fmt);
 

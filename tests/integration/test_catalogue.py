@@ -669,7 +669,7 @@ def test_E9_long_yourls_password(cs):
     served(cs)
 
 
-# E8 (login lockout): gap, docs/catalogue.md. E10 (cookie CSRF): not applicable, no cookies.
+# E8 (login throttling): test_E8_* below, with G3. E10 (cookie CSRF): not applicable, no cookies.
 
 
 # ---- 5-F query parameters ---------------------------------------------------------------------
@@ -767,14 +767,95 @@ def test_G2_xff_untrusted_ignored(cs):
     # trusted-proxy parsing: test_http_limits.py::test_trusted_proxy_xff
 
 
-def test_G3_unknown_codes_never_slow_known_ones(cs):
-    # gap: no 429 brake on 404s (docs/catalogue.md); what holds: unknown
-    # codes are 404 and known codes keep being served
-    cs.create("https://example.com/g3", customSlug="cat-g3")
+@pytest.fixture(scope="module")
+def brakes(tmp_path_factory):
+    """A server with the per-address brakes on, small enough to test, that
+    believes X-Forwarded-For from 127.0.0.1 so one test can be several
+    clients."""
+    d = tmp_path_factory.mktemp("brakes")
+    s = Server(directory=d, env={"SHORTY_NOTFOUND_LIMIT": "30", "SHORTY_LOGIN_LIMIT": "5",
+                                 "SHORTY_TRUSTED_PROXIES": "127.0.0.1",
+                                 "SHORTY_YOURLS_USERNAME": "admin",
+                                 "SHORTY_YOURLS_PASSWORD": "right-password"})
+    s.start()
+    yield s
+    s.close()
+
+
+def as_client(ip):
+    return {"X-Forwarded-For": ip}
+
+
+def test_G3_enumeration_brake(brakes):
+    brakes.create("https://example.com/g3", customSlug="cat-g3")
     s = requests.Session()
-    for i in range(300):
-        assert s.get(cs.url(f"/zz{i:04d}"), allow_redirects=False).status_code == 404
-    assert cs.get("/cat-g3").status_code == 302
+    attacker = as_client("203.0.113.7")
+    codes = [f"/zz{i:04d}" for i in range(40)]
+    statuses = [s.get(brakes.url(c), headers=attacker, allow_redirects=False).status_code
+                for c in codes]
+    # the first 30 unknown codes are 404, then the address is braked
+    assert statuses[:30] == [404] * 30
+    assert set(statuses[30:]) == {429}
+    r = s.get(brakes.url("/zz9999"), headers=attacker, allow_redirects=False)
+    b = assert_problem(r, 429)
+    assert int(r.headers["Retry-After"]) >= 1
+    assert "unknown short codes" in b["detail"]
+    # while braked, a known code does not answer either (or hits would still
+    # tell real codes from unknown ones); nor do its preview, QR code, pixel
+    for path in ("/cat-g3", "/cat-g3+", "/cat-g3/qr-code", "/cat-g3/track"):
+        assert s.get(brakes.url(path), headers=attacker,
+                     allow_redirects=False).status_code == 429, path
+    # other clients are served as before, known and unknown codes alike
+    other = as_client("198.51.100.9")
+    assert brakes.get("/cat-g3", headers=other).status_code == 302
+    assert brakes.get("/zz0001", headers=other).status_code == 404
+    served(brakes)
+
+
+def test_G3_brake_lifts(brakes):
+    brakes.create("https://example.com/g3b", customSlug="cat-g3b")
+    s = requests.Session()
+    ip = as_client("203.0.113.8")
+    for i in range(31):
+        s.get(brakes.url(f"/yy{i:04d}"), headers=ip, allow_redirects=False)
+    assert s.get(brakes.url("/cat-g3b"), headers=ip,
+                 allow_redirects=False).status_code == 429
+    # 30 a minute: a token is back within 2 s; known codes only spend none
+    time.sleep(2.5)
+    assert s.get(brakes.url("/cat-g3b"), headers=ip,
+                 allow_redirects=False).status_code == 302
+
+
+def yourls(s, ip, **params):
+    return requests.post(s.url("/yourls-api.php"), data={"action": "db-stats", "format": "json",
+                                                          **params},
+                         headers=as_client(ip), timeout=10)
+
+
+def test_E8_failed_logins_throttled(brakes):
+    ip = "203.0.113.20"
+    for _ in range(5):
+        r = yourls(brakes, ip, username="admin", password="wrong")
+        assert r.status_code == 403
+        assert r.json()["message"] == "Invalid username or password"
+    # the 6th failure, and then even the right password, get 429
+    r = yourls(brakes, ip, username="admin", password="wrong")
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
+    assert r.json()["errorCode"] == "429"
+    r = yourls(brakes, ip, username="admin", password="right-password")
+    assert r.status_code == 429
+    # another address logs in normally, and so does the braked one later
+    r = yourls(brakes, "198.51.100.20", username="admin", password="right-password")
+    assert r.status_code == 200 and r.json()["statusCode"] == "200"
+    time.sleep(12.5)  # 5 a minute: one token every 12 s
+    r = yourls(brakes, ip, username="admin", password="right-password")
+    assert r.status_code == 200
+
+
+def test_E8_signature_guessing_throttled(brakes):
+    ip = "203.0.113.21"
+    codes = [yourls(brakes, ip, signature=f"guess{i}").status_code for i in range(8)]
+    assert codes[:5] == [403] * 5 and set(codes[5:]) == {429}
 
 
 # ---- 5-H import files (the CLI: shorty import) ----------------------------------------------------
