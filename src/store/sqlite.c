@@ -734,10 +734,17 @@ int store_sqlite_open(store **out, const char *path, const store_options *o, sh_
 		goto fail;
 	if ((rc = exec_fixed(q, sync_pragma, err)) ||
 	    (rc = exec_fixed(q, "PRAGMA foreign_keys=ON", err)) ||
-	    /* 16 MiB page cache and up to 256 MiB mapped (address space, not RAM):
-	     * point lookups measured 20-40% faster with both */
-	    (rc = exec_fixed(q, "PRAGMA cache_size=-16384", err)) ||
-	    (rc = exec_fixed(q, "PRAGMA mmap_size=268435456", err)) ||
+	    /* No memory map: mapped pages of the file count in the process's
+	     * RSS (and a container's memory accounting); with 1M links and
+	     * 256 MiB mapped per connection RSS reached 232 MB. Reads go through
+	     * the kernel's page cache into a small page cache of our own: 4 MiB
+	     * per reader connection (the HTTP workers, behind the link cache),
+	     * 8 MiB for the writer (creates' index lookups, visit flushes).
+	     * Measured (docs/benchmarks.md): RSS with 1M links 233 -> 45 MB;
+	     * redirects without the link cache about as fast as mapped. */
+	    (rc = exec_fixed(q, o->read_only ? "PRAGMA cache_size=-4096" : "PRAGMA cache_size=-8192",
+	                     err)) ||
+	    (rc = exec_fixed(q, "PRAGMA mmap_size=0", err)) ||
 	    (rc = exec_fixed(q, "PRAGMA temp_store=MEMORY", err)))
 		goto fail;
 	*out = &q->base;
