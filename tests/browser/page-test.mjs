@@ -303,6 +303,9 @@ ok(pageErrors.length === 0, 'no JavaScript error on any page', pageErrors.join('
 await browser.close().catch(() => {});
 await api.dispose().catch(() => {});
 target.close();
-console.log(`screenshots: ${shots}${process.env.SHORTY_SCREENSHOTS ? "" : " (a temp dir)"}`);
+if (process.env.SHORTY_SCREENSHOTS)
+  console.log(`screenshots: ${shots}`);
+else
+  fs.rmSync(shots, { recursive: true, force: true }); // our own temp dir
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);
