@@ -61,34 +61,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-/* The same scan as json_depth() in src/http/reply.c. */
-static int json_depth(const char *s, size_t n, int limit)
-{
-	int depth = 0, max = 0;
-	bool in_str = false;
-
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (in_str) {
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_str = false;
-			continue;
-		}
-		if (c == '"') {
-			in_str = true;
-		} else if (c == '{' || c == '[') {
-			if (++depth > max)
-				max = depth;
-			if (max > limit)
-				return max;
-		} else if (c == '}' || c == ']') {
-			depth--;
-		}
-	}
-	return max;
-}
 
 static void violation(const char *what, const char *a, const char *b)
 {
@@ -180,7 +152,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	json_error_t je;
 	json_t *j;
 
-	if (size == 0 || json_depth((const char *)data, size, JSON_DEPTH_MAX) > JSON_DEPTH_MAX)
+	if (size == 0 || linkjson_depth((const char *)data, size, JSON_DEPTH_MAX) > JSON_DEPTH_MAX)
 		return 0;
 	j = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &je);
 	if (!j)

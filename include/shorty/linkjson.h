@@ -57,4 +57,13 @@ int linkjson_parse_create(const json_t *obj, svc_create_req *req,
 int linkjson_parse_update(const json_t *obj, svc_update_req *req,
                           const char *tagv[SH_MAX_TAGS], sh_err *err);
 
+/*
+ * Depth of the deepest nesting of objects and arrays in the JSON text
+ * s[0..n) (strings skipped), counted before parsing so that a body nested
+ * 100,000 deep is refused without ever reaching the parser. Stops counting
+ * once past limit (returns a value > limit then). The text need not be
+ * valid JSON.
+ */
+int linkjson_depth(const char *s, size_t n, int limit);
+
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "shorty/linkjson.h"
 #include "shorty/log.h"
 #include "http/internal.h"
 
@@ -144,35 +145,6 @@ const char *http_param(http_req *r, const char *name, size_t *len)
 	return q;
 }
 
-/* Depth of the deepest nesting in a JSON text, strings skipped; stops
- * counting past limit. */
-static int json_depth(const char *s, size_t n, int limit)
-{
-	int depth = 0, max = 0;
-	bool in_str = false;
-
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (in_str) {
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_str = false;
-			continue;
-		}
-		if (c == '"') {
-			in_str = true;
-		} else if (c == '{' || c == '[') {
-			if (++depth > max)
-				max = depth;
-			if (max > limit)
-				return max;
-		} else if (c == '}' || c == ']') {
-			depth--;
-		}
-	}
-	return max;
-}
 
 json_t *http_body_json(http_req *r, int *answered)
 {
@@ -186,7 +158,7 @@ json_t *http_body_json(http_req *r, int *answered)
 		                       "The request body is empty; send a JSON object.", NULL);
 		return NULL;
 	}
-	if (json_depth(r->body, r->body_len, HTTP_JSON_DEPTH_MAX) > HTTP_JSON_DEPTH_MAX) {
+	if (linkjson_depth(r->body, r->body_len, HTTP_JSON_DEPTH_MAX) > HTTP_JSON_DEPTH_MAX) {
 		*answered = http_reply_problem(
 		    r, 400, "malformed-request-body", "Malformed request body",
 		    "The JSON body is nested too deeply (at most 32 levels).", NULL);
