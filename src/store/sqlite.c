@@ -993,23 +993,28 @@ static int sq_meta_set(store *s, const char *key, const char *val)
 
 /* ---- links --------------------------------------------------------------- */
 
-static int sq_next_id(store *s, int64_t *id)
+/* Runs a parameterless statement that returns one integer. */
+static int query_int64(sq_store *q, enum st_id id, int64_t *out, const char *what)
 {
-	sq_store *q = SQ(s);
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if ((rc = stmt(q, ST_NEXT_ID, &st)))
+	if ((rc = stmt(q, id, &st)))
 		return rc;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
-		*id = sqlite3_column_int64(st, 0);
+		*out = sqlite3_column_int64(st, 0);
 		rc = 0;
 	} else {
-		rc = sq_fail(q, rc, "next id");
+		rc = sq_fail(q, rc, what);
 	}
 	sqlite3_reset(st);
 	return rc;
+}
+
+static int sq_next_id(store *s, int64_t *id)
+{
+	return query_int64(SQ(s), ST_NEXT_ID, id, "next id");
 }
 
 /* Reads the link in the current row of st (columns LINK_COLS) and its tags. */
@@ -2057,21 +2062,7 @@ static int sq_key_revoke(store *s, int64_t id, int64_t when)
 
 static int sq_key_count(store *s, int64_t *n)
 {
-	sq_store *q = SQ(s);
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if ((rc = stmt(q, ST_KEY_COUNT, &st)))
-		return rc;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*n = sqlite3_column_int64(st, 0);
-		rc = 0;
-	} else {
-		rc = sq_fail(q, rc, "count keys");
-	}
-	sqlite3_reset(st);
-	return rc;
+	return query_int64(SQ(s), ST_KEY_COUNT, n, "count keys");
 }
 
 static const store_ops sqlite_ops = {
