@@ -459,6 +459,8 @@ static int global_opt(cli *c, struct parse_state *ps, const char *name, const ch
 	}
 	rc = cfg_set(&c->cfg, name, val, &err);
 	if (rc) {
+		if (err.msg[0] && strstr(err.msg, name)) /* it names the option already */
+			return cli_error(CLI_USAGE, "%s", err.msg);
 		if (err.msg[0])
 			return cli_error(CLI_USAGE, "--%s: %s", name, err.msg);
 		return cli_error(CLI_USAGE, "--%s: invalid value '%s'", name, val);

@@ -1193,8 +1193,9 @@ static int listen_socket(const char *listen_addr, int *fd_out, sh_err *err)
 		errno = rc;
 	}
 	freeaddrinfo(ai);
+	/* a port in use is a failure of the moment (exit 1), not bad input */
 	if (fd < 0)
-		return sh_err_set(err, SH_EINVAL, "listen",
+		return sh_err_set(err, errno == EADDRINUSE ? SH_EBUSY : SH_EINVAL, "listen",
 		                  "cannot listen on %s: %s (is another process using the port?)",
 		                  listen_addr, strerror(errno));
 	*fd_out = fd;

@@ -2,13 +2,14 @@
 (group commit under 64 creators while others redirect), store failures."""
 import os
 import signal
+import subprocess
 import threading
 import time
 
 import pytest
 import requests
 
-from httpfix import Server, assert_problem, wait_flush
+from httpfix import BIN, Server, assert_problem, wait_flush
 
 
 def test_sigterm_loses_no_visit():
@@ -172,5 +173,20 @@ def test_deleted_code_is_not_reissued():
         wait_flush()
         assert b["shortCode"] != a["shortCode"]
         assert s.api("GET", "/short-urls/" + b["shortCode"]).json()["visitsSummary"]["total"] == 0
+    finally:
+        s.close()
+
+
+def test_port_in_use_is_a_failure_not_a_usage_error():
+    s = Server()
+    try:
+        s.start()
+        p = subprocess.run([BIN, "serve", "--listen", f"127.0.0.1:{s.port}"],
+                           capture_output=True, text=True, env=s.env(), cwd=s.dir, timeout=30)
+        assert p.returncode == 1, p.stderr
+        lines = p.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("shorty: cannot listen on"), p.stderr
+        assert "already in use" in lines[0]
+        assert s.get("/health").status_code == 200  # the first server is untouched
     finally:
         s.close()
