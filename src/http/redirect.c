@@ -305,7 +305,10 @@ int http_redirect(http_req *r)
 		                          "long target; retry with smaller headers.",
 		                          NULL);
 	}
-	if (http_add_header(r, "Location", loc) < 0)
+	rc = http_add_header(r, "Location", loc);
+	if (rc == SH_ENOMEM)
+		return http_reply_error(r, rc, NULL);
+	if (rc < 0)
 		return http_reply_problem(r, 500, NULL, "Internal Server Error",
 		                          "The stored URL cannot be sent in a header.", NULL);
 	record_visit(r, t->link_id, ORPHAN_NONE, false, now);

@@ -165,6 +165,11 @@ json_t *http_body_json(http_req *r, int *answered)
 		return NULL;
 	}
 	j = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &je);
+	if (!j && (json_error_code(&je) == json_error_out_of_memory || !je.text[0])) {
+		/* jansson ran out of memory (its early failures leave no text) */
+		*answered = http_reply_error(r, SH_ENOMEM, NULL);
+		return NULL;
+	}
 	if (!j) {
 		char esc[200];
 		log_escape(esc, sizeof(esc), je.text, strlen(je.text));

@@ -904,8 +904,10 @@ static int check_headers(http_req *r, const char *version, bool *has_body)
 	struct hdr_count h = {0};
 	const char *cl, *te;
 
-	if (r->raw_len > HTTP_REQUEST_LINE_MAX || !r->raw_buf)
+	if (r->raw_len > HTTP_REQUEST_LINE_MAX)
 		return 414;
+	if (!r->raw_buf) /* on_uri could not copy it: out of memory */
+		return 503;
 	MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, count_header, &h);
 	if (h.n > HTTP_HEADER_FIELDS_MAX || h.bytes > HTTP_HEADERS_MAX)
 		return 431;
