@@ -66,4 +66,18 @@ int linkjson_parse_update(const json_t *obj, svc_update_req *req,
  */
 int linkjson_depth(const char *s, size_t n, int limit);
 
+/*
+ * jansson 2.14 does not always fail a parse when it runs out of memory: its
+ * lexer ignores a failed append to its string buffer and goes on without
+ * the byte (found by injecting allocation failures: a create stored
+ * "https://oom.exmple/..." and answered 200). So every parse of input is
+ * bracketed: linkjson_watch_begin() before json_load*(), and when
+ * linkjson_watch_oom() says an allocation of jansson's failed on this thread
+ * meanwhile, the result must be thrown away as an out-of-memory failure,
+ * even if jansson returned a value. The first call installs jansson's
+ * allocator hooks (plain malloc/free plus the watch).
+ */
+void linkjson_watch_begin(void);
+bool linkjson_watch_oom(void);
+
 #endif

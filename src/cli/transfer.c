@@ -497,8 +497,13 @@ static int import_json(struct importer *im, FILE *f)
 			return row_error(im, CLI_USAGE, "each item must be a JSON object");
 		ungetc(ch, f);
 		js.used = 0;
+		linkjson_watch_begin();
 		item = json_load_callback(jsrc_cb, &js,
 		                          JSON_REJECT_DUPLICATES | JSON_DISABLE_EOF_CHECK, &jerr);
+		if (linkjson_watch_oom()) { /* jansson may have dropped bytes */
+			json_decref(item);
+			return row_error(im, CLI_FAIL, "out of memory");
+		}
 		if (!item) {
 			if (js.too_big)
 				return row_error(im, CLI_USAGE,

@@ -164,8 +164,15 @@ json_t *http_body_json(http_req *r, int *answered)
 		    "The JSON body is nested too deeply (at most 32 levels).", NULL);
 		return NULL;
 	}
+	linkjson_watch_begin();
 	j = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &je);
-	if (!j && (json_error_code(&je) == json_error_out_of_memory || !je.text[0])) {
+	if (j && linkjson_watch_oom()) { /* parsed, but maybe without some bytes */
+		json_decref(j);
+		j = NULL;
+		je.text[0] = '\0';
+	}
+	if (!j && (linkjson_watch_oom() || json_error_code(&je) == json_error_out_of_memory ||
+	           !je.text[0])) {
 		/* jansson ran out of memory (its early failures leave no text) */
 		*answered = http_reply_error(r, SH_ENOMEM, NULL);
 		return NULL;
@@ -267,6 +274,13 @@ static int reply_json_as(http_req *r, int status, json_t *j, const char *ctype)
 		return http_reply_text(r, 503, "out of memory\n");
 	text = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
+	/* jansson may lose bytes instead of failing when an allocation fails
+	 * (linkjson.h): whatever it built or wrote since the request began
+	 * cannot be trusted then */
+	if (text && linkjson_watch_oom()) {
+		free(text);
+		text = NULL;
+	}
 	if (!text)
 		return http_reply_text(r, 503, "out of memory\n");
 	ret = http_reply(r, status, ctype, text, strlen(text));

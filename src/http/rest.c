@@ -228,6 +228,10 @@ int rest_health(http_req *r)
 		return http_reply_error(r, SH_ENOMEM, NULL);
 	text = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
+	if (text && linkjson_watch_oom()) { /* jansson may have lost bytes */
+		free(text);
+		text = NULL;
+	}
 	if (!text)
 		return http_reply_error(r, SH_ENOMEM, NULL);
 	ret = http_reply(r, ok ? 200 : 503, "application/health+json", text, strlen(text));

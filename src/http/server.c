@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "shorty/http.h"
+#include "shorty/linkjson.h"
 #include "shorty/log.h"
 #include "shorty/timeutil.h"
 #include "http/internal.h"
@@ -1069,11 +1070,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			r->early_status = 413;
 			return (enum MHD_Result)answer_early(r, 413);
 		}
+		/* watch jansson's allocations while the answer is built: a JSON
+		 * answer built or written while one failed is not sent (reply.c) */
+		linkjson_watch_begin();
 		return (enum MHD_Result)http_dispatch(r);
 	case ST_WAIT:
 		if (!r->job_finished) /* spurious: not ours to answer yet */
 			return MHD_YES;
 		r->state = ST_DONE;
+		linkjson_watch_begin();
 		return (enum MHD_Result)r->job_reply(r, r->job_rc);
 	default:
 		return MHD_YES;

@@ -71,6 +71,7 @@
 
 #include <sodium.h>
 
+#include "shorty/linkjson.h"
 #include "shorty/timeutil.h"
 #include "http/internal.h"
 
@@ -298,6 +299,10 @@ static int yreply(http_req *r, int fmt, json_t *doc, const char *simple)
 	char *text;
 	sbuf b;
 
+	if (doc && linkjson_watch_oom()) { /* jansson may have lost bytes */
+		json_decref(doc);
+		doc = NULL;
+	}
 	if (!doc)
 		return http_reply_text(r, 503, "out of memory\n");
 	status = status_of(doc);
@@ -306,6 +311,10 @@ static int yreply(http_req *r, int fmt, json_t *doc, const char *simple)
 	case YF_JSON:
 		text = json_dumps(doc, JSON_COMPACT | JSON_ESCAPE_SLASH);
 		json_decref(doc);
+		if (text && linkjson_watch_oom()) {
+			free(text);
+			text = NULL;
+		}
 		if (!text)
 			return http_reply_text(r, 503, "out of memory\n");
 		ret = http_reply(r, status, "application/json", text, strlen(text));

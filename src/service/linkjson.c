@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <pthread.h>
+#include <stdlib.h>
 
 #include "shorty/linkjson.h"
 #include "shorty/timeutil.h"
@@ -368,4 +370,34 @@ int linkjson_depth(const char *s, size_t n, int limit)
 		}
 	}
 	return max;
+}
+
+/* ---- watching jansson's allocations (see linkjson.h) ---------------------- */
+
+static __thread bool jansson_oom;
+static pthread_once_t watch_once = PTHREAD_ONCE_INIT;
+
+static void *watched_malloc(size_t n)
+{
+	void *p = malloc(n);
+
+	if (!p)
+		jansson_oom = true;
+	return p;
+}
+
+static void watch_install(void)
+{
+	json_set_alloc_funcs(watched_malloc, free);
+}
+
+void linkjson_watch_begin(void)
+{
+	pthread_once(&watch_once, watch_install);
+	jansson_oom = false;
+}
+
+bool linkjson_watch_oom(void)
+{
+	return jansson_oom;
 }

@@ -23,3 +23,13 @@ if(TARGET test_alloc_fail)
   target_link_options(test_alloc_fail PRIVATE
     -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup)
 endif()
+
+# test_http_alloc_fail (tests/unit/http/): the same allocator through the
+# in-process HTTP server; pthread_create and sh_mono_ns are wrapped too, to
+# mark the writer thread and freeze its clock (no timed visit flush racing
+# with the counter).
+if(TARGET test_http_alloc_fail)
+  target_link_options(test_http_alloc_fail PRIVATE
+    -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup
+    -Wl,--wrap=pthread_create,--wrap=sh_mono_ns)
+endif()
