@@ -29,6 +29,7 @@
  * buffered visits are flushed by http_server_stop() at the end.
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -386,8 +387,9 @@ static void exchange(const char *req, long n, int pers, struct answer *a)
 	disarm();
 	close(sv[0]);
 	a->buf[a->len] = '\0';
-	if (a->len >= 12 && memcmp(a->buf, "HTTP/1.", 7) == 0)
-		a->status = atoi(a->buf + 9);
+	if (a->len >= 12 && memcmp(a->buf, "HTTP/1.", 7) == 0 && isdigit((unsigned char)a->buf[9]) &&
+	    isdigit((unsigned char)a->buf[10]) && isdigit((unsigned char)a->buf[11]))
+		a->status = (a->buf[9] - '0') * 100 + (a->buf[10] - '0') * 10 + (a->buf[11] - '0');
 	hend = strstr(a->buf, "\r\n\r\n");
 	if (hend) {
 		a->body = hend + 4;
