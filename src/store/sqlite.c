@@ -189,8 +189,8 @@ static const char *const st_sql[ST__COUNT] = {
     [ST_LINK_INSERT] = "INSERT INTO links(id, code_kind, url, url_hash, title, created_at,"
                        " updated_at, valid_since, expires_at, max_visits, visits, bot_visits,"
                        " redirect_status, forward_query, crawlable, disabled, owner_key_id)"
-                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
-                       " ?15, ?16, ?17)",
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?16, ?17, ?11, ?12,"
+                       " ?13, ?14, ?15)", /* ?1..?15 as in ST_LINK_UPDATE: bind_link() */
     [ST_CODE_INSERT] = "INSERT INTO codes(code, link_id) VALUES (?1, ?2)",
     [ST_CODES_DELETE_LINK] = "DELETE FROM codes WHERE link_id = ?1",
     [ST_TAG_INSERT] = "INSERT OR IGNORE INTO link_tags(link_id, tag) VALUES (?1, ?2)",
@@ -1131,6 +1131,27 @@ static int write_code_tags(sq_store *q, const sh_link *l)
 	return 0;
 }
 
+/* Binds ?1..?15 of ST_LINK_INSERT and ST_LINK_UPDATE: every stored field
+ * but the visit counters (which only insert writes: ?16, ?17). */
+static void bind_link(sqlite3_stmt *st, const sh_link *l)
+{
+	sqlite3_bind_int64(st, 1, l->id);
+	sqlite3_bind_int(st, 2, l->code_kind);
+	sqlite3_bind_text(st, 3, l->url, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)l->url_hash);
+	bind_text_max(st, 5, l->title, SH_TITLE_MAX);
+	sqlite3_bind_int64(st, 6, l->created_at);
+	sqlite3_bind_int64(st, 7, l->updated_at);
+	sqlite3_bind_int64(st, 8, l->valid_since);
+	sqlite3_bind_int64(st, 9, l->expires_at);
+	sqlite3_bind_int64(st, 10, l->max_visits);
+	sqlite3_bind_int(st, 11, l->redirect_status);
+	sqlite3_bind_int(st, 12, l->forward_query);
+	sqlite3_bind_int(st, 13, l->crawlable);
+	sqlite3_bind_int(st, 14, l->disabled);
+	sqlite3_bind_int64(st, 15, l->owner_key_id);
+}
+
 static int sq_link_insert(store *s, const sh_link *l)
 {
 	sq_store *q = SQ(s);
@@ -1143,23 +1164,9 @@ static int sq_link_insert(store *s, const sh_link *l)
 		return rc;
 	if ((rc = stmt(q, ST_LINK_INSERT, &st)))
 		goto out;
-	sqlite3_bind_int64(st, 1, l->id);
-	sqlite3_bind_int(st, 2, l->code_kind);
-	sqlite3_bind_text(st, 3, l->url, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, (sqlite3_int64)l->url_hash);
-	bind_text_max(st, 5, l->title, SH_TITLE_MAX);
-	sqlite3_bind_int64(st, 6, l->created_at);
-	sqlite3_bind_int64(st, 7, l->updated_at);
-	sqlite3_bind_int64(st, 8, l->valid_since);
-	sqlite3_bind_int64(st, 9, l->expires_at);
-	sqlite3_bind_int64(st, 10, l->max_visits);
-	sqlite3_bind_int64(st, 11, l->visits);
-	sqlite3_bind_int64(st, 12, l->bot_visits);
-	sqlite3_bind_int(st, 13, l->redirect_status);
-	sqlite3_bind_int(st, 14, l->forward_query);
-	sqlite3_bind_int(st, 15, l->crawlable);
-	sqlite3_bind_int(st, 16, l->disabled);
-	sqlite3_bind_int64(st, 17, l->owner_key_id);
+	bind_link(st, l);
+	sqlite3_bind_int64(st, 16, l->visits);
+	sqlite3_bind_int64(st, 17, l->bot_visits);
 	rc = step_done(q, st, "insert link");
 	if (rc == SH_ETAKEN)
 		rc = sq_err(q, SH_ETAKEN, "%s", "a link with this id already exists");
@@ -1252,21 +1259,7 @@ static int sq_link_update(store *s, const sh_link *l)
 		return rc;
 	if ((rc = stmt(q, ST_LINK_UPDATE, &st)))
 		goto out;
-	sqlite3_bind_int64(st, 1, l->id);
-	sqlite3_bind_int(st, 2, l->code_kind);
-	sqlite3_bind_text(st, 3, l->url, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, (sqlite3_int64)l->url_hash);
-	bind_text_max(st, 5, l->title, SH_TITLE_MAX);
-	sqlite3_bind_int64(st, 6, l->created_at);
-	sqlite3_bind_int64(st, 7, l->updated_at);
-	sqlite3_bind_int64(st, 8, l->valid_since);
-	sqlite3_bind_int64(st, 9, l->expires_at);
-	sqlite3_bind_int64(st, 10, l->max_visits);
-	sqlite3_bind_int(st, 11, l->redirect_status);
-	sqlite3_bind_int(st, 12, l->forward_query);
-	sqlite3_bind_int(st, 13, l->crawlable);
-	sqlite3_bind_int(st, 14, l->disabled);
-	sqlite3_bind_int64(st, 15, l->owner_key_id);
+	bind_link(st, l);
 	if ((rc = step_done(q, st, "update link")))
 		goto out;
 	if (sqlite3_changes(q->db) == 0) {

@@ -1298,6 +1298,37 @@ static void test_schema_newer_or_missing(void **state)
 	assert_non_null(strstr(err.msg, "newer"));
 }
 
+/* A link inserted with visits (an import) keeps them, and the totals
+ * follow; an update never touches the counters. */
+static void test_insert_with_visits(void **state)
+{
+	fx *f = *state;
+	sh_link l, g = {0};
+	sh_visit_totals lt, ot;
+
+	mk_link(&l, 1, "https://example.com/v", CODE_KIND_COUNTER, NULL);
+	l.visits = 5;
+	l.bot_visits = 2;
+	l.redirect_status = 307;
+	assert_int_equal(store_link_insert(f->s, &l), 0);
+	assert_int_equal(store_link_get(f->s, 1, &g), 0);
+	assert_int_equal(g.visits, 5);
+	assert_int_equal(g.bot_visits, 2);
+	assert_int_equal(g.redirect_status, 307);
+	assert_int_equal(store_visits_totals(f->s, 0, &lt, &ot), 0);
+	assert_int_equal(lt.total, 5);
+	assert_int_equal(lt.bots, 2);
+	g.visits = 0;
+	g.redirect_status = 301;
+	assert_int_equal(store_link_update(f->s, &g), 0);
+	sh_link_clear(&g);
+	assert_int_equal(store_link_get(f->s, 1, &g), 0);
+	assert_int_equal(g.visits, 5);
+	assert_int_equal(g.redirect_status, 301);
+	sh_link_clear(&g);
+	sh_link_clear(&l);
+}
+
 /* A deleted link's id is never given out again: its code must keep
  * answering 404 rather than start pointing at a newer link. */
 static void test_ids_never_reused(void **state)
@@ -1334,6 +1365,7 @@ int main(void)
 	    T(test_link_update),
 	    T(test_link_delete_cascades),
 	    T(test_ids_never_reused),
+	    T(test_insert_with_visits),
 	    T(test_link_list),
 	    T(test_visits),
 	    T(test_visits_grouped_batch),
