@@ -20,6 +20,8 @@ set_target_properties(fsync_fail PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BIN
 # the test routes those through the same allocator with sqlite3_config and
 # json_set_alloc_funcs.
 if(TARGET test_alloc_fail)
+  target_sources(test_alloc_fail PRIVATE ${CMAKE_SOURCE_DIR}/tests/faults/failalloc.c)
+  target_include_directories(test_alloc_fail PRIVATE ${CMAKE_SOURCE_DIR}/tests/faults)
   target_link_options(test_alloc_fail PRIVATE
     -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup)
 endif()
@@ -29,6 +31,8 @@ endif()
 # mark the writer thread and freeze its clock (no timed visit flush racing
 # with the counter).
 if(TARGET test_http_alloc_fail)
+  target_sources(test_http_alloc_fail PRIVATE ${CMAKE_SOURCE_DIR}/tests/faults/failalloc.c)
+  target_include_directories(test_http_alloc_fail PRIVATE ${CMAKE_SOURCE_DIR}/tests/faults)
   target_link_options(test_http_alloc_fail PRIVATE
     -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup
     -Wl,--wrap=pthread_create,--wrap=sh_mono_ns)

@@ -1,7 +1,7 @@
 /*
  * test_http_alloc_fail.c — allocation failure at the Nth allocation through
  * the whole HTTP request path (issue 4 item 3; the service-layer half is
- * tests/unit/service/test_alloc_fail.c, whose counting allocator this is).
+ * tests/unit/service/test_alloc_fail.c; both use tests/faults/failalloc.c).
  *
  * The server runs in-process (http_server_start with HTTP_SERVER_NO_LISTEN,
  * one libmicrohttpd thread) over a real SQLite file in a mkdtemp directory.
@@ -58,145 +58,16 @@
 #include "shorty/service.h"
 #include "shorty/store.h"
 #include "shorty/url.h"
+#include "failalloc.h"
 
-/* ---- the counting allocator ------------------------------------------------ */
+/* the counting allocator: tests/faults/failalloc.c */
 
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t k, size_t n);
-void *__real_realloc(void *p, size_t n);
-char *__real_strdup(const char *s);
-char *__real_strndup(const char *s, size_t n);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t k, size_t n);
-void *__wrap_realloc(void *p, size_t n);
-char *__wrap_strdup(const char *s);
-char *__wrap_strndup(const char *s, size_t n);
+/* ---- the writer thread's frozen clock ---------------------------------------- */
+
 int __real_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg);
 int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg);
 int64_t __real_sh_mono_ns(void);
 int64_t __wrap_sh_mono_ns(void);
-
-static long fail_at;   /* 0 = off; else the allocation number that fails */
-static long nalloc;    /* allocations counted since arming */
-static int persistent; /* fail every allocation from fail_at on */
-static long nfailed;   /* failures handed out */
-
-static int should_fail(void)
-{
-	long n;
-
-	if (__atomic_load_n(&fail_at, __ATOMIC_SEQ_CST) == 0)
-		return 0;
-	n = __atomic_add_fetch(&nalloc, 1, __ATOMIC_SEQ_CST);
-	if (n == fail_at || (persistent && n > fail_at)) {
-		__atomic_add_fetch(&nfailed, 1, __ATOMIC_SEQ_CST);
-		return 1;
-	}
-	return 0;
-}
-
-static void arm(long n, int pers)
-{
-	__atomic_store_n(&nalloc, 0, __ATOMIC_SEQ_CST);
-	__atomic_store_n(&nfailed, 0, __ATOMIC_SEQ_CST);
-	persistent = pers;
-	__atomic_store_n(&fail_at, n, __ATOMIC_SEQ_CST);
-}
-
-static void disarm(void)
-{
-	__atomic_store_n(&fail_at, 0, __ATOMIC_SEQ_CST);
-}
-
-void *__wrap_malloc(size_t n)
-{
-	return should_fail() ? NULL : __real_malloc(n);
-}
-
-void *__wrap_calloc(size_t k, size_t n)
-{
-	return should_fail() ? NULL : __real_calloc(k, n);
-}
-
-void *__wrap_realloc(void *p, size_t n)
-{
-	if (n && should_fail())
-		return NULL;
-	return __real_realloc(p, n);
-}
-
-char *__wrap_strdup(const char *s)
-{
-	return should_fail() ? NULL : __real_strdup(s);
-}
-
-char *__wrap_strndup(const char *s, size_t n)
-{
-	return should_fail() ? NULL : __real_strndup(s, n);
-}
-
-/* SQLite's allocator: a 16-byte header holds the size (xSize). */
-static void *sq_malloc(int n)
-{
-	size_t *p;
-
-	if (should_fail())
-		return NULL;
-	p = __real_malloc((size_t)n + 16);
-	if (!p)
-		return NULL;
-	p[0] = (size_t)n;
-	return (char *)p + 16;
-}
-
-static void sq_free(void *p)
-{
-	if (p)
-		free((char *)p - 16);
-}
-
-static int sq_size(void *p)
-{
-	return p ? (int)*(size_t *)((char *)p - 16) : 0;
-}
-
-static void *sq_realloc(void *p, int n)
-{
-	size_t *q;
-
-	if (!p)
-		return sq_malloc(n);
-	if (should_fail())
-		return NULL;
-	q = __real_realloc((char *)p - 16, (size_t)n + 16);
-	if (!q)
-		return NULL;
-	q[0] = (size_t)n;
-	return (char *)q + 16;
-}
-
-static int sq_roundup(int n)
-{
-	return (n + 7) & ~7;
-}
-
-static int sq_init(void *x)
-{
-	(void)x;
-	return SQLITE_OK;
-}
-
-static void sq_shutdown(void *x)
-{
-	(void)x;
-}
-
-static void *js_malloc(size_t n)
-{
-	return should_fail() ? NULL : __real_malloc(n);
-}
-
-/* ---- the writer thread's frozen clock ---------------------------------------- */
 
 static __thread bool is_writer;
 static int64_t writer_clock;
@@ -300,7 +171,7 @@ static int teardown(void **st)
 	const char *sfx[] = {"", "-wal", "-shm", "-journal"};
 
 	(void)st;
-	disarm();
+	failalloc_disarm();
 	http_server_stop();
 	svc_close(tv);
 	store_close(ts);
@@ -352,9 +223,9 @@ static void exchange(const char *req, long n, int pers, struct answer *a)
 	assert_int_equal(send(sv[0], req, len, MSG_NOSIGNAL), (ssize_t)len);
 	shutdown(sv[0], SHUT_WR);
 	if (n > 0)
-		arm(n, pers);
+		failalloc_arm(n, pers);
 	if (http_server_add_socket(sv[1]) != 0) {
-		disarm();
+		failalloc_disarm();
 		close(sv[0]);
 		a->eof = true;
 		return;
@@ -384,7 +255,7 @@ static void exchange(const char *req, long n, int pers, struct answer *a)
 		if (a->len == sizeof a->buf - 1)
 			break;
 	}
-	disarm();
+	failalloc_disarm();
 	close(sv[0]);
 	a->buf[a->len] = '\0';
 	if (a->len >= 12 && memcmp(a->buf, "HTTP/1.", 7) == 0 && isdigit((unsigned char)a->buf[9]) &&
@@ -488,7 +359,7 @@ static void oom_redirect(int pers, long nmax)
 		snprintf(req, sizeof req,
 		         "GET /%s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", code);
 		exchange(req, n, pers, &a);
-		failed = nfailed;
+		failed = failalloc_failed();
 		if (failed == 0) { /* the request never reached the Nth allocation */
 			if (a.status != 302 || strcmp(a.location, url) != 0)
 				fail_msg("redirect N=%ld without failure: %d %s", n, a.status, a.location);
@@ -587,7 +458,7 @@ static void oom_create(int pers, long nmax)
 		         "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
 		         strlen(body), body);
 		exchange(req, n, pers, &a);
-		failed = nfailed;
+		failed = failalloc_failed();
 		ok = a.status == 200 && json_short_code(&a, url, code, sizeof code);
 		if (failed == 0) {
 			if (!ok)
@@ -679,8 +550,6 @@ static void create_persistent(void **st)
 
 int main(void)
 {
-	static const sqlite3_mem_methods mem = {sq_malloc,  sq_free, sq_realloc, sq_size,
-	                                        sq_roundup, sq_init, sq_shutdown, NULL};
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(redirect_once),
 	    cmocka_unit_test(create_once),
@@ -688,10 +557,9 @@ int main(void)
 	    cmocka_unit_test(create_persistent),
 	};
 
-	if (sqlite3_config(SQLITE_CONFIG_MALLOC, &mem) != SQLITE_OK) {
+	if (failalloc_install() != 0) {
 		fprintf(stderr, "sqlite3_config(SQLITE_CONFIG_MALLOC) failed\n");
 		return 1;
 	}
-	json_set_alloc_funcs(js_malloc, free);
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -38,137 +38,9 @@
 
 #include "shorty/service.h"
 #include "shorty/store.h"
+#include "failalloc.h"
 
-/* ---- the counting allocator ------------------------------------------------ */
-
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t k, size_t n);
-void *__real_realloc(void *p, size_t n);
-char *__real_strdup(const char *s);
-char *__real_strndup(const char *s, size_t n);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t k, size_t n);
-void *__wrap_realloc(void *p, size_t n);
-char *__wrap_strdup(const char *s);
-char *__wrap_strndup(const char *s, size_t n);
-
-static long fail_at;     /* 0 = off; else the allocation number that fails */
-static long nalloc;      /* allocations counted since arming */
-static int persistent;   /* fail every allocation from fail_at on */
-static long nfailed;     /* failures handed out */
-
-static int should_fail(void)
-{
-	if (fail_at == 0)
-		return 0;
-	nalloc++;
-	if (nalloc == fail_at || (persistent && nalloc > fail_at)) {
-		nfailed++;
-		return 1;
-	}
-	return 0;
-}
-
-static void arm(long n, int pers)
-{
-	nalloc = 0;
-	nfailed = 0;
-	persistent = pers;
-	fail_at = n;
-}
-
-static void disarm(void)
-{
-	fail_at = 0;
-}
-
-void *__wrap_malloc(size_t n)
-{
-	return should_fail() ? NULL : __real_malloc(n);
-}
-
-void *__wrap_calloc(size_t k, size_t n)
-{
-	return should_fail() ? NULL : __real_calloc(k, n);
-}
-
-void *__wrap_realloc(void *p, size_t n)
-{
-	if (n && should_fail())
-		return NULL;
-	return __real_realloc(p, n);
-}
-
-char *__wrap_strdup(const char *s)
-{
-	return should_fail() ? NULL : __real_strdup(s);
-}
-
-char *__wrap_strndup(const char *s, size_t n)
-{
-	return should_fail() ? NULL : __real_strndup(s, n);
-}
-
-/* SQLite's allocator: a 16-byte header holds the size (xSize). */
-static void *sq_malloc(int n)
-{
-	size_t *p;
-
-	if (should_fail())
-		return NULL;
-	p = __real_malloc((size_t)n + 16);
-	if (!p)
-		return NULL;
-	p[0] = (size_t)n;
-	return (char *)p + 16;
-}
-
-static void sq_free(void *p)
-{
-	if (p)
-		free((char *)p - 16);
-}
-
-static int sq_size(void *p)
-{
-	return p ? (int)*(size_t *)((char *)p - 16) : 0;
-}
-
-static void *sq_realloc(void *p, int n)
-{
-	size_t *q;
-
-	if (!p)
-		return sq_malloc(n);
-	if (should_fail())
-		return NULL;
-	q = __real_realloc((char *)p - 16, (size_t)n + 16);
-	if (!q)
-		return NULL;
-	q[0] = (size_t)n;
-	return (char *)q + 16;
-}
-
-static int sq_roundup(int n)
-{
-	return (n + 7) & ~7;
-}
-
-static int sq_init(void *x)
-{
-	(void)x;
-	return SQLITE_OK;
-}
-
-static void sq_shutdown(void *x)
-{
-	(void)x;
-}
-
-static void *js_malloc(size_t n)
-{
-	return should_fail() ? NULL : __real_malloc(n);
-}
+/* the counting allocator: tests/faults/failalloc.c */
 
 /* ---- fixture ---------------------------------------------------------------- */
 
@@ -225,7 +97,7 @@ static void fx_close(fx *f)
 	char path[128];
 	const char *sfx[] = {"", "-wal", "-shm", "-journal"};
 
-	disarm();
+	failalloc_disarm();
 	svc_close(f->v);
 	free(f->t);
 	store_close(f->s);
@@ -306,10 +178,10 @@ static void oom_create(int sqlite, int strategy, int pers)
 
 		fx_open(&f, sqlite, strategy);
 		store_fault_clear();
-		arm(n, pers);
+		failalloc_arm(n, pers);
 		rc = do_shorten(&f, url, &l);
-		disarm();
-		long failed = nfailed;
+		failalloc_disarm();
+		long failed = failalloc_failed();
 		sh_link_clear(&l);
 		if (rc == 0 && failed == 0) { /* ran to the end without meeting it */
 			sc = stored(&f);
@@ -408,7 +280,7 @@ static void oom_redirect(int sqlite, int pers)
 		vb = visitbuf_create(16);
 		assert_non_null(vb);
 
-		arm(n, pers);
+		failalloc_arm(n, pers);
 		rc = svc_resolve(f.v, f.s, code, strlen(code), f.t, 1700000000);
 		if (rc == 0) {
 			if (f.t->url_len != strlen(url) || memcmp(f.t->url, url, f.t->url_len))
@@ -423,8 +295,8 @@ static void oom_redirect(int sqlite, int pers)
 			rc3 = visitbuf_add(vb, &vis);
 			rc4 = svc_visits_flush(f.v, f.s, &vb, 1, &flushed);
 		}
-		disarm();
-		long failed = nfailed;
+		failalloc_disarm();
+		long failed = failalloc_failed();
 		if (rc && rc != SH_ENOMEM && rc != SH_ESTORE)
 			fail_msg("N=%ld: resolve returned %d", n, rc);
 		if (rc2 && rc2 != SH_ENOMEM && rc2 != SH_ESTORE)
@@ -484,8 +356,6 @@ static void redirect_memory_once(void **st)
 
 int main(void)
 {
-	static const sqlite3_mem_methods mem = {sq_malloc,  sq_free, sq_realloc, sq_size,
-	                                        sq_roundup, sq_init, sq_shutdown, NULL};
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(create_sqlite_once),   cmocka_unit_test(create_sqlite_persistent),
 	    cmocka_unit_test(create_sqlite_random_once), cmocka_unit_test(create_memory_once),
@@ -493,10 +363,9 @@ int main(void)
 	    cmocka_unit_test(redirect_sqlite_persistent), cmocka_unit_test(redirect_memory_once),
 	};
 
-	if (sqlite3_config(SQLITE_CONFIG_MALLOC, &mem) != SQLITE_OK) {
+	if (failalloc_install() != 0) {
 		fprintf(stderr, "sqlite3_config(SQLITE_CONFIG_MALLOC) failed\n");
 		return 1;
 	}
-	json_set_alloc_funcs(js_malloc, free);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
