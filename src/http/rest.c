@@ -123,6 +123,13 @@ static json_t *pagination(const paging *p, int64_t total, size_t in_page)
 	                 (json_int_t)total);
 }
 
+/* {"data": data, "pagination": {...}}: a page of a Shlink list (owns data). */
+static json_t *page_of(json_t *data, const paging *p, int64_t total)
+{
+	return json_pack("{s:o,s:o}", "data", data, "pagination",
+	                 pagination(p, total, json_array_size(data)));
+}
+
 static int parse_date_param(http_req *r, const char *name, int64_t *out, int *answered)
 {
 	const char *s = http_query(r, name);
@@ -521,10 +528,7 @@ static int list_short_urls(http_req *r)
 		json_decref(c.arr);
 		return http_reply_error(r, rc, NULL);
 	}
-	size_t n = json_array_size(c.arr);
-	return http_reply_json(r, 200,
-	                       json_pack("{s:{s:o,s:o}}", "shortUrls", "data", c.arr, "pagination",
-	                                 pagination(&p, total, n)));
+	return http_reply_json(r, 200, json_pack("{s:o}", "shortUrls", page_of(c.arr, &p, total)));
 }
 
 static int create_short_url(http_req *r)
@@ -732,10 +736,7 @@ static int reply_visits(http_req *r, sh_visit_query *q, const char *redirect_url
 		json_decref(c.arr);
 		return http_reply_error(r, rc, NULL);
 	}
-	size_t n = json_array_size(c.arr);
-	return http_reply_json(r, 200,
-	                       json_pack("{s:{s:o,s:o}}", "visits", "data", c.arr, "pagination",
-	                                 pagination(&p, total, n)));
+	return http_reply_json(r, 200, json_pack("{s:o}", "visits", page_of(c.arr, &p, total)));
 }
 
 int rest_short_url_visits(http_req *r)
@@ -900,8 +901,7 @@ static int list_tags(http_req *r, bool stats_only)
 	}
 	int64_t total = (int64_t)json_array_size(c.names);
 	data = page_slice(stats_only ? c.stats : c.names, &p);
-	tags = json_pack("{s:o,s:o}", "data", data, "pagination",
-	                 pagination(&p, total, json_array_size(data)));
+	tags = page_of(data, &p, total);
 	if (tags && !stats_only && with_stats)
 		json_object_set_new(tags, "stats", page_slice(c.stats, &p));
 	json_decref(c.names);
