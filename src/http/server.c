@@ -648,6 +648,21 @@ static void conn_phase(http_server *S, struct MHD_Connection *c, int64_t deadlin
 	}
 }
 
+/* Once stopping, new connections are accepted and closed at once.  We do not
+ * take the listen socket out with MHD_quiesce_daemon(): in libmicrohttpd
+ * 0.9.75 it races the epoll workers, which remove the same descriptor
+ * themselves, and the loser's EPOLL_CTL_DEL fails with ENOENT and aborts the
+ * process ("Failed to remove listen FD from epoll set"; CI saw it once in
+ * ~500 stops). */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	http_server *S = cls;
+
+	(void)addr;
+	(void)addrlen;
+	return __atomic_load_n(&S->stopping, __ATOMIC_RELAXED) ? MHD_NO : MHD_YES;
+}
+
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
@@ -1342,7 +1357,7 @@ int http_server_start(const sh_config *cfg, unsigned flags, sh_err *err)
 	S->d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
 	                            MHD_USE_ERROR_LOG | MHD_USE_ITC |
 	                            (listening ? 0 : MHD_USE_NO_LISTEN_SOCKET),
-	                        0, NULL, NULL, on_request, S, MHD_OPTION_EXTERNAL_LOGGER,
+	                        0, on_accept, S, on_request, S, MHD_OPTION_EXTERNAL_LOGGER,
 	                        on_mhd_log, S, /* first, or MHD complains */
 	                        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
 	                        (unsigned)(cfg->max_connections > 0 ? cfg->max_connections : 10000),
@@ -1390,9 +1405,7 @@ void http_server_stop(void)
 
 	if (!S)
 		return;
-	__atomic_store_n(&S->stopping, 1, __ATOMIC_RELAXED);
-	if (S->lfd >= 0)
-		MHD_quiesce_daemon(S->d);
+	__atomic_store_n(&S->stopping, 1, __ATOMIC_RELAXED); /* on_accept refuses */
 	{
 		int64_t deadline = sh_mono_ns() + SHUTDOWN_GRACE_NS;
 		while (__atomic_load_n(&S->inflight, __ATOMIC_RELAXED) > 0 &&
@@ -1402,8 +1415,9 @@ void http_server_stop(void)
 	pthread_mutex_lock(&S->qlock);
 	S->daemon_gone = true;
 	pthread_mutex_unlock(&S->qlock);
-	MHD_stop_daemon(S->d);
+	MHD_stop_daemon(S->d); /* closes the listen socket too (never quiesced) */
 	S->d = NULL;
+	S->lfd = -1;
 	server_teardown(S);
 }
 

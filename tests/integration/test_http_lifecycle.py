@@ -2,6 +2,7 @@
 (group commit under 64 creators while others redirect), store failures."""
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -58,6 +59,88 @@ def test_stop_with_idle_keepalive_connections():
         assert time.time() - t0 < 10
         for x in sessions:
             x.close()
+    finally:
+        s.close()
+
+
+def _raw(port, data, timeout=5):
+    """Sends data on a new connection; returns what came back ('' when the
+    server closed or refused without answering)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as c:
+            c.sendall(data)
+            out = b""
+            while True:
+                b = c.recv(65536)
+                if not b:
+                    return out
+                out += b
+    except (ConnectionError, socket.timeout):
+        return b""
+
+
+def test_stop_under_traffic_answers_the_request_in_flight_and_exits_0():
+    """SIGTERM while clients keep opening connections: the request already
+    begun is answered, connections after the signal get no answer, and the
+    process exits 0 every time (libmicrohttpd's quiesce raced its epoll
+    workers and aborted the process once in CI; we no longer call it)."""
+    s = Server()
+    try:
+        for round_ in range(6):
+            s.start()
+            body = b'{"longUrl": "https://example.com/in-flight/%d"}' % round_
+            head = (b"POST /rest/v3/short-urls HTTP/1.1\r\nHost: x\r\n"
+                    b"X-Api-Key: " + s.admin_key.encode() + b"\r\n"
+                    b"Content-Type: application/json\r\nConnection: close\r\n"
+                    b"Content-Length: %d\r\n\r\n" % len(body))
+            pending = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+            pending.sendall(head + body[:10])
+            time.sleep(0.1)  # the server has the headers: a request in flight
+
+            stop = threading.Event()
+            bad = []
+
+            def hammer():
+                while not stop.is_set():
+                    try:
+                        r = requests.get(s.url("/health"), timeout=5,
+                                         headers={"Connection": "close"})
+                        if r.status_code != 200:
+                            bad.append(r.status_code)
+                    except requests.RequestException:
+                        pass  # refused or closed once stopping: fine
+
+            ts = [threading.Thread(target=hammer) for _ in range(3)]
+            for t in ts:
+                t.start()
+            time.sleep(0.2)
+            os.kill(s.proc.pid, signal.SIGTERM)
+            time.sleep(0.3)
+            late = _raw(s.port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            pending.sendall(body[10:])
+            answer = b""
+            while True:
+                b = pending.recv(65536)
+                if not b:
+                    break
+                answer += b
+            pending.close()
+            stop.set()
+            for t in ts:
+                t.join()
+            rc = s.proc.wait(timeout=10)
+            s.proc = None
+            s._logf.close()
+            assert rc == 0, f"round {round_}: exit {rc}:\n{s.logtext()}"
+            assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+            assert b"in-flight/%d" % round_ in answer
+            assert late == b"", f"served after SIGTERM: {late[:80]!r}"
+            assert not bad, bad[:5]
+        # every answered create was kept
+        s.start()
+        for round_ in range(6):
+            r = s.api("GET", "/short-urls", params={"searchTerm": "in-flight/%d" % round_})
+            assert r.json()["shortUrls"]["pagination"]["totalItems"] == 1
     finally:
         s.close()
 
