@@ -8,9 +8,11 @@ must exit 0 within 10 s, with no sanitizer report on its standard error.
 Use in a test module:  from httpfix import srv, Server  (srv is one server
 shared by the module; Server(...) starts a private one).
 """
+import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import time
@@ -119,6 +121,13 @@ class Server:
             assert mark not in text, f"sanitizer report:\n{text}"
         assert rc == expect_rc, f"serve exited {rc}:\n{text}"
 
+    def kill9(self):
+        """SIGKILL by PID; leaves the Server ready for start() again."""
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self.proc = None
+        self._logf.close()
+
     def close(self):
         if self.proc:
             try:
@@ -172,6 +181,26 @@ class Server:
             except socket.timeout:
                 pass
             return b"".join(chunks)
+
+
+def integrity(db_path):
+    """PRAGMA integrity_check of a store file, opened read-only."""
+    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10)
+    try:
+        return con.execute("PRAGMA integrity_check").fetchall()
+    finally:
+        con.close()
+
+
+def report(name, figures):
+    """Prints a fault test's figures as one JSON line, and appends it to
+    $SHORTY_CRASH_REPORT when set (make test-faults collects them)."""
+    line = json.dumps({"test": name, **figures})
+    print(line)
+    path = os.environ.get("SHORTY_CRASH_REPORT")
+    if path:
+        with open(path, "a") as f:
+            f.write(line + "\n")
 
 
 def status_of(raw):

@@ -26,7 +26,6 @@ line of figures to that file (the numbers in docs/reliability.md).
 """
 import csv
 import io
-import json
 import os
 import random
 import signal
@@ -39,7 +38,7 @@ from pathlib import Path
 
 import requests
 
-from httpfix import BIN, Server
+from httpfix import BIN, Server, integrity, report
 
 TRIALS = int(os.environ.get("SHORTY_CRASH_TRIALS", "3"))
 CLIENTS = 64
@@ -47,29 +46,6 @@ IMPORT_ROWS = 10000
 SEED = int(os.environ.get("SHORTY_CRASH_SEED", str(int(time.time()))))
 
 
-def report(name, figures):
-    path = os.environ.get("SHORTY_CRASH_REPORT")
-    line = json.dumps({"test": name, "seed": SEED, **figures})
-    print(line)
-    if path:
-        with open(path, "a") as f:
-            f.write(line + "\n")
-
-
-def integrity(db_path):
-    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10)
-    try:
-        return con.execute("PRAGMA integrity_check").fetchall()
-    finally:
-        con.close()
-
-
-def kill9(srv):
-    """SIGKILL by PID; leaves the Server ready for start() again."""
-    os.kill(srv.proc.pid, signal.SIGKILL)
-    srv.proc.wait(timeout=10)
-    srv.proc = None
-    srv._logf.close()
 
 
 # ---- F1: kill -9 while 64 clients create links --------------------------------
@@ -156,7 +132,7 @@ def test_kill9_while_creating():
             for t in ts:
                 t.start()
             time.sleep(rng.uniform(0.3, 2.0))
-            kill9(srv)
+            srv.kill9()
             stop.set()
             for t in ts:
                 t.join(30)
@@ -175,7 +151,7 @@ def test_kill9_while_creating():
             totals[k] += figures[k]
         totals["max_restart_s"] = round(max(totals["max_restart_s"], restart), 3)
     assert totals["ok"] > 0, "no create was acknowledged: the test did not test anything"
-    report("kill9_while_creating", totals)
+    report("kill9_while_creating", {"seed": SEED, **totals})
 
 
 # ---- F13: kill -9 during `shorty import` ----------------------------------------
@@ -266,5 +242,5 @@ def test_kill9_during_import():
                 assert check_all_or_nothing(db, expected) == IMPORT_ROWS
             for suffix in ("", "-wal", "-shm"):
                 Path(str(db) + suffix).unlink(missing_ok=True)
-    report("kill9_during_import", {"trials": TRIALS, "rows": IMPORT_ROWS,
+    report("kill9_during_import", {"seed": SEED, "trials": TRIALS, "rows": IMPORT_ROWS,
                                    "import_s": round(full, 2), **outcomes})

@@ -20,7 +20,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -28,26 +27,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from httpfix import BIN, SANITIZER_MARKS, Server, free_port
+from httpfix import BIN, SANITIZER_MARKS, Server, free_port, integrity, report
 
 SHIM = Path(os.environ.get("SHORTY_BUILD") or Path(BIN).parent) / "libfsync_fail.so"
-
-
-def report(name, figures):
-    line = json.dumps({"test": name, **figures})
-    print(line)
-    path = os.environ.get("SHORTY_CRASH_REPORT")
-    if path:
-        with open(path, "a") as f:
-            f.write(line + "\n")
-
-
-def integrity(db_path):
-    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10)
-    try:
-        return con.execute("PRAGMA integrity_check").fetchall()
-    finally:
-        con.close()
 
 
 def stored_urls(srv):
@@ -379,7 +361,7 @@ def test_io_errors_never_acknowledged():
         # link is intact; a refused one may come back (its commit record
         # reached the WAL before the failed fsync: an unknown outcome, as for
         # a timeout), but only whole and under a code of its own
-        kill9(srv)
+        srv.kill9()
         del srv.extra_env["LD_PRELOAD"]
         srv.start()
         assert_redirects(srv, acked)
@@ -402,9 +384,3 @@ def test_io_errors_never_acknowledged():
                          "refused": len(refused), "refused_back_after_crash": len(back),
                          "lost": 0, "reopened": log.count("reopened")})
 
-
-def kill9(srv):
-    os.kill(srv.proc.pid, signal.SIGKILL)
-    srv.proc.wait(timeout=10)
-    srv.proc = None
-    srv._logf.close()

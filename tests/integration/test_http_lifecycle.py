@@ -7,7 +7,6 @@ import subprocess
 import threading
 import time
 
-import pytest
 import requests
 
 from httpfix import BIN, Server, assert_problem, wait_flush
@@ -63,22 +62,6 @@ def test_stop_with_idle_keepalive_connections():
         s.close()
 
 
-def _raw(port, data, timeout=5):
-    """Sends data on a new connection; returns what came back ('' when the
-    server closed or refused without answering)."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as c:
-            c.sendall(data)
-            out = b""
-            while True:
-                b = c.recv(65536)
-                if not b:
-                    return out
-                out += b
-    except (ConnectionError, socket.timeout):
-        return b""
-
-
 def test_stop_under_traffic_answers_the_request_in_flight_and_exits_0():
     """SIGTERM while clients keep opening connections: the request already
     begun is answered, connections after the signal get no answer, and the
@@ -116,7 +99,10 @@ def test_stop_under_traffic_answers_the_request_in_flight_and_exits_0():
             time.sleep(0.2)
             os.kill(s.proc.pid, signal.SIGTERM)
             time.sleep(0.3)
-            late = _raw(s.port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            try:
+                late = s.raw(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            except ConnectionError:  # refused or reset: no answer either
+                late = b""
             pending.sendall(body[10:])
             answer = b""
             while True:
