@@ -615,6 +615,24 @@ static void qb_done(sqlite3_stmt *st, bool temp)
 	}
 }
 
+/* Runs the "SELECT count(*) ..." query built in b into *out, then empties b
+ * for the next query. */
+static int qb_count(sq_store *q, qb *b, int64_t *out, const char *what)
+{
+	sqlite3_stmt *st = NULL;
+	bool temp;
+	int rc;
+
+	if ((rc = qb_prepare(q, b, &st, &temp)))
+		return rc;
+	rc = sqlite3_step(st);
+	*out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	rc = rc == SQLITE_ROW ? 0 : sq_fail(q, rc, what);
+	qb_done(st, temp);
+	memset(b, 0, sizeof(*b));
+	return rc;
+}
+
 /* ---- open / close -------------------------------------------------------- */
 
 /* mkdir -p of the directory part of path. */
@@ -1401,16 +1419,8 @@ static int sq_link_list(store *s, const sh_list_query *lq, sh_link_cb cb, void *
 	if (total) {
 		qb_add(b, "SELECT count(*)" LINK_FROM);
 		list_where(b, lq, tags, ntags);
-		if ((rc = qb_prepare(q, b, &st, &temp)))
+		if ((rc = qb_count(q, b, total, "count links")))
 			goto out;
-		rc = sqlite3_step(st);
-		*total = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-		rc = rc == SQLITE_ROW ? 0 : sq_fail(q, rc, "count links");
-		qb_done(st, temp);
-		st = NULL;
-		if (rc)
-			goto out;
-		memset(b, 0, sizeof(*b));
 	}
 	if (!cb) {
 		rc = 0;
@@ -1692,15 +1702,8 @@ static int sq_visits_list(store *s, const sh_visit_query *vq, sh_visit_cb cb, vo
 	if (total) {
 		qb_add(b, "SELECT count(*) FROM visits v");
 		visits_where(b, vq);
-		if ((rc = qb_prepare(q, b, &st, &temp)))
+		if ((rc = qb_count(q, b, total, "count visits")))
 			goto out;
-		rc = sqlite3_step(st);
-		*total = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-		rc = rc == SQLITE_ROW ? 0 : sq_fail(q, rc, "count visits");
-		qb_done(st, temp);
-		if (rc)
-			goto out;
-		memset(b, 0, sizeof(*b));
 	}
 	rc = 0;
 	if (!cb)
