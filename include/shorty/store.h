@@ -250,6 +250,14 @@ void store_options_default(store_options *o);
 int store_open(store **out, const char *url, const store_options *o, sh_err *err);
 void store_close(store *s);
 
+/* What a backend can do, for the layers above that must not name it. */
+enum store_cap { STORE_CAP_REOPEN = 1u << 0 /* closing the last connection keeps the data (file, server) */ };
+unsigned store_caps(const store *s);
+/* a URL that every connection of this process can open to reach the same data as url (memory: -> a named one); malloc'ed */
+char *store_url_shared(const char *url);
+/* where the store's data lives, for messages ("no store at X"), and whether it exists: 0 / SH_E* */
+int store_locate(const char *url, char *where, size_t wsz, bool *exists);
+
 /* Wrappers: same meaning as the ops above. */
 int store_migrate(store *s, sh_err *err);
 int store_schema_version(store *s, int *current, int *latest);

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "shorty/store.h"
 
@@ -482,4 +483,58 @@ int store_key_revoke(store *s, int64_t id, int64_t when)
 int store_key_count(store *s, int64_t *n)
 {
 	WRAP(key_count, n);
+}
+
+/* ==== capabilities and locations ==========================================
+ * What the layers above may ask about a store without naming its backend
+ * (the writer's reopen after an I/O error, the server's shared URL for its
+ * threads, the CLI's "no store at X"). Kept together at the end of the file. */
+
+/* The file behind a SQLite URL ("sqlite:PATH", "sqlite://PATH", a bare
+ * PATH), or NULL for any other store. */
+static const char *sqlite_file(const char *url)
+{
+	size_t sl;
+
+	if (!url || !*url)
+		return NULL;
+	sl = scheme_len(url);
+	if (sl == 0)
+		return url;
+	if (sl != 6 || strncasecmp(url, "sqlite", 6) != 0)
+		return NULL;
+	url += 7;
+	return url[0] == '/' && url[1] == '/' ? url + 2 : url;
+}
+
+unsigned store_caps(const store *s)
+{
+	/* a memory store lives only as long as its handles: closing the last
+	 * one would lose it */
+	return strcmp(s->ops->name, "sqlite") == 0 ? STORE_CAP_REOPEN : 0;
+}
+
+char *store_url_shared(const char *url)
+{
+	/* an unnamed in-memory store is private to one handle; a name makes
+	 * every handle of the process see the same data */
+	if (url && strcasecmp(url, "memory:") == 0)
+		return strdup("memory:shorty-serve");
+	return url ? strdup(url) : NULL;
+}
+
+int store_locate(const char *url, char *where, size_t wsz, bool *exists)
+{
+	const char *path = sqlite_file(url);
+	int n;
+
+	if (!url)
+		return SH_EINVAL;
+	n = snprintf(where, wsz, "%s", path ? path : url);
+	if (n < 0 || (size_t)n >= wsz)
+		return SH_ETOOBIG;
+	/* only a file can be looked at without opening; the others exist
+	 * as far as we can tell */
+	*exists = !path || access(path, F_OK) == 0;
+	return 0;
 }
