@@ -97,6 +97,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	store_options o;
 	store *st = NULL;
 	svc *sv = NULL;
+	svc_writer *wr = NULL;
 	sh_err err = {0};
 	char path[64];
 	const char *args[1];
@@ -122,7 +123,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	store_options_default(&o);
 	o.create = true;
 	if (store_open(&st, STORE_URL, &o, &err) != 0 || store_migrate(st, &err) != 0 ||
-	    store_meta_set(st, "secret", SECRET_HEX) != 0 || svc_open(&sv, &cfg, st, &err) != 0) {
+	    store_meta_set(st, "secret", SECRET_HEX) != 0 || svc_open(&sv, &cfg, st, &err) != 0 ||
+	    svc_writer_create(&wr, sv, st, NULL, NULL, &err) != 0) {
 		fprintf(stderr, "fuzz_import: cannot open the store: %s\n", err.msg);
 		abort();
 	}
@@ -138,6 +140,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	c.nopts = 1;
 	c.st = st;
 	c.sv = sv;
+	c.wr = wr; /* the import runs as one unit of the writer, as in the CLI */
 
 	out = stdout;
 	errf = stderr;
@@ -158,13 +161,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cc.t = malloc(svc_target_size(sv));
 	if (!cc.t)
 		abort();
-	if (svc_list(sv, st, &q, check_link, &cc, &total) != 0)
+	if (svc_list(sv, st, NULL, &q, check_link, &cc, &total) != 0)
 		violation("cannot list the links after the import", "", "");
 	if (status != CLI_OK && (total != 0 || cc.n != 0))
 		violation("a failed import left links behind", json ? "json" : "csv", "");
 	if (total != cc.n)
 		violation("the list total differs from the links listed", "", "");
 	free(cc.t);
+	svc_writer_free(wr);
 	svc_close(sv);
 	store_close(st);
 	return 0;

@@ -78,7 +78,7 @@ static void check_resolves(const sh_link *l, const char *want)
 		violation("a created link does not resolve", l->code, want);
 	if (strcmp(target->url, want) != 0 || target->url_len != strlen(want))
 		violation("resolve gives another URL", target->url, want);
-	if (svc_get(sv, st, l->code, 0, &got) != 0)
+	if (svc_get(sv, st, l->code, NULL, &got) != 0)
 		violation("a created link cannot be read", l->code, want);
 	if (strcmp(got.url, want) != 0)
 		violation("the stored URL differs", got.url, want);

@@ -9,8 +9,9 @@
  * Threads: one `svc` is shared by all threads (its key, policy and cache are
  * read-only or internally locked). Every call takes the `store` connection of
  * the calling thread. Write calls run inside the caller's transaction when
- * one is open (the HTTP writer's group commit wraps each in a savepoint),
- * else in their own.
+ * one is open (the writer's group commit, below: no savepoint per call),
+ * else in their own. Every front end writes through the writer's units of
+ * work (svc_writer_submit / svc_writer_run), not by calling them directly.
  */
 #ifndef SHORTY_SERVICE_H
 #define SHORTY_SERVICE_H
@@ -37,6 +38,28 @@ void svc_close(svc *v);
 const sh_config *svc_config(const svc *v);
 const url_policy *svc_url_policy(const svc *v);
 lru *svc_cache(svc *v);              /* NULL when disabled */
+
+/* ---- the caller ---------------------------------------------------------
+ * Who asks: the API key behind a request (its id and role), or nobody
+ * (anonymous: the public page's creates). Every read and write of links,
+ * visits and tags takes one; NULL stands for the operator (the CLI), who
+ * sees and changes everything. */
+typedef struct svc_caller {
+	int64_t key_id; /* 0: no key */
+	int role;       /* enum key_role */
+	bool anonymous;
+} svc_caller;
+
+/* The role rule, in one place: the owner a caller's link reads and writes
+ * are limited to (an author key sees and changes only the links it
+ * created), or 0 for every link. */
+int64_t svc_caller_owner(const svc_caller *who);
+/* Whether the caller may create, change or delete (not a read-only key). */
+bool svc_caller_can_write(const svc_caller *who);
+/* Whether the caller may do what only admins do (tags, orphan visits). */
+bool svc_caller_is_admin(const svc_caller *who);
+/* The caller behind a verified API key. */
+svc_caller svc_caller_of_key(const sh_api_key *k);
 
 /* Writes "<base-url>/<code>" into buf (bufsz >= strlen(base)+CODE_MAX+2). */
 const char *svc_short_url(const svc *v, const char *code, char *buf, size_t bufsz);
@@ -76,9 +99,11 @@ int svc_shorten(svc *v, store *s, const svc_create_req *req, sh_link *out,
 /* ---- read ------------------------------------------------------------ */
 
 /* The link of a code of any kind, with no rules applied (info, API get).
- * SH_ENOTFOUND when there is none. owner_key_id != 0 limits to that owner
- * (others' links are SH_ENOTFOUND). */
-int svc_get(svc *v, store *s, const char *code, int64_t owner_key_id, sh_link *out);
+ * SH_ENOTFOUND when there is none or the caller may not see it. */
+int svc_get(svc *v, store *s, const char *code, const svc_caller *who, sh_link *out);
+
+/* The link with this id, as the operator sees it (a visit's link). */
+int svc_get_by_id(svc *v, store *s, int64_t id, sh_link *out);
 
 /* What a redirect needs, as cached. */
 typedef struct svc_target {
@@ -101,9 +126,24 @@ size_t svc_target_size(const svc *v);
 int svc_resolve(svc *v, store *s, const char *code, size_t n, svc_target *t,
                 int64_t now);
 
-/* Lists links (see sh_list_query). */
-int svc_list(svc *v, store *s, const sh_list_query *q, sh_link_cb cb, void *ud,
-             int64_t *total);
+/* Lists the links the caller may see (see sh_list_query; its owner_key_id
+ * is the caller's). */
+int svc_list(svc *v, store *s, const svc_caller *who, const sh_list_query *q, sh_link_cb cb,
+             void *ud, int64_t *total);
+
+/* Tags with their counts over the links the caller may see; search: a
+ * substring, or one exact tag name (exact), or NULL. */
+int svc_tags_stats(svc *v, store *s, const svc_caller *who, const char *search,
+                   sh_tag_cb cb, void *ud);
+
+/* ---- the store, as the fronts may see it ----------------------------------- */
+
+/* 0 when the store answers. */
+int svc_store_ping(store *s);
+/* The store's schema version and the one this binary needs. */
+int svc_store_schema(store *s, int *current, int *latest);
+/* Failed store calls since the start (metrics). */
+uint64_t svc_store_errors(void);
 
 /* ---- update / delete --------------------------------------------------- */
 
@@ -133,6 +173,9 @@ int svc_delete(svc *v, store *s, const char *code, int64_t owner_key_id, sh_err 
 /* Drops a code's cache entry (after a write made elsewhere). */
 void svc_cache_forget(svc *v, const char *code);
 
+/* Links the writer committed since svc_open (the metrics' counter). */
+uint64_t svc_links_created(const svc *v);
+
 /* ---- tags ------------------------------------------------------------ */
 
 /* True if tag is [a-z0-9_-]{1,32}. */
@@ -155,6 +198,9 @@ int svc_key_verify(store *s, const char *key, size_t len, sh_api_key *out);
 
 int svc_key_revoke(store *s, int64_t id, sh_err *err);
 
+/* Every key, revoked ones too (never the key itself: only its prefix). */
+int svc_key_list(store *s, sh_key_cb cb, void *ud);
+
 /* "admin" / "author" / "read-only" <-> enum key_role; -1 if unknown. */
 int svc_role_parse(const char *s);
 const char *svc_role_name(int role);
@@ -175,10 +221,142 @@ void visitbuf_destroy(visitbuf *b);
 int visitbuf_add(visitbuf *b, const sh_visit *v);
 size_t visitbuf_pending(visitbuf *b);
 
+/* Records a visit into b, the calling thread's buffer: its kind from the
+ * method and the user agent (link-preview fetchers and crawlers count as
+ * bots), the client's address anonymized (IPv4 /24, IPv6 /48). No
+ * allocation and no lock but b's own (the redirect's hot path). */
+typedef struct svc_visit_in {
+	int64_t link_id;     /* 0: an orphan visit */
+	int orphan_type;     /* enum orphan_type, for orphans */
+	bool head;           /* a HEAD request: logged, not counted */
+	const char *user_agent, *referer; /* NULL when absent */
+	const char *visited_url;
+	const char *ip;      /* the client's address as text */
+	int64_t now;
+} svc_visit_in;
+int svc_visit_record(visitbuf *b, const svc_visit_in *in);
+
+/* a.b.c.d of a 4-byte IPv4 address into out (at least 16 bytes), without
+ * the printf machinery inet_ntop uses (this runs for every request).
+ * Returns the length. */
+size_t svc_ip4_format(const unsigned char a[4], char *out);
+
+/* The visits the caller may see (q's owner_key_id is the caller's). */
+int svc_visits_list(svc *v, store *s, const svc_caller *who, const sh_visit_query *q,
+                    sh_visit_cb cb, void *ud, int64_t *total);
+/* Visit counts of the links the caller may see, and of orphan visits (none
+ * for an author: orphan visits belong to no author). */
+int svc_visits_totals(svc *v, store *s, const svc_caller *who, sh_visit_totals *links,
+                      sh_visit_totals *orphans);
+
 /* Moves everything buffered in bufs[0..n) into the store in one
  * transaction (or the caller's). On failure the visits stay buffered and
  * are retried on the next flush. Returns 0 or a store error. */
 int svc_visits_flush(svc *v, store *s, visitbuf *const *bufs, size_t n,
                      size_t *flushed);
+
+/* ---- the writer: every write, one connection, group commit (writer.c) --
+ *
+ * A unit of work is one write a front end asks for. The writer runs a group
+ * of units (all queued at the time) in ONE transaction with no savepoint,
+ * commits once (one fsync for many creates), forgets the cache entries of
+ * the codes they changed, counts created links, then completes each unit
+ * with its result. When a unit fails, the group is rolled back and run
+ * again without it, each unit in a savepoint (only then), so one bad unit
+ * never costs the others. A failed commit fails every unit of its group.
+ */
+
+typedef enum svc_unit_kind {
+	SVC_UNIT_CREATE,        /* in: create      out: link, existed, err */
+	SVC_UNIT_UPDATE,        /* in: code, update              out: link, err */
+	SVC_UNIT_DELETE,        /* in: code                      out: err */
+	SVC_UNIT_VISITS_DELETE, /* in: link_id (0: orphan visits) out: deleted */
+	SVC_UNIT_TAG_RENAME,    /* in: tag, new_tag (ENOTFOUND, ETAKEN) */
+	SVC_UNIT_TAGS_DELETE,   /* in: tags, ntags (a missing tag is fine) */
+	SVC_UNIT_KEY_CREATE,    /* in: key_name, key_role  out: key, key_text, err */
+	SVC_UNIT_KEY_REVOKE,    /* in: key_id                    out: err */
+	SVC_UNIT_CALL,          /* in: call, call_ud: several service calls as
+	                           one unit (the CLI's import) */
+} svc_unit_kind;
+
+typedef struct svc_unit svc_unit;
+
+struct svc_unit {
+	svc_unit_kind kind;
+	/* ---- input (the front end fills what its kind reads) ---- */
+	svc_create_req create;
+	svc_update_req update;
+	svc_caller caller;  /* who asks (NULL-like zero: the operator) */
+	char code[CODE_MAX + 1];
+	int64_t link_id;
+	const char *tag, *new_tag;
+	const char *const *tags;
+	int ntags;
+	const char *key_name;
+	int key_role;
+	int64_t key_id;
+	int (*call)(svc *v, store *ws, void *call_ud, sh_err *err);
+	void *call_ud;
+	/* Called on the writer's thread once the unit's group committed or
+	 * failed (u->rc says which). May free u: the writer does not touch it
+	 * afterwards. NULL: nothing to do (svc_writer_run's callers read u). */
+	void (*done)(svc_unit *u, void *done_ud);
+	void *done_ud;
+	/* ---- output ---- */
+	int rc;        /* 0 or SH_E* */
+	sh_err err;    /* the sentence for rc (create, update, delete, keys) */
+	sh_link link;  /* create, update: the link (svc_unit_clear frees it) */
+	bool existed;  /* create: an equivalent link was found (dedupe) */
+	int64_t deleted;
+	sh_api_key key;
+	char key_text[SH_KEY_TEXT_MAX];
+	/* ---- private to writer.c ---- */
+	svc_unit *next;
+	bool failed;                       /* out of the group's replay */
+	bool created;                      /* counts as a created link */
+	char forget[2][CODE_MAX + 1];      /* cache entries to drop after commit */
+};
+
+/* Zeroes u and sets its kind (create / update requests get their defaults). */
+void svc_unit_init(svc_unit *u, svc_unit_kind kind);
+/* Frees what the unit's output holds (the link). */
+void svc_unit_clear(svc_unit *u);
+
+typedef struct svc_writer svc_writer;
+
+/* Creates the writer over ws, the connection every write goes through.
+ * reopen_url NULL: ws is the caller's (closed by it) and never reopened
+ * (the CLI). Else the writer owns ws and, after an I/O error of a commit or
+ * a visit flush, closes it and opens reopen_url with *o before the next
+ * write (only for stores with STORE_CAP_REOPEN). */
+int svc_writer_create(svc_writer **out, svc *v, store *ws, const char *reopen_url,
+                      const store_options *o, sh_err *err);
+
+/* Starts the writer thread: from then on svc_writer_submit queues, groups
+ * run there, and the registered visit buffers are flushed about once a
+ * second. */
+int svc_writer_start(svc_writer *w, sh_err *err);
+
+/* Queues u for the writer thread; u->done completes it. SH_EBUSY (done not
+ * called) when the writer is stopping or was never started. */
+int svc_writer_submit(svc_writer *w, svc_unit *u);
+
+/* Runs units[0..n) now, as one group on the calling thread (the CLI, tests;
+ * not while the thread runs). Each unit's done is called. Returns 0 when
+ * every unit succeeded, else the first failed unit's rc. */
+int svc_writer_run(svc_writer *w, svc_unit *const *units, size_t n);
+
+/* A new visit buffer of the calling thread, registered with the writer,
+ * which flushes it with the others and frees it in svc_writer_free. */
+visitbuf *svc_writer_visitbuf(svc_writer *w);
+
+/* Stops the thread after the queued units and a last visit flush. */
+void svc_writer_stop(svc_writer *w);
+
+/* Frees the writer, its visit buffers and (if owned) its connection. */
+void svc_writer_free(svc_writer *w);
+
+/* The backend's name of the writer's store ("sqlite"), for the start log. */
+const char *svc_writer_store_name(const svc_writer *w);
 
 #endif

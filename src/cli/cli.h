@@ -38,11 +38,10 @@ typedef struct cli_opt {
 
 /* What a command needs opened before its handler runs. */
 enum cli_needs {
-	CLI_NEEDS_NOTHING = 0, /* serve, help: the handler does it all */
-	CLI_NEEDS_READ,        /* an existing, migrated store + service */
-	CLI_NEEDS_WRITE,       /* store created if missing and migrated + service */
-	CLI_NEEDS_STORE_READ,  /* an existing, migrated store, no service (key list) */
-	CLI_NEEDS_STORE_WRITE, /* store created and migrated, no service (key, migrate) */
+	CLI_OPEN_NOTHING = 0, /* serve, help: the handler does it all */
+	CLI_OPEN_EXISTING,    /* an existing, migrated store + service + writer */
+	CLI_OPEN_CREATE,      /* store created if missing and migrated + service + writer */
+	CLI_OPEN_MIGRATE,     /* store created if missing and migrated, no service (migrate) */
 };
 
 struct cli;
@@ -73,7 +72,12 @@ typedef struct cli {
 	int nopts;
 	store *st; /* opened per cmd->needs, else NULL */
 	svc *sv;
+	svc_writer *wr; /* with sv: every write goes through it (cli_write) */
 } cli;
+
+/* Runs one unit of work through the service's writer, now, in a
+ * transaction of its own. Returns u->rc. */
+int cli_write(cli *c, svc_unit *u);
 
 int cli_main(int argc, char **argv);
 

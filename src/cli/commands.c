@@ -75,34 +75,34 @@ static const cli_opt serve_opts[] = {
 
 static const cli_cmd cli_cmds[] = {
     {"serve", "serve [--listen ADDR:PORT] [--threads N] [--base-url URL]",
-     "run the HTTP service (REST API, redirects, web page)", 0, 0, serve_opts, CLI_NEEDS_NOTHING,
+     "run the HTTP service (REST API, redirects, web page)", 0, 0, serve_opts, CLI_OPEN_NOTHING,
      cmd_serve},
     {"add",
      "add URL [--code C] [--expires WHEN] [--max-visits N] [--redirect 301|302|307|308] "
      "[--title T] [--tag T]... [--no-dedupe] [--json]",
-     "shorten URL; prints the short URL alone", 1, 1, add_opts, CLI_NEEDS_WRITE, cmd_add},
+     "shorten URL; prints the short URL alone", 1, 1, add_opts, CLI_OPEN_CREATE, cmd_add},
     {"resolve", "resolve CODE", "print the stored long URL of CODE alone (counts no visit)", 1, 1,
-     NULL, CLI_NEEDS_READ, cmd_resolve},
+     NULL, CLI_OPEN_EXISTING, cmd_resolve},
     {"info", "info CODE [--json]", "show a link and its visit count", 1, 1, json_opts,
-     CLI_NEEDS_READ, cmd_info},
+     CLI_OPEN_EXISTING, cmd_info},
     {"list", "list [--limit N] [--tag T]... [--json]", "list links, newest first", 0, 0, list_opts,
-     CLI_NEEDS_READ, cmd_list},
+     CLI_OPEN_EXISTING, cmd_list},
     {"delete", "delete CODE", "delete a link; its code answers 404 at once", 1, 1, NULL,
-     CLI_NEEDS_READ, cmd_delete},
+     CLI_OPEN_EXISTING, cmd_delete},
     {"import", "import FILE [--format csv|json]",
      "import links from FILE (- = standard input), all or nothing", 1, 1, format_opts,
-     CLI_NEEDS_WRITE, cmd_import},
+     CLI_OPEN_CREATE, cmd_import},
     {"export", "export [--format csv|json]", "write every link to standard output", 0, 0,
-     format_opts, CLI_NEEDS_READ, cmd_export},
+     format_opts, CLI_OPEN_EXISTING, cmd_export},
     {"key create", "key create [--name N] [--role admin|author|read-only]",
-     "create an API key; prints it once, alone", 0, 0, key_create_opts, CLI_NEEDS_STORE_WRITE,
+     "create an API key; prints it once, alone", 0, 0, key_create_opts, CLI_OPEN_CREATE,
      cmd_key_create},
     {"key list", "key list", "list API keys (never the keys themselves)", 0, 0, NULL,
-     CLI_NEEDS_STORE_READ, cmd_key_list},
+     CLI_OPEN_EXISTING, cmd_key_list},
     {"key revoke", "key revoke ID", "revoke the API key with this id", 1, 1, NULL,
-     CLI_NEEDS_STORE_READ, cmd_key_revoke},
+     CLI_OPEN_EXISTING, cmd_key_revoke},
     {"migrate", "migrate", "create the store if needed and apply schema migrations", 0, 0, NULL,
-     CLI_NEEDS_STORE_WRITE, cmd_migrate},
+     CLI_OPEN_MIGRATE, cmd_migrate},
     {NULL, NULL, NULL, 0, 0, NULL, 0, NULL},
 };
 
@@ -569,44 +569,30 @@ static int parse_args(cli *c, struct parse_state *ps, int argc, char **argv)
 
 /* ---- opening the store ----------------------------------------------- */
 
-/* The file behind a SQLite store URL, or NULL for other stores. */
-static const char *sqlite_path(const char *db)
-{
-	if (!db || !*db)
-		return NULL;
-	if (strncmp(db, "sqlite:", 7) == 0) {
-		db += 7;
-		if (strncmp(db, "//", 2) == 0)
-			db += 2;
-		return db;
-	}
-	if (strncmp(db, "memory:", 7) == 0 || strstr(db, "://"))
-		return NULL;
-	return db;
-}
-
 static int no_store(const char *db)
 {
-	const char *p = sqlite_path(db);
+	char where[4096];
+	bool exists;
 
 	return cli_error(CLI_FAIL,
 	                 "no store at %s; run `shorty migrate` or `shorty add` first "
 	                 "(or point --db / SHORTY_DB at your store)",
-	                 p ? p : db);
+	                 store_locate(db, where, sizeof where, &exists) == 0 ? where : db);
 }
 
 static int open_store(cli *c, bool write)
 {
 	store_options o;
 	sh_err err = {0};
-	const char *path = sqlite_path(c->cfg.db);
+	char where[4096];
+	bool exists = true;
 	int rc, cur = 0, latest = 0;
 
 	store_options_default(&o);
 	o.create = write;
 	if (c->cfg.synchronous)
 		o.synchronous = c->cfg.synchronous;
-	if (!write && path && access(path, F_OK) != 0)
+	if (!write && store_locate(c->cfg.db, where, sizeof where, &exists) == 0 && !exists)
 		return no_store(c->cfg.db);
 	rc = store_open(&c->st, c->cfg.db, &o, &err);
 	if (rc) {
@@ -619,7 +605,7 @@ static int open_store(cli *c, bool write)
 			return cli_report(rc, &err, "cannot migrate the store");
 		return 0;
 	}
-	rc = store_schema_version(c->st, &cur, &latest);
+	rc = svc_store_schema(c->st, &cur, &latest);
 	if (rc)
 		return cli_report(rc, &c->st->last_err, "cannot read the store's schema version");
 	if (cur == 0)
@@ -643,20 +629,24 @@ static int open_all(cli *c)
 	int rc;
 
 	switch (c->cmd->needs) {
-	case CLI_NEEDS_NOTHING:
+	case CLI_OPEN_NOTHING:
 		return 0;
-	case CLI_NEEDS_STORE_READ:
-		return open_store(c, false);
-	case CLI_NEEDS_STORE_WRITE:
+	case CLI_OPEN_MIGRATE:
 		return open_store(c, true);
-	case CLI_NEEDS_READ:
-	case CLI_NEEDS_WRITE:
-		rc = open_store(c, c->cmd->needs == CLI_NEEDS_WRITE);
+	case CLI_OPEN_EXISTING:
+	case CLI_OPEN_CREATE:
+		rc = open_store(c, c->cmd->needs == CLI_OPEN_CREATE);
 		if (rc)
 			return rc;
 		rc = svc_open(&c->sv, &c->cfg, c->st, &err);
 		if (rc) {
 			c->sv = NULL;
+			return cli_report(rc, &err, "cannot start the service");
+		}
+		/* no thread: cli_write runs each unit on this one */
+		rc = svc_writer_create(&c->wr, c->sv, c->st, NULL, NULL, &err);
+		if (rc) {
+			c->wr = NULL;
 			return cli_report(rc, &err, "cannot start the service");
 		}
 		return 0;
@@ -665,13 +655,18 @@ static int open_all(cli *c)
 	}
 }
 
+int cli_write(cli *c, svc_unit *u)
+{
+	return svc_writer_run(c->wr, &u, 1);
+}
+
 /* ---- commands defined here ------------------------------------------- */
 
 static int cmd_migrate(cli *c)
 {
 	int cur = 0, latest = 0, rc;
 
-	rc = store_schema_version(c->st, &cur, &latest);
+	rc = svc_store_schema(c->st, &cur, &latest);
 	if (rc)
 		return cli_report(rc, &c->st->last_err, "cannot read the store's schema version");
 	printf("schema at version %d\n", cur);
@@ -745,7 +740,7 @@ int cli_main(int argc, char **argv)
 
 	/* A one-shot command gains nothing from a cache; and unless asked,
 	 * only errors are logged, so that stderr keeps to one line. */
-	if (c.cmd->needs != CLI_NEEDS_NOTHING) {
+	if (c.cmd->needs != CLI_OPEN_NOTHING) {
 		c.cfg.cache_entries = 0;
 		if (!ps.log_level_given && !getenv("SHORTY_LOG_LEVEL"))
 			log_set_level(SH_LOG_ERROR);
@@ -767,6 +762,7 @@ int cli_main(int argc, char **argv)
 		status =
 		    cli_error(CLI_FAIL, "cannot write to standard output: %s", strerror(errno));
 out:
+	svc_writer_free(c.wr);
 	if (c.sv)
 		svc_close(c.sv);
 	if (c.st)

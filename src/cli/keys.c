@@ -18,11 +18,9 @@
 
 int cmd_key_create(cli *c)
 {
-	char key[SH_KEY_TEXT_MAX];
 	const char *name = cli_opt_get(c, "name");
 	const char *rolename = cli_opt_get(c, "role");
-	sh_api_key k;
-	sh_err err = {0};
+	svc_unit u;
 	int role = KEY_ADMIN, rc;
 
 	if (name && strlen(name) > SH_KEY_NAME_MAX)
@@ -36,12 +34,14 @@ int cmd_key_create(cli *c)
 			                 "'%.40s'",
 			                 rolename);
 	}
-	memset(&k, 0, sizeof k);
-	rc = svc_key_create(c->st, name ? name : "", role, key, &k, &err);
+	svc_unit_init(&u, SVC_UNIT_KEY_CREATE);
+	u.key_name = name ? name : "";
+	u.key_role = role;
+	rc = cli_write(c, &u);
 	if (rc)
-		return cli_report(rc, &err, "cannot create the key");
-	printf("%s\n", key);
-	sodium_memzero(key, sizeof key);
+		return cli_report(rc, &u.err, "cannot create the key");
+	printf("%s\n", u.key_text);
+	sodium_memzero(u.key_text, sizeof u.key_text);
 	return CLI_OK;
 }
 
@@ -77,7 +77,7 @@ int cmd_key_list(cli *c)
 	int w = 4, rc, status = CLI_OK;
 	size_t i;
 
-	rc = store_key_list(c->st, key_cb, &r);
+	rc = svc_key_list(c->st, key_cb, &r);
 	if (r.err)
 		rc = r.err;
 	if (rc) {
@@ -111,7 +111,7 @@ out:
 
 int cmd_key_revoke(cli *c)
 {
-	sh_err err = {0};
+	svc_unit u;
 	int64_t id;
 	int rc;
 
@@ -120,11 +120,13 @@ int cmd_key_revoke(cli *c)
 		                 "key revoke needs the numeric id from `shorty key list`, "
 		                 "not '%.40s'",
 		                 c->args[0]);
-	rc = svc_key_revoke(c->st, id, &err);
+	svc_unit_init(&u, SVC_UNIT_KEY_REVOKE);
+	u.key_id = id;
+	rc = cli_write(c, &u);
 	if (rc == SH_ENOTFOUND)
 		return cli_error(CLI_FAIL,
 		                 "no API key has the id %" PRId64 "; see `shorty key list`", id);
 	if (rc)
-		return cli_report(rc, &err, "cannot revoke the key");
+		return cli_report(rc, &u.err, "cannot revoke the key");
 	return CLI_OK;
 }

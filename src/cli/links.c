@@ -45,9 +45,7 @@ int cmd_add(cli *c)
 	const char *tags[SH_MAX_TAGS];
 	const char *v;
 	svc_create_req req;
-	sh_link l = {0};
-	sh_err err = {0};
-	bool existed = false;
+	svc_unit u;
 	char buf[4096];
 	int64_t n;
 	int ntags, rc, status = CLI_OK;
@@ -92,7 +90,9 @@ int cmd_add(cli *c)
 	req.tags = ntags ? tags : NULL;
 	req.ntags = ntags;
 
-	rc = svc_shorten(c->sv, c->st, &req, &l, &existed, &err);
+	svc_unit_init(&u, SVC_UNIT_CREATE);
+	u.create = req;
+	rc = cli_write(c, &u);
 	if (rc == SH_ETAKEN && req.custom_code) {
 		char clean[160];
 
@@ -101,20 +101,20 @@ int cmd_add(cli *c)
 		goto out;
 	}
 	if (rc) {
-		status = cli_report(rc, &err, "cannot add the link");
+		status = cli_report(rc, &u.err, "cannot add the link");
 		goto out;
 	}
 	if (cli_flag(c, "json")) {
-		if (cli_print_link_json(c->sv, &l, false) != 0) {
+		if (cli_print_link_json(c->sv, &u.link, false) != 0) {
 			status = cli_error(CLI_FAIL, "out of memory");
 			goto out;
 		}
 		fputs("\n", stdout);
 	} else {
-		printf("%s\n", short_url(c, l.code, buf, sizeof buf));
+		printf("%s\n", short_url(c, u.link.code, buf, sizeof buf));
 	}
 out:
-	sh_link_clear(&l);
+	svc_unit_clear(&u);
 	return status;
 }
 
@@ -124,7 +124,7 @@ static int get_link(cli *c, const char *code, sh_link *l)
 	char clean[160];
 	int rc;
 
-	rc = svc_get(c->sv, c->st, code, 0, l);
+	rc = svc_get(c->sv, c->st, code, NULL, l);
 	if (rc == SH_ENOTFOUND)
 		return cli_error(CLI_FAIL, "no link has the code %s; check it with `shorty list`",
 		                 cli_clean(code, clean, sizeof clean));
@@ -256,7 +256,7 @@ int cmd_list(cli *c)
 	q.now = sh_now();
 	if (x.json)
 		fputs("[", stdout);
-	rc = svc_list(c->sv, c->st, &q, list_cb, &x, NULL);
+	rc = svc_list(c->sv, c->st, NULL, &q, list_cb, &x, NULL);
 	if (x.err)
 		rc = x.err;
 	if (x.json)
@@ -269,14 +269,19 @@ int cmd_list(cli *c)
 int cmd_delete(cli *c)
 {
 	char clean[160];
-	sh_err err = {0};
+	svc_unit u;
 	int rc;
 
-	rc = svc_delete(c->sv, c->st, c->args[0], 0, &err);
+	svc_unit_init(&u, SVC_UNIT_DELETE);
+	if (strlen(c->args[0]) >= sizeof u.code)
+		return cli_error(CLI_FAIL, "no link has the code %s; check it with `shorty list`",
+		                 cli_clean(c->args[0], clean, sizeof clean));
+	snprintf(u.code, sizeof u.code, "%s", c->args[0]);
+	rc = cli_write(c, &u);
 	if (rc == SH_ENOTFOUND)
 		return cli_error(CLI_FAIL, "no link has the code %s; check it with `shorty list`",
 		                 cli_clean(c->args[0], clean, sizeof clean));
 	if (rc)
-		return cli_report(rc, &err, "cannot delete the link");
+		return cli_report(rc, &u.err, "cannot delete the link");
 	return CLI_OK;
 }

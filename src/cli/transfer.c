@@ -11,8 +11,9 @@
  * are accepted as well), read as a stream, one element at a time.
  *
  * Import is all or nothing: every row goes through svc_shorten (the same
- * validation as every other front, find_if_exists = false) inside ONE store
- * transaction; the first bad row rolls everything back and is named:
+ * validation as every other front, find_if_exists = false) inside ONE unit
+ * of work of the service's writer (one transaction); the first bad row rolls
+ * everything back and is named:
  * "line 12: ...; nothing was imported". Each row keeps its code (stored as
  * a custom code) and its created_at; a row without a code gets a generated
  * one. Visit counts are exported for reading but not imported: the new
@@ -100,6 +101,8 @@ static int header_col(const char *h)
 
 struct importer {
 	cli *c;
+	svc *v;
+	store *ws; /* the writer's connection, inside its transaction */
 	long rows;
 	bool progress;
 	char where[48]; /* "line 12" / "item 3" */
@@ -145,7 +148,7 @@ static int import_one(struct importer *im, svc_create_req *req)
 		return row_error(im, CLI_USAGE, "more than %ld rows, the limit; split the file",
 		                 IMPORT_MAX_ROWS);
 	req->find_if_exists = false;
-	rc = svc_shorten(im->c->sv, im->c->st, req, &l, NULL, &err);
+	rc = svc_shorten(im->v, im->ws, req, &l, NULL, &err);
 	sh_link_clear(&l);
 	if (rc == SH_ETAKEN && req->custom_code)
 		return row_error(im, CLI_FAIL,
@@ -550,14 +553,52 @@ static bool ends_with(const char *s, const char *suffix)
 	return n >= m && strcasecmp(s + n - m, suffix) == 0;
 }
 
+/* The whole import, as the writer's unit: rows are read and created inside
+ * its transaction; any bad row fails the unit, which rolls everything back. */
+struct import_job {
+	struct importer im;
+	FILE *f;
+	const char *path;
+	bool json;
+	bool ran;   /* the transaction began */
+	int status; /* exit status of the rows (reported) */
+};
+
+static int import_run(svc *v, store *ws, void *ud, sh_err *err)
+{
+	struct import_job *ij = ud;
+	struct importer *im = &ij->im;
+	char clean[256];
+
+	(void)err;
+	ij->ran = true;
+	im->v = v;
+	im->ws = ws;
+	if (!ij->json && ij->f != stdin) {
+		ij->status = prescan_csv(im, ij->f);
+		if (ij->status)
+			return SH_EINVAL;
+		if (fseek(ij->f, 0, SEEK_SET) != 0) {
+			ij->status = cli_error(CLI_FAIL, "cannot read %s twice: %s",
+			                       cli_clean(ij->path, clean, sizeof clean),
+			                       strerror(errno));
+			return SH_EINVAL;
+		}
+		clearerr(ij->f);
+	}
+	ij->status = ij->json ? import_json(im, ij->f) : import_csv(im, ij->f);
+	return ij->status ? SH_EINVAL : 0;
+}
+
 int cmd_import(cli *c)
 {
 	const char *path = c->args[0];
 	const char *format = cli_opt_get(c, "format");
-	struct importer im;
+	struct import_job ij;
+	svc_unit u;
 	char clean[256];
 	FILE *f;
-	bool json, in_txn = false;
+	bool json;
 	int rc, status;
 
 	if (format) {
@@ -584,42 +625,27 @@ int cmd_import(cli *c)
 			                 cli_clean(path, clean, sizeof clean), strerror(errno));
 	}
 
-	memset(&im, 0, sizeof im);
-	im.c = c;
-	im.progress = isatty(STDERR_FILENO) == 1;
-	rc = store_begin(c->st);
-	if (rc) {
-		status = cli_report(rc, &c->st->last_err, "cannot start the import");
-		goto out;
-	}
-	in_txn = true;
-	if (!json && f != stdin) {
-		status = prescan_csv(&im, f);
-		if (status)
-			goto out;
-		if (fseek(f, 0, SEEK_SET) != 0) {
-			status = cli_error(CLI_FAIL, "cannot read %s twice: %s",
-			                   cli_clean(path, clean, sizeof clean), strerror(errno));
-			goto out;
-		}
-		clearerr(f);
-	}
-	status = json ? import_json(&im, f) : import_csv(&im, f);
-	if (status)
-		goto out;
-	in_txn = false;
-	rc = store_commit(c->st);
-	if (rc) {
+	memset(&ij, 0, sizeof ij);
+	ij.im.c = c;
+	ij.im.progress = isatty(STDERR_FILENO) == 1;
+	ij.f = f;
+	ij.path = path;
+	ij.json = json;
+	svc_unit_init(&u, SVC_UNIT_CALL);
+	u.call = import_run;
+	u.call_ud = &ij;
+	rc = cli_write(c, &u);
+	if (ij.status) {
+		status = ij.status; /* the bad row, reported */
+	} else if (rc) {
 		status = cli_report(rc, &c->st->last_err,
-		                    "cannot commit the import; nothing was "
-		                    "imported");
-		goto out;
+		                    ij.ran ? "cannot commit the import; nothing was imported"
+		                           : "cannot start the import");
+	} else {
+		progress(&ij.im, true);
+		printf("imported %ld links\n", ij.im.rows);
+		status = CLI_OK;
 	}
-	progress(&im, true);
-	printf("imported %ld links\n", im.rows);
-out:
-	if (in_txn)
-		store_rollback(c->st);
 	if (f != stdin)
 		fclose(f);
 	return status;
@@ -711,7 +737,7 @@ int cmd_export(cli *c)
 	memset(&q, 0, sizeof q);
 	q.order = LIST_CREATED_ASC;
 	q.now = sh_now();
-	rc = svc_list(c->sv, c->st, &q, export_cb, &x, NULL);
+	rc = svc_list(c->sv, c->st, NULL, &q, export_cb, &x, NULL);
 	if (x.err)
 		rc = x.err;
 	if (x.json)

@@ -3,8 +3,8 @@
  *
  * Files:
  *   server.c   libmicrohttpd setup, the access handler (request life cycle,
- *              limits, dispatch), per-thread workers, the writer thread
- *              (group commit), shutdown
+ *              limits, dispatch), per-thread workers, deferring a write to
+ *              the service's writer (suspend / resume), shutdown
  *   reply.c    the response helpers below (JSON, problem+json, text, HTML,
  *              redirect), HTML escaping
  *   routes.c   the route table and dispatch
@@ -18,21 +18,11 @@
  * handler collects the body (bounded), checks the limits, finds the route in
  * the table, checks the method and the body's type, then calls the route's
  * handler ONCE with a ready http_req. A handler either answers at once with
- * one of the http_reply_* helpers, or hands a write to the writer thread with
- * http_defer() and answers later from its `reply` callback. Either way it
- * returns what the helper returned (an MHD_Result); never MHD_NO by itself
- * (that closes the connection without an answer).
- *
- * Adding the YOURLS API (yourls.c): define `int http_yourls(http_req *r)`
- * and delete yourls_stub.c in the same commit (the route line
- * "/yourls-api.php", GET/HEAD/POST, ROUTE_FORM_BODY, is already in
- * routes.c). Read parameters with http_param() (query, urlencoded or
- * multipart body), authenticate with svc_key_verify(r->w->rs, ...), answer
- * with http_reply()/http_reply_text()/http_reply_json(), and create links
- * with http_defer(r, run, reply): `run` calls svc_shorten(v, ws, ...) on the
- * writer, `reply` answers from the result after the commit. Keep the job's
- * state in r->ud (freed with r->ud_free); set r->forget_code and
- * r->job_created in `run` on success.
+ * one of the http_reply_* helpers, or hands a write (a unit of work of the
+ * service, svc_unit) to the writer with http_defer() and answers later from
+ * its `reply` callback. Either way it returns what the helper returned (an
+ * MHD_Result); never MHD_NO by itself (that closes the connection without an
+ * answer).
  *
  * Threads: a handler runs on a libmicrohttpd worker thread. r->w is that
  * thread's worker: its own read-only store connection (r->w->rs) and its own
@@ -113,15 +103,9 @@ void http_workers_each(void (*fn)(http_worker *w, void *ud), void *ud);
 
 typedef struct http_req http_req;
 
-/* A write to run on the writer thread: inside the group transaction and a
- * savepoint of its own (a negative result rolls back only this job). `ws` is
- * the writer's connection. Runs with no lock held; must not touch the
- * connection (r->conn) or reply. Its result is passed to `reply`. */
-typedef int (*http_job_run)(http_req *r, svc *v, store *ws);
-
 /* Answers a deferred request on its worker thread, after the commit (rc is
- * the run's result, or the commit's error when the commit failed: then the
- * job's work is undone). Must answer with an http_reply_* helper. */
+ * the unit's result, or the commit's error when the commit failed: then the
+ * unit's work is undone). Must answer with an http_reply_* helper. */
 typedef int (*http_job_reply)(http_req *r, int rc);
 
 typedef struct http_form_field {
@@ -153,24 +137,16 @@ struct http_req {
 
 	bool is_rest; /* under /rest: CORS header on every answer */
 
-	/* REST authentication (rest.c fills it): the caller's key */
+	/* REST authentication (rest.c fills it): the caller's key, and the
+	 * caller the service's reads and writes take */
 	bool has_key;
 	sh_api_key key;
+	svc_caller caller;
 
 	/* for handlers: a pointer kept until the request ends, freed with
-	 * ud_free (if set) then. Use it to carry state into a job. */
+	 * ud_free (if set) then. Keep a deferred write's unit in it. */
 	void *ud;
 	void (*ud_free)(void *ud);
-
-	/* a run that created or changed a link sets this: the writer drops the
-	 * code's cache entry again after the commit (a reader may have cached
-	 * the old state in between); job_created counts a new link */
-	char forget_code[CODE_MAX + 1];
-	bool job_created;
-	/* set before http_defer by jobs that read or delete visits: the writer
-	 * flushes the workers' buffered visits into the same transaction first,
-	 * so visits served before the request are part of what it sees */
-	bool job_flush_visits;
 
 	/* --- private to server.c / reply.c below this line --- */
 	int route;  /* metrics label index */
@@ -181,14 +157,12 @@ struct http_req {
 	bool body_too_big;
 	char *raw_buf; /* owns raw_target */
 	size_t raw_len;
-	http_job_run job_run;
+	svc_unit *job_unit;
 	http_job_reply job_reply;
-	int job_rc;
 	bool job_finished, job_orphan;
 	int early_status;
 	size_t req_bytes; /* pool bytes the request takes (see HTTP_CONN_MEMORY) */
 	char *path_buf;
-	struct http_req *job_next;
 	int nform;
 	http_form_field form[HTTP_FORM_FIELDS_MAX];
 	bool form_parsed;
@@ -197,24 +171,6 @@ struct http_req {
 		char *name, *value;
 	} extra[HTTP_EXTRA_HEADERS_MAX];
 };
-
-/* a.b.c.d of a 4-byte IPv4 address into out (at least 16 bytes), without
- * the printf machinery inet_ntop uses (this runs for every request). */
-static inline size_t http_ip4_format(const unsigned char a[4], char *out)
-{
-	size_t o = 0;
-
-	for (int i = 0; i < 4; i++) {
-		unsigned v = a[i];
-		if (v >= 100)
-			out[o++] = (char)('0' + v / 100);
-		if (v >= 10)
-			out[o++] = (char)('0' + v / 10 % 10);
-		out[o++] = (char)('0' + v % 10);
-		out[o++] = i < 3 ? '.' : '\0';
-	}
-	return o - 1;
-}
 
 /* ---- looking at the request --------------------------------------------- */
 
@@ -307,10 +263,11 @@ void sbuf_html(sbuf *b, const char *s, size_t n); /* HTML-escaped */
 
 /* ---- deferring a write to the writer thread ---------------------------- */
 
-/* Suspends the connection and queues r on the writer thread: `run` there,
- * then `reply` here after the commit. The handler returns the result of this
- * call. On shutdown or queue failure answers 503 at once. */
-int http_defer(http_req *r, http_job_run run, http_job_reply reply);
+/* Suspends the connection and submits u (kept in r->ud, so that it lives
+ * as long as the request) to the service's writer; `reply` answers here
+ * after the commit from u's result. The handler returns the result of this
+ * call. When the writer no longer takes units, reply gets SH_EBUSY. */
+int http_defer(http_req *r, svc_unit *u, http_job_reply reply);
 
 /* ---- routes ------------------------------------------------------------- */
 
@@ -395,7 +352,6 @@ struct http_metrics *http_metrics_create(void); /* a worker's counters */
  * ROUTE_LABEL_* below), status, duration. Only the owning thread calls it. */
 void http_metrics_request(struct http_metrics *m, int route, int status, int64_t ns);
 void http_metrics_redirect(struct http_metrics *m);
-void http_metrics_link_created(void);  /* writer thread only */
 int http_metrics_handler(http_req *r); /* GET /metrics */
 
 #define ROUTE_LABEL_OTHER (-1) /* r->route before/without a route ("other") */
@@ -456,8 +412,6 @@ void http_server_stop(void);
 /* Shared state set up by http_server_start (server.c). */
 typedef struct http_server http_server;
 extern http_server *http_srv;
-svc *http_svc(void);
-const sh_config *http_cfg(void);
 bool http_stopping(void);
 
 #endif

@@ -33,7 +33,6 @@ struct http_metrics {
 	uint64_t redirects;
 };
 
-static uint64_t links_created;
 static int64_t bucket_ns[NBUCKETS];
 
 #define BUMP(x, by)                                                                                \
@@ -44,7 +43,6 @@ int http_metrics_init(void)
 {
 	for (size_t i = 0; i < NBUCKETS; i++)
 		bucket_ns[i] = (int64_t)(buckets[i] * 1e9);
-	__atomic_store_n(&links_created, 0, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -84,11 +82,6 @@ void http_metrics_redirect(struct http_metrics *m)
 {
 	if (m)
 		BUMP(m->redirects, 1);
-}
-
-void http_metrics_link_created(void)
-{
-	BUMP(links_created, 1);
 }
 
 struct sum {
@@ -217,9 +210,9 @@ int http_metrics_handler(http_req *r)
 	            "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
 	            "# TYPE process_resident_memory_bytes gauge\n"
 	            "process_resident_memory_bytes %ld\n",
-	            (unsigned long long)s->t.redirects, (unsigned long long)LOAD(links_created),
+	            (unsigned long long)s->t.redirects, (unsigned long long)svc_links_created(r->v),
 	            (unsigned long long)(ls.hits + ls.negative_hits), (unsigned long long)ls.misses,
-	            (unsigned long long)ls.entries, (unsigned long long)store_error_count(),
+	            (unsigned long long)ls.entries, (unsigned long long)svc_store_errors(),
 	            (unsigned long long)s->pending, rss_bytes());
 	free(s);
 	if (b.err) {

@@ -60,9 +60,9 @@ int page_ready(http_req *r)
 		why = "shutting down";
 	else if (!r->w->rs)
 		why = "the store cannot be opened";
-	else if (store_ping(r->w->rs) < 0)
+	else if (svc_store_ping(r->w->rs) < 0)
 		why = "the store does not answer";
-	else if (store_schema_version(r->w->rs, &cur, &latest) < 0)
+	else if (svc_store_schema(r->w->rs, &cur, &latest) < 0)
 		why = "the store's schema version cannot be read";
 	else if (cur != latest)
 		why = "the store's schema is not current";
@@ -108,7 +108,7 @@ int page_robots(http_req *r)
 		q.limit = 100000;
 		q.order = LIST_CREATED_DESC;
 		q.now = sh_now();
-		svc_list(r->v, r->w->rs, &q, robots_cb, &c, &total);
+		svc_list(r->v, r->w->rs, NULL, &q, robots_cb, &c, &total);
 	}
 	sbuf_adds(&b, "Disallow: /\n");
 	if (b.err) {
@@ -123,13 +123,10 @@ int page_robots(http_req *r)
 /* ---- POST /api/shorten ------------------------------------------------------- */
 
 typedef struct shorten_job {
+	svc_unit u;   /* the create the writer runs */
 	json_t *body; /* keeps the JSON strings alive */
 	char *url;    /* or the form's URL */
 	bool json;
-	svc_create_req req;
-	sh_link out;
-	bool existed;
-	sh_err err;
 } shorten_job;
 
 static void shorten_job_free(void *p)
@@ -140,20 +137,8 @@ static void shorten_job_free(void *p)
 		return;
 	json_decref(j->body);
 	free(j->url);
-	sh_link_clear(&j->out);
+	svc_unit_clear(&j->u);
 	free(j);
-}
-
-static int shorten_run(http_req *r, svc *v, store *ws)
-{
-	shorten_job *j = r->ud;
-	int rc = svc_shorten(v, ws, &j->req, &j->out, &j->existed, &j->err);
-
-	if (rc == 0) {
-		memcpy(r->forget_code, j->out.code, sizeof(r->forget_code));
-		r->job_created = !j->existed;
-	}
-	return rc;
 }
 
 /* The URL sent is kept in the field of an error page only up to this size:
@@ -207,20 +192,20 @@ static int shorten_reply(http_req *r, int rc)
 
 	if (j->json) {
 		if (rc < 0)
-			return http_reply_error(r, rc, &j->err);
-		return http_reply_json(r, 200, linkjson_short_url(r->v, &j->out));
+			return http_reply_error(r, rc, &j->u.err);
+		return http_reply_json(r, 200, linkjson_short_url(r->v, &j->u.link));
 	}
 	if (rc < 0) {
 		int status = 400;
-		const char *msg = j->err.msg[0] ? j->err.msg : sh_strerror(rc);
+		const char *msg = j->u.err.msg[0] ? j->u.err.msg : sh_strerror(rc);
 		if (rc == SH_ESTORE || rc == SH_EBUSY || rc == SH_EFULL || rc == SH_ENOMEM ||
 		    rc == SH_ESCHEMA) {
 			status = 503;
 			msg = "The service cannot store links right now; retry shortly.";
 		}
-		return shorten_page(r, status, msg, NULL, j->req.url, j->req.url_len);
+		return shorten_page(r, status, msg, NULL, j->u.create.url, j->u.create.url_len);
 	}
-	return shorten_page(r, 200, NULL, &j->out, NULL, 0);
+	return shorten_page(r, 200, NULL, &j->u.link, NULL, 0);
 }
 
 int page_shorten(http_req *r)
@@ -260,7 +245,8 @@ int page_shorten(http_req *r)
 	r->ud = j;
 	r->ud_free = shorten_job_free;
 	j->json = json;
-	svc_create_req_init(&j->req);
+	svc_unit_init(&j->u, SVC_UNIT_CREATE);
+	j->u.caller.anonymous = true; /* no key: the link has no owner */
 	if (json) {
 		int answered = 0;
 		json_t *u;
@@ -274,8 +260,8 @@ int page_shorten(http_req *r)
 			return http_reply_problem(r, 400, "invalid-data", "Invalid data",
 			                          "Send {\"url\": \"https://...\"}.",
 			                          json_pack("{s:[s]}", "invalidElements", "url"));
-		j->req.url = json_string_value(u);
-		j->req.url_len = json_string_length(u);
+		j->u.create.url = json_string_value(u);
+		j->u.create.url_len = json_string_length(u);
 	} else {
 		size_t n = 0;
 		const char *u = http_param(r, "url", &n);
@@ -286,8 +272,8 @@ int page_shorten(http_req *r)
 			return http_reply_error(r, SH_ENOMEM, NULL);
 		memcpy(j->url, u, n);
 		j->url[n] = '\0';
-		j->req.url = j->url;
-		j->req.url_len = n;
+		j->u.create.url = j->url;
+		j->u.create.url_len = n;
 	}
-	return http_defer(r, shorten_run, shorten_reply);
+	return http_defer(r, &j->u, shorten_reply);
 }

@@ -132,12 +132,8 @@ int http_qr(http_req *r)
 
 	if (ratelimit_blocked(RL_NOTFOUND, r->ip))
 		return http_reply_unknown_blocked(r);
-	for (size_t i = 0; i < r->arg_len; i++) {
-		char c = r->arg[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '-'))
-			return http_reply_unknown_code(r);
-	}
+	if (!codec_custom_valid(r->arg, r->arg_len))
+		return http_reply_unknown_code(r);
 	if (!int_param(r, "size", 50, 1000, &size))
 		return bad_param(r, "size",
 		                 "size must be a whole number of pixels from 50 to 1000.");

@@ -4,16 +4,14 @@
  *
  * A redirect costs: a code check, svc_resolve (sharded cache, the worker's
  * own read connection on a miss), building Location in the worker's
- * scratch buffer, one visitbuf_add into the worker's own buffer, and the
- * response. No lock shared by all workers, no store write, nothing
+ * scratch buffer, one svc_visit_record into the worker's own buffer, and
+ * the response. No lock shared by all workers, no store write, nothing
  * allocated that outlives the request.
  *
  * Location is the stored URL byte for byte, plus — when the link forwards
  * the query — the request's raw query, re-encoded so that no byte below
  * 0x21, no 0x7f, no non-ASCII byte and no stray '%' can reach the header.
  */
-#define _GNU_SOURCE /* strcasestr */
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,97 +20,24 @@
 #include "shorty/timeutil.h"
 #include "http/internal.h"
 
-/*
- * User agents of link-preview fetchers and crawlers: a redirect served to
- * one of them is recorded as VISIT_BOT (counted apart, not as a person's
- * visit; dub#2309). Matched as case-insensitive substrings. curl, wget and
- * HTTP libraries are NOT here: they are tools people use on purpose.
- */
-static const char *const bot_agents[] = {
-    "facebookexternalhit",
-    "Facebot",
-    "Twitterbot",
-    "Slackbot",
-    "Slack-ImgProxy",
-    "Discordbot",
-    "TelegramBot",
-    "WhatsApp",
-    "LinkedInBot",
-    "Googlebot",
-    "AdsBot-Google",
-    "bingbot",
-    "BingPreview",
-    "Applebot",
-    "redditbot",
-    "Pinterestbot",
-    "SkypeUriPreview",
-    "Embedly",
-    "Iframely",
-    "vkShare",
-    "YandexBot",
-    "DuckDuckBot",
-    "Baiduspider",
-    "Mastodon",
-    "Bluesky",
-    "MicrosoftPreview",
-    "Google-InspectionTool",
-    NULL,
-};
-
-static bool is_bot(const char *ua)
+/* The visit of this request, recorded by the service's rules (bots, the
+ * anonymized address) into this worker's own buffer. */
+static void record_visit(http_req *r, int64_t link_id, int orphan_type, int64_t now)
 {
-	if (!ua)
-		return false;
-	for (int i = 0; bot_agents[i]; i++)
-		if (strcasestr(ua, bot_agents[i]))
-			return true;
-	return false;
-}
-
-static bool code_chars_ok(const char *s, size_t n)
-{
-	if (n == 0 || n > CODE_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
-/* The client address with the host part cleared (IPv4 /24, IPv6 /48). */
-static void anonymize_ip(const char *ip, char *out, size_t outsz)
-{
-	unsigned char a[16];
-
-	out[0] = '\0';
-	if (inet_pton(AF_INET, ip, a) == 1) {
-		a[3] = 0;
-		http_ip4_format(a, out);
-	} else if (inet_pton(AF_INET6, ip, a) == 1) {
-		memset(a + 6, 0, 10);
-		inet_ntop(AF_INET6, a, out, (socklen_t)outsz);
-	}
-}
-
-static void record_visit(http_req *r, int64_t link_id, int orphan_type, bool pixel, int64_t now)
-{
-	sh_visit v;
-	char ipbuf[HTTP_IP_MAX], visited[CODE_MAX + 600];
-	const char *ua = http_header(r, "User-Agent");
+	char visited[CODE_MAX + 600];
 	const char *base = r->cfg->base_url ? r->cfg->base_url : "";
 	size_t blen = strnlen(base, 512), alen = r->arg_len;
+	svc_visit_in in = {
+	    .link_id = link_id,
+	    .orphan_type = orphan_type,
+	    .head = r->meth == HTTP_HEAD,
+	    .user_agent = http_header(r, "User-Agent"),
+	    .referer = http_header(r, "Referer"),
+	    .visited_url = visited,
+	    .ip = r->ip,
+	    .now = now,
+	};
 
-	(void)pixel;
-	memset(&v, 0, sizeof(v));
-	v.link_id = link_id;
-	v.ts = now;
-	v.kind = r->meth == HTTP_HEAD ? VISIT_HEAD : is_bot(ua) ? VISIT_BOT : VISIT_NORMAL;
-	v.orphan_type = orphan_type;
-	v.referer = http_header(r, "Referer");
-	v.user_agent = ua;
 	/* base "/" code, as "%.512s/%s" would print it */
 	if (alen > sizeof(visited) - blen - 2)
 		alen = sizeof(visited) - blen - 2;
@@ -120,10 +45,7 @@ static void record_visit(http_req *r, int64_t link_id, int orphan_type, bool pix
 	visited[blen] = '/';
 	memcpy(visited + blen + 1, r->arg, alen);
 	visited[blen + 1 + alen] = '\0';
-	v.visited_url = visited;
-	anonymize_ip(r->ip, ipbuf, sizeof(ipbuf));
-	v.ip = ipbuf[0] ? ipbuf : NULL;
-	visitbuf_add(r->w->vb, &v);
+	svc_visit_record(r->w->vb, &in);
 }
 
 static const char *gone_reason(int gone)
@@ -274,7 +196,7 @@ int http_redirect(http_req *r)
 	}
 	if (ratelimit_blocked(RL_NOTFOUND, r->ip))
 		return http_reply_unknown_blocked(r);
-	if (!code_chars_ok(r->arg, r->arg_len))
+	if (!codec_custom_valid(r->arg, r->arg_len))
 		return http_reply_unknown_code(r);
 	if (!w->rs)
 		return http_reply_error(r, SH_ESTORE, NULL);
@@ -282,7 +204,7 @@ int http_redirect(http_req *r)
 	rc = svc_resolve(r->v, w->rs, r->arg, r->arg_len, t, now);
 	if (rc == SH_ENOTFOUND) {
 		if (r->meth == HTTP_GET)
-			record_visit(r, 0, ORPHAN_INVALID_SHORT_URL, false, now);
+			record_visit(r, 0, ORPHAN_INVALID_SHORT_URL, now);
 		return http_reply_unknown_code(r);
 	}
 	if (rc < 0)
@@ -311,7 +233,7 @@ int http_redirect(http_req *r)
 	if (rc < 0)
 		return http_reply_problem(r, 500, NULL, "Internal Server Error",
 		                          "The stored URL cannot be sent in a header.", NULL);
-	record_visit(r, t->link_id, ORPHAN_NONE, false, now);
+	record_visit(r, t->link_id, ORPHAN_NONE, now);
 	http_metrics_redirect(w->m);
 	return http_reply_empty(r, t->status);
 }
@@ -330,7 +252,7 @@ int http_track(http_req *r)
 
 	if (ratelimit_blocked(RL_NOTFOUND, r->ip))
 		return http_reply_unknown_blocked(r);
-	if (!code_chars_ok(r->arg, r->arg_len))
+	if (!codec_custom_valid(r->arg, r->arg_len))
 		return http_reply_unknown_code(r);
 	if (!r->w->rs)
 		return http_reply_error(r, SH_ESTORE, NULL);
@@ -341,7 +263,7 @@ int http_track(http_req *r)
 	if (rc < 0)
 		return http_reply_error(r, rc, NULL);
 	if (r->w->target->gone == SH_GONE_NONE)
-		record_visit(r, r->w->target->link_id, ORPHAN_NONE, true, now);
+		record_visit(r, r->w->target->link_id, ORPHAN_NONE, now);
 	http_add_header(r, "Cache-Control", "no-store, max-age=0");
 	return http_reply(r, 200, "image/gif", pixel_gif, sizeof(pixel_gif));
 }
@@ -356,12 +278,12 @@ static int preview(http_req *r)
 
 	if (ratelimit_blocked(RL_NOTFOUND, r->ip))
 		return http_reply_unknown_blocked(r);
-	if (!code_chars_ok(r->arg, r->arg_len))
+	if (!codec_custom_valid(r->arg, r->arg_len))
 		return http_reply_unknown_code(r);
 	if (!r->w->rs)
 		return http_reply_error(r, SH_ESTORE, NULL);
 	memset(&l, 0, sizeof(l));
-	rc = svc_get(r->v, r->w->rs, r->arg, 0, &l);
+	rc = svc_get(r->v, r->w->rs, r->arg, NULL, &l);
 	if (rc == SH_ENOTFOUND)
 		return http_reply_unknown_code(r);
 	if (rc < 0)

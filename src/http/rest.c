@@ -7,8 +7,9 @@
  * (http_defer) and are answered after their commit. The ShortUrl object and
  * the create/edit bodies come from shorty/linkjson.h, shared with the CLI.
  *
- * Roles: admin may do everything; author sees and changes only the links
- * it created (owner_key_id); read-only may not write (403).
+ * Roles (the rule itself is the service's: svc_caller_*): admin may do
+ * everything; author sees and changes only the links it created; read-only
+ * may not write (403).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,16 +44,6 @@ static int invalid(http_req *r, const char *field, const char *detail)
 static int forbidden(http_req *r, const char *detail)
 {
 	return http_reply_problem(r, 403, NULL, "Forbidden", detail, NULL);
-}
-
-static int64_t owner_filter(const http_req *r)
-{
-	return r->key.role == KEY_AUTHOR ? r->key.id : 0;
-}
-
-static bool can_write(const http_req *r)
-{
-	return r->key.role != KEY_READ_ONLY;
 }
 
 static bool parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out)
@@ -217,6 +208,7 @@ int rest_authenticate(http_req *r, bool query_key, int *answered)
 		return 1;
 	}
 	r->has_key = true;
+	r->caller = svc_caller_of_key(&r->key);
 	return 0;
 }
 
@@ -224,7 +216,7 @@ int rest_authenticate(http_req *r, bool query_key, int *answered)
 
 int rest_health(http_req *r)
 {
-	bool ok = r->w->rs && store_ping(r->w->rs) == 0;
+	bool ok = r->w->rs && svc_store_ping(r->w->rs) == 0;
 	json_t *j = json_pack("{s:s,s:s,s:{s:s,s:s}}", "status", ok ? "pass" : "fail", "version",
 	                      SHLINK_API_VERSION, "links", "about", "https://shlink.io", "project",
 	                      "https://github.com/shlinkio/shlink");
@@ -275,30 +267,12 @@ int rest_mercure(http_req *r)
 	    "This Shlink instance is not integrated with a mercure hub.", NULL);
 }
 
-/* ---- jobs --------------------------------------------------------------------------- */
-
-enum rest_job_kind {
-	JOB_CREATE,
-	JOB_UPDATE,
-	JOB_DELETE,
-	JOB_VISITS_DELETE,
-	JOB_TAG_RENAME,
-	JOB_TAGS_DELETE
-};
+/* ---- jobs: the writes, as units of the service's writer ------------------------------ */
 
 typedef struct rest_job {
-	int kind;
-	json_t *body;
-	svc_create_req creq;
-	svc_update_req ureq;
+	svc_unit u;  /* what the writer runs; its input points into the fields below */
+	json_t *body; /* keeps the JSON strings of the unit's input alive */
 	const char *tagv[SH_MAX_TAGS];
-	char code[CODE_MAX + 1];
-	int64_t owner;
-	int64_t link_id;
-	sh_link out;
-	bool existed;
-	sh_err err;
-	int64_t deleted;
 	char old_tag[SH_TAG_MAX * 4 + 1], new_tag[SH_TAG_MAX * 4 + 1];
 	struct tag_collect tags;
 	bool legacy_txt;
@@ -311,58 +285,27 @@ static void rest_job_free(void *p)
 	if (!j)
 		return;
 	json_decref(j->body);
-	sh_link_clear(&j->out);
+	svc_unit_clear(&j->u);
 	free(j);
 }
 
-static rest_job *job_new(http_req *r, int kind)
+static rest_job *job_new(http_req *r, svc_unit_kind kind)
 {
 	rest_job *j = calloc(1, sizeof(*j));
 
 	if (!j)
 		return NULL;
-	j->kind = kind;
+	svc_unit_init(&j->u, kind);
 	r->ud = j;
 	r->ud_free = rest_job_free;
 	return j;
 }
 
-static int job_run(http_req *r, svc *v, store *ws)
-{
-	rest_job *j = r->ud;
-	int rc = 0;
+static int job_reply(http_req *r, int rc);
 
-	switch (j->kind) {
-	case JOB_CREATE:
-		rc = svc_shorten(v, ws, &j->creq, &j->out, &j->existed, &j->err);
-		if (rc == 0) {
-			memcpy(r->forget_code, j->out.code, sizeof(r->forget_code));
-			r->job_created = !j->existed;
-		}
-		break;
-	case JOB_UPDATE:
-		rc = svc_update(v, ws, j->code, &j->ureq, &j->out, &j->err);
-		memcpy(r->forget_code, j->code, sizeof(r->forget_code));
-		break;
-	case JOB_DELETE:
-		rc = svc_delete(v, ws, j->code, j->owner, &j->err);
-		memcpy(r->forget_code, j->code, sizeof(r->forget_code));
-		break;
-	case JOB_VISITS_DELETE:
-		rc = store_visits_delete(ws, j->link_id, &j->deleted);
-		break;
-	case JOB_TAG_RENAME:
-		rc = store_tag_rename(ws, j->old_tag, j->new_tag);
-		break;
-	case JOB_TAGS_DELETE:
-		for (int i = 0; i < j->tags.n && rc >= 0; i++) {
-			rc = store_tag_delete(ws, j->tags.v[i]);
-			if (rc == SH_ENOTFOUND)
-				rc = 0; /* as Shlink: deleting a missing tag is fine */
-		}
-		break;
-	}
-	return rc;
+static int job_submit(http_req *r, rest_job *j)
+{
+	return http_defer(r, &j->u, job_reply);
 }
 
 static int job_reply(http_req *r, int rc)
@@ -370,30 +313,30 @@ static int job_reply(http_req *r, int rc)
 	rest_job *j = r->ud;
 	char d[400];
 
-	switch (j->kind) {
-	case JOB_CREATE:
+	switch (j->u.kind) {
+	case SVC_UNIT_CREATE:
 		if (rc < 0)
-			return http_reply_error(r, rc, &j->err);
+			return http_reply_error(r, rc, &j->u.err);
 		if (j->legacy_txt) {
 			char shortu[CODE_MAX + 600];
-			svc_short_url(r->v, j->out.code, shortu, sizeof(shortu));
+			svc_short_url(r->v, j->u.link.code, shortu, sizeof(shortu));
 			return http_reply_text(r, 200, shortu);
 		}
-		return http_reply_json(r, 200, linkjson_short_url(r->v, &j->out));
-	case JOB_UPDATE:
+		return http_reply_json(r, 200, linkjson_short_url(r->v, &j->u.link));
+	case SVC_UNIT_UPDATE:
 		if (rc < 0)
-			return http_reply_error(r, rc, &j->err);
-		return http_reply_json(r, 200, linkjson_short_url(r->v, &j->out));
-	case JOB_DELETE:
+			return http_reply_error(r, rc, &j->u.err);
+		return http_reply_json(r, 200, linkjson_short_url(r->v, &j->u.link));
+	case SVC_UNIT_DELETE:
 		if (rc < 0)
-			return http_reply_error(r, rc, &j->err);
+			return http_reply_error(r, rc, &j->u.err);
 		return http_reply_empty(r, 204);
-	case JOB_VISITS_DELETE:
+	case SVC_UNIT_VISITS_DELETE:
 		if (rc < 0)
 			return http_reply_error(r, rc, NULL);
 		return http_reply_json(r, 200,
-		                       json_pack("{s:I}", "deletedVisits", (json_int_t)j->deleted));
-	case JOB_TAG_RENAME:
+		                       json_pack("{s:I}", "deletedVisits", (json_int_t)j->u.deleted));
+	case SVC_UNIT_TAG_RENAME:
 		if (rc == SH_ENOTFOUND) {
 			snprintf(d, sizeof(d), "Tag with name \"%s\" could not be found",
 			         j->old_tag);
@@ -411,10 +354,12 @@ static int job_reply(http_req *r, int rc)
 		if (rc < 0)
 			return http_reply_error(r, rc, NULL);
 		return http_reply_empty(r, 204);
-	case JOB_TAGS_DELETE:
+	case SVC_UNIT_TAGS_DELETE:
 		if (rc < 0)
 			return http_reply_error(r, rc, NULL);
 		return http_reply_empty(r, 204);
+	default:
+		break;
 	}
 	return http_reply_error(r, SH_ESTORE, NULL);
 }
@@ -517,13 +462,12 @@ static int list_short_urls(http_req *r)
 	q.tags = tags.n ? tags.v : NULL;
 	q.ntags = tags.n;
 	q.tags_all = tm && strcmp(tm, "all") == 0;
-	q.owner_key_id = owner_filter(r);
 	q.now = sh_now();
 	c.v = r->v;
 	c.arr = json_array();
 	if (!c.arr)
 		return http_reply_error(r, SH_ENOMEM, NULL);
-	rc = svc_list(r->v, r->w->rs, &q, list_cb, &c, &total);
+	rc = svc_list(r->v, r->w->rs, &r->caller, &q, list_cb, &c, &total);
 	if (rc < 0) {
 		json_decref(c.arr);
 		return http_reply_error(r, rc, NULL);
@@ -536,21 +480,21 @@ static int create_short_url(http_req *r)
 	rest_job *j;
 	int answered = 0, rc;
 
-	if (!can_write(r))
+	if (!svc_caller_can_write(&r->caller))
 		return forbidden(r, "This API key is read-only; it cannot create short URLs.");
-	j = job_new(r, JOB_CREATE);
+	j = job_new(r, SVC_UNIT_CREATE);
 	if (!j)
 		return http_reply_error(r, SH_ENOMEM, NULL);
 	j->body = http_body_json(r, &answered);
 	if (!j->body)
 		return answered;
-	rc = linkjson_parse_create(j->body, &j->creq, j->tagv, &j->err);
+	rc = linkjson_parse_create(j->body, &j->u.create, j->tagv, &j->u.err);
 	if (rc < 0)
-		return http_reply_error(r, rc, &j->err);
-	j->creq.owner_key_id = r->key.id;
-	if (j->creq.custom_code)
-		snprintf(r->arg, sizeof(r->arg), "%s", j->creq.custom_code);
-	return http_defer(r, job_run, job_reply);
+		return http_reply_error(r, rc, &j->u.err);
+	j->u.caller = r->caller;
+	if (j->u.create.custom_code)
+		snprintf(r->arg, sizeof(r->arg), "%s", j->u.create.custom_code);
+	return job_submit(r, j);
 }
 
 int rest_short_urls(http_req *r)
@@ -566,33 +510,19 @@ int rest_shorten_legacy(http_req *r)
 	const char *fmt = http_query(r, "format");
 	rest_job *j;
 
-	if (!can_write(r))
+	if (!svc_caller_can_write(&r->caller))
 		return forbidden(r, "This API key is read-only; it cannot create short URLs.");
 	if (!url || !*url)
 		return invalid(r, "longUrl", "longUrl is required.");
 	if (fmt && strcmp(fmt, "txt") != 0 && strcmp(fmt, "json") != 0)
 		return invalid(r, "format", "format must be txt or json.");
-	j = job_new(r, JOB_CREATE);
+	j = job_new(r, SVC_UNIT_CREATE);
 	if (!j)
 		return http_reply_error(r, SH_ENOMEM, NULL);
-	svc_create_req_init(&j->creq);
-	j->creq.url = url; /* MHD keeps query values for the request's life */
-	j->creq.owner_key_id = r->key.id;
+	j->u.create.url = url; /* MHD keeps query values for the request's life */
+	j->u.caller = r->caller;
 	j->legacy_txt = fmt && strcmp(fmt, "txt") == 0;
-	return http_defer(r, job_run, job_reply);
-}
-
-static bool code_ok(http_req *r)
-{
-	if (r->arg_len == 0 || r->arg_len > CODE_MAX)
-		return false;
-	for (size_t i = 0; i < r->arg_len; i++) {
-		char c = r->arg[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '-'))
-			return false;
-	}
-	return true;
+	return job_submit(r, j);
 }
 
 int rest_short_url(http_req *r)
@@ -601,35 +531,34 @@ int rest_short_url(http_req *r)
 	sh_link l;
 	int rc, answered = 0;
 
-	if (!code_ok(r))
+	if (!codec_custom_valid(r->arg, r->arg_len))
 		return http_reply_error(r, SH_ENOTFOUND, NULL);
 	if (r->meth == HTTP_GET || r->meth == HTTP_HEAD) {
 		memset(&l, 0, sizeof(l));
-		rc = svc_get(r->v, r->w->rs, r->arg, owner_filter(r), &l);
+		rc = svc_get(r->v, r->w->rs, r->arg, &r->caller, &l);
 		if (rc < 0)
 			return http_reply_error(r, rc, NULL);
 		json_t *o = linkjson_short_url(r->v, &l);
 		sh_link_clear(&l);
 		return http_reply_json(r, 200, o);
 	}
-	if (!can_write(r))
+	if (!svc_caller_can_write(&r->caller))
 		return forbidden(r, "This API key is read-only; it cannot change short URLs.");
-	j = job_new(r, r->meth == HTTP_PATCH ? JOB_UPDATE : JOB_DELETE);
+	j = job_new(r, r->meth == HTTP_PATCH ? SVC_UNIT_UPDATE : SVC_UNIT_DELETE);
 	if (!j)
 		return http_reply_error(r, SH_ENOMEM, NULL);
-	memcpy(j->code, r->arg, r->arg_len + 1);
-	j->owner = owner_filter(r);
+	memcpy(j->u.code, r->arg, r->arg_len + 1);
+	j->u.caller = r->caller;
 	if (r->meth == HTTP_PATCH) {
 		j->body = http_body_json(r, &answered);
 		if (!j->body)
 			return answered;
-		rc = linkjson_parse_update(j->body, &j->ureq, j->tagv, &j->err);
+		rc = linkjson_parse_update(j->body, &j->u.update, j->tagv, &j->u.err);
 		if (rc < 0)
-			return http_reply_error(r, rc, &j->err);
-		j->ureq.owner_key_id = j->owner;
-		j->ureq.now = sh_now();
+			return http_reply_error(r, rc, &j->u.err);
+		j->u.update.now = sh_now();
 	}
-	return http_defer(r, job_run, job_reply);
+	return job_submit(r, j);
 }
 
 /* ---- visits ------------------------------------------------------------------------------ */
@@ -680,7 +609,7 @@ static int visit_cb(const sh_visit *v, int64_t visit_id, void *ud)
 			free(c->cached_url);
 			c->cached_url = NULL;
 			c->cached_id = v->link_id;
-			if (store_link_get(c->r->w->rs, v->link_id, &l) == 0) {
+			if (svc_get_by_id(c->r->v, c->r->w->rs, v->link_id, &l) == 0) {
 				c->cached_url = l.url;
 				l.url = NULL;
 			}
@@ -730,7 +659,7 @@ static int reply_visits(http_req *r, sh_visit_query *q, const char *redirect_url
 	c.orphan = q->orphan == 1;
 	if (!c.arr)
 		return http_reply_error(r, SH_ENOMEM, NULL);
-	rc = store_visits_list(r->w->rs, q, visit_cb, &c, &total);
+	rc = svc_visits_list(r->v, r->w->rs, &r->caller, q, visit_cb, &c, &total);
 	free(c.cached_url);
 	if (rc < 0) {
 		json_decref(c.arr);
@@ -745,29 +674,27 @@ int rest_short_url_visits(http_req *r)
 	sh_visit_query q;
 	int rc, ret;
 
-	if (!code_ok(r))
+	if (!codec_custom_valid(r->arg, r->arg_len))
 		return http_reply_error(r, SH_ENOTFOUND, NULL);
 	memset(&l, 0, sizeof(l));
-	rc = svc_get(r->v, r->w->rs, r->arg, owner_filter(r), &l);
+	rc = svc_get(r->v, r->w->rs, r->arg, &r->caller, &l);
 	if (rc < 0)
 		return http_reply_error(r, rc, NULL);
 	if (r->meth == HTTP_DELETE) {
 		rest_job *j;
 		int64_t id = l.id;
 		sh_link_clear(&l); /* zeroes l */
-		if (!can_write(r))
+		if (!svc_caller_can_write(&r->caller))
 			return forbidden(r, "This API key is read-only; it cannot delete visits.");
-		j = job_new(r, JOB_VISITS_DELETE);
+		j = job_new(r, SVC_UNIT_VISITS_DELETE);
 		if (!j)
 			return http_reply_error(r, SH_ENOMEM, NULL);
-		j->link_id = id;
-		r->job_flush_visits = true;
-		return http_defer(r, job_run, job_reply);
+		j->u.link_id = id;
+		return job_submit(r, j);
 	}
 	memset(&q, 0, sizeof(q));
 	q.link_id = l.id;
 	q.orphan = 0;
-	q.owner_key_id = owner_filter(r);
 	ret = reply_visits(r, &q, l.url);
 	sh_link_clear(&l);
 	return ret;
@@ -776,12 +703,10 @@ int rest_short_url_visits(http_req *r)
 int rest_visits_summary(http_req *r)
 {
 	sh_visit_totals links = {0}, orphans = {0};
-	int rc = store_visits_totals(r->w->rs, owner_filter(r), &links, &orphans);
+	int rc = svc_visits_totals(r->v, r->w->rs, &r->caller, &links, &orphans);
 
 	if (rc < 0)
 		return http_reply_error(r, rc, NULL);
-	if (r->key.role == KEY_AUTHOR)
-		memset(&orphans, 0, sizeof(orphans)); /* orphan visits belong to no author */
 	return http_reply_json(r, 200,
 	                       json_pack("{s:{s:o,s:o,s:I,s:I}}", "visits", "nonOrphanVisits",
 	                                 visits_summary(links.total, links.bots), "orphanVisits",
@@ -795,15 +720,14 @@ int rest_visits_orphan(http_req *r)
 	sh_visit_query q;
 	const char *type = http_query(r, "type");
 
-	if (r->key.role != KEY_ADMIN)
+	if (!svc_caller_is_admin(&r->caller))
 		return forbidden(r, "Only admin API keys can see or delete orphan visits.");
 	if (r->meth == HTTP_DELETE) {
-		rest_job *j = job_new(r, JOB_VISITS_DELETE);
+		rest_job *j = job_new(r, SVC_UNIT_VISITS_DELETE);
 		if (!j)
 			return http_reply_error(r, SH_ENOMEM, NULL);
-		j->link_id = 0;
-		r->job_flush_visits = true;
-		return http_defer(r, job_run, job_reply);
+		j->u.link_id = 0;
+		return job_submit(r, j);
 	}
 	memset(&q, 0, sizeof(q));
 	q.orphan = 1;
@@ -827,7 +751,6 @@ int rest_visits_non_orphan(http_req *r)
 
 	memset(&q, 0, sizeof(q));
 	q.orphan = 0;
-	q.owner_key_id = owner_filter(r);
 	return reply_visits(r, &q, NULL);
 }
 
@@ -892,7 +815,7 @@ static int list_tags(http_req *r, bool stats_only)
 		json_decref(c.stats);
 		return http_reply_error(r, SH_ENOMEM, NULL);
 	}
-	rc = store_tags_stats(r->w->rs, owner_filter(r), search && *search ? search : NULL, tags_cb,
+	rc = svc_tags_stats(r->v, r->w->rs, &r->caller, search && *search ? search : NULL, tags_cb,
 	                      &c);
 	if (rc < 0) {
 		json_decref(c.names);
@@ -915,11 +838,11 @@ static int rename_tag(http_req *r)
 	json_t *o, *n;
 	int answered = 0;
 
-	if (r->key.role != KEY_ADMIN)
+	if (!svc_caller_is_admin(&r->caller))
 		return http_reply_problem(r, 403, "forbidden-tag-operation",
 		                          "Forbidden tag operation",
 		                          "You are not allowed to rename tags", NULL);
-	j = job_new(r, JOB_TAG_RENAME);
+	j = job_new(r, SVC_UNIT_TAG_RENAME);
 	if (!j)
 		return http_reply_error(r, SH_ENOMEM, NULL);
 	j->body = http_body_json(r, &answered);
@@ -948,18 +871,20 @@ static int rename_tag(http_req *r)
 		return invalid(r, "newName", "A tag is 1 to 32 characters of a-z, 0-9, _ and -.");
 	snprintf(j->old_tag, sizeof(j->old_tag), "%s", json_string_value(o));
 	snprintf(j->new_tag, sizeof(j->new_tag), "%s", json_string_value(n));
-	return http_defer(r, job_run, job_reply);
+	j->u.tag = j->old_tag;
+	j->u.new_tag = j->new_tag;
+	return job_submit(r, j);
 }
 
 static int delete_tags(http_req *r)
 {
 	rest_job *j;
 
-	if (r->key.role != KEY_ADMIN)
+	if (!svc_caller_is_admin(&r->caller))
 		return http_reply_problem(r, 403, "forbidden-tag-operation",
 		                          "Forbidden tag operation",
 		                          "You are not allowed to delete tags", NULL);
-	j = job_new(r, JOB_TAGS_DELETE);
+	j = job_new(r, SVC_UNIT_TAGS_DELETE);
 	if (!j)
 		return http_reply_error(r, SH_ENOMEM, NULL);
 	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, collect_tag, &j->tags);
@@ -967,7 +892,9 @@ static int delete_tags(http_req *r)
 		return invalid(r, "tags", "At most 16 tags can be deleted at once.");
 	if (j->tags.n == 0)
 		return invalid(r, "tags", "Name the tags to delete with tags[]=...");
-	return http_defer(r, job_run, job_reply);
+	j->u.tags = j->tags.v;
+	j->u.ntags = j->tags.n;
+	return job_submit(r, j);
 }
 
 int rest_tags(http_req *r)
@@ -993,7 +920,7 @@ int rest_tag_visits(http_req *r)
 
 	c.exact = r->arg;
 	if (svc_tag_valid(r->arg)) {
-		rc = store_tags_stats(r->w->rs, owner_filter(r), r->arg, tags_cb, &c);
+		rc = svc_tags_stats(r->v, r->w->rs, &r->caller, r->arg, tags_cb, &c);
 		if (rc < 0)
 			return http_reply_error(r, rc, NULL);
 	}
@@ -1005,6 +932,5 @@ int rest_tag_visits(http_req *r)
 	memset(&q, 0, sizeof(q));
 	q.tag = r->arg;
 	q.orphan = 0;
-	q.owner_key_id = owner_filter(r);
 	return reply_visits(r, &q, NULL);
 }

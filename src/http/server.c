@@ -9,17 +9,16 @@
  *             http_worker (thread-local): a read-only store connection, a
  *             visit buffer, counters. The registry below keeps them all so
  *             the writer can drain the buffers and shutdown can close them.
- *   writer    owns the write connection. Takes every queued job at once,
- *             runs each in a savepoint of one transaction, commits (one
- *             fsync for many writes), then resumes the waiting connections.
- *             About once a second (and at the end) it flushes the workers'
- *             visit buffers.
+ *   writer    the service's (service/writer.c): owns the write connection,
+ *             runs the queued units of work in group commits, flushes the
+ *             visit buffers. Here a write only suspends its connection,
+ *             submits its unit, and is resumed by the unit's completion.
  *
  * The access handler is called several times per request: first with the
  * headers (we check limits, remember the request), then with body pieces
  * (copied, bounded), then with *upload_data_size == 0 (we dispatch), and,
  * for a deferred write, once more after the writer resumed the connection
- * (we answer from the job's result). Answers are queued only on the last
+ * (we answer from the unit's result). Answers are queued only on the last
  * calls: queueing on the first call makes libmicrohttpd close the
  * connection. The exception is a body we already know we refuse (413 by
  * Content-Length): answered at once, and the connection is closed.
@@ -59,8 +58,6 @@
  *     whatever its pace. */
 #define HTTP_REQUEST_TIMEOUT 10        /* seconds: header/body deadline, send idle */
 #define HTTP_SWEEP_NS 500000000LL      /* how often the deadlines are checked */
-#define WRITER_FLUSH_NS 1000000000LL   /* visit flush period */
-#define VISITBUF_MAX 65536             /* visits kept per worker between flushes */
 #define SHUTDOWN_GRACE_NS 6000000000LL /* in-flight requests may take this long */
 #define TRUSTED_MAX 32
 #define XFF_ENTRIES_MAX 32
@@ -68,7 +65,7 @@
 enum req_state {
 	ST_HEADERS = 0, /* first call not seen yet */
 	ST_BODY,        /* receiving the body */
-	ST_WAIT,        /* suspended, job queued on the writer */
+	ST_WAIT,        /* suspended, unit submitted to the writer */
 	ST_DONE,        /* answered */
 };
 
@@ -81,21 +78,16 @@ typedef struct cidr {
 struct http_server {
 	const sh_config *cfg;
 	svc *v;
-	store *ws;    /* the writer's connection */
-	char *db_url; /* what workers open */
+	svc_writer *wr; /* the service's writer (owns the write connection) */
+	char *db_url;   /* what workers open */
 	struct MHD_Daemon *d;
 
 	pthread_mutex_t wlock; /* registry of workers */
 	http_worker *workers;
 	size_t nworkers;
 
-	pthread_mutex_t qlock; /* writer queue */
-	pthread_cond_t qcond;
-	http_req *qhead, *qtail;
-	bool writer_stop;
-	bool daemon_gone; /* no more MHD_resume_connection */
-	pthread_t writer;
-	bool writer_started;
+	pthread_mutex_t jlock; /* deferred requests: finished / orphan */
+	bool daemon_gone;      /* no more MHD_resume_connection */
 
 	int stopping;  /* atomic: shutdown began */
 	long inflight; /* atomic: requests not yet completed */
@@ -114,16 +106,6 @@ struct http_server {
 
 http_server *http_srv;
 static __thread http_worker *tls_worker;
-
-svc *http_svc(void)
-{
-	return http_srv->v;
-}
-
-const sh_config *http_cfg(void)
-{
-	return http_srv->cfg;
-}
 
 bool http_stopping(void)
 {
@@ -164,13 +146,11 @@ http_worker *http_worker_get(void)
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return NULL;
-	w->vb = visitbuf_create(VISITBUF_MAX);
+	w->vb = svc_writer_visitbuf(S->wr); /* the writer frees it */
 	w->m = http_metrics_create();
 	w->target = malloc(svc_target_size(S->v));
 	w->target_cap = svc_target_size(S->v);
 	if (!w->vb || !w->m || !w->target) {
-		if (w->vb)
-			visitbuf_destroy(w->vb);
 		free(w->m);
 		free(w->target);
 		free(w);
@@ -204,7 +184,6 @@ static void workers_free(http_server *S)
 		next = w->next;
 		if (w->rs)
 			store_close(w->rs);
-		visitbuf_destroy(w->vb);
 		free(w->m);
 		free(w->target);
 		free(w->loc);
@@ -325,7 +304,7 @@ static void client_ip(http_server *S, http_req *r)
 	if (ci && ci->client_addr) {
 		const struct sockaddr *sa = ci->client_addr;
 		if (sa->sa_family == AF_INET)
-			http_ip4_format(
+			svc_ip4_format(
 			    (const unsigned char *)&((const struct sockaddr_in *)(const void *)sa)
 			        ->sin_addr,
 			    r->ip);
@@ -367,243 +346,53 @@ static void client_ip(http_server *S, http_req *r)
 	}
 }
 
-/* ---- the writer thread ----------------------------------------------------- */
-
-struct flush_ctx {
-	visitbuf **bufs;
-	size_t n, cap;
-};
-
-static void collect_buf(http_worker *w, void *ud)
-{
-	struct flush_ctx *f = ud;
-
-	if (f->n < f->cap)
-		f->bufs[f->n++] = w->vb;
-}
-
-/*
- * After an I/O error on commit the writer's connection is not trusted with
- * another write: PostgreSQL's fsync lesson (research §3.2) is that after a
- * failed fsync the state of the file is unknown and a retry may "succeed"
- * over lost data. So the connection is closed and a new one opened before
- * the next write (after a failed visit flush too); nothing is retried. If
- * the open fails, S->ws stays NULL and every batch tries again (its jobs
- * fail with SH_ESTORE meanwhile).
- */
-static int writer_reopen(http_server *S)
-{
-	store_options o;
-	sh_err err = {0};
-
-	/* a named memory store lives as long as its handles: keep it */
-	if (S->ws && strcmp(S->ws->ops->name, "sqlite") != 0)
-		return 0;
-	if (S->ws)
-		store_close(S->ws);
-	S->ws = NULL;
-	store_options_default(&o);
-	if (S->cfg->synchronous)
-		o.synchronous = S->cfg->synchronous;
-	if (store_open(&S->ws, S->db_url, &o, &err) < 0) {
-		S->ws = NULL;
-		log_msg(SH_LOG_ERROR, "writer: cannot reopen the store: %s", err.msg);
-		return SH_ESTORE;
-	}
-	log_msg(SH_LOG_WARN, "writer: reopened the store connection after an I/O error");
-	return 0;
-}
-
-static void flush_visits(http_server *S)
-{
-	struct flush_ctx f = {0};
-	size_t flushed = 0;
-	int rc;
-
-	pthread_mutex_lock(&S->wlock);
-	f.cap = S->nworkers;
-	pthread_mutex_unlock(&S->wlock);
-	if (f.cap == 0)
-		return;
-	f.bufs = calloc(f.cap, sizeof(*f.bufs));
-	if (!f.bufs)
-		return;
-	http_workers_each(collect_buf, &f);
-	if (!S->ws) { /* no write connection (writer_reopen failed): keep them */
-		free(f.bufs);
-		return;
-	}
-	rc = svc_visits_flush(S->v, S->ws, f.bufs, f.n, &flushed);
-	if (rc < 0)
-		log_msg(SH_LOG_WARN, "visit flush failed (%s); kept for the next flush",
-		        sh_strerror(rc));
-	if (rc == SH_ESTORE && !store_in_txn(S->ws)) /* not inside run_batch's */
-		writer_reopen(S);
-	free(f.bufs);
-}
-
-/* Runs one batch of jobs in one transaction. */
-static void run_batch(http_server *S, http_req *list)
-{
-	int rc, brc;
-	http_req *r;
-
-	brc = S->ws ? 0 : writer_reopen(S);
-	if (brc == 0)
-		brc = store_begin(S->ws);
-	for (r = list; r && brc >= 0; r = r->job_next) {
-		if (r->job_flush_visits) {
-			flush_visits(S);
-			break;
-		}
-	}
-	for (r = list; r; r = r->job_next) {
-		if (brc < 0) {
-			r->job_rc = brc;
-			continue;
-		}
-		rc = store_savepoint(S->ws);
-		if (rc < 0) {
-			r->job_rc = rc;
-			continue;
-		}
-		rc = r->job_run(r, S->v, S->ws);
-		if (rc < 0) {
-			store_rollback_to(S->ws);
-			store_release(S->ws);
-		} else {
-			int rr = store_release(S->ws);
-			if (rr < 0)
-				rc = rr;
-		}
-		r->job_rc = rc;
-	}
-	if (brc >= 0) {
-		rc = store_commit(S->ws);
-		if (rc < 0) {
-			log_msg(SH_LOG_ERROR, "group commit failed: %s", sh_strerror(rc));
-			store_rollback(S->ws);
-			/* whatever the jobs cached is not true: forget it all */
-			if (svc_cache(S->v))
-				lru_clear(svc_cache(S->v));
-			for (r = list; r; r = r->job_next)
-				if (r->job_rc >= 0)
-					r->job_rc = rc;
-			/* I/O error (not busy/full): new connection first */
-			if (rc == SH_ESTORE)
-				writer_reopen(S);
-		} else {
-			for (r = list; r; r = r->job_next) {
-				if (r->job_rc >= 0 && r->job_created)
-					http_metrics_link_created();
-				/* a reader may have cached the old state between the
-				 * job's cache update and the commit */
-				if (r->forget_code[0])
-					svc_cache_forget(S->v, r->forget_code);
-			}
-		}
-	}
-}
+/* ---- deferring a write to the service's writer ---------------------------- */
 
 static void http_req_free(http_req *r);
 
-static void *writer_main(void *arg)
+/* The unit's completion, on the writer's thread: resume the connection,
+ * whose next access-handler call answers from the unit (or free the request
+ * when its connection went away meanwhile). */
+static void job_done(svc_unit *u, void *ud)
 {
-	http_server *S = arg;
-	int64_t next_flush = sh_mono_ns() + WRITER_FLUSH_NS;
-
-	for (;;) {
-		http_req *list, *r, *next;
-		bool stop;
-
-		pthread_mutex_lock(&S->qlock);
-		while (!S->qhead && !S->writer_stop) {
-			int64_t now = sh_mono_ns();
-			if (now >= next_flush)
-				break;
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			int64_t wait = next_flush - now;
-			ts.tv_sec += wait / 1000000000LL;
-			ts.tv_nsec += wait % 1000000000LL;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
-			pthread_cond_timedwait(&S->qcond, &S->qlock, &ts);
-		}
-		list = S->qhead;
-		S->qhead = S->qtail = NULL;
-		stop = S->writer_stop;
-		pthread_mutex_unlock(&S->qlock);
-
-		if (list) {
-			run_batch(S, list);
-			pthread_mutex_lock(&S->qlock);
-			for (r = list; r; r = next) {
-				next = r->job_next;
-				r->job_next = NULL;
-				r->job_finished = true;
-				if (r->job_orphan) {
-					/* the connection went away while we worked */
-					pthread_mutex_unlock(&S->qlock);
-					http_req_free(r);
-					pthread_mutex_lock(&S->qlock);
-				} else if (!S->daemon_gone) {
-					MHD_resume_connection(r->conn);
-				}
-			}
-			pthread_mutex_unlock(&S->qlock);
-		}
-		if (stop || sh_mono_ns() >= next_flush) {
-			flush_visits(S);
-			next_flush = sh_mono_ns() + WRITER_FLUSH_NS;
-		}
-		if (stop) {
-			pthread_mutex_lock(&S->qlock);
-			bool empty = S->qhead == NULL;
-			pthread_mutex_unlock(&S->qlock);
-			if (empty)
-				break;
-		}
-	}
-	return NULL;
-}
-
-int http_defer(http_req *r, http_job_run run, http_job_reply reply)
-{
+	http_req *r = ud;
 	http_server *S = http_srv;
 
-	if (http_stopping() && S->writer_stop)
-		goto busy;
-	r->job_run = run;
+	(void)u;
+	pthread_mutex_lock(&S->jlock);
+	r->job_finished = true;
+	if (r->job_orphan) {
+		pthread_mutex_unlock(&S->jlock);
+		http_req_free(r); /* frees the unit too (r->ud) */
+		return;
+	}
+	if (!S->daemon_gone)
+		MHD_resume_connection(r->conn);
+	pthread_mutex_unlock(&S->jlock);
+}
+
+int http_defer(http_req *r, svc_unit *u, http_job_reply reply)
+{
+	http_server *S = http_srv;
+	int rc;
+
 	r->job_reply = reply;
-	r->job_rc = 0;
-	r->job_next = NULL;
+	r->job_unit = u;
 	r->job_finished = false;
 	r->state = ST_WAIT;
+	u->done = job_done;
+	u->done_ud = r;
 	/* suspend first: the writer may resume before we return */
 	MHD_suspend_connection(r->conn);
-	pthread_mutex_lock(&S->qlock);
-	if (S->writer_stop) {
-		pthread_mutex_unlock(&S->qlock);
-		MHD_resume_connection(r->conn);
-		r->job_rc = SH_EBUSY;
+	rc = svc_writer_submit(S->wr, u);
+	if (rc < 0) { /* stopping: answered from job_reply on the next call */
+		u->rc = rc;
+		pthread_mutex_lock(&S->jlock);
 		r->job_finished = true;
-		return MHD_YES; /* answered from the job_reply on the next call */
+		pthread_mutex_unlock(&S->jlock);
+		MHD_resume_connection(r->conn);
 	}
-	if (S->qtail)
-		S->qtail->job_next = r;
-	else
-		S->qhead = r;
-	S->qtail = r;
-	pthread_cond_signal(&S->qcond);
-	pthread_mutex_unlock(&S->qlock);
 	return MHD_YES;
-busy:
-	http_add_header(r, "Retry-After", "5");
-	return http_reply_problem(r, 503, NULL, "Service Unavailable",
-	                          "The service is shutting down; retry shortly.", NULL);
 }
 
 /* ---- timeouts: the header deadline (see HTTP_REQUEST_TIMEOUT) ------------------ */
@@ -830,13 +619,13 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		        log_target(r->raw_buf, target, sizeof target), r->status);
 	}
 	__atomic_sub_fetch(&S->inflight, 1, __ATOMIC_RELAXED);
-	pthread_mutex_lock(&S->qlock);
+	pthread_mutex_lock(&S->jlock);
 	if (r->state == ST_WAIT && !r->job_finished) {
-		r->job_orphan = true; /* the writer frees it */
-		pthread_mutex_unlock(&S->qlock);
+		r->job_orphan = true; /* job_done frees it */
+		pthread_mutex_unlock(&S->jlock);
 		return;
 	}
-	pthread_mutex_unlock(&S->qlock);
+	pthread_mutex_unlock(&S->jlock);
 	http_req_free(r);
 }
 
@@ -1094,7 +883,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			return MHD_YES;
 		r->state = ST_DONE;
 		linkjson_watch_begin();
-		return (enum MHD_Result)r->job_reply(r, r->job_rc);
+		return (enum MHD_Result)r->job_reply(r, r->job_unit->rc);
 	default:
 		return MHD_YES;
 	}
@@ -1229,17 +1018,6 @@ bad:
 	    listen_addr);
 }
 
-/* ---- http_serve ---------------------------------------------------------------- */
-
-static char *db_url_for_workers(const char *db)
-{
-	/* an unnamed in-memory store is private to one handle; name it so
-	 * every thread sees the same data */
-	if (db && strcmp(db, "memory:") == 0)
-		return strdup("memory:shorty-serve");
-	return strdup(db ? db : "sqlite:./data/shorty.db");
-}
-
 /* ---- start / stop ---------------------------------------------------------------- */
 
 static http_server srv_state; /* the one server of the process (http_srv) */
@@ -1248,13 +1026,7 @@ static http_server srv_state; /* the one server of the process (http_srv) */
  * after a last visit flush, then connections, counters and store close. */
 static void server_teardown(http_server *S)
 {
-	if (S->writer_started) {
-		pthread_mutex_lock(&S->qlock);
-		S->writer_stop = true;
-		pthread_cond_signal(&S->qcond);
-		pthread_mutex_unlock(&S->qlock);
-		pthread_join(S->writer, NULL); /* flushes the visits last */
-	}
+	svc_writer_stop(S->wr); /* flushes the visits last */
 	if (S->d)
 		MHD_stop_daemon(S->d);
 	if (S->lfd >= 0)
@@ -1262,13 +1034,11 @@ static void server_teardown(http_server *S)
 	workers_free(S);
 	ratelimit_free();
 	http_metrics_free();
+	svc_writer_free(S->wr); /* the visit buffers, the write connection */
 	if (S->v)
 		svc_close(S->v);
-	if (S->ws)
-		store_close(S->ws);
 	free(S->db_url);
-	pthread_cond_destroy(&S->qcond);
-	pthread_mutex_destroy(&S->qlock);
+	pthread_mutex_destroy(&S->jlock);
 	pthread_mutex_destroy(&S->wlock);
 	pthread_mutex_destroy(&S->clock);
 	http_srv = NULL;
@@ -1278,6 +1048,7 @@ int http_server_start(const sh_config *cfg, unsigned flags, sh_err *err)
 {
 	http_server *S = &srv_state;
 	store_options o;
+	store *ws = NULL;
 	int rc = 0, cur = 0, latest = 0;
 	unsigned threads;
 	bool listening = !(flags & HTTP_SERVER_NO_LISTEN);
@@ -1288,14 +1059,13 @@ int http_server_start(const sh_config *cfg, unsigned flags, sh_err *err)
 	S->lfd = -1;
 	S->cfg = cfg;
 	pthread_mutex_init(&S->wlock, NULL);
-	pthread_mutex_init(&S->qlock, NULL);
-	pthread_cond_init(&S->qcond, NULL);
+	pthread_mutex_init(&S->jlock, NULL);
 	pthread_mutex_init(&S->clock, NULL);
 	S->idle_timeout = cfg->idle_timeout > 0 ? (unsigned)cfg->idle_timeout : 60;
 	trusted_init(S);
 	http_srv = S;
 
-	S->db_url = db_url_for_workers(cfg->db);
+	S->db_url = store_url_shared(cfg->db);
 	if (!S->db_url) {
 		rc = sh_err_set(err, SH_ENOMEM, NULL, "out of memory");
 		goto fail;
@@ -1304,22 +1074,27 @@ int http_server_start(const sh_config *cfg, unsigned flags, sh_err *err)
 	o.create = true;
 	if (cfg->synchronous)
 		o.synchronous = cfg->synchronous;
-	rc = store_open(&S->ws, S->db_url, &o, err);
+	rc = store_open(&ws, S->db_url, &o, err);
 	if (rc < 0)
 		goto fail;
-	rc = store_migrate(S->ws, err);
+	rc = store_migrate(ws, err);
 	if (rc < 0)
 		goto fail;
-	if (store_schema_version(S->ws, &cur, &latest) == 0 && cur != latest) {
+	if (svc_store_schema(ws, &cur, &latest) == 0 && cur != latest) {
 		rc = sh_err_set(
 		    err, SH_ESCHEMA, NULL,
 		    "the store's schema is version %d, this binary needs %d; run `shorty migrate`",
 		    cur, latest);
 		goto fail;
 	}
-	rc = svc_open(&S->v, cfg, S->ws, err);
+	rc = svc_open(&S->v, cfg, ws, err);
 	if (rc < 0)
 		goto fail;
+	o.create = false;
+	rc = svc_writer_create(&S->wr, S->v, ws, S->db_url, &o, err);
+	if (rc < 0)
+		goto fail;
+	ws = NULL; /* the writer's now */
 	rc = http_metrics_init();
 	if (rc < 0) {
 		rc = sh_err_set(err, rc, NULL, "out of memory");
@@ -1341,11 +1116,9 @@ int http_server_start(const sh_config *cfg, unsigned flags, sh_err *err)
 			goto fail;
 	}
 
-	if (pthread_create(&S->writer, NULL, writer_main, S) != 0) {
-		rc = sh_err_set(err, SH_ENOMEM, NULL, "cannot start the writer thread");
+	rc = svc_writer_start(S->wr, err);
+	if (rc < 0)
 		goto fail;
-	}
-	S->writer_started = true;
 
 	threads =
 	    cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
@@ -1375,9 +1148,11 @@ int http_server_start(const sh_config *cfg, unsigned flags, sh_err *err)
 	}
 	if (listening)
 		log_msg(SH_LOG_INFO, "shorty %s serving on %s (%u threads, store %s)",
-		        SHORTY_VERSION, cfg->listen, threads, S->ws->ops->name);
+		        SHORTY_VERSION, cfg->listen, threads, svc_writer_store_name(S->wr));
 	return 0;
 fail:
+	if (ws)
+		store_close(ws);
 	server_teardown(S);
 	return rc;
 }
@@ -1412,9 +1187,9 @@ void http_server_stop(void)
 		       sh_mono_ns() < deadline)
 			usleep(10000);
 	}
-	pthread_mutex_lock(&S->qlock);
+	pthread_mutex_lock(&S->jlock);
 	S->daemon_gone = true;
-	pthread_mutex_unlock(&S->qlock);
+	pthread_mutex_unlock(&S->jlock);
 	MHD_stop_daemon(S->d); /* closes the listen socket too (never quiesced) */
 	S->d = NULL;
 	S->lfd = -1;

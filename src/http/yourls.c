@@ -85,22 +85,18 @@
 
 enum yfmt { YF_XML, YF_JSON, YF_SIMPLE };
 
-/* Who is calling. */
-typedef struct yauth {
-	int role;       /* enum key_role */
-	int64_t key_id; /* the API key, 0 for username/password or the token */
-} yauth;
+/* Who is calling: the API key, or key_id 0 (admin) for username/password
+ * or the token. The role rules are the service's (svc_caller_*). */
+typedef svc_caller yauth;
 
 /* A shorturl on its way through the writer thread. */
 typedef struct yjob {
+	svc_unit u; /* the create the writer runs */
 	int fmt;
 	yauth who;
 	char *url, *keyword, *title;
 	char ip[HTTP_IP_MAX];
 	int64_t now;
-	sh_link link;
-	bool existed;
-	sh_err err;
 } yjob;
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -496,6 +492,7 @@ static int authenticate(http_req *r, yauth *who, const char **why)
 	*why = sent_user ? "Invalid username or password" : "Please log in";
 	who->role = KEY_ADMIN;
 	who->key_id = 0;
+	who->anonymous = false;
 
 	if (nonempty(sig) && nonempty(ts)) {
 		return check_timed(r, sig, ts, why);
@@ -572,7 +569,7 @@ static void yjob_free(void *ud)
 	free(j->url);
 	free(j->keyword);
 	free(j->title);
-	sh_link_clear(&j->link);
+	svc_unit_clear(&j->u);
 	free(j);
 }
 
@@ -597,38 +594,18 @@ static int reply_fail(http_req *r, int fmt, const char *code, const char *msg, c
 	return yreply(r, fmt, add_result("fail", code, msg, st, st), "");
 }
 
-static int yjob_run(http_req *r, svc *v, store *ws)
-{
-	yjob *j = r->ud;
-	svc_create_req req;
-	int rc;
-
-	svc_create_req_init(&req);
-	req.url = j->url;
-	req.custom_code = j->keyword;
-	req.title = j->title;
-	req.owner_key_id = j->who.key_id;
-	req.now = j->now;
-	rc = svc_shorten(v, ws, &req, &j->link, &j->existed, &j->err);
-	if (rc == 0 && !j->existed) {
-		r->job_created = true;
-		snprintf(r->forget_code, sizeof r->forget_code, "%s", j->link.code);
-	}
-	return rc;
-}
-
 static int yjob_reply(http_req *r, int rc)
 {
 	yjob *j = r->ud;
-	const sh_link *l = &j->link;
+	const sh_link *l = &j->u.link;
 	char su[CODE_MAX + 600], date[32], trimmed[256], msg[SH_ERR_MSG_MAX + 1024];
 	json_t *doc, *u;
 
 	if (rc == 0 && l->url) {
 		svc_short_url(r->v, l->code, su, sizeof su);
-		ydate(j->existed ? l->created_at : j->now, date);
+		ydate(j->u.existed ? l->created_at : j->now, date);
 		trim_long(l->url, trimmed, sizeof trimmed);
-		if (j->existed) {
+		if (j->u.existed) {
 			const char *site = su, *p = strstr(su, "://");
 			if (p)
 				site = p + 3;
@@ -649,8 +626,8 @@ static int yjob_reply(http_req *r, int rc)
 		jset(u, "url", jstr(l->url));
 		jset(u, "title", jstr(title_or_url(l)));
 		jset(u, "date", jstr(date));
-		jset(u, "ip", jstr(j->existed ? "" : j->ip));
-		if (j->existed)
+		jset(u, "ip", jstr(j->u.existed ? "" : j->ip));
+		if (j->u.existed)
 			jset(u, "clicks", json_integer(l->visits));
 		jset(doc, "url", u);
 		jset(doc, "title", jstr(title_or_url(l)));
@@ -668,14 +645,14 @@ static int yjob_reply(http_req *r, int rc)
 	case SH_EINVAL:
 	case SH_ETOOBIG:
 	case SH_EBLOCKED:
-		if (j->err.field && strcmp(j->err.field, "customSlug") == 0)
-			return reply_fail(r, j->fmt, "error:keyword", j->err.msg, "400");
-		if (j->err.field && strcmp(j->err.field, "title") == 0)
-			return reply_fail(r, j->fmt, "error:title", j->err.msg, "400");
-		if (rc == SH_EBLOCKED && strstr(j->err.msg, "redirect loop"))
+		if (j->u.err.field && strcmp(j->u.err.field, "customSlug") == 0)
+			return reply_fail(r, j->fmt, "error:keyword", j->u.err.msg, "400");
+		if (j->u.err.field && strcmp(j->u.err.field, "title") == 0)
+			return reply_fail(r, j->fmt, "error:title", j->u.err.msg, "400");
+		if (rc == SH_EBLOCKED && strstr(j->u.err.msg, "redirect loop"))
 			return reply_fail(r, j->fmt, "error:noloop", "URL is a short URL", "400");
 		return reply_fail(r, j->fmt, "error:nourl",
-		                  j->err.msg[0] ? j->err.msg : "Missing or malformed URL", "400");
+		                  j->u.err.msg[0] ? j->u.err.msg : "Missing or malformed URL", "400");
 	case SH_EBUSY:
 		http_add_header(r, "Retry-After", "1");
 		return reply_fail(r, j->fmt, "error:concurrency",
@@ -732,7 +709,7 @@ static int act_shorturl(http_req *r, int fmt, const yauth *who)
 	}
 	if (!nonempty(url))
 		return reply_fail(r, fmt, "error:nourl", "Missing or malformed URL", "400");
-	if (who->role == KEY_READ_ONLY)
+	if (!svc_caller_can_write(who))
 		return reply_message(r, fmt, "403",
 		                     "This API key is read-only: it cannot create links");
 	j = calloc(1, sizeof *j);
@@ -749,9 +726,15 @@ static int act_shorturl(http_req *r, int fmt, const yauth *who)
 		yjob_free(j);
 		return http_reply_text(r, 503, "out of memory\n");
 	}
+	svc_unit_init(&j->u, SVC_UNIT_CREATE);
+	j->u.create.url = j->url;
+	j->u.create.custom_code = j->keyword;
+	j->u.create.title = j->title;
+	j->u.caller = j->who;
+	j->u.create.now = j->now;
 	r->ud = j;
 	r->ud_free = yjob_free;
-	return http_defer(r, yjob_run, yjob_reply);
+	return http_defer(r, &j->u, yjob_reply);
 }
 
 /* ---- expand, url-stats ------------------------------------------------------ */
@@ -765,7 +748,7 @@ static int find_link(http_req *r, const yauth *who, char kw[CODE_MAX + 1], sh_li
 		return SH_ENOTFOUND;
 	if (!r->w || !r->w->rs)
 		return SH_ESTORE;
-	return svc_get(r->v, r->w->rs, kw, who->role == KEY_AUTHOR ? who->key_id : 0, l);
+	return svc_get(r->v, r->w->rs, kw, who, l);
 }
 
 static int act_expand(http_req *r, int fmt, const yauth *who)
@@ -846,7 +829,7 @@ static int count_none(const sh_link *l, void *ud)
 /* {"total_links", "total_clicks"} for what the caller may see. */
 static int db_totals(http_req *r, const yauth *who, json_t **out)
 {
-	int64_t owner = who->role == KEY_AUTHOR ? who->key_id : 0, total = 0;
+	int64_t total = 0;
 	sh_visit_totals links, orphans;
 	sh_list_query q;
 	int rc;
@@ -856,14 +839,13 @@ static int db_totals(http_req *r, const yauth *who, json_t **out)
 		return SH_ESTORE;
 	memset(&q, 0, sizeof q);
 	q.limit = 1;
-	q.owner_key_id = owner;
 	q.now = sh_now();
-	rc = svc_list(r->v, r->w->rs, &q, count_none, NULL, &total);
+	rc = svc_list(r->v, r->w->rs, who, &q, count_none, NULL, &total);
 	if (rc)
 		return rc;
 	memset(&links, 0, sizeof links);
 	memset(&orphans, 0, sizeof orphans);
-	rc = store_visits_totals(r->w->rs, owner, &links, &orphans);
+	rc = svc_visits_totals(r->v, r->w->rs, who, &links, &orphans);
 	if (rc)
 		return rc;
 	*out = json_object();
@@ -892,20 +874,21 @@ static int collect_cb(const sh_link *l, void *ud)
 
 /* `limit` links of a random selection: distinct random offsets, one row
  * each (or everything, shuffled, when that is most of the table). */
-static int pick_random_links(http_req *r, sh_list_query *q, int64_t limit, struct collect *c)
+static int pick_random_links(http_req *r, const yauth *who, sh_list_query *q, int64_t limit,
+                             struct collect *c)
 {
 	int64_t total = 0, *offs = NULL, n, i, k;
 	int rc;
 
 	q->limit = 1;
 	q->offset = 0;
-	rc = svc_list(r->v, r->w->rs, q, count_none, NULL, &total);
+	rc = svc_list(r->v, r->w->rs, who, q, count_none, NULL, &total);
 	if (rc || total <= 0)
 		return rc;
 	n = limit < total ? limit : total;
 	if (n * 2 >= total) {
 		q->limit = total;
-		rc = svc_list(r->v, r->w->rs, q, collect_cb, c, NULL);
+		rc = svc_list(r->v, r->w->rs, who, q, collect_cb, c, NULL);
 		if (rc)
 			return rc;
 		/* Fisher-Yates over what came back, then keep n */
@@ -934,7 +917,7 @@ static int pick_random_links(http_req *r, sh_list_query *q, int64_t limit, struc
 	for (i = 0; i < n && rc == 0; i++) {
 		q->limit = 1;
 		q->offset = offs[i];
-		rc = svc_list(r->v, r->w->rs, q, collect_cb, c, NULL);
+		rc = svc_list(r->v, r->w->rs, who, q, collect_cb, c, NULL);
 	}
 	free(offs);
 	return rc;
@@ -957,7 +940,6 @@ static int act_stats(http_req *r, int fmt, const yauth *who)
 		return reply_unavailable(r, fmt);
 	}
 	memset(&q, 0, sizeof q);
-	q.owner_key_id = who->role == KEY_AUTHOR ? who->key_id : 0;
 	q.now = sh_now();
 	if (!filter)
 		filter = "top";
@@ -974,11 +956,11 @@ static int act_stats(http_req *r, int fmt, const yauth *who)
 	if (limit > 0) {
 		if (strcmp(filter, "rand") == 0 || strcmp(filter, "random") == 0) {
 			q.order = LIST_CREATED_DESC;
-			rc = pick_random_links(r, &q, limit, &c);
+			rc = pick_random_links(r, who, &q, limit, &c);
 		} else {
 			q.limit = limit;
 			q.offset = start;
-			rc = svc_list(r->v, r->w->rs, &q, collect_cb, &c, NULL);
+			rc = svc_list(r->v, r->w->rs, who, &q, collect_cb, &c, NULL);
 		}
 	}
 	if (rc == 0)
@@ -1044,7 +1026,7 @@ static int act_version(http_req *r, int fmt)
 		int cur = 0, latest = 0;
 		char v[24];
 
-		if (!r->w || !r->w->rs || store_schema_version(r->w->rs, &cur, &latest) != 0) {
+		if (!r->w || !r->w->rs || svc_store_schema(r->w->rs, &cur, &latest) != 0) {
 			json_decref(doc);
 			return reply_unavailable(r, fmt);
 		}

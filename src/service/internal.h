@@ -7,16 +7,23 @@
 
 #include <stdbool.h>
 #include "shorty/err.h"
+#include "shorty/service.h"
 #include "shorty/store.h"
 
-/* Opens this operation's unit of work: a transaction of its own, or a
- * savepoint when the caller already holds one (group commit), so that a
- * failure rolls back only this operation. *nested says which. */
+/* Opens this operation's transaction when the caller has none (a call
+ * outside the writer: tests, svc_open); inside the caller's (the writer's
+ * group commit) it does nothing: no savepoint per operation. *nested says
+ * which. */
 int svc__tx_begin(store *s, bool *nested);
 
-/* Ends the unit opened by svc__tx_begin: commits / releases when rc == 0,
- * else rolls back. Returns rc, or the commit's error when rc was 0. */
+/* Ends what svc__tx_begin opened: commits when rc == 0, else rolls back;
+ * nested, returns rc and leaves the transaction to the caller (the writer
+ * rolls its group back when a unit failed). Returns rc, or the commit's
+ * error when rc was 0. */
 int svc__tx_end(store *s, bool nested, int rc);
+
+/* Counts a link the writer committed (svc_links_created). */
+void svc__count_created(svc *v);
 
 /* Fills err for a failed store call ("the store failed: ...") and returns
  * rc unchanged. Answers (SH_ENOTFOUND, SH_ETAKEN) are not rewritten. */

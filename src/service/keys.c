@@ -31,6 +31,35 @@ static const char *const role_names[] = {
 	[KEY_READ_ONLY] = "read-only",
 };
 
+/* ---- the caller: the one place of the role rules ---------------------------- */
+
+int64_t svc_caller_owner(const svc_caller *who)
+{
+	return who && !who->anonymous && who->role == KEY_AUTHOR ? who->key_id : 0;
+}
+
+bool svc_caller_can_write(const svc_caller *who)
+{
+	return !who || who->anonymous || who->role != KEY_READ_ONLY;
+}
+
+bool svc_caller_is_admin(const svc_caller *who)
+{
+	return !who || (!who->anonymous && who->role == KEY_ADMIN);
+}
+
+svc_caller svc_caller_of_key(const sh_api_key *k)
+{
+	svc_caller c = {k->id, k->role, false};
+
+	return c;
+}
+
+int svc_key_list(store *s, sh_key_cb cb, void *ud)
+{
+	return store_key_list(s, cb, ud);
+}
+
 int svc_role_parse(const char *s)
 {
 	size_t i;

@@ -54,6 +54,7 @@ struct svc {
 	lru *cache;
 	char *base;         /* base URL without a trailing slash */
 	size_t max_url;
+	uint64_t links_created; /* atomic: links the writer committed (metrics) */
 };
 
 /* The cached form of a link: what a redirect needs, then the URL bytes. */
@@ -75,28 +76,25 @@ struct crec {
 int svc__tx_begin(store *s, bool *nested)
 {
 	*nested = store_in_txn(s);
-	return *nested ? store_savepoint(s) : store_begin(s);
+	return *nested ? 0 : store_begin(s);
 }
 
 int svc__tx_end(store *s, bool nested, int rc)
 {
 	int rc2;
 
+	/* inside the caller's transaction (the writer's group) nothing is
+	 * undone here: the writer rolls the group back when a unit failed */
+	if (nested)
+		return rc;
 	if (rc == 0) {
-		rc2 = nested ? store_release(s) : store_commit(s);
+		rc2 = store_commit(s);
 		if (rc2 == 0)
 			return 0;
 		rc = rc2;
 	}
-	/* the rollback's own failure is not the news: the first error is.
-	 * ROLLBACK TO keeps the savepoint open (SQL and both backends), so it
-	 * is released after, leaving the caller's transaction as it was. */
-	if (nested) {
-		(void)store_rollback_to(s);
-		(void)store_release(s);
-	} else {
-		(void)store_rollback(s);
-	}
+	/* the rollback's own failure is not the news: the first error is */
+	(void)store_rollback(s);
 	return rc;
 }
 
@@ -579,6 +577,16 @@ void svc_cache_forget(svc *v, const char *code)
 		lru_del(v->cache, code, strlen(code));
 }
 
+void svc__count_created(svc *v)
+{
+	__atomic_add_fetch(&v->links_created, 1, __ATOMIC_RELAXED);
+}
+
+uint64_t svc_links_created(const svc *v)
+{
+	return __atomic_load_n(&v->links_created, __ATOMIC_RELAXED);
+}
+
 /* ---- create ----------------------------------------------------------- */
 
 void svc_create_req_init(svc_create_req *req)
@@ -895,7 +903,8 @@ out:
 
 /* ---- read ------------------------------------------------------------- */
 
-int svc_get(svc *v, store *s, const char *code, int64_t owner_key_id, sh_link *out)
+/* The link of code, limited to owner_key_id's links when != 0. */
+static int get_owned(svc *v, store *s, const char *code, int64_t owner_key_id, sh_link *out)
 {
 	size_t n;
 	int64_t id;
@@ -928,6 +937,22 @@ owner:
 		return SH_ENOTFOUND;
 	}
 	return 0;
+}
+
+int svc_get(svc *v, store *s, const char *code, const svc_caller *who, sh_link *out)
+{
+	return get_owned(v, s, code, svc_caller_owner(who), out);
+}
+
+int svc_get_by_id(svc *v, store *s, int64_t id, sh_link *out)
+{
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	rc = store_link_get(s, id, out);
+	if (rc == 0 && out->code_kind == CODE_KIND_COUNTER)
+		fill_code(v, out);
+	return rc;
 }
 
 size_t svc_target_size(const svc *v)
@@ -980,7 +1005,7 @@ static int load_record(svc *v, store *s, const char *code, size_t n, svc_target 
 
 	memcpy(c, code, n);
 	c[n] = '\0';
-	rc = svc_get(v, s, c, 0, &l);
+	rc = get_owned(v, s, c, 0, &l);
 	if (rc == SH_ENOTFOUND) {
 		if (v->cache)
 			(void)lru_put_negative(v->cache, code, n, mono_ms(), TTL_NEGATIVE_MS);
@@ -1053,11 +1078,38 @@ static int list_fill(const sh_link *l, void *ud)
 	return c->cb(&copy, c->ud);
 }
 
-int svc_list(svc *v, store *s, const sh_list_query *q, sh_link_cb cb, void *ud, int64_t *total)
+int svc_list(svc *v, store *s, const svc_caller *who, const sh_list_query *q, sh_link_cb cb,
+             void *ud, int64_t *total)
 {
 	struct list_ctx c = {v, cb, ud};
+	sh_list_query mine = *q;
 
-	return store_link_list(s, q, list_fill, &c, total);
+	mine.owner_key_id = svc_caller_owner(who);
+	return store_link_list(s, &mine, list_fill, &c, total);
+}
+
+int svc_tags_stats(svc *v, store *s, const svc_caller *who, const char *search,
+                   sh_tag_cb cb, void *ud)
+{
+	(void)v;
+	return store_tags_stats(s, svc_caller_owner(who), search, cb, ud);
+}
+
+/* ---- the store, as the fronts may see it ------------------------------------ */
+
+int svc_store_ping(store *s)
+{
+	return store_ping(s);
+}
+
+int svc_store_schema(store *s, int *current, int *latest)
+{
+	return store_schema_version(s, current, latest);
+}
+
+uint64_t svc_store_errors(void)
+{
+	return store_error_count();
 }
 
 /* ---- update / delete -------------------------------------------------- */
@@ -1122,7 +1174,7 @@ int svc_update(svc *v, store *s, const char *code, const svc_update_req *req, sh
 		goto out;
 	}
 	open = true;
-	rc = svc_get(v, s, code, req->owner_key_id, &l);
+	rc = get_owned(v, s, code, req->owner_key_id, &l);
 	if (rc) {
 		if (rc == SH_ENOTFOUND)
 			not_found(code, err);
@@ -1205,7 +1257,7 @@ int svc_delete(svc *v, store *s, const char *code, int64_t owner_key_id, sh_err 
 	rc = svc__tx_begin(s, &nested);
 	if (rc)
 		return svc__store_err(s, rc, err);
-	rc = svc_get(v, s, code, owner_key_id, &l);
+	rc = get_owned(v, s, code, owner_key_id, &l);
 	if (rc == 0)
 		rc = store_link_delete(s, l.id);
 	rc = svc__tx_end(s, nested, rc);

@@ -1,6 +1,7 @@
 /*
- * visits.c — per-worker visit buffers and their flush into the store (see
- * shorty/service.h).
+ * visits.c — per-worker visit buffers and their flush into the store, the
+ * rules of recording a visit (bots, the anonymized address), and the visit
+ * reads of the fronts (see shorty/service.h).
  *
  * A redirect must not wait for a write, so each HTTP worker records its
  * visits in its own visitbuf; the flusher (the writer thread, about once a
@@ -20,6 +21,8 @@
  *
  * Only one flush may run at a time (the writer thread is the only caller).
  */
+#define _GNU_SOURCE /* strcasestr */
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -488,4 +491,129 @@ int svc_visits_flush(svc *v, store *s, visitbuf *const *bufs, size_t n, size_t *
 	if (flushed)
 		*flushed = total;
 	return 0;
+}
+
+/* ---- recording a visit: what counts as a bot, what is kept of the address ---- */
+
+/*
+ * User agents of link-preview fetchers and crawlers: a redirect served to
+ * one of them is recorded as VISIT_BOT (counted apart, not as a person's
+ * visit; dub#2309). Matched as case-insensitive substrings. curl, wget and
+ * HTTP libraries are NOT here: they are tools people use on purpose.
+ */
+static const char *const bot_agents[] = {
+    "facebookexternalhit",
+    "Facebot",
+    "Twitterbot",
+    "Slackbot",
+    "Slack-ImgProxy",
+    "Discordbot",
+    "TelegramBot",
+    "WhatsApp",
+    "LinkedInBot",
+    "Googlebot",
+    "AdsBot-Google",
+    "bingbot",
+    "BingPreview",
+    "Applebot",
+    "redditbot",
+    "Pinterestbot",
+    "SkypeUriPreview",
+    "Embedly",
+    "Iframely",
+    "vkShare",
+    "YandexBot",
+    "DuckDuckBot",
+    "Baiduspider",
+    "Mastodon",
+    "Bluesky",
+    "MicrosoftPreview",
+    "Google-InspectionTool",
+    NULL,
+};
+
+static bool is_bot(const char *ua)
+{
+	if (!ua)
+		return false;
+	for (int i = 0; bot_agents[i]; i++)
+		if (strcasestr(ua, bot_agents[i]))
+			return true;
+	return false;
+}
+
+size_t svc_ip4_format(const unsigned char a[4], char *out)
+{
+	size_t o = 0;
+
+	for (int i = 0; i < 4; i++) {
+		unsigned v = a[i];
+		if (v >= 100)
+			out[o++] = (char)('0' + v / 100);
+		if (v >= 10)
+			out[o++] = (char)('0' + v / 10 % 10);
+		out[o++] = (char)('0' + v % 10);
+		out[o++] = i < 3 ? '.' : '\0';
+	}
+	return o - 1;
+}
+
+/* The client address with the host part cleared (IPv4 /24, IPv6 /48). */
+static void anonymize_ip(const char *ip, char *out, size_t outsz)
+{
+	unsigned char a[16];
+
+	out[0] = '\0';
+	if (!ip)
+		return;
+	if (inet_pton(AF_INET, ip, a) == 1) {
+		a[3] = 0;
+		svc_ip4_format(a, out);
+	} else if (inet_pton(AF_INET6, ip, a) == 1) {
+		memset(a + 6, 0, 10);
+		inet_ntop(AF_INET6, a, out, (socklen_t)outsz);
+	}
+}
+
+int svc_visit_record(visitbuf *b, const svc_visit_in *in)
+{
+	sh_visit v;
+	char ipbuf[INET6_ADDRSTRLEN];
+
+	memset(&v, 0, sizeof(v));
+	v.link_id = in->link_id;
+	v.ts = in->now;
+	v.kind = in->head ? VISIT_HEAD : is_bot(in->user_agent) ? VISIT_BOT : VISIT_NORMAL;
+	v.orphan_type = in->orphan_type;
+	v.referer = in->referer;
+	v.user_agent = in->user_agent;
+	v.visited_url = in->visited_url;
+	anonymize_ip(in->ip, ipbuf, sizeof(ipbuf));
+	v.ip = ipbuf[0] ? ipbuf : NULL;
+	return visitbuf_add(b, &v);
+}
+
+/* ---- reading visits --------------------------------------------------------- */
+
+int svc_visits_list(svc *v, store *s, const svc_caller *who, const sh_visit_query *q,
+                    sh_visit_cb cb, void *ud, int64_t *total)
+{
+	sh_visit_query mine = *q;
+
+	(void)v;
+	mine.owner_key_id = svc_caller_owner(who);
+	return store_visits_list(s, &mine, cb, ud, total);
+}
+
+int svc_visits_totals(svc *v, store *s, const svc_caller *who, sh_visit_totals *links,
+                      sh_visit_totals *orphans)
+{
+	int64_t owner = svc_caller_owner(who);
+	int rc;
+
+	(void)v;
+	rc = store_visits_totals(s, owner, links, orphans);
+	if (rc == 0 && owner != 0)
+		memset(orphans, 0, sizeof *orphans); /* orphan visits belong to no author */
+	return rc;
 }

@@ -24,9 +24,10 @@
  *
  * Determinism: the writer thread flushes visits every second on its own,
  * which would race with the counter. The test wraps pthread_create (only
- * server.c's writer uses it) to mark the writer thread, and sh_mono_ns to
- * give that thread a frozen clock, so the timed flush never runs; the
- * buffered visits are flushed by http_server_stop() at the end.
+ * the service's writer, service/writer.c, uses it) to mark the writer
+ * thread, and sh_mono_ns to give that thread a frozen clock, so the timed
+ * flush never runs; the buffered visits are flushed by http_server_stop()
+ * at the end.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -410,7 +411,7 @@ static struct found stored(const char *needle)
 
 	q.limit = 100;
 	q.search = needle;
-	assert_int_equal(svc_list(tv, ts, &q, found_cb, &f, NULL), 0);
+	assert_int_equal(svc_list(tv, ts, NULL, &q, found_cb, &f, NULL), 0);
 	return f;
 }
 

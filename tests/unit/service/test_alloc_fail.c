@@ -133,7 +133,7 @@ static struct scan stored(fx *f)
 	sh_list_query q = {0};
 
 	q.limit = 100;
-	assert_int_equal(svc_list(f->v, f->s, &q, scan_cb, &sc, NULL), 0); /* fills counter codes */
+	assert_int_equal(svc_list(f->v, f->s, NULL, &q, scan_cb, &sc, NULL), 0); /* fills counter codes */
 	return sc;
 }
 

@@ -440,7 +440,7 @@ static void test_random_strategy(void **state)
 	assert_int_equal(strlen(m.code), 9);
 	assert_int_equal(m.code_kind, CODE_KIND_RANDOM);
 	sh_link g;
-	assert_int_equal(svc_get(f->v, f->s, m.code, 0, &g), 0);
+	assert_int_equal(svc_get(f->v, f->s, m.code, NULL, &g), 0);
 	assert_int_equal(g.id, m.id);
 	sh_link_clear(&g);
 	r.code_length = 3;
@@ -579,7 +579,9 @@ static void test_store_failure_leaves_nothing(void **state)
 	assert_false(store_in_txn(f->s));
 	assert_int_equal(count_links(f), 0);
 
-	/* inside a caller's transaction: only the failed op is undone */
+	/* inside a caller's transaction (the writer's group): no savepoint of
+	 * its own; the transaction stays open for the caller, who decides (a
+	 * failure before any write, as here, leaves it as it was) */
 	assert_int_equal(store_begin(f->s), 0);
 	must_shorten(f, "https://example.com/ok", &l);
 	sh_link_clear(&l);
@@ -716,7 +718,7 @@ static void test_delete_at_once(void **state)
 	assert_int_equal(svc_delete(f->v, f->s, l.code, 0, &err), 0);
 	assert_int_equal(svc_resolve(f->v, f->s, l.code, strlen(l.code), f->t, NOW), SH_ENOTFOUND);
 	sh_link g;
-	assert_int_equal(svc_get(f->v, f->s, l.code, 0, &g), SH_ENOTFOUND);
+	assert_int_equal(svc_get(f->v, f->s, l.code, NULL, &g), SH_ENOTFOUND);
 	assert_int_equal(svc_delete(f->v, f->s, l.code, 0, &err), SH_ENOTFOUND);
 	assert_int_equal(err.code, SH_ENOTFOUND);
 	assert_int_equal(svc_delete(f->v, f->s, "nope!", 0, &err), SH_ENOTFOUND);
@@ -736,12 +738,23 @@ static void test_owner_filter(void **state)
 	r.url = "https://example.com/own";
 	r.owner_key_id = 7;
 	make_link(f, &r, &l);
-	assert_int_equal(svc_get(f->v, f->s, l.code, 7, &g), 0);
+	/* the role rule: an author key sees its own links only; admin all */
+	svc_caller author7 = {7, KEY_AUTHOR, false}, author8 = {8, KEY_AUTHOR, false};
+	svc_caller admin8 = {8, KEY_ADMIN, false}, ro7 = {7, KEY_READ_ONLY, false};
+	assert_int_equal(svc_get(f->v, f->s, l.code, &author7, &g), 0);
 	assert_string_equal(g.code, l.code);
 	sh_link_clear(&g);
-	assert_int_equal(svc_get(f->v, f->s, l.code, 0, &g), 0);
+	assert_int_equal(svc_get(f->v, f->s, l.code, NULL, &g), 0);
 	sh_link_clear(&g);
-	assert_int_equal(svc_get(f->v, f->s, l.code, 8, &g), SH_ENOTFOUND);
+	assert_int_equal(svc_get(f->v, f->s, l.code, &author8, &g), SH_ENOTFOUND);
+	assert_int_equal(svc_get(f->v, f->s, l.code, &admin8, &g), 0);
+	sh_link_clear(&g);
+	assert_int_equal(svc_get(f->v, f->s, l.code, &ro7, &g), 0); /* reads all */
+	sh_link_clear(&g);
+	assert_false(svc_caller_can_write(&ro7));
+	assert_true(svc_caller_can_write(&author8));
+	assert_false(svc_caller_is_admin(&author7));
+	assert_true(svc_caller_is_admin(&admin8));
 	memset(&u, 0, sizeof u);
 	u.has_title = true;
 	u.title = "x";
@@ -815,7 +828,7 @@ static void test_update(void **state)
 	u.redirect_status = 200;
 	assert_int_equal(svc_update(f->v, f->s, l.code, &u, NULL, &err), SH_EINVAL);
 	assert_string_equal(err.field, "redirectStatus");
-	assert_int_equal(svc_get(f->v, f->s, l.code, 0, &o), 0);
+	assert_int_equal(svc_get(f->v, f->s, l.code, NULL, &o), 0);
 	assert_string_equal(o.url, "https://example.com/new/x");
 	assert_int_equal(o.valid_since, 0);
 	/* clearing the title with a present NULL */
@@ -863,11 +876,11 @@ static void test_list_fills_codes(void **state)
 	}
 	memset(&q, 0, sizeof q);
 	q.limit = 10;
-	assert_int_equal(svc_list(f->v, f->s, &q, list_cb, &seen, &total), 0);
+	assert_int_equal(svc_list(f->v, f->s, NULL, &q, list_cb, &seen, &total), 0);
 	assert_int_equal(seen.n, 5);
 	assert_int_equal(total, 5);
 	assert_true(seen.all_coded);
-	assert_int_equal(svc_list(f->v, f->s, &q, noop_cb, NULL, NULL), 0);
+	assert_int_equal(svc_list(f->v, f->s, NULL, &q, noop_cb, NULL, NULL), 0);
 }
 
 /* ---- open ------------------------------------------------------------------- */
@@ -910,7 +923,7 @@ static void test_open_blocklist(void **state)
 	assert_int_equal(svc_shorten(v2, f->s, &r, &l, &ex, &err), 0);
 	/* the same secret: both services give the same code for the link */
 	sh_link g;
-	assert_int_equal(svc_get(f->v, f->s, l.code, 0, &g), 0);
+	assert_int_equal(svc_get(f->v, f->s, l.code, NULL, &g), 0);
 	assert_int_equal(g.id, l.id);
 	sh_link_clear(&g);
 	sh_link_clear(&l);
@@ -1015,7 +1028,7 @@ static void get_counts(fx *f, const char *code, int64_t *visits, int64_t *bots)
 {
 	sh_link l;
 
-	assert_int_equal(svc_get(f->v, f->s, code, 0, &l), 0);
+	assert_int_equal(svc_get(f->v, f->s, code, NULL, &l), 0);
 	*visits = l.visits;
 	*bots = l.bot_visits;
 	sh_link_clear(&l);
@@ -1156,7 +1169,8 @@ static void test_visits_failed_flush(void **state)
 	get_counts(f, a.code, &n, &bots);
 	assert_int_equal(n, 65536 + 612);
 
-	/* inside the caller's transaction, a failure undoes only the flush */
+	/* inside the caller's transaction, a failure leaves it open for the
+	 * caller and the visits buffered for the next flush */
 	assert_int_equal(visitbuf_add(b, &v), 0);
 	assert_int_equal(store_begin(f->s), 0);
 	store_fault_set("visits_add", 0, 1, SH_ESTORE);

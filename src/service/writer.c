@@ -1,0 +1,488 @@
+/*
+ * writer.c — the one writer: every write of every front end, as units of
+ * work run in group commits on one store connection, and the visit flush.
+ *
+ * DESIGN.md "Threads and the path of a request": writes go to one writer
+ * through a queue; it takes everything queued, runs it in ONE transaction,
+ * commits (one fsync for many creates), then completes each unit. The HTTP
+ * server starts the thread and only suspends a connection until its unit's
+ * `done` resumes it; the CLI runs its units on its own thread with
+ * svc_writer_run. Either way the same code below opens, replays and commits
+ * the group, forgets the cache entries and counts the created links.
+ *
+ * No savepoint on the common path: a savepoint per unit costs a statement
+ * and a journal record each. When a unit fails (it may have written half),
+ * the group is rolled back and run again without it, each unit now in a
+ * savepoint so that a second failure costs only itself.
+ *
+ * Visits: each HTTP worker records into a visit buffer of its own, made
+ * here (svc_writer_visitbuf) and flushed by the writer about once a second
+ * and when it stops, in a transaction of its own; a unit that reads or
+ * deletes visits has them flushed first, so it sees every visit served
+ * before it.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "shorty/log.h"
+#include "shorty/service.h"
+#include "shorty/timeutil.h"
+#include "service/internal.h"
+
+#define WRITER_FLUSH_NS 1000000000LL /* visit flush period */
+#define VISITBUF_MAX 65536           /* visits kept per buffer between flushes */
+
+struct svc_writer {
+	svc *v;
+	store *ws;         /* the write connection; NULL after a failed reopen */
+	char *reopen_url;  /* NULL: ws is borrowed and never reopened */
+	store_options o;
+
+	pthread_mutex_t qlock; /* the queue */
+	pthread_cond_t qcond;
+	svc_unit *qhead, *qtail;
+	bool running, stop;
+	pthread_t thread;
+
+	pthread_mutex_t vlock; /* the visit buffers */
+	visitbuf **bufs;
+	size_t nbufs, capbufs;
+};
+
+/* ---- units ------------------------------------------------------------------ */
+
+void svc_unit_init(svc_unit *u, svc_unit_kind kind)
+{
+	memset(u, 0, sizeof *u);
+	u->kind = kind;
+	svc_create_req_init(&u->create);
+}
+
+void svc_unit_clear(svc_unit *u)
+{
+	sh_link_clear(&u->link);
+}
+
+static void forget_add(svc_unit *u, const char *code)
+{
+	for (int i = 0; i < 2; i++) {
+		if (u->forget[i][0] == '\0') {
+			snprintf(u->forget[i], sizeof u->forget[i], "%s", code);
+			return;
+		}
+		if (strcmp(u->forget[i], code) == 0)
+			return;
+	}
+}
+
+/* Outputs back to "not run" before a (re)run. */
+static void unit_reset(svc_unit *u)
+{
+	sh_link_clear(&u->link);
+	memset(&u->err, 0, sizeof u->err);
+	u->existed = false;
+	u->created = false;
+	u->deleted = 0;
+	u->forget[0][0] = u->forget[1][0] = '\0';
+	u->rc = 0;
+}
+
+/* One unit, inside the group's transaction. */
+static int unit_run(svc_writer *w, svc_unit *u)
+{
+	svc *v = w->v;
+	store *s = w->ws;
+	int rc = 0;
+
+	switch (u->kind) {
+	case SVC_UNIT_CREATE:
+		u->create.owner_key_id = u->caller.key_id; /* the creator's key */
+		rc = svc_shorten(v, s, &u->create, &u->link, &u->existed, &u->err);
+		if (rc == 0 && !u->existed) {
+			u->created = true;
+			/* a reader may have cached "no such code" meanwhile */
+			forget_add(u, u->link.code);
+		}
+		return rc;
+	case SVC_UNIT_UPDATE:
+		u->update.owner_key_id = svc_caller_owner(&u->caller);
+		rc = svc_update(v, s, u->code, &u->update, &u->link, &u->err);
+		forget_add(u, u->code);
+		return rc;
+	case SVC_UNIT_DELETE:
+		rc = svc_delete(v, s, u->code, svc_caller_owner(&u->caller), &u->err);
+		forget_add(u, u->code);
+		return rc;
+	case SVC_UNIT_VISITS_DELETE:
+		return store_visits_delete(s, u->link_id, &u->deleted);
+	case SVC_UNIT_TAG_RENAME:
+		return store_tag_rename(s, u->tag, u->new_tag);
+	case SVC_UNIT_TAGS_DELETE:
+		for (int i = 0; i < u->ntags && rc >= 0; i++) {
+			rc = store_tag_delete(s, u->tags[i]);
+			if (rc == SH_ENOTFOUND)
+				rc = 0; /* as Shlink: deleting a missing tag is fine */
+		}
+		return rc;
+	case SVC_UNIT_KEY_CREATE:
+		return svc_key_create(s, u->key_name, u->key_role, u->key_text, &u->key, &u->err);
+	case SVC_UNIT_KEY_REVOKE:
+		return svc_key_revoke(s, u->key_id, &u->err);
+	case SVC_UNIT_CALL:
+		return u->call(v, s, u->call_ud, &u->err);
+	}
+	return SH_EINVAL;
+}
+
+/* The same unit in a savepoint of its own (the replay after a failure). */
+static int unit_run_isolated(svc_writer *w, svc_unit *u)
+{
+	int rc = store_savepoint(w->ws);
+
+	if (rc < 0)
+		return rc;
+	rc = unit_run(w, u);
+	if (rc < 0) {
+		/* ROLLBACK TO keeps the savepoint open: release it after */
+		(void)store_rollback_to(w->ws);
+		(void)store_release(w->ws);
+		return rc;
+	}
+	return store_release(w->ws);
+}
+
+/* ---- the connection --------------------------------------------------------- */
+
+/*
+ * After an I/O error on commit the writer's connection is not trusted with
+ * another write: PostgreSQL's fsync lesson (research §3.2) is that after a
+ * failed fsync the state of the file is unknown and a retry may "succeed"
+ * over lost data. So the connection is closed and a new one opened before
+ * the next write (after a failed visit flush too); nothing is retried. If
+ * the open fails, w->ws stays NULL and every group tries again (its units
+ * fail with SH_ESTORE meanwhile).
+ */
+static int writer_reopen(svc_writer *w)
+{
+	sh_err err = {0};
+
+	if (!w->reopen_url)
+		return w->ws ? 0 : SH_ESTORE;
+	/* a store whose data lives only as long as its handles: keep it */
+	if (w->ws && !(store_caps(w->ws) & STORE_CAP_REOPEN))
+		return 0;
+	if (w->ws)
+		store_close(w->ws);
+	w->ws = NULL;
+	if (store_open(&w->ws, w->reopen_url, &w->o, &err) < 0) {
+		w->ws = NULL;
+		log_msg(SH_LOG_ERROR, "writer: cannot reopen the store: %s", err.msg);
+		return SH_ESTORE;
+	}
+	log_msg(SH_LOG_WARN, "writer: reopened the store connection after an I/O error");
+	return 0;
+}
+
+/* ---- visits ----------------------------------------------------------------- */
+
+visitbuf *svc_writer_visitbuf(svc_writer *w)
+{
+	visitbuf *b = visitbuf_create(VISITBUF_MAX);
+
+	if (!b)
+		return NULL;
+	pthread_mutex_lock(&w->vlock);
+	if (w->nbufs == w->capbufs) {
+		size_t cap = w->capbufs ? w->capbufs * 2 : 16;
+		visitbuf **nb = realloc(w->bufs, cap * sizeof *nb);
+		if (!nb) {
+			pthread_mutex_unlock(&w->vlock);
+			visitbuf_destroy(b);
+			return NULL;
+		}
+		w->bufs = nb;
+		w->capbufs = cap;
+	}
+	w->bufs[w->nbufs++] = b;
+	pthread_mutex_unlock(&w->vlock);
+	return b;
+}
+
+/* Flushes every registered buffer, in a transaction of its own. */
+static int flush_visits(svc_writer *w)
+{
+	visitbuf **bufs;
+	size_t n, flushed = 0;
+	int rc;
+
+	/* a copy of the list: a worker may register meanwhile (realloc) */
+	pthread_mutex_lock(&w->vlock);
+	n = w->nbufs;
+	bufs = n ? malloc(n * sizeof *bufs) : NULL;
+	if (bufs)
+		memcpy(bufs, w->bufs, n * sizeof *bufs);
+	pthread_mutex_unlock(&w->vlock);
+	if (!bufs)
+		return n ? SH_ENOMEM : 0;
+	if (!w->ws) { /* no write connection (a reopen failed): keep them */
+		free(bufs);
+		return SH_ESTORE;
+	}
+	rc = svc_visits_flush(w->v, w->ws, bufs, n, &flushed);
+	if (rc < 0)
+		log_msg(SH_LOG_WARN, "visit flush failed (%s); kept for the next flush",
+		        sh_strerror(rc));
+	if (rc == SH_ESTORE)
+		writer_reopen(w);
+	free(bufs);
+	return rc;
+}
+
+/* ---- a group ---------------------------------------------------------------- */
+
+static void fail_rest(svc_unit *list, int rc)
+{
+	for (svc_unit *u = list; u; u = u->next)
+		if (!u->failed) {
+			u->rc = rc;
+			u->failed = true;
+		}
+}
+
+/* Runs the units of list in one transaction and completes each. Returns
+ * the first failed unit's rc (read before done may free it), or 0. */
+static int run_group(svc_writer *w, svc_unit *list)
+{
+	svc_unit *u, *next;
+	bool flush = false, retry = false;
+	int rc, first = 0;
+
+	for (u = list; u; u = u->next) {
+		u->failed = false;
+		unit_reset(u);
+		flush |= u->kind == SVC_UNIT_VISITS_DELETE;
+	}
+	rc = w->ws ? 0 : writer_reopen(w);
+	/* in a transaction of their own, before the group's: a replay of the
+	 * group must not lose the visits */
+	if (rc == 0 && flush)
+		(void)flush_visits(w);
+	if (rc == 0)
+		rc = w->ws ? store_begin(w->ws) : SH_ESTORE;
+	if (rc < 0) {
+		fail_rest(list, rc);
+		goto complete;
+	}
+again:
+	for (u = list; u; u = u->next) {
+		if (u->failed)
+			continue;
+		unit_reset(u);
+		u->rc = retry ? unit_run_isolated(w, u) : unit_run(w, u);
+		if (u->rc >= 0)
+			continue;
+		u->failed = true;
+		if (retry)
+			continue;
+		/* the failed unit may have written half of itself: undo the
+		 * group and run the others again, each in a savepoint now */
+		(void)store_rollback(w->ws);
+		rc = store_begin(w->ws);
+		if (rc < 0) {
+			fail_rest(list, rc);
+			goto complete;
+		}
+		retry = true;
+		goto again;
+	}
+	rc = store_commit(w->ws);
+	if (rc < 0) {
+		log_msg(SH_LOG_ERROR, "group commit failed: %s", sh_strerror(rc));
+		(void)store_rollback(w->ws);
+		/* whatever the units cached is not true: forget it all */
+		if (svc_cache(w->v))
+			lru_clear(svc_cache(w->v));
+		fail_rest(list, rc);
+		/* I/O error (not busy/full): new connection first */
+		if (rc == SH_ESTORE)
+			writer_reopen(w);
+		goto complete;
+	}
+	for (u = list; u; u = u->next) {
+		if (u->failed)
+			continue;
+		if (u->created)
+			svc__count_created(w->v);
+		/* a reader may have cached the old state between the unit's
+		 * own cache update and the commit */
+		for (int i = 0; i < 2; i++)
+			if (u->forget[i][0])
+				svc_cache_forget(w->v, u->forget[i]);
+	}
+complete:
+	for (u = list; u && first == 0; u = u->next)
+		first = u->rc < 0 ? u->rc : 0;
+	for (u = list; u; u = next) {
+		next = u->next; /* done may free u */
+		u->next = NULL;
+		if (u->done)
+			u->done(u, u->done_ud);
+	}
+	return first;
+}
+
+int svc_writer_run(svc_writer *w, svc_unit *const *units, size_t n)
+{
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		units[i]->next = i + 1 < n ? units[i + 1] : NULL;
+	return run_group(w, units[0]);
+}
+
+/* ---- the thread ------------------------------------------------------------- */
+
+static void *writer_main(void *arg)
+{
+	svc_writer *w = arg;
+	int64_t next_flush = sh_mono_ns() + WRITER_FLUSH_NS;
+
+	for (;;) {
+		svc_unit *list;
+		bool stop;
+
+		pthread_mutex_lock(&w->qlock);
+		while (!w->qhead && !w->stop) {
+			int64_t now = sh_mono_ns();
+			if (now >= next_flush)
+				break;
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			int64_t wait = next_flush - now;
+			ts.tv_sec += wait / 1000000000LL;
+			ts.tv_nsec += wait % 1000000000LL;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&w->qcond, &w->qlock, &ts);
+		}
+		list = w->qhead;
+		w->qhead = w->qtail = NULL;
+		stop = w->stop;
+		pthread_mutex_unlock(&w->qlock);
+
+		if (list)
+			(void)run_group(w, list);
+		if (stop || sh_mono_ns() >= next_flush) {
+			(void)flush_visits(w);
+			next_flush = sh_mono_ns() + WRITER_FLUSH_NS;
+		}
+		if (stop) {
+			pthread_mutex_lock(&w->qlock);
+			bool empty = w->qhead == NULL;
+			pthread_mutex_unlock(&w->qlock);
+			if (empty)
+				break;
+		}
+	}
+	return NULL;
+}
+
+int svc_writer_submit(svc_writer *w, svc_unit *u)
+{
+	pthread_mutex_lock(&w->qlock);
+	if (!w->running || w->stop) {
+		pthread_mutex_unlock(&w->qlock);
+		return SH_EBUSY;
+	}
+	u->next = NULL;
+	if (w->qtail)
+		w->qtail->next = u;
+	else
+		w->qhead = u;
+	w->qtail = u;
+	pthread_cond_signal(&w->qcond);
+	pthread_mutex_unlock(&w->qlock);
+	return 0;
+}
+
+/* ---- life cycle ------------------------------------------------------------- */
+
+int svc_writer_create(svc_writer **out, svc *v, store *ws, const char *reopen_url,
+                      const store_options *o, sh_err *err)
+{
+	svc_writer *w = calloc(1, sizeof *w);
+
+	*out = NULL;
+	if (!w)
+		return sh_err_set(err, SH_ENOMEM, NULL, "out of memory");
+	w->v = v;
+	w->ws = ws;
+	if (o)
+		w->o = *o;
+	else
+		store_options_default(&w->o);
+	if (reopen_url) {
+		w->reopen_url = strdup(reopen_url);
+		if (!w->reopen_url) {
+			free(w);
+			return sh_err_set(err, SH_ENOMEM, NULL, "out of memory");
+		}
+	}
+	pthread_mutex_init(&w->qlock, NULL);
+	pthread_cond_init(&w->qcond, NULL);
+	pthread_mutex_init(&w->vlock, NULL);
+	*out = w;
+	return 0;
+}
+
+int svc_writer_start(svc_writer *w, sh_err *err)
+{
+	if (pthread_create(&w->thread, NULL, writer_main, w) != 0)
+		return sh_err_set(err, SH_ENOMEM, NULL, "cannot start the writer thread");
+	pthread_mutex_lock(&w->qlock);
+	w->running = true;
+	pthread_mutex_unlock(&w->qlock);
+	return 0;
+}
+
+void svc_writer_stop(svc_writer *w)
+{
+	bool running;
+
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->qlock);
+	running = w->running && !w->stop;
+	w->stop = true;
+	pthread_cond_signal(&w->qcond);
+	pthread_mutex_unlock(&w->qlock);
+	if (running)
+		pthread_join(w->thread, NULL); /* flushes the visits last */
+}
+
+void svc_writer_free(svc_writer *w)
+{
+	if (!w)
+		return;
+	svc_writer_stop(w);
+	for (size_t i = 0; i < w->nbufs; i++)
+		visitbuf_destroy(w->bufs[i]);
+	free(w->bufs);
+	if (w->reopen_url && w->ws)
+		store_close(w->ws);
+	free(w->reopen_url);
+	pthread_cond_destroy(&w->qcond);
+	pthread_mutex_destroy(&w->qlock);
+	pthread_mutex_destroy(&w->vlock);
+	free(w);
+}
+
+const char *svc_writer_store_name(const svc_writer *w)
+{
+	return w->ws ? w->ws->ops->name : "-";
+}
