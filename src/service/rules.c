@@ -741,7 +741,8 @@ void rules_user_agent(const char *ua, unsigned *devices, enum rules_browser *bro
  * Query strings, read as PHP's $_GET is: pairs split on '&', key and value
  * URL-decoded ('+' is a space), the last pair of a key wins. (PHP also turns
  * '.' and ' ' in keys into '_' and "a[]" into arrays; shorty compares keys
- * as sent.)
+ * as sent. And Shlink's valueless test is PHP's empty(), which "0" passes;
+ * here only "?beta" and "?beta=" are valueless.)
  */
 
 static int hexval(char c)
