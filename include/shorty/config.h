@@ -41,6 +41,7 @@ typedef struct sh_config {
 	long login_limit;      /* failed YOURLS logins per minute per address: 10 */
 	char *yourls_user;     /* YOURLS username+password auth, NULL = off */
 	char *yourls_password;
+	char *geoip_db;        /* MaxMind .mmdb path, NULL = no visit locations */
 } sh_config;
 
 enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL, CFG_ENUM };

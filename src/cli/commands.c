@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "shorty/geoip.h"
 #include "shorty/http.h"
 #include "shorty/log.h"
 #include "shorty/url.h"
@@ -262,6 +263,7 @@ static const char *metavar_of(const cfg_option *o)
 	    {"db", "URL"},
 	    {"base-url", "URL"},
 	    {"blocklist-file", "FILE"},
+	    {"geoip-db", "FILE"},
 	    {"allowed-schemes", "LIST"},
 	    {"trusted-proxies", "LIST"},
 	    {"cors-origin", "ORIGIN"},
@@ -676,8 +678,16 @@ static int cmd_migrate(cli *c)
 static int cmd_serve(cli *c)
 {
 	sh_err err = {0};
+	geoip *g = NULL;
 	int rc;
 
+	/* A GeoIP database that cannot be read stops the start, before the
+	 * port is taken. (The service does not locate visits with it yet:
+	 * issue 9 wires service/geoip.c into the visit path.) */
+	rc = geoip_open(c->cfg.geoip_db, &g, &err);
+	if (rc)
+		return cli_report(rc, &err, "cannot open the GeoIP database");
+	geoip_close(g);
 	rc = http_serve(&c->cfg, &err);
 	if (rc)
 		return cli_report(rc, &err, "cannot serve");

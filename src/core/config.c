@@ -78,7 +78,10 @@
 	X("yourls-username", "SHORTY_YOURLS_USERNAME", CFG_STR, NULL, 0, 0, NULL,                  \
 	  "username for the YOURLS API's username+password auth (unset = off)", yourls_user)       \
 	X("yourls-password", "SHORTY_YOURLS_PASSWORD", CFG_STR, NULL, 0, 0, NULL,                  \
-	  "password for the YOURLS API's username+password auth", yourls_password)
+	  "password for the YOURLS API's username+password auth", yourls_password)                 \
+	X("geoip-db", "SHORTY_GEOIP_DB", CFG_STR, NULL, 0, 0, NULL,                                \
+	  "MaxMind-format database (.mmdb, e.g. GeoLite2-City) locating visits; unset = no "       \
+	  "locations", geoip_db)
 
 #define CFG_OPT(n, e, t, d, lo, hi, ch, h, f) {n, e, t, d, lo, hi, ch, h, offsetof(sh_config, f)},
 #define CFG_WIDTH(n, e, t, d, lo, hi, ch, h, f) sizeof(((sh_config *)0)->f),
