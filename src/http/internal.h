@@ -309,6 +309,19 @@ void sbuf_adds(sbuf *b, const char *s);
 void sbuf_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sbuf_html(sbuf *b, const char *s, size_t n); /* HTML-escaped */
 
+/* ---- page templates (template.c) ------------------------------------------ */
+
+typedef struct tpl_value {
+	const char *name;
+	const char *value; /* NULL or len 0: empty */
+	size_t len;
+} tpl_value;
+
+/* Appends the template tpl[0..n) to b with the nv values v filled in:
+ * "{{name}}" becomes the value, HTML-escaped; "<!--{name-->...<!--name}-->"
+ * is kept only when the value is not empty. */
+void tpl_render(sbuf *b, const char *tpl, size_t n, const tpl_value *v, int nv);
+
 /* ---- deferring a write to the writer thread ---------------------------- */
 
 /* Suspends the connection and queues r on the writer thread: `run` there,
