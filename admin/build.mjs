@@ -1,7 +1,8 @@
 // admin/build.mjs OUT_DIR C_FILE — builds shorty's /admin and embeds it.
 //
 //   1. Tailwind v4 CLI: src/styles.css -> OUT_DIR/tmp/tailwind.css
-//   2. esbuild: src/main.jsx -> one minified ESM bundle, and one stylesheet
+//   2. esbuild: src/main.jsx -> minified ESM: main (the key form), the
+//      admin (src/admin.jsx, loaded after login) and their shared chunk; one stylesheet
 //      (Tailwind's output + Font Awesome's + Leaflet's CSS, Leaflet's images
 //      as files), every file named <name>-<contenthash>.<ext> under
 //      OUT_DIR/assets (served at /admin/assets/ as immutable)
@@ -60,7 +61,9 @@ fs.writeFileSync(
 );
 const result = await esbuild.build({
   absWorkingDir: HERE,
-  entryPoints: { main: 'src/main.jsx', admin: cssEntry },
+  entryPoints: { main: 'src/main.jsx', styles: cssEntry },
+  splitting: true, // admin.jsx (import()) and the code it shares with main.jsx: chunks of their own
+  chunkNames: 'chunk-[hash]',
   bundle: true,
   minify: true,
   format: 'esm',
@@ -82,15 +85,22 @@ if (result.errors.length) process.exit(1);
 // 3. index.html with the hashed names
 const outs = Object.keys(result.metafile.outputs).map((f) => path.resolve(HERE, f));
 const js = outs.find((f) => /\/main-[^/]+\.js$/.test(f));
-const css = outs.find((f) => /\/admin-[^/]+\.css$/.test(f));
+const css = outs.find((f) => /\/styles-[^/]+\.css$/.test(f));
 if (!js || !css) {
-  console.error('admin/build.mjs: esbuild made no main-*.js or admin-*.css');
+  console.error('admin/build.mjs: esbuild made no main-*.js or styles-*.css');
   process.exit(1);
 }
+// every other script: fetched and compiled while the key form shows
+const preload = outs
+  .filter((f) => f.endsWith('.js') && f !== js)
+  .sort()
+  .map((f) => `<link rel="modulepreload" href="/admin/assets/${path.basename(f)}">`)
+  .join('\n');
 const html = fs
   .readFileSync(path.join(HERE, 'index.html'), 'utf8')
   .replace('%JS%', `/admin/assets/${path.basename(js)}`)
-  .replace('%CSS%', `/admin/assets/${path.basename(css)}`);
+  .replace('%CSS%', `/admin/assets/${path.basename(css)}`)
+  .replace('%PRELOAD%', preload);
 fs.writeFileSync(path.join(OUT, 'index.html'), html);
 
 // 4 and 5. gzip copies and the C table

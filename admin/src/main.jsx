@@ -1,56 +1,21 @@
-// shorty's /admin: asks for an API key (kept in sessionStorage only, for
-// this browser tab's session), checks it against this server, then mounts
-// Shlink's own web component with the Shlink JS SDK's client pointed at
-// this server's /rest/v3. Everything is served by shorty itself (same
-// origin); nothing is fetched from anywhere else.
-import './fontawesome.js';
-import { Component, StrictMode, useEffect, useMemo, useState } from 'react';
+// shorty's /admin, the entry: asks for an API key (kept in sessionStorage
+// only, for this browser tab's session), checks it against this server,
+// then loads admin.jsx (Shlink's web component; most of the bundle, a
+// chunk of its own so that this form shows without waiting for it).
+// Everything is served by shorty itself (same origin); nothing is fetched
+// from anywhere else.
+import { lazy, StrictMode, Suspense, useEffect, useState } from 'react';
 import { createRoot } from 'react-dom/client';
-import { BrowserRouter, Navigate, Route, Routes } from 'react-router';
-import { ShlinkApiClient } from '@shlinkio/shlink-js-sdk';
-import { FetchHttpClient } from '@shlinkio/shlink-js-sdk/fetch';
-import {
-  ShlinkSidebarToggleButton,
-  ShlinkSidebarVisibilityProvider,
-  ShlinkWebComponent,
-} from '@shlinkio/shlink-web-component';
-import { changeThemeInMarkup, getSystemPreferredTheme } from '@shlinkio/shlink-frontend-kit';
 
+const Admin = lazy(() => import('./admin.jsx'));
 const KEY_ITEM = 'shorty.apiKey';
-const COLORS_ITEM = 'shorty.tagColors';
-const ORIGIN = window.location.origin;
 
-// The theme follows the system's (prefers-color-scheme); the kit's dark:
-// classes key on data-theme.
-changeThemeInMarkup(getSystemPreferredTheme());
-window.matchMedia('(prefers-color-scheme: dark)').addEventListener('change', (e) =>
-  changeThemeInMarkup(e.matches ? 'dark' : 'light'),
-);
-
-// Props of the component must keep their identity across renders (a new
-// object rebuilds its whole store): module-level constants, and the API
-// client made once per key (useMemo below).
-const tagColorsStorage = {
-  getTagColors() {
-    try {
-      return JSON.parse(localStorage.getItem(COLORS_ITEM) || '{}');
-    } catch {
-      return {};
-    }
-  },
-  storeTagColors(colors) {
-    localStorage.setItem(COLORS_ITEM, JSON.stringify(colors));
-  },
-};
-const settings = { realTimeUpdates: { enabled: false } };
-const notFound = (home) => (
-  <div role="alert" className="p-4">
-    <h2 className="text-xl">Not found</h2>
-    <p>
-      There is no such screen. <a href={`/admin${home}`}>Go to the short URLs</a>.
-    </p>
-  </div>
-);
+// The theme follows the system's (prefers-color-scheme); the Shlink kit's
+// dark: classes key on <html data-theme>.
+const dark = window.matchMedia('(prefers-color-scheme: dark)');
+const setTheme = () => document.documentElement.setAttribute('data-theme', dark.matches ? 'dark' : 'light');
+setTheme();
+dark.addEventListener('change', setTheme);
 
 // What /rest/health says this server speaks (the component turns features
 // on by it).
@@ -140,74 +105,6 @@ function Login({ onKey }) {
   );
 }
 
-// The component has no error boundary of its own: without this, one
-// failing render blanks the whole page.
-class Boundary extends Component {
-  constructor(props) {
-    super(props);
-    this.state = { error: null };
-  }
-  static getDerivedStateFromError(error) {
-    return { error };
-  }
-  render() {
-    if (!this.state.error) return this.props.children;
-    return (
-      <div role="alert" className="p-4">
-        <h2 className="text-xl">Something went wrong on this screen.</h2>
-        <p>{String(this.state.error.message || this.state.error)}</p>
-        <p>
-          <a href="/admin">Back to the start</a>
-        </p>
-      </div>
-    );
-  }
-}
-
-function Admin({ apiKey, version, onLogout }) {
-  const apiClient = useMemo(
-    () => new ShlinkApiClient(new FetchHttpClient(), { baseUrl: ORIGIN, apiKey }),
-    [apiKey],
-  );
-  return (
-    <BrowserRouter>
-      <ShlinkSidebarVisibilityProvider>
-        <header className="fixed top-0 inset-x-0 z-900 h-(--header-height) flex items-center gap-3 px-4 bg-lm-main dark:bg-dm-main text-white">
-          <ShlinkSidebarToggleButton className="md:hidden text-white" />
-          <a href="/admin" className="text-white! font-bold">shorty admin</a>
-          <span className="grow" />
-          <button type="button" onClick={onLogout} className="cursor-pointer underline">
-            Log out
-          </button>
-        </header>
-        <div className="h-full pt-(--header-height)">
-          <Boundary>
-            {/* the component's own routes are relative: it lives under
-                /admin/*, and /admin itself opens its overview */}
-            <Routes>
-              <Route path="/admin" element={<Navigate replace to="/admin/overview" />} />
-              <Route
-                path="/admin/*"
-                element={
-                  <ShlinkWebComponent
-                    serverVersion={version}
-                    apiClient={apiClient}
-                    routesPrefix="/admin"
-                    tagColorsStorage={tagColorsStorage}
-                    settings={settings}
-                    autoSidebarToggle={false}
-                    createNotFound={notFound}
-                  />
-                }
-              />
-            </Routes>
-          </Boundary>
-        </div>
-      </ShlinkSidebarVisibilityProvider>
-    </BrowserRouter>
-  );
-}
-
 function App() {
   const [apiKey, setApiKey] = useState(() => sessionStorage.getItem(KEY_ITEM));
   const [version, setVersion] = useState(null);
@@ -222,16 +119,19 @@ function App() {
       </p>
     );
   if (!apiKey) return <Login onKey={setApiKey} />;
-  if (!version) return <p className="p-4">Loading…</p>;
+  const loading = <p className="p-4">Loading…</p>;
+  if (!version) return loading;
   return (
-    <Admin
-      apiKey={apiKey}
-      version={version}
-      onLogout={() => {
-        sessionStorage.removeItem(KEY_ITEM);
-        setApiKey(null);
-      }}
-    />
+    <Suspense fallback={loading}>
+      <Admin
+        apiKey={apiKey}
+        version={version}
+        onLogout={() => {
+          sessionStorage.removeItem(KEY_ITEM);
+          setApiKey(null);
+        }}
+      />
+    </Suspense>
   );
 }
 

@@ -49,12 +49,15 @@ def test_index_for_every_page_path(srv):
 def test_index_names_hashed_assets_and_no_inline_script(srv):
     html = plain(srv, "/admin").raw.read().decode()
     js = re.findall(r'<script type="module" src="(/admin/assets/main-[A-Z0-9]+\.js)"></script>', html)
-    css = re.findall(r'<link rel="stylesheet" href="(/admin/assets/admin-[A-Z0-9]+\.css)">', html)
+    css = re.findall(r'<link rel="stylesheet" href="(/admin/assets/styles-[A-Z0-9]+\.css)">', html)
+    pre = re.findall(r'<link rel="modulepreload" href="(/admin/assets/chunk-[A-Z0-9]+\.js)">', html)
     assert len(js) == 1 and len(css) == 1
+    # every other script of the build is preloaded (the admin, after the key form)
+    assert sorted(p.rsplit("/", 1)[1] for p in pre) == [a for a in assets() if a.endswith(".js") and not a.startswith("main-")]
     assert html.count("<script") == 1  # the module above, nothing inline
     assert "style=" not in html and "<style" not in html
     assert not re.search(r'(src|href)="([a-z]+:)?//', html)  # nothing from another origin
-    for u in js + css:
+    for u in js + css + pre:
         assert plain(srv, u).status_code == 200
 
 
