@@ -6,46 +6,28 @@
 // Every long URL points at a tiny HTTP server of this script on 127.0.0.1,
 // and every request the browser makes is recorded: nothing may leave
 // 127.0.0.1. Prints one line per check and ends with "N passed, N failed".
-import { chromium, request as pwRequest } from 'playwright-core';
+import { request as pwRequest } from 'playwright-core';
 import http from 'node:http';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { BASE, KEY, finish, launch, ok, refuse, tally } from './harness.mjs';
 
-const BASE = (process.env.SHORTY_URL || '').replace(/\/+$/, '');
-const KEY = process.env.SHORTY_KEY || '';
-const EXE = process.env.CHROMIUM || '/usr/bin/chromium';
-if (!BASE || !KEY) {
-  console.log('admin-test: set SHORTY_URL and SHORTY_KEY');
-  console.log('0 passed, 1 failed');
-  process.exit(1);
-}
+if (!BASE || !KEY) refuse('admin-test: set SHORTY_URL and SHORTY_KEY');
 
-let passed = 0;
-let failed = 0;
-function ok(cond, name, detail) {
-  if (cond) {
-    passed++;
-    console.log(`ok   ${name}`);
-  } else {
-    failed++;
-    console.log(`FAIL ${name}${detail === undefined ? '' : ': ' + detail}`);
-  }
-  return !!cond;
-}
 let stopped = false; // the steps build on each other: after a failure, the rest is not run
 async function step(name, fn) {
   if (stopped) {
     ok(false, name, 'not run: an earlier step failed');
     return;
   }
-  const before = failed;
+  const before = tally.failed;
   try {
     await fn();
   } catch (e) {
     ok(false, name, (e && e.stack) || String(e));
   }
-  if (failed > before) stopped = true;
+  if (tally.failed > before) stopped = true;
 }
 // Polls fn until it returns a truthy value (visits reach the store about
 // once a second); returns the last value.
@@ -76,13 +58,7 @@ async function rest(pathq) {
 // ---- the browser --------------------------------------------------------------
 const shots = process.env.SHORTY_SCREENSHOTS || fs.mkdtempSync(path.join(os.tmpdir(), 'shorty-admin-shots-'));
 fs.mkdirSync(shots, { recursive: true });
-const browser = await chromium.launch({
-  executablePath: EXE,
-  headless: true,
-  timeout: 20000,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
 const requests = []; // every URL the browser asked for, in order
 ctx.on('request', (r) => requests.push(r.url()));
@@ -205,14 +181,21 @@ await step('edit its tags', async () => {
   await shot('6-edit');
 });
 
-// 7. its QR code
-await step('open its QR code', async () => {
+// Opens the list, the link's row menu, and `item` in it; returns the dialog
+// the item opens.
+async function fromRowMenu(item) {
   await page.getByRole('link', { name: 'List short URLs' }).click();
   await row().waitFor();
   await row().getByRole('button', { name: 'Options' }).click();
-  await page.getByRole('menuitem', { name: 'QR code' }).click();
+  await page.getByRole('menuitem', { name: item }).click();
   const dialog = page.locator('dialog[open]');
   await dialog.waitFor();
+  return dialog;
+}
+
+// 7. its QR code
+await step('open its QR code', async () => {
+  const dialog = await fromRowMenu('QR code');
   ok((await dialog.getByRole('link', { name: SHORT }).count()) === 1, 'the dialog names the short URL');
   const canvas = dialog.locator('canvas');
   await canvas.waitFor();
@@ -281,12 +264,7 @@ await step('rename a tag', async () => {
 
 // 10. delete the link
 await step('delete the link', async () => {
-  await page.getByRole('link', { name: 'List short URLs' }).click();
-  await row().waitFor();
-  await row().getByRole('button', { name: 'Options' }).click();
-  await page.getByRole('menuitem', { name: 'Delete short URL' }).click();
-  const dialog = page.locator('dialog[open]');
-  await dialog.waitFor();
+  const dialog = await fromRowMenu('Delete short URL');
   await shot('10-delete');
   ok(/Type delete to confirm/.test(await dialog.innerText()), 'the dialog asks to type delete');
   await dialog.locator('input').fill('delete');
@@ -315,5 +293,4 @@ await api.dispose().catch(() => {});
 target.close();
 if (process.env.SHORTY_SCREENSHOTS) console.log(`screenshots: ${shots}`);
 else fs.rmSync(shots, { recursive: true, force: true });
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();

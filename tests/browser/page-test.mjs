@@ -7,33 +7,15 @@
 // Every long URL points at a tiny HTTP server of this script on 127.0.0.1,
 // so nothing leaves the machine. Prints one line per check and ends with
 // "N passed, N failed"; exits 1 on any failure.
-import { chromium, request as pwRequest } from 'playwright-core';
+import { request as pwRequest } from 'playwright-core';
 import http from 'node:http';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { BASE, KEY, finish, launch, ok, refuse } from './harness.mjs';
 
-const BASE = (process.env.SHORTY_URL || '').replace(/\/+$/, '');
-const KEY = process.env.SHORTY_KEY || '';
-const EXE = process.env.CHROMIUM || '/usr/bin/chromium';
-if (!BASE) {
-  console.log('page-test: set SHORTY_URL');
-  console.log('0 passed, 1 failed');
-  process.exit(1);
-}
+if (!BASE) refuse('page-test: set SHORTY_URL');
 
-let passed = 0;
-let failed = 0;
-function ok(cond, name, detail) {
-  if (cond) {
-    passed++;
-    console.log(`ok   ${name}`);
-  } else {
-    failed++;
-    console.log(`FAIL ${name}${detail === undefined ? '' : ': ' + detail}`);
-  }
-  return !!cond;
-}
 async function check(name, fn) {
   try {
     await fn();
@@ -75,23 +57,7 @@ async function linkCount() {
 // ---- the browser ------------------------------------------------------------
 const shots = process.env.SHORTY_SCREENSHOTS || fs.mkdtempSync(path.join(os.tmpdir(), 'shorty-shots-'));
 fs.mkdirSync(shots, { recursive: true });
-// launch() gives Chromium a fresh temp --user-data-dir of its own (and
-// removes it on close); it refuses one passed in args.
-const browser = await chromium.launch({
-  executablePath: EXE,
-  headless: true,
-  timeout: 20000,
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-});
+const browser = await launch();
 
 const dialogs = [];
 const pageErrors = [];
@@ -434,5 +400,4 @@ if (process.env.SHORTY_SCREENSHOTS)
   console.log(`screenshots: ${shots}`);
 else
   fs.rmSync(shots, { recursive: true, force: true }); // our own temp dir
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();
