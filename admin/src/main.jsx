@@ -41,9 +41,9 @@ async function checkKey(key) {
   return null;
 }
 
-function Login({ onKey }) {
+function Login({ onKey, why }) {
   const [key, setKey] = useState('');
-  const [error, setError] = useState(null);
+  const [error, setError] = useState(why);
   const [busy, setBusy] = useState(false);
   const submit = async (e) => {
     e.preventDefault();
@@ -109,8 +109,19 @@ function App() {
   const [apiKey, setApiKey] = useState(() => sessionStorage.getItem(KEY_ITEM));
   const [version, setVersion] = useState(null);
   const [error, setError] = useState(null);
+  const [dropped, setDropped] = useState(null);
   useEffect(() => {
     serverVersion().then(setVersion, (e) => setError(String(e.message || e)));
+    // a key kept from earlier in this session may have been revoked since
+    const kept = sessionStorage.getItem(KEY_ITEM);
+    if (kept)
+      checkKey(kept).then((why) => {
+        if (why && /not valid/.test(why)) {
+          sessionStorage.removeItem(KEY_ITEM);
+          setApiKey(null);
+          setDropped('The key of this session is no longer valid; enter another.');
+        }
+      });
   }, []);
   if (error)
     return (
@@ -118,7 +129,7 @@ function App() {
         {error}
       </p>
     );
-  if (!apiKey) return <Login onKey={setApiKey} />;
+  if (!apiKey) return <Login onKey={setApiKey} why={dropped} />;
   const loading = <p className="p-4">Loading…</p>;
   if (!version) return loading;
   return (

@@ -279,6 +279,14 @@ await step('log out', async () => {
   await page.getByRole('button', { name: 'Log out' }).click();
   await page.locator('#api-key').waitFor();
   ok((await sessionKey()) === null, 'the key is dropped from sessionStorage');
+  // a key kept in the session that is no longer valid (revoked): asked again
+  await page.evaluate(() => sessionStorage.setItem('shorty.apiKey', 'shorty_revoked-meanwhile'));
+  await page.reload();
+  const msg = page.locator('#login-error');
+  await msg.waitFor();
+  ok(/no longer valid/.test(await msg.textContent()), 'a kept key that is no longer valid is asked for again',
+    await msg.textContent());
+  ok((await sessionKey()) === null, 'and dropped from sessionStorage');
 });
 
 // the whole session
