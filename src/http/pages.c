@@ -181,8 +181,8 @@ static const char *page_field_of(const char *svc_field)
 static int shorten_page(http_req *r, int status, const char *field, const char *err_text,
                         const sh_link *l)
 {
-	tpl_value v[8 + 3 * PAGE_NFIELDS];
-	char shortu[CODE_MAX + 600], qr[CODE_MAX + 16], names[PAGE_NFIELDS][2][32];
+	tpl_value v[8 + 4 * PAGE_NFIELDS];
+	char shortu[CODE_MAX + 600], qr[CODE_MAX + 16], names[PAGE_NFIELDS][3][32];
 	bool more = false;
 	int n = 0;
 	sbuf b;
@@ -201,8 +201,6 @@ static int shorten_page(http_req *r, int status, const char *field, const char *
 		SETS("closed", "1");
 	} else {
 		SETS("form", "1");
-		if (!l && !err_text)
-			SETS("autofocus", "autofocus");
 		for (size_t i = 0; i < PAGE_NFIELDS; i++) {
 			const char *f = page_fields[i].field, *val = NULL;
 			size_t len = 0;
@@ -217,11 +215,15 @@ static int shorten_page(http_req *r, int status, const char *field, const char *
 			}
 			snprintf(names[i][0], sizeof(names[i][0]), "%s_err", f);
 			snprintf(names[i][1], sizeof(names[i][1]), "%s_invalid", f);
+			snprintf(names[i][2], sizeof(names[i][2]), "%s_focus", f);
 			if (bad) {
 				SETS(names[i][0], err_text);
 				more |= i > 0;
 			}
 			SETS(names[i][1], bad ? "true" : "false");
+			/* the focus: on the field in error, else on the URL of an empty form */
+			if (bad || (i == 0 && !l && !err_text))
+				SETS(names[i][2], "autofocus");
 		}
 		if (more)
 			SETS("more", "open");

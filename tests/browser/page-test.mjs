@@ -175,6 +175,8 @@ async function rejected(name, url, { expect, novalidate = false }) {
       `${name}: the page shows a clear error`, JSON.stringify(msg));
     ok((await page.locator('a#short').count()) === 0, `${name}: the page shows no short link`);
     ok((await page.locator('form input[name=url]').count()) === 1, `${name}: the form is there to try again`);
+    ok(await page.evaluate(() => document.activeElement && document.activeElement.id === 'url'),
+      `${name}: the URL field has the focus`);
     ok((await page.inputValue('#url')) === url, `${name}: the field keeps the URL to correct`,
       JSON.stringify(await page.inputValue('#url')));
     if (KEY) ok((await linkCount()) === before, `${name}: no link was created`);
@@ -300,6 +302,8 @@ await check('an error is shown next to its field', async () => {
   ok((await page.getAttribute('#url', 'aria-invalid')) === 'false', 'the URL field is not');
   ok((await page.getAttribute('#code', 'aria-describedby')).includes('code-err'), 'the field points at its error');
   ok(await page.locator('details').evaluate((d) => d.open), 'the options stay open to correct');
+  ok(await page.evaluate(() => document.activeElement && document.activeElement.id === 'code'),
+    'the field in error has the focus');
   ok((await page.inputValue('#code')) === CODE && (await page.inputValue('#url')) === `${T}/taken`,
     'the fields keep what was sent');
   await page.screenshot({ path: path.join(shots, '3b-error-code.png'), fullPage: true });
