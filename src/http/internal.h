@@ -213,6 +213,10 @@ int http_add_header(http_req *r, const char *name, const char *value);
 /* Any body. */
 int http_reply(http_req *r, int status, const char *content_type, const void *body, size_t len);
 
+/* Any body that lives as long as the process (embedded files): not copied. */
+int http_reply_static(http_req *r, int status, const char *content_type, const void *body,
+                      size_t len);
+
 /* Plain text ("text/plain; charset=utf-8"). */
 int http_reply_text(http_req *r, int status, const char *text);
 
@@ -261,6 +265,19 @@ void sbuf_adds(sbuf *b, const char *s);
 void sbuf_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sbuf_html(sbuf *b, const char *s, size_t n); /* HTML-escaped */
 
+/* ---- page templates (template.c) ------------------------------------------ */
+
+typedef struct tpl_value {
+	const char *name;
+	const char *value; /* NULL or len 0: empty */
+	size_t len;
+} tpl_value;
+
+/* Appends the template tpl[0..n) to b with the nv values v filled in:
+ * "{{name}}" becomes the value, HTML-escaped; "<!--{name-->...<!--name}-->"
+ * is kept only when the value is not empty. */
+void tpl_render(sbuf *b, const char *tpl, size_t n, const tpl_value *v, int nv);
+
 /* ---- deferring a write to the writer thread ---------------------------- */
 
 /* Suspends the connection and submits u (kept in r->ud, so that it lives
@@ -285,7 +302,8 @@ enum route_flags {
 /*
  * One line of the route table (routes.c). pattern: an exact path
  * ("/health"), or a path with one '*' standing for one segment without '/'
- * (e.g. "/rest/v3/short-urls/" followed by '*'). REST routes are written
+ * (e.g. "/rest/v3/short-urls/" followed by '*'), or a prefix ending in "/" and
+ * "**" for everything under it (the handler reads r->path). REST routes are written
  * once with "/rest/v3"; the router maps /rest/v1 and /rest/v2 onto them. methods: enum http_method
  * bits (HEAD is allowed wherever GET is). A path that matches with a method not in the mask answers
  * 405 with Allow.
@@ -321,6 +339,7 @@ int page_shorten(http_req *r);  /* POST /api/shorten */
 int page_health(http_req *r);
 int page_ready(http_req *r);
 int page_robots(http_req *r);
+int page_admin(http_req *r); /* admin.c: /admin and everything under it */
 int rest_health(http_req *r); /* rest.c */
 int rest_short_urls(http_req *r);
 int rest_shorten_legacy(http_req *r);

@@ -2,8 +2,11 @@
  * pages.c — the public, non-API routes: the page at /, anonymous creation
  * (POST /api/shorten), /health, /ready and /robots.txt.
  *
- * The page is plain HTML that works without JavaScript: a form that POSTs
- * to /api/shorten and gets back a page with the short link. The same
+ * The page is web/index.html (a template, see template.c), plain HTML that
+ * works without JavaScript: a form that POSTs to /api/shorten (the URL, and
+ * behind "More options" a custom code, an expiry date and a visit limit)
+ * and gets back the page with the short link, its QR code and a copy
+ * button, or with the error next to the field it is about. The same
  * endpoint answers JSON to a JSON body ({"url": "..."} -> ShortUrl), for
  * scripts. Anonymous creation is on unless SHORTY_ANONYMOUS_CREATE=false,
  * and rate-limited per client address (429 with Retry-After).
@@ -16,33 +19,20 @@
 #include "shorty/timeutil.h"
 #include "http/internal.h"
 
-#define PAGE_HEAD                                                                                  \
-	"<!doctype html><html lang=en><meta charset=utf-8>"                                        \
-	"<meta name=viewport content=\"width=device-width\"><title>shorty</title>"                 \
-	"<style>body{font:16px system-ui,sans-serif;max-width:40em;margin:2em auto;"               \
-	"padding:0 1em}input[type=url]{width:100%;font-size:1em;padding:.4em;box-sizing:"          \
-	"border-box}button{font-size:1em;margin-top:.5em;padding:.4em 1em}"                        \
-	".err{color:#a00}code,a{word-break:break-all}</style>"
+/* The page template (web/index.html), embedded by cmake/embed.cmake. */
+struct web_asset {
+	const char *name;
+	const unsigned char *data;
+	size_t len;
+};
+extern const struct web_asset web_assets[];
 
-/* PAGE_FORM_OPEN, then optionally value="<escaped>", then PAGE_FORM_CLOSE */
-#define PAGE_FORM_OPEN                                                                             \
-	"<form method=post action=\"/api/shorten\">"                                               \
-	"<label for=url>Long URL</label><br>"                                                      \
-	"<input type=url id=url name=url required maxlength=8192 "                                 \
-	"placeholder=\"https://example.com/a/long/path\" autofocus"
-#define PAGE_FORM_CLOSE "><br><button type=submit>Shorten</button></form>"
-#define PAGE_FORM PAGE_FORM_OPEN PAGE_FORM_CLOSE
+static int shorten_page(http_req *r, int status, const char *field, const char *err_text,
+                        const sh_link *l);
 
 int page_index(http_req *r)
 {
-	static const char page[] = PAGE_HEAD "<h1>shorty</h1>" PAGE_FORM "</html>\n";
-	static const char closed[] =
-	    PAGE_HEAD "<h1>shorty</h1><p>Anonymous link creation is turned off on this "
-	              "server; use the REST API with an API key.</p></html>\n";
-
-	if (r->cfg->anonymous_create)
-		return http_reply_html(r, 200, page, sizeof(page) - 1);
-	return http_reply_html(r, 200, closed, sizeof(closed) - 1);
+	return shorten_page(r, 200, NULL, NULL, NULL);
 }
 
 int page_health(http_req *r)
@@ -126,6 +116,7 @@ typedef struct shorten_job {
 	svc_unit u;   /* the create the writer runs */
 	json_t *body; /* keeps the JSON strings alive */
 	char *url;    /* or the form's URL */
+	char *code;   /* and its custom code */
 	bool json;
 } shorten_job;
 
@@ -137,46 +128,97 @@ static void shorten_job_free(void *p)
 		return;
 	json_decref(j->body);
 	free(j->url);
+	free(j->code);
 	svc_unit_clear(&j->u);
 	free(j);
 }
 
-/* The URL sent is kept in the field of an error page only up to this size:
- * escaped (6 bytes a byte at most) it fits the page's 128 KiB. */
+/* What the user sent is kept in the fields of an error page only up to this
+ * size: escaped (6 bytes a byte at most) it fits the page's 128 KiB. */
 #define PAGE_ECHO_MAX 16384
 
-/* The result page: the short link of l, or err_text with the form keeping
- * `value` (the URL the user sent, to correct; NULL for none). */
-static int shorten_page(http_req *r, int status, const char *err_text, const sh_link *l,
-                        const char *value, size_t value_len)
+/* The form's fields that an error can be about, and the names the service
+ * gives them in its errors (sh_err.field). */
+static const struct {
+	const char *field, *svc1, *svc2;
+} page_fields[] = {
+    {"url", "url", NULL},
+    {"code", "customSlug", NULL},
+    {"expires", "validUntil", "validSince"},
+    {"max_visits", "maxVisits", NULL},
+};
+#define PAGE_NFIELDS (sizeof(page_fields) / sizeof(page_fields[0]))
+
+/* The form field an error of the service is about ("url" when unsure). */
+static const char *page_field_of(const char *svc_field)
 {
+	for (size_t i = 0; svc_field && i < PAGE_NFIELDS; i++)
+		if ((page_fields[i].svc1 && strcmp(svc_field, page_fields[i].svc1) == 0) ||
+		    (page_fields[i].svc2 && strcmp(svc_field, page_fields[i].svc2) == 0))
+			return page_fields[i].field;
+	return "url";
+}
+
+/* The page (web/index.html): with the short link of l, or with err_text next
+ * to `field` (a page_fields[] name) and the form keeping what was sent, or
+ * the empty form (both NULL). When anonymous creation is off, no form: a
+ * link to /admin instead. */
+static int shorten_page(http_req *r, int status, const char *field, const char *err_text,
+                        const sh_link *l)
+{
+	tpl_value v[8 + 4 * PAGE_NFIELDS];
+	char shortu[CODE_MAX + 600], qr[CODE_MAX + 16], names[PAGE_NFIELDS][3][32];
+	bool more = false;
+	int n = 0;
 	sbuf b;
 	int ret;
-	char shortu[CODE_MAX + 600];
 
-	sbuf_init(&b, 128 * 1024);
-	sbuf_adds(&b, PAGE_HEAD "<h1>shorty</h1>");
+#define SET(nm, val, ln) (v[n++] = (tpl_value){(nm), (val), (ln)})
+#define SETS(nm, val) SET((nm), (val), strlen(val))
 	if (l) {
 		svc_short_url(r->v, l->code, shortu, sizeof(shortu));
-		sbuf_adds(&b, "<p>Your short link:</p><p><a id=short href=\"");
-		sbuf_html(&b, shortu, strlen(shortu));
-		sbuf_adds(&b, "\">");
-		sbuf_html(&b, shortu, strlen(shortu));
-		sbuf_adds(&b, "</a></p><p>It leads to <code>");
-		sbuf_html(&b, l->url, strlen(l->url));
-		sbuf_adds(&b, "</code></p>");
+		snprintf(qr, sizeof(qr), "/%s/qr-code", l->code);
+		SETS("short", shortu);
+		SETS("long", l->url);
+		SETS("qr", qr);
+	}
+	if (!r->cfg->anonymous_create) {
+		SETS("closed", "1");
 	} else {
-		sbuf_adds(&b, "<p class=err role=alert>");
-		sbuf_html(&b, err_text, strlen(err_text));
-		sbuf_adds(&b, "</p>");
+		SETS("form", "1");
+		for (size_t i = 0; i < PAGE_NFIELDS; i++) {
+			const char *f = page_fields[i].field, *val = NULL;
+			size_t len = 0;
+			bool bad = err_text && field && strcmp(field, f) == 0;
+			if (!l)
+				val = http_param(r, f, &len);
+			if (val && len > PAGE_ECHO_MAX)
+				val = NULL;
+			if (val && len) {
+				SET(f, val, len);
+				more |= i > 0;
+			}
+			snprintf(names[i][0], sizeof(names[i][0]), "%s_err", f);
+			snprintf(names[i][1], sizeof(names[i][1]), "%s_invalid", f);
+			snprintf(names[i][2], sizeof(names[i][2]), "%s_focus", f);
+			if (bad) {
+				SETS(names[i][0], err_text);
+				more |= i > 0;
+			}
+			SETS(names[i][1], bad ? "true" : "false");
+			/* the focus: on the field in error, else on the URL of an empty form */
+			if (bad || (i == 0 && !l && !err_text))
+				SETS(names[i][2], "autofocus");
+		}
+		if (more)
+			SETS("more", "open");
 	}
-	sbuf_adds(&b, PAGE_FORM_OPEN);
-	if (!l && value && value_len && value_len <= PAGE_ECHO_MAX) {
-		sbuf_adds(&b, " value=\"");
-		sbuf_html(&b, value, value_len);
-		sbuf_adds(&b, "\"");
-	}
-	sbuf_adds(&b, PAGE_FORM_CLOSE "</html>\n");
+#undef SET
+#undef SETS
+	sbuf_init(&b, 128 * 1024);
+	for (const struct web_asset *a = web_assets; a->name; a++)
+		if (strcmp(a->name, "index.html") == 0)
+			tpl_render(&b, (const char *)a->data, a->len, v, n);
 	if (b.err) {
 		sbuf_free(&b);
 		return http_reply_error(r, SH_ENOMEM, NULL);
@@ -203,9 +245,70 @@ static int shorten_reply(http_req *r, int rc)
 			status = 503;
 			msg = "The service cannot store links right now; retry shortly.";
 		}
-		return shorten_page(r, status, msg, NULL, j->u.create.url, j->u.create.url_len);
+		return shorten_page(r, status, page_field_of(j->u.err.field), msg, NULL);
 	}
-	return shorten_page(r, 200, NULL, &j->u.link, NULL, 0);
+	return shorten_page(r, 200, NULL, NULL, &j->u.link);
+}
+
+/* The form's options (all optional): code (a custom code, checked by the
+ * service), expires (a date: the link works through that day, UTC; or
+ * anything `shorty add --expires` takes) and max_visits (1 or more) into
+ * j->u.create. -1 with *field and *why for the user, or -1 with *why NULL when
+ * out of memory. */
+static int form_options(http_req *r, shorten_job *j, const char **field, const char **why)
+{
+	size_t n = 0;
+	const char *c = http_param(r, "code", &n);
+	char buf[64];
+	int64_t now = sh_now();
+
+	if (c && n) {
+		*field = "code";
+		if (strlen(c) != n) {
+			*why = "A custom code is letters, digits, _ and -.";
+			return -1;
+		}
+		j->code = strdup(c);
+		if (!j->code)
+			return -1;
+		j->u.create.custom_code = j->code;
+	}
+	c = http_param(r, "expires", &n);
+	if (c && n) {
+		int64_t t;
+		*field = "expires";
+		if (n >= sizeof(buf) || strlen(c) != n) {
+			*why = "Enter the expiry as a date, like 2026-12-31.";
+			return -1;
+		}
+		memcpy(buf, c, n + 1);
+		if (sh_when_parse(buf, now, &t) < 0) {
+			*why = "Enter the expiry as a date, like 2026-12-31.";
+			return -1;
+		}
+		if (n == 10) /* a plain date: the link works through that whole day */
+			t += 24 * 3600;
+		if (t <= now) {
+			*why = "That expiry date has passed; choose a later one.";
+			return -1;
+		}
+		j->u.create.expires_at = t;
+	}
+	c = http_param(r, "max_visits", &n);
+	if (c && n) {
+		char *end = NULL;
+		long long v;
+		*field = "max_visits";
+		*why = "Enter the visit limit as a whole number, 1 or more.";
+		if (n > 12 || strspn(c, "0123456789") != n)
+			return -1;
+		v = strtoll(c, &end, 10);
+		if (v < 1 || *end)
+			return -1;
+		j->u.create.max_visits = v;
+		*why = NULL;
+	}
+	return 0;
 }
 
 int page_shorten(http_req *r)
@@ -220,24 +323,20 @@ int page_shorten(http_req *r)
 			                          "Anonymous link creation is turned off; use the "
 			                          "REST API with an API key.",
 			                          NULL);
-		return shorten_page(r, 403, "Anonymous link creation is turned off on this server.",
-		                    NULL, NULL, 0);
+		return shorten_page(r, 403, NULL, NULL, NULL);
 	}
 	wait = ratelimit_take(RL_CREATE, r->ip);
 	if (wait > 0) {
 		char ra[16];
-		size_t n = 0;
-		const char *u;
 		snprintf(ra, sizeof(ra), "%d", wait);
 		http_add_header(r, "Retry-After", ra);
 		if (json)
 			return http_reply_problem(
 			    r, 429, NULL, "Too Many Requests",
 			    "Too many links created from this address; wait and retry.", NULL);
-		u = http_param(r, "url", &n);
-		return shorten_page(r, 429,
+		return shorten_page(r, 429, "url",
 		                    "Too many links created from this address; wait a minute.",
-		                    NULL, u, u ? n : 0);
+		                    NULL);
 	}
 	j = calloc(1, sizeof(*j));
 	if (!j)
@@ -264,9 +363,9 @@ int page_shorten(http_req *r)
 		j->u.create.url_len = json_string_length(u);
 	} else {
 		size_t n = 0;
-		const char *u = http_param(r, "url", &n);
+		const char *u = http_param(r, "url", &n), *field = NULL, *why = NULL;
 		if (!u || n == 0)
-			return shorten_page(r, 400, "Enter the URL to shorten.", NULL, NULL, 0);
+			return shorten_page(r, 400, "url", "Enter the URL to shorten.", NULL);
 		j->url = malloc(n + 1);
 		if (!j->url)
 			return http_reply_error(r, SH_ENOMEM, NULL);
@@ -274,6 +373,9 @@ int page_shorten(http_req *r)
 		j->url[n] = '\0';
 		j->u.create.url = j->url;
 		j->u.create.url_len = n;
+		if (form_options(r, j, &field, &why) < 0)
+			return why ? shorten_page(r, 400, field, why, NULL)
+			           : http_reply_error(r, SH_ENOMEM, NULL);
 	}
 	return http_defer(r, &j->u, shorten_reply);
 }

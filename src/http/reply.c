@@ -223,13 +223,14 @@ int http_add_header(http_req *r, const char *name, const char *value)
 	return 0;
 }
 
-int http_reply(http_req *r, int status, const char *content_type, const void *body, size_t len)
+static int reply_buffer(http_req *r, int status, const char *content_type, const void *body,
+                        size_t len, enum MHD_ResponseMemoryMode mode)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 
 	/* an empty body (every redirect) needs no copy */
-	resp = len ? MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY)
+	resp = len ? MHD_create_response_from_buffer(len, (void *)body, mode)
 	           : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
 	if (!resp)
 		return MHD_NO;
@@ -248,6 +249,17 @@ int http_reply(http_req *r, int status, const char *content_type, const void *bo
 	MHD_destroy_response(resp);
 	r->status = status;
 	return ret;
+}
+
+int http_reply(http_req *r, int status, const char *content_type, const void *body, size_t len)
+{
+	return reply_buffer(r, status, content_type, body, len, MHD_RESPMEM_MUST_COPY);
+}
+
+int http_reply_static(http_req *r, int status, const char *content_type, const void *body,
+                      size_t len)
+{
+	return reply_buffer(r, status, content_type, body, len, MHD_RESPMEM_PERSISTENT);
 }
 
 int http_reply_text(http_req *r, int status, const char *text)

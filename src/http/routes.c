@@ -25,6 +25,8 @@ const http_route http_routes[] = {
     {"/robots.txt", ANY_GET, 0, page_robots, "robots"},
     {"/api/shorten", HTTP_POST, ROUTE_JSON_BODY | ROUTE_FORM_BODY, page_shorten, "shorten"},
     {"/yourls-api.php", ANY_GET | HTTP_POST, ROUTE_FORM_BODY, http_yourls, "yourls"},
+    {"/admin", ANY_GET, 0, page_admin, "admin"},
+    {"/admin/**", ANY_GET, 0, page_admin, "admin"},
 
     /* REST, Shlink v3 (v1 and v2 are mapped onto these) */
     {"/rest/health", ANY_GET, ROUTE_REST | ROUTE_NOAUTH, rest_health, "rest_health"},
@@ -57,10 +59,13 @@ const http_route http_routes[] = {
 const size_t http_nroutes = sizeof(http_routes) / sizeof(http_routes[0]);
 
 /* Matches path against pattern; a '*' takes one non-empty segment (no '/'),
- * copied into arg. */
+ * copied into arg; a final "**" takes the rest of the path, whatever it is
+ * (not copied: the handler reads r->path). */
 static bool match(const char *pat, const char *path, char *arg, size_t argsz, size_t *arglen)
 {
 	while (*pat) {
+		if (pat[0] == '*' && pat[1] == '*' && pat[2] == '\0')
+			return true;
 		if (*pat == '*') {
 			size_t n = strcspn(path, "/");
 			if (n == 0 || n >= argsz)

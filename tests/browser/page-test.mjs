@@ -7,33 +7,15 @@
 // Every long URL points at a tiny HTTP server of this script on 127.0.0.1,
 // so nothing leaves the machine. Prints one line per check and ends with
 // "N passed, N failed"; exits 1 on any failure.
-import { chromium, request as pwRequest } from 'playwright-core';
+import { request as pwRequest } from 'playwright-core';
 import http from 'node:http';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { BASE, KEY, finish, launch, ok, refuse } from './harness.mjs';
 
-const BASE = (process.env.SHORTY_URL || '').replace(/\/+$/, '');
-const KEY = process.env.SHORTY_KEY || '';
-const EXE = process.env.CHROMIUM || '/usr/bin/chromium';
-if (!BASE) {
-  console.log('page-test: set SHORTY_URL');
-  console.log('0 passed, 1 failed');
-  process.exit(1);
-}
+if (!BASE) refuse('page-test: set SHORTY_URL');
 
-let passed = 0;
-let failed = 0;
-function ok(cond, name, detail) {
-  if (cond) {
-    passed++;
-    console.log(`ok   ${name}`);
-  } else {
-    failed++;
-    console.log(`FAIL ${name}${detail === undefined ? '' : ': ' + detail}`);
-  }
-  return !!cond;
-}
 async function check(name, fn) {
   try {
     await fn();
@@ -75,23 +57,7 @@ async function linkCount() {
 // ---- the browser ------------------------------------------------------------
 const shots = process.env.SHORTY_SCREENSHOTS || fs.mkdtempSync(path.join(os.tmpdir(), 'shorty-shots-'));
 fs.mkdirSync(shots, { recursive: true });
-// launch() gives Chromium a fresh temp --user-data-dir of its own (and
-// removes it on close); it refuses one passed in args.
-const browser = await chromium.launch({
-  executablePath: EXE,
-  headless: true,
-  timeout: 20000,
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-});
+const browser = await launch();
 
 const dialogs = [];
 const pageErrors = [];
@@ -128,7 +94,7 @@ async function noHorizontalScroll(p) {
 async function injected(p) {
   // elements that only markup injected from a stored/echoed string would add
   return p.evaluate(
-    () => document.querySelectorAll('script, iframe, object, embed, img[src="x"], b, [onerror], [onload]').length,
+    () => document.querySelectorAll('script:not(#page-js), iframe, object, embed, img[src="x"], b, [onerror], [onload]').length,
   );
 }
 
@@ -209,6 +175,8 @@ async function rejected(name, url, { expect, novalidate = false }) {
       `${name}: the page shows a clear error`, JSON.stringify(msg));
     ok((await page.locator('a#short').count()) === 0, `${name}: the page shows no short link`);
     ok((await page.locator('form input[name=url]').count()) === 1, `${name}: the form is there to try again`);
+    ok(await page.evaluate(() => document.activeElement && document.activeElement.id === 'url'),
+      `${name}: the URL field has the focus`);
     ok((await page.inputValue('#url')) === url, `${name}: the field keeps the URL to correct`,
       JSON.stringify(await page.inputValue('#url')));
     if (KEY) ok((await linkCount()) === before, `${name}: no link was created`);
@@ -265,6 +233,124 @@ await check('<script> characters in a title are shown escaped (preview page)', a
   ok((await injected(page)) === 0, 'no element was injected from the title');
 });
 
+// 4b. the result: copy button, QR code
+await check('the result page has a copy button and the QR code', async () => {
+  const c = await browser.newContext({ viewport: { width: 1024, height: 700 } });
+  await c.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: BASE });
+  const p = await c.newPage();
+  watch(p);
+  const resp = await submit(p, `${T}/copy-me`);
+  ok(resp.status() === 200, 'the link is created', resp.status());
+  const href = await p.locator('a#short').getAttribute('href');
+  const copy = p.getByRole('button', { name: 'Copy' });
+  ok(await copy.isVisible(), 'the copy button is shown (JavaScript on)');
+  await copy.click();
+  await p.getByRole('status').filter({ hasText: 'Copied' }).waitFor();
+  ok((await p.evaluate(() => navigator.clipboard.readText())) === href, 'the clipboard holds the short URL');
+  const code = href.slice(BASE.length + 1);
+  const img = p.getByRole('img', { name: 'QR code of the short link' });
+  ok((await img.getAttribute('src')) === `/${code}/qr-code`, 'the QR code image is the link\'s /qr-code',
+    await img.getAttribute('src'));
+  ok(await img.evaluate((i) => i.complete && i.naturalWidth > 0), 'the QR code image loaded');
+  await p.screenshot({ path: path.join(shots, '2b-result-copied.png'), fullPage: true });
+  await c.close();
+});
+
+// 4c. the options behind "More options", by keyboard
+const CODE = `opt${Date.now() % 1000000}`;
+await check('the options behind "More options"', async () => {
+  await page.goto(BASE + '/');
+  const more = page.locator('details');
+  ok(!(await more.evaluate((d) => d.open)), 'the options are folded away at first');
+  ok(!(await page.locator('#code').isVisible()), 'the custom code field is hidden at first');
+  // keyboard: Tab from the URL field reaches the toggle, Enter opens it
+  await page.fill('#url', `${T}/with-options`);
+  await page.keyboard.press('Tab');
+  ok(await page.evaluate(() => document.activeElement.tagName === 'SUMMARY'), 'Tab from the URL reaches "More options"');
+  await page.keyboard.press('Enter');
+  ok(await page.locator('#code').isVisible(), 'Enter opens the options');
+  for (const [id, label] of [['code', 'Custom code'], ['expires', 'Expires after'], ['max_visits', 'Visit limit']])
+    ok((await page.getByLabel(label, { exact: true }).getAttribute('id')) === id, `the ${label} field has its label`);
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(CODE);
+  await page.fill('#expires', '2099-12-31');
+  await page.fill('#max_visits', '7');
+  await page.screenshot({ path: path.join(shots, '2c-options.png'), fullPage: true });
+  const [resp] = await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
+  ok(resp.status() === 200, 'the form with options answers 200', resp.status());
+  ok((await page.locator('a#short').getAttribute('href')) === `${BASE}/${CODE}`, 'the link has the custom code');
+  if (KEY) {
+    const r = await api.get(`/rest/v3/short-urls/${CODE}`);
+    const j = await r.json();
+    ok(j.meta.maxVisits === 7, 'the link has the visit limit', JSON.stringify(j.meta));
+    ok(j.meta.validUntil === '2100-01-01T00:00:00+00:00', 'the link works through 2099-12-31 (UTC)', j.meta.validUntil);
+  }
+});
+
+await check('an error is shown next to its field', async () => {
+  await page.goto(BASE + '/');
+  await page.fill('#url', `${T}/taken`);
+  await page.click('summary');
+  await page.fill('#code', CODE); // taken just above
+  const [resp] = await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+  ok(resp.status() === 400, 'a taken code answers 400', resp.status());
+  const err = page.locator('#code-err');
+  ok((await err.count()) === 1 && (await err.isVisible()) && /taken/i.test(await err.textContent()),
+    'the error is under the custom code field', (await err.count()) ? await err.textContent() : 'none');
+  ok((await page.locator('.err').count()) === 1, 'it is the only error shown');
+  ok((await page.getAttribute('#code', 'aria-invalid')) === 'true', 'the code field is marked invalid');
+  ok((await page.getAttribute('#url', 'aria-invalid')) === 'false', 'the URL field is not');
+  ok((await page.getAttribute('#code', 'aria-describedby')).includes('code-err'), 'the field points at its error');
+  ok(await page.locator('details').evaluate((d) => d.open), 'the options stay open to correct');
+  ok(await page.evaluate(() => document.activeElement && document.activeElement.id === 'code'),
+    'the field in error has the focus');
+  ok((await page.inputValue('#code')) === CODE && (await page.inputValue('#url')) === `${T}/taken`,
+    'the fields keep what was sent');
+  await page.screenshot({ path: path.join(shots, '3b-error-code.png'), fullPage: true });
+  await page.fill('#code', '');
+  await page.fill('#max_visits', '0');
+  await page.$eval('form', (f) => (f.noValidate = true));
+  const [r2] = await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+  ok(r2.status() === 400 && /visit limit/i.test(await page.locator('#max_visits-err').textContent()),
+    'a visit limit of 0 is refused under its field', r2.status());
+});
+
+// 4d. contrast and the dark scheme
+function contrastOf(p, sel, prop) {
+  return p.$eval(sel, (e, prop) => {
+    const rgb = (s) => s.match(/\d+(\.\d+)?/g).slice(0, 3).map(Number);
+    const lum = (c) => {
+      const [r, g, b] = c.map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const fg = lum(rgb(getComputedStyle(e)[prop]));
+    const bg = lum(rgb(getComputedStyle(document.body).backgroundColor));
+    return (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+  }, prop);
+}
+for (const scheme of ['light', 'dark']) {
+  await check(`contrast in the ${scheme} scheme`, async () => {
+    const c = await browser.newContext({ colorScheme: scheme });
+    const p = await c.newPage();
+    watch(p);
+    await p.goto(BASE + '/');
+    const bg = await p.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    ok(scheme === 'dark' ? bg !== 'rgb(255, 255, 255)' : bg === 'rgb(255, 255, 255)',
+      `the page follows prefers-color-scheme: ${scheme}`, bg);
+    for (const [sel, what] of [['body', 'text'], ['label', 'labels'], ['.hint', 'hints'], ['summary', 'the options toggle']]) {
+      await p.locator('summary').click().catch(() => {});
+      const ratio = await contrastOf(p, sel, 'color');
+      ok(ratio >= 4.5, `${what} have a contrast of 4.5:1 at least (${ratio.toFixed(1)})`);
+    }
+    await p.fill('#url', 'http://u:p@127.0.0.1/');
+    await Promise.all([p.waitForNavigation(), p.click('button[type=submit]')]);
+    const ratio = await contrastOf(p, '.err', 'color');
+    ok(ratio >= 4.5, `errors have a contrast of 4.5:1 at least (${ratio.toFixed(1)})`);
+    await p.screenshot({ path: path.join(shots, `5-${scheme}.png`), fullPage: true });
+    await c.close();
+  });
+}
+
 // 5. a narrow screen
 await check('a narrow screen (360 px)', async () => {
   const phone = await browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
@@ -294,6 +380,17 @@ await check('the form works without JavaScript', async () => {
   ok(resp.status() === 200 && (await p.locator('a#short').count()) === 1, 'a link is created with JavaScript off');
   const bad = await submit(p, 'http://u:p@127.0.0.1/');
   ok(bad.status() === 400 && (await p.locator('.err').count()) === 1, 'an error is shown with JavaScript off');
+  ok(!(await p.getByRole('button', { name: 'Copy' }).isVisible()), 'no copy button without JavaScript');
+  await p.goto(BASE + '/');
+  await p.fill('#url', `${T}/no-js-options`);
+  await p.click('summary');
+  await p.fill('#code', `nojs${Date.now() % 1000000}`);
+  const [r] = await Promise.all([p.waitForNavigation(), p.click('button[type=submit]')]);
+  ok(r.status() === 200 && (await p.locator('a#short').getAttribute('href')).includes('/nojs'),
+    'the options work with JavaScript off');
+  ok(!(await p.getByRole('button', { name: 'Copy' }).isVisible()), 'the result has no copy button without JavaScript');
+  ok(await p.getByRole('img', { name: 'QR code of the short link' }).evaluate((i) => i.naturalWidth > 0),
+    'the QR code shows without JavaScript');
   await nojs.close();
 });
 
@@ -307,5 +404,4 @@ if (process.env.SHORTY_SCREENSHOTS)
   console.log(`screenshots: ${shots}`);
 else
   fs.rmSync(shots, { recursive: true, force: true }); // our own temp dir
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();

@@ -257,5 +257,10 @@ def test_anonymous_create_off():
         assert r.status_code == 403
         r = requests.post(s.url("/api/shorten"), data={"url": "https://example.com/"})
         assert r.status_code == 403
+        # the page has no form then, and sends people to the admin
+        for r in (s.get("/"), requests.post(s.url("/api/shorten"), data={"url": "https://example.com/"})):
+            assert "<form" not in r.text and 'name=url' not in r.text
+            assert "Anonymous link creation is turned off on this server." in r.text
+            assert '<a href="/admin">Open the admin</a>' in r.text
     finally:
         s.close()

@@ -1,0 +1,100 @@
+/*
+ * admin.c — /admin: Shlink's web component (admin/, bundled by
+ * admin/build.mjs and embedded as admin_assets[]) served from the binary.
+ *
+ *   /admin/assets/<name>-<hash>.<ext>  the file, cached for a year
+ *                                      (immutable: a new build has new names)
+ *   /admin and every other /admin/...  index.html, not cached (it names the
+ *                                      current assets); the page routes in
+ *                                      the browser
+ *
+ * Each file is also embedded gzip-compressed (at build time) and sent so
+ * when the client's Accept-Encoding allows it. Every answer carries a
+ * Content-Security-Policy that allows this origin only: no inline script,
+ * no remote origin, API calls to 'self'.
+ */
+#include <stdbool.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http/admin_assets.h"
+#include "http/internal.h"
+
+#define ADMIN_CSP                                                                                  \
+	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "    \
+	"connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; "               \
+	"frame-ancestors 'none'"
+
+#define ASSETS_PREFIX "/admin/assets/"
+
+/* True if Accept-Encoding lets us send gzip: "gzip" or "*" with a q-value
+ * above 0, and gzip not refused by name (RFC 9110 12.5.3). Hand-written:
+ * libmicrohttpd has no content negotiation, and this is a few lines. */
+static bool accepts_gzip(const char *ae)
+{
+	bool named = false, named_ok = false, star_ok = false;
+
+	while (ae && *ae) {
+		size_t n, tok;
+		bool zero = false;
+
+		ae += strspn(ae, " \t,");
+		n = strcspn(ae, ",");
+		tok = strcspn(ae, " \t;,");
+		if (tok > n)
+			tok = n;
+		/* a q-value of 0 (q=0, q=0.0, q=0.000) refuses the coding */
+		for (const char *q = ae + tok; q < ae + n; q++) {
+			if ((*q == 'q' || *q == 'Q') && q[1] == '=') {
+				const char *v = q + 2;
+				zero = *v == '0';
+				for (v++; zero && v < ae + n && *v != ' ' && *v != ';'; v++)
+					zero = *v == '.' || *v == '0';
+				break;
+			}
+		}
+		if (tok == 4 && strncasecmp(ae, "gzip", 4) == 0) {
+			named = true;
+			named_ok = !zero;
+		} else if (tok == 1 && *ae == '*') {
+			star_ok = !zero;
+		}
+		ae += n;
+	}
+	return named ? named_ok : star_ok;
+}
+
+static const struct admin_asset *find(const char *url)
+{
+	for (const struct admin_asset *a = admin_assets; a->url; a++)
+		if (strcmp(a->url, url) == 0)
+			return a;
+	return NULL;
+}
+
+int page_admin(http_req *r)
+{
+	const struct admin_asset *a;
+	bool gz;
+
+	if (strncmp(r->path, ASSETS_PREFIX, sizeof(ASSETS_PREFIX) - 1) == 0) {
+		a = find(r->path);
+		if (!a)
+			return http_reply_not_found(r);
+	} else {
+		a = find("/admin/");
+		if (!a) /* the build always makes index.html */
+			return http_reply_not_found(r);
+	}
+	gz = a->gz && accepts_gzip(http_header(r, "Accept-Encoding"));
+	if (http_add_header(r, "Cache-Control",
+	                    a->immutable ? "public, max-age=31536000, immutable" : "no-cache") <
+	        0 ||
+	    http_add_header(r, "Content-Security-Policy", ADMIN_CSP) < 0 ||
+	    http_add_header(r, "Referrer-Policy", "same-origin") < 0 ||
+	    (a->gz && http_add_header(r, "Vary", "Accept-Encoding") < 0) ||
+	    (gz && http_add_header(r, "Content-Encoding", "gzip") < 0))
+		return http_reply_error(r, SH_ENOMEM, NULL);
+	return gz ? http_reply_static(r, 200, a->type, a->gz, a->gz_len)
+	          : http_reply_static(r, 200, a->type, a->data, a->len);
+}
