@@ -299,8 +299,6 @@ typedef struct sq_store {
 	int dyn_next; /* round-robin slot to replace */
 } sq_store;
 
-static const store_ops sqlite_ops;
-
 static sq_store *SQ(store *s)
 {
 	return (sq_store *)s;
@@ -683,7 +681,11 @@ static int exec_fixed(sq_store *q, const char *sql, sh_err *err)
 	return 0;
 }
 
-int store_sqlite_open(store **out, const char *path, const store_options *o, sh_err *err)
+static const store_ops sqlite_ops, memory_ops;
+
+/* Opens path (a file, or with `mem` an in-memory URI built by
+ * store_memory_open) as one connection. */
+static int sq_open(store **out, const char *path, bool mem, const store_options *o, sh_err *err)
 {
 	store_options def;
 	sq_store *q = NULL;
@@ -708,7 +710,7 @@ int store_sqlite_open(store **out, const char *path, const store_options *o, sh_
 	if (!path || !*path)
 		return sh_err_set(err, SH_EINVAL, "db", "no SQLite file given");
 
-	special = strcmp(path, ":memory:") == 0 || strncmp(path, "file:", 5) == 0;
+	special = mem || strcmp(path, ":memory:") == 0 || strncmp(path, "file:", 5) == 0;
 	if (!special) {
 		if (o->create && !o->read_only) {
 			rc = make_parent(path, err);
@@ -729,14 +731,14 @@ int store_sqlite_open(store **out, const char *path, const store_options *o, sh_
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return sh_err_set(err, SH_ENOMEM, NULL, "out of memory opening %s", path);
-	q->base.ops = &sqlite_ops;
+	q->base.ops = mem ? &memory_ops : &sqlite_ops;
 	q->read_only = o->read_only;
 
 	flags = SQLITE_OPEN_NOMUTEX | (special ? SQLITE_OPEN_URI : 0);
 	if (o->read_only)
 		flags |= SQLITE_OPEN_READONLY;
 	else
-		flags |= SQLITE_OPEN_READWRITE | (o->create ? SQLITE_OPEN_CREATE : 0);
+		flags |= SQLITE_OPEN_READWRITE | (o->create || mem ? SQLITE_OPEN_CREATE : 0);
 	rc = sqlite3_open_v2(path, &q->db, flags, NULL);
 	if (rc != SQLITE_OK) {
 		rc = sh_err_set(err, map_rc(rc), "db", "cannot open database %s: %s", path,
@@ -747,8 +749,16 @@ int store_sqlite_open(store **out, const char *path, const store_options *o, sh_
 	sqlite3_busy_timeout(q->db, o->busy_timeout_ms > 0 ? o->busy_timeout_ms : 0);
 
 	/* WAL: readers never block the writer, and a commit appends to one file
-	 * (the mode is persistent in the file; a reader cannot set it). */
-	if (!o->read_only && (rc = exec_fixed(q, "PRAGMA journal_mode=WAL", err)))
+	 * (the mode is persistent in the file; a reader cannot set it). memdb
+	 * has no WAL, and its rollback journal would be a real file named after
+	 * the database ("/NAME-journal"): it is kept in memory instead, per
+	 * connection (readers still see only committed data: the writer holds
+	 * the database lock from the first change to the commit). */
+	if (mem)
+		rc = exec_fixed(q, "PRAGMA journal_mode=MEMORY", err);
+	else
+		rc = o->read_only ? 0 : exec_fixed(q, "PRAGMA journal_mode=WAL", err);
+	if (rc)
 		goto fail;
 	if ((rc = exec_fixed(q, sync_pragma, err)) ||
 	    (rc = exec_fixed(q, "PRAGMA foreign_keys=ON", err)) ||
@@ -760,8 +770,8 @@ int store_sqlite_open(store **out, const char *path, const store_options *o, sh_
 	     * 8 MiB for the writer (creates' index lookups, visit flushes).
 	     * Measured (docs/benchmarks.md): RSS with 1M links 233 -> 45 MB;
 	     * redirects without the link cache about as fast as mapped. */
-	    (rc = exec_fixed(q, o->read_only ? "PRAGMA cache_size=-4096" : "PRAGMA cache_size=-8192",
-	                     err)) ||
+	    (rc = exec_fixed(
+	         q, o->read_only ? "PRAGMA cache_size=-4096" : "PRAGMA cache_size=-8192", err)) ||
 	    (rc = exec_fixed(q, "PRAGMA mmap_size=0", err)) ||
 	    (rc = exec_fixed(q, "PRAGMA temp_store=MEMORY", err)))
 		goto fail;
@@ -771,6 +781,47 @@ fail:
 	sqlite3_close(q->db);
 	free(q);
 	return rc;
+}
+
+int store_sqlite_open(store **out, const char *path, const store_options *o, sh_err *err)
+{
+	return sq_open(out, path, false, o, err);
+}
+
+/*
+ * "memory:" is a private in-memory database (":memory:", one connection);
+ * "memory:NAME" is SQLite's memdb VFS, "file:/NAME?vfs=memdb": every
+ * connection of the process opened on the same NAME shares it, with the
+ * same locking (and busy timeouts) as a file, until the last one closes.
+ * NAME goes into a URI, so every byte but [A-Za-z0-9._-] is %-escaped.
+ */
+int store_memory_open(store **out, const char *name, const store_options *o, sh_err *err)
+{
+	char uri[256];
+	size_t n, i, len;
+	const char *p;
+
+	*out = NULL;
+	if (name && strncmp(name, "memory:", 7) == 0)
+		name += 7;
+	if (!name || !*name)
+		return sq_open(out, ":memory:", true, o, err);
+	len = strlen(name);
+	if (len > 64)
+		return sh_err_set(err, SH_EINVAL, "db",
+		                  "memory store name is too long (at most 64 bytes): \"%.32s...\"",
+		                  name);
+	n = (size_t)snprintf(uri, sizeof(uri), "file:/shorty-");
+	for (i = 0, p = name; i < len; i++, p++) {
+		unsigned char c = (unsigned char)*p;
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    c == '.' || c == '_' || c == '-')
+			uri[n++] = (char)c;
+		else
+			n += (size_t)snprintf(uri + n, sizeof(uri) - n, "%%%02X", c);
+	}
+	snprintf(uri + n, sizeof(uri) - n, "?vfs=memdb");
+	return sq_open(out, uri, true, o, err);
 }
 
 static void sq_close(store *s)
@@ -951,7 +1002,7 @@ static int sq_release(store *s)
 }
 
 /* Undoes everything since the innermost savepoint and KEEPS it open, as
- * SQL's ROLLBACK TO does (and memory.c): pair it with release, or let the
+ * SQL's ROLLBACK TO does: pair it with release, or let the
  * commit drop it. */
 static int sq_rollback_to(store *s)
 {
@@ -2061,41 +2112,48 @@ static int sq_key_count(store *s, int64_t *n)
 	return query_int64(SQ(s), ST_KEY_COUNT, n, "count keys");
 }
 
-static const store_ops sqlite_ops = {
-    .iVersion = 1,
-    .name = "sqlite",
-    .close = sq_close,
-    .migrate = sq_migrate,
-    .schema_version = sq_schema_version,
-    .ping = sq_ping,
-    .begin = sq_begin,
-    .commit = sq_commit,
-    .rollback = sq_rollback,
-    .savepoint = sq_savepoint,
-    .release = sq_release,
-    .rollback_to = sq_rollback_to,
-    .in_txn = sq_in_txn,
-    .meta_get = sq_meta_get,
-    .meta_set = sq_meta_set,
-    .next_id = sq_next_id,
-    .link_insert = sq_link_insert,
-    .link_get = sq_link_get,
-    .link_get_by_code = sq_link_get_by_code,
-    .code_exists = sq_code_exists,
-    .link_find_dup = sq_link_find_dup,
-    .link_update = sq_link_update,
-    .link_delete = sq_link_delete,
-    .link_list = sq_link_list,
-    .visits_add = sq_visits_add,
-    .visits_list = sq_visits_list,
-    .visits_totals = sq_visits_totals,
-    .visits_delete = sq_visits_delete,
-    .tags_stats = sq_tags_stats,
-    .tag_rename = sq_tag_rename,
-    .tag_delete = sq_tag_delete,
-    .key_insert = sq_key_insert,
-    .key_get_by_hash = sq_key_get_by_hash,
-    .key_list = sq_key_list,
-    .key_revoke = sq_key_revoke,
-    .key_count = sq_key_count,
-};
+/* The two backends are one implementation; only the name differs (what
+ * `serve` logs, and what callers may still check until capability flags
+ * replace it). */
+/* clang-format off */
+#define SQ_OPS(NAME) \
+	.iVersion = 1,                            \
+	.name = NAME,                             \
+	.close = sq_close,                        \
+	.migrate = sq_migrate,                    \
+	.schema_version = sq_schema_version,      \
+	.ping = sq_ping,                          \
+	.begin = sq_begin,                        \
+	.commit = sq_commit,                      \
+	.rollback = sq_rollback,                  \
+	.savepoint = sq_savepoint,                \
+	.release = sq_release,                    \
+	.rollback_to = sq_rollback_to,            \
+	.in_txn = sq_in_txn,                      \
+	.meta_get = sq_meta_get,                  \
+	.meta_set = sq_meta_set,                  \
+	.next_id = sq_next_id,                    \
+	.link_insert = sq_link_insert,            \
+	.link_get = sq_link_get,                  \
+	.link_get_by_code = sq_link_get_by_code,  \
+	.code_exists = sq_code_exists,            \
+	.link_find_dup = sq_link_find_dup,        \
+	.link_update = sq_link_update,            \
+	.link_delete = sq_link_delete,            \
+	.link_list = sq_link_list,                \
+	.visits_add = sq_visits_add,              \
+	.visits_list = sq_visits_list,            \
+	.visits_totals = sq_visits_totals,        \
+	.visits_delete = sq_visits_delete,        \
+	.tags_stats = sq_tags_stats,              \
+	.tag_rename = sq_tag_rename,              \
+	.tag_delete = sq_tag_delete,              \
+	.key_insert = sq_key_insert,              \
+	.key_get_by_hash = sq_key_get_by_hash,    \
+	.key_list = sq_key_list,                  \
+	.key_revoke = sq_key_revoke,              \
+	.key_count = sq_key_count,
+/* clang-format on */
+
+static const store_ops sqlite_ops = {SQ_OPS("sqlite")};
+static const store_ops memory_ops = {SQ_OPS("memory")};

@@ -220,11 +220,53 @@ static size_t scheme_len(const char *url)
 	return url[i] == ':' ? i : 0;
 }
 
+/* sqlite:PATH, sqlite:///abs/path, sqlite://rel/path (read as URLs do) */
+static int open_sqlite_url(store **out, const char *url, const char *rest, const store_options *o,
+                           sh_err *err)
+{
+	if (rest[0] == '/' && rest[1] == '/')
+		rest += 2;
+	if (!*rest)
+		return sh_err_set(err, SH_EINVAL, "db",
+		                  "\"%s\" names no file: use sqlite:PATH, "
+		                  "for example sqlite:./data/shorty.db",
+		                  url);
+	return store_sqlite_open(out, rest, o, err);
+}
+
+static int open_memory_url(store **out, const char *url, const char *rest, const store_options *o,
+                           sh_err *err)
+{
+	(void)url;
+	return store_memory_open(out, rest, o, err);
+}
+
+static int open_postgres_url(store **out, const char *url, const char *rest, const store_options *o,
+                             sh_err *err)
+{
+	(void)out, (void)url, (void)rest, (void)o;
+	return sh_err_set(err, SH_EINVAL, "db",
+	                  "PostgreSQL support is not built yet: use sqlite:PATH for now");
+}
+
+/* The backends, by URL scheme (a bare path is the first entry's). Each
+ * open function gets the whole URL and what follows "scheme:". */
+static const struct backend {
+	const char *scheme;
+	int (*open)(store **out, const char *url, const char *rest, const store_options *o,
+	            sh_err *err);
+} backends[] = {
+    {"sqlite", open_sqlite_url},
+    {"memory", open_memory_url},
+    {"postgres", open_postgres_url},
+    {"postgresql", open_postgres_url},
+};
+
 int store_open(store **out, const char *url, const store_options *o, sh_err *err)
 {
 	store_options def;
 	store *s = NULL;
-	size_t sl;
+	size_t sl, i;
 	int rc;
 
 	*out = NULL;
@@ -241,31 +283,19 @@ int store_open(store **out, const char *url, const store_options *o, sh_err *err
 		return rc;
 
 	sl = scheme_len(url);
-	if (sl == 6 && strncasecmp(url, "sqlite", 6) == 0) {
-		const char *path = url + 7;
-		/* sqlite:///abs/path and sqlite://rel/path read as URLs do */
-		if (path[0] == '/' && path[1] == '/')
-			path += 2;
-		if (!*path)
-			return sh_err_set(err, SH_EINVAL, "db",
-			                  "\"%s\" names no file: use sqlite:PATH, "
-			                  "for example sqlite:./data/shorty.db",
-			                  url);
-		rc = store_sqlite_open(&s, path, o, err);
-	} else if (sl == 0) {
+	if (sl == 0) {
 		rc = store_sqlite_open(&s, url, o, err);
-	} else if (sl == 6 && strncasecmp(url, "memory", 6) == 0) {
-		rc = store_memory_open(&s, url + 7, o, err);
-	} else if ((sl == 8 && strncasecmp(url, "postgres", 8) == 0) ||
-	           (sl == 10 && strncasecmp(url, "postgresql", 10) == 0)) {
-		return sh_err_set(err, SH_EINVAL, "db",
-		                  "PostgreSQL support is not built yet: use "
-		                  "sqlite:PATH for now");
 	} else {
-		return sh_err_set(err, SH_EINVAL, "db",
-		                  "unknown store \"%.*s:\": use sqlite:PATH (or a bare "
-		                  "file path), memory:[NAME] or postgres://USER@HOST/DB",
-		                  (int)(sl > 32 ? 32 : sl), url);
+		for (i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+			if (strlen(backends[i].scheme) == sl &&
+			    strncasecmp(url, backends[i].scheme, sl) == 0)
+				break;
+		if (i == sizeof(backends) / sizeof(backends[0]))
+			return sh_err_set(err, SH_EINVAL, "db",
+			                  "unknown store \"%.*s:\": use sqlite:PATH (or a bare "
+			                  "file path), memory:[NAME] or postgres://USER@HOST/DB",
+			                  (int)(sl > 32 ? 32 : sl), url);
+		rc = backends[i].open(&s, url, url + sl + 1, o, err);
 	}
 	if (rc)
 		return rc;

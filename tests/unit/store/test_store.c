@@ -2,12 +2,13 @@
  * test_store.c — one suite of store tests, run against every backend.
  *
  * Everything goes through the store_* wrappers (store.h), so the same
- * assertions pin down the SQLite backend (a real file in a mkdtemp
- * directory) and the in-memory one ("memory:NAME"): the table `backends`
- * lists them and main() runs the whole group once per entry. A few tests
- * only make sense on a file (reopen after close, a schema from the future)
- * and skip elsewhere.
+ * assertions pin down the SQLite backend on a real file (in a mkdtemp
+ * directory) and on an in-memory database ("memory:NAME", SQLite's memdb):
+ * the table `backends` lists them and main() runs the whole group once per
+ * entry. Where the two differ (a file outlives its connections, a named
+ * memory store lives while one is open) the test says so.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -106,6 +107,24 @@ static int teardown(void **state)
 }
 
 /* ---- helpers ------------------------------------------------------------- */
+
+/* The fixture's database through SQLite itself, bypassing the store: the
+ * file, or the memdb database that "memory:testN" names. */
+static sqlite3 *raw_open(const fx *f)
+{
+	char uri[96];
+	sqlite3 *db = NULL;
+
+	if (cur->sqlite) {
+		assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	} else {
+		snprintf(uri, sizeof(uri), "file:/shorty-%s?vfs=memdb", f->url + 7);
+		assert_int_equal(
+		    sqlite3_open_v2(uri, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI, NULL),
+		    SQLITE_OK);
+	}
+	return db;
+}
 
 static void mk_link(sh_link *l, int64_t id, const char *url, int kind, const char *code)
 {
@@ -360,9 +379,8 @@ static void test_find_dup(void **state)
 	                 SH_ENOTFOUND);
 
 	/* SPEC §1: "no custom code" — a hash-strategy code is generated too,
-	 * so under code_strategy=hash dedupe still finds the link. memory.c
-	 * matches CODE_KIND_COUNTER only (reported; not asserted there). */
-	if (cur->sqlite) {
+	 * so under code_strategy=hash dedupe still finds the link */
+	{
 		const char *u2 = "https://example.com/hashed";
 		mk_link(&l, 7, u2, CODE_KIND_HASH, "h4sh3d");
 		h = l.url_hash;
@@ -792,11 +810,13 @@ static void test_visits_grouped_batch(void **state)
 	v[n++] = (sh_visit){.link_id = 5, .ts = 1700000052, .kind = VISIT_HEAD};
 	logged[5] = 2;
 	/* orphans in between */
-	v[n++] = (sh_visit){.link_id = 0, .ts = 1700000100, .kind = VISIT_NORMAL,
-	                    .orphan_type = ORPHAN_BASE_URL};
-	v[n++] = (sh_visit){.link_id = 0, .ts = 1700000101, .kind = VISIT_HEAD,
-	                    .orphan_type = ORPHAN_BASE_URL};
-	v[n++] = (sh_visit){.link_id = 0, .ts = 1700086500, .kind = VISIT_BOT,
+	v[n++] = (sh_visit){
+	    .link_id = 0, .ts = 1700000100, .kind = VISIT_NORMAL, .orphan_type = ORPHAN_BASE_URL};
+	v[n++] = (sh_visit){
+	    .link_id = 0, .ts = 1700000101, .kind = VISIT_HEAD, .orphan_type = ORPHAN_BASE_URL};
+	v[n++] = (sh_visit){.link_id = 0,
+	                    .ts = 1700086500,
+	                    .kind = VISIT_BOT,
 	                    .orphan_type = ORPHAN_INVALID_SHORT_URL};
 	assert_int_equal(store_visits_add(f->s, v, n), 0);
 	/* the same batch again: counts add up on existing daily rows */
@@ -1103,10 +1123,12 @@ static void test_two_connections(void **state)
 	assert_string_equal(g.url, "https://example.com/shared");
 	sh_link_clear(&g);
 
-	/* uncommitted writes stay invisible to the other connection */
+	/* uncommitted writes stay invisible to the other connection (on a
+	 * memory store it cannot read at all meanwhile: test_txn_isolation) */
 	assert_int_equal(store_begin(f->s), 0);
 	insert(f->s, 2, "https://example.com/later", CODE_KIND_COUNTER, NULL);
-	assert_int_equal(store_link_get(r, 2, &g), SH_ENOTFOUND);
+	if (cur->sqlite)
+		assert_int_equal(store_link_get(r, 2, &g), SH_ENOTFOUND);
 	assert_int_equal(store_commit(f->s), 0);
 	assert_int_equal(store_link_get(r, 2, &g), 0);
 	sh_link_clear(&g);
@@ -1278,20 +1300,22 @@ static void test_schema_newer_or_missing(void **state)
 	sh_link g = {0};
 	char p[192];
 
-	if (!cur->sqlite)
-		skip();
 	/* not migrated: ops say so */
-	snprintf(p, sizeof(p), "%s/data/fresh.db", f->dir);
+	if (cur->sqlite)
+		snprintf(p, sizeof(p), "%s/data/fresh.db", f->dir);
+	else
+		snprintf(p, sizeof(p), "memory:fresh%d", fixture_seq);
 	store_options_default(&o);
 	o.create = true;
 	assert_int_equal(store_open(&s, p, &o, &err), 0);
 	assert_int_equal(store_link_get(s, 1, &g), SH_ESCHEMA);
+	assert_non_null(strstr(s->last_err.msg, "shorty migrate"));
 	store_close(s);
-	snprintf(p, sizeof(p), "%s/data/fresh.db", f->dir);
-	unlink(p);
+	if (cur->sqlite)
+		unlink(p);
 
 	/* from the future: refuse */
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	db = raw_open(f);
 	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version=999", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	assert_int_equal(store_migrate(f->s, &err), SH_ESCHEMA);
@@ -1353,6 +1377,213 @@ static void test_ids_never_reused(void **state)
 	assert_int_equal(id, 4);
 }
 
+/* ---- memory stores and threads ------------------------------------------ */
+
+/* "memory:" is private to its handle; "memory:NAME" is shared by every
+ * handle on NAME and lives until the last one closes. */
+static void test_memory_private_and_shared(void **state)
+{
+	store *p1 = NULL, *p2 = NULL, *a = NULL, *b = NULL, *other = NULL;
+	sh_link g = {0};
+	int64_t id;
+
+	(void)state;
+	assert_int_equal(open_url("memory:", false, &p1), 0);
+	assert_int_equal(open_url("memory:", false, &p2), 0);
+	assert_int_equal(open_url("memory:sh ared/x", false, &a), 0);
+	assert_int_equal(open_url("memory:sh ared/x", false, &b), 0);
+	assert_int_equal(open_url("memory:other", false, &other), 0);
+	assert_string_equal(p1->ops->name, "memory");
+	for (store **s = (store *[]){p1, p2, a, other, NULL}; *s; s++) {
+		sh_err err = {0};
+		assert_int_equal(store_migrate(*s, &err), 0);
+	}
+	insert(p1, 1, "https://p1.example/", CODE_KIND_COUNTER, NULL);
+	assert_int_equal(store_link_get(p2, 1, &g), SH_ENOTFOUND);
+
+	insert(a, 7, "https://shared.example/", CODE_KIND_COUNTER, NULL);
+	assert_int_equal(store_link_get(b, 7, &g), 0);
+	assert_string_equal(g.url, "https://shared.example/");
+	sh_link_clear(&g);
+	assert_int_equal(store_link_get(other, 7, &g), SH_ENOTFOUND);
+	assert_int_equal(store_next_id(b, &id), 0);
+	assert_int_equal(id, 8);
+
+	/* alive while one handle remains, gone after the last closes */
+	store_close(a);
+	assert_int_equal(store_link_get(b, 7, &g), 0);
+	sh_link_clear(&g);
+	store_close(b);
+	assert_int_equal(open_url("memory:sh ared/x", false, &a), 0);
+	assert_int_equal(store_link_get(a, 7, &g), SH_ESCHEMA);
+	store_close(a);
+	store_close(other);
+	store_close(p1);
+	store_close(p2);
+}
+
+/* A second connection waits for the writer's transaction (busy timeout),
+ * then fails busy. Reading meanwhile: on a file (WAL) it sees the committed
+ * data; on a memory store (memdb's locks: a writer's RESERVED lock keeps
+ * new readers out until the commit) it waits too, and fails busy. */
+static void test_txn_isolation(void **state)
+{
+	fx *f = *state;
+	store_options o;
+	store *r = NULL;
+	sh_err err = {0};
+	sh_link l, g = {0};
+
+	store_options_default(&o);
+	o.busy_timeout_ms = 20;
+	assert_int_equal(store_open(&r, f->url, &o, &err), 0);
+	insert(f->s, 1, "https://committed.example/", CODE_KIND_COUNTER, NULL);
+
+	assert_int_equal(store_begin(f->s), 0);
+	insert(f->s, 2, "https://uncommitted.example/", CODE_KIND_COUNTER, NULL);
+	assert_int_equal(store_link_delete(f->s, 1), 0);
+	if (cur->sqlite) {
+		assert_int_equal(store_link_get(r, 2, &g), SH_ENOTFOUND);
+		assert_int_equal(store_link_get(r, 1, &g), 0);
+		sh_link_clear(&g);
+	} else {
+		assert_int_equal(store_link_get(r, 1, &g), SH_EBUSY);
+	}
+	assert_false(store_in_txn(r));
+	mk_link(&l, 3, "https://blocked.example/", CODE_KIND_COUNTER, NULL);
+	assert_int_equal(store_link_insert(r, &l), SH_EBUSY);
+	assert_int_equal(store_begin(r), SH_EBUSY);
+	assert_int_equal(store_commit(r), SH_EINVAL);
+	assert_int_equal(store_commit(f->s), 0);
+	assert_int_equal(store_link_get(r, 2, &g), 0);
+	sh_link_clear(&g);
+	assert_int_equal(store_link_get(r, 1, &g), SH_ENOTFOUND);
+	assert_int_equal(store_link_insert(r, &l), 0);
+	sh_link_clear(&l);
+	store_close(r);
+}
+
+/* a callback may call back into the store, and its error comes back */
+static int fail_cb(const sh_link *l, void *ud)
+{
+	(void)l, (void)ud;
+	return SH_ENOMEM;
+}
+
+static int reenter_cb(const sh_link *l, void *ud)
+{
+	sh_link g = {0};
+	int rc = store_link_get(ud, l->id, &g);
+
+	sh_link_clear(&g);
+	return rc;
+}
+
+static void test_list_callbacks(void **state)
+{
+	fx *f = *state;
+	sh_list_query q = base_query();
+
+	insert(f->s, 1, "https://a.example/", CODE_KIND_COUNTER, NULL);
+	insert(f->s, 2, "https://b.example/", CODE_KIND_COUNTER, NULL);
+	assert_int_equal(store_link_list(f->s, &q, fail_cb, NULL, NULL), SH_ENOMEM);
+	assert_int_equal(store_link_list(f->s, &q, reenter_cb, f->s, NULL), 0);
+}
+
+static int ref_len_cb(const sh_visit *v, int64_t id, void *ud)
+{
+	(void)id;
+	*(size_t *)ud = v->referer ? strlen(v->referer) : 0;
+	return 0;
+}
+
+/* a referer longer than SH_VISIT_FIELD_MAX is cut, at a character */
+static void test_visit_truncation(void **state)
+{
+	fx *f = *state;
+	char big[SH_VISIT_FIELD_MAX * 2];
+	size_t len = 0;
+	sh_visit_query q = {.orphan = -1};
+	sh_visit v = {.link_id = 1, .ts = 1, .referer = big};
+
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	big[SH_VISIT_FIELD_MAX - 1] = '\xc3'; /* a two-byte character across the cut */
+	big[SH_VISIT_FIELD_MAX] = '\xa9';
+	insert(f->s, 1, "https://one.example/", CODE_KIND_COUNTER, NULL);
+	assert_int_equal(store_visits_add(f->s, &v, 1), 0);
+	assert_int_equal(store_visits_list(f->s, &q, ref_len_cb, &len, NULL), 0);
+	assert_int_equal(len, SH_VISIT_FIELD_MAX - 1);
+}
+
+#define TH_N 4
+#define TH_LINKS 150
+
+struct th_arg {
+	const char *url;
+	int idx;
+	int failures;
+};
+
+/* One thread's connection: links and visits, every third in a transaction
+ * holding a failed insert rolled back alone; every write waits its turn. */
+static void *th_main(void *p)
+{
+	struct th_arg *a = p;
+	store *s = NULL;
+	int i;
+
+	if (open_url(a->url, false, &s)) {
+		a->failures++;
+		return NULL;
+	}
+	for (i = 0; i < TH_LINKS; i++) {
+		int64_t id = (int64_t)a->idx * 100000 + i + 1;
+		sh_visit v = {.link_id = id, .ts = i};
+		sh_link l, g = {0};
+
+		mk_link(&l, id, "https://thread.example/", CODE_KIND_COUNTER, NULL);
+		if (i % 3 == 0) {
+			if (store_begin(s) || store_link_insert(s, &l) || store_savepoint(s) ||
+			    store_link_insert(s, &l) != SH_ETAKEN || store_rollback_to(s) ||
+			    store_release(s) || store_visits_add(s, &v, 1) || store_commit(s))
+				a->failures++;
+		} else if (store_link_insert(s, &l) || store_visits_add(s, &v, 1)) {
+			a->failures++;
+		}
+		sh_link_clear(&l);
+		if (store_link_get(s, id, &g) || g.visits != 1)
+			a->failures++;
+		sh_link_clear(&g);
+	}
+	store_close(s);
+	return NULL;
+}
+
+static void test_threads(void **state)
+{
+	fx *f = *state;
+	pthread_t th[TH_N];
+	struct th_arg args[TH_N];
+	sh_list_query q = base_query();
+	sh_visit_totals lt;
+	int64_t total = 0;
+	int i;
+
+	for (i = 0; i < TH_N; i++) {
+		args[i] = (struct th_arg){.url = f->url, .idx = i};
+		assert_int_equal(pthread_create(&th[i], NULL, th_main, &args[i]), 0);
+	}
+	for (i = 0; i < TH_N; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(args[i].failures, 0);
+	}
+	assert_int_equal(store_link_list(f->s, &q, NULL, NULL, &total), 0);
+	assert_int_equal(total, TH_N * TH_LINKS);
+	assert_int_equal(store_visits_totals(f->s, 0, &lt, NULL), 0);
+	assert_int_equal(lt.total, TH_N * TH_LINKS);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1380,6 +1611,11 @@ int main(void)
 	    T(test_error_counter),
 	    T(test_open_errors),
 	    T(test_schema_newer_or_missing),
+	    T(test_memory_private_and_shared),
+	    T(test_txn_isolation),
+	    T(test_list_callbacks),
+	    T(test_visit_truncation),
+	    T(test_threads),
 	};
 	size_t i;
 	int failed = 0;
