@@ -197,20 +197,40 @@ static int collect_visit(const sh_visit *v, int64_t visit_id, void *ud)
 	return 0;
 }
 
+/* Checks the collected ids (in order: n of them, in ap) and the total. */
+static void check_ids(const struct ids *c, int64_t t, int64_t total, int n, va_list ap)
+{
+	int i;
+
+	assert_int_equal(t, total);
+	assert_int_equal(c->n, n);
+	for (i = 0; i < n; i++)
+		assert_int_equal(c->id[i], va_arg(ap, int));
+}
+
 /* Lists with q and checks the ids (in order) and the total. */
 static void expect_list(store *s, const sh_list_query *q, int64_t total, int n, ...)
 {
 	struct ids c = {0};
 	int64_t t = -1;
 	va_list ap;
-	int i;
 
 	assert_int_equal(store_link_list(s, q, collect_link, &c, &t), 0);
-	assert_int_equal(t, total);
-	assert_int_equal(c.n, n);
 	va_start(ap, n);
-	for (i = 0; i < n; i++)
-		assert_int_equal(c.id[i], va_arg(ap, int));
+	check_ids(&c, t, total, n, ap);
+	va_end(ap);
+}
+
+/* The visit ids of the list for q, newest first, and its total. */
+static void expect_visits(store *s, const sh_visit_query *q, int64_t total, int n, ...)
+{
+	struct ids c = {0};
+	int64_t t = -1;
+	va_list ap;
+
+	assert_int_equal(store_visits_list(s, q, collect_visit, &c, &t), 0);
+	va_start(ap, n);
+	check_ids(&c, t, total, n, ap);
 	va_end(ap);
 }
 
@@ -1672,23 +1692,6 @@ static int see_visit(const sh_visit *v, int64_t visit_id, void *ud)
 		c->n++;
 	}
 	return 0;
-}
-
-/* The visit ids of the list for q, newest first, and its total. */
-static void expect_visits(store *s, const sh_visit_query *q, int64_t total, int n, ...)
-{
-	struct vseen c = {0};
-	int64_t t = -1;
-	va_list ap;
-	int i;
-
-	assert_int_equal(store_visits_list(s, q, see_visit, &c, &t), 0);
-	assert_int_equal(t, total);
-	assert_int_equal(c.n, n);
-	va_start(ap, n);
-	for (i = 0; i < n; i++)
-		assert_int_equal(c.id[i], va_arg(ap, int));
-	va_end(ap);
 }
 
 /* A store made by schema 1 migrates to the latest and keeps every link,
