@@ -1,6 +1,6 @@
 /*
- * store.h — the storage interface (store/store.c, sqlite.c, memory.c,
- * later postgres.c).
+ * store.h — the storage interface (store/store.c, sqlite.c, later
+ * postgres.c).
  *
  * Like SQLite's VFS: a versioned struct of function pointers that each
  * backend fills in, and thin wrappers (store_*) that every caller goes
@@ -242,9 +242,10 @@ typedef struct store_options {
 void store_options_default(store_options *o);
 
 /*
- * Opens a connection. url: "sqlite:PATH", a bare PATH, "memory:" or
- * "memory:NAME" (in-process; all handles on the same NAME share data until
- * the last is closed), "postgres://..." (when built). Returns 0 or SH_E*
+ * Opens a connection. url: "sqlite:PATH", a bare PATH, "memory:" (private
+ * to this handle) or "memory:NAME" (in-process; all handles on the same
+ * NAME share data until the last is closed; a writer's open transaction
+ * keeps readers waiting), "postgres://..." (when built). Returns 0 or SH_E*
  * with err saying what failed and how to fix it.
  */
 int store_open(store **out, const char *url, const store_options *o, sh_err *err);
@@ -312,7 +313,8 @@ uint64_t store_error_count(void);
 void store_fault_set(const char *op_substr, int after, int count, int code);
 void store_fault_clear(void);
 
-/* Backends (store/sqlite.c, store/memory.c). */
+/* Backends (store/sqlite.c): a file, or "memory:[NAME]" (NAME without the
+ * "memory:" prefix is accepted too) on SQLite's in-memory VFS. */
 int store_sqlite_open(store **out, const char *path, const store_options *o, sh_err *err);
 int store_memory_open(store **out, const char *name, const store_options *o, sh_err *err);
 

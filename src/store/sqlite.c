@@ -12,10 +12,16 @@
  *                returns code "" for those rows.
  *   codes        custom / random / hash codes -> link id (case-sensitive).
  *   link_tags    (link, tag) pairs, sorted by tag.
- *   visits       the visit log (link_id NULL for orphan visits).
- *   visits_daily per-link, per-day aggregates (link 0 = orphans).
+ *   link_counts  each link's visit counters (link_id, visits, bots): narrow,
+ *                so that a flush dirties few pages (schema 2).
+ *   visits       the visit log, append-only, in id order, NOT indexed by
+ *                link as it is written (link_id 0 for orphan visits).
+ *   visits_by_link  (link_id, id): the log indexed by link, filled in bulk
+ *                and in link order by the writer once VINDEX_TAIL visits
+ *                are past meta 'visits_indexed_upto'; per-link queries
+ *                read it plus a scan of that short unindexed tail.
  *   visit_totals running totals (row 0: link visits, row 1: orphans), kept
- *                equal to SUM(links.visits) so totals never scan the log.
+ *                equal to SUM(link_counts.visits) so totals never scan.
  *   api_keys, meta.
  *
  * Every query is a prepared statement with bound parameters. Fixed queries
@@ -105,6 +111,39 @@ static const char *const migrations[] = {
     " created_at INTEGER NOT NULL,"
     " revoked_at INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;",
+
+    /* 2: visits at a tenth of the cost (docs/benchmarks.md). The counters
+     * leave the wide links rows for a narrow table; the log loses its
+     * per-visit index (and the foreign key, which needed it) and is indexed
+     * by link lazily, in bulk (visits_by_link up to the id in meta
+     * 'visits_indexed_upto'); orphan visits have link 0; visits_daily, which
+     * nothing read, goes. */
+    "CREATE TABLE link_counts("
+    " link_id INTEGER PRIMARY KEY,"
+    " visits INTEGER NOT NULL DEFAULT 0,"
+    " bots INTEGER NOT NULL DEFAULT 0);"
+    "INSERT INTO link_counts(link_id, visits, bots) SELECT id, visits, bot_visits FROM links;"
+    "ALTER TABLE links DROP COLUMN visits;"
+    "ALTER TABLE links DROP COLUMN bot_visits;"
+    "CREATE TABLE visits2("
+    " id INTEGER PRIMARY KEY,"
+    " link_id INTEGER NOT NULL,"
+    " ts INTEGER NOT NULL,"
+    " kind INTEGER NOT NULL,"
+    " orphan_type INTEGER NOT NULL DEFAULT 0,"
+    " referer TEXT, user_agent TEXT, visited_url TEXT, ip TEXT);"
+    "INSERT INTO visits2 SELECT id, coalesce(link_id, 0), ts, kind, orphan_type, referer,"
+    " user_agent, visited_url, ip FROM visits ORDER BY id;"
+    "DROP TABLE visits;"
+    "ALTER TABLE visits2 RENAME TO visits;"
+    "CREATE TABLE visits_by_link("
+    " link_id INTEGER NOT NULL,"
+    " id INTEGER NOT NULL,"
+    " PRIMARY KEY(link_id, id)) WITHOUT ROWID;"
+    "INSERT INTO visits_by_link SELECT link_id, id FROM visits ORDER BY link_id, id;"
+    "INSERT INTO meta(key, value) SELECT 'visits_indexed_upto', coalesce(max(id), 0)"
+    " FROM visits;"
+    "DROP TABLE visits_daily;",
 };
 #define SCHEMA_LATEST ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -113,10 +152,27 @@ static const char *const migrations[] = {
 #define LINK_COLS                                                                                  \
 	"l.id, coalesce(c.code, ''), l.code_kind, l.url, l.url_hash, l.title,"                     \
 	" l.created_at, l.updated_at, l.valid_since, l.expires_at, l.max_visits,"                  \
-	" l.visits, l.bot_visits, l.redirect_status, l.forward_query, l.crawlable,"                \
-	" l.disabled, l.owner_key_id"
-#define LINK_FROM " FROM links l LEFT JOIN codes c ON c.link_id = l.id"
+	" coalesce(n.visits, 0), coalesce(n.bots, 0), l.redirect_status, l.forward_query,"         \
+	" l.crawlable, l.disabled, l.owner_key_id"
+#define COUNTS_JOIN " LEFT JOIN link_counts n ON n.link_id = l.id"
+#define LINK_FROM " FROM links l LEFT JOIN codes c ON c.link_id = l.id" COUNTS_JOIN
+/* the last visit id in visits_by_link; the log past it is the tail */
+#define VINDEX_UPTO                                                                                \
+	"coalesce((SELECT CAST(value AS INTEGER) FROM meta"                                        \
+	" WHERE key = 'visits_indexed_upto'), 0)"
+/* The ids of the visits of the links whose link_id matches the condition
+ * that follows each "link_id" (the same text twice, bound twice): the
+ * indexed part, then the tail. */
+#define VISIT_IDS_OF_INDEXED "SELECT x.id FROM visits_by_link x WHERE x.link_id"
+#define VISIT_IDS_OF_TAIL                                                                          \
+	" UNION ALL SELECT t.id FROM visits t WHERE t.id > " VINDEX_UPTO " AND t.link_id"
 #define KEY_COLS "id, name, role, hash, prefix, created_at, revoked_at"
+
+/* one visit log row: 8 parameters */
+#define VROW "(?, ?, ?, ?, ?, ?, ?, ?)"
+#define VROWS4 VROW ", " VROW ", " VROW ", " VROW
+#define VROWS16 VROWS4 ", " VROWS4 ", " VROWS4 ", " VROWS4
+#define VISIT_ROWS 16
 
 enum st_id {
 	ST_BEGIN,
@@ -148,14 +204,17 @@ enum st_id {
 	ST_TOTALS_GET,
 	ST_TOTALS_OWNER,
 	ST_TOTALS_RESET_ORPHANS,
-	ST_DAILY_DELETE_LINK,
-	ST_DAILY_DELETE_ORPHANS,
-	ST_DAILY_UPSERT,
+	ST_COUNTS_INSERT,
+	ST_COUNTS_DELETE,
 	ST_LINK_BUMP,
 	ST_LINK_RESET_VISITS,
 	ST_VISIT_INSERT,
+	ST_VISIT_INSERT_N,
 	ST_VISITS_DELETE_LINK,
-	ST_VISITS_DELETE_ORPHANS,
+	ST_VINDEX_DELETE_LINK,
+	ST_VINDEX_UPTO,
+	ST_VINDEX_MERGE,
+	ST_VINDEX_MARK,
 	ST_TAGS_STATS,
 	ST_TAG_EXISTS,
 	ST_TAG_RENAME,
@@ -187,10 +246,10 @@ static const char *const st_sql[ST__COUNT] = {
                    " coalesce((SELECT CAST(value AS INTEGER) FROM meta"
                    " WHERE key = 'id_hwm'), 0)) + 1",
     [ST_LINK_INSERT] = "INSERT INTO links(id, code_kind, url, url_hash, title, created_at,"
-                       " updated_at, valid_since, expires_at, max_visits, visits, bot_visits,"
+                       " updated_at, valid_since, expires_at, max_visits,"
                        " redirect_status, forward_query, crawlable, disabled, owner_key_id)"
-                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?16, ?17, ?11, ?12,"
-                       " ?13, ?14, ?15)", /* ?1..?15 as in ST_LINK_UPDATE: bind_link() */
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+                       " ?13, ?14, ?15)", /* as ST_LINK_UPDATE: bind_link() */
     [ST_CODE_INSERT] = "INSERT INTO codes(code, link_id) VALUES (?1, ?2)",
     [ST_CODES_DELETE_LINK] = "DELETE FROM codes WHERE link_id = ?1",
     [ST_TAG_INSERT] = "INSERT OR IGNORE INTO link_tags(link_id, tag) VALUES (?1, ?2)",
@@ -198,7 +257,8 @@ static const char *const st_sql[ST__COUNT] = {
     [ST_TAGS_OF] = "SELECT tag FROM link_tags WHERE link_id = ?1 ORDER BY tag",
     [ST_LINK_GET] = "SELECT " LINK_COLS LINK_FROM " WHERE l.id = ?1",
     [ST_LINK_GET_BY_CODE] =
-        "SELECT " LINK_COLS " FROM codes c JOIN links l ON l.id = c.link_id WHERE c.code = ?1",
+        "SELECT " LINK_COLS " FROM codes c JOIN links l ON l.id = c.link_id" COUNTS_JOIN
+        " WHERE c.code = ?1",
     [ST_CODE_EXISTS] = "SELECT 1 FROM codes WHERE code = ?1",
     /* "an equivalent link": same URL and owner, a generated code (any kind
      * but custom), no expiry, no visit limit, not disabled */
@@ -206,8 +266,8 @@ static const char *const st_sql[ST__COUNT] = {
                     " WHERE l.url_hash = ?1 AND l.url = ?2 AND l.owner_key_id = ?3"
                     " AND l.code_kind <> 1 AND l.expires_at = 0 AND l.max_visits = 0"
                     " AND l.disabled = 0 ORDER BY l.id DESC LIMIT 1",
-    /* visits and bot_visits are owned by visits_add / visits_delete: an
-     * update made from a stale copy of the link must not undo counts */
+    /* the counters (link_counts) are owned by visits_add / visits_delete:
+     * an update made from a stale copy of the link must not undo counts */
     [ST_LINK_UPDATE] = "UPDATE links SET code_kind = ?2, url = ?3, url_hash = ?4, title = ?5,"
                        " created_at = ?6, updated_at = ?7, valid_since = ?8, expires_at = ?9,"
                        " max_visits = ?10, redirect_status = ?11, forward_query = ?12,"
@@ -219,33 +279,43 @@ static const char *const st_sql[ST__COUNT] = {
     [ST_LINK_EXISTS] = "SELECT 1 FROM links WHERE id = ?1",
     [ST_TOTALS_SUB_LINK] =
         "UPDATE visit_totals SET"
-        " total = total - coalesce((SELECT visits FROM links WHERE id = ?1), 0),"
-        " bots = bots - coalesce((SELECT bot_visits FROM links WHERE id = ?1), 0)"
+        " total = total - coalesce((SELECT visits FROM link_counts WHERE link_id = ?1), 0),"
+        " bots = bots - coalesce((SELECT bots FROM link_counts WHERE link_id = ?1), 0)"
         " WHERE kind = 0",
     [ST_TOTALS_ADD] = "UPDATE visit_totals SET total = total + ?2, bots = bots + ?3"
                       " WHERE kind = ?1",
     [ST_TOTALS_GET] = "SELECT kind, total, bots FROM visit_totals",
-    [ST_TOTALS_OWNER] = "SELECT coalesce(sum(visits), 0), coalesce(sum(bot_visits), 0)"
-                        " FROM links WHERE owner_key_id = ?1",
+    [ST_TOTALS_OWNER] = "SELECT coalesce(sum(n.visits), 0), coalesce(sum(n.bots), 0)"
+                        " FROM links l JOIN link_counts n ON n.link_id = l.id"
+                        " WHERE l.owner_key_id = ?1",
     [ST_TOTALS_RESET_ORPHANS] = "UPDATE visit_totals SET total = 0, bots = 0 WHERE kind = 1",
-    [ST_DAILY_DELETE_LINK] = "DELETE FROM visits_daily WHERE link_id = ?1",
-    [ST_DAILY_DELETE_ORPHANS] = "DELETE FROM visits_daily WHERE link_id = 0",
-    /* visits_add runs these once per distinct (link, day) and link of a
-     * batch, with the batch's counts */
-    [ST_DAILY_UPSERT] = "INSERT INTO visits_daily(link_id, day, visits, bots)"
-                        " VALUES (?1, ?2, ?3, ?4) ON CONFLICT(link_id, day)"
-                        " DO UPDATE SET visits = visits + excluded.visits,"
-                        " bots = bots + excluded.bots",
-    [ST_LINK_BUMP] = "UPDATE links SET visits = visits + ?2, bot_visits = bot_visits + ?3"
-                     " WHERE id = ?1",
-    [ST_LINK_RESET_VISITS] = "UPDATE links SET visits = 0, bot_visits = 0 WHERE id = ?1",
+    [ST_COUNTS_INSERT] = "INSERT INTO link_counts(link_id, visits, bots) VALUES (?1, ?2, ?3)",
+    [ST_COUNTS_DELETE] = "DELETE FROM link_counts WHERE link_id = ?1",
+    /* visits_add runs this once per distinct link of a batch, in link
+     * order, with the batch's counts; no row = the link is gone */
+    [ST_LINK_BUMP] = "UPDATE link_counts SET visits = visits + ?2, bots = bots + ?3"
+                     " WHERE link_id = ?1",
+    [ST_LINK_RESET_VISITS] = "UPDATE link_counts SET visits = 0, bots = 0 WHERE link_id = ?1",
     [ST_VISIT_INSERT] = "INSERT INTO visits(link_id, ts, kind, orphan_type, referer,"
-                        " user_agent, visited_url, ip) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    [ST_VISITS_DELETE_LINK] = "DELETE FROM visits WHERE link_id = ?1",
-    [ST_VISITS_DELETE_ORPHANS] = "DELETE FROM visits WHERE link_id IS NULL",
-    [ST_TAGS_STATS] = "SELECT t.tag, count(*), coalesce(sum(l.visits), 0),"
-                      " coalesce(sum(l.bot_visits), 0)"
-                      " FROM link_tags t JOIN links l ON l.id = t.link_id"
+                        " user_agent, visited_url, ip) VALUES " VROW,
+    /* VISIT_ROWS rows a statement: the per-statement work (step, reset,
+     * the VDBE's set-up) shared by 16 log rows */
+    [ST_VISIT_INSERT_N] = "INSERT INTO visits(link_id, ts, kind, orphan_type, referer,"
+                          " user_agent, visited_url, ip) VALUES " VROWS16,
+    /* a link's visits (link 0: the orphans) */
+    [ST_VISITS_DELETE_LINK] =
+        "DELETE FROM visits WHERE id IN (" VISIT_IDS_OF_INDEXED " = ?1" VISIT_IDS_OF_TAIL " = ?1)",
+    [ST_VINDEX_DELETE_LINK] = "DELETE FROM visits_by_link WHERE link_id = ?1",
+    [ST_VINDEX_UPTO] = "SELECT " VINDEX_UPTO,
+    /* the tail (?1, ?2] into the index, sorted: each page of it is written
+     * once per merge, not once per flush */
+    [ST_VINDEX_MERGE] = "INSERT INTO visits_by_link(link_id, id) SELECT link_id, id"
+                        " FROM visits WHERE id > ?1 AND id <= ?2 ORDER BY link_id, id",
+    [ST_VINDEX_MARK] = "INSERT INTO meta(key, value) VALUES ('visits_indexed_upto', ?1)"
+                       " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    [ST_TAGS_STATS] = "SELECT t.tag, count(*), coalesce(sum(n.visits), 0),"
+                      " coalesce(sum(n.bots), 0)"
+                      " FROM link_tags t JOIN links l ON l.id = t.link_id" COUNTS_JOIN
                       " WHERE (?1 = 0 OR l.owner_key_id = ?1)"
                       " AND (?2 IS NULL OR instr(lower(t.tag), lower(?2)) > 0)"
                       " GROUP BY t.tag ORDER BY t.tag",
@@ -272,10 +342,10 @@ static const char *const list_orders[] = {
     [LIST_URL_DESC] = " ORDER BY l.url DESC, l.id DESC",
     [LIST_TITLE_ASC] = " ORDER BY l.title ASC, l.id ASC",
     [LIST_TITLE_DESC] = " ORDER BY l.title DESC, l.id DESC",
-    [LIST_VISITS_ASC] = " ORDER BY l.visits ASC, l.id ASC",
-    [LIST_VISITS_DESC] = " ORDER BY l.visits DESC, l.id DESC",
-    [LIST_NONBOT_VISITS_ASC] = " ORDER BY l.visits - l.bot_visits ASC, l.id ASC",
-    [LIST_NONBOT_VISITS_DESC] = " ORDER BY l.visits - l.bot_visits DESC, l.id DESC",
+    [LIST_VISITS_ASC] = " ORDER BY coalesce(n.visits, 0) ASC, l.id ASC",
+    [LIST_VISITS_DESC] = " ORDER BY coalesce(n.visits, 0) DESC, l.id DESC",
+    [LIST_NONBOT_VISITS_ASC] = " ORDER BY coalesce(n.visits - n.bots, 0) ASC, l.id ASC",
+    [LIST_NONBOT_VISITS_DESC] = " ORDER BY coalesce(n.visits - n.bots, 0) DESC, l.id DESC",
 };
 #define NORDERS ((int)(sizeof(list_orders) / sizeof(list_orders[0])))
 
@@ -298,8 +368,6 @@ typedef struct sq_store {
 	} dyn[DYN_MAX];
 	int dyn_next; /* round-robin slot to replace */
 } sq_store;
-
-static const store_ops sqlite_ops;
 
 static sq_store *SQ(store *s)
 {
@@ -683,7 +751,11 @@ static int exec_fixed(sq_store *q, const char *sql, sh_err *err)
 	return 0;
 }
 
-int store_sqlite_open(store **out, const char *path, const store_options *o, sh_err *err)
+static const store_ops sqlite_ops, memory_ops;
+
+/* Opens path (a file, or with `mem` an in-memory URI built by
+ * store_memory_open) as one connection. */
+static int sq_open(store **out, const char *path, bool mem, const store_options *o, sh_err *err)
 {
 	store_options def;
 	sq_store *q = NULL;
@@ -708,7 +780,7 @@ int store_sqlite_open(store **out, const char *path, const store_options *o, sh_
 	if (!path || !*path)
 		return sh_err_set(err, SH_EINVAL, "db", "no SQLite file given");
 
-	special = strcmp(path, ":memory:") == 0 || strncmp(path, "file:", 5) == 0;
+	special = mem || strcmp(path, ":memory:") == 0 || strncmp(path, "file:", 5) == 0;
 	if (!special) {
 		if (o->create && !o->read_only) {
 			rc = make_parent(path, err);
@@ -729,14 +801,14 @@ int store_sqlite_open(store **out, const char *path, const store_options *o, sh_
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return sh_err_set(err, SH_ENOMEM, NULL, "out of memory opening %s", path);
-	q->base.ops = &sqlite_ops;
+	q->base.ops = mem ? &memory_ops : &sqlite_ops;
 	q->read_only = o->read_only;
 
 	flags = SQLITE_OPEN_NOMUTEX | (special ? SQLITE_OPEN_URI : 0);
 	if (o->read_only)
 		flags |= SQLITE_OPEN_READONLY;
 	else
-		flags |= SQLITE_OPEN_READWRITE | (o->create ? SQLITE_OPEN_CREATE : 0);
+		flags |= SQLITE_OPEN_READWRITE | (o->create || mem ? SQLITE_OPEN_CREATE : 0);
 	rc = sqlite3_open_v2(path, &q->db, flags, NULL);
 	if (rc != SQLITE_OK) {
 		rc = sh_err_set(err, map_rc(rc), "db", "cannot open database %s: %s", path,
@@ -747,8 +819,16 @@ int store_sqlite_open(store **out, const char *path, const store_options *o, sh_
 	sqlite3_busy_timeout(q->db, o->busy_timeout_ms > 0 ? o->busy_timeout_ms : 0);
 
 	/* WAL: readers never block the writer, and a commit appends to one file
-	 * (the mode is persistent in the file; a reader cannot set it). */
-	if (!o->read_only && (rc = exec_fixed(q, "PRAGMA journal_mode=WAL", err)))
+	 * (the mode is persistent in the file; a reader cannot set it). memdb
+	 * has no WAL, and its rollback journal would be a real file named after
+	 * the database ("/NAME-journal"): it is kept in memory instead, per
+	 * connection (readers still see only committed data: the writer holds
+	 * the database lock from the first change to the commit). */
+	if (mem)
+		rc = exec_fixed(q, "PRAGMA journal_mode=MEMORY", err);
+	else
+		rc = o->read_only ? 0 : exec_fixed(q, "PRAGMA journal_mode=WAL", err);
+	if (rc)
 		goto fail;
 	if ((rc = exec_fixed(q, sync_pragma, err)) ||
 	    (rc = exec_fixed(q, "PRAGMA foreign_keys=ON", err)) ||
@@ -760,8 +840,8 @@ int store_sqlite_open(store **out, const char *path, const store_options *o, sh_
 	     * 8 MiB for the writer (creates' index lookups, visit flushes).
 	     * Measured (docs/benchmarks.md): RSS with 1M links 233 -> 45 MB;
 	     * redirects without the link cache about as fast as mapped. */
-	    (rc = exec_fixed(q, o->read_only ? "PRAGMA cache_size=-4096" : "PRAGMA cache_size=-8192",
-	                     err)) ||
+	    (rc = exec_fixed(
+	         q, o->read_only ? "PRAGMA cache_size=-4096" : "PRAGMA cache_size=-8192", err)) ||
 	    (rc = exec_fixed(q, "PRAGMA mmap_size=0", err)) ||
 	    (rc = exec_fixed(q, "PRAGMA temp_store=MEMORY", err)))
 		goto fail;
@@ -771,6 +851,47 @@ fail:
 	sqlite3_close(q->db);
 	free(q);
 	return rc;
+}
+
+int store_sqlite_open(store **out, const char *path, const store_options *o, sh_err *err)
+{
+	return sq_open(out, path, false, o, err);
+}
+
+/*
+ * "memory:" is a private in-memory database (":memory:", one connection);
+ * "memory:NAME" is SQLite's memdb VFS, "file:/NAME?vfs=memdb": every
+ * connection of the process opened on the same NAME shares it, with the
+ * same locking (and busy timeouts) as a file, until the last one closes.
+ * NAME goes into a URI, so every byte but [A-Za-z0-9._-] is %-escaped.
+ */
+int store_memory_open(store **out, const char *name, const store_options *o, sh_err *err)
+{
+	char uri[256];
+	size_t n, i, len;
+	const char *p;
+
+	*out = NULL;
+	if (name && strncmp(name, "memory:", 7) == 0)
+		name += 7;
+	if (!name || !*name)
+		return sq_open(out, ":memory:", true, o, err);
+	len = strlen(name);
+	if (len > 64)
+		return sh_err_set(err, SH_EINVAL, "db",
+		                  "memory store name is too long (at most 64 bytes): \"%.32s...\"",
+		                  name);
+	n = (size_t)snprintf(uri, sizeof(uri), "file:/shorty-");
+	for (i = 0, p = name; i < len; i++, p++) {
+		unsigned char c = (unsigned char)*p;
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    c == '.' || c == '_' || c == '-')
+			uri[n++] = (char)c;
+		else
+			n += (size_t)snprintf(uri + n, sizeof(uri) - n, "%%%02X", c);
+	}
+	snprintf(uri + n, sizeof(uri) - n, "?vfs=memdb");
+	return sq_open(out, uri, true, o, err);
 }
 
 static void sq_close(store *s)
@@ -951,7 +1072,7 @@ static int sq_release(store *s)
 }
 
 /* Undoes everything since the innermost savepoint and KEEPS it open, as
- * SQL's ROLLBACK TO does (and memory.c): pair it with release, or let the
+ * SQL's ROLLBACK TO does: pair it with release, or let the
  * commit drop it. */
 static int sq_rollback_to(store *s)
 {
@@ -1150,7 +1271,7 @@ static int write_code_tags(sq_store *q, const sh_link *l)
 }
 
 /* Binds ?1..?15 of ST_LINK_INSERT and ST_LINK_UPDATE: every stored field
- * but the visit counters (which only insert writes: ?16, ?17). */
+ * but the visit counters (in link_counts, which only insert writes). */
 static void bind_link(sqlite3_stmt *st, const sh_link *l)
 {
 	sqlite3_bind_int64(st, 1, l->id);
@@ -1183,16 +1304,21 @@ static int sq_link_insert(store *s, const sh_link *l)
 	if ((rc = stmt(q, ST_LINK_INSERT, &st)))
 		goto out;
 	bind_link(st, l);
-	sqlite3_bind_int64(st, 16, l->visits);
-	sqlite3_bind_int64(st, 17, l->bot_visits);
 	rc = step_done(q, st, "insert link");
 	if (rc == SH_ETAKEN)
 		rc = sq_err(q, SH_ETAKEN, "%s", "a link with this id already exists");
 	if (rc)
 		goto out;
+	if ((rc = stmt(q, ST_COUNTS_INSERT, &st)))
+		goto out;
+	sqlite3_bind_int64(st, 1, l->id);
+	sqlite3_bind_int64(st, 2, l->visits);
+	sqlite3_bind_int64(st, 3, l->bot_visits);
+	if ((rc = step_done(q, st, "insert link counts")))
+		goto out;
 	if ((rc = write_code_tags(q, l)))
 		goto out;
-	/* an imported link may carry visits: keep totals == SUM(links.visits) */
+	/* an imported link may carry visits: keep totals == SUM(link_counts) */
 	if (l->visits || l->bot_visits) {
 		if ((rc = stmt(q, ST_TOTALS_ADD, &st)))
 			goto out;
@@ -1300,26 +1426,45 @@ out:
 	return op_end(q, own, rc);
 }
 
+/* Runs fixed statement `id` with ?1 = v. */
+static int run_int(sq_store *q, enum st_id id, int64_t v, const char *what)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = stmt(q, id, &st);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, v);
+	return step_done(q, st, what);
+}
+
+/* Deletes the logged visits of link (0: the orphan visits), indexed or in
+ * the tail; *n = how many. */
+static int drop_link_visits(sq_store *q, int64_t link, int64_t *n)
+{
+	int rc = run_int(q, ST_VISITS_DELETE_LINK, link, "delete visits");
+
+	if (rc)
+		return rc;
+	*n = sqlite3_changes64(q->db);
+	return run_int(q, ST_VINDEX_DELETE_LINK, link, "delete visits");
+}
+
 static int sq_link_delete(store *s, int64_t id)
 {
 	sq_store *q = SQ(s);
 	sqlite3_stmt *st = NULL;
+	int64_t n;
 	int own, rc;
 
 	if ((rc = op_begin(q, &own)))
 		return rc;
-	/* its counted visits leave the running totals with it */
-	if ((rc = stmt(q, ST_TOTALS_SUB_LINK, &st)))
+	/* its counted visits leave the running totals with it, and its log */
+	if ((rc = run_int(q, ST_TOTALS_SUB_LINK, id, "delete link totals")) ||
+	    (rc = drop_link_visits(q, id, &n)) ||
+	    (rc = run_int(q, ST_COUNTS_DELETE, id, "delete link counts")))
 		goto out;
-	sqlite3_bind_int64(st, 1, id);
-	if ((rc = step_done(q, st, "delete link totals")))
-		goto out;
-	if ((rc = stmt(q, ST_DAILY_DELETE_LINK, &st)))
-		goto out;
-	sqlite3_bind_int64(st, 1, id);
-	if ((rc = step_done(q, st, "delete link daily visits")))
-		goto out;
-	/* codes, link_tags and visits go by ON DELETE CASCADE */
+	/* codes and link_tags go by ON DELETE CASCADE */
 	if ((rc = stmt(q, ST_LINK_DELETE, &st)))
 		goto out;
 	sqlite3_bind_int64(st, 1, id);
@@ -1380,7 +1525,7 @@ static void list_where(qb *b, const sh_list_query *lq, const char **tags, int nt
 		qb_int(b, lq->end_date);
 	}
 	if (lq->exclude_max_visits_reached)
-		qb_cond(b, "(l.max_visits = 0 OR l.visits < l.max_visits)");
+		qb_cond(b, "(l.max_visits = 0 OR coalesce(n.visits, 0) < l.max_visits)");
 	if (lq->exclude_past_valid_until) {
 		qb_cond(b, "(l.expires_at = 0 OR l.expires_at > ?)");
 		qb_int(b, lq->now ? lq->now : sh_now());
@@ -1458,14 +1603,9 @@ out:
 
 /* ---- visits -------------------------------------------------------------- */
 
-static int64_t day_of(int64_t ts)
-{
-	return ts >= 0 ? ts / 86400 : -((-ts + 86399) / 86400);
-}
-
-/* A visit's place in its batch, sorted by (link, day, position). */
+/* A visit's place in its batch, sorted by (link, position). */
 struct vgroup {
-	int64_t link, day;
+	int64_t link;
 	size_t i;
 };
 
@@ -1475,8 +1615,6 @@ static int vgroup_cmp(const void *pa, const void *pb)
 
 	if (a->link != b->link)
 		return a->link < b->link ? -1 : 1;
-	if (a->day != b->day)
-		return a->day < b->day ? -1 : 1;
 	return a->i < b->i ? -1 : a->i > b->i;
 }
 
@@ -1497,17 +1635,31 @@ static int bind_text_static(sqlite3_stmt *st, int i, const char *s, size_t max)
 	return sqlite3_bind_text(st, i, s, (int)n, SQLITE_STATIC);
 }
 
-/* The counters of one link (or of the orphans, link 0) for the visits
- * g[0..n) of a batch, all of that link, sorted by day: one counter bump per
- * link and one daily upsert per (link, day), with the batch's counts. Marks
- * the visits of a link that no longer exists in drop[] (they are not
- * logged). */
+/* Binds visit v as the log row whose first parameter is base + 1. */
+static void bind_visit(sqlite3_stmt *st, int base, const sh_visit *v)
+{
+	int64_t link = v->link_id > 0 ? v->link_id : 0;
+
+	sqlite3_bind_int64(st, base + 1, link);
+	sqlite3_bind_int64(st, base + 2, v->ts);
+	sqlite3_bind_int(st, base + 3, v->kind);
+	sqlite3_bind_int(st, base + 4, link ? ORPHAN_NONE : v->orphan_type);
+	bind_text_static(st, base + 5, v->referer, SH_VISIT_FIELD_MAX);
+	bind_text_static(st, base + 6, v->user_agent, SH_VISIT_FIELD_MAX);
+	bind_text_static(st, base + 7, v->visited_url, SH_VISIT_FIELD_MAX);
+	bind_text_static(st, base + 8, v->ip, 64);
+}
+
+/* The counter of one link (or of the orphans, link 0) for the visits
+ * g[0..n) of a batch, all of that link: one update of its narrow
+ * link_counts row with the batch's counts. Marks the visits of a link that
+ * no longer exists in drop[] (they are not logged). */
 static int count_link_visits(sq_store *q, const sh_visit *v, const struct vgroup *g, size_t n,
                              unsigned char *drop, int64_t add[2][2])
 {
 	sqlite3_stmt *st = NULL;
 	int64_t link = g[0].link, cnt = 0, bots = 0;
-	size_t i, j;
+	size_t i;
 	int rc;
 
 	for (i = 0; i < n; i++) {
@@ -1540,46 +1692,53 @@ static int count_link_visits(sq_store *q, const sh_visit *v, const struct vgroup
 			return 0;
 		}
 	}
-	if (!cnt)
-		return 0;
-	for (i = 0; i < n; i = j) {
-		int64_t dc = 0, db = 0;
-
-		for (j = i; j < n && g[j].day == g[i].day; j++) {
-			dc += v[g[j].i].kind != VISIT_HEAD;
-			db += v[g[j].i].kind == VISIT_BOT;
-		}
-		if (!dc)
-			continue;
-		if ((rc = stmt(q, ST_DAILY_UPSERT, &st)))
-			return rc;
-		sqlite3_bind_int64(st, 1, link);
-		sqlite3_bind_int64(st, 2, g[i].day);
-		sqlite3_bind_int64(st, 3, dc);
-		sqlite3_bind_int64(st, 4, db);
-		if ((rc = step_done(q, st, "daily visits")))
-			return rc;
-	}
 	add[link ? 0 : 1][0] += cnt;
 	add[link ? 0 : 1][1] += bots;
 	return 0;
 }
 
+/* Once VINDEX_TAIL visits are logged past the indexed part, the writer
+ * indexes them by link in one sorted insert. Per-link queries scan at most
+ * this many unindexed rows; a larger tail makes the merges rarer (each
+ * index page is written about once per merge, however many visits of its
+ * links the merge holds). */
+#define VINDEX_TAIL 131072
+
+/* last: the id of the visit just logged. */
+static int vindex_merge(sq_store *q, int64_t last)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t upto = 0;
+	int rc;
+
+	if ((rc = query_int64(q, ST_VINDEX_UPTO, &upto, "visit index")))
+		return rc;
+	if (last - upto < VINDEX_TAIL)
+		return 0;
+	if ((rc = stmt(q, ST_VINDEX_MERGE, &st)))
+		return rc;
+	sqlite3_bind_int64(st, 1, upto);
+	sqlite3_bind_int64(st, 2, last);
+	if ((rc = step_done(q, st, "visit index")))
+		return rc;
+	return run_int(q, ST_VINDEX_MARK, last, "visit index");
+}
+
 /*
- * A batch of visits: the counters first, grouped (one link bump per distinct
- * link, one daily upsert per distinct (link, day): in a batch of many visits
- * of few links that is most of the work saved), then one log row per visit
- * of a link that still exists (and per orphan visit), in the batch's order,
- * then the running totals. HEAD visits are logged, never counted.
+ * A batch of visits: the counters first, grouped (one narrow counter update
+ * per distinct link, in link order), then one log row per visit of a link
+ * that still exists (and per orphan visit), in the batch's order, appended
+ * to the unindexed log, then the running totals, and now and then the bulk
+ * indexing of the log's tail. HEAD visits are logged, never counted.
  */
 static int sq_visits_add(store *s, const sh_visit *v, size_t n)
 {
 	sq_store *q = SQ(s);
-	int64_t add[2][2] = {{0, 0}, {0, 0}};
+	int64_t add[2][2] = {{0, 0}, {0, 0}}, last = 0;
 	sqlite3_stmt *st = NULL;
 	struct vgroup *g = NULL;
 	unsigned char *drop = NULL;
-	size_t i, j;
+	size_t i, j, r, rows;
 	int own, k, rc;
 
 	for (i = 0; i < n; i++)
@@ -1596,7 +1755,6 @@ static int sq_visits_add(store *s, const sh_visit *v, size_t n)
 	}
 	for (i = 0; i < n; i++) {
 		g[i].link = v[i].link_id > 0 ? v[i].link_id : 0;
-		g[i].day = day_of(v[i].ts);
 		g[i].i = i;
 	}
 	qsort(g, n, sizeof(*g), vgroup_cmp);
@@ -1611,26 +1769,22 @@ static int sq_visits_add(store *s, const sh_visit *v, size_t n)
 		if ((rc = count_link_visits(q, v, g + i, j - i, drop, add)))
 			goto out;
 	}
-	for (i = 0; i < n; i++) {
-		int64_t link = v[i].link_id > 0 ? v[i].link_id : 0;
-
+	/* the log rows, in the batch's order: VISIT_ROWS a statement, the rest
+	 * one by one */
+	for (i = j = 0; i < n; i++) {
 		if (drop[i])
 			continue;
-		if ((rc = stmt(q, ST_VISIT_INSERT, &st)))
+		g[j++].i = i; /* g is free again: the kept visits, in order */
+	}
+	for (i = 0; i < j; i += rows) {
+		rows = j - i >= VISIT_ROWS ? VISIT_ROWS : 1;
+		if ((rc = stmt(q, rows > 1 ? ST_VISIT_INSERT_N : ST_VISIT_INSERT, &st)))
 			goto out;
-		if (link)
-			sqlite3_bind_int64(st, 1, link);
-		else
-			sqlite3_bind_null(st, 1);
-		sqlite3_bind_int64(st, 2, v[i].ts);
-		sqlite3_bind_int(st, 3, v[i].kind);
-		sqlite3_bind_int(st, 4, link ? ORPHAN_NONE : v[i].orphan_type);
-		bind_text_static(st, 5, v[i].referer, SH_VISIT_FIELD_MAX);
-		bind_text_static(st, 6, v[i].user_agent, SH_VISIT_FIELD_MAX);
-		bind_text_static(st, 7, v[i].visited_url, SH_VISIT_FIELD_MAX);
-		bind_text_static(st, 8, v[i].ip, 64);
+		for (r = 0; r < rows; r++)
+			bind_visit(st, (int)r * 8, &v[g[i + r].i]);
 		if ((rc = step_done(q, st, "log visit")))
 			goto out;
+		last = sqlite3_last_insert_rowid(q->db);
 	}
 	for (k = 0; k < 2; k++) {
 		if (!add[k][0])
@@ -1643,26 +1797,48 @@ static int sq_visits_add(store *s, const sh_visit *v, size_t n)
 		if ((rc = step_done(q, st, "visit totals")))
 			goto out;
 	}
+	if (last)
+		rc = vindex_merge(q, last);
 out:
 	free(g);
 	free(drop);
 	return op_end(q, own, rc);
 }
 
+/* "v.id IN (the visits of the links whose link_id <cond>)", cond holding
+ * one `?` bound to val (text or, when text is NULL, ival). */
+static void visits_of_links(qb *b, const char *cond, const char *text, int64_t ival)
+{
+	int k;
+
+	qb_cond(b, "v.id IN (" VISIT_IDS_OF_INDEXED);
+	for (k = 0; k < 2; k++) {
+		if (k)
+			qb_add(b, VISIT_IDS_OF_TAIL);
+		qb_add(b, cond);
+		if (text)
+			qb_text(b, text);
+		else
+			qb_int(b, ival);
+	}
+	qb_add(b, ")");
+}
+
+/* Filters by link go through visits_by_link (and the tail): the log itself
+ * has no index but its id. */
 static void visits_where(qb *b, const sh_visit_query *vq)
 {
-	if (vq->link_id > 0) {
-		qb_cond(b, "v.link_id = ?");
-		qb_int(b, vq->link_id);
-	}
-	if (vq->tag) {
-		qb_cond(b, "v.link_id IN (SELECT link_id FROM link_tags WHERE tag = ?)");
-		qb_text(b, vq->tag);
-	}
+	if (vq->link_id > 0)
+		visits_of_links(b, " = ?", NULL, vq->link_id);
+	if (vq->tag)
+		visits_of_links(b, " IN (SELECT link_id FROM link_tags WHERE tag = ?)", vq->tag, 0);
+	if (vq->owner_key_id)
+		visits_of_links(b, " IN (SELECT id FROM links WHERE owner_key_id = ?)", NULL,
+		                vq->owner_key_id);
 	if (vq->orphan == 0) {
-		qb_cond(b, "v.link_id IS NOT NULL");
+		qb_cond(b, "v.link_id <> 0");
 	} else if (vq->orphan == 1) {
-		qb_cond(b, "v.link_id IS NULL");
+		visits_of_links(b, " = ?", NULL, 0);
 		if (vq->orphan_type) {
 			qb_cond(b, "v.orphan_type = ?");
 			qb_int(b, vq->orphan_type);
@@ -1678,10 +1854,6 @@ static void visits_where(qb *b, const sh_visit_query *vq)
 	}
 	if (vq->exclude_bots)
 		qb_cond(b, "v.kind <> 1");
-	if (vq->owner_key_id) {
-		qb_cond(b, "v.link_id IN (SELECT id FROM links WHERE owner_key_id = ?)");
-		qb_int(b, vq->owner_key_id);
-	}
 }
 
 static int sq_visits_list(store *s, const sh_visit_query *vq, sh_visit_cb cb, void *ud,
@@ -1708,7 +1880,7 @@ static int sq_visits_list(store *s, const sh_visit_query *vq, sh_visit_cb cb, vo
 	rc = 0;
 	if (!cb)
 		goto out;
-	qb_add(b, "SELECT v.id, coalesce(v.link_id, 0), v.ts, v.kind, v.orphan_type, v.referer,"
+	qb_add(b, "SELECT v.id, v.link_id, v.ts, v.kind, v.orphan_type, v.referer,"
 	          " v.user_agent, v.visited_url, v.ip FROM visits v");
 	visits_where(b, vq);
 	qb_add(b, " ORDER BY v.id DESC LIMIT ? OFFSET ?");
@@ -1808,33 +1980,14 @@ static int sq_visits_delete(store *s, int64_t link_id, int64_t *deleted)
 			rc = sq_fail(q, rc, "visits delete");
 			goto out;
 		}
-		if ((rc = stmt(q, ST_VISITS_DELETE_LINK, &st)))
+		if ((rc = drop_link_visits(q, link_id, &n)) ||
+		    (rc = run_int(q, ST_TOTALS_SUB_LINK, link_id, "delete visits")))
 			goto out;
-		sqlite3_bind_int64(st, 1, link_id);
-		if ((rc = step_done(q, st, "delete visits")))
-			goto out;
-		n = sqlite3_changes64(q->db);
-		if ((rc = stmt(q, ST_TOTALS_SUB_LINK, &st)))
-			goto out;
-		sqlite3_bind_int64(st, 1, link_id);
-		if ((rc = step_done(q, st, "delete visits")))
-			goto out;
-		if ((rc = stmt(q, ST_LINK_RESET_VISITS, &st)))
-			goto out;
-		sqlite3_bind_int64(st, 1, link_id);
-		if ((rc = step_done(q, st, "delete visits")))
-			goto out;
-		if ((rc = stmt(q, ST_DAILY_DELETE_LINK, &st)))
-			goto out;
-		sqlite3_bind_int64(st, 1, link_id);
-		rc = step_done(q, st, "delete visits");
+		rc = run_int(q, ST_LINK_RESET_VISITS, link_id, "delete visits");
 	} else {
-		if ((rc = run(q, ST_VISITS_DELETE_ORPHANS, "delete orphan visits")))
+		if ((rc = drop_link_visits(q, 0, &n)))
 			goto out;
-		n = sqlite3_changes64(q->db);
-		if ((rc = run(q, ST_TOTALS_RESET_ORPHANS, "delete orphan visits")))
-			goto out;
-		rc = run(q, ST_DAILY_DELETE_ORPHANS, "delete orphan visits");
+		rc = run(q, ST_TOTALS_RESET_ORPHANS, "delete orphan visits");
 	}
 out:
 	rc = op_end(q, own, rc);
@@ -2061,41 +2214,48 @@ static int sq_key_count(store *s, int64_t *n)
 	return query_int64(SQ(s), ST_KEY_COUNT, n, "count keys");
 }
 
-static const store_ops sqlite_ops = {
-    .iVersion = 1,
-    .name = "sqlite",
-    .close = sq_close,
-    .migrate = sq_migrate,
-    .schema_version = sq_schema_version,
-    .ping = sq_ping,
-    .begin = sq_begin,
-    .commit = sq_commit,
-    .rollback = sq_rollback,
-    .savepoint = sq_savepoint,
-    .release = sq_release,
-    .rollback_to = sq_rollback_to,
-    .in_txn = sq_in_txn,
-    .meta_get = sq_meta_get,
-    .meta_set = sq_meta_set,
-    .next_id = sq_next_id,
-    .link_insert = sq_link_insert,
-    .link_get = sq_link_get,
-    .link_get_by_code = sq_link_get_by_code,
-    .code_exists = sq_code_exists,
-    .link_find_dup = sq_link_find_dup,
-    .link_update = sq_link_update,
-    .link_delete = sq_link_delete,
-    .link_list = sq_link_list,
-    .visits_add = sq_visits_add,
-    .visits_list = sq_visits_list,
-    .visits_totals = sq_visits_totals,
-    .visits_delete = sq_visits_delete,
-    .tags_stats = sq_tags_stats,
-    .tag_rename = sq_tag_rename,
-    .tag_delete = sq_tag_delete,
-    .key_insert = sq_key_insert,
-    .key_get_by_hash = sq_key_get_by_hash,
-    .key_list = sq_key_list,
-    .key_revoke = sq_key_revoke,
-    .key_count = sq_key_count,
-};
+/* The two backends are one implementation; only the name differs (what
+ * `serve` logs, and what callers may still check until capability flags
+ * replace it). */
+/* clang-format off */
+#define SQ_OPS(NAME) \
+	.iVersion = 1,                            \
+	.name = NAME,                             \
+	.close = sq_close,                        \
+	.migrate = sq_migrate,                    \
+	.schema_version = sq_schema_version,      \
+	.ping = sq_ping,                          \
+	.begin = sq_begin,                        \
+	.commit = sq_commit,                      \
+	.rollback = sq_rollback,                  \
+	.savepoint = sq_savepoint,                \
+	.release = sq_release,                    \
+	.rollback_to = sq_rollback_to,            \
+	.in_txn = sq_in_txn,                      \
+	.meta_get = sq_meta_get,                  \
+	.meta_set = sq_meta_set,                  \
+	.next_id = sq_next_id,                    \
+	.link_insert = sq_link_insert,            \
+	.link_get = sq_link_get,                  \
+	.link_get_by_code = sq_link_get_by_code,  \
+	.code_exists = sq_code_exists,            \
+	.link_find_dup = sq_link_find_dup,        \
+	.link_update = sq_link_update,            \
+	.link_delete = sq_link_delete,            \
+	.link_list = sq_link_list,                \
+	.visits_add = sq_visits_add,              \
+	.visits_list = sq_visits_list,            \
+	.visits_totals = sq_visits_totals,        \
+	.visits_delete = sq_visits_delete,        \
+	.tags_stats = sq_tags_stats,              \
+	.tag_rename = sq_tag_rename,              \
+	.tag_delete = sq_tag_delete,              \
+	.key_insert = sq_key_insert,              \
+	.key_get_by_hash = sq_key_get_by_hash,    \
+	.key_list = sq_key_list,                  \
+	.key_revoke = sq_key_revoke,              \
+	.key_count = sq_key_count,
+/* clang-format on */
+
+static const store_ops sqlite_ops = {SQ_OPS("sqlite")};
+static const store_ops memory_ops = {SQ_OPS("memory")};

@@ -221,9 +221,69 @@ static size_t scheme_len(const char *url)
 	return url[i] == ':' ? i : 0;
 }
 
+/* sqlite:PATH, sqlite:///abs/path, sqlite://rel/path (read as URLs do) */
+static int open_sqlite_url(store **out, const char *url, const char *rest, const store_options *o,
+                           sh_err *err)
+{
+	if (rest[0] == '/' && rest[1] == '/')
+		rest += 2;
+	if (!*rest)
+		return sh_err_set(err, SH_EINVAL, "db",
+		                  "\"%s\" names no file: use sqlite:PATH, "
+		                  "for example sqlite:./data/shorty.db",
+		                  url);
+	return store_sqlite_open(out, rest, o, err);
+}
+
+static int open_memory_url(store **out, const char *url, const char *rest, const store_options *o,
+                           sh_err *err)
+{
+	(void)url;
+	return store_memory_open(out, rest, o, err);
+}
+
+static int open_postgres_url(store **out, const char *url, const char *rest, const store_options *o,
+                             sh_err *err)
+{
+	(void)out, (void)url, (void)rest, (void)o;
+	return sh_err_set(err, SH_EINVAL, "db",
+	                  "PostgreSQL support is not built yet: use sqlite:PATH for now");
+}
+
+/* The backends, by URL scheme (a bare path is the first entry's). Each
+ * open function gets the whole URL and what follows "scheme:". caps are
+ * what the layers above may ask of a store (store_caps). */
+static const struct backend {
+	const char *scheme;
+	int (*open)(store **out, const char *url, const char *rest, const store_options *o,
+	            sh_err *err);
+	unsigned caps;
+} backends[] = {
+    {"sqlite", open_sqlite_url, STORE_CAP_REOPEN},
+    /* lives only as long as its handles: closing the last one loses it */
+    {"memory", open_memory_url, 0},
+    {"postgres", open_postgres_url, STORE_CAP_REOPEN},
+    {"postgresql", open_postgres_url, STORE_CAP_REOPEN},
+};
+#define NBACKENDS (sizeof(backends) / sizeof(backends[0]))
+
+/* The backend of url (a bare path: the first), or NULL for an unknown scheme. */
+static const struct backend *backend_of(const char *url)
+{
+	size_t sl = scheme_len(url);
+
+	if (sl == 0)
+		return &backends[0];
+	for (size_t i = 0; i < NBACKENDS; i++)
+		if (strlen(backends[i].scheme) == sl && strncasecmp(url, backends[i].scheme, sl) == 0)
+			return &backends[i];
+	return NULL;
+}
+
 int store_open(store **out, const char *url, const store_options *o, sh_err *err)
 {
 	store_options def;
+	const struct backend *b;
 	store *s = NULL;
 	size_t sl;
 	int rc;
@@ -241,33 +301,17 @@ int store_open(store **out, const char *url, const store_options *o, sh_err *err
 	if (rc)
 		return rc;
 
+	b = backend_of(url);
 	sl = scheme_len(url);
-	if (sl == 6 && strncasecmp(url, "sqlite", 6) == 0) {
-		const char *path = url + 7;
-		/* sqlite:///abs/path and sqlite://rel/path read as URLs do */
-		if (path[0] == '/' && path[1] == '/')
-			path += 2;
-		if (!*path)
-			return sh_err_set(err, SH_EINVAL, "db",
-			                  "\"%s\" names no file: use sqlite:PATH, "
-			                  "for example sqlite:./data/shorty.db",
-			                  url);
-		rc = store_sqlite_open(&s, path, o, err);
-	} else if (sl == 0) {
-		rc = store_sqlite_open(&s, url, o, err);
-	} else if (sl == 6 && strncasecmp(url, "memory", 6) == 0) {
-		rc = store_memory_open(&s, url + 7, o, err);
-	} else if ((sl == 8 && strncasecmp(url, "postgres", 8) == 0) ||
-	           (sl == 10 && strncasecmp(url, "postgresql", 10) == 0)) {
-		return sh_err_set(err, SH_EINVAL, "db",
-		                  "PostgreSQL support is not built yet: use "
-		                  "sqlite:PATH for now");
-	} else {
+	if (!b)
 		return sh_err_set(err, SH_EINVAL, "db",
 		                  "unknown store \"%.*s:\": use sqlite:PATH (or a bare "
 		                  "file path), memory:[NAME] or postgres://USER@HOST/DB",
 		                  (int)(sl > 32 ? 32 : sl), url);
-	}
+	if (sl == 0)
+		rc = store_sqlite_open(&s, url, o, err);
+	else
+		rc = b->open(&s, url, url + sl + 1, o, err);
 	if (rc)
 		return rc;
 	s->url = strdup(url);
@@ -494,24 +538,19 @@ int store_key_count(store *s, int64_t *n)
  * PATH), or NULL for any other store. */
 static const char *sqlite_file(const char *url)
 {
-	size_t sl;
-
-	if (!url || !*url)
+	if (!url || !*url || backend_of(url) != &backends[0])
 		return NULL;
-	sl = scheme_len(url);
-	if (sl == 0)
+	if (scheme_len(url) == 0)
 		return url;
-	if (sl != 6 || strncasecmp(url, "sqlite", 6) != 0)
-		return NULL;
 	url += 7;
 	return url[0] == '/' && url[1] == '/' ? url + 2 : url;
 }
 
 unsigned store_caps(const store *s)
 {
-	/* a memory store lives only as long as its handles: closing the last
-	 * one would lose it */
-	return strcmp(s->ops->name, "sqlite") == 0 ? STORE_CAP_REOPEN : 0;
+	const struct backend *b = s->url ? backend_of(s->url) : NULL;
+
+	return b ? b->caps : 0;
 }
 
 char *store_url_shared(const char *url)

@@ -2,12 +2,13 @@
  * test_store.c — one suite of store tests, run against every backend.
  *
  * Everything goes through the store_* wrappers (store.h), so the same
- * assertions pin down the SQLite backend (a real file in a mkdtemp
- * directory) and the in-memory one ("memory:NAME"): the table `backends`
- * lists them and main() runs the whole group once per entry. A few tests
- * only make sense on a file (reopen after close, a schema from the future)
- * and skip elsewhere.
+ * assertions pin down the SQLite backend on a real file (in a mkdtemp
+ * directory) and on an in-memory database ("memory:NAME", SQLite's memdb):
+ * the table `backends` lists them and main() runs the whole group once per
+ * entry. Where the two differ (a file outlives its connections, a named
+ * memory store lives while one is open) the test says so.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -107,6 +108,30 @@ static int teardown(void **state)
 
 /* ---- helpers ------------------------------------------------------------- */
 
+/* A store's database through SQLite itself, bypassing the store: the file
+ * of "sqlite:PATH", or the memdb database that "memory:NAME" names (NAME of
+ * [A-Za-z0-9] only here, so no escaping). */
+static sqlite3 *raw_open_url(const char *url)
+{
+	char uri[192];
+	sqlite3 *db = NULL;
+
+	if (strncmp(url, "sqlite:", 7) == 0)
+		snprintf(uri, sizeof(uri), "file:%s", url + 7);
+	else
+		snprintf(uri, sizeof(uri), "file:/shorty-%s?vfs=memdb", url + 7);
+	assert_int_equal(
+	    sqlite3_open_v2(uri, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI,
+	                    NULL),
+	    SQLITE_OK);
+	return db;
+}
+
+static sqlite3 *raw_open(const fx *f)
+{
+	return raw_open_url(f->url);
+}
+
 static void mk_link(sh_link *l, int64_t id, const char *url, int kind, const char *code)
 {
 	memset(l, 0, sizeof(*l));
@@ -172,20 +197,40 @@ static int collect_visit(const sh_visit *v, int64_t visit_id, void *ud)
 	return 0;
 }
 
+/* Checks the collected ids (in order: n of them, in ap) and the total. */
+static void check_ids(const struct ids *c, int64_t t, int64_t total, int n, va_list ap)
+{
+	int i;
+
+	assert_int_equal(t, total);
+	assert_int_equal(c->n, n);
+	for (i = 0; i < n; i++)
+		assert_int_equal(c->id[i], va_arg(ap, int));
+}
+
 /* Lists with q and checks the ids (in order) and the total. */
 static void expect_list(store *s, const sh_list_query *q, int64_t total, int n, ...)
 {
 	struct ids c = {0};
 	int64_t t = -1;
 	va_list ap;
-	int i;
 
 	assert_int_equal(store_link_list(s, q, collect_link, &c, &t), 0);
-	assert_int_equal(t, total);
-	assert_int_equal(c.n, n);
 	va_start(ap, n);
-	for (i = 0; i < n; i++)
-		assert_int_equal(c.id[i], va_arg(ap, int));
+	check_ids(&c, t, total, n, ap);
+	va_end(ap);
+}
+
+/* The visit ids of the list for q, newest first, and its total. */
+static void expect_visits(store *s, const sh_visit_query *q, int64_t total, int n, ...)
+{
+	struct ids c = {0};
+	int64_t t = -1;
+	va_list ap;
+
+	assert_int_equal(store_visits_list(s, q, collect_visit, &c, &t), 0);
+	va_start(ap, n);
+	check_ids(&c, t, total, n, ap);
 	va_end(ap);
 }
 
@@ -360,9 +405,8 @@ static void test_find_dup(void **state)
 	                 SH_ENOTFOUND);
 
 	/* SPEC §1: "no custom code" — a hash-strategy code is generated too,
-	 * so under code_strategy=hash dedupe still finds the link. memory.c
-	 * matches CODE_KIND_COUNTER only (reported; not asserted there). */
-	if (cur->sqlite) {
+	 * so under code_strategy=hash dedupe still finds the link */
+	{
 		const char *u2 = "https://example.com/hashed";
 		mk_link(&l, 7, u2, CODE_KIND_HASH, "h4sh3d");
 		h = l.url_hash;
@@ -792,11 +836,13 @@ static void test_visits_grouped_batch(void **state)
 	v[n++] = (sh_visit){.link_id = 5, .ts = 1700000052, .kind = VISIT_HEAD};
 	logged[5] = 2;
 	/* orphans in between */
-	v[n++] = (sh_visit){.link_id = 0, .ts = 1700000100, .kind = VISIT_NORMAL,
-	                    .orphan_type = ORPHAN_BASE_URL};
-	v[n++] = (sh_visit){.link_id = 0, .ts = 1700000101, .kind = VISIT_HEAD,
-	                    .orphan_type = ORPHAN_BASE_URL};
-	v[n++] = (sh_visit){.link_id = 0, .ts = 1700086500, .kind = VISIT_BOT,
+	v[n++] = (sh_visit){
+	    .link_id = 0, .ts = 1700000100, .kind = VISIT_NORMAL, .orphan_type = ORPHAN_BASE_URL};
+	v[n++] = (sh_visit){
+	    .link_id = 0, .ts = 1700000101, .kind = VISIT_HEAD, .orphan_type = ORPHAN_BASE_URL};
+	v[n++] = (sh_visit){.link_id = 0,
+	                    .ts = 1700086500,
+	                    .kind = VISIT_BOT,
 	                    .orphan_type = ORPHAN_INVALID_SHORT_URL};
 	assert_int_equal(store_visits_add(f->s, v, n), 0);
 	/* the same batch again: counts add up on existing daily rows */
@@ -1103,10 +1149,12 @@ static void test_two_connections(void **state)
 	assert_string_equal(g.url, "https://example.com/shared");
 	sh_link_clear(&g);
 
-	/* uncommitted writes stay invisible to the other connection */
+	/* uncommitted writes stay invisible to the other connection (on a
+	 * memory store it cannot read at all meanwhile: test_txn_isolation) */
 	assert_int_equal(store_begin(f->s), 0);
 	insert(f->s, 2, "https://example.com/later", CODE_KIND_COUNTER, NULL);
-	assert_int_equal(store_link_get(r, 2, &g), SH_ENOTFOUND);
+	if (cur->sqlite)
+		assert_int_equal(store_link_get(r, 2, &g), SH_ENOTFOUND);
 	assert_int_equal(store_commit(f->s), 0);
 	assert_int_equal(store_link_get(r, 2, &g), 0);
 	sh_link_clear(&g);
@@ -1278,20 +1326,22 @@ static void test_schema_newer_or_missing(void **state)
 	sh_link g = {0};
 	char p[192];
 
-	if (!cur->sqlite)
-		skip();
 	/* not migrated: ops say so */
-	snprintf(p, sizeof(p), "%s/data/fresh.db", f->dir);
+	if (cur->sqlite)
+		snprintf(p, sizeof(p), "%s/data/fresh.db", f->dir);
+	else
+		snprintf(p, sizeof(p), "memory:fresh%d", fixture_seq);
 	store_options_default(&o);
 	o.create = true;
 	assert_int_equal(store_open(&s, p, &o, &err), 0);
 	assert_int_equal(store_link_get(s, 1, &g), SH_ESCHEMA);
+	assert_non_null(strstr(s->last_err.msg, "shorty migrate"));
 	store_close(s);
-	snprintf(p, sizeof(p), "%s/data/fresh.db", f->dir);
-	unlink(p);
+	if (cur->sqlite)
+		unlink(p);
 
 	/* from the future: refuse */
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	db = raw_open(f);
 	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version=999", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	assert_int_equal(store_migrate(f->s, &err), SH_ESCHEMA);
@@ -1353,6 +1403,468 @@ static void test_ids_never_reused(void **state)
 	assert_int_equal(id, 4);
 }
 
+/* ---- memory stores and threads ------------------------------------------ */
+
+/* "memory:" is private to its handle; "memory:NAME" is shared by every
+ * handle on NAME and lives until the last one closes. */
+static void test_memory_private_and_shared(void **state)
+{
+	store *p1 = NULL, *p2 = NULL, *a = NULL, *b = NULL, *other = NULL;
+	sh_link g = {0};
+	int64_t id;
+
+	(void)state;
+	assert_int_equal(open_url("memory:", false, &p1), 0);
+	assert_int_equal(open_url("memory:", false, &p2), 0);
+	assert_int_equal(open_url("memory:sh ared/x", false, &a), 0);
+	assert_int_equal(open_url("memory:sh ared/x", false, &b), 0);
+	assert_int_equal(open_url("memory:other", false, &other), 0);
+	assert_string_equal(p1->ops->name, "memory");
+	for (store **s = (store *[]){p1, p2, a, other, NULL}; *s; s++) {
+		sh_err err = {0};
+		assert_int_equal(store_migrate(*s, &err), 0);
+	}
+	insert(p1, 1, "https://p1.example/", CODE_KIND_COUNTER, NULL);
+	assert_int_equal(store_link_get(p2, 1, &g), SH_ENOTFOUND);
+
+	insert(a, 7, "https://shared.example/", CODE_KIND_COUNTER, NULL);
+	assert_int_equal(store_link_get(b, 7, &g), 0);
+	assert_string_equal(g.url, "https://shared.example/");
+	sh_link_clear(&g);
+	assert_int_equal(store_link_get(other, 7, &g), SH_ENOTFOUND);
+	assert_int_equal(store_next_id(b, &id), 0);
+	assert_int_equal(id, 8);
+
+	/* alive while one handle remains, gone after the last closes */
+	store_close(a);
+	assert_int_equal(store_link_get(b, 7, &g), 0);
+	sh_link_clear(&g);
+	store_close(b);
+	assert_int_equal(open_url("memory:sh ared/x", false, &a), 0);
+	assert_int_equal(store_link_get(a, 7, &g), SH_ESCHEMA);
+	store_close(a);
+	store_close(other);
+	store_close(p1);
+	store_close(p2);
+}
+
+/* A second connection waits for the writer's transaction (busy timeout),
+ * then fails busy. Reading meanwhile: on a file (WAL) it sees the committed
+ * data; on a memory store (memdb's locks: a writer's RESERVED lock keeps
+ * new readers out until the commit) it waits too, and fails busy. */
+static void test_txn_isolation(void **state)
+{
+	fx *f = *state;
+	store_options o;
+	store *r = NULL;
+	sh_err err = {0};
+	sh_link l, g = {0};
+
+	store_options_default(&o);
+	o.busy_timeout_ms = 20;
+	assert_int_equal(store_open(&r, f->url, &o, &err), 0);
+	insert(f->s, 1, "https://committed.example/", CODE_KIND_COUNTER, NULL);
+
+	assert_int_equal(store_begin(f->s), 0);
+	insert(f->s, 2, "https://uncommitted.example/", CODE_KIND_COUNTER, NULL);
+	assert_int_equal(store_link_delete(f->s, 1), 0);
+	if (cur->sqlite) {
+		assert_int_equal(store_link_get(r, 2, &g), SH_ENOTFOUND);
+		assert_int_equal(store_link_get(r, 1, &g), 0);
+		sh_link_clear(&g);
+	} else {
+		assert_int_equal(store_link_get(r, 1, &g), SH_EBUSY);
+	}
+	assert_false(store_in_txn(r));
+	mk_link(&l, 3, "https://blocked.example/", CODE_KIND_COUNTER, NULL);
+	assert_int_equal(store_link_insert(r, &l), SH_EBUSY);
+	assert_int_equal(store_begin(r), SH_EBUSY);
+	assert_int_equal(store_commit(r), SH_EINVAL);
+	assert_int_equal(store_commit(f->s), 0);
+	assert_int_equal(store_link_get(r, 2, &g), 0);
+	sh_link_clear(&g);
+	assert_int_equal(store_link_get(r, 1, &g), SH_ENOTFOUND);
+	assert_int_equal(store_link_insert(r, &l), 0);
+	sh_link_clear(&l);
+	store_close(r);
+}
+
+/* a callback may call back into the store, and its error comes back */
+static int fail_cb(const sh_link *l, void *ud)
+{
+	(void)l, (void)ud;
+	return SH_ENOMEM;
+}
+
+static int reenter_cb(const sh_link *l, void *ud)
+{
+	sh_link g = {0};
+	int rc = store_link_get(ud, l->id, &g);
+
+	sh_link_clear(&g);
+	return rc;
+}
+
+static void test_list_callbacks(void **state)
+{
+	fx *f = *state;
+	sh_list_query q = base_query();
+
+	insert(f->s, 1, "https://a.example/", CODE_KIND_COUNTER, NULL);
+	insert(f->s, 2, "https://b.example/", CODE_KIND_COUNTER, NULL);
+	assert_int_equal(store_link_list(f->s, &q, fail_cb, NULL, NULL), SH_ENOMEM);
+	assert_int_equal(store_link_list(f->s, &q, reenter_cb, f->s, NULL), 0);
+}
+
+static int ref_len_cb(const sh_visit *v, int64_t id, void *ud)
+{
+	(void)id;
+	*(size_t *)ud = v->referer ? strlen(v->referer) : 0;
+	return 0;
+}
+
+/* a referer longer than SH_VISIT_FIELD_MAX is cut, at a character */
+static void test_visit_truncation(void **state)
+{
+	fx *f = *state;
+	char big[SH_VISIT_FIELD_MAX * 2];
+	size_t len = 0;
+	sh_visit_query q = {.orphan = -1};
+	sh_visit v = {.link_id = 1, .ts = 1, .referer = big};
+
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	big[SH_VISIT_FIELD_MAX - 1] = '\xc3'; /* a two-byte character across the cut */
+	big[SH_VISIT_FIELD_MAX] = '\xa9';
+	insert(f->s, 1, "https://one.example/", CODE_KIND_COUNTER, NULL);
+	assert_int_equal(store_visits_add(f->s, &v, 1), 0);
+	assert_int_equal(store_visits_list(f->s, &q, ref_len_cb, &len, NULL), 0);
+	assert_int_equal(len, SH_VISIT_FIELD_MAX - 1);
+}
+
+#define TH_N 4
+#define TH_LINKS 150
+
+struct th_arg {
+	const char *url;
+	int idx;
+	int failures;
+};
+
+/* One thread's connection: links and visits, every third in a transaction
+ * holding a failed insert rolled back alone; every write waits its turn. */
+static void *th_main(void *p)
+{
+	struct th_arg *a = p;
+	store *s = NULL;
+	int i;
+
+	if (open_url(a->url, false, &s)) {
+		a->failures++;
+		return NULL;
+	}
+	for (i = 0; i < TH_LINKS; i++) {
+		int64_t id = (int64_t)a->idx * 100000 + i + 1;
+		sh_visit v = {.link_id = id, .ts = i};
+		sh_link l, g = {0};
+
+		mk_link(&l, id, "https://thread.example/", CODE_KIND_COUNTER, NULL);
+		if (i % 3 == 0) {
+			if (store_begin(s) || store_link_insert(s, &l) || store_savepoint(s) ||
+			    store_link_insert(s, &l) != SH_ETAKEN || store_rollback_to(s) ||
+			    store_release(s) || store_visits_add(s, &v, 1) || store_commit(s))
+				a->failures++;
+		} else if (store_link_insert(s, &l) || store_visits_add(s, &v, 1)) {
+			a->failures++;
+		}
+		sh_link_clear(&l);
+		if (store_link_get(s, id, &g) || g.visits != 1)
+			a->failures++;
+		sh_link_clear(&g);
+	}
+	store_close(s);
+	return NULL;
+}
+
+static void test_threads(void **state)
+{
+	fx *f = *state;
+	pthread_t th[TH_N];
+	struct th_arg args[TH_N];
+	sh_list_query q = base_query();
+	sh_visit_totals lt;
+	int64_t total = 0;
+	int i;
+
+	for (i = 0; i < TH_N; i++) {
+		args[i] = (struct th_arg){.url = f->url, .idx = i};
+		assert_int_equal(pthread_create(&th[i], NULL, th_main, &args[i]), 0);
+	}
+	for (i = 0; i < TH_N; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(args[i].failures, 0);
+	}
+	assert_int_equal(store_link_list(f->s, &q, NULL, NULL, &total), 0);
+	assert_int_equal(total, TH_N * TH_LINKS);
+	assert_int_equal(store_visits_totals(f->s, 0, &lt, NULL), 0);
+	assert_int_equal(lt.total, TH_N * TH_LINKS);
+}
+
+/* ---- schema 1 -> 2 -------------------------------------------------------- */
+
+/* A store as shorty 0.1 (schema version 1) made it: its DDL exactly as
+ * migration 1 creates it, and rows as that release wrote them (the
+ * counters in links, orphan visits with link_id NULL, visits_daily). */
+static const char schema1_store[] =
+    "CREATE TABLE links( id INTEGER PRIMARY KEY, code_kind INTEGER NOT NULL DEFAULT 0,"
+    " url TEXT NOT NULL, url_hash INTEGER NOT NULL, title TEXT, created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL, valid_since INTEGER NOT NULL DEFAULT 0,"
+    " expires_at INTEGER NOT NULL DEFAULT 0, max_visits INTEGER NOT NULL DEFAULT 0,"
+    " visits INTEGER NOT NULL DEFAULT 0, bot_visits INTEGER NOT NULL DEFAULT 0,"
+    " redirect_status INTEGER NOT NULL DEFAULT 302, forward_query INTEGER NOT NULL DEFAULT 1,"
+    " crawlable INTEGER NOT NULL DEFAULT 0, disabled INTEGER NOT NULL DEFAULT 0,"
+    " owner_key_id INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX links_url_hash ON links(url_hash);"
+    "CREATE INDEX links_created ON links(created_at);"
+    "CREATE TABLE codes( code TEXT COLLATE BINARY PRIMARY KEY,"
+    " link_id INTEGER NOT NULL REFERENCES links(id) ON DELETE CASCADE) WITHOUT ROWID;"
+    "CREATE UNIQUE INDEX codes_link ON codes(link_id);"
+    "CREATE TABLE link_tags( link_id INTEGER NOT NULL REFERENCES links(id) ON DELETE CASCADE,"
+    " tag TEXT NOT NULL, PRIMARY KEY(link_id, tag)) WITHOUT ROWID;"
+    "CREATE INDEX link_tags_tag ON link_tags(tag);"
+    "CREATE TABLE visits( id INTEGER PRIMARY KEY,"
+    " link_id INTEGER REFERENCES links(id) ON DELETE CASCADE, ts INTEGER NOT NULL,"
+    " kind INTEGER NOT NULL, orphan_type INTEGER NOT NULL DEFAULT 0,"
+    " referer TEXT, user_agent TEXT, visited_url TEXT, ip TEXT);"
+    "CREATE INDEX visits_link ON visits(link_id, id);"
+    "CREATE TABLE visits_daily( link_id INTEGER NOT NULL, day INTEGER NOT NULL,"
+    " visits INTEGER NOT NULL DEFAULT 0, bots INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY(link_id, day)) WITHOUT ROWID;"
+    "CREATE TABLE visit_totals( kind INTEGER PRIMARY KEY, total INTEGER NOT NULL DEFAULT 0,"
+    " bots INTEGER NOT NULL DEFAULT 0);"
+    "INSERT INTO visit_totals(kind) VALUES (0), (1);"
+    "CREATE TABLE api_keys( id INTEGER PRIMARY KEY, name TEXT NOT NULL, role INTEGER NOT NULL,"
+    " hash BLOB NOT NULL UNIQUE, prefix TEXT NOT NULL, created_at INTEGER NOT NULL,"
+    " revoked_at INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+    /* the data */
+    "INSERT INTO links(id, code_kind, url, url_hash, title, created_at, updated_at,"
+    " max_visits, visits, bot_visits, owner_key_id) VALUES"
+    " (1, 0, 'https://one.example/', 11, 'One', 1700000001, 1700000001, 0, 3, 1, 0),"
+    " (2, 1, 'https://two.example/', 22, NULL, 1700000002, 1700000002, 10, 1, 0, 1),"
+    " (4, 2, 'https://four.example/', 44, NULL, 1700000004, 1700000004, 0, 0, 0, 1);"
+    "INSERT INTO codes VALUES ('custom2', 2), ('rNd4', 4);"
+    "INSERT INTO link_tags VALUES (1, 'news'), (2, 'news'), (2, 'work');"
+    "INSERT INTO visits(id, link_id, ts, kind, orphan_type, referer, user_agent, visited_url,"
+    " ip) VALUES"
+    " (1, 1, 1700000100, 0, 0, 'https://ref.example/', 'UA', 'http://s/1', '10.0.0.0'),"
+    " (2, 2, 1700000101, 0, 0, NULL, NULL, 'http://s/custom2', NULL),"
+    " (3, NULL, 1700000102, 0, 1, NULL, NULL, 'http://s/', NULL),"
+    " (4, 1, 1700000103, 1, 0, NULL, 'Googlebot', 'http://s/1', NULL),"
+    " (5, 1, 1700000104, 2, 0, NULL, NULL, 'http://s/1', NULL),"
+    " (6, 1, 1700000105, 0, 0, NULL, NULL, 'http://s/1', NULL),"
+    " (7, NULL, 1700000106, 1, 2, NULL, NULL, 'http://s/nope', NULL);"
+    "INSERT INTO visits_daily VALUES (1, 19675, 3, 1), (2, 19675, 1, 0), (0, 19675, 2, 1);"
+    "UPDATE visit_totals SET total = 4, bots = 1 WHERE kind = 0;"
+    "UPDATE visit_totals SET total = 2, bots = 1 WHERE kind = 1;"
+    "INSERT INTO api_keys(id, name, role, hash, prefix, created_at, revoked_at) VALUES"
+    " (1, 'ci', 1, zeroblob(32), 'abcdefgh', 1700000000, 0);"
+    "INSERT INTO meta VALUES ('secret', 'c2VjcmV0'), ('id_hwm', '3');"
+    "PRAGMA user_version=1;";
+
+struct vseen {
+	int n;
+	int64_t id[16], link[16], ts[16];
+	int kind[16];
+	char ua[16][16];
+};
+
+static int see_visit(const sh_visit *v, int64_t visit_id, void *ud)
+{
+	struct vseen *c = ud;
+
+	if (c->n < 16) {
+		c->id[c->n] = visit_id;
+		c->link[c->n] = v->link_id;
+		c->ts[c->n] = v->ts;
+		c->kind[c->n] = v->kind;
+		snprintf(c->ua[c->n], sizeof(c->ua[0]), "%s", v->user_agent ? v->user_agent : "");
+		c->n++;
+	}
+	return 0;
+}
+
+/* A store made by schema 1 migrates to the latest and keeps every link,
+ * code, tag, key, setting, visit and count; and goes on working. */
+static void test_migrate_schema1(void **state)
+{
+	fx *f = *state;
+	char url[160];
+	sqlite3 *db;
+	store *s = NULL;
+	sh_err err = {0};
+	sh_link g = {0};
+	sh_api_key k;
+	sh_visit_totals lt, ot;
+	sh_visit_query vq = {.orphan = -1};
+	struct vseen c = {0};
+	uint8_t zero[SH_KEY_HASH_BYTES] = {0};
+	int curv = 0, latest = 0;
+	int64_t id, deleted;
+	char *v = NULL;
+
+	if (cur->sqlite)
+		snprintf(url, sizeof(url), "sqlite:%s/data/v1.db", f->dir);
+	else
+		snprintf(url, sizeof(url), "memory:v1s%d", fixture_seq);
+	db = raw_open_url(url); /* kept open: a memory store lives while it is */
+	assert_int_equal(sqlite3_exec(db, schema1_store, NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(open_url(url, false, &s), 0);
+	assert_int_equal(store_schema_version(s, &curv, &latest), 0);
+	assert_int_equal(curv, 1);
+	assert_int_equal(store_link_get(s, 1, &g), SH_ESCHEMA);
+	assert_int_equal(store_migrate(s, &err), 0);
+	assert_int_equal(store_schema_version(s, &curv, &latest), 0);
+	assert_int_equal(curv, latest);
+
+	/* links, codes, tags, counters */
+	assert_int_equal(store_link_get(s, 1, &g), 0);
+	assert_string_equal(g.url, "https://one.example/");
+	assert_string_equal(g.title, "One");
+	assert_int_equal(g.visits, 3);
+	assert_int_equal(g.bot_visits, 1);
+	assert_int_equal(g.ntags, 1);
+	sh_link_clear(&g);
+	assert_int_equal(store_link_get_by_code(s, "custom2", &g), 0);
+	assert_int_equal(g.id, 2);
+	assert_int_equal(g.visits, 1);
+	assert_int_equal(g.max_visits, 10);
+	assert_int_equal(g.owner_key_id, 1);
+	assert_int_equal(g.ntags, 2);
+	assert_string_equal(g.tags[1], "work");
+	sh_link_clear(&g);
+	assert_int_equal(store_link_get_by_code(s, "rNd4", &g), 0);
+	assert_int_equal(g.visits, 0);
+	sh_link_clear(&g);
+	assert_int_equal(store_next_id(s, &id), 0);
+	assert_int_equal(id, 5);
+	assert_int_equal(store_key_get_by_hash(s, zero, &k), 0);
+	assert_string_equal(k.name, "ci");
+	assert_int_equal(k.role, KEY_AUTHOR);
+	assert_int_equal(store_meta_get(s, "secret", &v), 0);
+	assert_string_equal(v, "c2VjcmV0");
+	free(v);
+
+	/* totals, and every visit with its fields, by link, tag, owner, orphan */
+	assert_int_equal(store_visits_totals(s, 0, &lt, &ot), 0);
+	assert_int_equal(lt.total, 4);
+	assert_int_equal(lt.bots, 1);
+	assert_int_equal(ot.total, 2);
+	assert_int_equal(ot.bots, 1);
+	assert_int_equal(store_visits_totals(s, 1, &lt, NULL), 0);
+	assert_int_equal(lt.total, 1);
+	expect_visits(s, &vq, 7, 7, 7, 6, 5, 4, 3, 2, 1);
+	assert_int_equal(store_visits_list(s, &vq, see_visit, &c, NULL), 0);
+	assert_int_equal(c.link[0], 0);
+	assert_int_equal(c.kind[0], VISIT_BOT);
+	assert_int_equal(c.ts[6], 1700000100);
+	assert_string_equal(c.ua[3], "Googlebot");
+	vq = (sh_visit_query){.link_id = 1, .orphan = 0};
+	expect_visits(s, &vq, 4, 4, 6, 5, 4, 1);
+	vq = (sh_visit_query){.tag = "work", .orphan = 0};
+	expect_visits(s, &vq, 1, 1, 2);
+	vq = (sh_visit_query){.owner_key_id = 1, .orphan = 0};
+	expect_visits(s, &vq, 1, 1, 2);
+	vq = (sh_visit_query){.orphan = 1};
+	expect_visits(s, &vq, 2, 2, 7, 3);
+	vq = (sh_visit_query){.orphan = 1, .orphan_type = ORPHAN_INVALID_SHORT_URL};
+	expect_visits(s, &vq, 1, 1, 7);
+
+	/* and it goes on: new visits add up, a link's delete takes its visits */
+	{
+		sh_visit nv = {.link_id = 2, .ts = 1700000200, .kind = VISIT_NORMAL};
+		assert_int_equal(store_visits_add(s, &nv, 1), 0);
+	}
+	vq = (sh_visit_query){.link_id = 2, .orphan = 0};
+	expect_visits(s, &vq, 2, 2, 8, 2);
+	assert_int_equal(store_link_delete(s, 1), 0);
+	vq = (sh_visit_query){.orphan = -1};
+	expect_visits(s, &vq, 4, 4, 8, 7, 3, 2);
+	assert_int_equal(store_visits_totals(s, 0, &lt, NULL), 0);
+	assert_int_equal(lt.total, 2);
+	assert_int_equal(store_visits_delete(s, 0, &deleted), 0);
+	assert_int_equal(deleted, 2);
+	store_close(s);
+	sqlite3_close(db);
+	if (cur->sqlite) {
+		static const char *const sfx[] = {"", "-wal", "-shm"};
+		for (int i = 0; i < 3; i++) {
+			snprintf(url, sizeof(url), "%s/data/v1.db%s", f->dir, sfx[i]);
+			unlink(url);
+		}
+	}
+}
+
+/* More visits than the unindexed tail holds: the writer indexes the tail by
+ * link in bulk, and every per-link answer (lists, counts, deletes) is the
+ * same across the indexed part and the tail. */
+static void test_visits_indexed_in_bulk(void **state)
+{
+	fx *f = *state;
+	enum { N = 140000 }; /* > VINDEX_TAIL (131072) in sqlite.c */
+	sh_visit *v = calloc(N, sizeof(*v));
+	sh_visit_query vq;
+	sh_visit_totals lt, ot;
+	sh_link g = {0};
+	int64_t deleted;
+	char *upto = NULL;
+	int i;
+
+	assert_non_null(v);
+	insert(f->s, 1, "https://one.example/", CODE_KIND_COUNTER, NULL);
+	insert(f->s, 2, "https://two.example/", CODE_KIND_COUNTER, NULL);
+	/* ids 1..N: link 1 on ids 4k+1, link 2 on 4k+2, orphans else */
+	for (i = 0; i < N; i++)
+		v[i] = (sh_visit){.link_id = i % 4 == 0   ? 1
+		                             : i % 4 == 1 ? 2
+		                                          : 0,
+		                  .ts = 1700000000 + i,
+		                  .orphan_type = ORPHAN_REGULAR_404};
+	assert_int_equal(store_visits_add(f->s, v, N), 0);
+	assert_int_equal(store_meta_get(f->s, "visits_indexed_upto", &upto), 0);
+	assert_string_equal(upto, "140000"); /* merged */
+	free(upto);
+	/* the tail after the merge: ids N+1..N+8 */
+	for (i = 0; i < 8; i++)
+		v[i].ts = 1800000000 + i;
+	assert_int_equal(store_visits_add(f->s, v, 8), 0);
+	free(v);
+
+	vq = (sh_visit_query){.link_id = 1, .orphan = 0, .limit = 3};
+	/* newest first: ids N+5, N+1 (tail), then N-3 (indexed) */
+	expect_visits(f->s, &vq, N / 4 + 2, 3, N + 5, N + 1, N - 3);
+	vq.offset = N / 4;
+	expect_visits(f->s, &vq, N / 4 + 2, 2, 5, 1);
+	vq = (sh_visit_query){.orphan = 1, .limit = 1};
+	expect_visits(f->s, &vq, N / 2 + 4, 1, N + 8);
+	vq = (sh_visit_query){.link_id = 2, .orphan = 0, .start_date = 1800000000};
+	expect_visits(f->s, &vq, 2, 2, N + 6, N + 2);
+	assert_int_equal(store_link_get(f->s, 2, &g), 0);
+	assert_int_equal(g.visits, N / 4 + 2);
+	sh_link_clear(&g);
+
+	assert_int_equal(store_visits_delete(f->s, 2, &deleted), 0);
+	assert_int_equal(deleted, N / 4 + 2);
+	vq = (sh_visit_query){.link_id = 2, .orphan = 0};
+	expect_visits(f->s, &vq, 0, 0);
+	assert_int_equal(store_link_delete(f->s, 1), 0);
+	vq = (sh_visit_query){.orphan = -1, .limit = 1};
+	expect_visits(f->s, &vq, N / 2 + 4, 1, N + 8);
+	assert_int_equal(store_visits_totals(f->s, 0, &lt, &ot), 0);
+	assert_int_equal(lt.total, 0);
+	assert_int_equal(ot.total, N / 2 + 4);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1380,6 +1892,13 @@ int main(void)
 	    T(test_error_counter),
 	    T(test_open_errors),
 	    T(test_schema_newer_or_missing),
+	    T(test_memory_private_and_shared),
+	    T(test_txn_isolation),
+	    T(test_list_callbacks),
+	    T(test_visit_truncation),
+	    T(test_threads),
+	    T(test_migrate_schema1),
+	    T(test_visits_indexed_in_bulk),
 	};
 	size_t i;
 	int failed = 0;
