@@ -78,7 +78,10 @@
 	X("yourls-username", "SHORTY_YOURLS_USERNAME", CFG_STR, NULL, 0, 0, NULL,                  \
 	  "username for the YOURLS API's username+password auth (unset = off)", yourls_user)       \
 	X("yourls-password", "SHORTY_YOURLS_PASSWORD", CFG_STR, NULL, 0, 0, NULL,                  \
-	  "password for the YOURLS API's username+password auth", yourls_password)
+	  "password for the YOURLS API's username+password auth", yourls_password)                \
+	X("yourls-signature-ttl", "SHORTY_YOURLS_SIGNATURE_TTL", CFG_INT, "43200", 1, 43200, NULL, \
+	  "seconds a timestamped YOURLS signature is accepted either side of now (replay "         \
+	  "window; YOURLS's is 12 h)", yourls_signature_ttl)
 
 #define CFG_OPT(n, e, t, d, lo, hi, ch, h, f) {n, e, t, d, lo, hi, ch, h, offsetof(sh_config, f)},
 #define CFG_WIDTH(n, e, t, d, lo, hi, ch, h, f) sizeof(((sh_config *)0)->f),
