@@ -23,6 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static url_policy pol_default, pol_self;
 static const char *const blocked[] = {"evil.example", "xn--pypal-4ve.com", NULL};
+static const char *const own_names[] = {"192.0.2.5", "[2001:db8::5]", "sho.example", NULL};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -33,7 +34,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	url_policy_default(&pol_default);
 	url_policy_default(&pol_self);
 	pol_self.self_host = "sho.rt";
-	pol_self.self_port = 443;
+	pol_self.self_names = own_names;
 	pol_self.blocked_hosts = blocked;
 	return 0;
 }

@@ -39,6 +39,7 @@ typedef struct sh_config {
 	long rate_limit;       /* anonymous creates per minute per address: 30 */
 	long notfound_limit;   /* unknown codes per minute per address: 120 */
 	long login_limit;      /* failed YOURLS logins per minute per address: 10 */
+	long yourls_signature_ttl; /* seconds a timestamped signature lives: 43200 */
 	char *yourls_user;     /* YOURLS username+password auth, NULL = off */
 	char *yourls_password;
 	char *geoip_db;        /* MaxMind .mmdb path, NULL = no visit locations */

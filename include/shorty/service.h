@@ -138,8 +138,10 @@ int svc_tags_stats(svc *v, store *s, const svc_caller *who, const char *search,
 
 /* ---- the store, as the fronts may see it ----------------------------------- */
 
-/* 0 when the store answers. */
-int svc_store_ping(store *s);
+/* 0 when the store answers and can be written; else a negative SH_E* with
+ * why (may be NULL) saying what is wrong (a file removed, replaced or
+ * read-only: it names paths, for the log, not for anonymous callers). */
+int svc_store_ping(store *s, sh_err *why);
 /* The store's schema version and the one this binary needs. */
 int svc_store_schema(store *s, int *current, int *latest);
 /* Failed store calls since the start (metrics). */

@@ -16,8 +16,10 @@
 typedef struct url_policy {
 	size_t max_length;                  /* bytes, of input and of result */
 	const char *schemes[URL_MAX_SCHEMES]; /* lower-case, NULL-terminated; {"http","https"} */
-	const char *self_host;              /* host of our base URL (lower-case), or NULL */
-	int self_port;                      /* its port (80/443 when default), 0 = any */
+	const char *self_host;              /* host of our base URL (lower-case), or NULL:
+	                                       then no loop check at all */
+	const char *const *self_names;      /* NULL-terminated list of the service's
+	                                       other names and addresses, or NULL */
 	const char *const *blocked_hosts;   /* NULL-terminated list, or NULL; a
 	                                       host matches itself and its subdomains */
 } url_policy;
@@ -37,6 +39,10 @@ void url_policy_default(url_policy *p);
  * punycode; default port dropped; dot segments removed; percent-encoding
  * made canonical (upper-case hex, unreserved characters decoded, non-ASCII
  * bytes encoded); the result never contains a control character.
+ * Loops (when p->self_host is set): a URL whose host is the service's own,
+ * whatever its scheme and port (self_host, any of self_names, or a loopback
+ * name or address: localhost, *.localhost, 127.0.0.0/8, 0.0.0.0/8, [::1],
+ * [::], IPv4-mapped and -compatible forms of those) is SH_EBLOCKED.
  */
 int url_normalize(const url_policy *p, const char *in, size_t in_len,
                   char **out, sh_err *err);

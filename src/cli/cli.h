@@ -151,9 +151,9 @@ const char *csv_errmsg(const csv_reader *r);
  * and one of those gets one more ', so the round trip is exact). */
 void csv_put(FILE *f, const char *s, bool neutralize);
 
-/* The import side of csv_put's neutralizing: if s starts with ' followed
- * by one of = + - @ TAB CR (or by ' and one of those), returns s + 1,
- * else s. */
+/* The import side of csv_put's neutralizing: if s starts with one or more
+ * ' followed by one of = + - @ TAB CR, returns s + 1, else s (the exact
+ * inverse of csv_put for every string). */
 const char *csv_unneutralize(const char *s);
 
 #endif

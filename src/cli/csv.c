@@ -13,8 +13,12 @@
  *
  * Spreadsheet formulas: export writes a cell that starts with = + - @ TAB
  * or CR with a leading ' (OWASP CSV injection advice), and import strips
- * exactly that one ' again, so a round trip is lossless (a value that
- * itself starts with ' and one of those gets one more ').
+ * exactly that one ' again. So that the round trip is lossless for every
+ * string, the rule covers values that already start with any number of '
+ * before one of those (''=1+1 is written '''=1+1): export adds a ' to
+ * exactly the values matching ^'*[=+\-@\t\r], import removes one from
+ * exactly the values matching ^'+[=+\-@\t\r], and nothing export writes
+ * unchanged matches the latter.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -272,6 +276,14 @@ static bool formula_start(char ch)
 	return ch == '=' || ch == '+' || ch == '-' || ch == '@' || ch == '\t' || ch == '\r';
 }
 
+/* s matches ^'*[=+\-@\t\r]: a formula, or one behind any number of '. */
+static bool quoted_formula(const char *s)
+{
+	while (*s == '\'')
+		s++;
+	return formula_start(*s);
+}
+
 void csv_put(FILE *f, const char *s, bool neutralize)
 {
 	bool quote = false;
@@ -288,7 +300,7 @@ void csv_put(FILE *f, const char *s, bool neutralize)
 		putc('"', f);
 	/* a value that already looks neutralized gets a ' too, so that import,
 	 * which strips one, gives it back unchanged */
-	if (neutralize && (formula_start(s[0]) || (s[0] == '\'' && formula_start(s[1]))))
+	if (neutralize && quoted_formula(s))
 		putc('\'', f);
 	for (p = s; *p; p++) {
 		if (*p == '"')
@@ -301,7 +313,7 @@ void csv_put(FILE *f, const char *s, bool neutralize)
 
 const char *csv_unneutralize(const char *s)
 {
-	if (s[0] == '\'' && (formula_start(s[1]) || (s[1] == '\'' && formula_start(s[2]))))
+	if (s[0] == '\'' && quoted_formula(s))
 		return s + 1;
 	return s;
 }

@@ -81,7 +81,10 @@
 	  "password for the YOURLS API's username+password auth", yourls_password)                 \
 	X("geoip-db", "SHORTY_GEOIP_DB", CFG_STR, NULL, 0, 0, NULL,                                \
 	  "MaxMind-format database (.mmdb, e.g. GeoLite2-City) locating visits; unset = no "       \
-	  "locations", geoip_db)
+	  "locations", geoip_db)                                                                   \
+	X("yourls-signature-ttl", "SHORTY_YOURLS_SIGNATURE_TTL", CFG_INT, "43200", 1, 43200, NULL, \
+	  "seconds a timestamped YOURLS signature is accepted either side of now (replay "         \
+	  "window; YOURLS's is 12 h)", yourls_signature_ttl)
 
 #define CFG_OPT(n, e, t, d, lo, hi, ch, h, f) {n, e, t, d, lo, hi, ch, h, offsetof(sh_config, f)},
 #define CFG_WIDTH(n, e, t, d, lo, hi, ch, h, f) sizeof(((sh_config *)0)->f),

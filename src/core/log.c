@@ -17,6 +17,7 @@
 
 #include "shorty/err.h"
 #include "shorty/log.h"
+#include "shorty/utf8.h"
 
 static atomic_int log_level = SH_LOG_INFO;
 static atomic_int log_fd = -1;
@@ -78,12 +79,21 @@ size_t log_escape(char *dst, size_t dstsz, const char *src, size_t n)
 
 	if (dstsz == 0)
 		return 0;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0, ul; i < n; i += ul) {
 		unsigned char c = (unsigned char)src[i];
 		char tmp[4];
+		const char *out = tmp;
 		size_t tl = 0;
+		uint32_t cp = c;
 
-		if (c == '\r') {
+		/* a whole UTF-8 character (not a C1 control) goes through as it is;
+		 * a byte that starts none is escaped like a control byte, so every
+		 * line is UTF-8 (log shippers that read JSON or UTF-8 choke on
+		 * anything else) */
+		ul = c >= 0x80 ? sh_utf8_next((const unsigned char *)src + i, n - i, &cp) : 1;
+		if (ul > 1 && cp > 0x9f) {
+			out = src + i, tl = ul;
+		} else if (ul = 1, c == '\r') {
 			tmp[0] = '\\', tmp[1] = 'r', tl = 2;
 		} else if (c == '\n') {
 			tmp[0] = '\\', tmp[1] = 'n', tl = 2;
@@ -91,15 +101,19 @@ size_t log_escape(char *dst, size_t dstsz, const char *src, size_t n)
 			tmp[0] = '\\', tmp[1] = 't', tl = 2;
 		} else if (c == '\\') {
 			tmp[0] = '\\', tmp[1] = '\\', tl = 2;
-		} else if (c < 0x20 || c == 0x7f) {
+		} else if (c < 0x20 || c >= 0x7f) {
 			tmp[0] = '\\', tmp[1] = 'x', tmp[2] = hex[c >> 4], tmp[3] = hex[c & 15];
 			tl = 4;
 		} else {
 			tmp[0] = (char)c, tl = 1;
 		}
 		if (o + tl + 1 > dstsz) {
-			/* cut: leave room for "..." when possible */
+			/* cut: leave room for "..." when possible, never inside a
+			 * UTF-8 character */
+			size_t end = o;
 			while (o > 0 && o + 4 > dstsz)
+				o--;
+			while (o > 0 && o < end && ((unsigned char)dst[o] & 0xc0) == 0x80)
 				o--;
 			if (o + 4 <= dstsz) {
 				memcpy(dst + o, "...", 3);
@@ -107,7 +121,7 @@ size_t log_escape(char *dst, size_t dstsz, const char *src, size_t n)
 			}
 			break;
 		}
-		memcpy(dst + o, tmp, tl);
+		memcpy(dst + o, out, tl);
 		o += tl;
 	}
 	dst[o] = '\0';

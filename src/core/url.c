@@ -35,17 +35,21 @@
  *        - a "%" not followed by two hex digits is encoded as %25.
  *      So "https://example.com/ü?q=ü#ü" -> ".../%C3%BC?q=%C3%BC#%C3%BC".
  *   7. The input (after trimming) and the result are at most max_length
- *      bytes (SH_ETOOBIG); a host on the blocklist, or the service's own
- *      host (and port), is SH_EBLOCKED.
+ *      bytes (SH_ETOOBIG); a host on the blocklist, or one of the service's
+ *      own names (any scheme, any port: the base URL's host, the names in
+ *      the policy, loopback names and addresses), is SH_EBLOCKED.
  *
- * Private and loopback addresses (127.0.0.1, 10.x, 169.254.169.254, [::1])
- * are ACCEPTED: shorty never fetches the URLs it stores, it only redirects
- * browsers to them, so they are no server-side request forgery risk here.
- * A title fetcher or link preview added later must refuse them itself.
+ * Private addresses (10.x, 192.168.x, 169.254.169.254) are ACCEPTED:
+ * shorty never fetches the URLs it stores, it only redirects browsers to
+ * them, so they are no server-side request forgery risk here. A title
+ * fetcher or link preview added later must refuse them itself. Loopback
+ * addresses are refused as the service's own names when the policy checks
+ * loops (issue 12: a proxy or the service itself may answer there).
  *
  * The result never contains a control character, a space or a backslash;
  * it is safe to write into a Location header byte for byte.
  */
+#include <arpa/inet.h>
 #include <locale.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -57,6 +61,7 @@
 #include <curl/curl.h>
 
 #include "shorty/url.h"
+#include "shorty/utf8.h"
 
 enum url_comp { URL_PATH, URL_QUERY, URL_FRAGMENT };
 
@@ -241,42 +246,11 @@ static void url_remove_dots(url_buf *out, const char *path)
 /* Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF. */
 static bool url_utf8_ok(const unsigned char *s, size_t n)
 {
-	size_t i = 0;
+	uint32_t cp;
 
-	while (i < n) {
-		unsigned char c = s[i];
-		size_t need;
-		unsigned lo = 0x80, hi = 0xBF;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if (c >= 0xC2 && c <= 0xDF) {
-			need = 1;
-		} else if (c >= 0xE0 && c <= 0xEF) {
-			need = 2;
-			if (c == 0xE0)
-				lo = 0xA0;
-			else if (c == 0xED)
-				hi = 0x9F;
-		} else if (c >= 0xF0 && c <= 0xF4) {
-			need = 3;
-			if (c == 0xF0)
-				lo = 0x90;
-			else if (c == 0xF4)
-				hi = 0x8F;
-		} else {
+	for (size_t len; n > 0; s += len, n -= len)
+		if ((len = sh_utf8_next(s, n, &cp)) == 0)
 			return false;
-		}
-		if (i + need >= n)
-			return false;
-		if (s[i + 1] < lo || s[i + 1] > hi)
-			return false;
-		for (size_t k = 2; k <= need; k++)
-			if (s[i + k] < 0x80 || s[i + k] > 0xBF)
-				return false;
-		i += need + 1;
-	}
 	return true;
 }
 
@@ -338,6 +312,78 @@ static bool url_host_match(const char *host, const char *name, bool subdomains)
 	if (hl == nl)
 		return true;
 	return subdomains && host[hl - nl - 1] == '.';
+}
+
+/* The address a host names when it is an IP literal ("127.0.0.1",
+ * "[::1]"): AF_INET or AF_INET6 with its bytes in a, else 0. An IPv4-mapped
+ * or -compatible IPv6 address is read as its IPv4 address. */
+static int url_host_addr(const char *h, unsigned char a[16])
+{
+	char buf[64];
+	size_t n = strlen(h);
+	unsigned char a6[16];
+	static const unsigned char zero12[12];
+
+	if (inet_pton(AF_INET, h, a) == 1)
+		return AF_INET;
+	if (n < 3 || n - 2 >= sizeof buf || h[0] != '[' || h[n - 1] != ']')
+		return 0;
+	memcpy(buf, h + 1, n - 2);
+	buf[n - 2] = '\0';
+	if (inet_pton(AF_INET6, buf, a6) != 1)
+		return 0;
+	if ((memcmp(a6, zero12, 10) == 0 && a6[10] == 0xff && a6[11] == 0xff) ||
+	    (memcmp(a6, zero12, 12) == 0 && (a6[12] | a6[13]) != 0)) {
+		memcpy(a, a6 + 12, 4); /* ::ffff:a.b.c.d, ::a.b.c.d */
+		return AF_INET;
+	}
+	memcpy(a, a6, 16);
+	return AF_INET6;
+}
+
+/* Loopback and "this host": localhost and its subdomains (RFC 6761),
+ * 127.0.0.0/8, 0.0.0.0/8, ::1 and :: (however written). */
+static bool url_host_loopback(const char *host)
+{
+	unsigned char a[16];
+	static const unsigned char zero15[15];
+
+	if (url_host_match(host, "localhost", true))
+		return true;
+	switch (url_host_addr(host, a)) {
+	case AF_INET:
+		return a[0] == 127 || a[0] == 0;
+	case AF_INET6:
+		return memcmp(a, zero15, 15) == 0 && a[15] <= 1;
+	default:
+		return false;
+	}
+}
+
+/* Is host (its address a/af from url_host_addr) the name `name`? IP
+ * literals are compared as addresses, so every spelling matches. */
+static bool url_host_same(const char *host, int af, const unsigned char *a, const char *name)
+{
+	unsigned char b[16];
+	int bf = url_host_addr(name, b);
+
+	if (bf)
+		return af == bf && memcmp(a, b, af == AF_INET ? 4 : 16) == 0;
+	return url_host_match(host, name, false);
+}
+
+/* Is host one of the service's own names (any scheme, any port)? */
+static bool url_host_is_self(const url_policy *p, const char *host)
+{
+	unsigned char a[16];
+	int af = url_host_addr(host, a);
+
+	if (url_host_loopback(host) || url_host_same(host, af, a, p->self_host))
+		return true;
+	for (const char *const *n = p->self_names; n && *n; n++)
+		if (url_host_same(host, af, a, *n))
+			return true;
+	return false;
 }
 
 static int url_default_port(const char *scheme)
@@ -643,14 +689,11 @@ scheme_ok:
 			}
 		}
 	}
-	if (p->self_host && url_host_match(host, p->self_host, false)) {
-		int eff = portnum >= 0 ? portnum : url_default_port(scheme);
-		if (p->self_port == 0 || eff == p->self_port) {
-			rc = sh_err_set(err, SH_EBLOCKED, "url",
-			                "the URL points back at this service (a redirect loop): "
-			                "give the final destination instead");
-			goto out;
-		}
+	if (p->self_host && url_host_is_self(p, host)) {
+		rc = sh_err_set(err, SH_EBLOCKED, "url",
+		                "the URL points back at this service (a redirect loop): "
+		                "give the final destination instead");
+		goto out;
 	}
 
 	/* 6. path, query, fragment */

@@ -375,6 +375,14 @@ int http_metrics_handler(http_req *r); /* GET /metrics */
 
 #define ROUTE_LABEL_OTHER (-1) /* r->route before/without a route ("other") */
 
+/* ---- the access log (logmask.c) ---------------------------------------------- */
+
+/* raw (the request target) into out for the access log, with the value of
+ * every credential parameter (apiKey, signature, password, ...; compared by
+ * the %-decoded name, case-insensitive) replaced by "***". Returns out, or
+ * "-" when raw is NULL. */
+const char *http_log_target(const char *raw, char *out, size_t outsz);
+
 /* ---- per-address rate limits (ratelimit.c) ---------------------------------- */
 
 enum rl_kind {

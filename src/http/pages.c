@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "shorty/linkjson.h"
+#include "shorty/log.h"
 #include "shorty/timeutil.h"
 #include "http/internal.h"
 
@@ -45,13 +46,23 @@ int page_ready(http_req *r)
 {
 	int cur = 0, latest = 0;
 	const char *why = NULL;
+	sh_err perr = {0};
 
 	if (http_stopping())
 		why = "shutting down";
 	else if (!r->w->rs)
 		why = "the store cannot be opened";
-	else if (svc_store_ping(r->w->rs) < 0)
-		why = "the store does not answer";
+	else if (svc_store_ping(r->w->rs, &perr) < 0) {
+		/* the reason (a file removed, replaced or read-only) names paths:
+		 * it goes to the log, not to anonymous callers */
+		log_msg(SH_LOG_WARN, "not ready: %s", perr.msg);
+		why = "the store does not answer or cannot be written; see the log";
+		/* this worker opens the store again on a later request: a file
+		 * replaced under us is then the one read, as it is the one the
+		 * writer writes once its commit found the change */
+		store_close(r->w->rs);
+		r->w->rs = NULL;
+	}
 	else if (svc_store_schema(r->w->rs, &cur, &latest) < 0)
 		why = "the store's schema version cannot be read";
 	else if (cur != latest)

@@ -13,10 +13,24 @@
  * relaxed atomic loads and no lock: that is what the redirect path checks
  * on every request, so the brake costs a hot redirect a hash and a load,
  * not a mutex every worker would share when traffic comes from one address.
- * A torn or overwritten slot can only let a blocked address through early;
- * it never blocks an address that was not.
+ *
+ * A brake never says "not blocked" for an address it blocked (issue 12):
+ *   - the hash is keyed (SipHash, libsodium's crypto_shorthash, with a
+ *     random key per process), so nobody can compute two addresses that
+ *     share a slot or a bucket;
+ *   - a slot of the lock-free table holding ANOTHER address (two blocked
+ *     addresses did share it, by chance) is not read as "not blocked": the
+ *     check then asks the authoritative bucket, under its shard's lock. An
+ *     empty slot means no address of that slot was ever blocked.
+ *   - an IPv6 address counts by its /64 (one host usually holds a whole
+ *     /64, so its addresses are one client), an IPv4-mapped IPv6 address as
+ *     its IPv4 address.
+ * An overwritten slot can cost a check a lock; it never blocks an address
+ * that was not.
  */
+#include <arpa/inet.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,10 +54,18 @@ typedef struct rl_shard {
 	rl_entry e[RL_SLOTS];
 } rl_shard;
 
+/* One slot of the lock-free table. It is written only under the lock of
+ * the shard its index falls in (RL_BLOCK_SLOTS is a multiple of RL_SHARDS,
+ * so a slot's addresses all share one shard) and read as a seqlock: an odd
+ * or changed seq means a write was under way, and the reader asks the
+ * bucket instead of pairing one address's key with another's time. */
 typedef struct rl_block {
+	_Atomic uint32_t seq;
 	_Atomic uint64_t key;
 	_Atomic int64_t until_ns;
 } rl_block;
+
+_Static_assert(RL_BLOCK_SLOTS % RL_SHARDS == 0, "a block slot must map to one shard");
 
 typedef struct ratelimit {
 	rl_shard shards[RL_SHARDS];
@@ -52,15 +74,40 @@ typedef struct ratelimit {
 } ratelimit;
 
 static ratelimit *limits[RL__COUNT];
+static unsigned char hash_key[crypto_shorthash_KEYBYTES]; /* set by ratelimit_init */
+
+/* The client an address stands for, as bytes: IPv4 (also when written as
+ * ::ffff:a.b.c.d), the /64 of an IPv6 address, else the string itself. */
+static size_t client_bytes(const char *ip, unsigned char out[16])
+{
+	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	unsigned char a6[16];
+
+	if (inet_pton(AF_INET, ip, out) == 1)
+		return 4;
+	if (inet_pton(AF_INET6, ip, a6) == 1) {
+		if (memcmp(a6, mapped, sizeof mapped) == 0) {
+			memcpy(out, a6 + 12, 4);
+			return 4;
+		}
+		memcpy(out, a6, 8);
+		return 8;
+	}
+	return 0;
+}
 
 static uint64_t hash_ip(const char *s)
 {
-	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return h ? h : 1;
+	unsigned char bin[16], h[crypto_shorthash_BYTES];
+	size_t n = client_bytes(s, bin);
+	uint64_t x = 0;
+
+	if (n)
+		crypto_shorthash(h, bin, n, hash_key);
+	else
+		crypto_shorthash(h, (const unsigned char *)s, strlen(s), hash_key);
+	memcpy(&x, h, sizeof x);
+	return x ? x : 1;
 }
 
 static ratelimit *rl_create(long per_minute)
@@ -91,6 +138,9 @@ static void rl_destroy(ratelimit *rl)
 int ratelimit_init(const long per_minute[RL__COUNT])
 {
 	ratelimit_free();
+	if (sodium_init() < 0)
+		return SH_ENOMEM;
+	randombytes_buf(hash_key, sizeof hash_key);
 	for (int k = 0; k < RL__COUNT; k++) {
 		if (per_minute[k] <= 0)
 			continue;
@@ -111,12 +161,40 @@ void ratelimit_free(void)
 	}
 }
 
+/* The entry of h in its shard (locked by the caller), or NULL; *reuse is
+ * where a new entry would go (an empty slot, else the one idle longest). */
+static rl_entry *shard_find(rl_shard *sh, uint64_t h, rl_entry **reuse)
+{
+	rl_entry *oldest = NULL;
+
+	for (int i = 0; i < RL_PROBE; i++) {
+		rl_entry *c = &sh->e[(h / RL_SHARDS + (uint64_t)i) % RL_SLOTS];
+		if (c->key == h)
+			return c;
+		if (c->key == 0 && !oldest)
+			oldest = c;
+		else if (c->key != 0 &&
+		         (!oldest || (oldest->key != 0 && c->last_ns < oldest->last_ns)))
+			oldest = c;
+	}
+	if (reuse)
+		*reuse = oldest;
+	return NULL;
+}
+
+/* The tokens of e at now, refilled since its last use, at most a burst. */
+static double tokens_at(const ratelimit *rl, const rl_entry *e, int64_t now)
+{
+	double t = e->tokens + (double)(now - e->last_ns) * rl->rate_per_ns;
+	return t > rl->burst ? rl->burst : t;
+}
+
 int ratelimit_take(int kind, const char *ip)
 {
 	ratelimit *rl = kind >= 0 && kind < RL__COUNT ? limits[kind] : NULL;
 	uint64_t h;
 	rl_shard *sh;
-	rl_entry *e = NULL, *oldest = NULL;
+	rl_entry *e, *oldest = NULL;
 	int64_t now = sh_mono_ns();
 	int wait = 0;
 
@@ -125,36 +203,45 @@ int ratelimit_take(int kind, const char *ip)
 	h = hash_ip(ip);
 	sh = &rl->shards[h % RL_SHARDS];
 	pthread_mutex_lock(&sh->mu);
-	for (int i = 0; i < RL_PROBE; i++) {
-		rl_entry *c = &sh->e[(h / RL_SHARDS + (uint64_t)i) % RL_SLOTS];
-		if (c->key == h) {
-			e = c;
-			break;
-		}
-		if (c->key == 0 && !oldest)
-			oldest = c;
-		else if (c->key != 0 &&
-		         (!oldest || (oldest->key != 0 && c->last_ns < oldest->last_ns)))
-			oldest = c;
-	}
+	e = shard_find(sh, h, &oldest);
 	if (!e) {
 		e = oldest;
 		e->key = h;
 		e->tokens = rl->burst;
 		e->last_ns = now;
 	}
-	e->tokens += (double)(now - e->last_ns) * rl->rate_per_ns;
-	if (e->tokens > rl->burst)
-		e->tokens = rl->burst;
+	e->tokens = tokens_at(rl, e, now);
 	e->last_ns = now;
 	if (e->tokens >= 1.0) {
 		e->tokens -= 1.0;
 	} else {
 		double need_ns = (1.0 - e->tokens) / rl->rate_per_ns;
 		rl_block *b = &rl->blocks[h % RL_BLOCK_SLOTS];
+		uint32_t seq = atomic_load_explicit(&b->seq, memory_order_relaxed);
 		wait = (int)(need_ns / 1e9) + 1;
+		atomic_store_explicit(&b->seq, seq + 1, memory_order_relaxed);
+		atomic_thread_fence(memory_order_release);
+		atomic_store_explicit(&b->key, h, memory_order_relaxed);
 		atomic_store_explicit(&b->until_ns, now + (int64_t)need_ns, memory_order_relaxed);
-		atomic_store_explicit(&b->key, h, memory_order_release);
+		atomic_store_explicit(&b->seq, seq + 2, memory_order_release);
+	}
+	pthread_mutex_unlock(&sh->mu);
+	return wait;
+}
+
+/* The authoritative answer for h: its bucket, under the shard's lock. */
+static int blocked_locked(ratelimit *rl, uint64_t h, int64_t now)
+{
+	rl_shard *sh = &rl->shards[h % RL_SHARDS];
+	const rl_entry *e;
+	int wait = 0;
+
+	pthread_mutex_lock(&sh->mu);
+	e = shard_find(sh, h, NULL);
+	if (e) {
+		double t = tokens_at(rl, e, now);
+		if (t < 1.0)
+			wait = (int)((1.0 - t) / rl->rate_per_ns / 1e9) + 1;
 	}
 	pthread_mutex_unlock(&sh->mu);
 	return wait;
@@ -162,19 +249,25 @@ int ratelimit_take(int kind, const char *ip)
 
 int ratelimit_blocked(int kind, const char *ip)
 {
-	const ratelimit *rl = kind >= 0 && kind < RL__COUNT ? limits[kind] : NULL;
+	ratelimit *rl = kind >= 0 && kind < RL__COUNT ? limits[kind] : NULL;
 	const rl_block *b;
-	uint64_t h;
+	uint64_t h, held;
+	uint32_t seq;
 	int64_t until, now;
 
 	if (!rl)
 		return 0;
 	h = hash_ip(ip);
 	b = &rl->blocks[h % RL_BLOCK_SLOTS];
-	if (atomic_load_explicit(&b->key, memory_order_acquire) != h)
-		return 0;
+	seq = atomic_load_explicit(&b->seq, memory_order_acquire);
+	held = atomic_load_explicit(&b->key, memory_order_relaxed);
 	until = atomic_load_explicit(&b->until_ns, memory_order_relaxed);
+	atomic_thread_fence(memory_order_acquire);
+	if (seq == 0)
+		return 0; /* nobody of this slot was ever blocked */
 	now = sh_mono_ns();
+	if ((seq & 1) || atomic_load_explicit(&b->seq, memory_order_relaxed) != seq || held != h)
+		return blocked_locked(rl, h, now);
 	if (now >= until)
 		return 0;
 	return (int)((until - now) / 1000000000LL) + 1;

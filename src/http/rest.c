@@ -216,7 +216,7 @@ int rest_authenticate(http_req *r, bool query_key, int *answered)
 
 int rest_health(http_req *r)
 {
-	bool ok = r->w->rs && svc_store_ping(r->w->rs) == 0;
+	bool ok = r->w->rs && svc_store_ping(r->w->rs, NULL) == 0;
 	json_t *j = json_pack("{s:s,s:s,s:{s:s,s:s}}", "status", ok ? "pass" : "fail", "version",
 	                      SHLINK_API_VERSION, "links", "about", "https://shlink.io", "project",
 	                      "https://github.com/shlinkio/shlink");

@@ -555,47 +555,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	return r;
 }
 
-/* The request target for the access log, with the values of the query
- * parameters that carry credentials (the legacy Shlink route's apiKey, the
- * YOURLS API's signature and password) replaced by "***": keys are never
- * logged. */
 #define HTTP_LOG_TARGET_MAX 1024
-static const char *log_target(const char *raw, char *out, size_t outsz)
-{
-	static const char *const secret[] = {"apikey",   "api_key", "key",      "signature",
-	                                     "password", "token",   "x-api-key"};
-	const char *q;
-	size_t o = 0;
-
-	if (!raw)
-		return "-";
-	q = strchr(raw, '?');
-	if (!q) {
-		snprintf(out, outsz, "%s", raw);
-		return out;
-	}
-	o = (size_t)(q - raw) + 1 < outsz ? (size_t)(q - raw) + 1 : outsz - 1;
-	memcpy(out, raw, o);
-	for (const char *p = q + 1; *p && o + 1 < outsz;) {
-		size_t plen = strcspn(p, "&"), nlen = strcspn(p, "=&");
-		bool hide = false;
-		for (size_t i = 0; i < sizeof secret / sizeof secret[0]; i++)
-			if (nlen == strlen(secret[i]) && strncasecmp(p, secret[i], nlen) == 0)
-				hide = true;
-		int n = hide && nlen < plen ? snprintf(out + o, outsz - o, "%.*s=***", (int)nlen, p)
-		                            : snprintf(out + o, outsz - o, "%.*s", (int)plen, p);
-		o += n > 0 ? (size_t)n : 0;
-		if (o >= outsz)
-			o = outsz - 1;
-		p += plen;
-		if (*p == '&' && o + 1 < outsz) {
-			out[o++] = '&';
-			p++;
-		}
-	}
-	out[o] = '\0';
-	return out;
-}
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
@@ -616,7 +576,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (S->cfg->access_log && r->status) {
 		char target[HTTP_LOG_TARGET_MAX];
 		log_msg(SH_LOG_INFO, "%s %s %s %d", r->ip, r->method ? r->method : "-",
-		        log_target(r->raw_buf, target, sizeof target), r->status);
+		        http_log_target(r->raw_buf, target, sizeof target), r->status);
 	}
 	__atomic_sub_fetch(&S->inflight, 1, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&S->jlock);

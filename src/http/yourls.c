@@ -27,7 +27,10 @@
  *      accepted too, like YOURLS's static signature token.
  *   2. signature=<hex>&timestamp=<unix seconds>&hash=sha256|sha512, where
  *      hex = H(timestamp ‖ token) or H(token ‖ timestamp), timestamp within
- *      ±43200 s of now (YOURLS_NONCE_LIFE). md5 (YOURLS's default when
+ *      ±43200 s of now (YOURLS_NONCE_LIFE), or the shorter window of
+ *      yourls-signature-ttl (SHORTY_YOURLS_SIGNATURE_TTL). As in YOURLS, such
+ *      a signature is not bound to an action: anyone who sees one may
+ *      replay it for any action until it expires. md5 (YOURLS's default when
  *      `hash` is absent) is refused, and so is sha384: libsodium, our only
  *      crypto library, has no SHA-384.
  *      The token: shorty keeps only hashes of API keys, so the time-limited
@@ -73,6 +76,7 @@
 
 #include "shorty/linkjson.h"
 #include "shorty/timeutil.h"
+#include "shorty/utf8.h"
 #include "http/internal.h"
 
 #define YOURLS_API_VERSION "1.10.2" /* the YOURLS release whose API this follows */
@@ -210,43 +214,51 @@ static int64_t intval(const char *s)
 
 /* ---- output -------------------------------------------------------------- */
 
+/* s as XML 1.0 character data: markup characters escaped, and what XML
+ * cannot carry at all (C0 controls but TAB/LF/CR, U+FFFE, U+FFFF, bytes
+ * that are not UTF-8) dropped, so every answer stays well-formed whatever
+ * a store written by an older version holds. */
 static void xml_text(sbuf *b, const char *s)
 {
-	const char *start = s;
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = strlen(s);
 
-	for (; *s; s++) {
-		const char *rep = NULL;
-		unsigned char c = (unsigned char)*s;
+	while (n > 0) {
+		uint32_t cp = 0;
+		size_t len = sh_utf8_next(p, n, &cp), run = 0;
 
-		switch (c) {
+		/* the longest run of characters that need nothing */
+		while (len > 0 && sh_xml_char(cp) && cp != '&' && cp != '<' && cp != '>' &&
+		       cp != '"' && cp != '\'') {
+			run += len;
+			len = sh_utf8_next(p + run, n - run, &cp);
+		}
+		sbuf_add(b, (const char *)p, run);
+		p += run, n -= run;
+		if (n == 0)
+			break;
+		switch (len ? cp : 0) {
 		case '&':
-			rep = "&amp;";
+			sbuf_adds(b, "&amp;");
 			break;
 		case '<':
-			rep = "&lt;";
+			sbuf_adds(b, "&lt;");
 			break;
 		case '>':
-			rep = "&gt;";
+			sbuf_adds(b, "&gt;");
 			break;
 		case '"':
-			rep = "&quot;";
+			sbuf_adds(b, "&quot;");
 			break;
 		case '\'':
-			rep = "&apos;";
+			sbuf_adds(b, "&apos;");
 			break;
 		default:
-			/* characters XML 1.0 cannot hold at all are dropped */
-			if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
-				rep = "";
-			break;
+			break; /* dropped */
 		}
-		if (rep) {
-			sbuf_add(b, start, (size_t)(s - start));
-			sbuf_adds(b, rep);
-			start = s + 1;
-		}
+		len = len ? len : 1;
+		p += len, n -= len;
 	}
-	sbuf_add(b, start, (size_t)(s - start));
 }
 
 static void xml_value(sbuf *b, const char *key, json_t *v)
@@ -433,7 +445,7 @@ static int check_timed(http_req *r, const char *sig, const char *ts, const char 
 	unsigned char want[crypto_hash_sha512_BYTES], h1[crypto_hash_sha512_BYTES],
 	    h2[crypto_hash_sha512_BYTES];
 	size_t n, binlen = 0, i;
-	int64_t t, now = sh_now();
+	int64_t t, life, now = sh_now();
 	int ok1, ok2;
 
 	if (!hash || !hash[0] || strcasecmp(hash, "md5") == 0) {
@@ -460,7 +472,8 @@ static int check_timed(http_req *r, const char *sig, const char *ts, const char 
 		if (ts[i] < '0' || ts[i] > '9')
 			return SH_EAUTH;
 	t = intval(ts);
-	if (t - now >= YOURLS_NONCE_LIFE || now - t >= YOURLS_NONCE_LIFE)
+	life = r->cfg->yourls_signature_ttl > 0 ? r->cfg->yourls_signature_ttl : YOURLS_NONCE_LIFE;
+	if (t - now >= life || now - t >= life)
 		return SH_EAUTH;
 	/* the signature: exactly the digest in hex */
 	if (strlen(sig) != 2 * n ||
@@ -663,12 +676,14 @@ static int yjob_reply(http_req *r, int rc)
 	}
 }
 
-/* yourls_sanitize_title, roughly: control characters become spaces, white
- * space around is trimmed, at most SH_TITLE_MAX bytes (never splitting a
- * UTF-8 character). NULL when nothing is left. */
+/* yourls_sanitize_title, roughly: white space around is trimmed, at most
+ * SH_TITLE_MAX bytes (never splitting a UTF-8 character). NULL when nothing
+ * is left. A control character inside stays, so that the service refuses
+ * the title as it does on every other front (issue 12: YOURLS turned C0
+ * controls into spaces, which hid them from the one check). */
 static char *clean_title(const char *in)
 {
-	size_t n, i;
+	size_t n;
 	char *t;
 
 	if (!in)
@@ -678,16 +693,13 @@ static char *clean_title(const char *in)
 	t = strdup(in);
 	if (!t)
 		return NULL;
-	for (i = 0; t[i]; i++)
-		if ((unsigned char)t[i] < 0x20 || t[i] == 0x7f)
-			t[i] = ' ';
 	n = strlen(t);
 	if (n > SH_TITLE_MAX) {
 		n = SH_TITLE_MAX;
 		while (n > 0 && ((unsigned char)t[n] & 0xc0) == 0x80)
 			n--;
 	}
-	while (n > 0 && t[n - 1] == ' ')
+	while (n > 0 && (t[n - 1] == ' ' || t[n - 1] == '\t' || t[n - 1] == '\r' || t[n - 1] == '\n'))
 		n--;
 	t[n] = '\0';
 	if (!t[0]) {

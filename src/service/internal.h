@@ -29,4 +29,11 @@ void svc__count_created(svc *v);
  * rc unchanged. Answers (SH_ENOTFOUND, SH_ETAKEN) are not rewritten. */
 int svc__store_err(store *s, int rc, sh_err *err);
 
+/* The service's own names besides its base URL's host (ownnames.c): the
+ * listen host, or every interface address when it listens on a wildcard,
+ * and the host name; NULL-terminated, for url_policy.self_names. NULL when
+ * out of memory. */
+char **svc__own_names(const char *listen);
+void svc__own_names_free(char **names);
+
 #endif

@@ -28,6 +28,7 @@
 #include "shorty/codec.h"
 #include "shorty/service.h"
 #include "shorty/timeutil.h"
+#include "shorty/utf8.h"
 #include "service/internal.h"
 
 #define SECRET_BYTES 32
@@ -49,6 +50,7 @@ struct svc {
 	url_policy policy;
 	char *schemes;      /* storage the policy's scheme pointers point into */
 	char *self_host;
+	char **own_names;   /* the policy's self_names (ownnames.c), owned */
 	char **blocked;     /* NULL-terminated, owned */
 	size_t nblocked;
 	lru *cache;
@@ -145,42 +147,19 @@ static bool status_valid(int st)
 	return st == 301 || st == 302 || st == 307 || st == 308;
 }
 
-/* Valid UTF-8 (no overlongs, surrogates or code points past U+10FFFF) and
- * no control character (C0, DEL, C1). */
+/* Valid UTF-8 (no overlongs, surrogates or code points past U+10FFFF), no
+ * control character (C0, DEL, C1) and no noncharacter (U+FFFE, U+FDD0...:
+ * XML cannot carry U+FFFE/U+FFFF, and none of them is text). */
 static bool text_ok(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
+	size_t n = strlen(s), len;
 	uint32_t cp;
-	int n, i;
 
-	while (*p) {
-		if (*p < 0x80) {
-			if (*p < 0x20 || *p == 0x7f)
-				return false;
-			p++;
-			continue;
-		}
-		if ((*p & 0xe0) == 0xc0) {
-			n = 1;
-			cp = *p & 0x1f;
-		} else if ((*p & 0xf0) == 0xe0) {
-			n = 2;
-			cp = *p & 0x0f;
-		} else if ((*p & 0xf8) == 0xf0) {
-			n = 3;
-			cp = *p & 0x07;
-		} else {
+	for (; n > 0; p += len, n -= len) {
+		len = sh_utf8_next(p, n, &cp);
+		if (len == 0 || cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || sh_unicode_nonchar(cp))
 			return false;
-		}
-		for (i = 1; i <= n; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (p[i] & 0x3f);
-		}
-		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
-			return false;
-		p += n + 1;
 	}
 	return true;
 }
@@ -194,7 +173,7 @@ static int check_title(const char *title, sh_err *err)
 		                  "the title is longer than %d bytes; shorten it", SH_TITLE_MAX);
 	if (!text_ok(title))
 		return sh_err_set(err, SH_EINVAL, "title",
-		                  "the title must be UTF-8 text without control characters");
+		                  "the title must be UTF-8 text without control characters or noncharacters");
 	return 0;
 }
 
@@ -375,7 +354,7 @@ static int parse_schemes(svc *v, const char *list, sh_err *err)
 static int parse_base(svc *v, const char *base, sh_err *err)
 {
 	CURLU *u = NULL;
-	char *host = NULL, *port = NULL, *p;
+	char *host = NULL, *p;
 	size_t n;
 	int rc = 0;
 
@@ -407,11 +386,14 @@ static int parse_base(svc *v, const char *base, sh_err *err)
 		goto out;
 	}
 	v->policy.self_host = v->self_host;
-	if (curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK && port)
-		v->policy.self_port = (int)strtol(port, NULL, 10);
+	v->own_names = svc__own_names(v->cfg->listen);
+	if (!v->own_names) {
+		rc = sh_err_set(err, SH_ENOMEM, NULL, "out of memory");
+		goto out;
+	}
+	v->policy.self_names = (const char *const *)v->own_names;
 out:
 	curl_free(host);
-	curl_free(port);
 	curl_url_cleanup(u);
 	return rc;
 }
@@ -542,6 +524,7 @@ void svc_close(svc *v)
 	free(v->blocked);
 	free(v->schemes);
 	free(v->self_host);
+	svc__own_names_free(v->own_names);
 	free(v->base);
 	sodium_memzero(v, sizeof *v);
 	free(v);
@@ -1097,9 +1080,13 @@ int svc_tags_stats(svc *v, store *s, const svc_caller *who, const char *search,
 
 /* ---- the store, as the fronts may see it ------------------------------------ */
 
-int svc_store_ping(store *s)
+int svc_store_ping(store *s, sh_err *why)
 {
-	return store_ping(s);
+	int rc = store_ping(s);
+
+	if (rc < 0 && why)
+		*why = s->last_err;
+	return rc;
 }
 
 int svc_store_schema(store *s, int *current, int *latest)

@@ -300,7 +300,8 @@ again:
 	}
 	rc = store_commit(w->ws);
 	if (rc < 0) {
-		log_msg(SH_LOG_ERROR, "group commit failed: %s", sh_strerror(rc));
+		log_msg(SH_LOG_ERROR, "group commit failed: %s",
+		        w->ws->last_err.msg[0] ? w->ws->last_err.msg : sh_strerror(rc));
 		(void)store_rollback(w->ws);
 		/* whatever the units cached is not true: forget it all */
 		if (svc_cache(w->v))

@@ -43,6 +43,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "shorty/store.h"
 #include "shorty/timeutil.h"
@@ -967,12 +968,40 @@ static int sq_schema_version(store *s, int *current, int *latest)
 	return rc;
 }
 
+/* Is the file this connection writes still the one at its path (issue 12:
+ * a file removed or replaced while we run takes writes nobody will read
+ * again)? With `writable`, can it also be written (permissions, a read-only
+ * file system)? 0, or SH_ESTORE with the reason in last_err. A memory or
+ * temporary database has no file and always passes. */
+static int sq_file_check(sq_store *q, bool writable)
+{
+	const char *path = sqlite3_db_filename(q->db, "main");
+	int moved = 0;
+
+	if (!path || !path[0])
+		return 0;
+	if (sqlite3_file_control(q->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK &&
+	    moved)
+		return sq_err(q, SH_ESTORE,
+		              "the database file %s was removed or replaced while shorty was "
+		              "running: nothing is written to it any more; put it back or "
+		              "restart shorty",
+		              path);
+	if (writable && access(path, W_OK) != 0)
+		return sq_err(q, SH_ESTORE, "the database file %s cannot be written (%s)", path,
+		              strerror(errno));
+	return 0;
+}
+
+/* The store answers, its file is the one we opened and can be written. */
 static int sq_ping(store *s)
 {
 	sq_store *q = SQ(s);
 	sqlite3_stmt *st = NULL;
-	int rc = stmt(q, ST_PING, &st);
+	int rc = sq_file_check(q, true);
 
+	if (rc == 0)
+		rc = stmt(q, ST_PING, &st);
 	return rc ? rc : step_done(q, st, "ping");
 }
 
@@ -1008,6 +1037,9 @@ static int sq_commit(store *s)
 
 	if (sqlite3_get_autocommit(q->db))
 		return sq_err(q, SH_EINVAL, "%s", "commit: no transaction is open");
+	/* never acknowledge a write to a file that is no longer at our path */
+	if ((rc = sq_file_check(q, false)) != 0)
+		return rc;
 	rc = run(q, ST_COMMIT, "commit");
 	if (rc == 0)
 		q->sp_depth = 0;

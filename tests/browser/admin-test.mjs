@@ -46,7 +46,9 @@ const target = http.createServer((req, res) => {
   res.end('<!doctype html><title>target</title><p id=where>target</p>');
 });
 await new Promise((resolve) => target.listen(0, '127.0.0.1', resolve));
-const T = `http://127.0.0.1:${target.address().port}`;
+// By a name of its own, which Chromium maps to 127.0.0.1 (--host-resolver-
+// rules): shorty refuses loopback addresses as its own names (a redirect loop).
+const T = `http://target.test:${target.address().port}`;
 
 // ---- the REST API, to check what the admin did -----------------------------
 const api = await pwRequest.newContext({ baseURL: BASE, extraHTTPHeaders: { 'X-Api-Key': KEY } });
@@ -58,7 +60,7 @@ async function rest(pathq) {
 // ---- the browser --------------------------------------------------------------
 const shots = process.env.SHORTY_SCREENSHOTS || fs.mkdtempSync(path.join(os.tmpdir(), 'shorty-admin-shots-'));
 fs.mkdirSync(shots, { recursive: true });
-const browser = await launch();
+const browser = await launch(['--host-resolver-rules=MAP target.test 127.0.0.1']);
 const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
 const requests = []; // every URL the browser asked for, in order
 ctx.on('request', (r) => requests.push(r.url()));
@@ -79,7 +81,7 @@ const sessionKey = () => page.evaluate(() => sessionStorage.getItem('shorty.apiK
 const localHasKey = (k) => page.evaluate((k) =>
   Object.keys(localStorage).some((n) => (localStorage.getItem(n) || '').includes(k)), k);
 const own = (u) => u.startsWith(BASE + '/') || u === BASE;
-const local = (u) => /^(data|blob):/.test(u) || new URL(u).hostname === '127.0.0.1';
+const local = (u) => /^(data|blob):/.test(u) || ['127.0.0.1', 'target.test'].includes(new URL(u).hostname);
 
 // 1. the page loads from shorty alone
 await step('the login page loads from this server only', async () => {

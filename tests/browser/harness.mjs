@@ -36,13 +36,14 @@ export function finish() {
 }
 
 // launch() gives Chromium a fresh temp --user-data-dir of its own (and
-// removes it on close); it refuses one passed in args.
-export function launch() {
+// removes it on close); it refuses one passed in args. extra: more flags.
+export function launch(extra = []) {
   return chromium.launch({
     executablePath: EXE,
     headless: true,
     timeout: 20000,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      ...extra],
   });
 }

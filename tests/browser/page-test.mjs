@@ -33,7 +33,10 @@ const target = http.createServer((req, res) => {
   res.end(body);
 });
 await new Promise((resolve) => target.listen(0, '127.0.0.1', resolve));
-const T = `http://127.0.0.1:${target.address().port}`;
+// By a name of its own, which Chromium maps to 127.0.0.1 (--host-resolver-
+// rules below): shorty refuses loopback addresses as its own names (a
+// redirect loop), whatever the port.
+const T = `http://target.test:${target.address().port}`;
 
 // ---- the REST API, to see which links exist -------------------------------
 const api = await pwRequest.newContext({
@@ -57,7 +60,7 @@ async function linkCount() {
 // ---- the browser ------------------------------------------------------------
 const shots = process.env.SHORTY_SCREENSHOTS || fs.mkdtempSync(path.join(os.tmpdir(), 'shorty-shots-'));
 fs.mkdirSync(shots, { recursive: true });
-const browser = await launch();
+const browser = await launch(['--host-resolver-rules=MAP target.test 127.0.0.1']);
 
 const dialogs = [];
 const pageErrors = [];

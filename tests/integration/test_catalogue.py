@@ -138,14 +138,18 @@ def test_A11_urltestdata_failures(cs, u):
 def test_A12_internal_destinations_accepted_never_fetched(cs):
     # departure (docs/catalogue.md): shorty never fetches a destination, so an
     # internal address only ever reaches the visitor's own browser
-    for u, want in [("http://127.0.0.1/", "http://127.0.0.1/"),
-                    ("http://2130706433/", "http://127.0.0.1/"),
-                    ("http://0x7f.1/", "http://127.0.0.1/"),
+    for u, want in [("http://10.1.2.3/", "http://10.1.2.3/"),
+                    ("http://167838211/", "http://10.1.2.3/"),
+                    ("http://0xa.1.2.3/", "http://10.1.2.3/"),
                     ("http://169.254.169.254/latest/meta-data/", None)]:
         r = create_url(cs, u)
         assert r.status_code == 200, r.text
         if want:
             assert r.json()["longUrl"] == want
+    # loopback forms are this service's own names: refused as loops (issue 12,
+    # test_hardening.py::test_own_names_are_loops)
+    for u in ("http://127.0.0.1/", "http://2130706433/", "http://0x7f.1/"):
+        assert "points back" in refused(cs, {"longUrl": u})["detail"]
 
 
 def test_A13_idn_stored_as_punycode(cs):

@@ -48,7 +48,7 @@ static void test_table(void **state)
 		for (const cfg_option *q = cfg_options; q < o; q++)
 			assert_int_not_equal(q->offset, o->offset);
 	}
-	assert_int_equal(n, 25); /* every field of sh_config */
+	assert_int_equal(n, 26); /* every field of sh_config */
 	assert_null(cfg_find("no-such-option"));
 	assert_null(cfg_find(NULL));
 }
@@ -69,6 +69,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.redirect_status, 302);
 	assert_true(c.anonymous_create);
 	assert_int_equal(c.max_url_length, 8192);
+	assert_int_equal(c.yourls_signature_ttl, 43200);
 	assert_string_equal(c.allowed_schemes, "http,https");
 	assert_null(c.blocklist_file);
 	assert_string_equal(c.log_level, "info");

@@ -318,7 +318,6 @@ static void test_blocked(void **state)
 	url_policy_default(&p);
 	p.blocked_hosts = blocked;
 	p.self_host = "s.example.com";
-	p.self_port = 443;
 	check_p(&p, "https://evil.example/x", 21, SH_EBLOCKED, NULL,
 	        "the host evil.example is on the blocklist", __LINE__);
 	check_p(&p, "https://WWW.Evil.Example./x", 26, SH_EBLOCKED, NULL, "blocklist", __LINE__);
@@ -333,17 +332,47 @@ static void test_blocked(void **state)
 	check_p(&p, "https://S.EXAMPLE.COM:443/abc", 29, SH_EBLOCKED, NULL, "redirect loop",
 	        __LINE__);
 	check_p(&p, "https://s.example.com./abc", 26, SH_EBLOCKED, NULL, "redirect loop", __LINE__);
-	/* another port or a subdomain is another service */
-	check_p(&p, "https://s.example.com:8443/abc", 30, 0, NULL, NULL, __LINE__);
-	check_p(&p, "http://s.example.com/abc", 24, 0, NULL, NULL, __LINE__);
+	/* issue 12: whatever the scheme and port */
+	check_p(&p, "https://s.example.com:8443/abc", 30, SH_EBLOCKED, NULL, "loop", __LINE__);
+	check_p(&p, "http://s.example.com/abc", 24, SH_EBLOCKED, NULL, "loop", __LINE__);
+	check_p(&p, "http://s.example.com:9000/abc", 29, SH_EBLOCKED, NULL, "loop", __LINE__);
+	/* a subdomain is another service */
 	check_p(&p, "https://www.s.example.com/abc", 29, 0, NULL, NULL, __LINE__);
-	p.self_port = 0; /* any port */
-	check_p(&p, "http://s.example.com:9000/abc", 29, SH_EBLOCKED, NULL, "redirect loop",
-	        __LINE__);
-	p.self_host = "localhost";
-	p.self_port = 8000;
-	check_p(&p, "http://localhost:8000/abc", 25, SH_EBLOCKED, NULL, "redirect loop", __LINE__);
-	check_p(&p, "http://localhost/abc", 20, 0, NULL, NULL, __LINE__);
+}
+
+#define LOOP(pp, in) check_p(pp, in, strlen(in), SH_EBLOCKED, NULL, "redirect loop", __LINE__)
+
+/* Issue 12: loopback names and addresses, and the other names of the
+ * service, in every spelling, are loops; other hosts are not. */
+static void test_own_names(void **state)
+{
+	url_policy p;
+	const char *const names[] = {"192.0.2.5", "[2001:db8::5]", "other.example", NULL};
+	const char *loops[] = {
+	    "http://localhost/",         "https://LOCALHOST:1/x",    "http://localhost./",
+	    "http://a.b.localhost/",     "http://127.0.0.1/",        "http://127.9.8.7:80/",
+	    "http://2130706433/",        "http://0x7f.1/",           "http://0177.0.0.1/",
+	    "http://127.1/",             "http://0.0.0.0/",          "http://0/",
+	    "http://[::1]/",             "http://[0:0:0:0:0:0:0:1]/", "http://[::]/",
+	    "http://[::ffff:127.0.0.1]/", "http://[::ffff:7f00:1]:8000/", "http://[::127.0.0.1]/",
+	    "http://192.0.2.5/",         "https://3221225989:99/",   "http://[::ffff:192.0.2.5]/",
+	    "http://[2001:DB8:0::5]/",   "http://Other.Example./",   "https://s.example.com:1/"};
+	const char *fine[] = {"http://10.0.0.1/", "http://169.254.169.254/", "http://[::2]/",
+	                      "http://192.0.2.6/", "http://[2001:db8::6]/", "http://localhost.com/",
+	                      "http://127.0.0.1.nip.io/", "http://sub.other.example/",
+	                      "http://[::ffff:10.0.0.1]/"};
+
+	(void)state;
+	url_policy_default(&p);
+	p.self_host = "s.example.com";
+	p.self_names = names;
+	for (size_t i = 0; i < sizeof loops / sizeof loops[0]; i++)
+		LOOP(&p, loops[i]);
+	for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++)
+		check_p(&p, fine[i], strlen(fine[i]), 0, NULL, NULL, __LINE__);
+	/* without a base URL (self_host NULL) nothing is a loop */
+	p.self_host = NULL;
+	check_p(&p, "http://127.0.0.1/", 17, 0, NULL, NULL, __LINE__);
 }
 
 static void test_scheme_policy(void **state)
@@ -381,6 +410,7 @@ int main(void)
 	    cmocka_unit_test(test_length),
 	    cmocka_unit_test(test_empty),
 	    cmocka_unit_test(test_blocked),
+	    cmocka_unit_test(test_own_names),
 	    cmocka_unit_test(test_scheme_policy),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
