@@ -978,7 +978,9 @@ static int sq_file_check(sq_store *q, bool writable)
 	const char *path = sqlite3_db_filename(q->db, "main");
 	int moved = 0;
 
-	if (!path || !path[0])
+	/* an in-memory store has no file to lose (memdb names a path that is
+	 * not one) */
+	if (!path || !path[0] || q->base.ops == &memory_ops)
 		return 0;
 	if (sqlite3_file_control(q->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK &&
 	    moved)
