@@ -36,9 +36,11 @@ void url_policy_default(url_policy *p);
  * Rules: surrounding white space trimmed; then any control character
  * (< 0x20, 0x7f), raw space, backslash or NUL inside -> rejected; scheme in
  * policy; host present; no user:pass@; scheme and host lower-cased; IDN to
- * punycode; default port dropped; dot segments removed; percent-encoding
- * made canonical (upper-case hex, unreserved characters decoded, non-ASCII
- * bytes encoded); the result never contains a control character.
+ * punycode; a host ending in a number is an IPv4 address as browsers read
+ * it (dotted decimal) or refused; default port dropped; dot segments
+ * removed; percent-encoding made canonical (upper-case hex, unreserved
+ * characters decoded, non-ASCII bytes encoded, a "%" that starts no escape
+ * kept as browsers keep it); the result never contains a control character.
  * Loops (when p->self_host is set): a URL whose host is the service's own,
  * whatever its scheme and port (self_host, any of self_names, or a loopback
  * name or address: localhost, *.localhost, 127.0.0.0/8, 0.0.0.0/8, [::1],

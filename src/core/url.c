@@ -20,6 +20,12 @@
  *   5. Canonical form: scheme and host lower case; an international host
  *      name to punycode (IDNA 2008 via curl/libidn2); a host must be
  *      labels of [a-z0-9_-] (1..63 bytes, 253 in all) or an IP literal;
+ *      for the special schemes (http, https, ws, wss, ftp) a host that
+ *      ends in a number is read as the WHATWG URL Standard reads it: an
+ *      IPv4 address in any notation browsers accept, stored dotted
+ *      decimal, or refused as browsers refuse it; an "xn--" label must be
+ *      valid punycode, and an international name must keep the UTS 46
+ *      deviation characters browsers keep (see url_idn_kept);
  *      the scheme's default port dropped; dot segments removed (also those
  *      spelled %2E); an empty path becomes "/"; an empty query or fragment
  *      is dropped.
@@ -32,7 +38,11 @@
  *          (%2F %3F %23 %26 %3D %2B %25 ...), and non-ASCII bytes;
  *        - raw bytes not allowed in the component by RFC 3986 (non-ASCII
  *          bytes, " < > [ ] ^ ` { | }, a second "#") are encoded;
- *        - a "%" not followed by two hex digits is encoded as %25.
+ *        - a "%" not followed by two hex digits is kept as it is, as
+ *          browsers keep it ("foo%2zbar" stays "foo%2zbar", not
+ *          "foo%252zbar", which is another resource); an unreserved byte
+ *          stays encoded where decoding it would turn such a "%" into an
+ *          escape ("%%34%31" gives "%%341", not "%41").
  *      So "https://example.com/ü?q=ü#ü" -> ".../%C3%BC?q=%C3%BC#%C3%BC".
  *   7. The input (after trimming) and the result are at most max_length
  *      bytes (SH_ETOOBIG); a host on the blocklist, or one of the service's
@@ -53,6 +63,7 @@
 #include <locale.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,6 +193,16 @@ static void url_put_pct(url_buf *o, unsigned char c)
 	ub_putn(o, t, 3);
 }
 
+/* Would appending the hex digit v to o complete a "%x" or "%" that a lone
+ * "%" left in o into a new escape ("%%34%31" -> "%41")? */
+static bool url_makes_escape(const url_buf *o, unsigned char v)
+{
+	if (url_hexval(v) < 0 || o->n == 0)
+		return false;
+	return o->b[o->n - 1] == '%' ||
+	       (o->n >= 2 && o->b[o->n - 2] == '%' && url_hexval((unsigned char)o->b[o->n - 1]) >= 0);
+}
+
 /* Writes s with canonical percent-encoding for comp (rule 6 above). */
 static void url_canon(url_buf *o, const char *s, enum url_comp comp)
 {
@@ -190,13 +211,16 @@ static void url_canon(url_buf *o, const char *s, enum url_comp comp)
 			int hi = url_hexval(p[1]), lo = hi < 0 ? -1 : url_hexval(p[2]);
 			if (hi >= 0 && lo >= 0) {
 				unsigned char v = (unsigned char)(hi * 16 + lo);
-				if (url_unreserved(v))
+				if (url_unreserved(v) && !url_makes_escape(o, v))
 					ub_putc(o, (char)v);
 				else
 					url_put_pct(o, v);
 				p += 2;
 			} else {
-				ub_puts(o, "%25");
+				/* Browsers keep a "%" that starts no escape as it is
+				 * (WHATWG URL Standard); encoding it as %25 would send
+				 * them to another resource. */
+				ub_putc(o, '%');
 			}
 		} else if (url_raw_ok(*p, comp)) {
 			ub_putc(o, (char)*p);
@@ -444,6 +468,301 @@ static size_t url_scheme_len(const char *s, size_t n)
 	return i;
 }
 
+/* The host of h in punycode (IDNA 2008, libidn2 through curl), read under
+ * a UTF-8 locale (see url_locale_init). */
+static CURLUcode url_get_punycode(CURLU *h, char **host)
+{
+	locale_t old;
+	CURLUcode uc;
+
+	pthread_once(&url_locale_once, url_locale_init);
+	if (!url_utf8_locale)
+		return CURLUE_LACKS_IDN;
+	old = uselocale(url_utf8_locale);
+	uc = curl_url_get(h, CURLUPART_HOST, host, CURLU_PUNYCODE);
+	uselocale(old);
+	return uc;
+}
+
+/* RFC 3492 Punycode: decodes s (n bytes, after "xn--") to UTF-8 in o;
+ * false when it is not valid Punycode. Hand written: curl 7.88 converts
+ * only to punycode (CURLU_PUNY2IDN is curl 8.3), and this is the only
+ * decoding shorty needs; the result is checked by libidn2 below. */
+static bool url_puny_decode(url_buf *o, const char *s, size_t n)
+{
+	enum { BASE = 36, TMIN = 1, TMAX = 26, SKEW = 38, DAMP = 700 };
+	uint32_t cp[64], len = 0, cpn = 128, i = 0, bias = 72;
+	size_t in = 0, b = 0;
+
+	for (size_t k = 0; k < n; k++)
+		if (s[k] == '-')
+			b = k;
+	if (b > 0 || (n > 0 && s[0] == '-')) {
+		if (b > sizeof cp / sizeof cp[0])
+			return false;
+		for (size_t k = 0; k < b; k++)
+			cp[len++] = (unsigned char)s[k];
+		in = b + 1;
+	}
+	while (in < n) {
+		uint32_t oldi = i, w = 1, delta;
+
+		for (uint32_t k = BASE;; k += BASE) {
+			char c = in < n ? s[in++] : '\0';
+			uint32_t d, t;
+
+			if (c >= 'a' && c <= 'z')
+				d = (uint32_t)(c - 'a');
+			else if (c >= 'A' && c <= 'Z')
+				d = (uint32_t)(c - 'A');
+			else if (c >= '0' && c <= '9')
+				d = (uint32_t)(c - '0' + 26);
+			else
+				return false;
+			if (d > (UINT32_MAX - i) / w)
+				return false;
+			i += d * w;
+			t = k <= bias ? TMIN : k >= bias + TMAX ? TMAX : k - bias;
+			if (d < t)
+				break;
+			if (w > UINT32_MAX / (BASE - t))
+				return false;
+			w *= BASE - t;
+		}
+		if (len >= sizeof cp / sizeof cp[0])
+			return false;
+		delta = oldi == 0 ? (i - oldi) / DAMP : (i - oldi) / 2;
+		delta += delta / (len + 1);
+		for (bias = 0; delta > ((BASE - TMIN) * TMAX) / 2; bias += BASE)
+			delta /= BASE - TMIN;
+		bias += (BASE - TMIN + 1) * delta / (delta + SKEW);
+		if (i / (len + 1) > 0x10FFFF - cpn)
+			return false;
+		cpn += i / (len + 1);
+		i %= len + 1;
+		if (cpn < 0x80 || (cpn >= 0xD800 && cpn <= 0xDFFF))
+			return false;
+		memmove(cp + i + 1, cp + i, (len - i) * sizeof cp[0]);
+		cp[i++] = cpn;
+		len++;
+	}
+	for (uint32_t k = 0; k < len; k++) {
+		uint32_t c = cp[k];
+		char u[4];
+
+		if (c < 0x80) {
+			ub_putc(o, (char)c);
+		} else if (c < 0x800) {
+			u[0] = (char)(0xC0 | c >> 6);
+			u[1] = (char)(0x80 | (c & 63));
+			ub_putn(o, u, 2);
+		} else if (c < 0x10000) {
+			u[0] = (char)(0xE0 | c >> 12);
+			u[1] = (char)(0x80 | (c >> 6 & 63));
+			u[2] = (char)(0x80 | (c & 63));
+			ub_putn(o, u, 3);
+		} else {
+			u[0] = (char)(0xF0 | c >> 18);
+			u[1] = (char)(0x80 | (c >> 12 & 63));
+			u[2] = (char)(0x80 | (c >> 6 & 63));
+			u[3] = (char)(0x80 | (c & 63));
+			ub_putn(o, u, 4);
+		}
+	}
+	return true;
+}
+
+/*
+ * Browsers refuse a host with an "xn--" label that is not the punycode of
+ * a valid international label ("xn--", "xn--abc-", "xn--a-ecp.ru" with a
+ * bad digit); curl passes any ASCII host through. Each xn-- label of host
+ * (lower case) is decoded, and the decoded host converted back by libidn2:
+ * it must give host again. 1 = valid, 0 = not, SH_ENOMEM.
+ */
+/* host with its xn-- labels decoded to UTF-8 into u; false when one is not
+ * Punycode. *any tells whether there was an xn-- label. */
+static bool url_host_decode(url_buf *u, const char *host, bool *any)
+{
+	u->max = 4 * strlen(host) + 16;
+	*any = false;
+	for (const char *l = host; *l;) {
+		size_t n = strcspn(l, ".");
+
+		if (n >= 4 && strncasecmp(l, "xn--", 4) == 0) {
+			*any = true;
+			if (!url_puny_decode(u, l + 4, n - 4))
+				return false;
+		} else {
+			ub_putn(u, l, n);
+		}
+		l += n;
+		if (*l == '.')
+			ub_putc(u, *l++);
+	}
+	return true;
+}
+
+/* How often s holds the i-th of the four UTS 46 deviation characters
+ * (sharp s, final sigma, ZWNJ, ZWJ); i past them: -1. */
+static long url_deviation_count(const char *s, size_t i)
+{
+	static const char *const dev[] = {"\xc3\x9f", "\xcf\x82", "\xe2\x80\x8c",
+	                                  "\xe2\x80\x8d"};
+	long k = 0;
+
+	if (i >= sizeof dev / sizeof dev[0])
+		return -1;
+	for (const char *p = s; (p = strstr(p, dev[i])) != NULL; p++)
+		k++;
+	return k;
+}
+
+/*
+ * curl 7.88 converts with UTS 46 non-transitional processing, as browsers
+ * do, but when that fails it retries with transitional processing, which
+ * maps the deviation characters away ("ß" to "ss", ZWJ deleted): another
+ * host than the browser's, or one the browser refuses. A result that lost
+ * a deviation character of the name (utf8) is refused. 1 = kept, 0 = lost,
+ * SH_ENOMEM.
+ */
+static int url_idn_kept(const char *utf8, const char *puny)
+{
+	url_buf u = {0};
+	bool any;
+	int ok = 1;
+
+	if (!url_host_decode(&u, puny, &any))
+		ok = 0;
+	else if (u.oom)
+		ok = SH_ENOMEM;
+	for (size_t i = 0; ok == 1 && url_deviation_count(utf8, i) >= 0; i++)
+		if (url_deviation_count(u.b ? u.b : "", i) < url_deviation_count(utf8, i))
+			ok = 0;
+	free(u.b);
+	return ok;
+}
+
+static int url_host_xn_ok(const char *host)
+{
+	url_buf u = {0};
+	CURLU *t = NULL;
+	char *back = NULL;
+	int ok = 0;
+	bool any;
+
+	if (!url_host_decode(&u, host, &any))
+		goto out;
+	if (!any) {
+		ok = 1;
+		goto out;
+	}
+	t = curl_url();
+	if (u.oom || !t || curl_url_set(t, CURLUPART_URL, "http://x/", 0) != CURLUE_OK) {
+		ok = SH_ENOMEM;
+		goto out;
+	}
+	if (!u.over && curl_url_set(t, CURLUPART_HOST, u.b, 0) == CURLUE_OK &&
+	    url_get_punycode(t, &back) == CURLUE_OK)
+		ok = strcasecmp(back, host) == 0;
+out:
+	curl_free(back);
+	curl_url_cleanup(t);
+	free(u.b);
+	return ok;
+}
+
+/*
+ * IPv4 hosts as the WHATWG URL Standard reads them (its "ends in a number
+ * checker" and "IPv4 parser"). curl reads only some of the notations
+ * browsers accept ("0x.0x.0" stays a name) and takes what browsers refuse
+ * ("256.0.0.1", "1.2.3.08", "foo.0x4") as a host name, so the link would
+ * not go where the browser goes; this small correction runs on the host
+ * curl hands back (already decoded and IDNA-mapped, as in WHATWG). Hand
+ * written because no library here implements these rules.
+ */
+
+/* One part: decimal, octal (leading 0) or hex (0x; "0x" alone is 0).
+ * Saturates above 2^32. Returns false on a character outside the radix or
+ * an empty part. */
+static bool url_ipv4_number(const char *s, size_t n, uint64_t *v)
+{
+	unsigned radix = 10;
+
+	if (n == 0)
+		return false;
+	if (n >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		radix = 16;
+		s += 2;
+		n -= 2;
+	} else if (n >= 2 && s[0] == '0') {
+		radix = 8;
+		s++;
+		n--;
+	}
+	*v = 0;
+	for (size_t i = 0; i < n; i++) {
+		int d = url_hexval((unsigned char)s[i]);
+		if (d < 0 || (unsigned)d >= radix)
+			return false;
+		*v = *v * radix + (unsigned)d;
+		if (*v > UINT32_MAX)
+			*v = (uint64_t)UINT32_MAX + 1;
+	}
+	return true;
+}
+
+/* Does the host end in a number (its last label, a trailing empty one
+ * ignored, all digits or an IPv4 number)? Then it must be an IPv4 address. */
+static bool url_host_ends_in_number(const char *h)
+{
+	size_t n = strlen(h), i;
+	uint64_t v;
+
+	if (n > 1 && h[n - 1] == '.')
+		n--;
+	for (i = n; i > 0 && h[i - 1] != '.'; i--)
+		;
+	if (i == n)
+		return false;
+	if (strspn(h + i, "0123456789") >= n - i)
+		return true;
+	return url_ipv4_number(h + i, n - i, &v);
+}
+
+/* Parses h as a WHATWG IPv4 host into dotted decimal (out, 16 bytes);
+ * false when a browser refuses it. */
+static bool url_ipv4_parse(const char *h, char out[16])
+{
+	uint64_t num[4], addr;
+	size_t n = strlen(h), parts = 0;
+
+	if (n > 1 && h[n - 1] == '.')
+		n--; /* one trailing dot is allowed */
+	for (size_t start = 0;;) {
+		size_t end = start;
+
+		while (end < n && h[end] != '.')
+			end++;
+		if (parts == 4 || !url_ipv4_number(h + start, end - start, &num[parts]))
+			return false;
+		parts++;
+		if (end >= n)
+			break;
+		start = end + 1;
+	}
+	for (size_t i = 0; i + 1 < parts; i++)
+		if (num[i] > 255)
+			return false;
+	if (num[parts - 1] >= (uint64_t)1 << (8 * (5 - parts)))
+		return false;
+	addr = num[parts - 1];
+	for (size_t i = 0; i + 1 < parts; i++)
+		addr += num[i] << (8 * (3 - i));
+	snprintf(out, 16, "%u.%u.%u.%u", (unsigned)(addr >> 24) & 255, (unsigned)(addr >> 16) & 255,
+	         (unsigned)(addr >> 8) & 255, (unsigned)addr & 255);
+	return true;
+}
+
 /* ---- the gate ------------------------------------------------------------ */
 
 static int url_normalize_once(const url_policy *p, const char *in, size_t in_len, char **out,
@@ -452,7 +771,7 @@ static int url_normalize_once(const url_policy *p, const char *in, size_t in_len
 	url_policy defp;
 	const char *s = in, *e;
 	char schemes_txt[128], schemes_or[128];
-	char scheme[32];
+	char scheme[32], ipv4[16];
 	char *buf = NULL, *host = NULL, *port = NULL, *path = NULL, *query = NULL, *frag = NULL;
 	char *user = NULL, *pass = NULL, *zone = NULL;
 	CURLU *h = NULL;
@@ -624,19 +943,19 @@ scheme_ok:
 				nonascii_host = true;
 	}
 	if (uc == CURLUE_OK && nonascii_host) {
-		locale_t old;
+		char *utf8 = host;
+		int kept = 1;
 
-		curl_free(host);
 		host = NULL;
-		pthread_once(&url_locale_once, url_locale_init);
-		if (!url_utf8_locale) {
-			uc = CURLUE_LACKS_IDN;
-		} else {
-			old = uselocale(url_utf8_locale);
-			uc = curl_url_get(h, CURLUPART_HOST, &host, CURLU_PUNYCODE);
-			uselocale(old);
+		uc = url_get_punycode(h, &host);
+		if (uc == CURLUE_OK)
+			kept = url_idn_kept(utf8, host);
+		curl_free(utf8);
+		if (kept == SH_ENOMEM) {
+			rc = sh_err_set(err, SH_ENOMEM, "url", "out of memory");
+			goto out;
 		}
-		if (uc != CURLUE_OK) {
+		if (uc != CURLUE_OK || !kept) {
 			rc = sh_err_set(err, SH_EINVAL, "url",
 			                "the international host name could not be converted to "
 			                "punycode: check it, or give it as xn--...");
@@ -652,6 +971,39 @@ scheme_ok:
 	for (char *q = host; *q; q++)
 		if (*q >= 'A' && *q <= 'Z')
 			*q = (char)(*q - 'A' + 'a');
+	if (host[0] != '[') {
+		int xn = url_host_xn_ok(host);
+
+		if (xn == SH_ENOMEM) {
+			rc = sh_err_set(err, SH_ENOMEM, "url", "out of memory");
+			goto out;
+		}
+		if (!xn) {
+			rc = sh_err_set(err, SH_EINVAL, "url",
+			                "the host %.200s has an xn-- label that is not valid "
+			                "punycode of an international name: check it",
+			                host);
+			goto out;
+		}
+	}
+	if (url_default_port(scheme) >= 0 && host[0] != '[' && url_host_ends_in_number(host)) {
+		/* special schemes only: WHATWG reads other hosts as opaque */
+		if (!url_ipv4_parse(host, ipv4)) {
+			rc = sh_err_set(err, SH_EINVAL, "url",
+			                "the host %.200s ends in a number but is not an IPv4 "
+			                "address browsers accept (four numbers 0-255, or fewer "
+			                "with a larger last one): check it for typing mistakes",
+			                host);
+			goto out;
+		}
+		curl_free(host);
+		host = NULL;
+		if (curl_url_set(h, CURLUPART_HOST, ipv4, 0) != CURLUE_OK ||
+		    curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+			rc = sh_err_set(err, SH_ENOMEM, "url", "out of memory");
+			goto out;
+		}
+	}
 	if (!url_host_ok(host)) {
 		rc = sh_err_set(err, SH_EINVAL, "url",
 		                "the host name of the URL is not valid: check it for typing "
