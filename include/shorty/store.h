@@ -55,10 +55,16 @@ typedef struct sh_link {
 	bool forward_query;
 	bool crawlable;
 	bool disabled;
-	int64_t owner_key_id;       /* API key that created it; 0 = none (CLI, anonymous) */
+	int64_t owner_key_id;       /* API key that created it; 0 = the operator (CLI,
+	                             * import); SH_OWNER_ANONYMOUS = the public page */
 	int ntags;
 	char tags[SH_MAX_TAGS][SH_TAG_MAX + 1];
 } sh_link;
+
+/* The owner of links made anonymously (POST /api/shorten). Never a key id
+ * (those start at 1) nor 0, so an anonymous create dedupes only against
+ * anonymous links and never hands out the operator's or a key's link. */
+#define SH_OWNER_ANONYMOUS ((int64_t)-1)
 
 /* Frees url and title, zeroes the struct. Safe on a zeroed struct. */
 void sh_link_clear(sh_link *l);

@@ -186,6 +186,17 @@ static int shorten_page(http_req *r, int status, const char *err_text, const sh_
 	return ret;
 }
 
+/* What an anonymous creator may see of its link: the short link and the URL
+ * it sent. A deduped link was made by another anonymous creator, so no
+ * date, counts or settings (issue 12 item 9). */
+static json_t *public_link_json(const svc *v, const sh_link *l)
+{
+	char su[CODE_MAX + 600];
+
+	return json_pack("{s:s, s:s, s:s}", "shortCode", l->code, "shortUrl",
+	                 svc_short_url(v, l->code, su, sizeof su), "longUrl", l->url ? l->url : "");
+}
+
 static int shorten_reply(http_req *r, int rc)
 {
 	shorten_job *j = r->ud;
@@ -193,7 +204,7 @@ static int shorten_reply(http_req *r, int rc)
 	if (j->json) {
 		if (rc < 0)
 			return http_reply_error(r, rc, &j->u.err);
-		return http_reply_json(r, 200, linkjson_short_url(r->v, &j->u.link));
+		return http_reply_json(r, 200, public_link_json(r->v, &j->u.link));
 	}
 	if (rc < 0) {
 		int status = 400;
@@ -246,7 +257,7 @@ int page_shorten(http_req *r)
 	r->ud_free = shorten_job_free;
 	j->json = json;
 	svc_unit_init(&j->u, SVC_UNIT_CREATE);
-	j->u.caller.anonymous = true; /* no key: the link has no owner */
+	j->u.caller.anonymous = true; /* owner SH_OWNER_ANONYMOUS */
 	if (json) {
 		int answered = 0;
 		json_t *u;
