@@ -76,47 +76,18 @@ int page_ready(http_req *r)
 
 /* ---- robots.txt -------------------------------------------------------------- */
 
-#define ROBOTS_MAX_LINKS 10000
-
-struct robots_ctx {
-	sbuf *b;
-	int n;
-};
-
-static int robots_cb(const sh_link *l, void *ud)
-{
-	struct robots_ctx *c = ud;
-
-	if (!l->crawlable || l->disabled)
-		return 0;
-	sbuf_printf(c->b, "Allow: /%s\n", l->code);
-	return ++c->n >= ROBOTS_MAX_LINKS;
-}
-
+/* The body is the service's, cached and bounded (svc_robots): this route is
+ * anonymous and not rate limited, so it must cost no more than a copy. */
 int page_robots(http_req *r)
 {
-	sh_list_query q;
-	sbuf b;
-	struct robots_ctx c = {&b, 0};
-	int64_t total = 0;
+	char *body;
+	size_t len;
 	int ret;
 
-	sbuf_init(&b, 2 << 20);
-	sbuf_adds(&b, "# Only links marked crawlable may be indexed.\nUser-agent: *\n");
-	if (r->w->rs) {
-		memset(&q, 0, sizeof(q));
-		q.limit = 100000;
-		q.order = LIST_CREATED_DESC;
-		q.now = sh_now();
-		svc_list(r->v, r->w->rs, NULL, &q, robots_cb, &c, &total);
-	}
-	sbuf_adds(&b, "Disallow: /\n");
-	if (b.err) {
-		sbuf_free(&b);
+	if (svc_robots(r->v, r->w->rs, &body, &len) < 0)
 		return http_reply_error(r, SH_ENOMEM, NULL);
-	}
-	ret = http_reply(r, 200, "text/plain; charset=utf-8", b.p, b.len);
-	sbuf_free(&b);
+	ret = http_reply(r, 200, "text/plain; charset=utf-8", body, len);
+	free(body);
 	return ret;
 }
 

@@ -313,6 +313,7 @@ again:
 			writer_reopen(w);
 		goto complete;
 	}
+	svc__links_changed(w->v);
 	for (u = list; u; u = u->next) {
 		if (u->failed)
 			continue;

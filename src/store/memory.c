@@ -1052,6 +1052,8 @@ static bool mem_link_matches(const sh_link *l, const sh_list_query *q, int64_t n
 {
 	if (q->owner_key_id && l->owner_key_id != q->owner_key_id)
 		return false;
+	if (q->crawlable_only && (!l->crawlable || l->disabled))
+		return false;
 	if (q->before_id > 0 && l->id >= q->before_id)
 		return false;
 	if (q->start_date && l->created_at < q->start_date)
@@ -1353,9 +1355,12 @@ static int mem_tag_stats_cmp(const void *a, const void *b)
 	return strcmp(((const sh_tag_stats *)a)->tag, ((const sh_tag_stats *)b)->tag);
 }
 
-static int mem_tags_stats(store *s, int64_t owner_key_id, const char *search, sh_tag_cb cb,
-                          void *ud)
+static int mem_tags_stats(store *s, const sh_tag_query *q, sh_tag_cb cb, void *ud,
+                          int64_t *total)
 {
+	int64_t owner_key_id = q->owner_key_id;
+	const char *search = q->search;
+	size_t from, to;
 	struct memstore *ms = mem_of(s);
 	const struct memdata *d;
 	sh_tag_stats *t = NULL;
@@ -1369,7 +1374,8 @@ static int mem_tags_stats(store *s, int64_t owner_key_id, const char *search, sh
 			continue;
 		for (int j = 0; j < l->ntags; j++) {
 			const char *tag = l->tags[j];
-			if (search && !mem_icontains(tag, search))
+			if ((search && !mem_icontains(tag, search)) ||
+			    (q->exact && strcmp(tag, q->exact) != 0))
 				continue;
 			for (k = 0; k < nt; k++)
 				if (strcmp(t[k].tag, tag) == 0)
@@ -1392,7 +1398,12 @@ unlock:
 	mem_unlock(ms);
 	if (rc == 0 && nt > 1)
 		qsort(t, nt, sizeof *t, mem_tag_stats_cmp);
-	for (i = 0; rc == 0 && cb && i < nt; i++) {
+	if (rc == 0 && total)
+		*total = (int64_t)nt;
+	/* the page: the test double builds every tag, the SQLite store does not */
+	from = q->offset > 0 ? (size_t)q->offset : 0;
+	to = q->limit > 0 ? from + (size_t)q->limit : nt;
+	for (i = from; rc == 0 && cb && i < nt && i < to; i++) {
 		int r = cb(&t[i], ud);
 		if (r) {
 			rc = mem_cb_result(r);
