@@ -131,10 +131,11 @@ int svc_resolve(svc *v, store *s, const char *code, size_t n, svc_target *t,
 int svc_list(svc *v, store *s, const svc_caller *who, const sh_list_query *q, sh_link_cb cb,
              void *ud, int64_t *total);
 
-/* Tags with their counts over the links the caller may see; search: a
- * substring, or one exact tag name (exact), or NULL. */
-int svc_tags_stats(svc *v, store *s, const svc_caller *who, const char *search,
-                   sh_tag_cb cb, void *ud);
+/* One page of tags (q: search, exact name, limit, offset) with their counts
+ * over the links the caller may see (q's owner_key_id is the caller's);
+ * *total (when not NULL): every tag matching. */
+int svc_tags_stats(svc *v, store *s, const svc_caller *who, const sh_tag_query *q,
+                   sh_tag_cb cb, void *ud, int64_t *total);
 
 /* ---- the store, as the fronts may see it ----------------------------------- */
 
@@ -177,6 +178,19 @@ void svc_cache_forget(svc *v, const char *code);
 
 /* Links the writer committed since svc_open (the metrics' counter). */
 uint64_t svc_links_created(const svc *v);
+
+/* ---- robots.txt ------------------------------------------------------ */
+
+/* The most links /robots.txt allows (the newest crawlable ones). */
+#define SVC_ROBOTS_MAX 10000
+
+/* The body of /robots.txt: an "Allow: /CODE" line for each of the newest
+ * SVC_ROBOTS_MAX crawlable, enabled links, then "Disallow: /". Cached: read
+ * from s at most once a second, and only when a write was committed since
+ * or the body is a minute old (service/robots.c). *out is a malloc'd copy
+ * (the caller frees it). Errors: SH_ENOMEM only (a store failure keeps the
+ * last body, or disallows everything when there is none). */
+int svc_robots(svc *v, store *s, char **out, size_t *len);
 
 /* ---- tags ------------------------------------------------------------ */
 

@@ -55,10 +55,16 @@ typedef struct sh_link {
 	bool forward_query;
 	bool crawlable;
 	bool disabled;
-	int64_t owner_key_id;       /* API key that created it; 0 = none (CLI, anonymous) */
+	int64_t owner_key_id;       /* API key that created it; 0 = the operator (CLI,
+	                             * import); SH_OWNER_ANONYMOUS = the public page */
 	int ntags;
 	char tags[SH_MAX_TAGS][SH_TAG_MAX + 1];
 } sh_link;
+
+/* The owner of links made anonymously (POST /api/shorten). Never a key id
+ * (those start at 1) nor 0, so an anonymous create dedupes only against
+ * anonymous links and never hands out the operator's or a key's link. */
+#define SH_OWNER_ANONYMOUS ((int64_t)-1)
 
 /* Frees url and title, zeroes the struct. Safe on a zeroed struct. */
 void sh_link_clear(sh_link *l);
@@ -86,6 +92,7 @@ typedef struct sh_list_query {
 	int64_t start_date, end_date; /* created_at range, 0 = open */
 	bool exclude_max_visits_reached;
 	bool exclude_past_valid_until;
+	bool crawlable_only;        /* crawlable and not disabled (robots.txt) */
 	int64_t owner_key_id;       /* 0 = every owner */
 	int64_t now;                /* for the exclude_* filters */
 } sh_list_query;
@@ -139,6 +146,16 @@ typedef struct sh_tag_stats {
 	int64_t visits, bot_visits;
 } sh_tag_stats;
 typedef int (*sh_tag_cb)(const sh_tag_stats *t, void *ud);
+
+/* Which tags tags_stats reads: one page of them, ordered by name, so that a
+ * page costs its own size and not the number of tags (issue 12 item 3). */
+typedef struct sh_tag_query {
+	int64_t owner_key_id;       /* 0 = every owner's links */
+	const char *search;         /* substring, any case; NULL = all */
+	const char *exact;          /* this tag only; NULL = any */
+	int64_t limit;              /* tags to hand over; <= 0 = all */
+	int64_t offset;             /* tags to skip first */
+} sh_tag_query;
 
 enum key_role { KEY_ADMIN = 0, KEY_AUTHOR = 1, KEY_READ_ONLY = 2 };
 
@@ -211,8 +228,9 @@ typedef struct store_ops {
 	int (*visits_delete)(store *s, int64_t link_id /* 0 = orphan visits */, int64_t *deleted);
 
 	/* tags */
-	int (*tags_stats)(store *s, int64_t owner_key_id, const char *search,
-	                  sh_tag_cb cb, void *ud);      /* ordered by tag name */
+	int (*tags_stats)(store *s, const sh_tag_query *q, sh_tag_cb cb, void *ud,
+	                  int64_t *total); /* ordered by tag name; total: every
+	                                      matching tag, NULL = not counted */
 	int (*tag_rename)(store *s, const char *from, const char *to); /* ENOTFOUND, ETAKEN */
 	int (*tag_delete)(store *s, const char *tag);   /* ENOTFOUND */
 
@@ -289,8 +307,8 @@ int store_visits_list(store *s, const sh_visit_query *q, sh_visit_cb cb, void *u
 int store_visits_totals(store *s, int64_t owner_key_id, sh_visit_totals *links,
                         sh_visit_totals *orphans);
 int store_visits_delete(store *s, int64_t link_id, int64_t *deleted);
-int store_tags_stats(store *s, int64_t owner_key_id, const char *search,
-                     sh_tag_cb cb, void *ud);
+int store_tags_stats(store *s, const sh_tag_query *q, sh_tag_cb cb, void *ud,
+                     int64_t *total);
 int store_tag_rename(store *s, const char *from, const char *to);
 int store_tag_delete(store *s, const char *tag);
 int store_key_insert(store *s, sh_api_key *k);

@@ -77,47 +77,18 @@ int page_ready(http_req *r)
 
 /* ---- robots.txt -------------------------------------------------------------- */
 
-#define ROBOTS_MAX_LINKS 10000
-
-struct robots_ctx {
-	sbuf *b;
-	int n;
-};
-
-static int robots_cb(const sh_link *l, void *ud)
-{
-	struct robots_ctx *c = ud;
-
-	if (!l->crawlable || l->disabled)
-		return 0;
-	sbuf_printf(c->b, "Allow: /%s\n", l->code);
-	return ++c->n >= ROBOTS_MAX_LINKS;
-}
-
+/* The body is the service's, cached and bounded (svc_robots): this route is
+ * anonymous and not rate limited, so it must cost no more than a copy. */
 int page_robots(http_req *r)
 {
-	sh_list_query q;
-	sbuf b;
-	struct robots_ctx c = {&b, 0};
-	int64_t total = 0;
+	char *body;
+	size_t len;
 	int ret;
 
-	sbuf_init(&b, 2 << 20);
-	sbuf_adds(&b, "# Only links marked crawlable may be indexed.\nUser-agent: *\n");
-	if (r->w->rs) {
-		memset(&q, 0, sizeof(q));
-		q.limit = 100000;
-		q.order = LIST_CREATED_DESC;
-		q.now = sh_now();
-		svc_list(r->v, r->w->rs, NULL, &q, robots_cb, &c, &total);
-	}
-	sbuf_adds(&b, "Disallow: /\n");
-	if (b.err) {
-		sbuf_free(&b);
+	if (svc_robots(r->v, r->w->rs, &body, &len) < 0)
 		return http_reply_error(r, SH_ENOMEM, NULL);
-	}
-	ret = http_reply(r, 200, "text/plain; charset=utf-8", b.p, b.len);
-	sbuf_free(&b);
+	ret = http_reply(r, 200, "text/plain; charset=utf-8", body, len);
+	free(body);
 	return ret;
 }
 
@@ -239,6 +210,17 @@ static int shorten_page(http_req *r, int status, const char *field, const char *
 	return ret;
 }
 
+/* What an anonymous creator may see of its link: the short link and the URL
+ * it sent. A deduped link was made by another anonymous creator, so no
+ * date, counts or settings (issue 12 item 9). */
+static json_t *public_link_json(const svc *v, const sh_link *l)
+{
+	char su[CODE_MAX + 600];
+
+	return json_pack("{s:s, s:s, s:s}", "shortCode", l->code, "shortUrl",
+	                 svc_short_url(v, l->code, su, sizeof su), "longUrl", l->url ? l->url : "");
+}
+
 static int shorten_reply(http_req *r, int rc)
 {
 	shorten_job *j = r->ud;
@@ -246,7 +228,7 @@ static int shorten_reply(http_req *r, int rc)
 	if (j->json) {
 		if (rc < 0)
 			return http_reply_error(r, rc, &j->u.err);
-		return http_reply_json(r, 200, linkjson_short_url(r->v, &j->u.link));
+		return http_reply_json(r, 200, public_link_json(r->v, &j->u.link));
 	}
 	if (rc < 0) {
 		int status = 400;
@@ -356,7 +338,7 @@ int page_shorten(http_req *r)
 	r->ud_free = shorten_job_free;
 	j->json = json;
 	svc_unit_init(&j->u, SVC_UNIT_CREATE);
-	j->u.caller.anonymous = true; /* no key: the link has no owner */
+	j->u.caller.anonymous = true; /* owner SH_OWNER_ANONYMOUS */
 	if (json) {
 		int answered = 0;
 		json_t *u;

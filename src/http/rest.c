@@ -758,7 +758,6 @@ int rest_visits_non_orphan(http_req *r)
 
 struct tags_ctx {
 	json_t *names, *stats;
-	const char *exact; /* looking for one tag */
 	bool found;
 };
 
@@ -766,11 +765,9 @@ static int tags_cb(const sh_tag_stats *t, void *ud)
 {
 	struct tags_ctx *c = ud;
 
-	if (c->exact) {
-		if (strcmp(t->tag, c->exact) == 0)
-			c->found = true;
+	c->found = true;
+	if (!c->names)
 		return 0;
-	}
 	json_array_append_new(c->names, json_string(t->tag));
 	json_array_append_new(c->stats,
 	                      json_pack("{s:s,s:I,s:o,s:I}", "tag", t->tag, "shortUrlsCount",
@@ -780,30 +777,24 @@ static int tags_cb(const sh_tag_stats *t, void *ud)
 	return 0;
 }
 
-/* Slices arr to the page p (a new reference). */
-static json_t *page_slice(json_t *arr, const paging *p)
-{
-	json_t *out = json_array();
-	size_t from = (size_t)((p->page - 1) * p->per), n = json_array_size(arr);
-
-	for (size_t i = from; out && i < n && i < from + (size_t)p->per; i++)
-		json_array_append(out, json_array_get(arr, i));
-	return out;
-}
-
+/* The store reads only the page asked for and counts the total apart
+ * (issue 12 item 3: building every tag to slice one page cost 260 ms at
+ * 100,000 tags). */
 static int list_tags(http_req *r, bool stats_only)
 {
 	struct tags_ctx c = {0};
 	const char *search = http_query(r, "searchTerm");
+	sh_tag_query q = {0};
 	paging p;
 	int rc, answered = 0;
 	bool with_stats = false;
-	json_t *data, *tags;
+	int64_t total = 0;
+	json_t *tags;
 
 	if (parse_paging(r, &p, &answered))
 		return answered;
 	if (!http_query(r, "itemsPerPage"))
-		p.per = PAGE_MAX_ITEMS; /* tags: all unless asked (as Shlink) */
+		p.per = PAGE_MAX_ITEMS; /* tags: all unless asked (as Shlink), at most a page */
 	if (!parse_bool(http_query(r, "withStats"), false, &with_stats))
 		return invalid(r, "withStats", "withStats must be true or false.");
 	if (search && strlen(search) > SEARCH_MAX)
@@ -815,18 +806,18 @@ static int list_tags(http_req *r, bool stats_only)
 		json_decref(c.stats);
 		return http_reply_error(r, SH_ENOMEM, NULL);
 	}
-	rc = svc_tags_stats(r->v, r->w->rs, &r->caller, search && *search ? search : NULL, tags_cb,
-	                      &c);
+	q.search = search && *search ? search : NULL;
+	q.limit = p.per;
+	q.offset = (p.page - 1) * p.per;
+	rc = svc_tags_stats(r->v, r->w->rs, &r->caller, &q, tags_cb, &c, &total);
 	if (rc < 0) {
 		json_decref(c.names);
 		json_decref(c.stats);
 		return http_reply_error(r, rc, NULL);
 	}
-	int64_t total = (int64_t)json_array_size(c.names);
-	data = page_slice(stats_only ? c.stats : c.names, &p);
-	tags = page_of(data, &p, total);
+	tags = page_of(json_incref(stats_only ? c.stats : c.names), &p, total);
 	if (tags && !stats_only && with_stats)
-		json_object_set_new(tags, "stats", page_slice(c.stats, &p));
+		json_object_set(tags, "stats", c.stats);
 	json_decref(c.names);
 	json_decref(c.stats);
 	return http_reply_json(r, 200, json_pack("{s:o}", "tags", tags));
@@ -913,14 +904,16 @@ int rest_tags_stats(http_req *r)
 
 int rest_tag_visits(http_req *r)
 {
-	struct tags_ctx c = {0};
+	struct tags_ctx c = {0}; /* no arrays: only whether the tag is there */
+	sh_tag_query tq = {0};
 	sh_visit_query q;
 	char d[200];
 	int rc;
 
-	c.exact = r->arg;
+	tq.exact = r->arg;
+	tq.limit = 1;
 	if (svc_tag_valid(r->arg)) {
-		rc = svc_tags_stats(r->v, r->w->rs, &r->caller, r->arg, tags_cb, &c);
+		rc = svc_tags_stats(r->v, r->w->rs, &r->caller, &tq, tags_cb, &c, NULL);
 		if (rc < 0)
 			return http_reply_error(r, rc, NULL);
 	}

@@ -25,6 +25,17 @@ int svc__tx_end(store *s, bool nested, int rc);
 /* Counts a link the writer committed (svc_links_created). */
 void svc__count_created(svc *v);
 
+/* Bumped by the writer after every commit: what was read from the store
+ * before may be out of date (the cached robots.txt and tag count). */
+void svc__links_changed(svc *v);
+uint64_t svc__links_gen(svc *v);
+
+/* The cached /robots.txt (robots.c): made by svc_open, freed by svc_close. */
+typedef struct robots_cache robots_cache;
+robots_cache *svc__robots_new(void);
+void svc__robots_free(robots_cache *r);
+robots_cache *svc__robots(svc *v);
+
 /* Fills err for a failed store call ("the store failed: ...") and returns
  * rc unchanged. Answers (SH_ENOTFOUND, SH_ETAKEN) are not rewritten. */
 int svc__store_err(store *s, int rc, sh_err *err);

@@ -17,6 +17,7 @@
  * straight into the caller's svc_target and allocates nothing.
  */
 #include <ctype.h>
+#include <pthread.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,7 @@
 #define TTL_COUNTED_MS 1000   /* links with a visit limit: keep the count fresh */
 #define TTL_NEGATIVE_MS 5000  /* unknown codes */
 #define BLOCKLIST_LINE_MAX 1024
+#define TAGS_COUNT_TTL_NS 1000000000LL /* the cached count of every tag */
 #define COUNTER_SKIP_MAX 1000 /* custom codes in the generator's way, in a row */
 #define RANDOM_TRIES 8        /* per length, before trying a longer code */
 
@@ -57,6 +59,14 @@ struct svc {
 	char *base;         /* base URL without a trailing slash */
 	size_t max_url;
 	uint64_t links_created; /* atomic: links the writer committed (metrics) */
+	robots_cache *robots;     /* the cached /robots.txt */
+	uint64_t links_gen;       /* atomic: commits of the writer (svc__links_changed) */
+	/* every tag's count, for the admin's unsearched tag list: counting
+	 * walks every tag name, so it is cached like robots.txt */
+	pthread_mutex_t tags_mu;
+	bool tags_mu_ok, tags_valid;
+	int64_t tags_total, tags_at_ns;
+	uint64_t tags_gen;
 };
 
 /* The cached form of a link: what a redirect needs, then the URL bytes. */
@@ -496,6 +506,12 @@ int svc_open(svc **out, const sh_config *cfg, store *s, sh_err *err)
 	sodium_memzero(secret, sizeof secret);
 	sodium_memzero(sub, sizeof sub);
 
+	v->robots = svc__robots_new();
+	v->tags_mu_ok = pthread_mutex_init(&v->tags_mu, NULL) == 0;
+	if (!v->robots || !v->tags_mu_ok) {
+		rc = sh_err_set(err, SH_ENOMEM, NULL, "out of memory for robots.txt");
+		goto out;
+	}
 	if (cfg->cache_entries > 0) {
 		v->cache = lru_create((size_t)cfg->cache_entries, 0);
 		if (!v->cache) {
@@ -519,6 +535,9 @@ void svc_close(svc *v)
 	if (!v)
 		return;
 	lru_destroy(v->cache);
+	if (v->tags_mu_ok)
+		pthread_mutex_destroy(&v->tags_mu);
+	svc__robots_free(v->robots);
 	for (i = 0; i < v->nblocked; i++)
 		free(v->blocked[i]);
 	free(v->blocked);
@@ -563,6 +582,21 @@ void svc_cache_forget(svc *v, const char *code)
 void svc__count_created(svc *v)
 {
 	__atomic_add_fetch(&v->links_created, 1, __ATOMIC_RELAXED);
+}
+
+void svc__links_changed(svc *v)
+{
+	__atomic_add_fetch(&v->links_gen, 1, __ATOMIC_RELAXED);
+}
+
+uint64_t svc__links_gen(svc *v)
+{
+	return __atomic_load_n(&v->links_gen, __ATOMIC_RELAXED);
+}
+
+robots_cache *svc__robots(svc *v)
+{
+	return v->robots;
 }
 
 uint64_t svc_links_created(const svc *v)
@@ -1071,11 +1105,35 @@ int svc_list(svc *v, store *s, const svc_caller *who, const sh_list_query *q, sh
 	return store_link_list(s, &mine, list_fill, &c, total);
 }
 
-int svc_tags_stats(svc *v, store *s, const svc_caller *who, const char *search,
-                   sh_tag_cb cb, void *ud)
+int svc_tags_stats(svc *v, store *s, const svc_caller *who, const sh_tag_query *q,
+                   sh_tag_cb cb, void *ud, int64_t *total)
 {
-	(void)v;
-	return store_tags_stats(s, svc_caller_owner(who), search, cb, ud);
+	sh_tag_query mine = *q;
+	int64_t now = sh_mono_ns();
+	uint64_t gen = svc__links_gen(v);
+	bool cached;
+	int rc;
+
+	mine.owner_key_id = svc_caller_owner(who);
+	if (!total || mine.owner_key_id || mine.search || mine.exact)
+		return store_tags_stats(s, &mine, cb, ud, total);
+	/* every tag: the count as read at most a second ago, or since the last
+	 * commit, so that a page costs its page and not the number of tags */
+	pthread_mutex_lock(&v->tags_mu);
+	cached = v->tags_valid && v->tags_gen == gen && now - v->tags_at_ns < TAGS_COUNT_TTL_NS;
+	if (cached)
+		*total = v->tags_total;
+	pthread_mutex_unlock(&v->tags_mu);
+	rc = store_tags_stats(s, &mine, cb, ud, cached ? NULL : total);
+	if (rc == 0 && !cached) {
+		pthread_mutex_lock(&v->tags_mu);
+		v->tags_valid = true;
+		v->tags_total = *total;
+		v->tags_at_ns = now;
+		v->tags_gen = gen;
+		pthread_mutex_unlock(&v->tags_mu);
+	}
+	return rc;
 }
 
 /* ---- the store, as the fronts may see it ------------------------------------ */

@@ -99,7 +99,9 @@ static int unit_run(svc_writer *w, svc_unit *u)
 
 	switch (u->kind) {
 	case SVC_UNIT_CREATE:
-		u->create.owner_key_id = u->caller.key_id; /* the creator's key */
+		/* the creator's key; anonymous links have an owner of their own */
+		u->create.owner_key_id =
+		    u->caller.anonymous ? SH_OWNER_ANONYMOUS : u->caller.key_id;
 		rc = svc_shorten(v, s, &u->create, &u->link, &u->existed, &u->err);
 		if (rc == 0 && !u->existed) {
 			u->created = true;
@@ -312,6 +314,7 @@ again:
 			writer_reopen(w);
 		goto complete;
 	}
+	svc__links_changed(w->v);
 	for (u = list; u; u = u->next) {
 		if (u->failed)
 			continue;

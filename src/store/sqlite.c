@@ -217,6 +217,7 @@ enum st_id {
 	ST_VINDEX_MERGE,
 	ST_VINDEX_MARK,
 	ST_TAGS_STATS,
+	ST_TAGS_COUNT,
 	ST_TAG_EXISTS,
 	ST_TAG_RENAME,
 	ST_TAG_DELETE,
@@ -314,12 +315,25 @@ static const char *const st_sql[ST__COUNT] = {
                         " FROM visits WHERE id > ?1 AND id <= ?2 ORDER BY link_id, id",
     [ST_VINDEX_MARK] = "INSERT INTO meta(key, value) VALUES ('visits_indexed_upto', ?1)"
                        " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    /* one page of tags: their names first, from the index link_tags_tag
+     * alone (skipping `offset` names costs no join), then the counts of
+     * those names only. With no owner asked for, ?1 = 0 short-circuits the
+     * owner subquery; one exact name (?3) is a range of the index, not a
+     * scan. The count reads the same index (about 10 ms at 100,000 tags,
+     * against 300 ms for building them all). */
+#define TAGS_WHERE                                                                                 \
+    " WHERE t.tag >= coalesce(?3, '') AND t.tag <= coalesce(?3, char(1114111))"                   \
+    " AND (?1 = 0 OR EXISTS (SELECT 1 FROM links l"                                                \
+    " WHERE l.id = t.link_id AND l.owner_key_id = ?1))"                                            \
+    " AND (?2 IS NULL OR instr(lower(t.tag), lower(?2)) > 0)"
     [ST_TAGS_STATS] = "SELECT t.tag, count(*), coalesce(sum(n.visits), 0),"
                       " coalesce(sum(n.bots), 0)"
                       " FROM link_tags t JOIN links l ON l.id = t.link_id" COUNTS_JOIN
-                      " WHERE (?1 = 0 OR l.owner_key_id = ?1)"
-                      " AND (?2 IS NULL OR instr(lower(t.tag), lower(?2)) > 0)"
+                      " WHERE (?1 = 0 OR l.owner_key_id = ?1) AND t.tag IN"
+                      " (SELECT DISTINCT t.tag FROM link_tags t" TAGS_WHERE
+                      " ORDER BY t.tag LIMIT ?4 OFFSET ?5)"
                       " GROUP BY t.tag ORDER BY t.tag",
+    [ST_TAGS_COUNT] = "SELECT count(*) FROM (SELECT DISTINCT t.tag FROM link_tags t" TAGS_WHERE ")",
     [ST_TAG_EXISTS] = "SELECT 1 FROM link_tags WHERE tag = ?1 LIMIT 1",
     [ST_TAG_RENAME] = "UPDATE link_tags SET tag = ?2 WHERE tag = ?1",
     [ST_TAG_DELETE] = "DELETE FROM link_tags WHERE tag = ?1",
@@ -1568,6 +1582,8 @@ static void list_where(qb *b, const sh_list_query *lq, const char **tags, int nt
 		qb_cond(b, "l.owner_key_id = ?");
 		qb_int(b, lq->owner_key_id);
 	}
+	if (lq->crawlable_only)
+		qb_cond(b, "l.crawlable = 1 AND l.disabled = 0");
 }
 
 static int sq_link_list(store *s, const sh_list_query *lq, sh_link_cb cb, void *ud, int64_t *total)
@@ -2032,30 +2048,57 @@ out:
 
 /* ---- tags ---------------------------------------------------------------- */
 
-static int sq_tags_stats(store *s, int64_t owner_key_id, const char *search, sh_tag_cb cb, void *ud)
+static void tags_bind(sqlite3_stmt *st, const sh_tag_query *tq)
+{
+	sqlite3_bind_int64(st, 1, tq->owner_key_id);
+	if (tq->search)
+		sqlite3_bind_text(st, 2, tq->search, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 2);
+	if (tq->exact)
+		sqlite3_bind_text(st, 3, tq->exact, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 3);
+}
+
+static int sq_tags_stats(store *s, const sh_tag_query *tq, sh_tag_cb cb, void *ud,
+                         int64_t *total)
 {
 	sq_store *q = SQ(s);
 	sqlite3_stmt *st = NULL;
 	sh_tag_stats t;
 	int rc, cbrc = 0;
 
+	if (total) {
+		if ((rc = stmt(q, ST_TAGS_COUNT, &st)))
+			return rc;
+		tags_bind(st, tq);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW)
+			*total = sqlite3_column_int64(st, 0);
+		rc = rc == SQLITE_ROW ? 0 : sq_fail(q, rc, "count tags");
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		if (rc || !cb)
+			return rc;
+	}
 	if ((rc = stmt(q, ST_TAGS_STATS, &st)))
 		return rc;
-	sqlite3_bind_int64(st, 1, owner_key_id);
-	if (search)
-		sqlite3_bind_text(st, 2, search, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, 2);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	tags_bind(st, tq);
+	sqlite3_bind_int64(st, 4, tq->limit > 0 ? tq->limit : -1);
+	sqlite3_bind_int64(st, 5, tq->offset > 0 ? tq->offset : 0);
+	while (cb && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		memset(&t, 0, sizeof(t));
 		copy_col(t.tag, sizeof(t.tag), st, 0);
 		t.links = sqlite3_column_int64(st, 1);
 		t.visits = sqlite3_column_int64(st, 2);
 		t.bot_visits = sqlite3_column_int64(st, 3);
-		if (cb && (cbrc = cb(&t, ud)) != 0)
+		if ((cbrc = cb(&t, ud)) != 0)
 			break;
 	}
-	if (cbrc)
+	if (!cb)
+		rc = 0;
+	else if (cbrc)
 		rc = cbrc < 0 ? cbrc : 0;
 	else
 		rc = rc == SQLITE_DONE ? 0 : sq_fail(q, rc, "tag stats");

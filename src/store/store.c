@@ -489,9 +489,9 @@ int store_visits_delete(store *s, int64_t link_id, int64_t *deleted)
 	WRAP(visits_delete, link_id, deleted);
 }
 
-int store_tags_stats(store *s, int64_t owner_key_id, const char *search, sh_tag_cb cb, void *ud)
+int store_tags_stats(store *s, const sh_tag_query *q, sh_tag_cb cb, void *ud, int64_t *total)
 {
-	WRAP(tags_stats, owner_key_id, search, cb, ud);
+	WRAP(tags_stats, q, cb, ud, total);
 }
 
 int store_tag_rename(store *s, const char *from, const char *to)

@@ -21,10 +21,8 @@ from pathlib import Path
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = os.environ.get("SHORTY_BIN") or str(ROOT / "build" / "asan" / "shorty")
-SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
-                   "runtime error:")
+from helpers import BIN, assert_no_sanitizer_report
+
 
 
 def free_port():
@@ -66,6 +64,7 @@ class Server:
     def cli(self, *args):
         p = subprocess.run([BIN, *map(str, args)], capture_output=True, text=True,
                            env=self.env(), cwd=self.dir, timeout=60)
+        assert_no_sanitizer_report(args, p.stderr)
         assert p.returncode == 0, f"shorty {args}: {p.stderr}"
         return p.stdout
 
@@ -117,8 +116,7 @@ class Server:
         self.proc = None
         self._logf.close()
         text = self.logtext()
-        for mark in SANITIZER_MARKS:
-            assert mark not in text, f"sanitizer report:\n{text}"
+        assert_no_sanitizer_report("shorty serve", text)
         assert rc == expect_rc, f"serve exited {rc}:\n{text}"
 
     def kill9(self):

@@ -10,11 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from helpers import code_of
+
 SHORT = re.compile(r"^http://localhost:8000/([0-9A-Za-z]{6})\n$")
-
-
-def code_of(short_url):
-    return short_url.strip().rsplit("/", 1)[1]
 
 
 # ---- help, version, usage errors -------------------------------------------
@@ -573,7 +571,7 @@ def test_serve_is_wired(shorty):
 def test_readme_configuration_table_matches_the_option_table(shorty):
     """README's configuration table lists every option of cfg_options[]
     (as `shorty --help` prints them) with its variable and default."""
-    from conftest import ROOT
+    from helpers import ROOT
     readme = (ROOT / "README.md").read_text()
     table = [line for line in readme.splitlines() if line.startswith("| `--")]
     help_out = shorty.ok("--help")

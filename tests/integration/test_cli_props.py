@@ -12,6 +12,8 @@ import string
 
 from hypothesis import HealthCheck, assume, example, given, settings, strategies as st
 
+from helpers import code_of
+
 SETTINGS = dict(deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -35,10 +37,6 @@ fragment = st.one_of(st.just(""), st.text(string.ascii_letters + "#/", max_size=
 url = st.builds(lambda sc, h, p, pa, q, f: f"{sc}://{h}{p}{pa}{q}{f}",
                 st.sampled_from(["http", "https", "HTTP", "Https"]), host, port, path, query,
                 fragment)
-
-
-def code_of(out):
-    return out.strip().rsplit("/", 1)[1]
 
 
 @settings(max_examples=50, **SETTINGS)

@@ -27,7 +27,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from httpfix import BIN, SANITIZER_MARKS, Server, free_port, integrity, report
+from helpers import BIN, SANITIZER_MARKS
+from httpfix import Server, free_port, integrity, report
 
 SHIM = Path(os.environ.get("SHORTY_BUILD") or Path(BIN).parent) / "libfsync_fail.so"
 

@@ -7,18 +7,10 @@ import json
 
 import requests
 
+from helpers import link_count, still_serves
 from httpfix import Server, assert_problem, srv, status_of, wait_flush  # noqa: F401
 
 GOOD = {"longUrl": "https://example.com/ok"}
-
-
-def link_count(srv):
-    r = srv.api("GET", "/short-urls", params={"itemsPerPage": 1})
-    return r.json()["shortUrls"]["pagination"]["totalItems"]
-
-
-def still_serves(srv):
-    assert srv.get("/health").status_code == 200
 
 
 def post_raw_json(srv, body, ctype="application/json", path="/rest/v3/short-urls"):

@@ -245,7 +245,7 @@ def test_method_not_allowed(srv):
     r = requests.delete(srv.url("/somecode"))
     assert r.status_code == 405
     r = requests.request("BREW", srv.url("/health"))
-    assert r.status_code in (405, 400, 501)
+    assert r.status_code == 405  # an unknown method on a known route
     assert srv.get("/health").status_code == 200
 
 

@@ -473,6 +473,14 @@ static void test_link_update(void **state)
 	sh_link_clear(&l);
 }
 
+/* Every tag, unpaged (the old shape of the call). */
+static int tags_all(store *s, int64_t owner, const char *search, sh_tag_cb cb, void *ud)
+{
+	sh_tag_query q = {.owner_key_id = owner, .search = search};
+
+	return store_tags_stats(s, &q, cb, ud, NULL);
+}
+
 static int count_tags(const sh_tag_stats *t, void *ud)
 {
 	(void)t;
@@ -509,7 +517,7 @@ static void test_link_delete_cascades(void **state)
 	assert_true(link_exists(f->s, 2));
 	assert_int_equal(store_code_exists(f->s, "del", &ex), 0);
 	assert_false(ex);
-	assert_int_equal(store_tags_stats(f->s, 0, NULL, count_tags, &ntags), 0);
+	assert_int_equal(tags_all(f->s, 0, NULL, count_tags, &ntags), 0);
 	assert_int_equal(ntags, 0);
 	assert_int_equal(store_visits_list(f->s, &vq, collect_visit, &c, &total), 0);
 	assert_int_equal(total, 0);
@@ -941,7 +949,7 @@ static void test_tags(void **state)
 	sh_link g = {0};
 
 	list_fixture(f->s);
-	assert_int_equal(store_tags_stats(f->s, 0, NULL, collect_tag, &r), 0);
+	assert_int_equal(tags_all(f->s, 0, NULL, collect_tag, &r), 0);
 	assert_int_equal(r.n, 3);
 	assert_string_equal(r.t[0].tag, "x");
 	assert_int_equal(r.t[0].links, 3);
@@ -953,13 +961,43 @@ static void test_tags(void **state)
 	assert_string_equal(r.t[2].tag, "z");
 	assert_int_equal(r.t[2].links, 1);
 	r.n = 0;
-	assert_int_equal(store_tags_stats(f->s, 5, NULL, collect_tag, &r), 0);
+	assert_int_equal(tags_all(f->s, 5, NULL, collect_tag, &r), 0);
 	assert_int_equal(r.n, 1);
 	assert_string_equal(r.t[0].tag, "y");
 	assert_int_equal(r.t[0].links, 1);
 	r.n = 0;
-	assert_int_equal(store_tags_stats(f->s, 0, "Z", collect_tag, &r), 0);
+	assert_int_equal(tags_all(f->s, 0, "Z", collect_tag, &r), 0);
 	assert_int_equal(r.n, 1);
+	/* a page: only its tags handed over, the total counted apart */
+	{
+		sh_tag_query q = {.limit = 1, .offset = 1};
+		int64_t total = 0;
+
+		r.n = 0;
+		assert_int_equal(store_tags_stats(f->s, &q, collect_tag, &r, &total), 0);
+		assert_int_equal(total, 3);
+		assert_int_equal(r.n, 1);
+		assert_string_equal(r.t[0].tag, "y");
+		assert_int_equal(r.t[0].visits, 6);
+		q.owner_key_id = 5;
+		q.offset = 0;
+		r.n = 0;
+		assert_int_equal(store_tags_stats(f->s, &q, collect_tag, &r, &total), 0);
+		assert_int_equal(total, 1);
+		assert_int_equal(r.n, 1);
+		assert_int_equal(r.t[0].links, 1);
+		q.owner_key_id = 0;
+		q.exact = "z";
+		r.n = 0;
+		assert_int_equal(store_tags_stats(f->s, &q, collect_tag, &r, &total), 0);
+		assert_int_equal(total, 1);
+		assert_string_equal(r.t[0].tag, "z");
+		q.exact = "zz";
+		r.n = 0;
+		assert_int_equal(store_tags_stats(f->s, &q, collect_tag, &r, &total), 0);
+		assert_int_equal(total, 0);
+		assert_int_equal(r.n, 0);
+	}
 
 	assert_int_equal(store_tag_rename(f->s, "nope", "w"), SH_ENOTFOUND);
 	assert_int_equal(store_tag_rename(f->s, "x", "y"), SH_ETAKEN);
@@ -969,7 +1007,7 @@ static void test_tags(void **state)
 	assert_string_equal(g.tags[0], "w");
 	sh_link_clear(&g);
 	r.n = 0;
-	assert_int_equal(store_tags_stats(f->s, 0, NULL, collect_tag, &r), 0);
+	assert_int_equal(tags_all(f->s, 0, NULL, collect_tag, &r), 0);
 	assert_int_equal(r.n, 3);
 	assert_string_equal(r.t[0].tag, "w");
 
