@@ -20,8 +20,8 @@ from httpfix import Server
 LINKS = 60000              # every one crawlable
 TAGGED = 1875              # the first links carry 16 tags each: 30,000 tags
 LOADERS = 6                # clients hammering the route
-PER_LOADER = 40            # requests each
-PROBES = 150               # redirects measured meanwhile
+PER_LOADER = 400           # requests each at most (they stop when the probes are done)
+PROBES = 100               # redirects measured meanwhile
 P99_BOUND = 1.0            # seconds, under ASan on a shared 2-core machine; see docs/security.md
 
 
@@ -69,8 +69,6 @@ def p99_of_redirects_while(s, path, headers):
             r = sess.get(s.url("/c000007"), allow_redirects=False, timeout=30)
             lat.append(time.perf_counter() - t0)
             assert r.status_code == 302
-            if not any(t.is_alive() for t in threads):
-                break
     stop.set()
     for t in threads:
         t.join()
@@ -89,7 +87,6 @@ def test_redirect_p99_under_load(big, path, keyed):
     headers = {"X-Api-Key": big.admin_key} if keyed else {}
     p99, med, n = p99_of_redirects_while(big, path, headers)
     print(f"{path}: redirect p99 {p99 * 1000:.1f} ms, median {med * 1000:.1f} ms, {n} probes")
-    assert n >= 20, "the load ended before enough redirects were measured"
     assert p99 < P99_BOUND, f"{path}: redirect p99 {p99 * 1000:.0f} ms under load"
 
 
