@@ -7,7 +7,7 @@ src/service/geoip.c's lookups are unit-tested in test_geoip.c.)"""
 import subprocess
 
 import requests
-from conftest import ROOT
+from helpers import ROOT
 from httpfix import Server, free_port
 
 
