@@ -139,6 +139,23 @@ int svc_tags_stats(svc *v, store *s, const svc_caller *who, const sh_tag_query *
 
 /* ---- the store, as the fronts may see it ----------------------------------- */
 
+/* Opening the store, for the fronts (they call no store_* function). */
+enum svc_store_mode {
+	SVC_STORE_READER = 0, /* a read-only connection (an HTTP worker) */
+	SVC_STORE_EXISTING,   /* read and write a store that must exist */
+	SVC_STORE_CREATE,     /* create the store (and its directory) if missing */
+};
+/* Opens url with cfg's durability (cfg->synchronous) in that mode. */
+int svc_store_open(store **out, const char *url, const sh_config *cfg, int mode, sh_err *err);
+/* Creates or upgrades the schema (store_migrate). */
+int svc_store_migrate(store *s, sh_err *err);
+void svc_store_close(store *s);
+/* A URL every connection of this process can open to reach url's data
+ * (memory: gets a name); malloc'ed, NULL when out of memory. */
+char *svc_store_url_shared(const char *url);
+/* Where url's data lives, for messages, and whether it exists (store_locate). */
+int svc_store_locate(const char *url, char *where, size_t wsz, bool *exists);
+
 /* 0 when the store answers and can be written; else a negative SH_E* with
  * why (may be NULL) saying what is wrong (a file removed, replaced or
  * read-only: it names paths, for the log, not for anonymous callers). */
@@ -343,8 +360,9 @@ typedef struct svc_writer svc_writer;
 /* Creates the writer over ws, the connection every write goes through.
  * reopen_url NULL: ws is the caller's (closed by it) and never reopened
  * (the CLI). Else the writer owns ws and, after an I/O error of a commit or
- * a visit flush, closes it and opens reopen_url with *o before the next
- * write (only for stores with STORE_CAP_REOPEN). */
+ * a visit flush, closes it and opens reopen_url with *o (NULL: the
+ * defaults with the service's cfg->synchronous) before the next write (only
+ * for stores with STORE_CAP_REOPEN). */
 int svc_writer_create(svc_writer **out, svc *v, store *ws, const char *reopen_url,
                       const store_options *o, sh_err *err);
 

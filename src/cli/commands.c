@@ -579,30 +579,26 @@ static int no_store(const char *db)
 	return cli_error(CLI_FAIL,
 	                 "no store at %s; run `shorty migrate` or `shorty add` first "
 	                 "(or point --db / SHORTY_DB at your store)",
-	                 store_locate(db, where, sizeof where, &exists) == 0 ? where : db);
+	                 svc_store_locate(db, where, sizeof where, &exists) == 0 ? where : db);
 }
 
 static int open_store(cli *c, bool write)
 {
-	store_options o;
 	sh_err err = {0};
 	char where[4096];
 	bool exists = true;
 	int rc, cur = 0, latest = 0;
 
-	store_options_default(&o);
-	o.create = write;
-	if (c->cfg.synchronous)
-		o.synchronous = c->cfg.synchronous;
-	if (!write && store_locate(c->cfg.db, where, sizeof where, &exists) == 0 && !exists)
+	if (!write && svc_store_locate(c->cfg.db, where, sizeof where, &exists) == 0 && !exists)
 		return no_store(c->cfg.db);
-	rc = store_open(&c->st, c->cfg.db, &o, &err);
+	rc = svc_store_open(&c->st, c->cfg.db, &c->cfg,
+	                    write ? SVC_STORE_CREATE : SVC_STORE_EXISTING, &err);
 	if (rc) {
 		c->st = NULL;
 		return cli_report(rc, &err, "cannot open the store");
 	}
 	if (write) {
-		rc = store_migrate(c->st, &err);
+		rc = svc_store_migrate(c->st, &err);
 		if (rc)
 			return cli_report(rc, &err, "cannot migrate the store");
 		return 0;
@@ -776,7 +772,7 @@ out:
 	if (c.sv)
 		svc_close(c.sv);
 	if (c.st)
-		store_close(c.st);
+		svc_store_close(c.st);
 	cfg_free(&c.cfg);
 	if (curl_up)
 		url_global_cleanup();

@@ -60,7 +60,7 @@ int page_ready(http_req *r)
 		/* this worker opens the store again on a later request: a file
 		 * replaced under us is then the one read, as it is the one the
 		 * writer writes once its commit found the change */
-		store_close(r->w->rs);
+		svc_store_close(r->w->rs);
 		r->w->rs = NULL;
 	}
 	else if (svc_store_schema(r->w->rs, &cur, &latest) < 0)

@@ -116,18 +116,13 @@ bool http_stopping(void)
 
 static void worker_open_store(http_server *S, http_worker *w)
 {
-	store_options o;
 	sh_err err = {0};
 	int64_t now = sh_mono_ns();
 
 	if (w->rs || now - w->rs_retry_ns < 1000000000LL)
 		return;
 	w->rs_retry_ns = now;
-	store_options_default(&o);
-	o.read_only = true;
-	if (S->cfg->synchronous)
-		o.synchronous = S->cfg->synchronous;
-	if (store_open(&w->rs, S->db_url, &o, &err) < 0) {
+	if (svc_store_open(&w->rs, S->db_url, S->cfg, SVC_STORE_READER, &err) < 0) {
 		w->rs = NULL;
 		log_msg(SH_LOG_ERROR, "worker: cannot open the store for reading: %s", err.msg);
 	}
@@ -183,7 +178,7 @@ static void workers_free(http_server *S)
 	for (; w; w = next) {
 		next = w->next;
 		if (w->rs)
-			store_close(w->rs);
+			svc_store_close(w->rs);
 		free(w->m);
 		free(w->target);
 		free(w->loc);
@@ -1007,7 +1002,6 @@ static void server_teardown(http_server *S)
 int http_server_start(const sh_config *cfg, unsigned flags, sh_err *err)
 {
 	http_server *S = &srv_state;
-	store_options o;
 	store *ws = NULL;
 	int rc = 0, cur = 0, latest = 0;
 	unsigned threads;
@@ -1025,19 +1019,15 @@ int http_server_start(const sh_config *cfg, unsigned flags, sh_err *err)
 	trusted_init(S);
 	http_srv = S;
 
-	S->db_url = store_url_shared(cfg->db);
+	S->db_url = svc_store_url_shared(cfg->db);
 	if (!S->db_url) {
 		rc = sh_err_set(err, SH_ENOMEM, NULL, "out of memory");
 		goto fail;
 	}
-	store_options_default(&o);
-	o.create = true;
-	if (cfg->synchronous)
-		o.synchronous = cfg->synchronous;
-	rc = store_open(&ws, S->db_url, &o, err);
+	rc = svc_store_open(&ws, S->db_url, cfg, SVC_STORE_CREATE, err);
 	if (rc < 0)
 		goto fail;
-	rc = store_migrate(ws, err);
+	rc = svc_store_migrate(ws, err);
 	if (rc < 0)
 		goto fail;
 	if (svc_store_schema(ws, &cur, &latest) == 0 && cur != latest) {
@@ -1050,8 +1040,7 @@ int http_server_start(const sh_config *cfg, unsigned flags, sh_err *err)
 	rc = svc_open(&S->v, cfg, ws, err);
 	if (rc < 0)
 		goto fail;
-	o.create = false;
-	rc = svc_writer_create(&S->wr, S->v, ws, S->db_url, &o, err);
+	rc = svc_writer_create(&S->wr, S->v, ws, S->db_url, NULL, err);
 	if (rc < 0)
 		goto fail;
 	ws = NULL; /* the writer's now */
@@ -1112,7 +1101,7 @@ int http_server_start(const sh_config *cfg, unsigned flags, sh_err *err)
 	return 0;
 fail:
 	if (ws)
-		store_close(ws);
+		svc_store_close(ws);
 	server_teardown(S);
 	return rc;
 }

@@ -1138,6 +1138,38 @@ int svc_tags_stats(svc *v, store *s, const svc_caller *who, const sh_tag_query *
 
 /* ---- the store, as the fronts may see it ------------------------------------ */
 
+int svc_store_open(store **out, const char *url, const sh_config *cfg, int mode, sh_err *err)
+{
+	store_options o;
+
+	store_options_default(&o);
+	o.read_only = mode == SVC_STORE_READER;
+	o.create = mode == SVC_STORE_CREATE;
+	if (cfg && cfg->synchronous)
+		o.synchronous = cfg->synchronous;
+	return store_open(out, url, &o, err);
+}
+
+int svc_store_migrate(store *s, sh_err *err)
+{
+	return store_migrate(s, err);
+}
+
+void svc_store_close(store *s)
+{
+	store_close(s);
+}
+
+char *svc_store_url_shared(const char *url)
+{
+	return store_url_shared(url);
+}
+
+int svc_store_locate(const char *url, char *where, size_t wsz, bool *exists)
+{
+	return store_locate(url, where, wsz, exists);
+}
+
 int svc_store_ping(store *s, sh_err *why)
 {
 	int rc = store_ping(s);

@@ -426,10 +426,14 @@ int svc_writer_create(svc_writer **out, svc *v, store *ws, const char *reopen_ur
 		return sh_err_set(err, SH_ENOMEM, NULL, "out of memory");
 	w->v = v;
 	w->ws = ws;
-	if (o)
+	if (o) {
 		w->o = *o;
-	else
+	} else {
+		/* the service's own durability setting, as the store was opened */
 		store_options_default(&w->o);
+		if (svc_config(v) && svc_config(v)->synchronous)
+			w->o.synchronous = svc_config(v)->synchronous;
+	}
 	if (reopen_url) {
 		w->reopen_url = strdup(reopen_url);
 		if (!w->reopen_url) {
