@@ -72,7 +72,18 @@ typedef struct svc_create_req {
 	const char *custom_code;    /* NULL = generate */
 	int code_length;            /* 0 = configured; else a random code of this
 	                               length (>= 4, <= CODE_MAX) */
-	bool find_if_exists;        /* dedupe (default true in every front) */
+	bool find_if_exists;        /* shorty's own dedupe: the newest link of the
+	                               same URL and owner with a generated code
+	                               and no limits (default true: the CLI's
+	                               `add`, YOURLS, the public page) */
+	bool find_matching;         /* Shlink's findIfExists (the REST API when
+	                               asked): the oldest link of the same URL,
+	                               and of the custom code, tags, validSince,
+	                               validUntil, maxVisits when given
+	                               (sh_link_match); wins over find_if_exists */
+	int64_t find_owner;         /* with find_matching: 0 = any owner's link
+	                               may match, else only this owner's (the
+	                               writer sets it from the caller's role) */
 	int64_t valid_since;        /* 0 = none */
 	int64_t expires_at;         /* 0 = none */
 	int64_t max_visits;         /* 0 = none; else >= 1 */
@@ -86,7 +97,8 @@ typedef struct svc_create_req {
 	int64_t now;                /* 0 = sh_now() */
 } svc_create_req;
 
-/* Initializes req with the defaults above (find_if_exists = true). */
+/* Initializes req with the defaults above (find_if_exists = true,
+ * find_matching = false). */
 void svc_create_req_init(svc_create_req *req);
 
 /* Creates a link, or returns the equivalent existing one when deduping

@@ -148,6 +148,7 @@ static int import_one(struct importer *im, svc_create_req *req)
 		return row_error(im, CLI_USAGE, "more than %ld rows, the limit; split the file",
 		                 IMPORT_MAX_ROWS);
 	req->find_if_exists = false;
+	req->find_matching = false;
 	rc = svc_shorten(im->v, im->ws, req, &l, NULL, &err);
 	sh_link_clear(&l);
 	if (rc == SH_ETAKEN && req->custom_code)

@@ -240,11 +240,12 @@ int linkjson_parse_create(const json_t *obj, svc_create_req *req,
 	rc = get_string(obj, "customSlug", true, &present, &req->custom_code, err);
 	if (rc)
 		return rc;
+	/* Shlink's rule: a new link unless findIfExists asks for a match */
+	req->find_if_exists = false;
 	rc = get_bool(obj, "findIfExists", &present, &b, err);
 	if (rc)
 		return rc;
-	if (present)
-		req->find_if_exists = b;
+	req->find_matching = present && b;
 	rc = get_int(obj, "shortCodeLength", true, &present, &isnull, &n, err);
 	if (rc)
 		return rc;

@@ -759,6 +759,32 @@ static int pick_custom(svc *v, store *s, const char *code, sh_link *l, sh_err *e
 	return 0;
 }
 
+/* Shlink's findIfExists (sh_link_match): l holds the validated request. */
+static int find_matching(svc *v, store *s, const svc_create_req *req, const sh_link *l,
+                         sh_link *found)
+{
+	const char *tags[SH_MAX_TAGS];
+	sh_link_match m;
+	int i, rc;
+
+	memset(&m, 0, sizeof m);
+	m.url_hash = l->url_hash;
+	m.url = l->url;
+	m.owner_key_id = req->find_owner;
+	m.code = req->custom_code;
+	for (i = 0; i < l->ntags; i++)
+		tags[i] = l->tags[i];
+	m.tags = tags;
+	m.ntags = l->ntags;
+	m.valid_since = req->valid_since;
+	m.expires_at = req->expires_at;
+	m.max_visits = req->max_visits;
+	rc = store_link_find_match(s, &m, found);
+	if (rc == 0)
+		fill_code(v, found);
+	return rc;
+}
+
 int svc_shorten(svc *v, store *s, const svc_create_req *req, sh_link *out, bool *existed,
                 sh_err *err)
 {
@@ -833,8 +859,8 @@ int svc_shorten(svc *v, store *s, const svc_create_req *req, sh_link *out, bool 
 	l.forward_query = req->forward_query < 0 ? true : req->forward_query != 0;
 	l.crawlable = req->crawlable > 0;
 	l.owner_key_id = req->owner_key_id;
-	dedupe = req->find_if_exists && !req->custom_code && !req->valid_since &&
-	         !req->expires_at && !req->max_visits;
+	dedupe = !req->find_matching && req->find_if_exists && !req->custom_code &&
+	         !req->valid_since && !req->expires_at && !req->max_visits;
 
 	/* ---- one unit of work: dedupe, pick a code, insert ---- */
 	rc = svc__tx_begin(s, &nested);
@@ -843,6 +869,17 @@ int svc_shorten(svc *v, store *s, const svc_create_req *req, sh_link *out, bool 
 		goto out;
 	}
 	open = true;
+	if (req->find_matching) {
+		rc = find_matching(v, s, req, &l, &found);
+		if (rc == 0) {
+			have_found = true;
+			goto commit;
+		}
+		if (rc != SH_ENOTFOUND) {
+			svc__store_err(s, rc, err);
+			goto out;
+		}
+	}
 	if (dedupe) {
 		rc = store_link_find_dup(s, l.url_hash, l.url, l.owner_key_id, &found);
 		if (rc == 0 && found.valid_since != 0) {
@@ -1102,6 +1139,7 @@ int svc_list(svc *v, store *s, const svc_caller *who, const sh_list_query *q, sh
 	sh_list_query mine = *q;
 
 	mine.owner_key_id = svc_caller_owner(who);
+	mine.code_key = &v->codec; /* counter codes sort and match as shown */
 	return store_link_list(s, &mine, list_fill, &c, total);
 }
 

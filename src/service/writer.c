@@ -102,6 +102,9 @@ static int unit_run(svc_writer *w, svc_unit *u)
 		/* the creator's key; anonymous links have an owner of their own */
 		u->create.owner_key_id =
 		    u->caller.anonymous ? SH_OWNER_ANONYMOUS : u->caller.key_id;
+		/* findIfExists sees what the caller may see (Shlink: the key's rule) */
+		u->create.find_owner =
+		    u->caller.anonymous ? SH_OWNER_ANONYMOUS : svc_caller_owner(&u->caller);
 		rc = svc_shorten(v, s, &u->create, &u->link, &u->existed, &u->err);
 		if (rc == 0 && !u->existed) {
 			u->created = true;
