@@ -95,6 +95,8 @@ typedef struct svc_create_req {
 	int forward_query;          /* -1 = default (true) */
 	int64_t owner_key_id;       /* 0 = none */
 	int64_t now;                /* 0 = sh_now() */
+	int64_t visits;             /* an import's visits counted elsewhere
+	                               before (>= 0; 0 = none) */
 } svc_create_req;
 
 /* Initializes req with the defaults above (find_if_exists = true,

@@ -844,6 +844,11 @@ int svc_shorten(svc *v, store *s, const svc_create_req *req, sh_link *out, bool 
 	rc = check_times(req->valid_since, req->expires_at, err);
 	if (rc)
 		goto out;
+	if (req->visits < 0) {
+		rc = sh_err_set(err, SH_EINVAL, "visits", "a visit count is a whole number >= 0");
+		goto out;
+	}
+	l.visits = req->visits; /* the store adds them to the totals */
 	if (req->title && req->title[0]) {
 		l.title = strdup(req->title);
 		if (!l.title) {
