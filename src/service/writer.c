@@ -50,6 +50,8 @@ struct svc_writer {
 	pthread_mutex_t vlock; /* the visit buffers */
 	visitbuf **bufs;
 	size_t nbufs, capbufs;
+
+	svc__titles *titles; /* page titles of new links (titles.c), or NULL */
 };
 
 /* ---- units ------------------------------------------------------------------ */
@@ -102,6 +104,9 @@ static int unit_run(svc_writer *w, svc_unit *u)
 		/* the creator's key; anonymous links have an owner of their own */
 		u->create.owner_key_id =
 		    u->caller.anonymous ? SH_OWNER_ANONYMOUS : u->caller.key_id;
+		/* findIfExists sees what the caller may see (Shlink: the key's rule) */
+		u->create.find_owner =
+		    u->caller.anonymous ? SH_OWNER_ANONYMOUS : svc_caller_owner(&u->caller);
 		rc = svc_shorten(v, s, &u->create, &u->link, &u->existed, &u->err);
 		if (rc == 0 && !u->existed) {
 			u->created = true;
@@ -318,8 +323,10 @@ again:
 	for (u = list; u; u = u->next) {
 		if (u->failed)
 			continue;
-		if (u->created)
+		if (u->created) {
 			svc__count_created(w->v);
+			svc__titles_want(w->titles, &u->link); /* untitled: fetch its title */
+		}
 		/* a reader may have cached the old state between the unit's
 		 * own cache update and the commit */
 		for (int i = 0; i < 2; i++)
@@ -450,6 +457,11 @@ int svc_writer_create(svc_writer **out, svc *v, store *ws, const char *reopen_ur
 
 int svc_writer_start(svc_writer *w, sh_err *err)
 {
+	int rc;
+
+	if (svc_config(w->v)->resolve_titles &&
+	    (rc = svc__titles_start(&w->titles, w->v, w, err)) < 0)
+		return rc;
 	if (pthread_create(&w->thread, NULL, writer_main, w) != 0)
 		return sh_err_set(err, SH_ENOMEM, NULL, "cannot start the writer thread");
 	pthread_mutex_lock(&w->qlock);
@@ -464,6 +476,7 @@ void svc_writer_stop(svc_writer *w)
 
 	if (!w)
 		return;
+	svc__titles_stop(w->titles); /* before the writer: it takes their units */
 	pthread_mutex_lock(&w->qlock);
 	running = w->running && !w->stop;
 	w->stop = true;
@@ -478,6 +491,7 @@ void svc_writer_free(svc_writer *w)
 	if (!w)
 		return;
 	svc_writer_stop(w);
+	svc__titles_free(w->titles);
 	for (size_t i = 0; i < w->nbufs; i++)
 		visitbuf_destroy(w->bufs[i]);
 	free(w->bufs);

@@ -453,6 +453,11 @@ int store_link_find_dup(store *s, uint64_t url_hash, const char *url, int64_t ow
 	WRAP(link_find_dup, url_hash, url, owner_key_id, out);
 }
 
+int store_link_find_match(store *s, const sh_link_match *m, sh_link *out)
+{
+	WRAP(link_find_match, m, out);
+}
+
 int store_link_update(store *s, const sh_link *l)
 {
 	WRAP(link_update, l);
