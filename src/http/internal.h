@@ -353,10 +353,16 @@ int rest_tags_stats(http_req *r);
 int rest_tag_visits(http_req *r);
 int rest_domains(http_req *r);
 int rest_mercure(http_req *r);
+int rest_redirect_rules(http_req *r); /* rest_rules.c */
+int rest_domain_visits(http_req *r);  /* rest.c */
 /* Checks X-Api-Key / Authorization: Bearer (and ?apiKey= when allowed),
  * fills r->key. Returns 0, or answers 401/503 and returns 1 with *answered
  * set to the MHD result. */
 int rest_authenticate(http_req *r, bool query_key, int *answered);
+
+/* Records an orphan visit (enum orphan_type) of this request's path when it
+ * is a GET (redirect.c): the base URL, a regular 404. */
+void http_record_orphan(http_req *r, int orphan_type);
 int http_yourls(http_req *r); /* yourls.c: /yourls-api.php */
 
 /* Frees the parsed form fields (server.c calls it at the end). */

@@ -22,13 +22,14 @@
 
 /*
  * The Shlink version whose API we report in /rest/health. Shlink's web
- * client turns features on by this number; 4.0.0 is the API level we
- * implement (v3 routes, ShortUrl with hasRedirectRules, visits summaries
- * with bots/nonBots). The features gated at 4.2.0 and later (IP, geolocation
- * and date redirect conditions, domain filters, excluded tags) are not
- * implemented, so a higher number would show controls that do nothing.
+ * client turns features on by this number (shlink-web-component's
+ * feature table): redirect rules with every condition type, up to the date
+ * conditions gated at 5.0.0 (ip-address 4.2.0, geolocation 4.3.0, the
+ * query-param and desktop conditions 4.5.0), are implemented; so are the
+ * short URL list filters gated at 4.3.0 and 4.6.0 (domain, excluded tags)
+ * once the parity work is in, and the per-domain visits (4.6.0).
  */
-#define SHLINK_API_VERSION "4.0.0"
+#define SHLINK_API_VERSION "5.0.0"
 
 #define PAGE_MAX_ITEMS 1000
 #define SEARCH_MAX 512
@@ -88,10 +89,12 @@ static int parse_paging(http_req *r, paging *p, int *answered)
 
 	p->page = 1;
 	p->per = 10;
-	if (ps && !parse_int(ps, 1, 1000000000, &p->page)) {
+	if (ps && !parse_int(ps, 0, 1000000000, &p->page)) {
 		*answered = invalid(r, "page", "page must be a whole number from 1.");
 		return 1;
 	}
+	if (p->page == 0)
+		p->page = 1; /* as Shlink: page 0 is the first page */
 	if (is) {
 		if (!parse_int(is, -1, 1000000000, &p->per)) {
 			*answered = invalid(r, "itemsPerPage",
@@ -238,19 +241,27 @@ int rest_health(http_req *r)
 	return ret;
 }
 
-int rest_domains(http_req *r)
+/* The default domain's authority: the base URL's host[:port]. */
+static const char *base_authority(http_req *r, char *host, size_t hostsz)
 {
 	const char *base = r->cfg->base_url ? r->cfg->base_url : "http://localhost:8000";
 	const char *h = strstr(base, "://");
-	char host[256];
 	size_t n;
 
 	h = h ? h + 3 : base;
 	n = strcspn(h, "/");
-	if (n >= sizeof(host))
-		n = sizeof(host) - 1;
+	if (n >= hostsz)
+		n = hostsz - 1;
 	memcpy(host, h, n);
 	host[n] = '\0';
+	return host;
+}
+
+int rest_domains(http_req *r)
+{
+	char host[256];
+
+	base_authority(r, host, sizeof host);
 	json_t *redirects = json_pack("{s:n,s:n,s:n}", "baseUrlRedirect", "regular404Redirect",
 	                              "invalidShortUrlRedirect");
 	json_t *j =
@@ -592,6 +603,15 @@ static json_t *jstr_or_null(const char *s)
 	return j ? j : json_null();
 }
 
+/* Shlink's visitLocation of a stored visit (JSON kept by the flush), null
+ * when the visit was not located (no GeoIP database, an unknown address). */
+static json_t *visit_location(const char *text)
+{
+	json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+
+	return json_is_object(j) ? j : (json_decref(j), json_null());
+}
+
 static int visit_cb(const sh_visit *v, int64_t visit_id, void *ud)
 {
 	struct visit_ctx *c = ud;
@@ -626,7 +646,7 @@ static int visit_cb(const sh_visit *v, int64_t visit_id, void *ud)
 	json_object_set_new(o, "potentialBot", json_boolean(v->kind == VISIT_BOT));
 	json_object_set_new(o, "visitedUrl", jstr_or_null(v->visited_url));
 	json_object_set_new(o, "redirectUrl", jstr_or_null(redirect));
-	json_object_set_new(o, "visitLocation", json_null());
+	json_object_set_new(o, "visitLocation", visit_location(v->location));
 	if (c->orphan && orphan_type_name(v->orphan_type))
 		json_object_set_new(o, "type", json_string(orphan_type_name(v->orphan_type)));
 	json_array_append_new(c->arr, o);
@@ -640,18 +660,24 @@ static int reply_visits(http_req *r, sh_visit_query *q, const char *redirect_url
 	struct visit_ctx c;
 	int64_t total = 0;
 	int answered = 0, rc;
-	bool b;
+	bool b, all;
+	const char *ipp;
 
 	if (parse_paging(r, &p, &answered))
 		return answered;
+	/* as Shlink: every visit unless a page size is asked for */
+	ipp = http_query(r, "itemsPerPage");
+	all = !ipp || strcmp(ipp, "-1") == 0 || strcmp(ipp, "0") == 0;
+	if (all)
+		p.page = 1;
 	if (parse_date_param(r, "startDate", &q->start_date, &answered) ||
 	    parse_date_param(r, "endDate", &q->end_date, &answered))
 		return answered;
 	if (!parse_bool(http_query(r, "excludeBots"), false, &b))
 		return invalid(r, "excludeBots", "excludeBots must be true or false.");
 	q->exclude_bots = b;
-	q->limit = p.per;
-	q->offset = (p.page - 1) * p.per;
+	q->limit = all ? 0 : p.per;
+	q->offset = all ? 0 : (p.page - 1) * p.per;
 	memset(&c, 0, sizeof(c));
 	c.arr = json_array();
 	c.r = r;
@@ -665,6 +691,8 @@ static int reply_visits(http_req *r, sh_visit_query *q, const char *redirect_url
 		json_decref(c.arr);
 		return http_reply_error(r, rc, NULL);
 	}
+	if (all)
+		p.per = total > 0 ? total : 1; /* one page of everything */
 	return http_reply_json(r, 200, json_pack("{s:o}", "visits", page_of(c.arr, &p, total)));
 }
 
@@ -742,6 +770,24 @@ int rest_visits_orphan(http_req *r)
 			return invalid(r, "type",
 			               "type must be base_url, invalid_short_url or regular_404.");
 	}
+	return reply_visits(r, &q, NULL);
+}
+
+/* GET /domains/{domain}/visits: the visits of the domain's links. Every
+ * link is on the default domain, named DEFAULT or by its authority. */
+int rest_domain_visits(http_req *r)
+{
+	sh_visit_query q;
+	char host[256], d[400];
+
+	base_authority(r, host, sizeof host);
+	if (strcmp(r->arg, "DEFAULT") != 0 && strcasecmp(r->arg, host) != 0) {
+		snprintf(d, sizeof d, "Domain with authority \"%.255s\" could not be found", r->arg);
+		return http_reply_problem(r, 404, "domain-not-found", "Domain not found", d,
+		                          json_pack("{s:s}", "authority", r->arg));
+	}
+	memset(&q, 0, sizeof(q));
+	q.orphan = 0;
 	return reply_visits(r, &q, NULL);
 }
 
