@@ -19,6 +19,12 @@
  * one. Visit counts are exported for reading but not imported: the new
  * store counts visits from zero. Limits: 64 KiB per CSV field, 1 MiB per
  * JSON element, 1,000,000 rows; memory stays flat whatever the file size.
+ *
+ * Redirect rules travel in JSON only: each exported ShortUrl carries its
+ * "redirectRules" (Shlink's list, as GET .../redirect-rules answers it),
+ * and an imported element's "redirectRules" is checked like a POST of them
+ * and stored with its link (a bad rule names its line and nothing is
+ * imported). CSV has no column for them.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -136,8 +142,9 @@ static int row_error(struct importer *im, int status, const char *fmt, ...)
 	return cli_error(status, "%s: %s; nothing was imported", im->where, msg);
 }
 
-/* Creates one link; returns 0 or an exit status (reported). */
-static int import_one(struct importer *im, svc_create_req *req)
+/* Creates one link (with its redirect rules, rs may be NULL); returns 0 or
+ * an exit status (reported). */
+static int import_one(struct importer *im, svc_create_req *req, const rules_set *rs)
 {
 	sh_link l = {0};
 	sh_err err = {0};
@@ -149,6 +156,8 @@ static int import_one(struct importer *im, svc_create_req *req)
 		                 IMPORT_MAX_ROWS);
 	req->find_if_exists = false;
 	rc = svc_shorten(im->v, im->ws, req, &l, NULL, &err);
+	if (rc == 0 && rules_count(rs) > 0)
+		rc = svc_rules_set(im->v, im->ws, l.code, NULL, rs, NULL, &err);
 	sh_link_clear(&l);
 	if (rc == SH_ETAKEN && req->custom_code)
 		return row_error(im, CLI_FAIL,
@@ -345,7 +354,7 @@ static int import_csv(struct importer *im, FILE *f)
 			req.tags = ntags ? tags : NULL;
 			req.ntags = ntags;
 		}
-		status = import_one(im, &req);
+		status = import_one(im, &req, NULL);
 		if (status)
 			goto out;
 	}
@@ -392,7 +401,8 @@ static int import_item(struct importer *im, json_t *item)
 	const char *tagv[SH_MAX_TAGS];
 	svc_create_req req;
 	sh_err err = {0};
-	json_t *body, *created;
+	json_t *body, *created, *rules;
+	rules_set *rs = NULL;
 	int64_t when = 0;
 	int rc, status;
 
@@ -404,18 +414,26 @@ static int import_item(struct importer *im, json_t *item)
 		return row_error(im, CLI_USAGE,
 		                 "dateCreated must be an ISO 8601 time such as "
 		                 "2026-11-22T00:07:09+00:00");
+	rules = json_object_get(item, "redirectRules");
+	if (rules && !json_is_null(rules) &&
+	    (rc = rules_from_list(rules, svc_url_policy(im->v), &rs, &err)) != 0)
+		return row_error(im, cli_status(rc), "%s", err.msg[0] ? err.msg : sh_strerror(rc));
 	body = as_create_body(item);
-	if (!body)
+	if (!body) {
+		rules_free(rs);
 		return cli_error(CLI_FAIL, "out of memory");
+	}
 	/* strings in req point into body: it lives until svc_shorten is done */
 	rc = linkjson_parse_create(body, &req, tagv, &err);
 	if (rc) {
 		json_decref(body);
+		rules_free(rs);
 		return row_error(im, cli_status(rc), "%s", err.msg[0] ? err.msg : sh_strerror(rc));
 	}
 	req.now = when;
-	status = import_one(im, &req);
+	status = import_one(im, &req, rs);
 	json_decref(body);
+	rules_free(rs);
 	return status;
 }
 
@@ -668,6 +686,24 @@ static void put_time(FILE *f, int64_t t)
 		fputs(sh_time_format(t, buf), f);
 }
 
+/* One exported ShortUrl, with its redirect rules (compact, no newline). */
+static int print_export_json(const svc *v, const sh_link *l)
+{
+	json_t *o = linkjson_short_url(v, l);
+	json_t *rules = l->redirect_rules ? json_loads(l->redirect_rules, 0, NULL) : json_array();
+	char *s = NULL;
+
+	if (o && rules && json_object_set(o, "redirectRules", rules) == 0)
+		s = json_dumps(o, JSON_COMPACT);
+	json_decref(rules);
+	json_decref(o);
+	if (!s)
+		return SH_ENOMEM;
+	fputs(s, stdout);
+	free(s);
+	return 0;
+}
+
 static int export_cb(const sh_link *l, void *ud)
 {
 	struct exporter *x = ud;
@@ -678,7 +714,7 @@ static int export_cb(const sh_link *l, void *ud)
 	if (x->json) {
 		if (x->n)
 			fputs(",\n", stdout);
-		if (cli_print_link_json(x->c->sv, l, true) != 0) {
+		if (print_export_json(x->c->sv, l) != 0) {
 			x->err = SH_ENOMEM;
 			return 1;
 		}

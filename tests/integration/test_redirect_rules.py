@@ -13,7 +13,7 @@ import subprocess
 import pytest
 import requests
 
-from helpers import ROOT
+from helpers import BIN, ROOT
 from httpfix import Server, assert_problem
 
 ANDROID = ("Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -260,3 +260,51 @@ def test_rules_survive_a_restart(tmp_path):
         assert follow(s, "rr-kept", ua=ANDROID) == "https://k.example/a"
     finally:
         s.close()
+
+
+def test_rules_in_json_export_and_import(tmp_path):
+    s = Server(directory=tmp_path / "a")
+    (tmp_path / "a").mkdir()
+    s.start()
+    try:
+        s.create("https://default.example/exp", customSlug="rr-exp")
+        s.create("https://default.example/none", customSlug="rr-none")
+        rules = [rule("https://e.example/ios", cond("device", "ios")),
+                 rule("https://e.example/q", cond("query-param", "b", "a"))]
+        want = set_rules(s, "rr-exp", rules).json()["redirectRules"]
+        out = s.cli("export", "--format", "json")
+    finally:
+        s.close()
+    items = {i["shortCode"]: i for i in json.loads(out)}
+    assert items["rr-exp"]["redirectRules"] == want
+    assert items["rr-none"]["redirectRules"] == []
+    dump = tmp_path / "links.json"
+    dump.write_text(out)
+    t = Server(directory=tmp_path / "b")
+    (tmp_path / "b").mkdir()
+    try:
+        t.cli("import", str(dump))
+        t.start()
+        assert t.api("GET", "/short-urls/rr-exp/redirect-rules").json()["redirectRules"] == want
+        assert follow(t, "rr-exp", ua=IPHONE) == "https://e.example/ios"
+        assert t.api("GET", "/short-urls/rr-none").json()["hasRedirectRules"] is False
+    finally:
+        t.close()
+
+
+def test_a_bad_rule_in_an_import_names_it_and_imports_nothing(tmp_path):
+    s = Server(directory=tmp_path)
+    dump = tmp_path / "bad.json"
+    dump.write_text(json.dumps([
+        {"longUrl": "https://ok.example/", "customSlug": "fine"},
+        {"longUrl": "https://ok.example/2", "customSlug": "broken",
+         "redirectRules": [rule("https://x.example/", cond("device", "toaster"))]},
+    ]))
+    p = subprocess.run([BIN, "import", str(dump)], capture_output=True, text=True,
+                       env=s.env(), cwd=tmp_path, timeout=60)
+    assert p.returncode != 0
+    err = p.stderr.strip().splitlines()
+    assert len(err) == 1, p.stderr
+    assert "redirectRules[0].conditions[0].matchValue" in err[0]
+    assert err[0].endswith("nothing was imported")
+    assert s.cli("export", "--format", "json").strip() == "[]"
