@@ -691,17 +691,13 @@ static int print_export_json(const svc *v, const sh_link *l)
 {
 	json_t *o = linkjson_short_url(v, l);
 	json_t *rules = l->redirect_rules ? json_loads(l->redirect_rules, 0, NULL) : json_array();
-	char *s = NULL;
 
-	if (o && rules && json_object_set(o, "redirectRules", rules) == 0)
-		s = json_dumps(o, JSON_COMPACT);
+	if (o && (!rules || json_object_set(o, "redirectRules", rules) != 0)) {
+		json_decref(o);
+		o = NULL;
+	}
 	json_decref(rules);
-	json_decref(o);
-	if (!s)
-		return SH_ENOMEM;
-	fputs(s, stdout);
-	free(s);
-	return 0;
+	return cli_print_json(o, true);
 }
 
 static int export_cb(const sh_link *l, void *ud)
