@@ -145,6 +145,8 @@ typedef struct sh_visit_query {
 	bool exclude_head;          /* leave out HEAD rows (logged, not visits),
 	                               from the rows and the total alike */
 	int64_t owner_key_id;       /* 0 = every owner */
+	int64_t before_id;          /* > 0: only visits with a smaller id (keyset
+	                               paging: the id the callback last saw) */
 	int64_t limit, offset;      /* newest first */
 } sh_visit_query;
 

@@ -229,6 +229,18 @@ int http_reply_json(http_req *r, int status, json_t *j);
 /* No body (204, or a 3xx with Location already added). */
 int http_reply_empty(http_req *r, int status);
 
+/* A body of unknown length made piece by piece (chunked): libmicrohttpd
+ * calls fn(ctx, pos, buf, max) on this worker's thread each time it can
+ * send up to max bytes (HTTP_STREAM_BLOCK); fn returns the bytes written,
+ * MHD_CONTENT_READER_END_OF_STREAM at the end or
+ * MHD_CONTENT_READER_END_WITH_ERROR. ctx_free(ctx) runs once the answer is
+ * done (or could not be queued). For answers whose size grows with the
+ * data (every visit of a link): memory stays flat. */
+#define HTTP_STREAM_BLOCK (32 * 1024)
+typedef ssize_t (*http_stream_fn)(void *ctx, uint64_t pos, char *buf, size_t max);
+int http_reply_stream(http_req *r, int status, const char *content_type, http_stream_fn fn,
+                      void *ctx, void (*ctx_free)(void *ctx));
+
 /*
  * RFC 9457 problem details ("application/problem+json"):
  * {"type": <type>, "title", "status", "detail", ...extra members}.

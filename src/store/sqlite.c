@@ -1925,6 +1925,10 @@ static void visits_where(qb *b, const sh_visit_query *vq)
 		qb_cond(b, "v.kind <> 1");
 	if (vq->exclude_head)
 		qb_cond(b, "v.kind <> 2");
+	if (vq->before_id > 0) {
+		qb_cond(b, "v.id < ?");
+		qb_int(b, vq->before_id);
+	}
 }
 
 static int sq_visits_list(store *s, const sh_visit_query *vq, sh_visit_cb cb, void *ud,

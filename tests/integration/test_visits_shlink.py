@@ -198,3 +198,32 @@ def test_max_visits_exact_under_parallel_redirects(srv):
     # deleting its visits lets it count again, from zero
     assert srv.api("DELETE", "/short-urls/v-limit/visits").json()["deletedVisits"] == 2
     assert [visit(srv, "/v-limit").status_code for _ in range(3)] == [302, 302, 410]
+
+
+def test_every_visit_streamed_across_chunks(srv):
+    """More visits than one chunk of the stream (500): every one is sent,
+    once, newest first, with the pagination of what was sent; the answer is
+    chunked (never built whole in memory)."""
+    srv.create("https://example.com/lots", customSlug="v-lots")
+    with requests.Session() as http:
+        for i in range(1101):
+            r = http.get(srv.url("/v-lots"), allow_redirects=False, timeout=10,
+                         headers={"User-Agent": f"ua-{i}", "X-Forwarded-For": "203.0.113.9"})
+            assert r.status_code == 302
+    wait_flush()
+    r = srv.api("GET", "/short-urls/v-lots/visits")
+    assert r.status_code == 200
+    assert r.headers.get("Transfer-Encoding") == "chunked"
+    page = r.json()["visits"]
+    assert sorted(v["userAgent"] for v in page["data"]) == sorted(f"ua-{i}" for i in range(1101))
+    assert page["pagination"] == {"currentPage": 1, "pagesCount": 1, "itemsPerPage": 1101,
+                                  "itemsInCurrentPage": 1101, "totalItems": 1101}
+    assert all(v["redirectUrl"] == "https://example.com/lots" for v in page["data"])
+    # the same list a page at a time agrees
+    paged = visits(srv, "/short-urls/v-lots/visits", itemsPerPage=1000, page=2)
+    assert paged["pagination"]["totalItems"] == 1101 and len(paged["data"]) == 101
+    # no visits at all: an empty list, streamed too
+    srv.create("https://example.com/unvisited", customSlug="v-unvisited")
+    assert visits(srv, "/short-urls/v-unvisited/visits") == {
+        "data": [], "pagination": {"currentPage": 1, "pagesCount": 0, "itemsPerPage": 1,
+                                   "itemsInCurrentPage": 0, "totalItems": 0}}
