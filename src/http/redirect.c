@@ -60,7 +60,7 @@ void http_record_orphan(http_req *r, int orphan_type)
 	const char *p = r->path ? r->path : "/";
 
 	/* as Shlink: a GET is a visit; HEAD, OPTIONS and the rest are not */
-	if (r->meth != HTTP_GET || !r->w->vb)
+	if (r->meth != HTTP_GET || !r->w || !r->w->vb)
 		return;
 	while (*p == '/')
 		p++;
