@@ -30,6 +30,8 @@
 #define SH_TAG_MAX 32
 #define SH_TITLE_MAX 512
 #define SH_VISIT_FIELD_MAX 512 /* referer, user agent: truncated to this */
+#define SH_VISIT_LOCATION_MAX 2048 /* a visit's location JSON (never cut: the
+                                      service writes at most this much) */
 
 enum code_kind {
 	CODE_KIND_COUNTER = 0, /* derived from the id by codec_encode_id; no row in codes */
@@ -59,6 +61,8 @@ typedef struct sh_link {
 	                             * import); SH_OWNER_ANONYMOUS = the public page */
 	int ntags;
 	char tags[SH_MAX_TAGS][SH_TAG_MAX + 1];
+	char *redirect_rules;       /* NULL (none) or owned: Shlink redirect rules,
+	                             * the JSON array rules_to_json() writes */
 } sh_link;
 
 /* The owner of links made anonymously (POST /api/shorten). Never a key id
@@ -66,7 +70,8 @@ typedef struct sh_link {
  * anonymous links and never hands out the operator's or a key's link. */
 #define SH_OWNER_ANONYMOUS ((int64_t)-1)
 
-/* Frees url and title, zeroes the struct. Safe on a zeroed struct. */
+/* Frees url, title and redirect_rules, zeroes the struct. Safe on a zeroed
+ * struct. */
 void sh_link_clear(sh_link *l);
 
 enum list_order {
@@ -144,6 +149,11 @@ typedef struct sh_visit {
 	const char *user_agent;
 	const char *visited_url;    /* the short URL that was asked for */
 	const char *ip;             /* anonymized client address (last octet 0) */
+	const char *location;       /* NULL or Shlink's visitLocation as JSON
+	                               (<= SH_VISIT_LOCATION_MAX bytes) */
+	const char *client_ip;      /* the full address, only between the redirect
+	                               and the flush that locates the visit: never
+	                               stored */
 } sh_visit;
 
 typedef int (*sh_visit_cb)(const sh_visit *v, int64_t visit_id, void *ud);
@@ -155,7 +165,11 @@ typedef struct sh_visit_query {
 	int orphan_type;            /* with orphan == 1: 0 = any, else that type */
 	int64_t start_date, end_date; /* 0 = open */
 	bool exclude_bots;
+	bool exclude_head;          /* leave out HEAD rows (logged, not visits),
+	                               from the rows and the total alike */
 	int64_t owner_key_id;       /* 0 = every owner */
+	int64_t before_id;          /* > 0: only visits with a smaller id (keyset
+	                               paging: the id the callback last saw) */
 	int64_t limit, offset;      /* newest first */
 } sh_visit_query;
 

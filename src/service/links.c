@@ -27,6 +27,7 @@
 #include <sodium.h>
 
 #include "shorty/codec.h"
+#include "shorty/geoip.h"
 #include "shorty/service.h"
 #include "shorty/timeutil.h"
 #include "shorty/utf8.h"
@@ -67,6 +68,9 @@ struct svc {
 	bool tags_mu_ok, tags_valid;
 	int64_t tags_total, tags_at_ns;
 	uint64_t tags_gen;
+	rules_cache *rules;       /* compiled redirect rules by link (linkrules.c) */
+	visit_limits *limits;     /* visits let through per limited link (limits.c) */
+	geoip *geo;               /* NULL: no GeoIP database configured */
 };
 
 /* The cached form of a link: what a redirect needs, then the URL bytes. */
@@ -76,6 +80,7 @@ struct crec {
 	int64_t expires_at;
 	int64_t max_visits;
 	int64_t visits;     /* at load time */
+	uint64_t rules_hash; /* of the link's redirect rules text, 0 = none */
 	int32_t status;
 	uint32_t flags;
 };
@@ -512,6 +517,15 @@ int svc_open(svc **out, const sh_config *cfg, store *s, sh_err *err)
 		rc = sh_err_set(err, SH_ENOMEM, NULL, "out of memory for robots.txt");
 		goto out;
 	}
+	v->rules = svc__rules_cache_new();
+	v->limits = svc__limits_new();
+	if (!v->rules || !v->limits) {
+		rc = sh_err_set(err, SH_ENOMEM, NULL, "out of memory for the rules cache");
+		goto out;
+	}
+	rc = geoip_open(cfg->geoip_db, &v->geo, err);
+	if (rc)
+		goto out;
 	if (cfg->cache_entries > 0) {
 		v->cache = lru_create((size_t)cfg->cache_entries, 0);
 		if (!v->cache) {
@@ -535,6 +549,9 @@ void svc_close(svc *v)
 	if (!v)
 		return;
 	lru_destroy(v->cache);
+	svc__rules_cache_free(v->rules);
+	svc__limits_free(v->limits);
+	geoip_close(v->geo);
 	if (v->tags_mu_ok)
 		pthread_mutex_destroy(&v->tags_mu);
 	svc__robots_free(v->robots);
@@ -592,6 +609,21 @@ void svc__links_changed(svc *v)
 uint64_t svc__links_gen(svc *v)
 {
 	return __atomic_load_n(&v->links_gen, __ATOMIC_RELAXED);
+}
+
+rules_cache *svc__rules(svc *v)
+{
+	return v->rules;
+}
+
+visit_limits *svc__limits(svc *v)
+{
+	return v->limits;
+}
+
+const geoip *svc__geoip(const svc *v)
+{
+	return v->geo;
 }
 
 robots_cache *svc__robots(svc *v)
@@ -1094,6 +1126,9 @@ static int apply_record(svc_target *t, size_t len, int64_t now)
 	t->url_len = ulen;
 	t->link_id = h.link_id;
 	t->status = h.status;
+	t->rules_hash = h.rules_hash;
+	t->max_visits = h.max_visits;
+	t->visits = h.visits;
 	t->forward_query = (h.flags & CREC_FORWARD) != 0;
 	t->crawlable = (h.flags & CREC_CRAWLABLE) != 0;
 	if (now == 0)
@@ -1144,6 +1179,7 @@ static int load_record(svc *v, store *s, const char *code, size_t n, svc_target 
 	h.expires_at = l.expires_at;
 	h.max_visits = l.max_visits;
 	h.visits = l.visits;
+	h.rules_hash = svc__rules_hash(l.redirect_rules);
 	h.status = l.redirect_status;
 	h.flags = (l.forward_query ? CREC_FORWARD : 0) | (l.crawlable ? CREC_CRAWLABLE : 0) |
 	          (l.disabled ? CREC_DISABLED : 0);

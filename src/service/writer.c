@@ -124,7 +124,21 @@ static int unit_run(svc_writer *w, svc_unit *u)
 		forget_add(u, u->code);
 		return rc;
 	case SVC_UNIT_VISITS_DELETE:
-		return store_visits_delete(s, u->link_id, &u->deleted);
+		rc = store_visits_delete(s, u->link_id, &u->deleted);
+		if (rc == 0 && u->link_id > 0) {
+			/* its cached count is stale now (a visit limit counts again) */
+			sh_link l;
+			if (svc_get_by_id(v, s, u->link_id, &l) == 0)
+				forget_add(u, l.code);
+			sh_link_clear(&l);
+		}
+		return rc;
+	case SVC_UNIT_RULES_SET:
+		rc = svc_rules_set(v, s, u->code, &u->caller, u->rules, &u->link, &u->err);
+		forget_add(u, u->code);
+		if (rc == 0)
+			forget_add(u, u->link.code);
+		return rc;
 	case SVC_UNIT_TAG_RENAME:
 		return store_tag_rename(s, u->tag, u->new_tag);
 	case SVC_UNIT_TAGS_DELETE:
@@ -332,6 +346,8 @@ again:
 		for (int i = 0; i < 2; i++)
 			if (u->forget[i][0])
 				svc_cache_forget(w->v, u->forget[i]);
+		if (u->kind == SVC_UNIT_VISITS_DELETE && u->link_id > 0)
+			svc__limits_forget(w->v, u->link_id);
 	}
 complete:
 	for (u = list; u && first == 0; u = u->next)

@@ -145,6 +145,12 @@ static const char *const migrations[] = {
     "INSERT INTO meta(key, value) SELECT 'visits_indexed_upto', coalesce(max(id), 0)"
     " FROM visits;"
     "DROP TABLE visits_daily;",
+
+    /* 3: redirect rules (issue 9): a link's Shlink redirect rules as the
+     * JSON array rules_to_json() writes, NULL for none; a visit's location
+     * (Shlink's visitLocation, JSON), NULL when unknown. New columns only. */
+    "ALTER TABLE links ADD COLUMN redirect_rules TEXT;"
+    "ALTER TABLE visits ADD COLUMN location TEXT;",
 };
 #define SCHEMA_LATEST ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -154,7 +160,7 @@ static const char *const migrations[] = {
 	"l.id, coalesce(c.code, ''), l.code_kind, l.url, l.url_hash, l.title,"                     \
 	" l.created_at, l.updated_at, l.valid_since, l.expires_at, l.max_visits,"                  \
 	" coalesce(n.visits, 0), coalesce(n.bots, 0), l.redirect_status, l.forward_query,"         \
-	" l.crawlable, l.disabled, l.owner_key_id"
+	" l.crawlable, l.disabled, l.owner_key_id, l.redirect_rules"
 #define COUNTS_JOIN " LEFT JOIN link_counts n ON n.link_id = l.id"
 #define LINK_FROM " FROM links l LEFT JOIN codes c ON c.link_id = l.id" COUNTS_JOIN
 /* the last visit id in visits_by_link; the log past it is the tail */
@@ -170,8 +176,8 @@ static const char *const migrations[] = {
 #define KEY_COLS "id, name, role, hash, prefix, created_at, revoked_at"
 
 /* one visit log row: VROW_PARAMS parameters */
-#define VROW "(?, ?, ?, ?, ?, ?, ?, ?)"
-#define VROW_PARAMS 8
+#define VROW "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#define VROW_PARAMS 9
 #define VROWS4 VROW ", " VROW ", " VROW ", " VROW
 #define VROWS16 VROWS4 ", " VROWS4 ", " VROWS4 ", " VROWS4
 #define VROWS64 VROWS16 ", " VROWS16 ", " VROWS16 ", " VROWS16
@@ -263,9 +269,10 @@ static const char *const st_sql[ST__COUNT] = {
                    " WHERE key = 'id_hwm'), 0)) + 1",
     [ST_LINK_INSERT] = "INSERT INTO links(id, code_kind, url, url_hash, title, created_at,"
                        " updated_at, valid_since, expires_at, max_visits,"
-                       " redirect_status, forward_query, crawlable, disabled, owner_key_id)"
+                       " redirect_status, forward_query, crawlable, disabled, owner_key_id,"
+                       " redirect_rules)"
                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
-                       " ?13, ?14, ?15)", /* as ST_LINK_UPDATE: bind_link() */
+                       " ?13, ?14, ?15, ?16)", /* as ST_LINK_UPDATE: bind_link() */
     [ST_CODE_INSERT] = "INSERT INTO codes(code, link_id) VALUES (?1, ?2)",
     [ST_CODES_DELETE_LINK] = "DELETE FROM codes WHERE link_id = ?1",
     [ST_TAG_INSERT] = "INSERT OR IGNORE INTO link_tags(link_id, tag) VALUES (?1, ?2)",
@@ -287,7 +294,8 @@ static const char *const st_sql[ST__COUNT] = {
     [ST_LINK_UPDATE] = "UPDATE links SET code_kind = ?2, url = ?3, url_hash = ?4, title = ?5,"
                        " created_at = ?6, updated_at = ?7, valid_since = ?8, expires_at = ?9,"
                        " max_visits = ?10, redirect_status = ?11, forward_query = ?12,"
-                       " crawlable = ?13, disabled = ?14, owner_key_id = ?15 WHERE id = ?1",
+                       " crawlable = ?13, disabled = ?14, owner_key_id = ?15,"
+                       " redirect_rules = ?16 WHERE id = ?1",
     [ST_LINK_DELETE] = "DELETE FROM links WHERE id = ?1",
     [ST_ID_HWM_BUMP] = "INSERT INTO meta(key, value) VALUES ('id_hwm', ?1)"
                        " ON CONFLICT(key) DO UPDATE SET value ="
@@ -319,11 +327,11 @@ static const char *const st_sql[ST__COUNT] = {
      * first rows; OR FAIL keeps them instead, which costs nothing here: any
      * error fails the writer's whole group, which is rolled back. */
     [ST_VISIT_INSERT] = "INSERT OR FAIL INTO visits(link_id, ts, kind, orphan_type, referer,"
-                        " user_agent, visited_url, ip) VALUES " VROW,
+                        " user_agent, visited_url, ip, location) VALUES " VROW,
     /* VISIT_ROWS rows a statement: the per-statement work (step, reset,
      * the VDBE's set-up) shared by 64 log rows */
     [ST_VISIT_INSERT_N] = "INSERT OR FAIL INTO visits(link_id, ts, kind, orphan_type, referer,"
-                          " user_agent, visited_url, ip) VALUES " VROWS64,
+                          " user_agent, visited_url, ip, location) VALUES " VROWS64,
     /* a link's visits (link 0: the orphans) */
     [ST_VISITS_DELETE_LINK] =
         "DELETE FROM visits WHERE id IN (" VISIT_IDS_OF_INDEXED " = ?1" VISIT_IDS_OF_TAIL " = ?1)",
@@ -1282,6 +1290,11 @@ static int read_link(sq_store *q, sqlite3_stmt *st, sh_link *out)
 	out->crawlable = sqlite3_column_int(st, 15) != 0;
 	out->disabled = sqlite3_column_int(st, 16) != 0;
 	out->owner_key_id = sqlite3_column_int64(st, 17);
+	t = (const char *)sqlite3_column_text(st, 18);
+	if (t && !(out->redirect_rules = strdup(t))) {
+		sh_link_clear(out);
+		return sq_err(q, SH_ENOMEM, "%s", "out of memory reading a link");
+	}
 
 	if ((rc = stmt(q, ST_TAGS_OF, &ts)))
 		goto fail;
@@ -1363,7 +1376,7 @@ static int write_code_tags(sq_store *q, const sh_link *l)
 	return 0;
 }
 
-/* Binds ?1..?15 of ST_LINK_INSERT and ST_LINK_UPDATE: every stored field
+/* Binds ?1..?16 of ST_LINK_INSERT and ST_LINK_UPDATE: every stored field
  * but the visit counters (in link_counts, which only insert writes). */
 static void bind_link(sqlite3_stmt *st, const sh_link *l)
 {
@@ -1382,6 +1395,10 @@ static void bind_link(sqlite3_stmt *st, const sh_link *l)
 	sqlite3_bind_int(st, 13, l->crawlable);
 	sqlite3_bind_int(st, 14, l->disabled);
 	sqlite3_bind_int64(st, 15, l->owner_key_id);
+	if (l->redirect_rules)
+		sqlite3_bind_text(st, 16, l->redirect_rules, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 16);
 }
 
 static int sq_link_insert(store *s, const sh_link *l)
@@ -1888,6 +1905,7 @@ static void bind_visit(sqlite3_stmt *st, int base, const sh_visit *v)
 	bind_text_static(st, base + 6, v->user_agent, SH_VISIT_FIELD_MAX);
 	bind_text_static(st, base + 7, v->visited_url, SH_VISIT_FIELD_MAX);
 	bind_text_static(st, base + 8, v->ip, 64);
+	bind_text_static(st, base + 9, v->location, SH_VISIT_LOCATION_MAX);
 }
 
 /*
@@ -2179,6 +2197,12 @@ static void visits_where(qb *b, const sh_visit_query *vq)
 	}
 	if (vq->exclude_bots)
 		qb_cond(b, "v.kind <> 1");
+	if (vq->exclude_head)
+		qb_cond(b, "v.kind <> 2");
+	if (vq->before_id > 0) {
+		qb_cond(b, "v.id < ?");
+		qb_int(b, vq->before_id);
+	}
 }
 
 static int sq_visits_list(store *s, const sh_visit_query *vq, sh_visit_cb cb, void *ud,
@@ -2206,7 +2230,7 @@ static int sq_visits_list(store *s, const sh_visit_query *vq, sh_visit_cb cb, vo
 	if (!cb)
 		goto out;
 	qb_add(b, "SELECT v.id, v.link_id, v.ts, v.kind, v.orphan_type, v.referer,"
-	          " v.user_agent, v.visited_url, v.ip FROM visits v");
+	          " v.user_agent, v.visited_url, v.ip, v.location FROM visits v");
 	visits_where(b, vq);
 	qb_add(b, " ORDER BY v.id DESC LIMIT ? OFFSET ?");
 	qb_int(b, vq->limit > 0 ? vq->limit : -1);
@@ -2222,6 +2246,7 @@ static int sq_visits_list(store *s, const sh_visit_query *vq, sh_visit_cb cb, vo
 		v.user_agent = (const char *)sqlite3_column_text(st, 6);
 		v.visited_url = (const char *)sqlite3_column_text(st, 7);
 		v.ip = (const char *)sqlite3_column_text(st, 8);
+		v.location = (const char *)sqlite3_column_text(st, 9);
 		if ((cbrc = cb(&v, sqlite3_column_int64(st, 0), ud)) != 0)
 			break;
 	}

@@ -36,6 +36,7 @@ void sh_link_clear(sh_link *l)
 		return;
 	free(l->url);
 	free(l->title);
+	free(l->redirect_rules);
 	memset(l, 0, sizeof(*l));
 }
 
