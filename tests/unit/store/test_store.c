@@ -287,7 +287,7 @@ static void test_link_insert_get(void **state)
 	int64_t id = 0;
 	bool ex = true;
 
-	assert_int_equal(store_next_id(f->s, &id), 0);
+	assert_int_equal(store_next_id(f->s, 1, &id), 0);
 	assert_int_equal(id, 1);
 
 	mk_link(&l, 1, "https://example.com/a", CODE_KIND_COUNTER, NULL);
@@ -327,7 +327,7 @@ static void test_link_insert_get(void **state)
 	assert_string_equal(g.tags[0], "alpha");
 	assert_string_equal(g.tags[1], "zeta");
 	sh_link_clear(&g);
-	assert_int_equal(store_next_id(f->s, &id), 0);
+	assert_int_equal(store_next_id(f->s, 1, &id), 0);
 	assert_int_equal(id, 2);
 
 	/* a stored code: case-sensitive */
@@ -1427,17 +1427,17 @@ static void test_ids_never_reused(void **state)
 	insert(f->s, 1, "https://example.com/1", CODE_KIND_COUNTER, NULL);
 	insert(f->s, 2, "https://example.com/2", CODE_KIND_COUNTER, NULL);
 	assert_int_equal(store_link_delete(f->s, 2), 0);
-	assert_int_equal(store_next_id(f->s, &id), 0);
+	assert_int_equal(store_next_id(f->s, 1, &id), 0);
 	assert_int_equal(id, 3);
 	assert_int_equal(store_link_delete(f->s, 1), 0);
-	assert_int_equal(store_next_id(f->s, &id), 0);
+	assert_int_equal(store_next_id(f->s, 1, &id), 0);
 	assert_int_equal(id, 3);
 	/* a delete rolled back does not count */
 	insert(f->s, 3, "https://example.com/3", CODE_KIND_COUNTER, NULL);
 	assert_int_equal(store_begin(f->s), 0);
 	assert_int_equal(store_link_delete(f->s, 3), 0);
 	assert_int_equal(store_rollback(f->s), 0);
-	assert_int_equal(store_next_id(f->s, &id), 0);
+	assert_int_equal(store_next_id(f->s, 1, &id), 0);
 	assert_int_equal(id, 4);
 }
 
@@ -1470,7 +1470,7 @@ static void test_memory_private_and_shared(void **state)
 	assert_string_equal(g.url, "https://shared.example/");
 	sh_link_clear(&g);
 	assert_int_equal(store_link_get(other, 7, &g), SH_ENOTFOUND);
-	assert_int_equal(store_next_id(b, &id), 0);
+	assert_int_equal(store_next_id(b, 1, &id), 0);
 	assert_int_equal(id, 8);
 
 	/* alive while one handle remains, gone after the last closes */
@@ -1784,7 +1784,7 @@ static void test_migrate_schema1(void **state)
 	assert_int_equal(store_link_get_by_code(s, "rNd4", &g), 0);
 	assert_int_equal(g.visits, 0);
 	sh_link_clear(&g);
-	assert_int_equal(store_next_id(s, &id), 0);
+	assert_int_equal(store_next_id(s, 1, &id), 0);
 	assert_int_equal(id, 5);
 	assert_int_equal(store_key_get_by_hash(s, zero, &k), 0);
 	assert_string_equal(k.name, "ci");
