@@ -71,7 +71,7 @@ static inline bool pgtest_open_schema(const char *prefix, char name[64], char *u
 {
 	static int seq;
 	const char *u = getenv("SHORTY_TEST_PG");
-	char sql[128];
+	char sql[256];
 
 	if (!u)
 		return false;
@@ -85,7 +85,7 @@ static inline bool pgtest_open_schema(const char *prefix, char name[64], char *u
 
 static inline void pgtest_drop_schema(const char *name)
 {
-	char sql[128];
+	char sql[256];
 
 	snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS %s CASCADE", name);
 	(void)pgtest_exec(sql);

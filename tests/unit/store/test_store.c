@@ -1398,7 +1398,7 @@ static void test_schema_newer_or_missing(void **state)
 	if (cur->sqlite)
 		unlink(p);
 	if (cur->pg) {
-		char sql[160];
+		char sql[256];
 		pgtest_drop_schema(schema);
 		/* from the future: refuse */
 		snprintf(sql, sizeof(sql), "UPDATE %s.shorty_schema SET version = 999", f->schema);
