@@ -250,9 +250,18 @@ typedef struct store_ops {
 	/* meta: small key/value settings (the installation secret lives here). */
 	int (*meta_get)(store *s, const char *key, char **val /* malloc'ed */);
 	int (*meta_set)(store *s, const char *key, const char *val);
+	/* stores val unless key has a value already; *stored (malloc'ed) is
+	 * the value kept: one statement, so that instances creating the same
+	 * setting at once (the installation secret) all read the first one */
+	int (*meta_add)(store *s, const char *key, const char *val, char **stored);
 
 	/* links */
-	int (*next_id)(store *s, int64_t *id);  /* max(id) + 1, 1 when empty */
+	/* an id >= min that no link has or had (ids are never reused).
+	 * SQLite: max(max(id) + 1, deleted ids + 1, min), the same until a
+	 * link takes it; PostgreSQL: from a block leased from a sequence, a
+	 * new one on every call. Either way the caller may skip ids upwards
+	 * from it (a custom code took their code). */
+	int (*next_id)(store *s, int64_t min, int64_t *id);
 	int (*link_insert)(store *s, const sh_link *l); /* id set by caller;
 	                                  SH_ETAKEN if id or stored code exists */
 	int (*link_get)(store *s, int64_t id, sh_link *out);      /* SH_ENOTFOUND */
@@ -313,7 +322,7 @@ void store_options_default(store_options *o);
  * Opens a connection. url: "sqlite:PATH", a bare PATH, "memory:" (private
  * to this handle) or "memory:NAME" (in-process; all handles on the same
  * NAME share data until the last is closed; a writer's open transaction
- * keeps readers waiting), "postgres://..." (when built). Returns 0 or SH_E*
+ * keeps readers waiting), "postgres://..." or "postgresql://..." (libpq). Returns 0 or SH_E*
  * with err saying what failed and how to fix it.
  */
 int store_open(store **out, const char *url, const store_options *o, sh_err *err);
@@ -340,7 +349,8 @@ int store_rollback_to(store *s);
 bool store_in_txn(store *s);
 int store_meta_get(store *s, const char *key, char **val);
 int store_meta_set(store *s, const char *key, const char *val);
-int store_next_id(store *s, int64_t *id);
+int store_meta_add(store *s, const char *key, const char *val, char **stored);
+int store_next_id(store *s, int64_t min, int64_t *id);
 int store_link_insert(store *s, const sh_link *l);
 int store_link_get(store *s, int64_t id, sh_link *out);
 int store_link_get_by_code(store *s, const char *code, sh_link *out);
@@ -386,5 +396,7 @@ void store_fault_clear(void);
  * "memory:" prefix is accepted too) on SQLite's in-memory VFS. */
 int store_sqlite_open(store **out, const char *path, const store_options *o, sh_err *err);
 int store_memory_open(store **out, const char *name, const store_options *o, sh_err *err);
+/* Backend store/postgres.c: url is any libpq connection URI or string. */
+int store_postgres_open(store **out, const char *url, const store_options *o, sh_err *err);
 
 #endif

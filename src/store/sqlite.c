@@ -203,6 +203,7 @@ enum st_id {
 	ST_PING,
 	ST_META_GET,
 	ST_META_SET,
+	ST_META_ADD,
 	ST_NEXT_ID,
 	ST_LINK_INSERT,
 	ST_CODE_INSERT,
@@ -264,9 +265,10 @@ static const char *const st_sql[ST__COUNT] = {
                     " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
     /* ids are never reused: a deleted link's code must keep answering 404,
      * so the next id also stays above the highest id ever deleted (id_hwm) */
-    [ST_NEXT_ID] = "SELECT max(coalesce((SELECT max(id) FROM links), 0),"
+    [ST_META_ADD] = "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING",
+    [ST_NEXT_ID] = "SELECT max(coalesce((SELECT max(id) FROM links), 0) + 1,"
                    " coalesce((SELECT CAST(value AS INTEGER) FROM meta"
-                   " WHERE key = 'id_hwm'), 0)) + 1",
+                   " WHERE key = 'id_hwm'), 0) + 1, ?1)",
     [ST_LINK_INSERT] = "INSERT INTO links(id, code_kind, url, url_hash, title, created_at,"
                        " updated_at, valid_since, expires_at, max_visits,"
                        " redirect_status, forward_query, crawlable, disabled, owner_key_id,"
@@ -1231,6 +1233,24 @@ static int sq_meta_set(store *s, const char *key, const char *val)
 	return step_done(q, st, "meta set");
 }
 
+static int sq_meta_add(store *s, const char *key, const char *val, char **stored)
+{
+	sq_store *q = SQ(s);
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*stored = NULL;
+	if (!key || !val)
+		return sq_err(q, SH_EINVAL, "%s", "meta add: key and value are required");
+	if ((rc = stmt(q, ST_META_ADD, &st)))
+		return rc;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, val, -1, SQLITE_STATIC);
+	if ((rc = step_done(q, st, "meta add")))
+		return rc;
+	return sq_meta_get(s, key, stored);
+}
+
 /* ---- links --------------------------------------------------------------- */
 
 /* Runs a parameterless statement that returns one integer. */
@@ -1252,9 +1272,24 @@ static int query_int64(sq_store *q, enum st_id id, int64_t *out, const char *wha
 	return rc;
 }
 
-static int sq_next_id(store *s, int64_t *id)
+static int sq_next_id(store *s, int64_t min, int64_t *id)
 {
-	return query_int64(SQ(s), ST_NEXT_ID, id, "next id");
+	sq_store *q = SQ(s);
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = stmt(q, ST_NEXT_ID, &st)))
+		return rc;
+	sqlite3_bind_int64(st, 1, min);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*id = sqlite3_column_int64(st, 0);
+		rc = 0;
+	} else {
+		rc = sq_fail(q, rc, "next id");
+	}
+	sqlite3_reset(st);
+	return rc;
 }
 
 /* Reads the link in the current row of st (columns LINK_COLS) and its tags. */
@@ -2678,6 +2713,7 @@ static int sq_key_count(store *s, int64_t *n)
 	.in_txn = sq_in_txn,                      \
 	.meta_get = sq_meta_get,                  \
 	.meta_set = sq_meta_set,                  \
+	.meta_add = sq_meta_add,                  \
 	.next_id = sq_next_id,                    \
 	.link_insert = sq_link_insert,            \
 	.link_get = sq_link_get,                  \
