@@ -1619,6 +1619,7 @@ int main(void)
 	const struct CMUnitTest pg_tests[] = {
 		cmocka_unit_test_setup_teardown(test_shorten_resolves, setup_pg, teardown),
 		cmocka_unit_test_setup_teardown(test_dedupe, setup_pg, teardown),
+		cmocka_unit_test_setup_teardown(test_find_matching, setup_pg, teardown),
 		cmocka_unit_test_setup_teardown(test_thousand_codes, setup_pg, teardown),
 		cmocka_unit_test_setup_teardown(test_custom_codes, setup_pg, teardown),
 		cmocka_unit_test_setup_teardown(test_custom_equal_to_next_generated, setup_pg, teardown),
