@@ -42,10 +42,14 @@
  * query; inside one the transaction is lost and every op fails until the
  * caller rolls back.
  */
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #include <libpq-fe.h>
 
@@ -54,6 +58,16 @@
 #include "shorty/utf8.h"
 
 #define ID_BLOCK 1000      /* ids leased per round trip */
+/* Client-side deadlines (research scale-out.md §5: against a peer that is
+ * there but silent, a paused proxy or a hung server, no server-side timeout
+ * and no TCP setting fired; only our own clock does). A query that runs
+ * past its deadline has its connection cut. */
+#define QUERY_DEADLINE_MS 1500   /* every query: a create answers 503 within 2 s */
+#define CONNECT_DEADLINE_MS 1500 /* a connection, or a reconnection */
+#define FLUSH_DEADLINE_MS 10000  /* a visit flush (COPY of up to 65,536 rows) */
+#define MIGRATE_DEADLINE_MS 120000 /* a migration, and waiting for another's */
+#define BACKOFF_MIN_MS 50        /* reconnect: exponential backoff, full jitter */
+#define BACKOFF_MAX_MS 2000
 #define TOTAL_SLOTS 16     /* visit_totals rows per kind */
 #define MIGRATE_LOCK 0x73686f7274790001LL /* "shorty" + 1: pg_advisory_lock key */
 
@@ -207,11 +221,21 @@ typedef struct pg_store {
 	int slot;            /* this connection's visit_totals row */
 	int64_t blk_next;    /* leased ids [blk_next, blk_end); empty when equal */
 	int64_t blk_end;
+	int deadline_ms;     /* of the query being run (QUERY_DEADLINE_MS or longer) */
+	bool cut;            /* the last failure was our deadline */
+	int64_t retry_at_ms; /* a broken connection is not retried before this */
+	int backoff_ms;      /* 0 while connected; 50 .. 2000 while PostgreSQL is away */
+	uint64_t rng;        /* for the jitter */
 } pg_store;
 
 static pg_store *PG(store *s)
 {
 	return (pg_store *)s;
+}
+
+static void pg_notice(void *arg, const char *msg)
+{
+	(void)arg, (void)msg; /* "relation already exists, skipping" and the like */
 }
 
 #define pg_err(p, code, ...) sh_err_set(&(p)->base.last_err, (code), NULL, __VA_ARGS__)
@@ -287,16 +311,191 @@ static int pg_fail(pg_store *p, const PGresult *res, const char *what)
 		return pg_err(p, code,
 		              "the PostgreSQL store has no shorty schema (or an older one): run "
 		              "`shorty migrate`");
+	if (p->cut)
+		return pg_err(p, SH_ESTORE,
+		              "PostgreSQL did not answer within %d ms (%s): connection closed",
+		              p->deadline_ms, what);
 	if (PQstatus(p->conn) != CONNECTION_OK)
 		return pg_err(p, code, "PostgreSQL is unavailable (%s): %.*s", what, (int)n, msg);
 	return pg_err(p, code, "postgres %s: %.*s", what, (int)n, msg);
 }
 
+/* ---- the connection: non-blocking, every wait bounded ----------------------
+ * libpq's blocking calls wait as long as the peer is silent; here every
+ * send, every wait for an answer and every (re)connect polls the socket
+ * against a deadline. Past it the connection is cut (shutdown of the
+ * socket: libpq then sees it closed), so the op fails and the next one
+ * reconnects. */
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits for events on the connection's socket until deadline: the events
+ * that came, 0 past the deadline, -1 on error. */
+static int wait_sock(pg_store *p, short events, int64_t deadline)
+{
+	struct pollfd pfd = {.fd = PQsocket(p->conn), .events = events};
+	int64_t left;
+	int rc;
+
+	if (pfd.fd < 0)
+		return -1;
+	for (;;) {
+		left = deadline - mono_ms();
+		if (left <= 0)
+			return 0;
+		rc = poll(&pfd, 1, (int)left);
+		if (rc > 0)
+			return pfd.revents ? pfd.revents : events;
+		if (rc == 0)
+			return 0;
+		if (errno != EINTR)
+			return -1;
+	}
+}
+
+/* The deadline passed: the connection is closed under libpq, which notices
+ * at once (CONNECTION_BAD); a transaction on it is lost. */
+static void cut(pg_store *p)
+{
+	int fd = PQsocket(p->conn);
+
+	p->cut = true;
+	if (fd >= 0)
+		shutdown(fd, SHUT_RDWR);
+	(void)PQconsumeInput(p->conn);
+}
+
+/* Sends what libpq has queued; 0, or -1 (cut or broken). */
+static int flush_out(pg_store *p, int64_t deadline)
+{
+	int r, w;
+
+	while ((r = PQflush(p->conn)) == 1) {
+		w = wait_sock(p, POLLIN | POLLOUT, deadline);
+		if (w == 0) {
+			cut(p);
+			return -1;
+		}
+		if (w < 0 || ((w & POLLIN) && !PQconsumeInput(p->conn)))
+			return -1;
+	}
+	return r == 0 ? 0 : -1;
+}
+
+/* The results of what was sent: the first failed one, else the last; a
+ * COPY IN result at once (the caller sends the data). NULL when the
+ * connection broke or the deadline passed. */
+static PGresult *collect(pg_store *p, int64_t deadline)
+{
+	PGresult *keep = NULL, *r;
+	ExecStatusType t;
+	int w;
+
+	for (;;) {
+		while (PQisBusy(p->conn)) {
+			w = wait_sock(p, POLLIN, deadline);
+			if (w == 0)
+				cut(p);
+			if (w <= 0 || !PQconsumeInput(p->conn)) {
+				PQclear(keep);
+				return NULL;
+			}
+		}
+		r = PQgetResult(p->conn);
+		if (!r)
+			return keep;
+		t = PQresultStatus(r);
+		if (t == PGRES_COPY_IN) {
+			PQclear(keep);
+			return r;
+		}
+		if (keep && (PQresultStatus(keep) == PGRES_COMMAND_OK ||
+		             PQresultStatus(keep) == PGRES_TUPLES_OK)) {
+			PQclear(keep);
+			keep = NULL;
+		}
+		if (!keep)
+			keep = r;
+		else
+			PQclear(r);
+	}
+}
+
+/* Sends sql (several statements when multi; then no parameters) and waits
+ * for its result within the handle's deadline. */
+static PGresult *x_exec(pg_store *p, const char *sql, const prm *b, bool multi)
+{
+	int64_t deadline = mono_ms() + p->deadline_ms;
+	int ok;
+
+	p->cut = false;
+	ok = multi ? PQsendQuery(p->conn, sql)
+	           : PQsendQueryParams(p->conn, sql, b ? b->n : 0, NULL, b ? b->v : NULL, NULL,
+	                               NULL, 0);
+	if (!ok || flush_out(p, deadline) != 0)
+		return NULL;
+	return collect(p, deadline);
+}
+
+/* Drives a connect (or reset) started without blocking to its end within
+ * CONNECT_DEADLINE_MS; 0 when connected. */
+static int connect_poll(pg_store *p, bool reset)
+{
+	int64_t deadline = mono_ms() + CONNECT_DEADLINE_MS;
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	int w;
+
+	for (;;) {
+		if (st == PGRES_POLLING_OK)
+			return 0;
+		if (st == PGRES_POLLING_FAILED)
+			return -1;
+		w = wait_sock(p, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
+		if (w == 0)
+			p->cut = true;
+		if (w <= 0)
+			return -1;
+		st = reset ? PQresetPoll(p->conn) : PQconnectPoll(p->conn);
+	}
+}
+
+/* A new connection's settings: non-blocking, read-only for readers. */
+static int session_setup(pg_store *p)
+{
+	PGresult *r;
+	int rc = 0;
+
+	if (PQsetnonblocking(p->conn, 1) != 0)
+		return pg_fail(p, NULL, "connect");
+	PQsetNoticeProcessor(p->conn, pg_notice, NULL);
+	if (p->read_only) {
+		r = x_exec(p, "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", NULL, false);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK)
+			rc = pg_fail(p, r, "connect");
+		PQclear(r);
+	}
+	return rc;
+}
+
 /* A connection found broken is reset, but only outside a transaction: inside
  * one the transaction is gone, and the caller must learn it (every op fails
- * until it rolls back). Any reset drops the leased ids. */
+ * until it rolls back). Any reset drops the leased ids. While PostgreSQL
+ * stays away, tries are spaced by an exponential backoff with full jitter
+ * (50 ms doubling to 2 s, a random wait up to that): between tries an op
+ * fails at once, so requests answer 503 at once instead of queueing on
+ * connects, and the first try after PostgreSQL is back is at most 2 s
+ * away. */
 static int pg_alive(pg_store *p)
 {
+	int64_t now;
+	int rc;
+
 	if (PQstatus(p->conn) == CONNECTION_OK)
 		return 0;
 	if (p->txn)
@@ -304,17 +503,31 @@ static int pg_alive(pg_store *p)
 		              "PostgreSQL is unavailable: the connection was lost in a "
 		              "transaction");
 	p->blk_next = p->blk_end = 0;
-	PQreset(p->conn);
-	if (PQstatus(p->conn) != CONNECTION_OK)
-		return pg_fail(p, NULL, "connect");
-	if (p->read_only) {
-		PGresult *r = PQexec(p->conn, "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY");
-		int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-		int rc = ok ? 0 : pg_fail(p, r, "connect");
-		PQclear(r);
-		return rc;
+	now = mono_ms();
+	if (now < p->retry_at_ms)
+		return pg_err(p, SH_ESTORE,
+		              "PostgreSQL is unavailable (reconnecting; next try in %lld ms)",
+		              (long long)(p->retry_at_ms - now));
+	p->cut = false;
+	if (PQresetStart(p->conn) == 1 && connect_poll(p, true) == 0 &&
+	    (rc = session_setup(p)) == 0) {
+		p->backoff_ms = 0;
+		p->retry_at_ms = 0;
+		return 0;
 	}
-	return 0;
+	p->backoff_ms = p->backoff_ms ? p->backoff_ms * 2 : BACKOFF_MIN_MS;
+	if (p->backoff_ms > BACKOFF_MAX_MS)
+		p->backoff_ms = BACKOFF_MAX_MS;
+	p->rng ^= p->rng << 13, p->rng ^= p->rng >> 7, p->rng ^= p->rng << 17;
+	p->retry_at_ms = mono_ms() + (int64_t)(p->rng % (uint64_t)(p->backoff_ms + 1));
+	return pg_fail(p, NULL, "connect");
+}
+
+/* Reads that may run again after the connection broke under them: outside
+ * a transaction a SELECT changed nothing (a lost id block is skipped). */
+static bool retry_safe(const pg_store *p, const char *sql)
+{
+	return !p->txn && !p->cut && strncmp(sql, "SELECT ", 7) == 0;
 }
 
 /* Runs one statement with parameters b (NULL = none). On success *out (if
@@ -323,17 +536,23 @@ static int pq(pg_store *p, const char *sql, const prm *b, PGresult **out, const 
 {
 	PGresult *r;
 	ExecStatusType t;
+	bool again = true;
 	int rc;
 
 	if (out)
 		*out = NULL;
 	if (b && b->overflow)
 		return pg_err(p, SH_ESTORE, "%s", "internal error: too many query parameters");
+retry:
 	if ((rc = pg_alive(p)))
 		return rc;
-	r = PQexecParams(p->conn, sql, b ? b->n : 0, NULL, b ? b->v : NULL, NULL, NULL, 0);
+	r = x_exec(p, sql, b, false);
 	t = PQresultStatus(r);
 	if (t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK) {
+		if (!r && again && retry_safe(p, sql) && PQstatus(p->conn) != CONNECTION_OK) {
+			again = false; /* once: PostgreSQL restarted since our last query */
+			goto retry;
+		}
 		rc = pg_fail(p, r, what);
 		PQclear(r);
 		return rc;
@@ -346,7 +565,7 @@ static int pq(pg_store *p, const char *sql, const prm *b, PGresult **out, const 
 }
 
 /* Runs several statements without parameters (a migration): the simple
- * query protocol, which PQexecParams refuses for more than one. */
+ * query protocol, which PQsendQueryParams refuses for more than one. */
 static int pq_script(pg_store *p, const char *sql, const char *what)
 {
 	PGresult *r;
@@ -354,11 +573,18 @@ static int pq_script(pg_store *p, const char *sql, const char *what)
 
 	if ((rc = pg_alive(p)))
 		return rc;
-	r = PQexec(p->conn, sql);
+	r = x_exec(p, sql, NULL, true);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
 		rc = pg_fail(p, r, what);
 	PQclear(r);
 	return rc;
+}
+
+/* A statement whose failure is not news (cleanup after a failure). */
+static void pq_quiet(pg_store *p, const char *sql)
+{
+	if (PQstatus(p->conn) == CONNECTION_OK)
+		PQclear(x_exec(p, sql, NULL, false));
 }
 
 /* Rows changed by the statement (its command tag). */
@@ -445,7 +671,6 @@ static int op_begin(pg_store *p, int *own)
 static int op_end(pg_store *p, int own, int rc)
 {
 	sh_err saved;
-	PGresult *r;
 
 	if (own == OWN_TXN) {
 		if (rc == 0) {
@@ -457,17 +682,14 @@ static int op_end(pg_store *p, int own, int rc)
 		}
 		p->txn = false;
 		saved = p->base.last_err;
-		r = PQexec(p->conn, "ROLLBACK");
-		PQclear(r);
+		pq_quiet(p, "ROLLBACK");
 		p->base.last_err = saved;
 	} else if (own == OWN_SP) {
 		if (rc == 0)
 			return pq(p, "RELEASE shorty_op", NULL, NULL, "release");
 		saved = p->base.last_err;
-		r = PQexec(p->conn, "ROLLBACK TO shorty_op");
-		PQclear(r);
-		r = PQexec(p->conn, "RELEASE shorty_op");
-		PQclear(r);
+		pq_quiet(p, "ROLLBACK TO shorty_op");
+		pq_quiet(p, "RELEASE shorty_op");
 		p->base.last_err = saved;
 	}
 	return rc;
@@ -526,16 +748,11 @@ static int qb_run(pg_store *p, qb *q, PGresult **out, const char *what)
 
 static const store_ops postgres_ops;
 
-static void pg_notice(void *arg, const char *msg)
-{
-	(void)arg, (void)msg; /* "relation already exists, skipping" and the like */
-}
 
 int store_postgres_open(store **out, const char *url, const store_options *o, sh_err *err)
 {
 	store_options def;
 	pg_store *p;
-	PGresult *r;
 	const char *m;
 	size_t n;
 
@@ -549,30 +766,30 @@ int store_postgres_open(store **out, const char *url, const store_options *o, sh
 		return sh_err_set(err, SH_ENOMEM, NULL, "out of memory opening the store");
 	p->base.ops = &postgres_ops;
 	p->read_only = o->read_only;
-	p->conn = PQconnectdb(url);
-	if (!p->conn || PQstatus(p->conn) != CONNECTION_OK) {
-		m = p->conn ? PQerrorMessage(p->conn) : "out of memory";
+	p->deadline_ms = QUERY_DEADLINE_MS;
+	p->rng = (uint64_t)(uintptr_t)p ^ ((uint64_t)mono_ms() << 20) ^ 0x9e3779b97f4a7c15ull;
+	/* the URL's own settings win over these (they come after) */
+	{
+		static const char *const keys[] = {"connect_timeout", "keepalives",
+		                                   "keepalives_idle", "keepalives_interval",
+		                                   "keepalives_count", "application_name",
+		                                   "dbname", NULL};
+		const char *vals[] = {"2", "1", "10", "2", "3", "shorty", url, NULL};
+		p->conn = PQconnectStartParams(keys, vals, 1);
+	}
+	if (!p->conn || PQstatus(p->conn) == CONNECTION_BAD || connect_poll(p, false) != 0 ||
+	    session_setup(p) != 0) {
+		m = !p->conn ? "out of memory"
+		    : p->cut ? "no answer within the connect deadline"
+		             : PQerrorMessage(p->conn);
 		n = strcspn(m, "\n");
 		sh_err_set(err, SH_ESTORE, "db", "cannot connect to PostgreSQL: %.*s", (int)n, m);
 		PQfinish(p->conn);
 		free(p);
 		return SH_ESTORE;
 	}
-	PQsetNoticeProcessor(p->conn, pg_notice, NULL);
 	/* each connection adds its visits to a row of visit_totals of its own */
 	p->slot = (int)((unsigned)PQbackendPID(p->conn) % TOTAL_SLOTS);
-	if (p->read_only) {
-		r = PQexec(p->conn, "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY");
-		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-			m = PQresultErrorMessage(r);
-			sh_err_set(err, SH_ESTORE, "db", "PostgreSQL: %.*s", (int)strcspn(m, "\n"), m);
-			PQclear(r);
-			PQfinish(p->conn);
-			free(p);
-			return SH_ESTORE;
-		}
-		PQclear(r);
-	}
 	*out = &p->base;
 	return 0;
 }
@@ -627,7 +844,7 @@ static int migrate_step(pg_store *p, int i)
 	    (rc = pq(p, "DELETE FROM shorty_schema", NULL, NULL, "migrate")) ||
 	    (rc = pq(p, "INSERT INTO shorty_schema(version) VALUES ($1)", &b, NULL, "migrate")) ||
 	    (rc = pq(p, "COMMIT", NULL, NULL, "migrate"))) {
-		PQclear(PQexec(p->conn, "ROLLBACK"));
+		pq_quiet(p, "ROLLBACK");
 	}
 	p->txn = false;
 	return rc;
@@ -654,8 +871,11 @@ static int pg_migrate(store *s, sh_err *err)
 		                  v, SCHEMA_LATEST);
 	/* instances starting together: one migrates, the others wait here and
 	 * then find the schema current */
-	if ((rc = pq(p, "SELECT pg_advisory_lock(7523094288207667457)", NULL, NULL, "migrate")))
+	p->deadline_ms = MIGRATE_DEADLINE_MS;
+	if ((rc = pq(p, "SELECT pg_advisory_lock(7523094288207667457)", NULL, NULL, "migrate"))) {
+		p->deadline_ms = QUERY_DEADLINE_MS;
 		return sh_err_set(err, rc, "db", "%s", p->base.last_err.msg);
+	}
 	rc = schema_current(p, &v);
 	for (i = 0; rc == 0 && i < NMIGRATIONS; i++) {
 		if (migrations[i].version <= v)
@@ -664,7 +884,8 @@ static int pg_migrate(store *s, sh_err *err)
 	}
 	if (rc)
 		sh_err_set(err, rc, "db", "%s", p->base.last_err.msg);
-	PQclear(PQexec(p->conn, "SELECT pg_advisory_unlock(7523094288207667457)"));
+	pq_quiet(p, "SELECT pg_advisory_unlock(7523094288207667457)");
+	p->deadline_ms = QUERY_DEADLINE_MS;
 	return rc;
 }
 
@@ -735,7 +956,7 @@ static int pg_rollback(store *s)
 	/* a lost connection took the transaction with it: nothing to undo */
 	if (PQstatus(p->conn) != CONNECTION_OK)
 		return 0;
-	r = PQexec(p->conn, "ROLLBACK");
+	r = x_exec(p, "ROLLBACK", NULL, false);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK)
 		rc = pg_fail(p, r, "rollback");
 	PQclear(r);
@@ -1351,20 +1572,40 @@ static size_t copy_field(char *buf, size_t len, const char *s, size_t max)
 	return len;
 }
 
+/* Queues one piece of COPY data (len < 0: the end), waiting for room
+ * within the deadline: 0, or -1. */
+static int put_copy(pg_store *p, const char *buf, int len, int64_t deadline)
+{
+	int r;
+
+	for (;;) {
+		r = len < 0 ? PQputCopyEnd(p->conn, NULL) : PQputCopyData(p->conn, buf, len);
+		if (r != 0)
+			return r == 1 ? 0 : -1;
+		if (flush_out(p, deadline) != 0) /* no room: send what is queued */
+			return -1;
+	}
+}
+
 /* The kept visits (keep[i]) as one COPY into the log. */
 static int copy_visits(pg_store *p, const sh_visit *v, size_t n, const unsigned char *keep)
 {
 	/* one row: 4 numbers and 4 text fields, each escaped at most 2x */
 	enum { ROW_MAX = 4 * 24 + 2 * (3 * SH_VISIT_FIELD_MAX + 64) + 32 };
+	int64_t deadline = mono_ms() + p->deadline_ms;
 	char *row = malloc(ROW_MAX + 4 * SH_VISIT_FIELD_MAX);
 	PGresult *r;
 	size_t i, len;
-	int rc = 0, ok = 1;
+	int rc = 0, ok = 0;
 
 	if (!row)
 		return pg_err(p, SH_ENOMEM, "%s", "visits add: out of memory");
-	r = PQexec(p->conn, "COPY visits(link_id, ts, kind, orphan_type, referer, user_agent,"
-	                    " visited_url, ip) FROM STDIN");
+	if ((rc = pg_alive(p))) {
+		free(row);
+		return rc;
+	}
+	r = x_exec(p, "COPY visits(link_id, ts, kind, orphan_type, referer, user_agent,"
+	              " visited_url, ip) FROM STDIN", NULL, false);
 	if (PQresultStatus(r) != PGRES_COPY_IN) {
 		rc = pg_fail(p, r, "log visits");
 		PQclear(r);
@@ -1372,7 +1613,7 @@ static int copy_visits(pg_store *p, const sh_visit *v, size_t n, const unsigned 
 		return rc;
 	}
 	PQclear(r);
-	for (i = 0; i < n && ok == 1; i++) {
+	for (i = 0; i < n && ok == 0; i++) {
 		int64_t link = v[i].link_id > 0 ? v[i].link_id : 0;
 		if (!keep[i])
 			continue;
@@ -1387,35 +1628,33 @@ static int copy_visits(pg_store *p, const sh_visit *v, size_t n, const unsigned 
 		row[len++] = '\t';
 		len = copy_field(row, len, v[i].ip, 64);
 		row[len++] = '\n';
-		ok = PQputCopyData(p->conn, row, (int)len);
+		ok = put_copy(p, row, (int)len, deadline);
 	}
 	free(row);
-	if (PQputCopyEnd(p->conn, ok == 1 ? NULL : "shorty: copy failed") != 1)
-		ok = 0;
-	while ((r = PQgetResult(p->conn)) != NULL) {
-		if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == 0)
-			rc = pg_fail(p, r, "log visits");
-		PQclear(r);
-	}
-	if (rc == 0 && ok != 1)
-		rc = pg_fail(p, NULL, "log visits");
+	if (ok == 0)
+		ok = put_copy(p, NULL, -1, deadline);
+	if (ok == 0)
+		ok = flush_out(p, deadline);
+	r = ok == 0 ? collect(p, deadline) : NULL;
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		rc = pg_fail(p, r, "log visits");
+	PQclear(r);
 	return rc;
 }
 
 /* "{1,2,3}": an array parameter of n numbers (malloc'ed). */
 static char *int_array(const int64_t *x, size_t n)
 {
-	char *s = malloc(n * 21 + 3), *o;
-	size_t i;
+	size_t cap = n * 21 + 3, len = 1, i;
+	char *s = malloc(cap);
 
 	if (!s)
 		return NULL;
-	o = s;
-	*o++ = '{';
+	s[0] = '{';
 	for (i = 0; i < n; i++)
-		o += sprintf(o, i ? ",%lld" : "%lld", (long long)x[i]);
-	*o++ = '}';
-	*o = '\0';
+		len += (size_t)snprintf(s + len, cap - len, i ? ",%lld" : "%lld", (long long)x[i]);
+	s[len++] = '}';
+	s[len] = '\0';
 	return s;
 }
 
@@ -1483,6 +1722,8 @@ static int pg_visits_add(store *s, const sh_visit *v, size_t n)
 		cnt[at - ids] += v[i].kind != VISIT_HEAD;
 		bots[at - ids] += v[i].kind == VISIT_BOT;
 	}
+	/* up to 65,536 rows: more than a query's deadline */
+	p->deadline_ms = FLUSH_DEADLINE_MS;
 	if ((rc = op_begin(p, &own)))
 		goto done;
 	if (nl) {
@@ -1527,6 +1768,7 @@ static int pg_visits_add(store *s, const sh_visit *v, size_t n)
 out:
 	rc = op_end(p, own, rc);
 done:
+	p->deadline_ms = QUERY_DEADLINE_MS;
 	free(ids);
 	free(cnt);
 	free(bots);

@@ -1,5 +1,5 @@
 #!/bin/sh
-# tests/suites/lib/pgcluster.sh start DIR | stop DIR
+# tests/suites/lib/pgcluster.sh start DIR | stop DIR | crash DIR | restart DIR
 #
 # A throwaway PostgreSQL 15 cluster for the tests (issue 8): Debian's
 # initdb and pg_ctl run as the `postgres` user (they refuse root) in DIR,
@@ -8,10 +8,12 @@
 # authentication for the user `shorty` and fsync off (functional tests
 # only). `start` prints the libpq URI of its database `shorty`
 # (postgres://shorty@127.0.0.1:PORT/shorty); `stop` stops it (immediate)
-# and removes DIR. Every failure ends with one line on stderr and exit 1.
+# and removes DIR. `crash` stops it as a crash would (pg_ctl stop -m
+# immediate) and keeps DIR; `restart` starts it again on the same port (the
+# fault tests). Every failure ends with one line on stderr and exit 1.
 set -eu
-cmd=${1:?usage: pgcluster.sh start|stop DIR}
-dir=${2:?usage: pgcluster.sh start|stop DIR}
+cmd=${1:?usage: pgcluster.sh start|stop|crash|restart DIR}
+dir=${2:?usage: pgcluster.sh start|stop|crash|restart DIR}
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 [ -n "$bin" ] && [ -x "$bin/initdb" ] || {
 	echo "pgcluster: no PostgreSQL server binaries (/usr/lib/postgresql/*/bin): run scripts/install-deps" >&2
@@ -48,12 +50,27 @@ start)
 	echo "pgcluster: pg_ctl start failed: $(tail -n 1 "$dir/server.log" 2>/dev/null)" >&2
 	exit 1
 	;;
+crash)
+	as_pg "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || {
+		echo "pgcluster: pg_ctl stop -m immediate failed" >&2
+		exit 1
+	}
+	;;
+restart)
+	port=$(cat "$dir/port")
+	as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
+		-o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" \
+		start >/dev/null 2>&1 || {
+		echo "pgcluster: pg_ctl start failed: $(tail -n 1 "$dir/server.log" 2>/dev/null)" >&2
+		exit 1
+	}
+	;;
 stop)
 	[ -d "$dir/data" ] && as_pg "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
 	rm -rf "$dir"
 	;;
 *)
-	echo "usage: pgcluster.sh start|stop DIR" >&2
+	echo "usage: pgcluster.sh start|stop|crash|restart DIR" >&2
 	exit 1
 	;;
 esac
