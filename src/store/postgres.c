@@ -2206,6 +2206,147 @@ static int pg_key_count(store *s, int64_t *n)
 	              "count keys");
 }
 
+/* ---- changes: NOTIFY and the feed ----------------------------------------
+ * One NOTIFY per committed group (the writer's), on channel "shorty": the
+ * queue is ordered at commit under a database-wide lock, so one per
+ * transaction, not per create (research scale-out.md §3: 9,000 -> 2,400
+ * creates/s per create). Each instance has one more connection that LISTENs
+ * (the feed below), polled with a deadline and a heartbeat: a connection
+ * that is open but silent is not listening. */
+
+static int pg_notify_op(store *s, const char *msg)
+{
+	prm b = {0};
+
+	p_str(&b, msg);
+	return pq(PG(s), "SELECT pg_notify('shorty', $1)", &b, NULL, "notify");
+}
+
+#define FEED_BEAT_MS 1000 /* a heartbeat query this often ... */
+#define FEED_BEAT_DEADLINE_MS 1000 /* ... answered within this */
+
+struct store_feed {
+	pg_store p;         /* its own connection (reusing the deadline code) */
+	char *url;
+	bool listening;
+	int64_t beat_at_ms; /* the next heartbeat */
+};
+
+/* Connects and LISTENs within the connect and query deadlines. */
+static int feed_connect(store_feed *f)
+{
+	pg_store *p = &f->p;
+	PGresult *r;
+	static const char *const keys[] = {"connect_timeout", "keepalives", "application_name",
+	                                   "dbname", NULL};
+	const char *vals[] = {"2", "1", "shorty-listen", f->url, NULL};
+
+	if (p->conn)
+		PQfinish(p->conn);
+	p->cut = false;
+	p->conn = PQconnectStartParams(keys, vals, 1);
+	if (!p->conn || PQstatus(p->conn) == CONNECTION_BAD || connect_poll(p, false) != 0 ||
+	    session_setup(p) != 0)
+		return -1;
+	r = x_exec(p, "LISTEN shorty", NULL, false);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		PQclear(r);
+		return -1;
+	}
+	PQclear(r);
+	return 0;
+}
+
+int store_pg_feed_open(store_feed **out, const char *url, sh_err *err)
+{
+	store_feed *f = calloc(1, sizeof(*f));
+
+	*out = NULL;
+	if (!f || !(f->url = strdup(url))) {
+		free(f);
+		return sh_err_set(err, SH_ENOMEM, NULL, "out of memory");
+	}
+	f->p.deadline_ms = FEED_BEAT_DEADLINE_MS;
+	f->p.rng = (uint64_t)(uintptr_t)f ^ ((uint64_t)mono_ms() << 20) ^ 0x2545f4914f6cdd1dull;
+	*out = f;
+	return 0;
+}
+
+void store_pg_feed_close(store_feed *f)
+{
+	if (f->p.conn)
+		PQfinish(f->p.conn);
+	free(f->url);
+	free(f);
+}
+
+static int feed_lost(store_feed *f)
+{
+	pg_store *p = &f->p;
+
+	if (p->conn)
+		PQfinish(p->conn);
+	p->conn = NULL;
+	f->listening = false;
+	p->backoff_ms = p->backoff_ms ? p->backoff_ms * 2 : BACKOFF_MIN_MS;
+	if (p->backoff_ms > BACKOFF_MAX_MS)
+		p->backoff_ms = BACKOFF_MAX_MS;
+	p->rng ^= p->rng << 13, p->rng ^= p->rng >> 7, p->rng ^= p->rng << 17;
+	p->retry_at_ms = mono_ms() + (int64_t)(p->rng % (uint64_t)(p->backoff_ms + 1));
+	return FEED_LOST;
+}
+
+static void feed_deliver(store_feed *f, store_feed_cb cb, void *ud)
+{
+	PGnotify *n;
+
+	while ((n = PQnotifies(f->p.conn)) != NULL) {
+		cb(n->extra ? n->extra : "", ud);
+		PQfreemem(n);
+	}
+}
+
+int store_pg_feed_wait(store_feed *f, int timeout_ms, store_feed_cb cb, void *ud)
+{
+	pg_store *p = &f->p;
+	int64_t now = mono_ms(), until = now + timeout_ms;
+	PGresult *r;
+	int w;
+
+	if (!f->listening) {
+		if (now < p->retry_at_ms) {
+			int64_t nap = (p->retry_at_ms < until ? p->retry_at_ms : until) - now;
+			struct timespec ts = {.tv_sec = nap / 1000, .tv_nsec = (nap % 1000) * 1000000};
+			nanosleep(&ts, NULL);
+			return FEED_LOST;
+		}
+		if (feed_connect(f) != 0)
+			return feed_lost(f);
+		f->listening = true;
+		p->backoff_ms = 0;
+		f->beat_at_ms = mono_ms() + FEED_BEAT_MS;
+		return FEED_BACK;
+	}
+	if (now >= f->beat_at_ms) {
+		/* notifications that come with its answer are kept by libpq */
+		r = x_exec(p, "SELECT 1", NULL, false);
+		w = PQresultStatus(r) == PGRES_TUPLES_OK;
+		PQclear(r);
+		if (!w)
+			return feed_lost(f);
+		feed_deliver(f, cb, ud);
+		f->beat_at_ms = mono_ms() + FEED_BEAT_MS;
+		now = mono_ms();
+	}
+	if (until > f->beat_at_ms)
+		until = f->beat_at_ms;
+	w = until > now ? wait_sock(p, POLLIN, until) : 0;
+	if (w < 0 || (w > 0 && !PQconsumeInput(p->conn)) || PQstatus(p->conn) != CONNECTION_OK)
+		return feed_lost(f);
+	feed_deliver(f, cb, ud);
+	return FEED_OK;
+}
+
 static const store_ops postgres_ops = {
     .iVersion = 1,
     .name = "postgres",
@@ -2244,4 +2385,5 @@ static const store_ops postgres_ops = {
     .key_list = pg_key_list,
     .key_revoke = pg_key_revoke,
     .key_count = pg_key_count,
+    .notify = pg_notify_op,
 };

@@ -533,6 +533,34 @@ int store_key_count(store *s, int64_t *n)
 	WRAP(key_count, n);
 }
 
+int store_notify(store *s, const char *msg)
+{
+	WRAP(notify, msg);
+}
+
+/* ---- the feed of changes: only PostgreSQL has one ------------------------ */
+
+int store_feed_open(store_feed **out, const char *url, sh_err *err)
+{
+	const struct backend *b = url ? backend_of(url) : NULL;
+
+	*out = NULL;
+	if (!b || b->open != open_postgres_url)
+		return 0;
+	return store_pg_feed_open(out, url, err);
+}
+
+int store_feed_wait(store_feed *f, int timeout_ms, store_feed_cb cb, void *ud)
+{
+	return store_pg_feed_wait(f, timeout_ms, cb, ud);
+}
+
+void store_feed_close(store_feed *f)
+{
+	if (f)
+		store_pg_feed_close(f);
+}
+
 /* ==== capabilities and locations ==========================================
  * What the layers above may ask about a store without naming its backend
  * (the writer's reopen after an I/O error, the server's shared URL for its

@@ -172,3 +172,63 @@ def test_visits_on_every_instance_add_up(trio):
     assert got == [want] * INSTANCES
     r = trio[1].api("GET", f"/short-urls/{code}/visits", params={"itemsPerPage": 1})
     assert r.json()["visits"]["pagination"]["totalItems"] == want
+
+
+def poll(pred, bound, step=0.002):
+    """Seconds until pred() holds, or None after bound seconds."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < bound:
+        if pred():
+            return time.monotonic() - t0
+        time.sleep(step)
+    return None
+
+
+def test_deleted_on_one_is_gone_from_every_other_cache_at_once(trio):
+    """One NOTIFY per committed group reaches every instance's listener:
+    a delete on A answers 404 on B and C within 100 ms, though both had
+    the link cached (TTL 60 s); an update is seen as fast."""
+    a = trio[0]
+    worst = 0.0
+    for i in range(5):
+        code = a.create(f"https://cached.example/{i}")["shortCode"]
+        for s in trio:  # cached everywhere
+            for _ in range(3):
+                assert s.get("/" + code).status_code == 302
+        r = a.api("DELETE", f"/short-urls/{code}")
+        assert r.status_code == 204, r.text
+        for s in trio[1:]:
+            took = poll(lambda s=s: s.get("/" + code).status_code == 404, 2.0)
+            assert took is not None, f"{code} still served by {s.port}"
+            worst = max(worst, took)
+    code = a.create("https://before.example/")["shortCode"]
+    for s in trio:
+        assert s.get("/" + code).headers["Location"] == "https://before.example/"
+    r = trio[1].api("PATCH", f"/short-urls/{code}", json={"longUrl": "https://after.example/"})
+    assert r.status_code == 200, r.text
+    for s in (trio[0], trio[2]):
+        took = poll(lambda s=s: s.get("/" + code).headers.get("Location")
+                    == "https://after.example/", 2.0)
+        assert took is not None
+        worst = max(worst, took)
+    assert worst < 0.1, f"slowest: {worst * 1000:.0f} ms"
+
+
+def test_lost_listener_bypasses_the_cache(trio, pgdb):
+    """An instance whose listening connection is killed forgets its cache
+    and reads the store until it listens again: a link deleted meanwhile
+    is never served stale."""
+    a, b = trio[0], trio[1]
+    codes = [a.create(f"https://lost.example/{i}")["shortCode"] for i in range(3)]
+    for c in codes:
+        assert b.get("/" + c).status_code == 302
+    for rnd, c in enumerate(codes):
+        psql(pgdb, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                   " WHERE application_name = 'shorty-listen'")
+        assert a.api("DELETE", f"/short-urls/{c}").status_code == 204
+        took = poll(lambda: b.get("/" + c).status_code == 404, 2.0)
+        assert took is not None and took < 0.1, (rnd, took)
+    # and the instances listen again
+    time.sleep(2.5)
+    n = psql(pgdb, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'shorty-listen'")
+    assert n.split()[-3] == str(INSTANCES), n

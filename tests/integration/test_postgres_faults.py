@@ -252,7 +252,8 @@ def test_frozen_connection_is_cut_by_the_deadline(cluster):
             assert r.status_code == 503, r.text
             assert r.headers.get("Retry-After")
         assert s.get("/health").status_code == 200
-        assert s.get("/" + hot).status_code == 302  # from the cache
+        rr = s.get("/" + hot)
+        assert rr.status_code == 302, rr.text + s.logtext()  # from the cache
         t0 = time.monotonic()
         assert s.get("/ready", timeout=15).status_code == 503
         ready_s = time.monotonic() - t0
