@@ -284,7 +284,10 @@ int store_open(store **out, const char *url, const store_options *o, sh_err *err
 void store_close(store *s);
 
 /* What a backend can do, for the layers above that must not name it. */
-enum store_cap { STORE_CAP_REOPEN = 1u << 0 /* closing the last connection keeps the data (file, server) */ };
+enum store_cap {
+	STORE_CAP_REOPEN = 1u << 0,    /* closing the last connection keeps the data (file, server) */
+	STORE_CAP_RECONNECT = 1u << 1, /* a connection that lost its server reconnects on its own */
+};
 unsigned store_caps(const store *s);
 /* a URL that every connection of this process can open to reach the same data as url (memory: -> a named one); malloc'ed */
 char *store_url_shared(const char *url);

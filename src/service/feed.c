@@ -92,10 +92,11 @@ static void *feed_main(void *arg)
 
 	while (!stopping(f)) {
 		int r = store_feed_wait(f->feed, FEED_WAIT_MS, on_msg, f);
+		if (r == FEED_BACK)
+			svc__cache_bypass(f->v, false);
 		if (r != FEED_OK)
 			first_done(f);
 		if (r == FEED_BACK) {
-			svc__cache_bypass(f->v, false);
 			if (listening)
 				continue;
 			listening = true;

@@ -43,6 +43,7 @@
 #define BLOCKLIST_LINE_MAX 1024
 #define TAGS_COUNT_TTL_NS 1000000000LL /* the cached count of every tag */
 #define COUNTER_SKIP_MAX 1000 /* custom codes in the generator's way, in a row */
+#define FORGET_SLOTS 64        /* forget_gen: codes hash to one of these */
 #define PICK_RACES 8          /* generated codes lost to other instances, in a row */
 #define RANDOM_TRIES 8        /* per length, before trying a longer code */
 
@@ -67,7 +68,9 @@ struct svc {
 	 * first, and the cache only when the store fails too (store_down) */
 	int cache_bypass;
 	int store_down;
-	uint64_t forget_gen;      /* atomic: bumped by every forget and clear */
+	/* atomic: bumped by every forget of a code hashing to the slot, and
+	 * all of them by a clear (load_record: a forget during a read) */
+	uint64_t forget_gen[FORGET_SLOTS];
 	/* every tag's count, for the admin's unsearched tag list: counting
 	 * walks every tag name, so it is cached like robots.txt */
 	pthread_mutex_t tags_mu;
@@ -554,10 +557,19 @@ const char *svc_short_url(const svc *v, const char *code, char *buf, size_t bufs
 	return buf;
 }
 
+static uint64_t *forget_slot(svc *v, const char *code, size_t n)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)code[i]) * 16777619u;
+	return &v->forget_gen[h % FORGET_SLOTS];
+}
+
 void svc_cache_forget(svc *v, const char *code)
 {
 	if (v->cache && code) {
-		__atomic_add_fetch(&v->forget_gen, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(forget_slot(v, code, strlen(code)), 1, __ATOMIC_RELEASE);
 		lru_del(v->cache, code, strlen(code));
 	}
 }
@@ -565,7 +577,8 @@ void svc_cache_forget(svc *v, const char *code)
 void svc__cache_clear(svc *v)
 {
 	if (v->cache) {
-		__atomic_add_fetch(&v->forget_gen, 1, __ATOMIC_RELAXED);
+		for (int i = 0; i < FORGET_SLOTS; i++)
+			__atomic_add_fetch(&v->forget_gen[i], 1, __ATOMIC_RELEASE);
 		lru_clear(v->cache);
 	}
 }
@@ -1031,14 +1044,15 @@ static int load_record(svc *v, store *s, const char *code, size_t n, svc_target 
 	/* a forget between our read and our put (the writer's, or another
 	 * instance's change told by the feed) means what we read may be old:
 	 * then it is not cached */
-	uint64_t gen = __atomic_load_n(&v->forget_gen, __ATOMIC_ACQUIRE);
+	uint64_t *slot = forget_slot(v, code, n);
+	uint64_t gen = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
 	int rc;
 
 	memcpy(c, code, n);
 	c[n] = '\0';
 	rc = get_owned(v, s, c, 0, &l);
 	cache = v->cache;
-	if (cache && __atomic_load_n(&v->forget_gen, __ATOMIC_ACQUIRE) != gen)
+	if (cache && __atomic_load_n(slot, __ATOMIC_ACQUIRE) != gen)
 		cache = NULL;
 	if (rc == SH_ENOTFOUND) {
 		if (cache)
@@ -1101,13 +1115,15 @@ int svc_resolve(svc *v, store *s, const char *code, size_t n, svc_target *t, int
 		if (rc <= 0)
 			return rc;
 	}
-	rc = load_record(v, s, code, n, t, cap, &len);
+	/* no store (a reader connection that could not be opened): the cache
+	 * answers what it holds, bypassed or not */
+	rc = s ? load_record(v, s, code, n, t, cap, &len) : SH_ESTORE;
 	if (rc == 0) {
 		if (bypass)
 			__atomic_store_n(&v->store_down, 0, __ATOMIC_RELAXED);
 		return apply_record(t, len, now);
 	}
-	if (bypass && v->cache && rc != SH_ENOTFOUND && rc != SH_ETOOBIG) {
+	if ((bypass || !s) && v->cache && rc != SH_ENOTFOUND && rc != SH_ETOOBIG) {
 		/* the store is away too: what we had beats a 503 */
 		__atomic_store_n(&v->store_down, 1, __ATOMIC_RELAXED);
 		int crc = from_cache(v, code, n, t, now);
@@ -1218,6 +1234,11 @@ int svc_store_ping(store *s, sh_err *why)
 	if (rc < 0 && why)
 		*why = s->last_err;
 	return rc;
+}
+
+bool svc_store_reconnects(store *s)
+{
+	return (store_caps(s) & STORE_CAP_RECONNECT) != 0;
 }
 
 int svc_store_schema(store *s, int *current, int *latest)

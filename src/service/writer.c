@@ -374,8 +374,15 @@ again:
 		log_msg(SH_LOG_ERROR, "group commit failed: %s",
 		        w->ws->last_err.msg[0] ? w->ws->last_err.msg : sh_strerror(rc));
 		(void)store_rollback(w->ws);
-		/* whatever the units cached is not true: forget it all */
-		svc__cache_clear(w->v);
+		/* the group's own codes may be cached in a state the commit was to
+		 * change (if it did commit after all: a lost connection), so they
+		 * are forgotten; every other entry was read from committed data
+		 * (readers have connections of their own) and stays: a store
+		 * outage must not take the cached redirects with it */
+		for (u = list; u; u = u->next)
+			for (int i = 0; i < 2; i++)
+				if (u->forget[i][0])
+					svc_cache_forget(w->v, u->forget[i]);
 		fail_rest(list, rc);
 		/* I/O error (not busy/full): new connection first */
 		if (rc == SH_ESTORE && writer_reopen(w) == 0)

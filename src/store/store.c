@@ -261,8 +261,8 @@ static const struct backend {
     {"sqlite", open_sqlite_url, STORE_CAP_REOPEN},
     /* lives only as long as its handles: closing the last one loses it */
     {"memory", open_memory_url, 0},
-    {"postgres", open_postgres_url, STORE_CAP_REOPEN},
-    {"postgresql", open_postgres_url, STORE_CAP_REOPEN},
+    {"postgres", open_postgres_url, STORE_CAP_REOPEN | STORE_CAP_RECONNECT},
+    {"postgresql", open_postgres_url, STORE_CAP_REOPEN | STORE_CAP_RECONNECT},
 };
 #define NBACKENDS (sizeof(backends) / sizeof(backends[0]))
 
