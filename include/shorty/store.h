@@ -30,6 +30,8 @@
 #define SH_TAG_MAX 32
 #define SH_TITLE_MAX 512
 #define SH_VISIT_FIELD_MAX 512 /* referer, user agent: truncated to this */
+#define SH_VISIT_LOCATION_MAX 2048 /* a visit's location JSON (never cut: the
+                                      service writes at most this much) */
 
 enum code_kind {
 	CODE_KIND_COUNTER = 0, /* derived from the id by codec_encode_id; no row in codes */
@@ -59,6 +61,8 @@ typedef struct sh_link {
 	                             * import); SH_OWNER_ANONYMOUS = the public page */
 	int ntags;
 	char tags[SH_MAX_TAGS][SH_TAG_MAX + 1];
+	char *redirect_rules;       /* NULL (none) or owned: Shlink redirect rules,
+	                             * the JSON array rules_to_json() writes */
 } sh_link;
 
 /* The owner of links made anonymously (POST /api/shorten). Never a key id
@@ -66,7 +70,8 @@ typedef struct sh_link {
  * anonymous links and never hands out the operator's or a key's link. */
 #define SH_OWNER_ANONYMOUS ((int64_t)-1)
 
-/* Frees url and title, zeroes the struct. Safe on a zeroed struct. */
+/* Frees url, title and redirect_rules, zeroes the struct. Safe on a zeroed
+ * struct. */
 void sh_link_clear(sh_link *l);
 
 enum list_order {
@@ -84,11 +89,19 @@ typedef struct sh_list_query {
 	int64_t before_id;          /* keyset: only ids < before_id (0 = off);
 	                               with LIST_CREATED_DESC only */
 	int order;                  /* enum list_order */
-	const char *search;         /* substring of url, code or title; NULL = all.
-	                               Matched literally (no LIKE wildcards). */
+	const char *search;         /* substring of url, code, title or a tag;
+	                               NULL = all. Matched literally (no LIKE
+	                               wildcards). */
 	const char *const *tags;    /* NULL or ntags tags */
 	int ntags;
 	bool tags_all;              /* true: link has all tags; false: any */
+	const char *const *exclude_tags; /* NULL or nexclude tags */
+	int nexclude;
+	bool exclude_all;           /* true: drop links having all of them; false: any */
+	const char *owner_key_name; /* non-NULL: only links created by a key of
+	                               this name (Shlink's apiKeyName) */
+	const codec_key *code_key;  /* LIST_CODE_*: derives counter codes so that
+	                               they sort by the code itself (NULL: by "") */
 	int64_t start_date, end_date; /* created_at range, 0 = open */
 	bool exclude_max_visits_reached;
 	bool exclude_past_valid_until;
@@ -98,6 +111,21 @@ typedef struct sh_list_query {
 } sh_list_query;
 
 typedef int (*sh_link_cb)(const sh_link *l, void *ud); /* non-zero stops */
+
+/* What a create with Shlink's findIfExists matches (Shlink's rule): the
+ * same long URL; each of the other fields only when given, and then
+ * exactly. Disabled links never match. The oldest match wins. */
+typedef struct sh_link_match {
+	uint64_t url_hash;          /* keyed hash of url */
+	const char *url;            /* normalized long URL */
+	int64_t owner_key_id;       /* 0 = any owner, else only this owner's links */
+	const char *code;           /* NULL = any; else this code (custom slug) */
+	const char *const *tags;    /* ntags > 0: exactly this set of tags */
+	int ntags;                  /* 0 = any tags */
+	int64_t valid_since;        /* 0 = any */
+	int64_t expires_at;         /* 0 = any */
+	int64_t max_visits;         /* 0 = any */
+} sh_link_match;
 
 enum visit_kind {
 	VISIT_NORMAL = 0, /* a redirect served to a (probable) person */
@@ -121,6 +149,11 @@ typedef struct sh_visit {
 	const char *user_agent;
 	const char *visited_url;    /* the short URL that was asked for */
 	const char *ip;             /* anonymized client address (last octet 0) */
+	const char *location;       /* NULL or Shlink's visitLocation as JSON
+	                               (<= SH_VISIT_LOCATION_MAX bytes) */
+	const char *client_ip;      /* the full address, only between the redirect
+	                               and the flush that locates the visit: never
+	                               stored */
 } sh_visit;
 
 typedef int (*sh_visit_cb)(const sh_visit *v, int64_t visit_id, void *ud);
@@ -132,7 +165,11 @@ typedef struct sh_visit_query {
 	int orphan_type;            /* with orphan == 1: 0 = any, else that type */
 	int64_t start_date, end_date; /* 0 = open */
 	bool exclude_bots;
+	bool exclude_head;          /* leave out HEAD rows (logged, not visits),
+	                               from the rows and the total alike */
 	int64_t owner_key_id;       /* 0 = every owner */
+	int64_t before_id;          /* > 0: only visits with a smaller id (keyset
+	                               paging: the id the callback last saw) */
 	int64_t limit, offset;      /* newest first */
 } sh_visit_query;
 
@@ -147,14 +184,25 @@ typedef struct sh_tag_stats {
 } sh_tag_stats;
 typedef int (*sh_tag_cb)(const sh_tag_stats *t, void *ud);
 
-/* Which tags tags_stats reads: one page of them, ordered by name, so that a
- * page costs its own size and not the number of tags (issue 12 item 3). */
+/* Which tags tags_stats reads: one page of them, ordered by name by default,
+ * so that a page costs its own size and not the number of tags (issue 12
+ * item 3). */
+enum tag_order {
+	TAG_NAME_ASC = 0, TAG_NAME_DESC,
+	TAG_LINKS_ASC, TAG_LINKS_DESC,
+	TAG_VISITS_ASC, TAG_VISITS_DESC,
+	TAG_NONBOT_VISITS_ASC, TAG_NONBOT_VISITS_DESC,
+};
+
 typedef struct sh_tag_query {
 	int64_t owner_key_id;       /* 0 = every owner's links */
 	const char *search;         /* substring, any case; NULL = all */
 	const char *exact;          /* this tag only; NULL = any */
 	int64_t limit;              /* tags to hand over; <= 0 = all */
 	int64_t offset;             /* tags to skip first */
+	int order;                  /* enum tag_order; by name (the default) a page
+	                               costs its size, by a count every tag is
+	                               counted first (as Shlink does) */
 } sh_tag_query;
 
 enum key_role { KEY_ADMIN = 0, KEY_AUTHOR = 1, KEY_READ_ONLY = 2 };
@@ -222,6 +270,8 @@ typedef struct store_ops {
 	int (*link_find_dup)(store *s, uint64_t url_hash, const char *url,
 	                     int64_t owner_key_id, sh_link *out); /* generated code,
 	                     no expiry, no max visits, not disabled; SH_ENOTFOUND */
+	int (*link_find_match)(store *s, const sh_link_match *m, sh_link *out); /* Shlink's
+	                     findIfExists (sh_link_match); SH_ENOTFOUND */
 	int (*link_update)(store *s, const sh_link *l);  /* all fields and tags by id */
 	int (*link_delete)(store *s, int64_t id);        /* with its codes, tags, visits */
 	int (*link_list)(store *s, const sh_list_query *q, sh_link_cb cb, void *ud,
@@ -238,8 +288,8 @@ typedef struct store_ops {
 
 	/* tags */
 	int (*tags_stats)(store *s, const sh_tag_query *q, sh_tag_cb cb, void *ud,
-	                  int64_t *total); /* ordered by tag name; total: every
-	                                      matching tag, NULL = not counted */
+	                  int64_t *total); /* in q->order (ties by name); total:
+	                                      every matching tag, NULL = not counted */
 	int (*tag_rename)(store *s, const char *from, const char *to); /* ENOTFOUND, ETAKEN */
 	int (*tag_delete)(store *s, const char *tag);   /* ENOTFOUND */
 
@@ -315,6 +365,7 @@ int store_link_get_by_code(store *s, const char *code, sh_link *out);
 int store_code_exists(store *s, const char *code, bool *exists);
 int store_link_find_dup(store *s, uint64_t url_hash, const char *url,
                         int64_t owner_key_id, sh_link *out);
+int store_link_find_match(store *s, const sh_link_match *m, sh_link *out);
 int store_link_update(store *s, const sh_link *l);
 int store_link_delete(store *s, int64_t id);
 int store_link_list(store *s, const sh_list_query *q, sh_link_cb cb, void *ud,

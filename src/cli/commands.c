@@ -52,6 +52,14 @@ static const cli_opt list_opts[] = {
     {NULL, NULL, false, NULL},
 };
 
+static const cli_opt import_opts[] = {
+    {"format", "csv|json|sql", false,
+     "file format, from the file name when not given (.csv, .json, .sql); a CSV "
+     "exported by Shlink, YOURLS, Kutt or Bitly is known by its header, sql is "
+     "YOURLS's dump of yourls_url"},
+    {NULL, NULL, false, NULL},
+};
+
 static const cli_opt format_opts[] = {
     {"format", "csv|json", false,
      "file format (import: from the file name when not given; "
@@ -90,8 +98,9 @@ static const cli_cmd cli_cmds[] = {
      CLI_OPEN_EXISTING, cmd_list},
     {"delete", "delete CODE", "delete a link; its code answers 404 at once", 1, 1, NULL,
      CLI_OPEN_EXISTING, cmd_delete},
-    {"import", "import FILE [--format csv|json]",
-     "import links from FILE (- = standard input), all or nothing", 1, 1, format_opts,
+    {"import", "import FILE [--format csv|json|sql]",
+     "import links from FILE (- = standard input), all or nothing; also the exports "
+     "of Shlink, YOURLS, Kutt and Bitly", 1, 1, import_opts,
      CLI_OPEN_CREATE, cmd_import},
     {"export", "export [--format csv|json]", "write every link to standard output", 0, 0,
      format_opts, CLI_OPEN_EXISTING, cmd_export},
@@ -678,8 +687,9 @@ static int cmd_serve(cli *c)
 	int rc;
 
 	/* A GeoIP database that cannot be read stops the start, before the
-	 * port is taken. (The service does not locate visits with it yet:
-	 * issue 9 wires service/geoip.c into the visit path.) */
+	 * port is taken (the service opens it again for itself: visits are
+	 * located with it when they are flushed, and the geolocation redirect
+	 * conditions read it). */
 	rc = geoip_open(c->cfg.geoip_db, &g, &err);
 	if (rc)
 		return cli_report(rc, &err, "cannot open the GeoIP database");

@@ -27,6 +27,7 @@
 #include <sodium.h>
 
 #include "shorty/codec.h"
+#include "shorty/geoip.h"
 #include "shorty/service.h"
 #include "shorty/timeutil.h"
 #include "shorty/utf8.h"
@@ -77,6 +78,9 @@ struct svc {
 	bool tags_mu_ok, tags_valid;
 	int64_t tags_total, tags_at_ns;
 	uint64_t tags_gen;
+	rules_cache *rules;       /* compiled redirect rules by link (linkrules.c) */
+	visit_limits *limits;     /* visits let through per limited link (limits.c) */
+	geoip *geo;               /* NULL: no GeoIP database configured */
 };
 
 /* The cached form of a link: what a redirect needs, then the URL bytes. */
@@ -86,6 +90,7 @@ struct crec {
 	int64_t expires_at;
 	int64_t max_visits;
 	int64_t visits;     /* at load time */
+	uint64_t rules_hash; /* of the link's redirect rules text, 0 = none */
 	int32_t status;
 	uint32_t flags;
 };
@@ -496,6 +501,15 @@ int svc_open(svc **out, const sh_config *cfg, store *s, sh_err *err)
 		rc = sh_err_set(err, SH_ENOMEM, NULL, "out of memory for robots.txt");
 		goto out;
 	}
+	v->rules = svc__rules_cache_new();
+	v->limits = svc__limits_new();
+	if (!v->rules || !v->limits) {
+		rc = sh_err_set(err, SH_ENOMEM, NULL, "out of memory for the rules cache");
+		goto out;
+	}
+	rc = geoip_open(cfg->geoip_db, &v->geo, err);
+	if (rc)
+		goto out;
 	if (cfg->cache_entries > 0) {
 		v->cache = lru_create((size_t)cfg->cache_entries, 0);
 		if (!v->cache) {
@@ -519,6 +533,9 @@ void svc_close(svc *v)
 	if (!v)
 		return;
 	lru_destroy(v->cache);
+	svc__rules_cache_free(v->rules);
+	svc__limits_free(v->limits);
+	geoip_close(v->geo);
 	if (v->tags_mu_ok)
 		pthread_mutex_destroy(&v->tags_mu);
 	svc__robots_free(v->robots);
@@ -610,6 +627,21 @@ void svc__links_changed(svc *v)
 uint64_t svc__links_gen(svc *v)
 {
 	return __atomic_load_n(&v->links_gen, __ATOMIC_RELAXED);
+}
+
+rules_cache *svc__rules(svc *v)
+{
+	return v->rules;
+}
+
+visit_limits *svc__limits(svc *v)
+{
+	return v->limits;
+}
+
+const geoip *svc__geoip(const svc *v)
+{
+	return v->geo;
 }
 
 robots_cache *svc__robots(svc *v)
@@ -775,65 +807,156 @@ static int pick_custom(svc *v, store *s, const char *code, sh_link *l, sh_err *e
 	return 0;
 }
 
+/* ---- the checks of a create, one field each --------------------------------- */
+
+static int check_custom(const char *code, sh_err *err)
+{
+	size_t n = code ? strlen(code) : 0;
+
+	if (!code)
+		return 0;
+	if (!codec_custom_valid(code, n))
+		return sh_err_set(err, SH_EINVAL, "customSlug",
+		                  "a custom code is 1–64 characters of A–Z, a–z, 0–9, '_' "
+		                  "and '-'");
+	if (codec_reserved(code, n))
+		return sh_err_set(err, SH_ERESERVED, "customSlug",
+		                  "the code %s is reserved for the service's own pages; "
+		                  "choose another",
+		                  code);
+	return 0;
+}
+
+static int check_code_length(int len, sh_err *err)
+{
+	if (len != 0 && (len < 4 || len > CODE_MAX))
+		return sh_err_set(err, SH_EINVAL, "shortCodeLength",
+		                  "shortCodeLength must be between 4 and %d", CODE_MAX);
+	return 0;
+}
+
+static int check_visits(int64_t n, sh_err *err)
+{
+	if (n < 0)
+		return sh_err_set(err, SH_EINVAL, "visits", "a visit count is a whole number >= 0");
+	return 0;
+}
+
+/* Where check_create reports: the first failure into err; with bad, every
+ * bad field's name too (and the checks go on after a bad input). */
+typedef struct checks {
+	sh_err *err;
+	const char **bad;
+	int max, n;
+	int first;
+} checks;
+
+static bool input_error(int rc)
+{
+	return rc == SH_EINVAL || rc == SH_ETOOBIG || rc == SH_EBLOCKED || rc == SH_ERESERVED;
+}
+
+/* One check's result; true: stop (the first failure when not collecting,
+ * or a failure that is no input's fault, such as out of memory). */
+static bool failed(checks *c, int rc, const sh_err *e)
+{
+	if (rc == 0)
+		return false;
+	if (!c->first || !input_error(rc)) {
+		c->first = rc;
+		*c->err = *e;
+	}
+	if (!c->bad || !input_error(rc))
+		return true;
+	if (c->n < c->max)
+		c->bad[c->n++] = e->field ? e->field : "body";
+	return false;
+}
+
+/* Every check of a create request, in order; l gets what they make (the
+ * normalized URL, the tags, the redirect status). */
+static int check_create(svc *v, const svc_create_req *req, sh_link *l, checks *c)
+{
+	const sh_config *cfg = v->cfg;
+	sh_err e = {0};
+	int rc;
+
+	l->redirect_status = req->redirect_status ? req->redirect_status
+	                     : status_valid(cfg->redirect_status) ? cfg->redirect_status : 302;
+	rc = req->url ? url_normalize(&v->policy, req->url,
+	                              req->url_len ? req->url_len : strlen(req->url), &l->url, &e)
+	              : sh_err_set(&e, SH_EINVAL, "url", "the URL to shorten is missing");
+	/* each stops the chain only when it must (failed) */
+	(void)(failed(c, rc, &e) || failed(c, check_custom(req->custom_code, &e), &e) ||
+	       failed(c, check_code_length(req->code_length, &e), &e) ||
+	       failed(c, check_title(req->title, &e), &e) ||
+	       failed(c, check_tags(req->tags, req->ntags, l->tags, &l->ntags, &e), &e) ||
+	       failed(c, check_status(l->redirect_status, &e), &e) ||
+	       failed(c, check_max_visits(req->max_visits, &e), &e) ||
+	       failed(c, check_times(req->valid_since, req->expires_at, &e), &e) ||
+	       failed(c, check_visits(req->visits, &e), &e));
+	return c->first;
+}
+
+int svc_create_check(svc *v, const svc_create_req *req, const char **fields, int max, int *n,
+                     sh_err *err)
+{
+	checks c = {.err = err, .bad = fields, .max = max};
+	sh_link l;
+	int rc;
+
+	memset(&l, 0, sizeof l);
+	rc = check_create(v, req, &l, &c);
+	sh_link_clear(&l);
+	*n = c.n;
+	return rc;
+}
+
+/* Shlink's findIfExists (sh_link_match): l holds the validated request. */
+static int find_matching(svc *v, store *s, const svc_create_req *req, const sh_link *l,
+                         sh_link *found)
+{
+	const char *tags[SH_MAX_TAGS];
+	sh_link_match m;
+	int i, rc;
+
+	memset(&m, 0, sizeof m);
+	m.url_hash = l->url_hash;
+	m.url = l->url;
+	m.owner_key_id = req->find_owner;
+	m.code = req->custom_code;
+	for (i = 0; i < l->ntags; i++)
+		tags[i] = l->tags[i];
+	m.tags = tags;
+	m.ntags = l->ntags;
+	m.valid_since = req->valid_since;
+	m.expires_at = req->expires_at;
+	m.max_visits = req->max_visits;
+	rc = store_link_find_match(s, &m, found);
+	if (rc == 0)
+		fill_code(v, found);
+	return rc;
+}
+
 int svc_shorten(svc *v, store *s, const svc_create_req *req, sh_link *out, bool *existed,
                 sh_err *err)
 {
 	const sh_config *cfg = v->cfg;
+	checks c = {.err = err};
 	sh_link l, found;
 	bool dedupe, nested = false, open = false, have_found = false;
-	size_t clen = 0;
 	int len, rc, races = 0;
 
 	memset(&l, 0, sizeof l);
 	memset(&found, 0, sizeof found);
 	if (existed)
 		*existed = false;
-	if (!req->url)
-		return sh_err_set(err, SH_EINVAL, "url", "the URL to shorten is missing");
 
 	/* ---- validate everything before touching the store ---- */
-	rc = url_normalize(&v->policy, req->url, req->url_len ? req->url_len : strlen(req->url),
-	                   &l.url, err);
+	rc = check_create(v, req, &l, &c);
 	if (rc)
 		goto out;
-	if (req->custom_code) {
-		clen = strlen(req->custom_code);
-		if (!codec_custom_valid(req->custom_code, clen)) {
-			rc = sh_err_set(err, SH_EINVAL, "customSlug",
-			                "a custom code is 1–64 characters of A–Z, a–z, 0–9, '_' "
-			                "and '-'");
-			goto out;
-		}
-		if (codec_reserved(req->custom_code, clen)) {
-			rc = sh_err_set(err, SH_ERESERVED, "customSlug",
-			                "the code %s is reserved for the service's own pages; "
-			                "choose another",
-			                req->custom_code);
-			goto out;
-		}
-	}
-	if (req->code_length != 0 && (req->code_length < 4 || req->code_length > CODE_MAX)) {
-		rc = sh_err_set(err, SH_EINVAL, "shortCodeLength",
-		                "shortCodeLength must be between 4 and %d", CODE_MAX);
-		goto out;
-	}
-	rc = check_title(req->title, err);
-	if (rc)
-		goto out;
-	rc = check_tags(req->tags, req->ntags, l.tags, &l.ntags, err);
-	if (rc)
-		goto out;
-	l.redirect_status = req->redirect_status ? req->redirect_status
-	                    : status_valid(cfg->redirect_status) ? cfg->redirect_status : 302;
-	rc = check_status(l.redirect_status, err);
-	if (rc)
-		goto out;
-	rc = check_max_visits(req->max_visits, err);
-	if (rc)
-		goto out;
-	rc = check_times(req->valid_since, req->expires_at, err);
-	if (rc)
-		goto out;
+	l.visits = req->visits; /* the store adds them to the totals */
 	if (req->title && req->title[0]) {
 		l.title = strdup(req->title);
 		if (!l.title) {
@@ -849,8 +972,8 @@ int svc_shorten(svc *v, store *s, const svc_create_req *req, sh_link *out, bool 
 	l.forward_query = req->forward_query < 0 ? true : req->forward_query != 0;
 	l.crawlable = req->crawlable > 0;
 	l.owner_key_id = req->owner_key_id;
-	dedupe = req->find_if_exists && !req->custom_code && !req->valid_since &&
-	         !req->expires_at && !req->max_visits;
+	dedupe = !req->find_matching && req->find_if_exists && !req->custom_code &&
+	         !req->valid_since && !req->expires_at && !req->max_visits;
 
 	/* ---- one unit of work: dedupe, pick a code, insert ---- */
 	rc = svc__tx_begin(s, &nested);
@@ -859,6 +982,17 @@ int svc_shorten(svc *v, store *s, const svc_create_req *req, sh_link *out, bool 
 		goto out;
 	}
 	open = true;
+	if (req->find_matching) {
+		rc = find_matching(v, s, req, &l, &found);
+		if (rc == 0) {
+			have_found = true;
+			goto commit;
+		}
+		if (rc != SH_ENOTFOUND) {
+			svc__store_err(s, rc, err);
+			goto out;
+		}
+	}
 	if (dedupe) {
 		rc = store_link_find_dup(s, l.url_hash, l.url, l.owner_key_id, &found);
 		if (rc == 0 && found.valid_since != 0) {
@@ -1014,6 +1148,9 @@ static int apply_record(svc_target *t, size_t len, int64_t now)
 	t->url_len = ulen;
 	t->link_id = h.link_id;
 	t->status = h.status;
+	t->rules_hash = h.rules_hash;
+	t->max_visits = h.max_visits;
+	t->visits = h.visits;
 	t->forward_query = (h.flags & CREC_FORWARD) != 0;
 	t->crawlable = (h.flags & CREC_CRAWLABLE) != 0;
 	if (now == 0)
@@ -1073,6 +1210,7 @@ static int load_record(svc *v, store *s, const char *code, size_t n, svc_target 
 	h.expires_at = l.expires_at;
 	h.max_visits = l.max_visits;
 	h.visits = l.visits;
+	h.rules_hash = svc__rules_hash(l.redirect_rules);
 	h.status = l.redirect_status;
 	h.flags = (l.forward_query ? CREC_FORWARD : 0) | (l.crawlable ? CREC_CRAWLABLE : 0) |
 	          (l.disabled ? CREC_DISABLED : 0);
@@ -1159,6 +1297,7 @@ int svc_list(svc *v, store *s, const svc_caller *who, const sh_list_query *q, sh
 	sh_list_query mine = *q;
 
 	mine.owner_key_id = svc_caller_owner(who);
+	mine.code_key = &v->codec; /* counter codes sort and match as shown */
 	return store_link_list(s, &mine, list_fill, &c, total);
 }
 

@@ -54,6 +54,8 @@ struct svc_writer {
 	pthread_mutex_t vlock; /* the visit buffers */
 	visitbuf **bufs;
 	size_t nbufs, capbufs;
+
+	svc__titles *titles; /* page titles of new links (titles.c), or NULL */
 };
 
 /* ---- units ------------------------------------------------------------------ */
@@ -106,6 +108,9 @@ static int unit_run(svc_writer *w, svc_unit *u)
 		/* the creator's key; anonymous links have an owner of their own */
 		u->create.owner_key_id =
 		    u->caller.anonymous ? SH_OWNER_ANONYMOUS : u->caller.key_id;
+		/* findIfExists sees what the caller may see (Shlink: the key's rule) */
+		u->create.find_owner =
+		    u->caller.anonymous ? SH_OWNER_ANONYMOUS : svc_caller_owner(&u->caller);
 		rc = svc_shorten(v, s, &u->create, &u->link, &u->existed, &u->err);
 		if (rc == 0 && !u->existed) {
 			u->created = true;
@@ -123,7 +128,21 @@ static int unit_run(svc_writer *w, svc_unit *u)
 		forget_add(u, u->code);
 		return rc;
 	case SVC_UNIT_VISITS_DELETE:
-		return store_visits_delete(s, u->link_id, &u->deleted);
+		rc = store_visits_delete(s, u->link_id, &u->deleted);
+		if (rc == 0 && u->link_id > 0) {
+			/* its cached count is stale now (a visit limit counts again) */
+			sh_link l;
+			if (svc_get_by_id(v, s, u->link_id, &l) == 0)
+				forget_add(u, l.code);
+			sh_link_clear(&l);
+		}
+		return rc;
+	case SVC_UNIT_RULES_SET:
+		rc = svc_rules_set(v, s, u->code, &u->caller, u->rules, &u->link, &u->err);
+		forget_add(u, u->code);
+		if (rc == 0)
+			forget_add(u, u->link.code);
+		return rc;
 	case SVC_UNIT_TAG_RENAME:
 		return store_tag_rename(s, u->tag, u->new_tag);
 	case SVC_UNIT_TAGS_DELETE:
@@ -393,13 +412,17 @@ again:
 	for (u = list; u; u = u->next) {
 		if (u->failed)
 			continue;
-		if (u->created)
+		if (u->created) {
 			svc__count_created(w->v);
+			svc__titles_want(w->titles, &u->link); /* untitled: fetch its title */
+		}
 		/* a reader may have cached the old state between the unit's
 		 * own cache update and the commit */
 		for (int i = 0; i < 2; i++)
 			if (u->forget[i][0])
 				svc_cache_forget(w->v, u->forget[i]);
+		if (u->kind == SVC_UNIT_VISITS_DELETE && u->link_id > 0)
+			svc__limits_forget(w->v, u->link_id);
 	}
 complete:
 	for (u = list; u && first == 0; u = u->next)
@@ -535,6 +558,12 @@ int svc_writer_start(svc_writer *w, sh_err *err)
 	if (w->reopen_url &&
 	    (rc = svc__feed_start(&w->feed, w->v, w->reopen_url, w->tag, err)) < 0)
 		return rc;
+	if (svc_config(w->v)->resolve_titles &&
+	    (rc = svc__titles_start(&w->titles, w->v, w, err)) < 0) {
+		svc__feed_stop(w->feed);
+		w->feed = NULL;
+		return rc;
+	}
 	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
 		svc__feed_stop(w->feed);
 		w->feed = NULL;
@@ -552,6 +581,7 @@ void svc_writer_stop(svc_writer *w)
 
 	if (!w)
 		return;
+	svc__titles_stop(w->titles); /* before the writer: it takes their units */
 	pthread_mutex_lock(&w->qlock);
 	running = w->running && !w->stop;
 	w->stop = true;
@@ -568,6 +598,7 @@ void svc_writer_free(svc_writer *w)
 	if (!w)
 		return;
 	svc_writer_stop(w);
+	svc__titles_free(w->titles);
 	for (size_t i = 0; i < w->nbufs; i++)
 		visitbuf_destroy(w->bufs[i]);
 	free(w->bufs);

@@ -156,6 +156,11 @@ static const struct {
      "  PERFORM pg_advisory_unlock(7523094288207667458);"
      "  RETURN b;"
      " END $f$;"},
+    /* 3 (sqlite.c's 3): a link's Shlink redirect rules (the JSON array
+     * rules_to_json() writes, NULL for none); a visit's location
+     * (Shlink's visitLocation as JSON, NULL when unknown) */
+    {3, "ALTER TABLE links ADD COLUMN redirect_rules text;"
+        "ALTER TABLE visits ADD COLUMN location text;"},
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 #define SCHEMA_LATEST (migrations[NMIGRATIONS - 1].version)
@@ -170,23 +175,26 @@ static const struct {
 	"l.id, coalesce(c.code, ''), l.code_kind, l.url, l.url_hash, l.title,"                     \
 	" l.created_at, l.updated_at, l.valid_since, l.expires_at, l.max_visits,"                  \
 	" coalesce(n.visits, 0), coalesce(n.bots, 0), l.redirect_status, l.forward_query,"         \
-	" l.crawlable, l.disabled, l.owner_key_id, " TAGS_COL
+	" l.crawlable, l.disabled, l.owner_key_id, " TAGS_COL ", l.redirect_rules"
 #define COUNTS_JOIN " LEFT JOIN link_counts n ON n.link_id = l.id"
 /* generated codes are the service's: the store answers "" for them */
 #define CODES_JOIN " LEFT JOIN codes c ON c.link_id = l.id AND NOT c.generated"
 #define LINK_FROM " FROM links l" CODES_JOIN COUNTS_JOIN
+/* the code a link is shown with, generated or not */
+#define CODE_OF "coalesce((SELECT x.code FROM codes x WHERE x.link_id = l.id), '')"
 #define KEY_COLS "id, name, role, encode(hash, 'hex'), prefix, created_at, revoked_at"
 
 #define SQL_LINK_INSERT                                                                            \
 	"INSERT INTO links(id, code_kind, url, url_hash, title, created_at,"                       \
 	" updated_at, valid_since, expires_at, max_visits,"                                        \
-	" redirect_status, forward_query, crawlable, disabled, owner_key_id)"                      \
-	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+	" redirect_status, forward_query, crawlable, disabled, owner_key_id, redirect_rules)"      \
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
 #define SQL_LINK_UPDATE                                                                            \
 	"UPDATE links SET code_kind = $2, url = $3, url_hash = $4, title = $5,"                    \
 	" created_at = $6, updated_at = $7, valid_since = $8, expires_at = $9,"                    \
 	" max_visits = $10, redirect_status = $11, forward_query = $12,"                           \
-	" crawlable = $13, disabled = $14, owner_key_id = $15 WHERE id = $1"
+	" crawlable = $13, disabled = $14, owner_key_id = $15, redirect_rules = $16"               \
+	" WHERE id = $1"
 #define SQL_TOTALS_ADD                                                                             \
 	"INSERT INTO visit_totals(kind, slot, total, bots) VALUES ($1, $2, $3, $4)"               \
 	" ON CONFLICT (kind, slot) DO UPDATE SET total = visit_totals.total + excluded.total,"     \
@@ -196,8 +204,9 @@ static const struct {
 static const char *const list_orders[] = {
     [LIST_CREATED_DESC] = " ORDER BY l.created_at DESC, l.id DESC",
     [LIST_CREATED_ASC] = " ORDER BY l.created_at ASC, l.id ASC",
-    [LIST_CODE_ASC] = " ORDER BY coalesce(c.code, '') ASC, l.id ASC",
-    [LIST_CODE_DESC] = " ORDER BY coalesce(c.code, '') DESC, l.id DESC",
+    /* by the code itself: codes holds generated codes too (CODE_OF) */
+    [LIST_CODE_ASC] = " ORDER BY " CODE_OF " ASC, l.id ASC",
+    [LIST_CODE_DESC] = " ORDER BY " CODE_OF " DESC, l.id DESC",
     [LIST_URL_ASC] = " ORDER BY l.url ASC, l.id ASC",
     [LIST_URL_DESC] = " ORDER BY l.url DESC, l.id DESC",
     /* SQLite sorts NULL first ascending, last descending */
@@ -242,7 +251,7 @@ static void pg_notice(void *arg, const char *msg)
 
 /* ---- parameters ----------------------------------------------------------- */
 
-#define PRM_MAX 48
+#define PRM_MAX 64
 
 /* Parameters in text format: numbers formatted into num[], strings
  * pointed at (NULL = SQL NULL). */
@@ -1130,6 +1139,10 @@ static int read_link(pg_store *p, const PGresult *r, int row, sh_link *out)
 		out->tags[out->ntags++][c] = '\0';
 		t += n + (t[n] != '\0');
 	}
+	if (!PQgetisnull(r, row, 19) && !(out->redirect_rules = strdup(PQgetvalue(r, row, 19)))) {
+		sh_link_clear(out);
+		return pg_err(p, SH_ENOMEM, "%s", "out of memory reading a link");
+	}
 	return 0;
 }
 
@@ -1203,6 +1216,7 @@ static void bind_link(prm *b, const sh_link *l, char *titlebuf)
 	p_int(b, l->crawlable);
 	p_int(b, l->disabled);
 	p_int(b, l->owner_key_id);
+	p_str(b, l->redirect_rules);
 }
 
 /* l's code row (a stored code; or its generated code, marked so, when the
@@ -1338,6 +1352,65 @@ static int pg_link_find_dup(store *s, uint64_t url_hash, const char *url, int64_
 	               &b, out, "find duplicate");
 }
 
+static void tags_cond(qb *b, const char *const *tags, int n, const char *cmp);
+
+/* Shlink's findIfExists: the oldest link matching m (sh_link_match). */
+static int pg_link_find_match(store *s, const sh_link_match *m, sh_link *out)
+{
+	pg_store *p = PG(s);
+	PGresult *r = NULL;
+	qb *b;
+	int rc;
+
+	if (!m || !m->url || m->ntags < 0 || m->ntags > SH_MAX_TAGS || (m->ntags && !m->tags))
+		return pg_err(p, SH_EINVAL, "%s", "find match: bad query");
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return pg_err(p, SH_ENOMEM, "%s", "out of memory");
+	qb_add(b, "SELECT " LINK_COLS LINK_FROM);
+	qb_cond(b, "l.url_hash = ? AND l.url = ? AND l.disabled = 0");
+	p_int(&b->b, (int64_t)m->url_hash);
+	p_str(&b->b, m->url);
+	if (m->owner_key_id) {
+		qb_cond(b, "l.owner_key_id = ?");
+		p_int(&b->b, m->owner_key_id);
+	}
+	if (m->code) {
+		qb_cond(b, "c.code = ?");
+		p_str(&b->b, m->code);
+	}
+	if (m->valid_since) {
+		qb_cond(b, "l.valid_since = ?");
+		p_int(&b->b, m->valid_since);
+	}
+	if (m->expires_at) {
+		qb_cond(b, "l.expires_at = ?");
+		p_int(&b->b, m->expires_at);
+	}
+	if (m->max_visits) {
+		qb_cond(b, "l.max_visits = ?");
+		p_int(&b->b, m->max_visits);
+	}
+	if (m->ntags > 0) {
+		/* exactly these tags (the caller passes them distinct) */
+		qb_cond(b, "(SELECT count(*) FROM link_tags t WHERE t.link_id = l.id) = ?");
+		p_int(&b->b, m->ntags);
+		tags_cond(b, m->tags, m->ntags, "= ?");
+	}
+	qb_add(b, " ORDER BY l.id ASC LIMIT 1");
+	if (b->overflow) {
+		rc = pg_err(p, SH_ESTORE, "%s", "internal error: query too long");
+	} else if ((rc = pq(p, b->sql, &b->b, &r, "find match")) == 0) {
+		if (PQntuples(r) == 0)
+			rc = pg_err(p, SH_ENOTFOUND, "%s", "find match: no such link");
+		else
+			rc = read_link(p, r, 0, out);
+		PQclear(r);
+	}
+	free(b);
+	return rc;
+}
+
 static int pg_link_update(store *s, const sh_link *l)
 {
 	pg_store *p = PG(s);
@@ -1416,7 +1489,37 @@ out:
 }
 
 /* The WHERE clause of link_list (shared by the rows and the count). */
-static void list_where(qb *b, const sh_list_query *lq, const char **tags, int ntags)
+/* A condition on how many of tags[0..n) (distinct) a link has: cmp is
+ * "= ?" or "< ?" (compared with n), "> 0" or "= 0" (sqlite.c's). */
+static void tags_cond(qb *b, const char *const *tags, int n, const char *cmp)
+{
+	qb_cond(b, "(SELECT count(*) FROM link_tags t WHERE t.link_id = l.id AND t.tag IN (");
+	for (int i = 0; i < n; i++) {
+		qb_add(b, i ? ", ?" : "?");
+		p_str(&b->b, tags[i]);
+	}
+	qb_add(b, ")) ");
+	qb_add(b, cmp);
+	if (cmp[2] == '?')
+		p_int(&b->b, n);
+}
+
+/* The distinct strings of in[0..n) into out; returns how many. */
+static int distinct_tags(const char *const *in, int n, const char **out)
+{
+	int i, j, k = 0;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < k && strcmp(out[j], in[i]) != 0; j++)
+			;
+		if (j == k)
+			out[k++] = in[i];
+	}
+	return k;
+}
+
+static void list_where(qb *b, const sh_list_query *lq, const char **tags, int ntags,
+                       const char **xtags, int nx)
 {
 	int i;
 
@@ -1427,27 +1530,20 @@ static void list_where(qb *b, const sh_list_query *lq, const char **tags, int nt
 	if (lq->search) {
 		/* strpos(): a literal substring, no LIKE wildcards to escape */
 		qb_cond(b, "(strpos(lower(l.url), lower(?::text)) > 0"
-		           " OR strpos(lower(coalesce(c.code, '')), lower(?::text)) > 0"
-		           " OR strpos(lower(coalesce(l.title, '')), lower(?::text)) > 0)");
-		p_str(&b->b, lq->search);
-		p_str(&b->b, lq->search);
-		p_str(&b->b, lq->search);
+		           " OR strpos(lower(" CODE_OF "), lower(?::text)) > 0"
+		           " OR strpos(lower(coalesce(l.title, '')), lower(?::text)) > 0"
+		           " OR EXISTS (SELECT 1 FROM link_tags t WHERE t.link_id = l.id"
+		           " AND strpos(lower(t.tag), lower(?::text)) > 0))");
+		for (i = 0; i < 4; i++)
+			p_str(&b->b, lq->search);
 	}
-	if (ntags > 0) {
-		qb_cond(b, lq->tags_all ? "(SELECT count(*) FROM link_tags t"
-		                          " WHERE t.link_id = l.id AND t.tag IN ("
-		                        : "EXISTS (SELECT 1 FROM link_tags t"
-		                          " WHERE t.link_id = l.id AND t.tag IN (");
-		for (i = 0; i < ntags; i++) {
-			qb_add(b, i ? ", ?" : "?");
-			p_str(&b->b, tags[i]);
-		}
-		if (lq->tags_all) {
-			qb_add(b, ")) = ?");
-			p_int(&b->b, ntags);
-		} else {
-			qb_add(b, "))");
-		}
+	if (ntags > 0) /* all of them, or any */
+		tags_cond(b, tags, ntags, lq->tags_all ? "= ?" : "> 0");
+	if (nx > 0) /* excluded: not all of them, or none */
+		tags_cond(b, xtags, nx, lq->exclude_all ? "< ?" : "= 0");
+	if (lq->owner_key_name) {
+		qb_cond(b, "l.owner_key_id IN (SELECT k.id FROM api_keys k WHERE k.name = ?)");
+		p_str(&b->b, lq->owner_key_name);
 	}
 	if (lq->start_date) {
 		qb_cond(b, "l.created_at >= ?");
@@ -1474,28 +1570,25 @@ static void list_where(qb *b, const sh_list_query *lq, const char **tags, int nt
 static int pg_link_list(store *s, const sh_list_query *lq, sh_link_cb cb, void *ud, int64_t *total)
 {
 	pg_store *p = PG(s);
-	const char *tags[SH_MAX_TAGS];
+	const char *tags[SH_MAX_TAGS], *xtags[SH_MAX_TAGS];
 	PGresult *r = NULL;
 	qb *b = NULL;
 	sh_link l;
-	int i, j, rows, ntags = 0, rc = 0;
+	int i, rows, ntags, nx, rc = 0;
 
 	if (!lq || lq->order < 0 || lq->order >= NORDERS)
 		return pg_err(p, SH_EINVAL, "%s", "link list: unknown order");
-	if (lq->ntags < 0 || lq->ntags > SH_MAX_TAGS || (lq->ntags && !lq->tags))
+	if (lq->ntags < 0 || lq->ntags > SH_MAX_TAGS || (lq->ntags && !lq->tags) ||
+	    lq->nexclude < 0 || lq->nexclude > SH_MAX_TAGS || (lq->nexclude && !lq->exclude_tags))
 		return pg_err(p, SH_EINVAL, "%s", "link list: too many tags");
-	for (i = 0; i < lq->ntags; i++) {
-		for (j = 0; j < ntags && strcmp(tags[j], lq->tags[i]) != 0; j++)
-			;
-		if (j == ntags)
-			tags[ntags++] = lq->tags[i];
-	}
+	ntags = distinct_tags(lq->tags, lq->ntags, tags);
+	nx = distinct_tags(lq->exclude_tags, lq->nexclude, xtags);
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return pg_err(p, SH_ENOMEM, "%s", "out of memory");
 	if (total) {
 		qb_add(b, "SELECT count(*)" LINK_FROM);
-		list_where(b, lq, tags, ntags);
+		list_where(b, lq, tags, ntags, xtags, nx);
 		if ((rc = qb_run(p, b, &r, "count links")))
 			goto out;
 		*total = col_i64(r, 0, 0);
@@ -1505,7 +1598,7 @@ static int pg_link_list(store *s, const sh_list_query *lq, sh_link_cb cb, void *
 	if (!cb)
 		goto out;
 	qb_add(b, "SELECT " LINK_COLS LINK_FROM);
-	list_where(b, lq, tags, ntags);
+	list_where(b, lq, tags, ntags, xtags, nx);
 	qb_add(b, list_orders[lq->order]);
 	qb_add(b, " LIMIT ? OFFSET ?");
 	if (lq->limit > 0)
@@ -1590,8 +1683,8 @@ static int put_copy(pg_store *p, const char *buf, int len, int64_t deadline)
 /* The kept visits (keep[i]) as one COPY into the log. */
 static int copy_visits(pg_store *p, const sh_visit *v, size_t n, const unsigned char *keep)
 {
-	/* one row: 4 numbers and 4 text fields, each escaped at most 2x */
-	enum { ROW_MAX = 4 * 24 + 2 * (3 * SH_VISIT_FIELD_MAX + 64) + 32 };
+	/* one row: 4 numbers and 5 text fields, each escaped at most 2x */
+	enum { ROW_MAX = 4 * 24 + 2 * (3 * SH_VISIT_FIELD_MAX + 64 + SH_VISIT_LOCATION_MAX) + 32 };
 	int64_t deadline = mono_ms() + p->deadline_ms;
 	char *row = malloc(ROW_MAX + 4 * SH_VISIT_FIELD_MAX);
 	PGresult *r;
@@ -1605,7 +1698,7 @@ static int copy_visits(pg_store *p, const sh_visit *v, size_t n, const unsigned 
 		return rc;
 	}
 	r = x_exec(p, "COPY visits(link_id, ts, kind, orphan_type, referer, user_agent,"
-	              " visited_url, ip) FROM STDIN", NULL, false);
+	              " visited_url, ip, location) FROM STDIN", NULL, false);
 	if (PQresultStatus(r) != PGRES_COPY_IN) {
 		rc = pg_fail(p, r, "log visits");
 		PQclear(r);
@@ -1627,6 +1720,8 @@ static int copy_visits(pg_store *p, const sh_visit *v, size_t n, const unsigned 
 		len = copy_field(row, len, v[i].visited_url, SH_VISIT_FIELD_MAX);
 		row[len++] = '\t';
 		len = copy_field(row, len, v[i].ip, 64);
+		row[len++] = '\t';
+		len = copy_field(row, len, v[i].location, SH_VISIT_LOCATION_MAX);
 		row[len++] = '\n';
 		ok = put_copy(p, row, (int)len, deadline);
 	}
@@ -1813,6 +1908,12 @@ static void visits_where(qb *b, const sh_visit_query *vq)
 	}
 	if (vq->exclude_bots)
 		qb_cond(b, "v.kind <> 1");
+	if (vq->exclude_head)
+		qb_cond(b, "v.kind <> 2");
+	if (vq->before_id > 0) {
+		qb_cond(b, "v.id < ?");
+		p_int(&b->b, vq->before_id);
+	}
 }
 
 static const char *col_str(const PGresult *r, int row, int col)
@@ -1846,7 +1947,7 @@ static int pg_visits_list(store *s, const sh_visit_query *vq, sh_visit_cb cb, vo
 	if (!cb)
 		goto out;
 	qb_add(b, "SELECT v.id, v.link_id, v.ts, v.kind, v.orphan_type, v.referer,"
-	          " v.user_agent, v.visited_url, v.ip FROM visits v");
+	          " v.user_agent, v.visited_url, v.ip, v.location FROM visits v");
 	visits_where(b, vq);
 	qb_add(b, " ORDER BY v.id DESC LIMIT ? OFFSET ?");
 	if (vq->limit > 0)
@@ -1866,6 +1967,8 @@ static int pg_visits_list(store *s, const sh_visit_query *vq, sh_visit_cb cb, vo
 		v.user_agent = col_str(r, i, 6);
 		v.visited_url = col_str(r, i, 7);
 		v.ip = col_str(r, i, 8);
+		v.location = col_str(r, i, 9);
+		v.client_ip = NULL;
 		if ((rc = cb(&v, col_i64(r, i, 0), ud)) != 0) {
 			rc = rc < 0 ? rc : 0;
 			break;
@@ -1961,15 +2064,33 @@ out:
 	" WHERE l.id = t.link_id AND l.owner_key_id = $1::bigint))"                                \
 	" AND ($2::text IS NULL OR strpos(lower(t.tag), lower($2::text)) > 0)"
 
+/* ORDER BY of tags_stats by enum tag_order (ties by name) */
+static const char *const tag_orders[] = {
+    [TAG_NAME_ASC] = "t.tag ASC",
+    [TAG_NAME_DESC] = "t.tag DESC",
+    [TAG_LINKS_ASC] = "count(*) ASC, t.tag ASC",
+    [TAG_LINKS_DESC] = "count(*) DESC, t.tag ASC",
+    [TAG_VISITS_ASC] = "coalesce(sum(n.visits), 0) ASC, t.tag ASC",
+    [TAG_VISITS_DESC] = "coalesce(sum(n.visits), 0) DESC, t.tag ASC",
+    [TAG_NONBOT_VISITS_ASC] = "coalesce(sum(n.visits), 0) - coalesce(sum(n.bots), 0) ASC,"
+                              " t.tag ASC",
+    [TAG_NONBOT_VISITS_DESC] = "coalesce(sum(n.visits), 0) - coalesce(sum(n.bots), 0) DESC,"
+                               " t.tag ASC",
+};
+#define NTAG_ORDERS ((int)(sizeof(tag_orders) / sizeof(tag_orders[0])))
+
 static int pg_tags_stats(store *s, const sh_tag_query *tq, sh_tag_cb cb, void *ud,
                          int64_t *total)
 {
 	pg_store *p = PG(s);
+	char sql[1024];
 	PGresult *r;
 	sh_tag_stats t;
 	prm b = {0};
 	int i, rc;
 
+	if (tq->order < 0 || tq->order >= NTAG_ORDERS)
+		return pg_err(p, SH_EINVAL, "%s", "tag stats: unknown order");
 	p_int(&b, tq->owner_key_id);
 	p_str(&b, tq->search);
 	p_str(&b, tq->exact);
@@ -1985,14 +2106,25 @@ static int pg_tags_stats(store *s, const sh_tag_query *tq, sh_tag_cb cb, void *u
 	else
 		p_str(&b, NULL);
 	p_int(&b, tq->offset > 0 ? tq->offset : 0);
-	if ((rc = pq(p,
-	             "SELECT t.tag, count(*), coalesce(sum(n.visits), 0), coalesce(sum(n.bots), 0)"
-	             " FROM link_tags t JOIN links l ON l.id = t.link_id" COUNTS_JOIN
-	             " WHERE ($1::bigint = 0 OR l.owner_key_id = $1::bigint) AND t.tag IN"
-	             " (SELECT DISTINCT t.tag FROM link_tags t" TAGS_WHERE
-	             " ORDER BY t.tag LIMIT $4 OFFSET $5)"
-	             " GROUP BY t.tag ORDER BY t.tag",
-	             &b, &r, "tag stats")))
+	if (tq->order <= TAG_NAME_DESC) /* by name: the page of names first */
+		snprintf(sql, sizeof(sql),
+		         "SELECT t.tag, count(*), coalesce(sum(n.visits), 0), coalesce(sum(n.bots), 0)"
+		         " FROM link_tags t JOIN links l ON l.id = t.link_id" COUNTS_JOIN
+		         " WHERE ($1::bigint = 0 OR l.owner_key_id = $1::bigint) AND t.tag IN"
+		         " (SELECT DISTINCT t.tag FROM link_tags t" TAGS_WHERE
+		         " ORDER BY %s LIMIT $4 OFFSET $5)"
+		         " GROUP BY t.tag ORDER BY %s",
+		         tag_orders[tq->order], tag_orders[tq->order]);
+	else /* by a count: every matching tag counted, then the page (as Shlink) */
+		snprintf(sql, sizeof(sql),
+		         "SELECT t.tag, count(*), coalesce(sum(n.visits), 0), coalesce(sum(n.bots), 0)"
+		         " FROM link_tags t JOIN links l ON l.id = t.link_id" COUNTS_JOIN
+		         " WHERE ($1::bigint = 0 OR l.owner_key_id = $1::bigint)"
+		         " AND ($3::text IS NULL OR t.tag = $3::text)"
+		         " AND ($2::text IS NULL OR strpos(lower(t.tag), lower($2::text)) > 0)"
+		         " GROUP BY t.tag ORDER BY %s LIMIT $4 OFFSET $5",
+		         tag_orders[tq->order]);
+	if ((rc = pq(p, sql, &b, &r, "tag stats")))
 		return rc;
 	for (i = 0; i < PQntuples(r); i++) {
 		memset(&t, 0, sizeof(t));
@@ -2370,6 +2502,7 @@ static const store_ops postgres_ops = {
     .link_get_by_code = pg_link_get_by_code,
     .code_exists = pg_code_exists,
     .link_find_dup = pg_link_find_dup,
+    .link_find_match = pg_link_find_match,
     .link_update = pg_link_update,
     .link_delete = pg_link_delete,
     .link_list = pg_link_list,

@@ -145,6 +145,12 @@ static const char *const migrations[] = {
     "INSERT INTO meta(key, value) SELECT 'visits_indexed_upto', coalesce(max(id), 0)"
     " FROM visits;"
     "DROP TABLE visits_daily;",
+
+    /* 3: redirect rules (issue 9): a link's Shlink redirect rules as the
+     * JSON array rules_to_json() writes, NULL for none; a visit's location
+     * (Shlink's visitLocation, JSON), NULL when unknown. New columns only. */
+    ("ALTER TABLE links ADD COLUMN redirect_rules TEXT;"
+     "ALTER TABLE visits ADD COLUMN location TEXT;"),
 };
 #define SCHEMA_LATEST ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -154,7 +160,7 @@ static const char *const migrations[] = {
 	"l.id, coalesce(c.code, ''), l.code_kind, l.url, l.url_hash, l.title,"                     \
 	" l.created_at, l.updated_at, l.valid_since, l.expires_at, l.max_visits,"                  \
 	" coalesce(n.visits, 0), coalesce(n.bots, 0), l.redirect_status, l.forward_query,"         \
-	" l.crawlable, l.disabled, l.owner_key_id"
+	" l.crawlable, l.disabled, l.owner_key_id, l.redirect_rules"
 #define COUNTS_JOIN " LEFT JOIN link_counts n ON n.link_id = l.id"
 #define LINK_FROM " FROM links l LEFT JOIN codes c ON c.link_id = l.id" COUNTS_JOIN
 /* the last visit id in visits_by_link; the log past it is the tail */
@@ -170,8 +176,8 @@ static const char *const migrations[] = {
 #define KEY_COLS "id, name, role, hash, prefix, created_at, revoked_at"
 
 /* one visit log row: VROW_PARAMS parameters */
-#define VROW "(?, ?, ?, ?, ?, ?, ?, ?)"
-#define VROW_PARAMS 8
+#define VROW "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#define VROW_PARAMS 9
 #define VROWS4 VROW ", " VROW ", " VROW ", " VROW
 #define VROWS16 VROWS4 ", " VROWS4 ", " VROWS4 ", " VROWS4
 #define VROWS64 VROWS16 ", " VROWS16 ", " VROWS16 ", " VROWS16
@@ -265,9 +271,10 @@ static const char *const st_sql[ST__COUNT] = {
                    " WHERE key = 'id_hwm'), 0) + 1, ?1)",
     [ST_LINK_INSERT] = "INSERT INTO links(id, code_kind, url, url_hash, title, created_at,"
                        " updated_at, valid_since, expires_at, max_visits,"
-                       " redirect_status, forward_query, crawlable, disabled, owner_key_id)"
+                       " redirect_status, forward_query, crawlable, disabled, owner_key_id,"
+                       " redirect_rules)"
                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
-                       " ?13, ?14, ?15)", /* as ST_LINK_UPDATE: bind_link() */
+                       " ?13, ?14, ?15, ?16)", /* as ST_LINK_UPDATE: bind_link() */
     [ST_CODE_INSERT] = "INSERT INTO codes(code, link_id) VALUES (?1, ?2)",
     [ST_CODES_DELETE_LINK] = "DELETE FROM codes WHERE link_id = ?1",
     [ST_TAG_INSERT] = "INSERT OR IGNORE INTO link_tags(link_id, tag) VALUES (?1, ?2)",
@@ -289,7 +296,8 @@ static const char *const st_sql[ST__COUNT] = {
     [ST_LINK_UPDATE] = "UPDATE links SET code_kind = ?2, url = ?3, url_hash = ?4, title = ?5,"
                        " created_at = ?6, updated_at = ?7, valid_since = ?8, expires_at = ?9,"
                        " max_visits = ?10, redirect_status = ?11, forward_query = ?12,"
-                       " crawlable = ?13, disabled = ?14, owner_key_id = ?15 WHERE id = ?1",
+                       " crawlable = ?13, disabled = ?14, owner_key_id = ?15,"
+                       " redirect_rules = ?16 WHERE id = ?1",
     [ST_LINK_DELETE] = "DELETE FROM links WHERE id = ?1",
     [ST_ID_HWM_BUMP] = "INSERT INTO meta(key, value) VALUES ('id_hwm', ?1)"
                        " ON CONFLICT(key) DO UPDATE SET value ="
@@ -321,11 +329,11 @@ static const char *const st_sql[ST__COUNT] = {
      * first rows; OR FAIL keeps them instead, which costs nothing here: any
      * error fails the writer's whole group, which is rolled back. */
     [ST_VISIT_INSERT] = "INSERT OR FAIL INTO visits(link_id, ts, kind, orphan_type, referer,"
-                        " user_agent, visited_url, ip) VALUES " VROW,
+                        " user_agent, visited_url, ip, location) VALUES " VROW,
     /* VISIT_ROWS rows a statement: the per-statement work (step, reset,
      * the VDBE's set-up) shared by 64 log rows */
     [ST_VISIT_INSERT_N] = "INSERT OR FAIL INTO visits(link_id, ts, kind, orphan_type, referer,"
-                          " user_agent, visited_url, ip) VALUES " VROWS64,
+                          " user_agent, visited_url, ip, location) VALUES " VROWS64,
     /* a link's visits (link 0: the orphans) */
     [ST_VISITS_DELETE_LINK] =
         "DELETE FROM visits WHERE id IN (" VISIT_IDS_OF_INDEXED " = ?1" VISIT_IDS_OF_TAIL " = ?1)",
@@ -374,8 +382,9 @@ static const char *const st_sql[ST__COUNT] = {
 static const char *const list_orders[] = {
     [LIST_CREATED_DESC] = " ORDER BY l.created_at DESC, l.id DESC",
     [LIST_CREATED_ASC] = " ORDER BY l.created_at ASC, l.id ASC",
-    [LIST_CODE_ASC] = " ORDER BY coalesce(c.code, '') ASC, l.id ASC",
-    [LIST_CODE_DESC] = " ORDER BY coalesce(c.code, '') DESC, l.id DESC",
+    /* a counter link has no codes row: shorty_code() derives its code */
+    [LIST_CODE_ASC] = " ORDER BY shorty_code(l.id, c.code) ASC, l.id ASC",
+    [LIST_CODE_DESC] = " ORDER BY shorty_code(l.id, c.code) DESC, l.id DESC",
     [LIST_URL_ASC] = " ORDER BY l.url ASC, l.id ASC",
     [LIST_URL_DESC] = " ORDER BY l.url DESC, l.id DESC",
     [LIST_TITLE_ASC] = " ORDER BY l.title ASC, l.id ASC",
@@ -413,6 +422,7 @@ typedef struct sq_store {
 	} dyn[DYN_MAX];
 	int dyn_next; /* round-robin slot to replace */
 	struct vbump bump; /* the counters being added (count_visits) */
+	const codec_key *code_key; /* for shorty_code() during a list by code */
 } sq_store;
 
 static void visit_delta_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv);
@@ -800,6 +810,7 @@ static int exec_fixed(sq_store *q, const char *sql, sh_err *err)
 }
 
 static const store_ops sqlite_ops, memory_ops;
+static int register_functions(sq_store *q, sh_err *err);
 
 /* Opens path (a file, or with `mem` an in-memory URI built by
  * store_memory_open) as one connection. */
@@ -901,7 +912,8 @@ static int sq_open(store **out, const char *path, bool mem, const store_options 
 	    (rc = exec_fixed(
 	         q, o->read_only ? "PRAGMA cache_size=-4096" : "PRAGMA cache_size=-8192", err)) ||
 	    (rc = exec_fixed(q, "PRAGMA mmap_size=0", err)) ||
-	    (rc = exec_fixed(q, "PRAGMA temp_store=MEMORY", err)))
+	    (rc = exec_fixed(q, "PRAGMA temp_store=MEMORY", err)) ||
+	    (rc = register_functions(q, err)))
 		goto fail;
 	*out = &q->base;
 	return 0;
@@ -1313,6 +1325,11 @@ static int read_link(sq_store *q, sqlite3_stmt *st, sh_link *out)
 	out->crawlable = sqlite3_column_int(st, 15) != 0;
 	out->disabled = sqlite3_column_int(st, 16) != 0;
 	out->owner_key_id = sqlite3_column_int64(st, 17);
+	t = (const char *)sqlite3_column_text(st, 18);
+	if (t && !(out->redirect_rules = strdup(t))) {
+		sh_link_clear(out);
+		return sq_err(q, SH_ENOMEM, "%s", "out of memory reading a link");
+	}
 
 	if ((rc = stmt(q, ST_TAGS_OF, &ts)))
 		goto fail;
@@ -1394,7 +1411,7 @@ static int write_code_tags(sq_store *q, const sh_link *l)
 	return 0;
 }
 
-/* Binds ?1..?15 of ST_LINK_INSERT and ST_LINK_UPDATE: every stored field
+/* Binds ?1..?16 of ST_LINK_INSERT and ST_LINK_UPDATE: every stored field
  * but the visit counters (in link_counts, which only insert writes). */
 static void bind_link(sqlite3_stmt *st, const sh_link *l)
 {
@@ -1413,6 +1430,10 @@ static void bind_link(sqlite3_stmt *st, const sh_link *l)
 	sqlite3_bind_int(st, 13, l->crawlable);
 	sqlite3_bind_int(st, 14, l->disabled);
 	sqlite3_bind_int64(st, 15, l->owner_key_id);
+	if (l->redirect_rules)
+		sqlite3_bind_text(st, 16, l->redirect_rules, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 16);
 }
 
 static int sq_link_insert(store *s, const sh_link *l)
@@ -1515,6 +1536,75 @@ static int sq_link_find_dup(store *s, uint64_t url_hash, const char *url, int64_
 	return rc;
 }
 
+/* A condition on how many of tags[0..n) (distinct) a link has: cmp is
+ * "= ?" or "< ?" (compared with n), "> 0" or "= 0". */
+static void tags_cond(qb *b, const char *const *tags, int n, const char *cmp)
+{
+	qb_cond(b, "(SELECT count(*) FROM link_tags t WHERE t.link_id = l.id AND t.tag IN (");
+	for (int i = 0; i < n; i++) {
+		qb_add(b, i ? ", ?" : "?");
+		qb_text(b, tags[i]);
+	}
+	qb_add(b, ")) ");
+	qb_add(b, cmp);
+	if (cmp[2] == '?')
+		qb_int(b, n);
+}
+
+/* Shlink's findIfExists: the oldest link matching m (sh_link_match). */
+static int sq_link_find_match(store *s, const sh_link_match *m, sh_link *out)
+{
+	sq_store *q = SQ(s);
+	sqlite3_stmt *st = NULL;
+	bool temp = false;
+	qb *b;
+	int rc;
+
+	if (!m || !m->url || m->ntags < 0 || m->ntags > SH_MAX_TAGS || (m->ntags && !m->tags))
+		return sq_err(q, SH_EINVAL, "%s", "find match: bad query");
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return sq_err(q, SH_ENOMEM, "%s", "out of memory");
+	qb_add(b, "SELECT " LINK_COLS LINK_FROM);
+	qb_cond(b, "l.url_hash = ? AND l.url = ? AND l.disabled = 0");
+	qb_int(b, (int64_t)m->url_hash);
+	qb_text(b, m->url);
+	if (m->owner_key_id) {
+		qb_cond(b, "l.owner_key_id = ?");
+		qb_int(b, m->owner_key_id);
+	}
+	if (m->code) {
+		qb_cond(b, "c.code = ?");
+		qb_text(b, m->code);
+	}
+	if (m->valid_since) {
+		qb_cond(b, "l.valid_since = ?");
+		qb_int(b, m->valid_since);
+	}
+	if (m->expires_at) {
+		qb_cond(b, "l.expires_at = ?");
+		qb_int(b, m->expires_at);
+	}
+	if (m->max_visits) {
+		qb_cond(b, "l.max_visits = ?");
+		qb_int(b, m->max_visits);
+	}
+	if (m->ntags > 0) {
+		/* exactly these tags (the caller passes them distinct): as many
+		 * tags as asked, and each of them among the link's */
+		qb_cond(b, "(SELECT count(*) FROM link_tags t WHERE t.link_id = l.id) = ?");
+		qb_int(b, m->ntags);
+		tags_cond(b, m->tags, m->ntags, "= ?");
+	}
+	qb_add(b, " ORDER BY l.id ASC LIMIT 1");
+	if ((rc = qb_prepare(q, b, &st, &temp)) == 0) {
+		rc = get_one(q, st, out, "find match");
+		qb_done(st, temp);
+	}
+	free(b);
+	return rc;
+}
+
 static int sq_link_update(store *s, const sh_link *l)
 {
 	sq_store *q = SQ(s);
@@ -1606,8 +1696,60 @@ out:
 	return op_end(q, own, rc);
 }
 
-/* The WHERE clause of link_list (shared by the rows and the count). */
-static void list_where(qb *b, const sh_list_query *lq, const char **tags, int ntags)
+/*
+ * shorty_code(id, code): the code a link is shown with. A stored code as it
+ * is; a counter link (no codes row) gets the code codec_encode_id derives
+ * with the key of the list being run (q->code_key, set by sq_link_list), so
+ * that orderBy=shortCode and searchTerm see the code itself, not the id.
+ * Registered on every connection; with no key it answers ''.
+ */
+static void sq_code_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	sq_store *q = sqlite3_user_data(ctx);
+	const unsigned char *code = sqlite3_value_text(argv[1]);
+	char buf[CODEC_MAX_LEN + 1];
+
+	(void)argc;
+	if (code && *code) {
+		sqlite3_result_value(ctx, argv[1]);
+		return;
+	}
+	if (!q->code_key ||
+	    codec_encode_id(q->code_key, sqlite3_value_int64(argv[0]), buf, sizeof(buf)) != 0)
+		buf[0] = '\0';
+	sqlite3_result_text(ctx, buf, -1, SQLITE_TRANSIENT);
+}
+
+static int register_functions(sq_store *q, sh_err *err)
+{
+	int rc = sqlite3_create_function(q->db, "shorty_code", 2, SQLITE_UTF8 | SQLITE_DIRECTONLY,
+	                                 q, sq_code_fn, NULL, NULL);
+
+	if (rc != SQLITE_OK)
+		return sh_err_set(err, map_rc(rc), "db", "cannot register shorty_code: %s",
+		                  sqlite3_errmsg(q->db));
+	return 0;
+}
+
+/* The distinct strings of in[0..n) into out (so that "all of them" can
+ * compare a count); returns how many. */
+static int distinct_tags(const char *const *in, int n, const char **out)
+{
+	int i, j, k = 0;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < k && strcmp(out[j], in[i]) != 0; j++)
+			;
+		if (j == k)
+			out[k++] = in[i];
+	}
+	return k;
+}
+
+/* The WHERE clause of link_list (shared by the rows and the count); tags
+ * and xtags: the distinct tags asked for and excluded. */
+static void list_where(qb *b, const sh_list_query *lq, const char **tags, int ntags,
+                       const char **xtags, int nx)
 {
 	int i;
 
@@ -1616,29 +1758,23 @@ static void list_where(qb *b, const sh_list_query *lq, const char **tags, int nt
 		qb_int(b, lq->before_id);
 	}
 	if (lq->search) {
-		/* instr(): a literal substring, no LIKE wildcards to escape */
+		/* instr(): a literal substring, no LIKE wildcards to escape; the
+		 * code as shown (a counter code derived), and the tags (Shlink) */
 		qb_cond(b, "(instr(lower(l.url), lower(?)) > 0"
-		           " OR instr(lower(coalesce(c.code, '')), lower(?)) > 0"
-		           " OR instr(lower(coalesce(l.title, '')), lower(?)) > 0)");
-		qb_text(b, lq->search);
-		qb_text(b, lq->search);
-		qb_text(b, lq->search);
+		           " OR instr(lower(shorty_code(l.id, c.code)), lower(?)) > 0"
+		           " OR instr(lower(coalesce(l.title, '')), lower(?)) > 0"
+		           " OR EXISTS (SELECT 1 FROM link_tags t WHERE t.link_id = l.id"
+		           " AND instr(lower(t.tag), lower(?)) > 0))");
+		for (i = 0; i < 4; i++)
+			qb_text(b, lq->search);
 	}
-	if (ntags > 0) {
-		qb_cond(b, lq->tags_all ? "(SELECT count(*) FROM link_tags t"
-		                          " WHERE t.link_id = l.id AND t.tag IN ("
-		                        : "EXISTS (SELECT 1 FROM link_tags t"
-		                          " WHERE t.link_id = l.id AND t.tag IN (");
-		for (i = 0; i < ntags; i++) {
-			qb_add(b, i ? ", ?" : "?");
-			qb_text(b, tags[i]);
-		}
-		if (lq->tags_all) {
-			qb_add(b, ")) = ?");
-			qb_int(b, ntags);
-		} else {
-			qb_add(b, "))");
-		}
+	if (ntags > 0) /* all of them, or any */
+		tags_cond(b, tags, ntags, lq->tags_all ? "= ?" : "> 0");
+	if (nx > 0) /* excluded: not all of them, or none */
+		tags_cond(b, xtags, nx, lq->exclude_all ? "< ?" : "= 0");
+	if (lq->owner_key_name) {
+		qb_cond(b, "l.owner_key_id IN (SELECT k.id FROM api_keys k WHERE k.name = ?)");
+		qb_text(b, lq->owner_key_name);
 	}
 	if (lq->start_date) {
 		qb_cond(b, "l.created_at >= ?");
@@ -1665,31 +1801,30 @@ static void list_where(qb *b, const sh_list_query *lq, const char **tags, int nt
 static int sq_link_list(store *s, const sh_list_query *lq, sh_link_cb cb, void *ud, int64_t *total)
 {
 	sq_store *q = SQ(s);
-	const char *tags[SH_MAX_TAGS];
+	const char *tags[SH_MAX_TAGS], *xtags[SH_MAX_TAGS];
+	const codec_key *outer_key = q->code_key;
 	sqlite3_stmt *st = NULL;
 	bool temp = false;
 	qb *b = NULL;
 	sh_link l;
-	int i, j, ntags = 0, rc;
+	int ntags, nx, rc;
 
 	if (!lq || lq->order < 0 || lq->order >= NORDERS)
 		return sq_err(q, SH_EINVAL, "%s", "link list: unknown order");
-	if (lq->ntags < 0 || lq->ntags > SH_MAX_TAGS || (lq->ntags && !lq->tags))
+	if (lq->ntags < 0 || lq->ntags > SH_MAX_TAGS || (lq->ntags && !lq->tags) ||
+	    lq->nexclude < 0 || lq->nexclude > SH_MAX_TAGS ||
+	    (lq->nexclude && !lq->exclude_tags))
 		return sq_err(q, SH_EINVAL, "%s", "link list: too many tags");
-	/* distinct tags, so that "all of them" can compare a count */
-	for (i = 0; i < lq->ntags; i++) {
-		for (j = 0; j < ntags && strcmp(tags[j], lq->tags[i]) != 0; j++)
-			;
-		if (j == ntags)
-			tags[ntags++] = lq->tags[i];
-	}
+	ntags = distinct_tags(lq->tags, lq->ntags, tags);
+	nx = distinct_tags(lq->exclude_tags, lq->nexclude, xtags);
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return sq_err(q, SH_ENOMEM, "%s", "out of memory");
+	q->code_key = lq->code_key; /* for shorty_code(); a nested list restores it */
 
 	if (total) {
 		qb_add(b, "SELECT count(*)" LINK_FROM);
-		list_where(b, lq, tags, ntags);
+		list_where(b, lq, tags, ntags, xtags, nx);
 		if ((rc = qb_count(q, b, total, "count links")))
 			goto out;
 	}
@@ -1699,7 +1834,7 @@ static int sq_link_list(store *s, const sh_list_query *lq, sh_link_cb cb, void *
 	}
 
 	qb_add(b, "SELECT " LINK_COLS LINK_FROM);
-	list_where(b, lq, tags, ntags);
+	list_where(b, lq, tags, ntags, xtags, nx);
 	qb_add(b, list_orders[lq->order]);
 	qb_add(b, " LIMIT ? OFFSET ?");
 	qb_int(b, lq->limit > 0 ? lq->limit : -1);
@@ -1723,6 +1858,7 @@ static int sq_link_list(store *s, const sh_list_query *lq, sh_link_cb cb, void *
 	/* rc <= 0 here: a read error or the callback's result */
 	qb_done(st, temp);
 out:
+	q->code_key = outer_key;
 	free(b);
 	return rc;
 }
@@ -1804,6 +1940,7 @@ static void bind_visit(sqlite3_stmt *st, int base, const sh_visit *v)
 	bind_text_static(st, base + 6, v->user_agent, SH_VISIT_FIELD_MAX);
 	bind_text_static(st, base + 7, v->visited_url, SH_VISIT_FIELD_MAX);
 	bind_text_static(st, base + 8, v->ip, 64);
+	bind_text_static(st, base + 9, v->location, SH_VISIT_LOCATION_MAX);
 }
 
 /*
@@ -2095,6 +2232,12 @@ static void visits_where(qb *b, const sh_visit_query *vq)
 	}
 	if (vq->exclude_bots)
 		qb_cond(b, "v.kind <> 1");
+	if (vq->exclude_head)
+		qb_cond(b, "v.kind <> 2");
+	if (vq->before_id > 0) {
+		qb_cond(b, "v.id < ?");
+		qb_int(b, vq->before_id);
+	}
 }
 
 static int sq_visits_list(store *s, const sh_visit_query *vq, sh_visit_cb cb, void *ud,
@@ -2122,7 +2265,7 @@ static int sq_visits_list(store *s, const sh_visit_query *vq, sh_visit_cb cb, vo
 	if (!cb)
 		goto out;
 	qb_add(b, "SELECT v.id, v.link_id, v.ts, v.kind, v.orphan_type, v.referer,"
-	          " v.user_agent, v.visited_url, v.ip FROM visits v");
+	          " v.user_agent, v.visited_url, v.ip, v.location FROM visits v");
 	visits_where(b, vq);
 	qb_add(b, " ORDER BY v.id DESC LIMIT ? OFFSET ?");
 	qb_int(b, vq->limit > 0 ? vq->limit : -1);
@@ -2138,6 +2281,7 @@ static int sq_visits_list(store *s, const sh_visit_query *vq, sh_visit_cb cb, vo
 		v.user_agent = (const char *)sqlite3_column_text(st, 6);
 		v.visited_url = (const char *)sqlite3_column_text(st, 7);
 		v.ip = (const char *)sqlite3_column_text(st, 8);
+		v.location = (const char *)sqlite3_column_text(st, 9);
 		if ((cbrc = cb(&v, sqlite3_column_int64(st, 0), ud)) != 0)
 			break;
 	}
@@ -2252,13 +2396,65 @@ static void tags_bind(sqlite3_stmt *st, const sh_tag_query *tq)
 		sqlite3_bind_null(st, 3);
 }
 
+/* Orders of tags_stats other than by name ascending (ST_TAGS_STATS), by
+ * enum tag_order; the name breaks ties. */
+static const char *const tag_orders[] = {
+    [TAG_NAME_ASC] = "t.tag ASC",
+    [TAG_NAME_DESC] = "t.tag DESC",
+    [TAG_LINKS_ASC] = "count(*) ASC, t.tag ASC",
+    [TAG_LINKS_DESC] = "count(*) DESC, t.tag ASC",
+    [TAG_VISITS_ASC] = "coalesce(sum(n.visits), 0) ASC, t.tag ASC",
+    [TAG_VISITS_DESC] = "coalesce(sum(n.visits), 0) DESC, t.tag ASC",
+    [TAG_NONBOT_VISITS_ASC] = "coalesce(sum(n.visits), 0) - coalesce(sum(n.bots), 0) ASC,"
+                              " t.tag ASC",
+    [TAG_NONBOT_VISITS_DESC] = "coalesce(sum(n.visits), 0) - coalesce(sum(n.bots), 0) DESC,"
+                               " t.tag ASC",
+};
+#define NTAG_ORDERS ((int)(sizeof(tag_orders) / sizeof(tag_orders[0])))
+
+/* The page of tags in an order other than by name ascending, with the same
+ * parameters ?1..?5 as ST_TAGS_STATS. By name descending it pages the names
+ * first as ST_TAGS_STATS does; by a count every matching tag is counted and
+ * sorted before the page is cut (Shlink does the same). */
+static int tags_ordered(sq_store *q, const sh_tag_query *tq, qb *b, sqlite3_stmt **st,
+                        bool *temp)
+{
+	const char *ord = tag_orders[tq->order];
+
+	qb_add(b, "SELECT t.tag, count(*), coalesce(sum(n.visits), 0), coalesce(sum(n.bots), 0)"
+	          " FROM link_tags t JOIN links l ON l.id = t.link_id" COUNTS_JOIN
+	          " WHERE (?1 = 0 OR l.owner_key_id = ?1)");
+	if (tq->order == TAG_NAME_DESC) {
+		qb_add(b, " AND t.tag IN (SELECT DISTINCT t.tag FROM link_tags t" TAGS_WHERE
+		          " ORDER BY t.tag DESC LIMIT ?4 OFFSET ?5) GROUP BY t.tag ORDER BY ");
+		qb_add(b, ord);
+	} else {
+		qb_add(b, " AND t.tag >= coalesce(?3, '') AND t.tag <= coalesce(?3, char(1114111))"
+		          " AND (?2 IS NULL OR instr(lower(t.tag), lower(?2)) > 0)"
+		          " GROUP BY t.tag ORDER BY ");
+		qb_add(b, ord);
+		qb_add(b, " LIMIT ?4 OFFSET ?5");
+	}
+	qb_int(b, tq->owner_key_id);
+	qb_text(b, tq->search);
+	qb_text(b, tq->exact);
+	qb_int(b, tq->limit > 0 ? tq->limit : -1);
+	qb_int(b, tq->offset > 0 ? tq->offset : 0);
+	return qb_prepare(q, b, st, temp);
+}
+
 static int sq_tags_stats(store *s, const sh_tag_query *tq, sh_tag_cb cb, void *ud,
                          int64_t *total)
 {
 	sq_store *q = SQ(s);
 	sqlite3_stmt *st = NULL;
 	sh_tag_stats t;
+	qb *b = NULL;
+	bool temp = false;
 	int rc, cbrc = 0;
+
+	if (tq->order < 0 || tq->order >= NTAG_ORDERS)
+		return sq_err(q, SH_EINVAL, "%s", "tag stats: unknown order");
 
 	if (total) {
 		if ((rc = stmt(q, ST_TAGS_COUNT, &st)))
@@ -2273,11 +2469,21 @@ static int sq_tags_stats(store *s, const sh_tag_query *tq, sh_tag_cb cb, void *u
 		if (rc || !cb)
 			return rc;
 	}
-	if ((rc = stmt(q, ST_TAGS_STATS, &st)))
-		return rc;
-	tags_bind(st, tq);
-	sqlite3_bind_int64(st, 4, tq->limit > 0 ? tq->limit : -1);
-	sqlite3_bind_int64(st, 5, tq->offset > 0 ? tq->offset : 0);
+	if (tq->order != TAG_NAME_ASC) {
+		b = calloc(1, sizeof(*b));
+		if (!b)
+			return sq_err(q, SH_ENOMEM, "%s", "out of memory");
+		if ((rc = tags_ordered(q, tq, b, &st, &temp))) {
+			free(b);
+			return rc;
+		}
+	} else {
+		if ((rc = stmt(q, ST_TAGS_STATS, &st)))
+			return rc;
+		tags_bind(st, tq);
+		sqlite3_bind_int64(st, 4, tq->limit > 0 ? tq->limit : -1);
+		sqlite3_bind_int64(st, 5, tq->offset > 0 ? tq->offset : 0);
+	}
 	while (cb && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		memset(&t, 0, sizeof(t));
 		copy_col(t.tag, sizeof(t.tag), st, 0);
@@ -2293,8 +2499,13 @@ static int sq_tags_stats(store *s, const sh_tag_query *tq, sh_tag_cb cb, void *u
 		rc = cbrc < 0 ? cbrc : 0;
 	else
 		rc = rc == SQLITE_DONE ? 0 : sq_fail(q, rc, "tag stats");
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
+	if (b) {
+		qb_done(st, temp);
+		free(b);
+	} else {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+	}
 	return rc;
 }
 
@@ -2517,6 +2728,7 @@ static int sq_notify(store *s, const char *msg)
 	.link_get_by_code = sq_link_get_by_code,  \
 	.code_exists = sq_code_exists,            \
 	.link_find_dup = sq_link_find_dup,        \
+	.link_find_match = sq_link_find_match,    \
 	.link_update = sq_link_update,            \
 	.link_delete = sq_link_delete,            \
 	.link_list = sq_link_list,                \

@@ -36,6 +36,7 @@ void sh_link_clear(sh_link *l)
 		return;
 	free(l->url);
 	free(l->title);
+	free(l->redirect_rules);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -455,6 +456,11 @@ int store_link_find_dup(store *s, uint64_t url_hash, const char *url, int64_t ow
                         sh_link *out)
 {
 	WRAP(link_find_dup, url_hash, url, owner_key_id, out);
+}
+
+int store_link_find_match(store *s, const sh_link_match *m, sh_link *out)
+{
+	WRAP(link_find_match, m, out);
 }
 
 int store_link_update(store *s, const sh_link *l)

@@ -41,10 +41,13 @@ def test_create_get_shapes(srv):
 
 def test_create_dedupes_and_conflicts(srv):
     a = srv.create("https://example.com/dedupe")
-    b = srv.create("https://example.com/dedupe")
+    b = srv.create("https://example.com/dedupe", findIfExists=True)
     assert a["shortCode"] == b["shortCode"]
+    # as Shlink: without findIfExists (or with false) every create is a new link
     c = srv.create("https://example.com/dedupe", findIfExists=False)
     assert c["shortCode"] != a["shortCode"]
+    assert srv.create("https://example.com/dedupe")["shortCode"] not in (a["shortCode"],
+                                                                         c["shortCode"])
     srv.create("https://example.com/slug", customSlug="taken-slug")
     r = srv.api("POST", "/short-urls", json={"longUrl": "https://example.com/other",
                                               "customSlug": "taken-slug"})
@@ -96,7 +99,10 @@ def test_list_pagination_search_tags_order(srv):
         assert urls == sorted(urls)
         r = s.api("GET", "/short-urls", params={"orderBy": "dateCreated-DESC"})
         assert r.status_code == 200
-        for bad in ({"orderBy": "password-ASC"}, {"page": "0"}, {"page": "x"},
+        # page 0 is the first page, as Shlink reads it (issue 9)
+        assert s.api("GET", "/short-urls", params={"page": "0"}).json() == \
+            s.api("GET", "/short-urls", params={"page": "1"}).json()
+        for bad in ({"orderBy": "password-ASC"}, {"page": "-1"}, {"page": "x"},
                     {"itemsPerPage": "1e3"}, {"startDate": "2024-13-45"},
                     {"tagsMode": "some"}, {"excludeMaxVisitsReached": "maybe"}):
             assert_problem(s.api("GET", "/short-urls", params=bad), 400, "invalid-data")

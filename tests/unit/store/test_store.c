@@ -46,8 +46,8 @@ static int fixture_seq;
 
 typedef struct fx {
 	char schema[64]; /* postgres: this test's schema */
-	char dir[64];   /* sqlite: the mkdtemp directory */
-	char path[128]; /* sqlite: the database file */
+	char dir[64];    /* sqlite: the mkdtemp directory */
+	char path[128];  /* sqlite: the database file */
 	char url[320];
 	store *s;
 } fx;
@@ -685,6 +685,7 @@ struct vcheck {
 	int64_t link_id[16];
 	int kind[16];
 	char referer[16][SH_VISIT_FIELD_MAX + 8];
+	char location[16][64];
 };
 
 static int check_visit(const sh_visit *v, int64_t visit_id, void *ud)
@@ -697,6 +698,8 @@ static int check_visit(const sh_visit *v, int64_t visit_id, void *ud)
 		c->kind[c->n] = v->kind;
 		snprintf(c->referer[c->n], sizeof(c->referer[0]), "%s",
 		         v->referer ? v->referer : "");
+		snprintf(c->location[c->n], sizeof(c->location[0]), "%s",
+		         v->location ? v->location : "");
 		c->n++;
 	}
 	return 0;
@@ -1593,7 +1596,8 @@ static void test_ops_complete(void **state)
 
 	assert_int_equal(ops->iVersion, 1);
 	assert_string_equal(ops->name, cur->name);
-	for (off = offsetof(store_ops, close); off < sizeof(store_ops); off += sizeof(void (*)(void))) {
+	for (off = offsetof(store_ops, close); off < sizeof(store_ops);
+	     off += sizeof(void (*)(void))) {
 		void (*fn)(void);
 		memcpy(&fn, (const char *)ops + off, sizeof(fn));
 		if (!fn)
@@ -2111,10 +2115,12 @@ static void test_visits_counted_in_chunks(void **state)
 	 * every 5th link only HEADs, every 7th a bot first */
 	for (id = L; id >= 1; id--) {
 		for (int j = 0; j <= id % 3; j++) {
-			int kind = id % 5 == 0 ? VISIT_HEAD : (id % 7 == 0 && j == 0) ? VISIT_BOT
-			                                                                 : VISIT_NORMAL;
+			int kind = id % 5 == 0               ? VISIT_HEAD
+			           : (id % 7 == 0 && j == 0) ? VISIT_BOT
+			                                     : VISIT_NORMAL;
 
-			v[n++] = (sh_visit){.link_id = id, .ts = 1700000000 + (int64_t)n, .kind = kind};
+			v[n++] =
+			    (sh_visit){.link_id = id, .ts = 1700000000 + (int64_t)n, .kind = kind};
 			dead = false;
 			for (k = 0; k < sizeof(gone) / sizeof(gone[0]); k++)
 				dead |= gone[k] == id;
@@ -2126,7 +2132,8 @@ static void test_visits_counted_in_chunks(void **state)
 		}
 	}
 	for (k = 0; k < 30; k++) /* one link visited 30 times */
-		v[n++] = (sh_visit){.link_id = 77, .ts = 1700001000 + (int64_t)k, .kind = VISIT_NORMAL};
+		v[n++] =
+		    (sh_visit){.link_id = 77, .ts = 1700001000 + (int64_t)k, .kind = VISIT_NORMAL};
 	want_v[77] += 30;
 	logged[77] += 30;
 	assert_int_equal(store_visits_add(f->s, v, n), 0);
@@ -2152,6 +2159,144 @@ static void test_visits_counted_in_chunks(void **state)
 	assert_int_equal(ot.total, 0);
 }
 
+/* The queries the Shlink API asks of every backend (issue 9): excluded
+ * tags (any, all), a key's name, a search that finds a tag, orders by the
+ * code itself and of tags by count, findIfExists's match, redirect rules
+ * and visit locations stored and read back, HEAD rows left out and keyset
+ * paging of visits. */
+static void test_shlink_queries(void **state)
+{
+	fx *f = *state;
+	static const char *a_tag[] = {"a"}, *ab[] = {"a", "b"}, *bc[] = {"b", "c"},
+	                  *b_tag[] = {"b"};
+	sh_api_key k;
+	sh_link l, g = {0};
+	sh_list_query q;
+	sh_link_match m;
+	sh_tag_query tq;
+	struct tagrows r = {0};
+	sh_visit v[3];
+	sh_visit_query vq;
+	struct vcheck c = {0};
+	int64_t total = -1, newest;
+	struct ids ids = {0};
+
+	mk_key(&k, "ci", KEY_AUTHOR, 7);
+	assert_int_equal(store_key_insert(f->s, &k), 0);
+	mk_link(&l, 1, "https://a.example/", CODE_KIND_CUSTOM, "zeta");
+	add_tag(&l, "a");
+	add_tag(&l, "b");
+	l.owner_key_id = k.id;
+	l.redirect_rules = strdup("[{\"priority\":1}]");
+	assert_int_equal(store_link_insert(f->s, &l), 0);
+	sh_link_clear(&l);
+	mk_link(&l, 2, "https://b.example/", CODE_KIND_CUSTOM, "alpha");
+	add_tag(&l, "b");
+	assert_int_equal(store_link_insert(f->s, &l), 0);
+	sh_link_clear(&l);
+	mk_link(&l, 3, "https://c.example/", CODE_KIND_CUSTOM, "mid");
+	add_tag(&l, "c");
+	add_tag(&l, "findme");
+	assert_int_equal(store_link_insert(f->s, &l), 0);
+	sh_link_clear(&l);
+
+	memset(&q, 0, sizeof(q));
+	q.order = LIST_CREATED_ASC;
+	q.exclude_tags = a_tag;
+	q.nexclude = 1;
+	expect_list(f->s, &q, 2, 2, 2, 3);
+	q.exclude_tags = ab;
+	q.nexclude = 2;
+	q.exclude_all = true; /* only a link with both goes */
+	expect_list(f->s, &q, 2, 2, 2, 3);
+	q.exclude_tags = bc;
+	expect_list(f->s, &q, 3, 3, 1, 2, 3);
+	q.exclude_tags = b_tag;
+	q.nexclude = 1;
+	q.exclude_all = false;
+	expect_list(f->s, &q, 1, 1, 3);
+	memset(&q, 0, sizeof(q));
+	q.order = LIST_CREATED_ASC;
+	q.owner_key_name = "ci";
+	expect_list(f->s, &q, 1, 1, 1);
+	q.owner_key_name = "nobody";
+	expect_list(f->s, &q, 0, 0);
+	q.owner_key_name = NULL;
+	q.search = "FindMe"; /* a tag of link 3 */
+	expect_list(f->s, &q, 1, 1, 3);
+	q.search = NULL;
+	q.order = LIST_CODE_ASC; /* alpha, mid, zeta */
+	expect_list(f->s, &q, 3, 3, 2, 3, 1);
+	q.order = LIST_CODE_DESC;
+	expect_list(f->s, &q, 3, 3, 1, 3, 2);
+
+	memset(&tq, 0, sizeof(tq));
+	tq.order = TAG_LINKS_DESC; /* b on two links, then by name */
+	assert_int_equal(store_tags_stats(f->s, &tq, collect_tag, &r, &total), 0);
+	assert_int_equal(total, 4);
+	assert_int_equal(r.n, 4);
+	assert_string_equal(r.t[0].tag, "b");
+	assert_int_equal(r.t[0].links, 2);
+	assert_string_equal(r.t[1].tag, "a");
+	assert_string_equal(r.t[2].tag, "c");
+	assert_string_equal(r.t[3].tag, "findme");
+	tq.order = TAG_NAME_DESC;
+	tq.limit = 1;
+	r.n = 0;
+	assert_int_equal(store_tags_stats(f->s, &tq, collect_tag, &r, NULL), 0);
+	assert_int_equal(r.n, 1);
+	assert_string_equal(r.t[0].tag, "findme");
+
+	memset(&m, 0, sizeof(m));
+	m.url = "https://a.example/";
+	m.url_hash = 0x1234000000000000ull + strlen(m.url); /* mk_link's */
+	m.code = "zeta";
+	assert_int_equal(store_link_find_match(f->s, &m, &g), 0);
+	assert_int_equal(g.id, 1);
+	assert_string_equal(g.redirect_rules, "[{\"priority\":1}]");
+	sh_link_clear(&g);
+	m.code = "nope";
+	assert_int_equal(store_link_find_match(f->s, &m, &g), SH_ENOTFOUND);
+	m.code = NULL;
+	m.tags = ab;
+	m.ntags = 2;
+	assert_int_equal(store_link_find_match(f->s, &m, &g), 0);
+	assert_int_equal(g.id, 1);
+	/* rules replaced by none */
+	free(g.redirect_rules);
+	g.redirect_rules = NULL;
+	assert_int_equal(store_link_update(f->s, &g), 0);
+	sh_link_clear(&g);
+	assert_int_equal(store_link_get(f->s, 1, &g), 0);
+	assert_null(g.redirect_rules);
+	sh_link_clear(&g);
+	m.tags = a_tag;
+	m.ntags = 1;
+	assert_int_equal(store_link_find_match(f->s, &m, &g), SH_ENOTFOUND);
+
+	memset(v, 0, sizeof(v));
+	v[0] = (sh_visit){.link_id = 2,
+	                  .ts = 1700000100,
+	                  .kind = VISIT_NORMAL,
+	                  .location = "{\"countryCode\":\"ES\"}"};
+	v[1] = (sh_visit){.link_id = 2, .ts = 1700000101, .kind = VISIT_HEAD};
+	v[2] = (sh_visit){.link_id = 2, .ts = 1700000102, .kind = VISIT_BOT};
+	assert_int_equal(store_visits_add(f->s, v, 3), 0);
+	memset(&vq, 0, sizeof(vq));
+	vq.link_id = 2;
+	vq.exclude_head = true;
+	assert_int_equal(store_visits_list(f->s, &vq, collect_visit, &ids, &total), 0);
+	assert_int_equal(total, 2);
+	assert_int_equal(ids.n, 2);
+	newest = ids.id[0];
+	vq.before_id = newest; /* the next page after the newest */
+	assert_int_equal(store_visits_list(f->s, &vq, check_visit, &c, &total), 0);
+	assert_int_equal(total, 1);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(c.kind[0], VISIT_NORMAL);
+	assert_string_equal(c.location[0], "{\"countryCode\":\"ES\"}");
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -2167,6 +2312,7 @@ int main(void)
 	    T(test_insert_with_visits),
 	    T(test_link_list),
 	    T(test_visits),
+	    T(test_shlink_queries),
 	    T(test_visits_counted_in_chunks),
 	    T(test_visits_grouped_batch),
 	    T(test_visits_by_tag_and_owner),
