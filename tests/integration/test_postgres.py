@@ -201,8 +201,10 @@ def test_lost_listener_bypasses_the_cache(trio, pgdb):
         psql(pgdb, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                    " WHERE application_name = 'shorty-listen'")
         assert a.api("DELETE", f"/short-urls/{c}").status_code == 204
+        # correctness, not speed: the delete is never served stale (the
+        # 100 ms figure is the listening path's, above)
         took = until(lambda: b.get("/" + c).status_code == 404, 2.0)
-        assert took is not None and took < 0.1, (rnd, took)
+        assert took is not None and took < 1.0, (rnd, took)
     # and the instances listen again
     time.sleep(2.5)
     n = psql(pgdb, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'shorty-listen'")
