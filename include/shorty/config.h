@@ -43,6 +43,7 @@ typedef struct sh_config {
 	char *yourls_user;     /* YOURLS username+password auth, NULL = off */
 	char *yourls_password;
 	char *geoip_db;        /* MaxMind .mmdb path, NULL = no visit locations */
+	bool resolve_titles;   /* fetch the page title of links created without one */
 } sh_config;
 
 enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL, CFG_ENUM };

@@ -73,7 +73,18 @@ typedef struct svc_create_req {
 	const char *custom_code;    /* NULL = generate */
 	int code_length;            /* 0 = configured; else a random code of this
 	                               length (>= 4, <= CODE_MAX) */
-	bool find_if_exists;        /* dedupe (default true in every front) */
+	bool find_if_exists;        /* shorty's own dedupe: the newest link of the
+	                               same URL and owner with a generated code
+	                               and no limits (default true: the CLI's
+	                               `add`, YOURLS, the public page) */
+	bool find_matching;         /* Shlink's findIfExists (the REST API when
+	                               asked): the oldest link of the same URL,
+	                               and of the custom code, tags, validSince,
+	                               validUntil, maxVisits when given
+	                               (sh_link_match); wins over find_if_exists */
+	int64_t find_owner;         /* with find_matching: 0 = any owner's link
+	                               may match, else only this owner's (the
+	                               writer sets it from the caller's role) */
 	int64_t valid_since;        /* 0 = none */
 	int64_t expires_at;         /* 0 = none */
 	int64_t max_visits;         /* 0 = none; else >= 1 */
@@ -85,9 +96,12 @@ typedef struct svc_create_req {
 	int forward_query;          /* -1 = default (true) */
 	int64_t owner_key_id;       /* 0 = none */
 	int64_t now;                /* 0 = sh_now() */
+	int64_t visits;             /* an import's visits counted elsewhere
+	                               before (>= 0; 0 = none) */
 } svc_create_req;
 
-/* Initializes req with the defaults above (find_if_exists = true). */
+/* Initializes req with the defaults above (find_if_exists = true,
+ * find_matching = false). */
 void svc_create_req_init(svc_create_req *req);
 
 /* Creates a link, or returns the equivalent existing one when deduping
@@ -96,6 +110,14 @@ void svc_create_req_init(svc_create_req *req);
  * SH_ETAKEN (custom code in use), SH_ERESERVED, SH_ESTORE/EBUSY/EFULL. */
 int svc_shorten(svc *v, store *s, const svc_create_req *req, sh_link *out,
                 bool *existed, sh_err *err);
+
+/* The checks svc_shorten makes before it touches the store, all of them:
+ * the name of every bad field ("url" for the URL) into fields (at most max,
+ * *n of them), the first one's sentence into err. Returns 0 when the
+ * request is valid, the first bad field's code, or SH_ENOMEM. For an
+ * answer that names every bad field (Shlink's invalidElements). */
+int svc_create_check(svc *v, const svc_create_req *req, const char **fields, int max, int *n,
+                     sh_err *err);
 
 /* ---- read ------------------------------------------------------------ */
 

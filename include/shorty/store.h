@@ -89,11 +89,19 @@ typedef struct sh_list_query {
 	int64_t before_id;          /* keyset: only ids < before_id (0 = off);
 	                               with LIST_CREATED_DESC only */
 	int order;                  /* enum list_order */
-	const char *search;         /* substring of url, code or title; NULL = all.
-	                               Matched literally (no LIKE wildcards). */
+	const char *search;         /* substring of url, code, title or a tag;
+	                               NULL = all. Matched literally (no LIKE
+	                               wildcards). */
 	const char *const *tags;    /* NULL or ntags tags */
 	int ntags;
 	bool tags_all;              /* true: link has all tags; false: any */
+	const char *const *exclude_tags; /* NULL or nexclude tags */
+	int nexclude;
+	bool exclude_all;           /* true: drop links having all of them; false: any */
+	const char *owner_key_name; /* non-NULL: only links created by a key of
+	                               this name (Shlink's apiKeyName) */
+	const codec_key *code_key;  /* LIST_CODE_*: derives counter codes so that
+	                               they sort by the code itself (NULL: by "") */
 	int64_t start_date, end_date; /* created_at range, 0 = open */
 	bool exclude_max_visits_reached;
 	bool exclude_past_valid_until;
@@ -103,6 +111,21 @@ typedef struct sh_list_query {
 } sh_list_query;
 
 typedef int (*sh_link_cb)(const sh_link *l, void *ud); /* non-zero stops */
+
+/* What a create with Shlink's findIfExists matches (Shlink's rule): the
+ * same long URL; each of the other fields only when given, and then
+ * exactly. Disabled links never match. The oldest match wins. */
+typedef struct sh_link_match {
+	uint64_t url_hash;          /* keyed hash of url */
+	const char *url;            /* normalized long URL */
+	int64_t owner_key_id;       /* 0 = any owner, else only this owner's links */
+	const char *code;           /* NULL = any; else this code (custom slug) */
+	const char *const *tags;    /* ntags > 0: exactly this set of tags */
+	int ntags;                  /* 0 = any tags */
+	int64_t valid_since;        /* 0 = any */
+	int64_t expires_at;         /* 0 = any */
+	int64_t max_visits;         /* 0 = any */
+} sh_link_match;
 
 enum visit_kind {
 	VISIT_NORMAL = 0, /* a redirect served to a (probable) person */
@@ -161,14 +184,25 @@ typedef struct sh_tag_stats {
 } sh_tag_stats;
 typedef int (*sh_tag_cb)(const sh_tag_stats *t, void *ud);
 
-/* Which tags tags_stats reads: one page of them, ordered by name, so that a
- * page costs its own size and not the number of tags (issue 12 item 3). */
+/* Which tags tags_stats reads: one page of them, ordered by name by default,
+ * so that a page costs its own size and not the number of tags (issue 12
+ * item 3). */
+enum tag_order {
+	TAG_NAME_ASC = 0, TAG_NAME_DESC,
+	TAG_LINKS_ASC, TAG_LINKS_DESC,
+	TAG_VISITS_ASC, TAG_VISITS_DESC,
+	TAG_NONBOT_VISITS_ASC, TAG_NONBOT_VISITS_DESC,
+};
+
 typedef struct sh_tag_query {
 	int64_t owner_key_id;       /* 0 = every owner's links */
 	const char *search;         /* substring, any case; NULL = all */
 	const char *exact;          /* this tag only; NULL = any */
 	int64_t limit;              /* tags to hand over; <= 0 = all */
 	int64_t offset;             /* tags to skip first */
+	int order;                  /* enum tag_order; by name (the default) a page
+	                               costs its size, by a count every tag is
+	                               counted first (as Shlink does) */
 } sh_tag_query;
 
 enum key_role { KEY_ADMIN = 0, KEY_AUTHOR = 1, KEY_READ_ONLY = 2 };
@@ -216,9 +250,18 @@ typedef struct store_ops {
 	/* meta: small key/value settings (the installation secret lives here). */
 	int (*meta_get)(store *s, const char *key, char **val /* malloc'ed */);
 	int (*meta_set)(store *s, const char *key, const char *val);
+	/* stores val unless key has a value already; *stored (malloc'ed) is
+	 * the value kept: one statement, so that instances creating the same
+	 * setting at once (the installation secret) all read the first one */
+	int (*meta_add)(store *s, const char *key, const char *val, char **stored);
 
 	/* links */
-	int (*next_id)(store *s, int64_t *id);  /* max(id) + 1, 1 when empty */
+	/* an id >= min that no link has or had (ids are never reused).
+	 * SQLite: max(max(id) + 1, deleted ids + 1, min), the same until a
+	 * link takes it; PostgreSQL: from a block leased from a sequence, a
+	 * new one on every call. Either way the caller may skip ids upwards
+	 * from it (a custom code took their code). */
+	int (*next_id)(store *s, int64_t min, int64_t *id);
 	int (*link_insert)(store *s, const sh_link *l); /* id set by caller;
 	                                  SH_ETAKEN if id or stored code exists */
 	int (*link_get)(store *s, int64_t id, sh_link *out);      /* SH_ENOTFOUND */
@@ -227,6 +270,8 @@ typedef struct store_ops {
 	int (*link_find_dup)(store *s, uint64_t url_hash, const char *url,
 	                     int64_t owner_key_id, sh_link *out); /* generated code,
 	                     no expiry, no max visits, not disabled; SH_ENOTFOUND */
+	int (*link_find_match)(store *s, const sh_link_match *m, sh_link *out); /* Shlink's
+	                     findIfExists (sh_link_match); SH_ENOTFOUND */
 	int (*link_update)(store *s, const sh_link *l);  /* all fields and tags by id */
 	int (*link_delete)(store *s, int64_t id);        /* with its codes, tags, visits */
 	int (*link_list)(store *s, const sh_list_query *q, sh_link_cb cb, void *ud,
@@ -243,8 +288,8 @@ typedef struct store_ops {
 
 	/* tags */
 	int (*tags_stats)(store *s, const sh_tag_query *q, sh_tag_cb cb, void *ud,
-	                  int64_t *total); /* ordered by tag name; total: every
-	                                      matching tag, NULL = not counted */
+	                  int64_t *total); /* in q->order (ties by name); total:
+	                                      every matching tag, NULL = not counted */
 	int (*tag_rename)(store *s, const char *from, const char *to); /* ENOTFOUND, ETAKEN */
 	int (*tag_delete)(store *s, const char *tag);   /* ENOTFOUND */
 
@@ -277,7 +322,7 @@ void store_options_default(store_options *o);
  * Opens a connection. url: "sqlite:PATH", a bare PATH, "memory:" (private
  * to this handle) or "memory:NAME" (in-process; all handles on the same
  * NAME share data until the last is closed; a writer's open transaction
- * keeps readers waiting), "postgres://..." (when built). Returns 0 or SH_E*
+ * keeps readers waiting), "postgres://..." or "postgresql://..." (libpq). Returns 0 or SH_E*
  * with err saying what failed and how to fix it.
  */
 int store_open(store **out, const char *url, const store_options *o, sh_err *err);
@@ -304,13 +349,15 @@ int store_rollback_to(store *s);
 bool store_in_txn(store *s);
 int store_meta_get(store *s, const char *key, char **val);
 int store_meta_set(store *s, const char *key, const char *val);
-int store_next_id(store *s, int64_t *id);
+int store_meta_add(store *s, const char *key, const char *val, char **stored);
+int store_next_id(store *s, int64_t min, int64_t *id);
 int store_link_insert(store *s, const sh_link *l);
 int store_link_get(store *s, int64_t id, sh_link *out);
 int store_link_get_by_code(store *s, const char *code, sh_link *out);
 int store_code_exists(store *s, const char *code, bool *exists);
 int store_link_find_dup(store *s, uint64_t url_hash, const char *url,
                         int64_t owner_key_id, sh_link *out);
+int store_link_find_match(store *s, const sh_link_match *m, sh_link *out);
 int store_link_update(store *s, const sh_link *l);
 int store_link_delete(store *s, int64_t id);
 int store_link_list(store *s, const sh_list_query *q, sh_link_cb cb, void *ud,
@@ -349,5 +396,7 @@ void store_fault_clear(void);
  * "memory:" prefix is accepted too) on SQLite's in-memory VFS. */
 int store_sqlite_open(store **out, const char *path, const store_options *o, sh_err *err);
 int store_memory_open(store **out, const char *name, const store_options *o, sh_err *err);
+/* Backend store/postgres.c: url is any libpq connection URI or string. */
+int store_postgres_open(store **out, const char *url, const store_options *o, sh_err *err);
 
 #endif

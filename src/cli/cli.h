@@ -158,4 +158,55 @@ void csv_put(FILE *f, const char *s, bool neutralize);
  * inverse of csv_put for every string). */
 const char *csv_unneutralize(const char *s);
 
+/* ---- the other shorteners' exports (peers.c), for `shorty import` ------ */
+
+/* The columns of an imported link (transfer.c reads every format into these). */
+enum import_col {
+	COL_CODE,
+	COL_URL,
+	COL_TITLE,
+	COL_TAGS,
+	COL_CREATED,
+	COL_EXPIRES,
+	COL_MAX_VISITS,
+	COL_REDIRECT,
+	COL_VISITS,
+	NCOLS
+};
+
+typedef struct peer_format peer_format;
+
+/* The peer whose CSV export has this header (Shlink, YOURLS, Kutt,
+ * Bitly), or NULL: shorty's own columns. */
+const peer_format *peer_csv_detect(const char *const *head, int n);
+/* "a Shlink CSV export", for messages. */
+const char *peer_describe(const peer_format *p);
+/* The column a header cell of p's export holds, or -1 (ignored). */
+int peer_header_col(const peer_format *p, const char *h);
+
+/* One row of a peer, turned into shorty's cells: the code out of a short
+ * URL or "/keyword/", tags split on the peer's separators and made shorty
+ * tags (lower case, [a-z0-9_-], at most 32 characters), a count written
+ * "1,234". The cells point into row or into the original strings. */
+typedef struct peer_row {
+	const char *cell[NCOLS];
+	char code[CODE_MAX + 1];
+	char tags[SH_MAX_TAGS * (SH_TAG_MAX + 1) + 1];
+	int64_t visits; /* -1: the file has no count */
+} peer_row;
+
+/* Fills row from in (cells of p's columns, "" when absent). 0, or
+ * SH_EINVAL with why (a sentence) filled. */
+int peer_row_make(const peer_format *p, const char *const in[NCOLS], peer_row *row, char *why,
+                  size_t whysz);
+
+/* YOURLS's SQL dump (mysqldump or phpMyAdmin) of its yourls_url table:
+ * calls cb with each row's cells (in p's columns, see peer_row_make) and
+ * the line where the row begins; stops at cb's non-zero return (passed
+ * back). Statements for other tables are skipped. Returns 0, cb's value,
+ * or SH_EINVAL / SH_ETOOBIG / SH_ESTORE with why and *line filled. */
+typedef int (*peer_sql_cb)(void *ud, const peer_format *p, const char *const cell[NCOLS],
+                           long line);
+int peer_yourls_sql(FILE *f, peer_sql_cb cb, void *ud, char *why, size_t whysz, long *line);
+
 #endif

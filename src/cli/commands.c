@@ -52,6 +52,14 @@ static const cli_opt list_opts[] = {
     {NULL, NULL, false, NULL},
 };
 
+static const cli_opt import_opts[] = {
+    {"format", "csv|json|sql", false,
+     "file format, from the file name when not given (.csv, .json, .sql); a CSV "
+     "exported by Shlink, YOURLS, Kutt or Bitly is known by its header, sql is "
+     "YOURLS's dump of yourls_url"},
+    {NULL, NULL, false, NULL},
+};
+
 static const cli_opt format_opts[] = {
     {"format", "csv|json", false,
      "file format (import: from the file name when not given; "
@@ -90,8 +98,9 @@ static const cli_cmd cli_cmds[] = {
      CLI_OPEN_EXISTING, cmd_list},
     {"delete", "delete CODE", "delete a link; its code answers 404 at once", 1, 1, NULL,
      CLI_OPEN_EXISTING, cmd_delete},
-    {"import", "import FILE [--format csv|json]",
-     "import links from FILE (- = standard input), all or nothing", 1, 1, format_opts,
+    {"import", "import FILE [--format csv|json|sql]",
+     "import links from FILE (- = standard input), all or nothing; also the exports "
+     "of Shlink, YOURLS, Kutt and Bitly", 1, 1, import_opts,
      CLI_OPEN_CREATE, cmd_import},
     {"export", "export [--format csv|json]", "write every link to standard output", 0, 0,
      format_opts, CLI_OPEN_EXISTING, cmd_export},

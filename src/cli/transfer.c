@@ -17,7 +17,9 @@
  * "line 12: ...; nothing was imported". Each row keeps its code (stored as
  * a custom code) and its created_at; a row without a code gets a generated
  * one. Visit counts are exported for reading but not imported: the new
- * store counts visits from zero. Limits: 64 KiB per CSV field, 1 MiB per
+ * store counts visits from zero. The exports of Shlink, YOURLS (CSV and the
+ * SQL dump of yourls_url), Kutt and Bitly are read too (peers.c says which
+ * column is which), with their visit counts. Limits: 64 KiB per CSV field, 1 MiB per
  * JSON element, 1,000,000 rows; memory stays flat whatever the file size.
  *
  * Redirect rules travel in JSON only: each exported ShortUrl carries its
@@ -45,19 +47,7 @@
 #define IMPORT_MAX_ROWS 1000000L
 #define PROGRESS_EVERY 10000L
 
-enum col {
-	COL_CODE,
-	COL_URL,
-	COL_TITLE,
-	COL_TAGS,
-	COL_CREATED,
-	COL_EXPIRES,
-	COL_MAX_VISITS,
-	COL_REDIRECT,
-	COL_VISITS,
-	NCOLS
-};
-
+/* enum import_col (cli.h): the columns every format is read into */
 static const char *const col_names[NCOLS] = {
     "code",       "url",        "title",           "tags",   "created_at",
     "expires_at", "max_visits", "redirect_status", "visits",
@@ -112,6 +102,7 @@ struct importer {
 	long rows;
 	bool progress;
 	char where[48]; /* "line 12" / "item 3" */
+	const peer_format *peer; /* another shortener's export (peers.c), or NULL */
 };
 
 static void progress(struct importer *im, bool done)
@@ -155,6 +146,7 @@ static int import_one(struct importer *im, svc_create_req *req, const rules_set 
 		return row_error(im, CLI_USAGE, "more than %ld rows, the limit; split the file",
 		                 IMPORT_MAX_ROWS);
 	req->find_if_exists = false;
+	req->find_matching = false;
 	rc = svc_shorten(im->v, im->ws, req, &l, NULL, &err);
 	if (rc == 0 && rules_count(rs) > 0)
 		rc = svc_rules_set(im->v, im->ws, l.code, NULL, rs, NULL, &err);
@@ -221,19 +213,129 @@ out:
 	return status;
 }
 
+/* One row of any format, as shorty's cells (a peer's already turned into
+ * them): validated and created by import_one. visits: the count the file
+ * gives (peers), -1 for none. */
+static int import_cells(struct importer *im, const char *const cell[NCOLS], int64_t visits)
+{
+	char tagbuf[SH_MAX_TAGS * (SH_TAG_MAX + 2) + 64];
+	const char *tags[SH_MAX_TAGS];
+	char clean[80];
+	svc_create_req req;
+	int64_t n;
+	int ntags = 0;
+
+	svc_create_req_init(&req);
+	req.url = cell[COL_URL];
+	req.custom_code = cell[COL_CODE][0] ? cell[COL_CODE] : NULL;
+	req.title = cell[COL_TITLE][0] ? cell[COL_TITLE] : NULL;
+	req.visits = visits > 0 ? visits : 0;
+	if (parse_time_cell(im, "created_at", cell[COL_CREATED], &req.now) ||
+	    parse_time_cell(im, "expires_at", cell[COL_EXPIRES], &req.expires_at))
+		return CLI_USAGE;
+	if (cell[COL_MAX_VISITS][0]) {
+		if (cli_parse_i64(cell[COL_MAX_VISITS], 1, INT64_MAX, &n) != 0)
+			return row_error(im, CLI_USAGE,
+			                 "max_visits '%s' must be a whole "
+			                 "number >= 1, or empty",
+			                 cli_clean(cell[COL_MAX_VISITS], clean, sizeof clean));
+		req.max_visits = n;
+	}
+	if (cell[COL_REDIRECT][0]) {
+		if (cli_parse_i64(cell[COL_REDIRECT], 0, 999, &n) != 0)
+			return row_error(im, CLI_USAGE,
+			                 "redirect_status '%s' must be 301, "
+			                 "302, 307 or 308, or empty",
+			                 cli_clean(cell[COL_REDIRECT], clean, sizeof clean));
+		req.redirect_status = (int)n;
+	}
+	if (cell[COL_TAGS][0]) {
+		char *p;
+
+		if (strlen(cell[COL_TAGS]) >= sizeof tagbuf)
+			return row_error(im, CLI_USAGE,
+			                 "the tags cell is too long; a link "
+			                 "has at most %d tags of at most %d "
+			                 "characters",
+			                 SH_MAX_TAGS, SH_TAG_MAX);
+		snprintf(tagbuf, sizeof tagbuf, "%s", cell[COL_TAGS]);
+		/* split on spaces, in place */
+		for (p = tagbuf; *p;) {
+			while (*p == ' ')
+				*p++ = '\0';
+			if (!*p)
+				break;
+			if (ntags == SH_MAX_TAGS)
+				return row_error(im, CLI_USAGE,
+				                 "more than %d tags; a link has "
+				                 "at most %d",
+				                 SH_MAX_TAGS, SH_MAX_TAGS);
+			tags[ntags++] = p;
+			while (*p && *p != ' ')
+				p++;
+		}
+		req.tags = ntags ? tags : NULL;
+		req.ntags = ntags;
+	}
+	return import_one(im, &req, NULL);
+}
+
+/* A row of a peer's file (in the peer's columns) into import_cells. */
+static int import_peer_row(struct importer *im, const char *const in[NCOLS])
+{
+	peer_row row;
+	char why[160];
+
+	if (peer_row_make(im->peer, in, &row, why, sizeof why) != 0)
+		return row_error(im, CLI_USAGE, "%s", why);
+	return import_cells(im, row.cell, row.visits);
+}
+
+/* The header: which field is which column, in shorty's spellings or, when
+ * it is one, a peer's export's (peers.c). */
+static int csv_header(struct importer *im, csv_reader *r, int cols[NCOLS], int *nhead)
+{
+	const char *head[CSV_FIELDS_MAX];
+	int i;
+
+	*nhead = csv_nfields(r);
+	for (i = 0; i < NCOLS; i++)
+		cols[i] = -1;
+	for (i = 0; i < *nhead && i < CSV_FIELDS_MAX; i++)
+		head[i] = csv_field(r, i, NULL);
+	im->peer = peer_csv_detect(head, *nhead < CSV_FIELDS_MAX ? *nhead : CSV_FIELDS_MAX);
+	for (i = 0; i < *nhead; i++) {
+		int col = im->peer ? peer_header_col(im->peer, csv_field(r, i, NULL))
+		                   : header_col(csv_field(r, i, NULL));
+
+		if (col < 0)
+			continue; /* an unknown column is ignored */
+		if (cols[col] >= 0) {
+			if (im->peer)
+				continue; /* a peer's second spelling (Bitly's id, link) */
+			snprintf(im->where, sizeof im->where, "line %ld", csv_line(r));
+			return row_error(im, CLI_USAGE, "the header names the column %s twice",
+			                 col_names[col]);
+		}
+		cols[col] = i;
+	}
+	if (cols[COL_URL] < 0) {
+		snprintf(im->where, sizeof im->where, "line %ld", csv_line(r));
+		return row_error(im, CLI_USAGE,
+		                 "the first line must be a header with a url "
+		                 "column: code,url,title,tags,created_at,"
+		                 "expires_at,max_visits,redirect_status,visits");
+	}
+	return CLI_OK;
+}
+
 static int import_csv(struct importer *im, FILE *f)
 {
 	int cols[NCOLS], nhead = 0, i, rc, status = CLI_OK;
 	csv_reader *r = csv_open(f);
-	char tagbuf[SH_MAX_TAGS * (SH_TAG_MAX + 2) + 64];
-	const char *tags[SH_MAX_TAGS];
-	char clean[80];
 
 	if (!r)
 		return cli_error(CLI_FAIL, "out of memory");
-	for (i = 0; i < NCOLS; i++)
-		cols[i] = -1;
-
 	rc = csv_next(r);
 	if (rc <= 0) {
 		snprintf(im->where, sizeof im->where, "line %ld", csv_line(r));
@@ -244,34 +346,11 @@ static int import_csv(struct importer *im, FILE *f)
 		                 : row_error(im, cli_status(rc), "%s", csv_errmsg(r));
 		goto out;
 	}
-	nhead = csv_nfields(r);
-	for (i = 0; i < nhead; i++) {
-		int col = header_col(csv_field(r, i, NULL));
-
-		if (col < 0)
-			continue; /* an unknown column is ignored */
-		if (cols[col] >= 0) {
-			snprintf(im->where, sizeof im->where, "line %ld", csv_line(r));
-			status = row_error(im, CLI_USAGE, "the header names the column %s twice",
-			                   col_names[col]);
-			goto out;
-		}
-		cols[col] = i;
-	}
-	if (cols[COL_URL] < 0) {
-		snprintf(im->where, sizeof im->where, "line %ld", csv_line(r));
-		status = row_error(im, CLI_USAGE,
-		                   "the first line must be a header with a url "
-		                   "column: code,url,title,tags,created_at,"
-		                   "expires_at,max_visits,redirect_status,visits");
+	if ((status = csv_header(im, r, cols, &nhead)))
 		goto out;
-	}
 
 	for (;;) {
 		const char *cell[NCOLS];
-		svc_create_req req;
-		int64_t n;
-		int ntags = 0;
 
 		rc = csv_next(r);
 		snprintf(im->where, sizeof im->where, "line %ld", csv_line(r));
@@ -290,77 +369,36 @@ static int import_csv(struct importer *im, FILE *f)
 		}
 		for (i = 0; i < NCOLS; i++)
 			cell[i] = cols[i] >= 0 ? csv_unneutralize(csv_field(r, cols[i], NULL)) : "";
-
-		svc_create_req_init(&req);
-		req.url = cell[COL_URL];
-		req.custom_code = cell[COL_CODE][0] ? cell[COL_CODE] : NULL;
-		req.title = cell[COL_TITLE][0] ? cell[COL_TITLE] : NULL;
-		if (parse_time_cell(im, "created_at", cell[COL_CREATED], &req.now) ||
-		    parse_time_cell(im, "expires_at", cell[COL_EXPIRES], &req.expires_at)) {
-			status = CLI_USAGE;
-			goto out;
-		}
-		if (cell[COL_MAX_VISITS][0]) {
-			if (cli_parse_i64(cell[COL_MAX_VISITS], 1, INT64_MAX, &n) != 0) {
-				status =
-				    row_error(im, CLI_USAGE,
-				              "max_visits '%s' must be a whole "
-				              "number >= 1, or empty",
-				              cli_clean(cell[COL_MAX_VISITS], clean, sizeof clean));
-				goto out;
-			}
-			req.max_visits = n;
-		}
-		if (cell[COL_REDIRECT][0]) {
-			if (cli_parse_i64(cell[COL_REDIRECT], 0, 999, &n) != 0) {
-				status =
-				    row_error(im, CLI_USAGE,
-				              "redirect_status '%s' must be 301, "
-				              "302, 307 or 308, or empty",
-				              cli_clean(cell[COL_REDIRECT], clean, sizeof clean));
-				goto out;
-			}
-			req.redirect_status = (int)n;
-		}
-		if (cell[COL_TAGS][0]) {
-			char *p;
-
-			if (strlen(cell[COL_TAGS]) >= sizeof tagbuf) {
-				status = row_error(im, CLI_USAGE,
-				                   "the tags cell is too long; a link "
-				                   "has at most %d tags of at most %d "
-				                   "characters",
-				                   SH_MAX_TAGS, SH_TAG_MAX);
-				goto out;
-			}
-			snprintf(tagbuf, sizeof tagbuf, "%s", cell[COL_TAGS]);
-			/* split on spaces, in place */
-			for (p = tagbuf; *p;) {
-				while (*p == ' ')
-					*p++ = '\0';
-				if (!*p)
-					break;
-				if (ntags == SH_MAX_TAGS) {
-					status = row_error(im, CLI_USAGE,
-					                   "more than %d tags; a link has "
-					                   "at most %d",
-					                   SH_MAX_TAGS, SH_MAX_TAGS);
-					goto out;
-				}
-				tags[ntags++] = p;
-				while (*p && *p != ' ')
-					p++;
-			}
-			req.tags = ntags ? tags : NULL;
-			req.ntags = ntags;
-		}
-		status = import_one(im, &req, NULL);
+		status = im->peer ? import_peer_row(im, cell) : import_cells(im, cell, -1);
 		if (status)
 			goto out;
 	}
 out:
 	csv_close(r);
 	return status;
+}
+
+/* ---- import YOURLS's SQL dump ------------------------------------------- */
+
+static int sql_row(void *ud, const peer_format *p, const char *const cell[NCOLS], long line)
+{
+	struct importer *im = ud;
+
+	im->peer = p;
+	snprintf(im->where, sizeof im->where, "line %ld", line);
+	return import_peer_row(im, cell);
+}
+
+static int import_sql(struct importer *im, FILE *f)
+{
+	char why[200] = "";
+	long line = 0;
+	int rc = peer_yourls_sql(f, sql_row, im, why, sizeof why, &line);
+
+	if (rc >= 0)
+		return rc; /* 0, or the bad row's status (reported) */
+	snprintf(im->where, sizeof im->where, "line %ld", line);
+	return row_error(im, cli_status(rc), "%s", why[0] ? why : sh_strerror(rc));
 }
 
 /* ---- import JSON ------------------------------------------------------ */
@@ -573,11 +611,13 @@ static bool ends_with(const char *s, const char *suffix)
 
 /* The whole import, as the writer's unit: rows are read and created inside
  * its transaction; any bad row fails the unit, which rolls everything back. */
+enum import_format { FMT_CSV, FMT_JSON, FMT_SQL };
+
 struct import_job {
 	struct importer im;
 	FILE *f;
 	const char *path;
-	bool json;
+	int format; /* enum import_format */
 	bool ran;   /* the transaction began */
 	int status; /* exit status of the rows (reported) */
 };
@@ -592,7 +632,7 @@ static int import_run(svc *v, store *ws, void *ud, sh_err *err)
 	ij->ran = true;
 	im->v = v;
 	im->ws = ws;
-	if (!ij->json && ij->f != stdin) {
+	if (ij->format == FMT_CSV && ij->f != stdin) {
 		ij->status = prescan_csv(im, ij->f);
 		if (ij->status)
 			return SH_EINVAL;
@@ -604,7 +644,9 @@ static int import_run(svc *v, store *ws, void *ud, sh_err *err)
 		}
 		clearerr(ij->f);
 	}
-	ij->status = ij->json ? import_json(im, ij->f) : import_csv(im, ij->f);
+	ij->status = ij->format == FMT_JSON  ? import_json(im, ij->f)
+	             : ij->format == FMT_SQL ? import_sql(im, ij->f)
+	                                     : import_csv(im, ij->f);
 	return ij->status ? SH_EINVAL : 0;
 }
 
@@ -616,22 +658,28 @@ int cmd_import(cli *c)
 	svc_unit u;
 	char clean[256];
 	FILE *f;
-	bool json;
-	int rc, status;
+	int fmt, rc, status;
 
 	if (format) {
-		if (strcasecmp(format, "csv") != 0 && strcasecmp(format, "json") != 0)
-			return cli_error(CLI_USAGE, "--format must be csv or json, not '%.40s'",
+		if (strcasecmp(format, "csv") == 0)
+			fmt = FMT_CSV;
+		else if (strcasecmp(format, "json") == 0)
+			fmt = FMT_JSON;
+		else if (strcasecmp(format, "sql") == 0)
+			fmt = FMT_SQL;
+		else
+			return cli_error(CLI_USAGE, "--format must be csv, json or sql, not '%.40s'",
 			                 format);
-		json = strcasecmp(format, "json") == 0;
 	} else if (strcmp(path, "-") == 0 || ends_with(path, ".csv")) {
-		json = false;
+		fmt = FMT_CSV;
 	} else if (ends_with(path, ".json")) {
-		json = true;
+		fmt = FMT_JSON;
+	} else if (ends_with(path, ".sql")) {
+		fmt = FMT_SQL;
 	} else {
 		return cli_error(CLI_USAGE,
 		                 "cannot tell the format of %s from its name; add "
-		                 "--format csv or --format json",
+		                 "--format csv, --format json or --format sql",
 		                 cli_clean(path, clean, sizeof clean));
 	}
 	if (strcmp(path, "-") == 0) {
@@ -648,7 +696,7 @@ int cmd_import(cli *c)
 	ij.im.progress = isatty(STDERR_FILENO) == 1;
 	ij.f = f;
 	ij.path = path;
-	ij.json = json;
+	ij.format = fmt;
 	svc_unit_init(&u, SVC_UNIT_CALL);
 	u.call = import_run;
 	u.call_ud = &ij;
@@ -661,7 +709,10 @@ int cmd_import(cli *c)
 		                           : "cannot start the import");
 	} else {
 		progress(&ij.im, true);
-		printf("imported %ld links\n", ij.im.rows);
+		if (ij.im.peer) /* which peer the file was read as */
+			printf("imported %ld links from %s\n", ij.im.rows, peer_describe(ij.im.peer));
+		else
+			printf("imported %ld links\n", ij.im.rows);
 		status = CLI_OK;
 	}
 	if (f != stdin)

@@ -84,7 +84,11 @@
 	  "locations", geoip_db)                                                                   \
 	X("yourls-signature-ttl", "SHORTY_YOURLS_SIGNATURE_TTL", CFG_INT, "43200", 1, 43200, NULL, \
 	  "seconds a timestamped YOURLS signature is accepted either side of now (replay "         \
-	  "window; YOURLS's is 12 h)", yourls_signature_ttl)
+	  "window; YOURLS's is 12 h)", yourls_signature_ttl)                                       \
+	X("resolve-titles", "SHORTY_RESOLVE_TITLES", CFG_BOOL, "false", 0, 0, NULL,                \
+	  "fetch the <title> of a new link's page when it has none (after the create; 3 s, "       \
+	  "512 KiB, public http(s) addresses only), as Shlink's AUTO_RESOLVE_TITLES",              \
+	  resolve_titles)
 
 #define CFG_OPT(n, e, t, d, lo, hi, ch, h, f) {n, e, t, d, lo, hi, ch, h, offsetof(sh_config, f)},
 #define CFG_WIDTH(n, e, t, d, lo, hi, ch, h, f) sizeof(((sh_config *)0)->f),

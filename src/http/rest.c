@@ -27,7 +27,7 @@
  * conditions gated at 5.0.0 (ip-address 4.2.0, geolocation 4.3.0, the
  * query-param and desktop conditions 4.5.0), are implemented; so are the
  * short URL list filters gated at 4.3.0 and 4.6.0 (domain, excluded tags)
- * once the parity work is in, and the per-domain visits (4.6.0).
+ * and the per-domain visits (4.6.0).
  */
 #define SHLINK_API_VERSION "5.0.0"
 
@@ -40,6 +40,43 @@ static int invalid(http_req *r, const char *field, const char *detail)
 {
 	json_t *x = json_pack("{s:[s]}", "invalidElements", field);
 	return http_reply_problem(r, 400, "invalid-data", "Invalid data", detail, x);
+}
+
+/* Every bad query parameter of a request, so that invalidElements names
+ * them all (Shlink's answer) and detail says what is wrong with each. */
+typedef struct bad_fields {
+	json_t *names;   /* NULL until the first bad field */
+	char detail[600];
+	bool oom;
+} bad_fields;
+
+static void bad_add(bad_fields *b, const char *field, const char *detail)
+{
+	size_t n = strlen(b->detail);
+
+	if (!b->names && !(b->names = json_array())) {
+		b->oom = true;
+		return;
+	}
+	json_array_append_new(b->names, json_string(field));
+	if (detail) /* NULL: named, but the first detail says enough */
+		snprintf(b->detail + n, sizeof(b->detail) - n, "%s%s", n ? " " : "", detail);
+}
+
+/* Answers 400 naming every bad field and returns 1, or returns 0 when
+ * there is none (*answered holds the reply). */
+static int bad_reply(http_req *r, bad_fields *b, int *answered)
+{
+	if (b->oom) {
+		json_decref(b->names);
+		*answered = http_reply_error(r, SH_ENOMEM, NULL);
+		return 1;
+	}
+	if (!b->names)
+		return 0;
+	*answered = http_reply_problem(r, 400, "invalid-data", "Invalid data", b->detail,
+	                               json_pack("{s:o}", "invalidElements", b->names));
+	return 1;
 }
 
 static int forbidden(http_req *r, const char *detail)
@@ -82,29 +119,34 @@ typedef struct paging {
 } paging;
 
 /* page (1-based, default 1), itemsPerPage (default 10, -1 = all, at most
- * PAGE_MAX_ITEMS). Returns 0 or answers 400 and returns 1. */
-static int parse_paging(http_req *r, paging *p, int *answered)
+ * PAGE_MAX_ITEMS); each bad one is named in b. */
+static void paging_check(http_req *r, paging *p, bad_fields *b)
 {
 	const char *ps = http_query(r, "page"), *is = http_query(r, "itemsPerPage");
 
 	p->page = 1;
 	p->per = 10;
 	if (ps && !parse_int(ps, 0, 1000000000, &p->page)) {
-		*answered = invalid(r, "page", "page must be a whole number from 1.");
-		return 1;
+		p->page = 1;
+		bad_add(b, "page", "page must be a whole number from 1.");
 	}
 	if (p->page == 0)
 		p->page = 1; /* as Shlink: page 0 is the first page */
 	if (is) {
-		if (!parse_int(is, -1, 1000000000, &p->per)) {
-			*answered = invalid(r, "itemsPerPage",
-			                    "itemsPerPage must be a whole number (-1 for all).");
-			return 1;
-		}
+		if (!parse_int(is, -1, 1000000000, &p->per))
+			bad_add(b, "itemsPerPage", "itemsPerPage must be a whole number (-1 for all).");
 		if (p->per <= 0 || p->per > PAGE_MAX_ITEMS)
 			p->per = PAGE_MAX_ITEMS;
 	}
-	return 0;
+}
+
+/* paging_check alone: returns 0, or answers 400 and returns 1. */
+static int parse_paging(http_req *r, paging *p, int *answered)
+{
+	bad_fields b = {0};
+
+	paging_check(r, p, &b);
+	return bad_reply(r, &b, answered);
 }
 
 static json_t *pagination(const paging *p, int64_t total, size_t in_page)
@@ -124,14 +166,18 @@ static json_t *page_of(json_t *data, const paging *p, int64_t total)
 	                 pagination(p, total, json_array_size(data)));
 }
 
-static int parse_date_param(http_req *r, const char *name, int64_t *out, int *answered)
+/* An ISO 8601 date query value into *out (absent or empty: 0). */
+static bool parse_date(const char *s, int64_t *out)
 {
-	const char *s = http_query(r, name);
-
 	*out = 0;
 	if (!s || !*s)
-		return 0;
-	if (strlen(s) > 64 || sh_time_parse(s, out) < 0) {
+		return true;
+	return strlen(s) <= 64 && sh_time_parse(s, out) >= 0;
+}
+
+static int parse_date_param(http_req *r, const char *name, int64_t *out, int *answered)
+{
+	if (!parse_date(http_query(r, name), out)) {
 		char d[160];
 		snprintf(d, sizeof(d),
 		         "%s must be an ISO 8601 date, e.g. 2024-01-31T00:00:00+00:00.", name);
@@ -141,12 +187,21 @@ static int parse_date_param(http_req *r, const char *name, int64_t *out, int *an
 	return 0;
 }
 
-/* Collects every "tags[]" (or "tags") query value. */
+/* Collects every "tags[]" (or "tags") query value, or those of `key` and
+ * `key`[] when key is set ("excludeTags"). */
 struct tag_collect {
 	const char *v[SH_MAX_TAGS];
 	int n;
 	bool overflow;
+	const char *key;
 };
+
+static bool is_tags_key(const char *key, const char *name)
+{
+	size_t n = strlen(name);
+
+	return strncmp(key, name, n) == 0 && (key[n] == '\0' || strcmp(key + n, "[]") == 0);
+}
 
 static enum MHD_Result collect_tag(void *cls, enum MHD_ValueKind kind, const char *key,
                                    const char *value)
@@ -154,7 +209,7 @@ static enum MHD_Result collect_tag(void *cls, enum MHD_ValueKind kind, const cha
 	struct tag_collect *t = cls;
 
 	(void)kind;
-	if (!value || (strcmp(key, "tags[]") != 0 && strcmp(key, "tags") != 0))
+	if (!value || !is_tags_key(key, t->key ? t->key : "tags"))
 		return MHD_YES;
 	if (t->n >= SH_MAX_TAGS) {
 		t->overflow = true;
@@ -377,36 +432,50 @@ static int job_reply(http_req *r, int rc)
 
 /* ---- short URLs ------------------------------------------------------------------------ */
 
-static const struct {
+/* orderBy values: "field-ASC" / "field-DESC" (a bare field is ascending). */
+typedef struct order_field {
 	const char *field;
 	int asc, desc;
-} order_fields[] = {
+} order_field;
+
+static const order_field link_orders[] = {
     {"dateCreated", LIST_CREATED_ASC, LIST_CREATED_DESC},
     {"shortCode", LIST_CODE_ASC, LIST_CODE_DESC},
     {"longUrl", LIST_URL_ASC, LIST_URL_DESC},
     {"title", LIST_TITLE_ASC, LIST_TITLE_DESC},
     {"visits", LIST_VISITS_ASC, LIST_VISITS_DESC},
     {"nonBotVisits", LIST_NONBOT_VISITS_ASC, LIST_NONBOT_VISITS_DESC},
+    {NULL, 0, 0},
 };
 
-static bool parse_order(const char *s, int *out)
+/* /tags orders by name only; /tags/stats by any of its numbers too. */
+static const order_field tag_orders[] = {
+    {"tag", TAG_NAME_ASC, TAG_NAME_DESC},
+    {"shortUrlsCount", TAG_LINKS_ASC, TAG_LINKS_DESC},
+    {"visits", TAG_VISITS_ASC, TAG_VISITS_DESC},
+    {"nonBotVisits", TAG_NONBOT_VISITS_ASC, TAG_NONBOT_VISITS_DESC},
+    {NULL, 0, 0},
+};
+
+/* s (NULL or "" = def) into *out; the first nfields of fields. */
+static bool parse_order(const order_field *fields, size_t nfields, const char *s, int def,
+                        int *out)
 {
 	const char *dash;
 	size_t fl;
 
-	*out = LIST_CREATED_DESC;
+	*out = def;
 	if (!s || !*s)
 		return true;
 	dash = strrchr(s, '-');
 	fl = dash ? (size_t)(dash - s) : strlen(s);
-	for (size_t i = 0; i < sizeof(order_fields) / sizeof(order_fields[0]); i++) {
-		if (strlen(order_fields[i].field) != fl ||
-		    strncmp(s, order_fields[i].field, fl) != 0)
+	for (size_t i = 0; i < nfields && fields[i].field; i++) {
+		if (strlen(fields[i].field) != fl || strncmp(s, fields[i].field, fl) != 0)
 			continue;
 		if (!dash || strcasecmp(dash + 1, "ASC") == 0)
-			*out = order_fields[i].asc;
+			*out = fields[i].asc;
 		else if (strcasecmp(dash + 1, "DESC") == 0)
-			*out = order_fields[i].desc;
+			*out = fields[i].desc;
 		else
 			return false;
 		return true;
@@ -430,55 +499,101 @@ static int list_cb(const sh_link *l, void *ud)
 	return 0;
 }
 
+/* Whether a `domain` parameter names the default domain ("DEFAULT", as
+ * Shlink spells it, or its authority): every link is on it. */
+static bool is_default_domain(http_req *r, const char *d)
+{
+	char host[256];
+
+	return strcmp(d, "DEFAULT") == 0 || strcasecmp(d, base_authority(r, host, sizeof host)) == 0;
+}
+
+/* "any" (the default) or "all"; false on anything else. */
+static bool parse_mode(const char *s, bool *all)
+{
+	*all = s && strcmp(s, "all") == 0;
+	return !s || !*s || strcmp(s, "any") == 0 || *all;
+}
+
+/* Shlink's GET /short-urls filters into q; every bad one is named in b. */
+static void short_urls_filters(http_req *r, sh_list_query *q, struct tag_collect *tags,
+                               struct tag_collect *xtags, bad_fields *b)
+{
+	const char *search = http_query(r, "searchTerm"), *key = http_query(r, "apiKeyName");
+	bool v;
+
+	if (!parse_order(link_orders, SIZE_MAX, http_query(r, "orderBy"), LIST_CREATED_DESC,
+	                 &q->order))
+		bad_add(b, "orderBy",
+		        "orderBy must be one of dateCreated, shortCode, longUrl, title, visits, "
+		        "nonBotVisits, with -ASC or -DESC.");
+	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, collect_tag, tags);
+	if (tags->overflow)
+		bad_add(b, "tags", "At most 16 tags can be given.");
+	if (!parse_mode(http_query(r, "tagsMode"), &v))
+		bad_add(b, "tagsMode", "tagsMode must be any or all.");
+	q->tags_all = v;
+	xtags->key = "excludeTags";
+	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, collect_tag, xtags);
+	if (xtags->overflow)
+		bad_add(b, "excludeTags", "At most 16 excluded tags can be given.");
+	if (!parse_mode(http_query(r, "excludeTagsMode"), &v))
+		bad_add(b, "excludeTagsMode", "excludeTagsMode must be any or all.");
+	q->exclude_all = v;
+	if (search && strlen(search) > SEARCH_MAX)
+		bad_add(b, "searchTerm", "searchTerm is longer than 512 bytes.");
+	if (key && strlen(key) > SH_KEY_NAME_MAX)
+		bad_add(b, "apiKeyName", "apiKeyName is longer than 128 bytes.");
+	if (!parse_date(http_query(r, "startDate"), &q->start_date))
+		bad_add(b, "startDate",
+		        "startDate must be an ISO 8601 date, e.g. 2024-01-31T00:00:00+00:00.");
+	if (!parse_date(http_query(r, "endDate"), &q->end_date))
+		bad_add(b, "endDate",
+		        "endDate must be an ISO 8601 date, e.g. 2024-01-31T00:00:00+00:00.");
+	if (!parse_bool(http_query(r, "excludeMaxVisitsReached"), false, &v))
+		bad_add(b, "excludeMaxVisitsReached",
+		        "excludeMaxVisitsReached must be true or false.");
+	q->exclude_max_visits_reached = v;
+	if (!parse_bool(http_query(r, "excludePastValidUntil"), false, &v))
+		bad_add(b, "excludePastValidUntil", "excludePastValidUntil must be true or false.");
+	q->exclude_past_valid_until = v;
+	q->search = search && *search && strlen(search) <= SEARCH_MAX ? search : NULL;
+	q->tags = tags->n ? tags->v : NULL;
+	q->ntags = tags->n;
+	q->exclude_tags = xtags->n ? xtags->v : NULL;
+	q->nexclude = xtags->n;
+	/* Shlink: a non-admin key's own name is no filter beyond its role's */
+	q->owner_key_name = key && *key && svc_caller_is_admin(&r->caller) ? key : NULL;
+}
+
 static int list_short_urls(http_req *r)
 {
 	sh_list_query q;
 	paging p;
-	struct tag_collect tags = {0};
-	const char *tm = http_query(r, "tagsMode"), *search = http_query(r, "searchTerm");
+	struct tag_collect tags = {0}, xtags = {0};
+	const char *domain = http_query(r, "domain");
+	bad_fields bad = {0};
 	struct list_ctx c;
 	int64_t total = 0;
 	int answered = 0, rc;
-	bool b;
 
 	memset(&q, 0, sizeof(q));
-	if (parse_paging(r, &p, &answered))
+	paging_check(r, &p, &bad);
+	short_urls_filters(r, &q, &tags, &xtags, &bad);
+	if (bad_reply(r, &bad, &answered))
 		return answered;
-	if (!parse_order(http_query(r, "orderBy"), &q.order))
-		return invalid(
-		    r, "orderBy",
-		    "orderBy must be one of dateCreated, shortCode, longUrl, title, visits, "
-		    "nonBotVisits, with -ASC or -DESC.");
-	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, collect_tag, &tags);
-	if (tags.overflow)
-		return invalid(r, "tags", "At most 16 tags can be given.");
-	if (tm && strcmp(tm, "any") != 0 && strcmp(tm, "all") != 0)
-		return invalid(r, "tagsMode", "tagsMode must be any or all.");
-	if (search && strlen(search) > SEARCH_MAX)
-		return invalid(r, "searchTerm", "searchTerm is longer than 512 bytes.");
-	if (parse_date_param(r, "startDate", &q.start_date, &answered) ||
-	    parse_date_param(r, "endDate", &q.end_date, &answered))
-		return answered;
-	if (!parse_bool(http_query(r, "excludeMaxVisitsReached"), false, &b))
-		return invalid(r, "excludeMaxVisitsReached",
-		               "excludeMaxVisitsReached must be true or false.");
-	q.exclude_max_visits_reached = b;
-	if (!parse_bool(http_query(r, "excludePastValidUntil"), false, &b))
-		return invalid(r, "excludePastValidUntil",
-		               "excludePastValidUntil must be true or false.");
-	q.exclude_past_valid_until = b;
 	q.limit = p.per;
 	q.offset = (p.page - 1) * p.per;
-	q.search = search && *search ? search : NULL;
-	q.tags = tags.n ? tags.v : NULL;
-	q.ntags = tags.n;
-	q.tags_all = tm && strcmp(tm, "all") == 0;
 	q.now = sh_now();
 	c.v = r->v;
 	c.arr = json_array();
 	if (!c.arr)
 		return http_reply_error(r, SH_ENOMEM, NULL);
-	rc = svc_list(r->v, r->w->rs, &r->caller, &q, list_cb, &c, &total);
+	/* one domain: every link is on the default one, none on another */
+	if (domain && *domain && !is_default_domain(r, domain))
+		rc = 0;
+	else
+		rc = svc_list(r->v, r->w->rs, &r->caller, &q, list_cb, &c, &total);
 	if (rc < 0) {
 		json_decref(c.arr);
 		return http_reply_error(r, rc, NULL);
@@ -486,10 +601,48 @@ static int list_short_urls(http_req *r)
 	return http_reply_json(r, 200, json_pack("{s:o}", "shortUrls", page_of(c.arr, &p, total)));
 }
 
+/* Checks the whole create body before it is queued, so that a bad one is
+ * answered with every bad field (Shlink's invalidElements), not only the
+ * first. Returns 0, or 1 with the answer in *answered. */
+static int create_invalid(http_req *r, rest_job *j, int *answered)
+{
+	const char *names[24];
+	bad_fields bad = {0};
+	sh_err first = {0}, e = {0};
+	int n = 0, m = 0, rc, rc2;
+
+	rc = linkjson_parse_create_all(j->body, &j->u.create, j->tagv, &first, names, 12, &n);
+	if (rc < 0 && n == 0) { /* not an object, or no input's fault */
+		*answered = http_reply_error(r, rc, &first);
+		return 1;
+	}
+	rc2 = svc_create_check(r->v, &j->u.create, names + n, 12, &m, &e);
+	if (rc2 < 0 && m == 0 && rc2 != SH_EINVAL) { /* out of memory */
+		*answered = http_reply_error(r, rc2, &e);
+		return 1;
+	}
+	if (rc == 0 && rc2 == 0)
+		return 0;
+	if (n + m == 1) { /* one field: the answer it always had (reserved, taken, ...) */
+		*answered = http_reply_error(r, rc ? rc : rc2, rc ? &first : &e);
+		return 1;
+	}
+	for (int i = 0; i < n + m; i++) {
+		const char *f = strcmp(names[i], "url") == 0 ? "longUrl" : names[i];
+		bool seen = false;
+
+		for (int k = 0; k < i; k++)
+			seen |= strcmp(f, strcmp(names[k], "url") == 0 ? "longUrl" : names[k]) == 0;
+		if (!seen)
+			bad_add(&bad, f, i == 0 ? (rc ? first.msg : e.msg) : NULL);
+	}
+	return bad_reply(r, &bad, answered);
+}
+
 static int create_short_url(http_req *r)
 {
 	rest_job *j;
-	int answered = 0, rc;
+	int answered = 0;
 
 	if (!svc_caller_can_write(&r->caller))
 		return forbidden(r, "This API key is read-only; it cannot create short URLs.");
@@ -499,9 +652,8 @@ static int create_short_url(http_req *r)
 	j->body = http_body_json(r, &answered);
 	if (!j->body)
 		return answered;
-	rc = linkjson_parse_create(j->body, &j->u.create, j->tagv, &j->u.err);
-	if (rc < 0)
-		return http_reply_error(r, rc, &j->u.err);
+	if (create_invalid(r, j, &answered))
+		return answered;
 	j->u.caller = r->caller;
 	if (j->u.create.custom_code)
 		snprintf(r->arg, sizeof(r->arg), "%s", j->u.create.custom_code);
@@ -531,6 +683,7 @@ int rest_shorten_legacy(http_req *r)
 	if (!j)
 		return http_reply_error(r, SH_ENOMEM, NULL);
 	j->u.create.url = url; /* MHD keeps query values for the request's life */
+	j->u.create.find_if_exists = false; /* as Shlink: always a new link */
 	j->u.caller = r->caller;
 	j->legacy_txt = fmt && strcmp(fmt, "txt") == 0;
 	return job_submit(r, j);
@@ -966,20 +1119,29 @@ static int list_tags(http_req *r, bool stats_only)
 	struct tags_ctx c = {0};
 	const char *search = http_query(r, "searchTerm");
 	sh_tag_query q = {0};
+	bad_fields bad = {0};
 	paging p;
 	int rc, answered = 0;
 	bool with_stats = false;
 	int64_t total = 0;
 	json_t *tags;
 
-	if (parse_paging(r, &p, &answered))
-		return answered;
+	paging_check(r, &p, &bad);
 	if (!http_query(r, "itemsPerPage"))
 		p.per = PAGE_MAX_ITEMS; /* tags: all unless asked (as Shlink), at most a page */
 	if (!parse_bool(http_query(r, "withStats"), false, &with_stats))
-		return invalid(r, "withStats", "withStats must be true or false.");
+		bad_add(&bad, "withStats", "withStats must be true or false.");
 	if (search && strlen(search) > SEARCH_MAX)
-		return invalid(r, "searchTerm", "searchTerm is longer than 512 bytes.");
+		bad_add(&bad, "searchTerm", "searchTerm is longer than 512 bytes.");
+	/* Shlink: /tags orders by name only, /tags/stats by its counts too */
+	if (!parse_order(tag_orders, stats_only ? SIZE_MAX : 1, http_query(r, "orderBy"),
+	                 TAG_NAME_ASC, &q.order))
+		bad_add(&bad, "orderBy",
+		        stats_only ? "orderBy must be one of tag, shortUrlsCount, visits, "
+		                     "nonBotVisits, with -ASC or -DESC."
+		                   : "orderBy must be tag-ASC or tag-DESC.");
+	if (bad_reply(r, &bad, &answered))
+		return answered;
 	c.names = json_array();
 	c.stats = json_array();
 	if (!c.names || !c.stats) {
@@ -1063,7 +1225,7 @@ static int delete_tags(http_req *r)
 	if (j->tags.overflow)
 		return invalid(r, "tags", "At most 16 tags can be deleted at once.");
 	if (j->tags.n == 0)
-		return invalid(r, "tags", "Name the tags to delete with tags[]=...");
+		return http_reply_empty(r, 204); /* as Shlink: nothing to delete */
 	j->u.tags = j->tags.v;
 	j->u.ntags = j->tags.n;
 	return job_submit(r, j);

@@ -71,4 +71,15 @@ int svc__store_err(store *s, int rc, sh_err *err);
 char **svc__own_names(const char *listen);
 void svc__own_names_free(char **names);
 
+/* Page titles (titles.c), run by the writer when cfg->resolve_titles. */
+typedef struct svc__titles svc__titles;
+/* Starts the titles thread; w takes the titles' units. */
+int svc__titles_start(svc__titles **out, svc *v, svc_writer *w, sh_err *err);
+/* After a commit: fetch the title of l (created without one), later. */
+void svc__titles_want(svc__titles *t, const sh_link *l);
+/* Ends the thread (a fetch in progress aborts); svc__titles_want is a no-op
+ * from then on. Then free: what is still queued is dropped. */
+void svc__titles_stop(svc__titles *t);
+void svc__titles_free(svc__titles *t);
+
 #endif

@@ -44,6 +44,7 @@
 #define BLOCKLIST_LINE_MAX 1024
 #define TAGS_COUNT_TTL_NS 1000000000LL /* the cached count of every tag */
 #define COUNTER_SKIP_MAX 1000 /* custom codes in the generator's way, in a row */
+#define PICK_RACES 8          /* generated codes lost to other instances, in a row */
 #define RANDOM_TRIES 8        /* per length, before trying a longer code */
 
 struct svc {
@@ -275,53 +276,27 @@ static int load_secret(store *s, uint8_t secret[SECRET_BYTES], sh_err *err)
 	char hex[SECRET_BYTES * 2 + 1];
 	char *val = NULL;
 	size_t binlen = 0;
-	bool nested = false, open = false, said = false;
 	int rc;
 
 	rc = store_meta_get(s, "secret", &val);
-	if (rc != 0 && rc != SH_ENOTFOUND)
-		return svc__store_err(s, rc, err);
-	if (rc == SH_ENOTFOUND || !val) {
-		free(val);
-		val = NULL;
-		/* first start: create it in a write transaction, and look again
-		 * inside it, in case another process created it meanwhile */
-		rc = svc__tx_begin(s, &nested);
-		if (rc)
-			return svc__store_err(s, rc, err);
-		open = true;
-		rc = store_meta_get(s, "secret", &val);
-		if (rc != 0 && rc != SH_ENOTFOUND)
-			goto out;
-		if (rc == SH_ENOTFOUND || !val) {
-			free(val);
-			val = NULL;
-			randombytes_buf(secret, SECRET_BYTES);
-			sodium_bin2hex(hex, sizeof hex, secret, SECRET_BYTES);
-			rc = store_meta_set(s, "secret", hex);
-			sodium_memzero(hex, sizeof hex);
-			goto out;
-		}
-		rc = 0;
+	if (rc == SH_ENOTFOUND) {
+		/* first start: offer one; instances starting together on one
+		 * store all read back the one that was stored first */
+		randombytes_buf(secret, SECRET_BYTES);
+		sodium_bin2hex(hex, sizeof hex, secret, SECRET_BYTES);
+		rc = store_meta_add(s, "secret", hex, &val);
+		sodium_memzero(hex, sizeof hex);
 	}
+	if (rc)
+		return svc__store_err(s, rc, err);
 	if (sodium_hex2bin(secret, SECRET_BYTES, val, strlen(val), NULL, &binlen, NULL) != 0 ||
-	    binlen != SECRET_BYTES) {
+	    binlen != SECRET_BYTES)
 		rc = sh_err_set(err, SH_ESTORE, NULL,
 		                "the installation secret in the store (meta \"secret\") is "
 		                "damaged: it must be %d hex digits",
 		                SECRET_BYTES * 2);
-		said = true;
-		goto out;
-	}
-out:
-	if (val) {
-		sodium_memzero(val, strlen(val));
-		free(val);
-	}
-	if (open)
-		rc = svc__tx_end(s, nested, rc);
-	if (rc && !said)
-		svc__store_err(s, rc, err);
+	sodium_memzero(val, strlen(val));
+	free(val);
 	return rc;
 }
 
@@ -682,12 +657,10 @@ static int pick_counter(svc *v, store *s, sh_link *l)
 	bool taken;
 	int i, rc;
 
-	rc = store_next_id(s, &id);
+	first = codec_first_id(v->cfg->code_length);
+	rc = store_next_id(s, first, &id);
 	if (rc)
 		return rc;
-	first = codec_first_id(v->cfg->code_length);
-	if (id < first)
-		id = first;
 	for (i = 0; i < COUNTER_SKIP_MAX; i++, id++) {
 		if (codec_len_of_id(id) < 0 ||
 		    codec_encode_id(&v->codec, id, l->code, sizeof l->code) != 0)
@@ -721,7 +694,7 @@ static int pick_random(svc *v, store *s, int len, sh_link *l)
 				return rc;
 			if (!taken) {
 				l->code_kind = CODE_KIND_RANDOM;
-				return store_next_id(s, &l->id);
+				return store_next_id(s, 1, &l->id);
 			}
 		}
 	}
@@ -766,7 +739,7 @@ static int pick_hash(svc *v, store *s, int len, bool dedupe, sh_link *l, sh_link
 			return rc;
 		if (!taken) {
 			l->code_kind = CODE_KIND_HASH;
-			return store_next_id(s, &l->id);
+			return store_next_id(s, 1, &l->id);
 		}
 	}
 	return SH_EFULL;
@@ -785,71 +758,162 @@ static int pick_custom(svc *v, store *s, const char *code, sh_link *l, sh_err *e
 		                  "the code %s is already taken; choose another", code);
 	snprintf(l->code, sizeof l->code, "%s", code);
 	l->code_kind = CODE_KIND_CUSTOM;
-	rc = store_next_id(s, &l->id);
+	rc = store_next_id(s, 1, &l->id);
 	if (rc)
 		return svc__store_err(s, rc, err);
 	return 0;
+}
+
+/* ---- the checks of a create, one field each --------------------------------- */
+
+static int check_custom(const char *code, sh_err *err)
+{
+	size_t n = code ? strlen(code) : 0;
+
+	if (!code)
+		return 0;
+	if (!codec_custom_valid(code, n))
+		return sh_err_set(err, SH_EINVAL, "customSlug",
+		                  "a custom code is 1–64 characters of A–Z, a–z, 0–9, '_' "
+		                  "and '-'");
+	if (codec_reserved(code, n))
+		return sh_err_set(err, SH_ERESERVED, "customSlug",
+		                  "the code %s is reserved for the service's own pages; "
+		                  "choose another",
+		                  code);
+	return 0;
+}
+
+static int check_code_length(int len, sh_err *err)
+{
+	if (len != 0 && (len < 4 || len > CODE_MAX))
+		return sh_err_set(err, SH_EINVAL, "shortCodeLength",
+		                  "shortCodeLength must be between 4 and %d", CODE_MAX);
+	return 0;
+}
+
+static int check_visits(int64_t n, sh_err *err)
+{
+	if (n < 0)
+		return sh_err_set(err, SH_EINVAL, "visits", "a visit count is a whole number >= 0");
+	return 0;
+}
+
+/* Where check_create reports: the first failure into err; with bad, every
+ * bad field's name too (and the checks go on after a bad input). */
+typedef struct checks {
+	sh_err *err;
+	const char **bad;
+	int max, n;
+	int first;
+} checks;
+
+static bool input_error(int rc)
+{
+	return rc == SH_EINVAL || rc == SH_ETOOBIG || rc == SH_EBLOCKED || rc == SH_ERESERVED;
+}
+
+/* One check's result; true: stop (the first failure when not collecting,
+ * or a failure that is no input's fault, such as out of memory). */
+static bool failed(checks *c, int rc, const sh_err *e)
+{
+	if (rc == 0)
+		return false;
+	if (!c->first || !input_error(rc)) {
+		c->first = rc;
+		*c->err = *e;
+	}
+	if (!c->bad || !input_error(rc))
+		return true;
+	if (c->n < c->max)
+		c->bad[c->n++] = e->field ? e->field : "body";
+	return false;
+}
+
+/* Every check of a create request, in order; l gets what they make (the
+ * normalized URL, the tags, the redirect status). */
+static int check_create(svc *v, const svc_create_req *req, sh_link *l, checks *c)
+{
+	const sh_config *cfg = v->cfg;
+	sh_err e = {0};
+	int rc;
+
+	l->redirect_status = req->redirect_status ? req->redirect_status
+	                     : status_valid(cfg->redirect_status) ? cfg->redirect_status : 302;
+	rc = req->url ? url_normalize(&v->policy, req->url,
+	                              req->url_len ? req->url_len : strlen(req->url), &l->url, &e)
+	              : sh_err_set(&e, SH_EINVAL, "url", "the URL to shorten is missing");
+	/* each stops the chain only when it must (failed) */
+	(void)(failed(c, rc, &e) || failed(c, check_custom(req->custom_code, &e), &e) ||
+	       failed(c, check_code_length(req->code_length, &e), &e) ||
+	       failed(c, check_title(req->title, &e), &e) ||
+	       failed(c, check_tags(req->tags, req->ntags, l->tags, &l->ntags, &e), &e) ||
+	       failed(c, check_status(l->redirect_status, &e), &e) ||
+	       failed(c, check_max_visits(req->max_visits, &e), &e) ||
+	       failed(c, check_times(req->valid_since, req->expires_at, &e), &e) ||
+	       failed(c, check_visits(req->visits, &e), &e));
+	return c->first;
+}
+
+int svc_create_check(svc *v, const svc_create_req *req, const char **fields, int max, int *n,
+                     sh_err *err)
+{
+	checks c = {.err = err, .bad = fields, .max = max};
+	sh_link l;
+	int rc;
+
+	memset(&l, 0, sizeof l);
+	rc = check_create(v, req, &l, &c);
+	sh_link_clear(&l);
+	*n = c.n;
+	return rc;
+}
+
+/* Shlink's findIfExists (sh_link_match): l holds the validated request. */
+static int find_matching(svc *v, store *s, const svc_create_req *req, const sh_link *l,
+                         sh_link *found)
+{
+	const char *tags[SH_MAX_TAGS];
+	sh_link_match m;
+	int i, rc;
+
+	memset(&m, 0, sizeof m);
+	m.url_hash = l->url_hash;
+	m.url = l->url;
+	m.owner_key_id = req->find_owner;
+	m.code = req->custom_code;
+	for (i = 0; i < l->ntags; i++)
+		tags[i] = l->tags[i];
+	m.tags = tags;
+	m.ntags = l->ntags;
+	m.valid_since = req->valid_since;
+	m.expires_at = req->expires_at;
+	m.max_visits = req->max_visits;
+	rc = store_link_find_match(s, &m, found);
+	if (rc == 0)
+		fill_code(v, found);
+	return rc;
 }
 
 int svc_shorten(svc *v, store *s, const svc_create_req *req, sh_link *out, bool *existed,
                 sh_err *err)
 {
 	const sh_config *cfg = v->cfg;
+	checks c = {.err = err};
 	sh_link l, found;
 	bool dedupe, nested = false, open = false, have_found = false;
-	size_t clen = 0;
-	int len, rc;
+	int len, rc, races = 0;
 
 	memset(&l, 0, sizeof l);
 	memset(&found, 0, sizeof found);
 	if (existed)
 		*existed = false;
-	if (!req->url)
-		return sh_err_set(err, SH_EINVAL, "url", "the URL to shorten is missing");
 
 	/* ---- validate everything before touching the store ---- */
-	rc = url_normalize(&v->policy, req->url, req->url_len ? req->url_len : strlen(req->url),
-	                   &l.url, err);
+	rc = check_create(v, req, &l, &c);
 	if (rc)
 		goto out;
-	if (req->custom_code) {
-		clen = strlen(req->custom_code);
-		if (!codec_custom_valid(req->custom_code, clen)) {
-			rc = sh_err_set(err, SH_EINVAL, "customSlug",
-			                "a custom code is 1–64 characters of A–Z, a–z, 0–9, '_' "
-			                "and '-'");
-			goto out;
-		}
-		if (codec_reserved(req->custom_code, clen)) {
-			rc = sh_err_set(err, SH_ERESERVED, "customSlug",
-			                "the code %s is reserved for the service's own pages; "
-			                "choose another",
-			                req->custom_code);
-			goto out;
-		}
-	}
-	if (req->code_length != 0 && (req->code_length < 4 || req->code_length > CODE_MAX)) {
-		rc = sh_err_set(err, SH_EINVAL, "shortCodeLength",
-		                "shortCodeLength must be between 4 and %d", CODE_MAX);
-		goto out;
-	}
-	rc = check_title(req->title, err);
-	if (rc)
-		goto out;
-	rc = check_tags(req->tags, req->ntags, l.tags, &l.ntags, err);
-	if (rc)
-		goto out;
-	l.redirect_status = req->redirect_status ? req->redirect_status
-	                    : status_valid(cfg->redirect_status) ? cfg->redirect_status : 302;
-	rc = check_status(l.redirect_status, err);
-	if (rc)
-		goto out;
-	rc = check_max_visits(req->max_visits, err);
-	if (rc)
-		goto out;
-	rc = check_times(req->valid_since, req->expires_at, err);
-	if (rc)
-		goto out;
+	l.visits = req->visits; /* the store adds them to the totals */
 	if (req->title && req->title[0]) {
 		l.title = strdup(req->title);
 		if (!l.title) {
@@ -865,8 +929,8 @@ int svc_shorten(svc *v, store *s, const svc_create_req *req, sh_link *out, bool 
 	l.forward_query = req->forward_query < 0 ? true : req->forward_query != 0;
 	l.crawlable = req->crawlable > 0;
 	l.owner_key_id = req->owner_key_id;
-	dedupe = req->find_if_exists && !req->custom_code && !req->valid_since &&
-	         !req->expires_at && !req->max_visits;
+	dedupe = !req->find_matching && req->find_if_exists && !req->custom_code &&
+	         !req->valid_since && !req->expires_at && !req->max_visits;
 
 	/* ---- one unit of work: dedupe, pick a code, insert ---- */
 	rc = svc__tx_begin(s, &nested);
@@ -875,6 +939,17 @@ int svc_shorten(svc *v, store *s, const svc_create_req *req, sh_link *out, bool 
 		goto out;
 	}
 	open = true;
+	if (req->find_matching) {
+		rc = find_matching(v, s, req, &l, &found);
+		if (rc == 0) {
+			have_found = true;
+			goto commit;
+		}
+		if (rc != SH_ENOTFOUND) {
+			svc__store_err(s, rc, err);
+			goto out;
+		}
+	}
 	if (dedupe) {
 		rc = store_link_find_dup(s, l.url_hash, l.url, l.owner_key_id, &found);
 		if (rc == 0 && found.valid_since != 0) {
@@ -892,6 +967,7 @@ int svc_shorten(svc *v, store *s, const svc_create_req *req, sh_link *out, bool 
 			goto out;
 		}
 	}
+pick:
 	if (req->custom_code) {
 		rc = pick_custom(v, s, req->custom_code, &l, err);
 	} else {
@@ -913,9 +989,14 @@ int svc_shorten(svc *v, store *s, const svc_create_req *req, sh_link *out, bool 
 	if (have_found)
 		goto commit;
 	rc = store_link_insert(s, &l);
+	if (rc == SH_ETAKEN && !req->custom_code && ++races < PICK_RACES) {
+		/* another instance on the same store (PostgreSQL) took this
+		 * generated code or id between the checks and the insert: the
+		 * database's unique keys decided, so pick again */
+		goto pick;
+	}
 	if (rc == SH_ETAKEN) {
-		/* only a custom code can race here: the checks above ran in this
-		 * write transaction */
+		/* a custom code: taken by someone else meanwhile */
 		sh_err_set(err, rc, "customSlug", "the code %s is already taken; choose another",
 		           l.code);
 		goto out;
@@ -1138,6 +1219,7 @@ int svc_list(svc *v, store *s, const svc_caller *who, const sh_list_query *q, sh
 	sh_list_query mine = *q;
 
 	mine.owner_key_id = svc_caller_owner(who);
+	mine.code_key = &v->codec; /* counter codes sort and match as shown */
 	return store_link_list(s, &mine, list_fill, &c, total);
 }
 

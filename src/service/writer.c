@@ -50,6 +50,8 @@ struct svc_writer {
 	pthread_mutex_t vlock; /* the visit buffers */
 	visitbuf **bufs;
 	size_t nbufs, capbufs;
+
+	svc__titles *titles; /* page titles of new links (titles.c), or NULL */
 };
 
 /* ---- units ------------------------------------------------------------------ */
@@ -102,6 +104,9 @@ static int unit_run(svc_writer *w, svc_unit *u)
 		/* the creator's key; anonymous links have an owner of their own */
 		u->create.owner_key_id =
 		    u->caller.anonymous ? SH_OWNER_ANONYMOUS : u->caller.key_id;
+		/* findIfExists sees what the caller may see (Shlink: the key's rule) */
+		u->create.find_owner =
+		    u->caller.anonymous ? SH_OWNER_ANONYMOUS : svc_caller_owner(&u->caller);
 		rc = svc_shorten(v, s, &u->create, &u->link, &u->existed, &u->err);
 		if (rc == 0 && !u->existed) {
 			u->created = true;
@@ -268,6 +273,35 @@ static void fail_rest(svc_unit *list, int rc)
 		}
 }
 
+/*
+ * A COMMIT that failed because the connection was lost on the way (a
+ * server restart, a cut connection) may have committed all the same: the
+ * store cannot tell. Each create of the group is then looked up by its id
+ * on the new connection; one that is there with its URL and code was made,
+ * and succeeds after all, rather than being refused and made again by the
+ * client's retry (a duplicate). A create that is not there failed for sure.
+ * On SQLite a failed commit is rolled back, and nothing is found.
+ */
+static void resolve_commit(svc_writer *w, svc_unit *list)
+{
+	for (svc_unit *u = list; w->ws && u; u = u->next) {
+		sh_link l;
+		if (u->kind != SVC_UNIT_CREATE || !u->created || u->link.id <= 0 || !u->link.url)
+			continue;
+		memset(&l, 0, sizeof l);
+		if (store_link_get(w->ws, u->link.id, &l) == 0 && l.url &&
+		    strcmp(l.url, u->link.url) == 0 && (!l.code[0] || strcmp(l.code, u->link.code) == 0)) {
+			log_msg(SH_LOG_WARN, "writer: the create of %s was committed after all",
+			        u->link.code);
+			u->rc = 0;
+			u->failed = false;
+			memset(&u->err, 0, sizeof u->err);
+			svc__count_created(w->v);
+		}
+		sh_link_clear(&l);
+	}
+}
+
 /* Runs the units of list in one transaction and completes each. Returns
  * the first failed unit's rc (read before done may free it), or 0. */
 static int run_group(svc_writer *w, svc_unit *list)
@@ -324,16 +358,18 @@ again:
 			lru_clear(svc_cache(w->v));
 		fail_rest(list, rc);
 		/* I/O error (not busy/full): new connection first */
-		if (rc == SH_ESTORE)
-			writer_reopen(w);
+		if (rc == SH_ESTORE && writer_reopen(w) == 0)
+			resolve_commit(w, list);
 		goto complete;
 	}
 	svc__links_changed(w->v);
 	for (u = list; u; u = u->next) {
 		if (u->failed)
 			continue;
-		if (u->created)
+		if (u->created) {
 			svc__count_created(w->v);
+			svc__titles_want(w->titles, &u->link); /* untitled: fetch its title */
+		}
 		/* a reader may have cached the old state between the unit's
 		 * own cache update and the commit */
 		for (int i = 0; i < 2; i++)
@@ -466,6 +502,11 @@ int svc_writer_create(svc_writer **out, svc *v, store *ws, const char *reopen_ur
 
 int svc_writer_start(svc_writer *w, sh_err *err)
 {
+	int rc;
+
+	if (svc_config(w->v)->resolve_titles &&
+	    (rc = svc__titles_start(&w->titles, w->v, w, err)) < 0)
+		return rc;
 	if (pthread_create(&w->thread, NULL, writer_main, w) != 0)
 		return sh_err_set(err, SH_ENOMEM, NULL, "cannot start the writer thread");
 	pthread_mutex_lock(&w->qlock);
@@ -480,6 +521,7 @@ void svc_writer_stop(svc_writer *w)
 
 	if (!w)
 		return;
+	svc__titles_stop(w->titles); /* before the writer: it takes their units */
 	pthread_mutex_lock(&w->qlock);
 	running = w->running && !w->stop;
 	w->stop = true;
@@ -494,6 +536,7 @@ void svc_writer_free(svc_writer *w)
 	if (!w)
 		return;
 	svc_writer_stop(w);
+	svc__titles_free(w->titles);
 	for (size_t i = 0; i < w->nbufs; i++)
 		visitbuf_destroy(w->bufs[i]);
 	free(w->bufs);

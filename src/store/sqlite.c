@@ -203,6 +203,7 @@ enum st_id {
 	ST_PING,
 	ST_META_GET,
 	ST_META_SET,
+	ST_META_ADD,
 	ST_NEXT_ID,
 	ST_LINK_INSERT,
 	ST_CODE_INSERT,
@@ -264,9 +265,10 @@ static const char *const st_sql[ST__COUNT] = {
                     " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
     /* ids are never reused: a deleted link's code must keep answering 404,
      * so the next id also stays above the highest id ever deleted (id_hwm) */
-    [ST_NEXT_ID] = "SELECT max(coalesce((SELECT max(id) FROM links), 0),"
+    [ST_META_ADD] = "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING",
+    [ST_NEXT_ID] = "SELECT max(coalesce((SELECT max(id) FROM links), 0) + 1,"
                    " coalesce((SELECT CAST(value AS INTEGER) FROM meta"
-                   " WHERE key = 'id_hwm'), 0)) + 1",
+                   " WHERE key = 'id_hwm'), 0) + 1, ?1)",
     [ST_LINK_INSERT] = "INSERT INTO links(id, code_kind, url, url_hash, title, created_at,"
                        " updated_at, valid_since, expires_at, max_visits,"
                        " redirect_status, forward_query, crawlable, disabled, owner_key_id,"
@@ -380,8 +382,9 @@ static const char *const st_sql[ST__COUNT] = {
 static const char *const list_orders[] = {
     [LIST_CREATED_DESC] = " ORDER BY l.created_at DESC, l.id DESC",
     [LIST_CREATED_ASC] = " ORDER BY l.created_at ASC, l.id ASC",
-    [LIST_CODE_ASC] = " ORDER BY coalesce(c.code, '') ASC, l.id ASC",
-    [LIST_CODE_DESC] = " ORDER BY coalesce(c.code, '') DESC, l.id DESC",
+    /* a counter link has no codes row: shorty_code() derives its code */
+    [LIST_CODE_ASC] = " ORDER BY shorty_code(l.id, c.code) ASC, l.id ASC",
+    [LIST_CODE_DESC] = " ORDER BY shorty_code(l.id, c.code) DESC, l.id DESC",
     [LIST_URL_ASC] = " ORDER BY l.url ASC, l.id ASC",
     [LIST_URL_DESC] = " ORDER BY l.url DESC, l.id DESC",
     [LIST_TITLE_ASC] = " ORDER BY l.title ASC, l.id ASC",
@@ -419,6 +422,7 @@ typedef struct sq_store {
 	} dyn[DYN_MAX];
 	int dyn_next; /* round-robin slot to replace */
 	struct vbump bump; /* the counters being added (count_visits) */
+	const codec_key *code_key; /* for shorty_code() during a list by code */
 } sq_store;
 
 static void visit_delta_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv);
@@ -806,6 +810,7 @@ static int exec_fixed(sq_store *q, const char *sql, sh_err *err)
 }
 
 static const store_ops sqlite_ops, memory_ops;
+static int register_functions(sq_store *q, sh_err *err);
 
 /* Opens path (a file, or with `mem` an in-memory URI built by
  * store_memory_open) as one connection. */
@@ -907,7 +912,8 @@ static int sq_open(store **out, const char *path, bool mem, const store_options 
 	    (rc = exec_fixed(
 	         q, o->read_only ? "PRAGMA cache_size=-4096" : "PRAGMA cache_size=-8192", err)) ||
 	    (rc = exec_fixed(q, "PRAGMA mmap_size=0", err)) ||
-	    (rc = exec_fixed(q, "PRAGMA temp_store=MEMORY", err)))
+	    (rc = exec_fixed(q, "PRAGMA temp_store=MEMORY", err)) ||
+	    (rc = register_functions(q, err)))
 		goto fail;
 	*out = &q->base;
 	return 0;
@@ -1227,6 +1233,24 @@ static int sq_meta_set(store *s, const char *key, const char *val)
 	return step_done(q, st, "meta set");
 }
 
+static int sq_meta_add(store *s, const char *key, const char *val, char **stored)
+{
+	sq_store *q = SQ(s);
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*stored = NULL;
+	if (!key || !val)
+		return sq_err(q, SH_EINVAL, "%s", "meta add: key and value are required");
+	if ((rc = stmt(q, ST_META_ADD, &st)))
+		return rc;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, val, -1, SQLITE_STATIC);
+	if ((rc = step_done(q, st, "meta add")))
+		return rc;
+	return sq_meta_get(s, key, stored);
+}
+
 /* ---- links --------------------------------------------------------------- */
 
 /* Runs a parameterless statement that returns one integer. */
@@ -1248,9 +1272,24 @@ static int query_int64(sq_store *q, enum st_id id, int64_t *out, const char *wha
 	return rc;
 }
 
-static int sq_next_id(store *s, int64_t *id)
+static int sq_next_id(store *s, int64_t min, int64_t *id)
 {
-	return query_int64(SQ(s), ST_NEXT_ID, id, "next id");
+	sq_store *q = SQ(s);
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = stmt(q, ST_NEXT_ID, &st)))
+		return rc;
+	sqlite3_bind_int64(st, 1, min);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*id = sqlite3_column_int64(st, 0);
+		rc = 0;
+	} else {
+		rc = sq_fail(q, rc, "next id");
+	}
+	sqlite3_reset(st);
+	return rc;
 }
 
 /* Reads the link in the current row of st (columns LINK_COLS) and its tags. */
@@ -1497,6 +1536,75 @@ static int sq_link_find_dup(store *s, uint64_t url_hash, const char *url, int64_
 	return rc;
 }
 
+/* A condition on how many of tags[0..n) (distinct) a link has: cmp is
+ * "= ?" or "< ?" (compared with n), "> 0" or "= 0". */
+static void tags_cond(qb *b, const char *const *tags, int n, const char *cmp)
+{
+	qb_cond(b, "(SELECT count(*) FROM link_tags t WHERE t.link_id = l.id AND t.tag IN (");
+	for (int i = 0; i < n; i++) {
+		qb_add(b, i ? ", ?" : "?");
+		qb_text(b, tags[i]);
+	}
+	qb_add(b, ")) ");
+	qb_add(b, cmp);
+	if (cmp[2] == '?')
+		qb_int(b, n);
+}
+
+/* Shlink's findIfExists: the oldest link matching m (sh_link_match). */
+static int sq_link_find_match(store *s, const sh_link_match *m, sh_link *out)
+{
+	sq_store *q = SQ(s);
+	sqlite3_stmt *st = NULL;
+	bool temp = false;
+	qb *b;
+	int rc;
+
+	if (!m || !m->url || m->ntags < 0 || m->ntags > SH_MAX_TAGS || (m->ntags && !m->tags))
+		return sq_err(q, SH_EINVAL, "%s", "find match: bad query");
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return sq_err(q, SH_ENOMEM, "%s", "out of memory");
+	qb_add(b, "SELECT " LINK_COLS LINK_FROM);
+	qb_cond(b, "l.url_hash = ? AND l.url = ? AND l.disabled = 0");
+	qb_int(b, (int64_t)m->url_hash);
+	qb_text(b, m->url);
+	if (m->owner_key_id) {
+		qb_cond(b, "l.owner_key_id = ?");
+		qb_int(b, m->owner_key_id);
+	}
+	if (m->code) {
+		qb_cond(b, "c.code = ?");
+		qb_text(b, m->code);
+	}
+	if (m->valid_since) {
+		qb_cond(b, "l.valid_since = ?");
+		qb_int(b, m->valid_since);
+	}
+	if (m->expires_at) {
+		qb_cond(b, "l.expires_at = ?");
+		qb_int(b, m->expires_at);
+	}
+	if (m->max_visits) {
+		qb_cond(b, "l.max_visits = ?");
+		qb_int(b, m->max_visits);
+	}
+	if (m->ntags > 0) {
+		/* exactly these tags (the caller passes them distinct): as many
+		 * tags as asked, and each of them among the link's */
+		qb_cond(b, "(SELECT count(*) FROM link_tags t WHERE t.link_id = l.id) = ?");
+		qb_int(b, m->ntags);
+		tags_cond(b, m->tags, m->ntags, "= ?");
+	}
+	qb_add(b, " ORDER BY l.id ASC LIMIT 1");
+	if ((rc = qb_prepare(q, b, &st, &temp)) == 0) {
+		rc = get_one(q, st, out, "find match");
+		qb_done(st, temp);
+	}
+	free(b);
+	return rc;
+}
+
 static int sq_link_update(store *s, const sh_link *l)
 {
 	sq_store *q = SQ(s);
@@ -1588,8 +1696,60 @@ out:
 	return op_end(q, own, rc);
 }
 
-/* The WHERE clause of link_list (shared by the rows and the count). */
-static void list_where(qb *b, const sh_list_query *lq, const char **tags, int ntags)
+/*
+ * shorty_code(id, code): the code a link is shown with. A stored code as it
+ * is; a counter link (no codes row) gets the code codec_encode_id derives
+ * with the key of the list being run (q->code_key, set by sq_link_list), so
+ * that orderBy=shortCode and searchTerm see the code itself, not the id.
+ * Registered on every connection; with no key it answers ''.
+ */
+static void sq_code_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	sq_store *q = sqlite3_user_data(ctx);
+	const unsigned char *code = sqlite3_value_text(argv[1]);
+	char buf[CODEC_MAX_LEN + 1];
+
+	(void)argc;
+	if (code && *code) {
+		sqlite3_result_value(ctx, argv[1]);
+		return;
+	}
+	if (!q->code_key ||
+	    codec_encode_id(q->code_key, sqlite3_value_int64(argv[0]), buf, sizeof(buf)) != 0)
+		buf[0] = '\0';
+	sqlite3_result_text(ctx, buf, -1, SQLITE_TRANSIENT);
+}
+
+static int register_functions(sq_store *q, sh_err *err)
+{
+	int rc = sqlite3_create_function(q->db, "shorty_code", 2, SQLITE_UTF8 | SQLITE_DIRECTONLY,
+	                                 q, sq_code_fn, NULL, NULL);
+
+	if (rc != SQLITE_OK)
+		return sh_err_set(err, map_rc(rc), "db", "cannot register shorty_code: %s",
+		                  sqlite3_errmsg(q->db));
+	return 0;
+}
+
+/* The distinct strings of in[0..n) into out (so that "all of them" can
+ * compare a count); returns how many. */
+static int distinct_tags(const char *const *in, int n, const char **out)
+{
+	int i, j, k = 0;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < k && strcmp(out[j], in[i]) != 0; j++)
+			;
+		if (j == k)
+			out[k++] = in[i];
+	}
+	return k;
+}
+
+/* The WHERE clause of link_list (shared by the rows and the count); tags
+ * and xtags: the distinct tags asked for and excluded. */
+static void list_where(qb *b, const sh_list_query *lq, const char **tags, int ntags,
+                       const char **xtags, int nx)
 {
 	int i;
 
@@ -1598,29 +1758,23 @@ static void list_where(qb *b, const sh_list_query *lq, const char **tags, int nt
 		qb_int(b, lq->before_id);
 	}
 	if (lq->search) {
-		/* instr(): a literal substring, no LIKE wildcards to escape */
+		/* instr(): a literal substring, no LIKE wildcards to escape; the
+		 * code as shown (a counter code derived), and the tags (Shlink) */
 		qb_cond(b, "(instr(lower(l.url), lower(?)) > 0"
-		           " OR instr(lower(coalesce(c.code, '')), lower(?)) > 0"
-		           " OR instr(lower(coalesce(l.title, '')), lower(?)) > 0)");
-		qb_text(b, lq->search);
-		qb_text(b, lq->search);
-		qb_text(b, lq->search);
+		           " OR instr(lower(shorty_code(l.id, c.code)), lower(?)) > 0"
+		           " OR instr(lower(coalesce(l.title, '')), lower(?)) > 0"
+		           " OR EXISTS (SELECT 1 FROM link_tags t WHERE t.link_id = l.id"
+		           " AND instr(lower(t.tag), lower(?)) > 0))");
+		for (i = 0; i < 4; i++)
+			qb_text(b, lq->search);
 	}
-	if (ntags > 0) {
-		qb_cond(b, lq->tags_all ? "(SELECT count(*) FROM link_tags t"
-		                          " WHERE t.link_id = l.id AND t.tag IN ("
-		                        : "EXISTS (SELECT 1 FROM link_tags t"
-		                          " WHERE t.link_id = l.id AND t.tag IN (");
-		for (i = 0; i < ntags; i++) {
-			qb_add(b, i ? ", ?" : "?");
-			qb_text(b, tags[i]);
-		}
-		if (lq->tags_all) {
-			qb_add(b, ")) = ?");
-			qb_int(b, ntags);
-		} else {
-			qb_add(b, "))");
-		}
+	if (ntags > 0) /* all of them, or any */
+		tags_cond(b, tags, ntags, lq->tags_all ? "= ?" : "> 0");
+	if (nx > 0) /* excluded: not all of them, or none */
+		tags_cond(b, xtags, nx, lq->exclude_all ? "< ?" : "= 0");
+	if (lq->owner_key_name) {
+		qb_cond(b, "l.owner_key_id IN (SELECT k.id FROM api_keys k WHERE k.name = ?)");
+		qb_text(b, lq->owner_key_name);
 	}
 	if (lq->start_date) {
 		qb_cond(b, "l.created_at >= ?");
@@ -1647,31 +1801,30 @@ static void list_where(qb *b, const sh_list_query *lq, const char **tags, int nt
 static int sq_link_list(store *s, const sh_list_query *lq, sh_link_cb cb, void *ud, int64_t *total)
 {
 	sq_store *q = SQ(s);
-	const char *tags[SH_MAX_TAGS];
+	const char *tags[SH_MAX_TAGS], *xtags[SH_MAX_TAGS];
+	const codec_key *outer_key = q->code_key;
 	sqlite3_stmt *st = NULL;
 	bool temp = false;
 	qb *b = NULL;
 	sh_link l;
-	int i, j, ntags = 0, rc;
+	int ntags, nx, rc;
 
 	if (!lq || lq->order < 0 || lq->order >= NORDERS)
 		return sq_err(q, SH_EINVAL, "%s", "link list: unknown order");
-	if (lq->ntags < 0 || lq->ntags > SH_MAX_TAGS || (lq->ntags && !lq->tags))
+	if (lq->ntags < 0 || lq->ntags > SH_MAX_TAGS || (lq->ntags && !lq->tags) ||
+	    lq->nexclude < 0 || lq->nexclude > SH_MAX_TAGS ||
+	    (lq->nexclude && !lq->exclude_tags))
 		return sq_err(q, SH_EINVAL, "%s", "link list: too many tags");
-	/* distinct tags, so that "all of them" can compare a count */
-	for (i = 0; i < lq->ntags; i++) {
-		for (j = 0; j < ntags && strcmp(tags[j], lq->tags[i]) != 0; j++)
-			;
-		if (j == ntags)
-			tags[ntags++] = lq->tags[i];
-	}
+	ntags = distinct_tags(lq->tags, lq->ntags, tags);
+	nx = distinct_tags(lq->exclude_tags, lq->nexclude, xtags);
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return sq_err(q, SH_ENOMEM, "%s", "out of memory");
+	q->code_key = lq->code_key; /* for shorty_code(); a nested list restores it */
 
 	if (total) {
 		qb_add(b, "SELECT count(*)" LINK_FROM);
-		list_where(b, lq, tags, ntags);
+		list_where(b, lq, tags, ntags, xtags, nx);
 		if ((rc = qb_count(q, b, total, "count links")))
 			goto out;
 	}
@@ -1681,7 +1834,7 @@ static int sq_link_list(store *s, const sh_list_query *lq, sh_link_cb cb, void *
 	}
 
 	qb_add(b, "SELECT " LINK_COLS LINK_FROM);
-	list_where(b, lq, tags, ntags);
+	list_where(b, lq, tags, ntags, xtags, nx);
 	qb_add(b, list_orders[lq->order]);
 	qb_add(b, " LIMIT ? OFFSET ?");
 	qb_int(b, lq->limit > 0 ? lq->limit : -1);
@@ -1705,6 +1858,7 @@ static int sq_link_list(store *s, const sh_list_query *lq, sh_link_cb cb, void *
 	/* rc <= 0 here: a read error or the callback's result */
 	qb_done(st, temp);
 out:
+	q->code_key = outer_key;
 	free(b);
 	return rc;
 }
@@ -2242,13 +2396,65 @@ static void tags_bind(sqlite3_stmt *st, const sh_tag_query *tq)
 		sqlite3_bind_null(st, 3);
 }
 
+/* Orders of tags_stats other than by name ascending (ST_TAGS_STATS), by
+ * enum tag_order; the name breaks ties. */
+static const char *const tag_orders[] = {
+    [TAG_NAME_ASC] = "t.tag ASC",
+    [TAG_NAME_DESC] = "t.tag DESC",
+    [TAG_LINKS_ASC] = "count(*) ASC, t.tag ASC",
+    [TAG_LINKS_DESC] = "count(*) DESC, t.tag ASC",
+    [TAG_VISITS_ASC] = "coalesce(sum(n.visits), 0) ASC, t.tag ASC",
+    [TAG_VISITS_DESC] = "coalesce(sum(n.visits), 0) DESC, t.tag ASC",
+    [TAG_NONBOT_VISITS_ASC] = "coalesce(sum(n.visits), 0) - coalesce(sum(n.bots), 0) ASC,"
+                              " t.tag ASC",
+    [TAG_NONBOT_VISITS_DESC] = "coalesce(sum(n.visits), 0) - coalesce(sum(n.bots), 0) DESC,"
+                               " t.tag ASC",
+};
+#define NTAG_ORDERS ((int)(sizeof(tag_orders) / sizeof(tag_orders[0])))
+
+/* The page of tags in an order other than by name ascending, with the same
+ * parameters ?1..?5 as ST_TAGS_STATS. By name descending it pages the names
+ * first as ST_TAGS_STATS does; by a count every matching tag is counted and
+ * sorted before the page is cut (Shlink does the same). */
+static int tags_ordered(sq_store *q, const sh_tag_query *tq, qb *b, sqlite3_stmt **st,
+                        bool *temp)
+{
+	const char *ord = tag_orders[tq->order];
+
+	qb_add(b, "SELECT t.tag, count(*), coalesce(sum(n.visits), 0), coalesce(sum(n.bots), 0)"
+	          " FROM link_tags t JOIN links l ON l.id = t.link_id" COUNTS_JOIN
+	          " WHERE (?1 = 0 OR l.owner_key_id = ?1)");
+	if (tq->order == TAG_NAME_DESC) {
+		qb_add(b, " AND t.tag IN (SELECT DISTINCT t.tag FROM link_tags t" TAGS_WHERE
+		          " ORDER BY t.tag DESC LIMIT ?4 OFFSET ?5) GROUP BY t.tag ORDER BY ");
+		qb_add(b, ord);
+	} else {
+		qb_add(b, " AND t.tag >= coalesce(?3, '') AND t.tag <= coalesce(?3, char(1114111))"
+		          " AND (?2 IS NULL OR instr(lower(t.tag), lower(?2)) > 0)"
+		          " GROUP BY t.tag ORDER BY ");
+		qb_add(b, ord);
+		qb_add(b, " LIMIT ?4 OFFSET ?5");
+	}
+	qb_int(b, tq->owner_key_id);
+	qb_text(b, tq->search);
+	qb_text(b, tq->exact);
+	qb_int(b, tq->limit > 0 ? tq->limit : -1);
+	qb_int(b, tq->offset > 0 ? tq->offset : 0);
+	return qb_prepare(q, b, st, temp);
+}
+
 static int sq_tags_stats(store *s, const sh_tag_query *tq, sh_tag_cb cb, void *ud,
                          int64_t *total)
 {
 	sq_store *q = SQ(s);
 	sqlite3_stmt *st = NULL;
 	sh_tag_stats t;
+	qb *b = NULL;
+	bool temp = false;
 	int rc, cbrc = 0;
+
+	if (tq->order < 0 || tq->order >= NTAG_ORDERS)
+		return sq_err(q, SH_EINVAL, "%s", "tag stats: unknown order");
 
 	if (total) {
 		if ((rc = stmt(q, ST_TAGS_COUNT, &st)))
@@ -2263,11 +2469,21 @@ static int sq_tags_stats(store *s, const sh_tag_query *tq, sh_tag_cb cb, void *u
 		if (rc || !cb)
 			return rc;
 	}
-	if ((rc = stmt(q, ST_TAGS_STATS, &st)))
-		return rc;
-	tags_bind(st, tq);
-	sqlite3_bind_int64(st, 4, tq->limit > 0 ? tq->limit : -1);
-	sqlite3_bind_int64(st, 5, tq->offset > 0 ? tq->offset : 0);
+	if (tq->order != TAG_NAME_ASC) {
+		b = calloc(1, sizeof(*b));
+		if (!b)
+			return sq_err(q, SH_ENOMEM, "%s", "out of memory");
+		if ((rc = tags_ordered(q, tq, b, &st, &temp))) {
+			free(b);
+			return rc;
+		}
+	} else {
+		if ((rc = stmt(q, ST_TAGS_STATS, &st)))
+			return rc;
+		tags_bind(st, tq);
+		sqlite3_bind_int64(st, 4, tq->limit > 0 ? tq->limit : -1);
+		sqlite3_bind_int64(st, 5, tq->offset > 0 ? tq->offset : 0);
+	}
 	while (cb && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		memset(&t, 0, sizeof(t));
 		copy_col(t.tag, sizeof(t.tag), st, 0);
@@ -2283,8 +2499,13 @@ static int sq_tags_stats(store *s, const sh_tag_query *tq, sh_tag_cb cb, void *u
 		rc = cbrc < 0 ? cbrc : 0;
 	else
 		rc = rc == SQLITE_DONE ? 0 : sq_fail(q, rc, "tag stats");
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
+	if (b) {
+		qb_done(st, temp);
+		free(b);
+	} else {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+	}
 	return rc;
 }
 
@@ -2492,12 +2713,14 @@ static int sq_key_count(store *s, int64_t *n)
 	.in_txn = sq_in_txn,                      \
 	.meta_get = sq_meta_get,                  \
 	.meta_set = sq_meta_set,                  \
+	.meta_add = sq_meta_add,                  \
 	.next_id = sq_next_id,                    \
 	.link_insert = sq_link_insert,            \
 	.link_get = sq_link_get,                  \
 	.link_get_by_code = sq_link_get_by_code,  \
 	.code_exists = sq_code_exists,            \
 	.link_find_dup = sq_link_find_dup,        \
+	.link_find_match = sq_link_find_match,    \
 	.link_update = sq_link_update,            \
 	.link_delete = sq_link_delete,            \
 	.link_list = sq_link_list,                \

@@ -58,8 +58,9 @@ def test_anonymous_never_gets_a_keys_link(pub):
     got = anon(pub, url)
     assert got["shortCode"] != mine["shortCode"]
     assert set(got) == PUBLIC_FIELDS, got
-    # the key, creating the same URL again, gets its own link, not the anonymous one
-    assert pub.create(url, key=author)["shortCode"] == mine["shortCode"]
+    # the key, asking for its link of the same URL (findIfExists), gets its
+    # own link, not the anonymous one
+    assert pub.create(url, key=author, findIfExists=True)["shortCode"] == mine["shortCode"]
 
 
 def test_anonymous_link_first_is_not_handed_to_the_operator(pub):

@@ -253,7 +253,7 @@ def test_titles_xml_cannot_carry_are_refused(based):
         assert r.status_code == 400, (t, r.text)
         assert "without control characters or noncharacters" in r.json()["detail"]
         r = based.api("POST", "/short-urls", json={"longUrl": "https://e.example/ok",
-                                                   "title": "ok"})
+                                                   "title": "ok", "findIfExists": True})
         code = r.json()["shortCode"]
         r = based.api("PATCH", f"/short-urls/{code}", json={"title": t})
         assert r.status_code == 400, (t, r.text)

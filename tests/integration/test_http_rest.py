@@ -41,10 +41,13 @@ def test_create_get_shapes(srv):
 
 def test_create_dedupes_and_conflicts(srv):
     a = srv.create("https://example.com/dedupe")
-    b = srv.create("https://example.com/dedupe")
+    b = srv.create("https://example.com/dedupe", findIfExists=True)
     assert a["shortCode"] == b["shortCode"]
+    # as Shlink: without findIfExists (or with false) every create is a new link
     c = srv.create("https://example.com/dedupe", findIfExists=False)
     assert c["shortCode"] != a["shortCode"]
+    assert srv.create("https://example.com/dedupe")["shortCode"] not in (a["shortCode"],
+                                                                         c["shortCode"])
     srv.create("https://example.com/slug", customSlug="taken-slug")
     r = srv.api("POST", "/short-urls", json={"longUrl": "https://example.com/other",
                                               "customSlug": "taken-slug"})

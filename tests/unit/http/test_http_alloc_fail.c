@@ -452,7 +452,8 @@ static void oom_create(int pers, long nmax)
 
 		snprintf(url, sizeof url, "https://oom.example/create/%d/%ld/x", pers, n);
 		snprintf(needle, sizeof needle, "/create/%d/%ld/", pers, n);
-		snprintf(body, sizeof body, "{\"longUrl\":\"%s\"}", url);
+		/* findIfExists: the retry must land on what the failed attempt stored */
+		snprintf(body, sizeof body, "{\"longUrl\":\"%s\",\"findIfExists\":true}", url);
 		snprintf(req, sizeof req,
 		         "POST /rest/v3/short-urls HTTP/1.1\r\nHost: localhost\r\n"
 		         "X-Api-Key: " ADMIN_KEY "\r\nContent-Type: application/json\r\n"
