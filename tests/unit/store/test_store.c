@@ -1849,7 +1849,9 @@ static void test_migrate_schema1(void **state)
 static void test_visits_indexed_in_bulk(void **state)
 {
 	fx *f = *state;
-	enum { N = 140000 }; /* > VINDEX_TAIL (131072) in sqlite.c */
+	/* > VINDEX_TAIL (131072) and > VINDEX_CHUNK (262144) in sqlite.c: the
+	 * tail is indexed in two chunks, each sorted on its own */
+	enum { N = 270000 };
 	sh_visit *v = calloc(N, sizeof(*v));
 	sh_visit_query vq;
 	sh_visit_totals lt, ot;
@@ -1870,7 +1872,7 @@ static void test_visits_indexed_in_bulk(void **state)
 		                  .orphan_type = ORPHAN_REGULAR_404};
 	assert_int_equal(store_visits_add(f->s, v, N), 0);
 	assert_int_equal(store_meta_get(f->s, "visits_indexed_upto", &upto), 0);
-	assert_string_equal(upto, "140000"); /* merged */
+	assert_string_equal(upto, "270000"); /* merged */
 	free(upto);
 	/* the tail after the merge: ids N+1..N+8 */
 	for (i = 0; i < 8; i++)
@@ -1903,6 +1905,76 @@ static void test_visits_indexed_in_bulk(void **state)
 	assert_int_equal(ot.total, N / 2 + 4);
 }
 
+/* The counters are added 64 links a statement: a batch over 300 links,
+ * deleted links on both sides of each statement's boundary and in the
+ * middle, HEAD-only links, a link visited once and one visited many times. */
+static void test_visits_counted_in_chunks(void **state)
+{
+	fx *f = *state;
+	enum { L = 300 };
+	static const int64_t gone[] = {1, 64, 65, 128, 129, 200, 300};
+	sh_visit v[3 * L + 40];
+	int64_t want_v[L + 1] = {0}, want_b[L + 1] = {0}, logged[L + 1] = {0}, id;
+	sh_visit_query vq;
+	sh_visit_totals lt, ot;
+	sh_link g = {0};
+	char url[64];
+	size_t n = 0, k;
+	int64_t total, sum_v = 0, sum_b = 0;
+	bool dead;
+
+	for (id = 1; id <= L; id++) {
+		snprintf(url, sizeof(url), "https://example.com/c%d", (int)id);
+		insert(f->s, id, url, CODE_KIND_COUNTER, NULL);
+	}
+	for (k = 0; k < sizeof(gone) / sizeof(gone[0]); k++)
+		assert_int_equal(store_link_delete(f->s, gone[k]), 0);
+	memset(v, 0, sizeof(v));
+	/* link id visited (id % 3) + 1 times, newest link first; kinds by id:
+	 * every 5th link only HEADs, every 7th a bot first */
+	for (id = L; id >= 1; id--) {
+		for (int j = 0; j <= id % 3; j++) {
+			int kind = id % 5 == 0 ? VISIT_HEAD : (id % 7 == 0 && j == 0) ? VISIT_BOT
+			                                                                 : VISIT_NORMAL;
+
+			v[n++] = (sh_visit){.link_id = id, .ts = 1700000000 + (int64_t)n, .kind = kind};
+			dead = false;
+			for (k = 0; k < sizeof(gone) / sizeof(gone[0]); k++)
+				dead |= gone[k] == id;
+			if (dead)
+				continue;
+			logged[id]++;
+			want_v[id] += kind != VISIT_HEAD;
+			want_b[id] += kind == VISIT_BOT;
+		}
+	}
+	for (k = 0; k < 30; k++) /* one link visited 30 times */
+		v[n++] = (sh_visit){.link_id = 77, .ts = 1700001000 + (int64_t)k, .kind = VISIT_NORMAL};
+	want_v[77] += 30;
+	logged[77] += 30;
+	assert_int_equal(store_visits_add(f->s, v, n), 0);
+
+	for (id = 1; id <= L; id++) {
+		memset(&vq, 0, sizeof(vq));
+		vq.link_id = id;
+		total = -1;
+		assert_int_equal(store_visits_list(f->s, &vq, NULL, NULL, &total), 0);
+		assert_int_equal(total, logged[id]);
+		if (!link_exists(f->s, id))
+			continue;
+		assert_int_equal(store_link_get(f->s, id, &g), 0);
+		assert_int_equal(g.visits, want_v[id]);
+		assert_int_equal(g.bot_visits, want_b[id]);
+		sh_link_clear(&g);
+		sum_v += want_v[id];
+		sum_b += want_b[id];
+	}
+	assert_int_equal(store_visits_totals(f->s, 0, &lt, &ot), 0);
+	assert_int_equal(lt.total, sum_v);
+	assert_int_equal(lt.bots, sum_b);
+	assert_int_equal(ot.total, 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1918,6 +1990,7 @@ int main(void)
 	    T(test_insert_with_visits),
 	    T(test_link_list),
 	    T(test_visits),
+	    T(test_visits_counted_in_chunks),
 	    T(test_visits_grouped_batch),
 	    T(test_visits_by_tag_and_owner),
 	    T(test_tags),
