@@ -1484,6 +1484,21 @@ static int sq_link_find_dup(store *s, uint64_t url_hash, const char *url, int64_
 	return rc;
 }
 
+/* A condition on how many of tags[0..n) (distinct) a link has: cmp is
+ * "= ?" or "< ?" (compared with n), "> 0" or "= 0". */
+static void tags_cond(qb *b, const char *const *tags, int n, const char *cmp)
+{
+	qb_cond(b, "(SELECT count(*) FROM link_tags t WHERE t.link_id = l.id AND t.tag IN (");
+	for (int i = 0; i < n; i++) {
+		qb_add(b, i ? ", ?" : "?");
+		qb_text(b, tags[i]);
+	}
+	qb_add(b, ")) ");
+	qb_add(b, cmp);
+	if (cmp[2] == '?')
+		qb_int(b, n);
+}
+
 /* Shlink's findIfExists: the oldest link matching m (sh_link_match). */
 static int sq_link_find_match(store *s, const sh_link_match *m, sh_link *out)
 {
@@ -1491,7 +1506,7 @@ static int sq_link_find_match(store *s, const sh_link_match *m, sh_link *out)
 	sqlite3_stmt *st = NULL;
 	bool temp = false;
 	qb *b;
-	int i, rc;
+	int rc;
 
 	if (!m || !m->url || m->ntags < 0 || m->ntags > SH_MAX_TAGS || (m->ntags && !m->tags))
 		return sq_err(q, SH_EINVAL, "%s", "find match: bad query");
@@ -1527,13 +1542,7 @@ static int sq_link_find_match(store *s, const sh_link_match *m, sh_link *out)
 		 * tags as asked, and each of them among the link's */
 		qb_cond(b, "(SELECT count(*) FROM link_tags t WHERE t.link_id = l.id) = ?");
 		qb_int(b, m->ntags);
-		qb_cond(b, "(SELECT count(*) FROM link_tags t WHERE t.link_id = l.id AND t.tag IN (");
-		for (i = 0; i < m->ntags; i++) {
-			qb_add(b, i ? ", ?" : "?");
-			qb_text(b, m->tags[i]);
-		}
-		qb_add(b, ")) = ?");
-		qb_int(b, m->ntags);
+		tags_cond(b, m->tags, m->ntags, "= ?");
 	}
 	qb_add(b, " ORDER BY l.id ASC LIMIT 1");
 	if ((rc = qb_prepare(q, b, &st, &temp)) == 0) {
@@ -1707,39 +1716,10 @@ static void list_where(qb *b, const sh_list_query *lq, const char **tags, int nt
 		for (i = 0; i < 4; i++)
 			qb_text(b, lq->search);
 	}
-	if (ntags > 0) {
-		qb_cond(b, lq->tags_all ? "(SELECT count(*) FROM link_tags t"
-		                          " WHERE t.link_id = l.id AND t.tag IN ("
-		                        : "EXISTS (SELECT 1 FROM link_tags t"
-		                          " WHERE t.link_id = l.id AND t.tag IN (");
-		for (i = 0; i < ntags; i++) {
-			qb_add(b, i ? ", ?" : "?");
-			qb_text(b, tags[i]);
-		}
-		if (lq->tags_all) {
-			qb_add(b, ")) = ?");
-			qb_int(b, ntags);
-		} else {
-			qb_add(b, "))");
-		}
-	}
-	if (nx > 0) {
-		/* any: none of them; all: not every one of them */
-		qb_cond(b, lq->exclude_all ? "(SELECT count(*) FROM link_tags t"
-		                             " WHERE t.link_id = l.id AND t.tag IN ("
-		                           : "NOT EXISTS (SELECT 1 FROM link_tags t"
-		                             " WHERE t.link_id = l.id AND t.tag IN (");
-		for (i = 0; i < nx; i++) {
-			qb_add(b, i ? ", ?" : "?");
-			qb_text(b, xtags[i]);
-		}
-		if (lq->exclude_all) {
-			qb_add(b, ")) < ?");
-			qb_int(b, nx);
-		} else {
-			qb_add(b, "))");
-		}
-	}
+	if (ntags > 0) /* all of them, or any */
+		tags_cond(b, tags, ntags, lq->tags_all ? "= ?" : "> 0");
+	if (nx > 0) /* excluded: not all of them, or none */
+		tags_cond(b, xtags, nx, lq->exclude_all ? "< ?" : "= 0");
 	if (lq->owner_key_name) {
 		qb_cond(b, "l.owner_key_id IN (SELECT k.id FROM api_keys k WHERE k.name = ?)");
 		qb_text(b, lq->owner_key_name);
