@@ -45,6 +45,12 @@ json_t *linkjson_short_url(const svc *v, const sh_link *l);
  */
 int linkjson_parse_create(const json_t *obj, svc_create_req *req,
                           const char *tagv[SH_MAX_TAGS], sh_err *err);
+/* The same, going on after a bad member: the name of every bad member
+ * into fields (at most max, *n of them), the first one's sentence into err;
+ * req holds the members that were good. */
+int linkjson_parse_create_all(const json_t *obj, svc_create_req *req,
+                              const char *tagv[SH_MAX_TAGS], sh_err *err, const char **fields,
+                              int max, int *n);
 
 /*
  * Reads a Shlink edit body (PATCH /rest/v3/short-urls/<code>) into req

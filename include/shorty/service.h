@@ -110,6 +110,14 @@ void svc_create_req_init(svc_create_req *req);
 int svc_shorten(svc *v, store *s, const svc_create_req *req, sh_link *out,
                 bool *existed, sh_err *err);
 
+/* The checks svc_shorten makes before it touches the store, all of them:
+ * the name of every bad field ("url" for the URL) into fields (at most max,
+ * *n of them), the first one's sentence into err. Returns 0 when the
+ * request is valid, the first bad field's code, or SH_ENOMEM. For an
+ * answer that names every bad field (Shlink's invalidElements). */
+int svc_create_check(svc *v, const svc_create_req *req, const char **fields, int max, int *n,
+                     sh_err *err);
+
 /* ---- read ------------------------------------------------------------ */
 
 /* The link of a code of any kind, with no rules applied (info, API get).

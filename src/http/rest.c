@@ -58,7 +58,8 @@ static void bad_add(bad_fields *b, const char *field, const char *detail)
 		return;
 	}
 	json_array_append_new(b->names, json_string(field));
-	snprintf(b->detail + n, sizeof(b->detail) - n, "%s%s", n ? " " : "", detail);
+	if (detail) /* NULL: named, but the first detail says enough */
+		snprintf(b->detail + n, sizeof(b->detail) - n, "%s%s", n ? " " : "", detail);
 }
 
 /* Answers 400 naming every bad field and returns 1, or returns 0 when
@@ -598,10 +599,48 @@ static int list_short_urls(http_req *r)
 	return http_reply_json(r, 200, json_pack("{s:o}", "shortUrls", page_of(c.arr, &p, total)));
 }
 
+/* Checks the whole create body before it is queued, so that a bad one is
+ * answered with every bad field (Shlink's invalidElements), not only the
+ * first. Returns 0, or 1 with the answer in *answered. */
+static int create_invalid(http_req *r, rest_job *j, int *answered)
+{
+	const char *names[24];
+	bad_fields bad = {0};
+	sh_err first = {0}, e = {0};
+	int n = 0, m = 0, rc, rc2;
+
+	rc = linkjson_parse_create_all(j->body, &j->u.create, j->tagv, &first, names, 12, &n);
+	if (rc < 0 && n == 0) { /* not an object, or no input's fault */
+		*answered = http_reply_error(r, rc, &first);
+		return 1;
+	}
+	rc2 = svc_create_check(r->v, &j->u.create, names + n, 12, &m, &e);
+	if (rc2 < 0 && m == 0 && rc2 != SH_EINVAL) { /* out of memory */
+		*answered = http_reply_error(r, rc2, &e);
+		return 1;
+	}
+	if (rc == 0 && rc2 == 0)
+		return 0;
+	if (n + m == 1) { /* one field: the answer it always had (reserved, taken, ...) */
+		*answered = http_reply_error(r, rc ? rc : rc2, rc ? &first : &e);
+		return 1;
+	}
+	for (int i = 0; i < n + m; i++) {
+		const char *f = strcmp(names[i], "url") == 0 ? "longUrl" : names[i];
+		bool seen = false;
+
+		for (int k = 0; k < i; k++)
+			seen |= strcmp(f, strcmp(names[k], "url") == 0 ? "longUrl" : names[k]) == 0;
+		if (!seen)
+			bad_add(&bad, f, i == 0 ? (rc ? first.msg : e.msg) : NULL);
+	}
+	return bad_reply(r, &bad, answered);
+}
+
 static int create_short_url(http_req *r)
 {
 	rest_job *j;
-	int answered = 0, rc;
+	int answered = 0;
 
 	if (!svc_caller_can_write(&r->caller))
 		return forbidden(r, "This API key is read-only; it cannot create short URLs.");
@@ -611,9 +650,8 @@ static int create_short_url(http_req *r)
 	j->body = http_body_json(r, &answered);
 	if (!j->body)
 		return answered;
-	rc = linkjson_parse_create(j->body, &j->u.create, j->tagv, &j->u.err);
-	if (rc < 0)
-		return http_reply_error(r, rc, &j->u.err);
+	if (create_invalid(r, j, &answered))
+		return answered;
 	j->u.caller = r->caller;
 	if (j->u.create.custom_code)
 		snprintf(r->arg, sizeof(r->arg), "%s", j->u.create.custom_code);

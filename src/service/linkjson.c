@@ -220,77 +220,115 @@ static int get_tags(const json_t *obj, bool *present, const char *tagv[SH_MAX_TA
 	return 0;
 }
 
-int linkjson_parse_create(const json_t *obj, svc_create_req *req,
-                          const char *tagv[SH_MAX_TAGS], sh_err *err)
+/* Where a parse reports: the first bad member into err; with bad, every
+ * bad member's name (and the parse goes on). */
+typedef struct bad_list {
+	sh_err *err;
+	const char **bad;
+	int max, n, first;
+} bad_list;
+
+/* One member's result; true: stop (the first one when not collecting). */
+static bool bad_member(bad_list *b, int rc, const sh_err *e)
 {
-	bool present, isnull, b;
+	if (rc == 0)
+		return false;
+	if (!b->first) {
+		b->first = rc;
+		*b->err = *e;
+	}
+	if (!b->bad || rc != SH_EINVAL)
+		return true;
+	if (b->n < b->max)
+		b->bad[b->n++] = e->field ? e->field : "body";
+	return false;
+}
+
+static int parse_create(const json_t *obj, svc_create_req *req, const char *tagv[SH_MAX_TAGS],
+                        bad_list *b)
+{
+	bool present, isnull, bv;
 	int64_t n;
+	sh_err e = {0};
 	int rc;
 
 	svc_create_req_init(req);
-	if (!json_is_object(obj))
-		return sh_err_set(err, SH_EINVAL, NULL, "the body must be a JSON object");
-
-	rc = get_string(obj, "longUrl", false, &present, &req->url, err);
-	if (rc)
-		return rc;
-	if (!present)
-		return sh_err_set(err, SH_EINVAL, "longUrl",
-		                  "longUrl is required: the URL to shorten");
-	rc = get_string(obj, "customSlug", true, &present, &req->custom_code, err);
-	if (rc)
-		return rc;
+	if (!json_is_object(obj)) {
+		sh_err_set(&e, SH_EINVAL, NULL, "the body must be a JSON object");
+		b->first = SH_EINVAL;
+		*b->err = e;
+		return SH_EINVAL;
+	}
+	rc = get_string(obj, "longUrl", false, &present, &req->url, &e);
+	if (rc == 0 && !present)
+		rc = sh_err_set(&e, SH_EINVAL, "longUrl", "longUrl is required: the URL to shorten");
+	if (bad_member(b, rc, &e))
+		return b->first;
+	rc = get_string(obj, "customSlug", true, &present, &req->custom_code, &e);
+	if (bad_member(b, rc, &e))
+		return b->first;
 	/* Shlink's rule: a new link unless findIfExists asks for a match */
 	req->find_if_exists = false;
-	rc = get_bool(obj, "findIfExists", &present, &b, err);
-	if (rc)
-		return rc;
-	req->find_matching = present && b;
-	rc = get_int(obj, "shortCodeLength", true, &present, &isnull, &n, err);
-	if (rc)
-		return rc;
-	if (present && !isnull) {
+	rc = get_bool(obj, "findIfExists", &present, &bv, &e);
+	if (bad_member(b, rc, &e))
+		return b->first;
+	req->find_matching = rc == 0 && present && bv;
+	rc = get_int(obj, "shortCodeLength", true, &present, &isnull, &n, &e);
+	if (rc == 0 && present && !isnull) {
 		if (n < 0 || n > INT32_MAX)
-			return sh_err_set(err, SH_EINVAL, "shortCodeLength",
-			                  "shortCodeLength must be between 4 and %d", CODE_MAX);
-		req->code_length = (int)n;
+			rc = sh_err_set(&e, SH_EINVAL, "shortCodeLength",
+			                "shortCodeLength must be between 4 and %d", CODE_MAX);
+		else
+			req->code_length = (int)n;
 	}
-	rc = get_time(obj, "validSince", &present, &req->valid_since, err);
-	if (rc)
-		return rc;
-	rc = get_time(obj, "validUntil", &present, &req->expires_at, err);
-	if (rc)
-		return rc;
-	rc = get_int(obj, "maxVisits", true, &present, &isnull, &req->max_visits, err);
-	if (rc)
-		return rc;
-	rc = get_tags(obj, &present, tagv, &req->ntags, err);
-	if (rc)
-		return rc;
+	if (bad_member(b, rc, &e) ||
+	    bad_member(b, get_time(obj, "validSince", &present, &req->valid_since, &e), &e) ||
+	    bad_member(b, get_time(obj, "validUntil", &present, &req->expires_at, &e), &e) ||
+	    bad_member(b, get_int(obj, "maxVisits", true, &present, &isnull, &req->max_visits, &e),
+	               &e) ||
+	    bad_member(b, get_tags(obj, &present, tagv, &req->ntags, &e), &e) ||
+	    bad_member(b, get_string(obj, "title", true, &present, &req->title, &e), &e))
+		return b->first;
 	req->tags = req->ntags ? tagv : NULL;
-	rc = get_string(obj, "title", true, &present, &req->title, err);
-	if (rc)
-		return rc;
-	rc = get_bool(obj, "crawlable", &present, &b, err);
-	if (rc)
-		return rc;
-	if (present)
-		req->crawlable = b;
-	rc = get_bool(obj, "forwardQuery", &present, &b, err);
-	if (rc)
-		return rc;
-	if (present)
-		req->forward_query = b;
-	rc = get_int(obj, "redirectStatus", true, &present, &isnull, &n, err);
-	if (rc)
-		return rc;
-	if (present && !isnull) {
+	rc = get_bool(obj, "crawlable", &present, &bv, &e);
+	if (rc == 0 && present)
+		req->crawlable = bv;
+	if (bad_member(b, rc, &e))
+		return b->first;
+	rc = get_bool(obj, "forwardQuery", &present, &bv, &e);
+	if (rc == 0 && present)
+		req->forward_query = bv;
+	if (bad_member(b, rc, &e))
+		return b->first;
+	rc = get_int(obj, "redirectStatus", true, &present, &isnull, &n, &e);
+	if (rc == 0 && present && !isnull) {
 		if (n < 0 || n > 999)
-			return sh_err_set(err, SH_EINVAL, "redirectStatus",
-			                  "redirectStatus must be 301, 302, 307 or 308");
-		req->redirect_status = (int)n;
+			rc = sh_err_set(&e, SH_EINVAL, "redirectStatus",
+			                "redirectStatus must be 301, 302, 307 or 308");
+		else
+			req->redirect_status = (int)n;
 	}
-	return 0;
+	bad_member(b, rc, &e);
+	return b->first;
+}
+
+int linkjson_parse_create(const json_t *obj, svc_create_req *req,
+                          const char *tagv[SH_MAX_TAGS], sh_err *err)
+{
+	bad_list b = {.err = err};
+
+	return parse_create(obj, req, tagv, &b);
+}
+
+int linkjson_parse_create_all(const json_t *obj, svc_create_req *req,
+                              const char *tagv[SH_MAX_TAGS], sh_err *err, const char **fields,
+                              int max, int *n)
+{
+	bad_list b = {.err = err, .bad = fields, .max = max};
+	int rc = parse_create(obj, req, tagv, &b);
+
+	*n = b.n;
+	return rc;
 }
 
 int linkjson_parse_update(const json_t *obj, svc_update_req *req,

@@ -759,6 +759,111 @@ static int pick_custom(svc *v, store *s, const char *code, sh_link *l, sh_err *e
 	return 0;
 }
 
+/* ---- the checks of a create, one field each --------------------------------- */
+
+static int check_custom(const char *code, sh_err *err)
+{
+	size_t n = code ? strlen(code) : 0;
+
+	if (!code)
+		return 0;
+	if (!codec_custom_valid(code, n))
+		return sh_err_set(err, SH_EINVAL, "customSlug",
+		                  "a custom code is 1–64 characters of A–Z, a–z, 0–9, '_' "
+		                  "and '-'");
+	if (codec_reserved(code, n))
+		return sh_err_set(err, SH_ERESERVED, "customSlug",
+		                  "the code %s is reserved for the service's own pages; "
+		                  "choose another",
+		                  code);
+	return 0;
+}
+
+static int check_code_length(int len, sh_err *err)
+{
+	if (len != 0 && (len < 4 || len > CODE_MAX))
+		return sh_err_set(err, SH_EINVAL, "shortCodeLength",
+		                  "shortCodeLength must be between 4 and %d", CODE_MAX);
+	return 0;
+}
+
+static int check_visits(int64_t n, sh_err *err)
+{
+	if (n < 0)
+		return sh_err_set(err, SH_EINVAL, "visits", "a visit count is a whole number >= 0");
+	return 0;
+}
+
+/* Where check_create reports: the first failure into err; with bad, every
+ * bad field's name too (and the checks go on after a bad input). */
+typedef struct checks {
+	sh_err *err;
+	const char **bad;
+	int max, n;
+	int first;
+} checks;
+
+static bool input_error(int rc)
+{
+	return rc == SH_EINVAL || rc == SH_ETOOBIG || rc == SH_EBLOCKED || rc == SH_ERESERVED;
+}
+
+/* One check's result; true: stop (the first failure when not collecting,
+ * or a failure that is no input's fault, such as out of memory). */
+static bool failed(checks *c, int rc, const sh_err *e)
+{
+	if (rc == 0)
+		return false;
+	if (!c->first || !input_error(rc)) {
+		c->first = rc;
+		*c->err = *e;
+	}
+	if (!c->bad || !input_error(rc))
+		return true;
+	if (c->n < c->max)
+		c->bad[c->n++] = e->field ? e->field : "body";
+	return false;
+}
+
+/* Every check of a create request, in order; l gets what they make (the
+ * normalized URL, the tags, the redirect status). */
+static int check_create(svc *v, const svc_create_req *req, sh_link *l, checks *c)
+{
+	const sh_config *cfg = v->cfg;
+	sh_err e = {0};
+	int rc;
+
+	l->redirect_status = req->redirect_status ? req->redirect_status
+	                     : status_valid(cfg->redirect_status) ? cfg->redirect_status : 302;
+	rc = req->url ? url_normalize(&v->policy, req->url,
+	                              req->url_len ? req->url_len : strlen(req->url), &l->url, &e)
+	              : sh_err_set(&e, SH_EINVAL, "url", "the URL to shorten is missing");
+	/* each stops the chain only when it must (failed) */
+	(void)(failed(c, rc, &e) || failed(c, check_custom(req->custom_code, &e), &e) ||
+	       failed(c, check_code_length(req->code_length, &e), &e) ||
+	       failed(c, check_title(req->title, &e), &e) ||
+	       failed(c, check_tags(req->tags, req->ntags, l->tags, &l->ntags, &e), &e) ||
+	       failed(c, check_status(l->redirect_status, &e), &e) ||
+	       failed(c, check_max_visits(req->max_visits, &e), &e) ||
+	       failed(c, check_times(req->valid_since, req->expires_at, &e), &e) ||
+	       failed(c, check_visits(req->visits, &e), &e));
+	return c->first;
+}
+
+int svc_create_check(svc *v, const svc_create_req *req, const char **fields, int max, int *n,
+                     sh_err *err)
+{
+	checks c = {.err = err, .bad = fields, .max = max};
+	sh_link l;
+	int rc;
+
+	memset(&l, 0, sizeof l);
+	rc = check_create(v, req, &l, &c);
+	sh_link_clear(&l);
+	*n = c.n;
+	return rc;
+}
+
 /* Shlink's findIfExists (sh_link_match): l holds the validated request. */
 static int find_matching(svc *v, store *s, const svc_create_req *req, const sh_link *l,
                          sh_link *found)
@@ -789,65 +894,20 @@ int svc_shorten(svc *v, store *s, const svc_create_req *req, sh_link *out, bool 
                 sh_err *err)
 {
 	const sh_config *cfg = v->cfg;
+	checks c = {.err = err};
 	sh_link l, found;
 	bool dedupe, nested = false, open = false, have_found = false;
-	size_t clen = 0;
 	int len, rc;
 
 	memset(&l, 0, sizeof l);
 	memset(&found, 0, sizeof found);
 	if (existed)
 		*existed = false;
-	if (!req->url)
-		return sh_err_set(err, SH_EINVAL, "url", "the URL to shorten is missing");
 
 	/* ---- validate everything before touching the store ---- */
-	rc = url_normalize(&v->policy, req->url, req->url_len ? req->url_len : strlen(req->url),
-	                   &l.url, err);
+	rc = check_create(v, req, &l, &c);
 	if (rc)
 		goto out;
-	if (req->custom_code) {
-		clen = strlen(req->custom_code);
-		if (!codec_custom_valid(req->custom_code, clen)) {
-			rc = sh_err_set(err, SH_EINVAL, "customSlug",
-			                "a custom code is 1–64 characters of A–Z, a–z, 0–9, '_' "
-			                "and '-'");
-			goto out;
-		}
-		if (codec_reserved(req->custom_code, clen)) {
-			rc = sh_err_set(err, SH_ERESERVED, "customSlug",
-			                "the code %s is reserved for the service's own pages; "
-			                "choose another",
-			                req->custom_code);
-			goto out;
-		}
-	}
-	if (req->code_length != 0 && (req->code_length < 4 || req->code_length > CODE_MAX)) {
-		rc = sh_err_set(err, SH_EINVAL, "shortCodeLength",
-		                "shortCodeLength must be between 4 and %d", CODE_MAX);
-		goto out;
-	}
-	rc = check_title(req->title, err);
-	if (rc)
-		goto out;
-	rc = check_tags(req->tags, req->ntags, l.tags, &l.ntags, err);
-	if (rc)
-		goto out;
-	l.redirect_status = req->redirect_status ? req->redirect_status
-	                    : status_valid(cfg->redirect_status) ? cfg->redirect_status : 302;
-	rc = check_status(l.redirect_status, err);
-	if (rc)
-		goto out;
-	rc = check_max_visits(req->max_visits, err);
-	if (rc)
-		goto out;
-	rc = check_times(req->valid_since, req->expires_at, err);
-	if (rc)
-		goto out;
-	if (req->visits < 0) {
-		rc = sh_err_set(err, SH_EINVAL, "visits", "a visit count is a whole number >= 0");
-		goto out;
-	}
 	l.visits = req->visits; /* the store adds them to the totals */
 	if (req->title && req->title[0]) {
 		l.title = strdup(req->title);

@@ -223,3 +223,21 @@ def test_delete_tags_without_tags_is_204(fresh):
     r = fresh.api("DELETE", "/tags")
     assert r.status_code == 204
     assert fresh.api("GET", "/tags").json()["tags"]["data"] == ["keep"]
+
+
+def test_create_names_every_bad_field(fresh):
+    r = fresh.api("POST", "/short-urls", json={
+        "longUrl": "javascript:alert(1)", "customSlug": "a/b", "tags": ["BAD TAG"],
+        "maxVisits": "x", "validUntil": "nope", "crawlable": "yes", "title": "ok"})
+    body = assert_problem(r, 400, "invalid-data")
+    assert sorted(body["invalidElements"]) == sorted(
+        ["longUrl", "customSlug", "tags", "maxVisits", "validUntil", "crawlable"])
+    # one bad field: the same answer as before, naming it alone
+    r = fresh.api("POST", "/short-urls", json={"longUrl": "https://example.com/",
+                                                "shortCodeLength": 2})
+    assert assert_problem(r, 400, "invalid-data")["invalidElements"] == ["shortCodeLength"]
+    # a missing longUrl is named once
+    r = fresh.api("POST", "/short-urls", json={"tags": "x"})
+    assert sorted(assert_problem(r, 400, "invalid-data")["invalidElements"]) == \
+        ["longUrl", "tags"]
+    assert fresh.api("GET", "/short-urls").json()["shortUrls"]["pagination"]["totalItems"] == 0

@@ -1372,6 +1372,46 @@ static void expect_create_field(const char *text, const char *field)
 	json_decref(j);
 }
 
+/* Every bad field, from the body's types and from the service's checks. */
+static void test_create_every_bad_field(void **state)
+{
+	fx *f = *state;
+	json_t *j = parse("{\"longUrl\":\"ftp://e.x/\",\"customSlug\":\"api\","
+	                  "\"maxVisits\":\"x\",\"tags\":[\"OK\"],\"title\":7,"
+	                  "\"shortCodeLength\":3,\"redirectStatus\":200}");
+	const char *tv[SH_MAX_TAGS], *bad[12];
+	svc_create_req r;
+	sh_err err = {0};
+	int n = 0, m = 0;
+
+	/* the types: maxVisits and title; the first one's sentence */
+	assert_int_equal(linkjson_parse_create_all(j, &r, tv, &err, bad, 12, &n), SH_EINVAL);
+	assert_int_equal(n, 2);
+	assert_string_equal(bad[0], "maxVisits");
+	assert_string_equal(bad[1], "title");
+	assert_string_equal(err.field, "maxVisits");
+	/* the meanings: URL scheme, reserved slug, length, tags, status */
+	memset(&err, 0, sizeof err);
+	assert_int_equal(svc_create_check(f->v, &r, bad, 12, &m, &err), SH_EINVAL);
+	assert_int_equal(m, 5);
+	assert_string_equal(bad[0], "url");
+	assert_string_equal(bad[1], "customSlug");
+	assert_string_equal(bad[2], "shortCodeLength");
+	assert_string_equal(bad[3], "tags");
+	assert_string_equal(bad[4], "redirectStatus");
+	assert_string_equal(err.field, "url");
+	/* at most max */
+	assert_int_equal(svc_create_check(f->v, &r, bad, 2, &m, &err), SH_EINVAL);
+	assert_int_equal(m, 2);
+	/* a good request: nothing */
+	svc_create_req_init(&r);
+	r.url = "https://example.com/good";
+	assert_int_equal(svc_create_check(f->v, &r, bad, 12, &m, &err), 0);
+	assert_int_equal(m, 0);
+	assert_int_equal(count_links(f), 0); /* and nothing stored */
+	json_decref(j);
+}
+
 static void test_linkjson_parse(void **state)
 {
 	fx *f = *state;
@@ -1512,6 +1552,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_shorten_resolves, setup_mem, teardown),
 		cmocka_unit_test_setup_teardown(test_dedupe, setup_mem, teardown),
 		cmocka_unit_test_setup_teardown(test_find_matching, setup_mem, teardown),
+		cmocka_unit_test_setup_teardown(test_create_every_bad_field, setup_mem, teardown),
 		cmocka_unit_test_setup_teardown(test_thousand_codes, setup_mem, teardown),
 		cmocka_unit_test_setup_teardown(test_custom_codes, setup_mem, teardown),
 		cmocka_unit_test_setup_teardown(test_custom_equal_to_next_generated, setup_mem,
