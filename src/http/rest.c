@@ -125,10 +125,12 @@ static void paging_check(http_req *r, paging *p, bad_fields *b)
 
 	p->page = 1;
 	p->per = 10;
-	if (ps && !parse_int(ps, 1, 1000000000, &p->page)) {
+	if (ps && !parse_int(ps, 0, 1000000000, &p->page)) {
 		p->page = 1;
 		bad_add(b, "page", "page must be a whole number from 1.");
 	}
+	if (p->page == 0)
+		p->page = 1; /* as Shlink: page 0 is the first page */
 	if (is) {
 		if (!parse_int(is, -1, 1000000000, &p->per))
 			bad_add(b, "itemsPerPage", "itemsPerPage must be a whole number (-1 for all).");
@@ -293,8 +295,8 @@ int rest_health(http_req *r)
 	return ret;
 }
 
-/* The default (and only) domain: the authority of the base URL. */
-static const char *default_domain(http_req *r, char *host, size_t hsz)
+/* The default domain's authority: the base URL's host[:port]. */
+static const char *base_authority(http_req *r, char *host, size_t hostsz)
 {
 	const char *base = r->cfg->base_url ? r->cfg->base_url : "http://localhost:8000";
 	const char *h = strstr(base, "://");
@@ -302,28 +304,18 @@ static const char *default_domain(http_req *r, char *host, size_t hsz)
 
 	h = h ? h + 3 : base;
 	n = strcspn(h, "/");
-	if (n >= hsz)
-		n = hsz - 1;
+	if (n >= hostsz)
+		n = hostsz - 1;
 	memcpy(host, h, n);
 	host[n] = '\0';
 	return host;
-}
-
-/* Whether a `domain` parameter names the default domain ("DEFAULT", as
- * Shlink spells it, or its authority): every link is on it. */
-static bool is_default_domain(http_req *r, const char *d)
-{
-	char host[256];
-
-	return strcmp(d, "DEFAULT") == 0 ||
-	       strcasecmp(d, default_domain(r, host, sizeof(host))) == 0;
 }
 
 int rest_domains(http_req *r)
 {
 	char host[256];
 
-	default_domain(r, host, sizeof(host));
+	base_authority(r, host, sizeof host);
 	json_t *redirects = json_pack("{s:n,s:n,s:n}", "baseUrlRedirect", "regular404Redirect",
 	                              "invalidShortUrlRedirect");
 	json_t *j =
@@ -504,6 +496,15 @@ static int list_cb(const sh_link *l, void *ud)
 		return 1;
 	json_array_append_new(c->arr, o);
 	return 0;
+}
+
+/* Whether a `domain` parameter names the default domain ("DEFAULT", as
+ * Shlink spells it, or its authority): every link is on it. */
+static bool is_default_domain(http_req *r, const char *d)
+{
+	char host[256];
+
+	return strcmp(d, "DEFAULT") == 0 || strcasecmp(d, base_authority(r, host, sizeof host)) == 0;
 }
 
 /* "any" (the default) or "all"; false on anything else. */

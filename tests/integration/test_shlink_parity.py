@@ -241,3 +241,11 @@ def test_create_names_every_bad_field(fresh):
     assert sorted(assert_problem(r, 400, "invalid-data")["invalidElements"]) == \
         ["longUrl", "tags"]
     assert fresh.api("GET", "/short-urls").json()["shortUrls"]["pagination"]["totalItems"] == 0
+
+
+def test_page_zero_is_the_first_page(fresh):
+    made = [fresh.create(f"https://example.com/p0/{i}")["shortCode"] for i in range(3)]
+    r = fresh.api("GET", "/short-urls?page=0&itemsPerPage=2")
+    assert r.status_code == 200
+    assert r.json()["shortUrls"]["pagination"]["currentPage"] == 1
+    assert [u["shortCode"] for u in r.json()["shortUrls"]["data"]] == made[::-1][:2]
