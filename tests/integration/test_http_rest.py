@@ -99,7 +99,10 @@ def test_list_pagination_search_tags_order(srv):
         assert urls == sorted(urls)
         r = s.api("GET", "/short-urls", params={"orderBy": "dateCreated-DESC"})
         assert r.status_code == 200
-        for bad in ({"orderBy": "password-ASC"}, {"page": "0"}, {"page": "x"},
+        # page 0 is the first page, as Shlink reads it (issue 9)
+        assert s.api("GET", "/short-urls", params={"page": "0"}).json() == \
+            s.api("GET", "/short-urls", params={"page": "1"}).json()
+        for bad in ({"orderBy": "password-ASC"}, {"page": "-1"}, {"page": "x"},
                     {"itemsPerPage": "1e3"}, {"startDate": "2024-13-45"},
                     {"tagsMode": "some"}, {"excludeMaxVisitsReached": "maybe"}):
             assert_problem(s.api("GET", "/short-urls", params=bad), 400, "invalid-data")
