@@ -1,0 +1,412 @@
+/*
+ * request.c — the life of a request in libmicrohttpd's callbacks, and a
+ * write deferred to the service's writer (suspend, submit, resume).
+ *
+ * The access handler is called several times per request: first with the
+ * headers (we check limits, remember the request), then with body pieces
+ * (copied, bounded), then with *upload_data_size == 0 (we dispatch), and,
+ * for a deferred write, once more after the writer resumed the connection
+ * (we answer from the unit's result). Answers are queued only on the last
+ * calls: queueing on the first call makes libmicrohttpd close the
+ * connection. The exception is a body we already know we refuse (413 by
+ * Content-Length): answered at once, and the connection is closed.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "shorty/http.h"
+#include "shorty/linkjson.h"
+#include "shorty/log.h"
+#include "shorty/timeutil.h"
+#include "http/server.h"
+
+/* ---- the request life cycle -------------------------------------------------- */
+
+void http_req_free(http_req *r)
+{
+	if (r->ud_free)
+		r->ud_free(r->ud);
+	for (int i = 0; i < r->nextra; i++) {
+		free(r->extra[i].name);
+		free(r->extra[i].value);
+	}
+	http_form_free(r);
+	free((void *)r->body);
+	free(r->raw_buf);
+	free(r->path_buf);
+	free(r);
+}
+
+/* libmicrohttpd calls this with the raw request target before it parses
+ * it: we keep a copy (the redirect forwards the raw query; the router works
+ * on the raw path, not on the %-decoded one). Its result is *con_cls. */
+void *http_on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	http_server *S = cls;
+	http_req *r = calloc(1, sizeof(*r));
+	size_t n;
+
+	/* a request began: its headers get HTTP_REQUEST_TIMEOUT from now */
+	http_conn_phase(S, c, sh_mono_ns() + HTTP_REQUEST_TIMEOUT * 1000000000LL,
+	                HTTP_REQUEST_TIMEOUT);
+	if (!r)
+		return NULL;
+	__atomic_add_fetch(&S->inflight, 1, __ATOMIC_RELAXED);
+	r->t0_ns = sh_mono_ns();
+	r->route = ROUTE_LABEL_OTHER; /* until the router finds one */
+	n = strlen(uri);
+	r->raw_len = n;
+	if (n > HTTP_REQUEST_LINE_MAX)
+		n = 0; /* answered 414 later; keep nothing */
+	r->raw_buf = malloc(n + 1);
+	if (r->raw_buf) {
+		memcpy(r->raw_buf, uri, n);
+		r->raw_buf[n] = '\0';
+	}
+	return r;
+}
+
+#define HTTP_LOG_TARGET_MAX 1024
+
+void http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                       enum MHD_RequestTerminationCode toe)
+{
+	http_server *S = cls;
+	http_req *r = *con_cls;
+
+	/* answered, the connection stays: the next request's headers must be
+	 * complete within the keep-alive idle time */
+	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		http_conn_phase(S, c, sh_mono_ns() + (int64_t)S->idle_timeout * 1000000000LL,
+		                S->idle_timeout);
+	if (!r)
+		return;
+	*con_cls = NULL;
+	if (r->w && r->status)
+		http_metrics_request(r->w->m, r->route, r->status, sh_mono_ns() - r->t0_ns);
+	if (S->cfg->access_log && r->status) {
+		char target[HTTP_LOG_TARGET_MAX];
+		log_msg(SH_LOG_INFO, "%s %s %s %d", r->ip, r->method ? r->method : "-",
+		        http_log_target(r->raw_buf, target, sizeof target), r->status);
+	}
+	__atomic_sub_fetch(&S->inflight, 1, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&S->jlock);
+	if (r->state == ST_WAIT && !r->job_finished) {
+		r->job_orphan = true; /* job_done frees it */
+		pthread_mutex_unlock(&S->jlock);
+		return;
+	}
+	pthread_mutex_unlock(&S->jlock);
+	http_req_free(r);
+}
+
+static unsigned method_bit(const char *m)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} tab[] = {
+	    {"GET", HTTP_GET},         {"HEAD", HTTP_HEAD},   {"POST", HTTP_POST},
+	    {"PUT", HTTP_PUT},         {"PATCH", HTTP_PATCH}, {"DELETE", HTTP_DELETE},
+	    {"OPTIONS", HTTP_OPTIONS},
+	};
+	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
+		if (strcmp(m, tab[i].name) == 0)
+			return tab[i].bit;
+	return HTTP_OTHER;
+}
+
+struct hdr_count {
+	size_t n, bytes, hosts, cls, tes;
+	bool bad; /* a field no proxy in front of us would read the same way */
+};
+
+static bool tchar(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* RFC 3986 host[:port]: reg-name, IP literal, port. */
+static bool host_ok(const char *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)v[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      strchr("-._~!$&'()*+,;=:%[]", c)))
+			return false;
+	}
+	return true;
+}
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    size_t key_size, const char *value, size_t value_size)
+{
+	struct hdr_count *h = cls;
+
+	(void)kind;
+	h->n++;
+	h->bytes += key_size + value_size + 4;
+	/* RFC 9110 5.1, 5.5: a token for the name; no NUL, CR, LF or other
+	 * control character in the value (HTAB and obs-text are fine) */
+	if (key_size == 0 || strlen(key) != key_size || (value && strlen(value) != value_size))
+		h->bad = true;
+	for (size_t i = 0; i < key_size && !h->bad; i++)
+		if (!tchar((unsigned char)key[i]))
+			h->bad = true;
+	for (size_t i = 0; value && i < value_size && !h->bad; i++) {
+		unsigned char c = (unsigned char)value[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			h->bad = true;
+	}
+	if (strcasecmp(key, "Host") == 0) {
+		h->hosts++;
+		if (!value || !host_ok(value, value_size))
+			h->bad = true;
+	}
+	if (strcasecmp(key, "Content-Length") == 0)
+		h->cls++;
+	if (strcasecmp(key, "Transfer-Encoding") == 0)
+		h->tes++;
+	return MHD_YES;
+}
+
+/* First call: everything that can be checked from the headers. Returns the
+ * status to answer (0 = go on). *has_body true also means "answer now and
+ * close": set for every framing error, so that bytes after them are never
+ * read as a request of their own (smuggling). */
+static int check_headers(http_req *r, const char *version, bool *has_body)
+{
+	struct hdr_count h = {0};
+	const char *cl, *te;
+
+	if (r->raw_len > HTTP_REQUEST_LINE_MAX)
+		return 414;
+	if (!r->raw_buf) /* http_on_uri could not copy it: out of memory */
+		return 503;
+	MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, count_header, &h);
+	if (h.n > HTTP_HEADER_FIELDS_MAX || h.bytes > HTTP_HEADERS_MAX)
+		return 431;
+	r->req_bytes = r->raw_len + h.bytes + h.n * HTTP_FIELD_OVERHEAD;
+	cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
+	te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Transfer-Encoding");
+	*has_body = (cl && strcmp(cl, "0") != 0) || te;
+	/* RFC 9112 6.3: CL with TE, several CL or TE fields, bad fields */
+	if (h.bad || h.cls > 1 || h.tes > 1 || (cl && te)) {
+		*has_body = true;
+		return 400;
+	}
+	if (te && strcasecmp(te, "chunked") != 0) {
+		*has_body = true;
+		for (const char *p = te; *p; p++)
+			if (!tchar((unsigned char)*p))
+				return 400; /* "chunked, chunked", ",chunked" */
+		return 501;                 /* a coding we do not implement: gzip */
+	}
+	if (r->raw_buf[0] != '/')
+		return 400; /* absolute-form or '*' targets: not served */
+	/* RFC 9112 3.2: exactly one Host in HTTP/1.1 */
+	if (h.hosts > 1 || (h.hosts == 0 && version && strcmp(version, "HTTP/1.1") == 0))
+		return 400;
+	if (cl) {
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(cl, &end, 10);
+		if (errno || *end || end == cl || cl[0] == '-' || cl[0] == '+') {
+			*has_body = true;
+			return 400;
+		}
+		if (v > HTTP_BODY_MAX)
+			return 413;
+	}
+	return 0;
+}
+
+static int answer_early(http_req *r, int status)
+{
+	switch (status) {
+	case 400:
+		return http_reply_problem(r, 400, NULL, "Bad Request",
+		                          "The request could not be parsed.", NULL);
+	case 413:
+		return http_reply_problem(r, 413, NULL, "Content Too Large",
+		                          "The request body is larger than 65536 bytes.", NULL);
+	case 414:
+		return http_reply_problem(r, 414, NULL, "URI Too Long",
+		                          "The request target is longer than 8192 bytes.", NULL);
+	case 501:
+		return http_reply_problem(r, 501, NULL, "Not Implemented",
+		                          "Transfer-Encoding: only chunked is supported.", NULL);
+	case 431:
+		return http_reply_problem(r, 431, NULL, "Request Header Fields Too Large",
+		                          "The request headers exceed 16384 bytes or 100 fields.",
+		                          NULL);
+	default:
+		return http_reply_problem(r, 503, NULL, "Service Unavailable",
+		                          "The service cannot answer right now; retry shortly.",
+		                          NULL);
+	}
+}
+
+static int body_append(http_req *r, const char *data, size_t n)
+{
+	char *b = (char *)r->body;
+
+	if (r->body_too_big)
+		return 0;
+	if (r->body_len + n > HTTP_BODY_MAX) {
+		r->body_too_big = true;
+		free(b);
+		r->body = NULL;
+		r->body_len = r->body_cap = 0;
+		return 0;
+	}
+	if (r->body_len + n + 1 > r->body_cap) {
+		size_t cap = r->body_cap ? r->body_cap : 1024;
+		while (cap < r->body_len + n + 1)
+			cap *= 2;
+		if (cap > HTTP_BODY_MAX + 1)
+			cap = HTTP_BODY_MAX + 1;
+		b = realloc(b, cap);
+		if (!b)
+			return SH_ENOMEM;
+		r->body = b;
+		r->body_cap = cap;
+	}
+	memcpy(b + r->body_len, data, n);
+	r->body_len += n;
+	b[r->body_len] = '\0';
+	return 0;
+}
+
+enum MHD_Result http_on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                const char *method, const char *version, const char *upload_data,
+                                size_t *upload_data_size, void **con_cls)
+{
+	http_server *S = cls;
+	http_req *r = *con_cls;
+
+	(void)url;
+	if (!r)
+		return MHD_NO; /* out of memory at http_on_uri: nothing we can say */
+
+	switch (r->state) {
+	case ST_HEADERS: {
+		bool has_body = false;
+		int st;
+
+		http_conn_phase(S, c, 0, HTTP_REQUEST_TIMEOUT); /* headers complete */
+		r->conn = c;
+		r->v = S->v;
+		r->cfg = S->cfg;
+		r->method = method;
+		r->meth = method_bit(method);
+		r->w = http_worker_get();
+		r->raw_target = r->raw_buf;
+		http_client_ip(S, r);
+		st = r->w ? check_headers(r, version, &has_body) : 503;
+		if (st == 0) {
+			const char *q = strchr(r->raw_buf, '?');
+			size_t plen = q ? (size_t)(q - r->raw_buf) : strlen(r->raw_buf);
+			r->raw_query = q ? q + 1 : NULL;
+			r->path_buf = strndup(r->raw_buf, plen);
+			if (!r->path_buf)
+				st = 503;
+			r->path = r->path_buf;
+		}
+		r->state = ST_BODY;
+		if (has_body) /* the body gets HTTP_REQUEST_TIMEOUT from now */
+			http_conn_phase(S, c, sh_mono_ns() + HTTP_REQUEST_TIMEOUT * 1000000000LL,
+			                HTTP_REQUEST_TIMEOUT);
+		if (st) {
+			r->early_status = st;
+			/* with a body still coming, answer now (the connection will
+			 * be closed); without one, answer on the next call so that
+			 * keep-alive survives */
+			if (has_body || st == 413) {
+				r->state = ST_DONE;
+				return (enum MHD_Result)answer_early(r, st);
+			}
+		}
+		return MHD_YES;
+	}
+	case ST_BODY:
+		if (*upload_data_size) {
+			if (!r->early_status && body_append(r, upload_data, *upload_data_size) < 0)
+				r->early_status = 503;
+			*upload_data_size = 0;
+			return MHD_YES;
+		}
+		http_conn_phase(S, c, 0, HTTP_REQUEST_TIMEOUT); /* body complete */
+		r->state = ST_DONE;
+		if (r->early_status)
+			return (enum MHD_Result)answer_early(r, r->early_status);
+		if (r->body_too_big) {
+			r->early_status = 413;
+			return (enum MHD_Result)answer_early(r, 413);
+		}
+		/* watch jansson's allocations while the answer is built: a JSON
+		 * answer built or written while one failed is not sent (reply.c) */
+		linkjson_watch_begin();
+		return (enum MHD_Result)http_dispatch(r);
+	case ST_WAIT:
+		if (!r->job_finished) /* spurious: not ours to answer yet */
+			return MHD_YES;
+		r->state = ST_DONE;
+		linkjson_watch_begin();
+		return (enum MHD_Result)r->job_reply(r, r->job_unit->rc);
+	default:
+		return MHD_YES;
+	}
+}
+
+/* ---- deferring a write to the service's writer ---------------------------- */
+
+/* The unit's completion, on the writer's thread: resume the connection,
+ * whose next access-handler call answers from the unit (or free the request
+ * when its connection went away meanwhile). */
+static void job_done(svc_unit *u, void *ud)
+{
+	http_req *r = ud;
+	http_server *S = http_srv;
+
+	(void)u;
+	pthread_mutex_lock(&S->jlock);
+	r->job_finished = true;
+	if (r->job_orphan) {
+		pthread_mutex_unlock(&S->jlock);
+		http_req_free(r); /* frees the unit too (r->ud) */
+		return;
+	}
+	if (!S->daemon_gone)
+		MHD_resume_connection(r->conn);
+	pthread_mutex_unlock(&S->jlock);
+}
+
+int http_defer(http_req *r, svc_unit *u, http_job_reply reply)
+{
+	http_server *S = http_srv;
+	int rc;
+
+	r->job_reply = reply;
+	r->job_unit = u;
+	r->job_finished = false;
+	r->state = ST_WAIT;
+	u->done = job_done;
+	u->done_ud = r;
+	/* suspend first: the writer may resume before we return */
+	MHD_suspend_connection(r->conn);
+	rc = svc_writer_submit(S->wr, u);
+	if (rc < 0) { /* stopping: answered from job_reply on the next call */
+		u->rc = rc;
+		pthread_mutex_lock(&S->jlock);
+		r->job_finished = true;
+		pthread_mutex_unlock(&S->jlock);
+		MHD_resume_connection(r->conn);
+	}
+	return MHD_YES;
+}

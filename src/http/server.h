@@ -1,0 +1,100 @@
+/*
+ * server.h — the HTTP server's own state, shared by the four files that
+ * make the server (server.c: set-up, workers, stop; request.c: the life of
+ * a request; conns.c: connection deadlines; proxies.c: the client address)
+ * and by nothing else: handlers see an http_req (internal.h) only.
+ */
+#ifndef SHORTY_HTTP_SERVER_H
+#define SHORTY_HTTP_SERVER_H
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "http/internal.h"
+
+/* Timeouts. libmicrohttpd 0.9.75 has one idle timeout per connection (it
+ * restarts on every byte), so a client sending a header byte every 9 s would
+ * never hit it. Hence two mechanisms:
+ *   - the idle timeout is HTTP_REQUEST_TIMEOUT (10 s) while a request is on
+ *     the wire (headers, body, sending the answer) and cfg->idle_timeout
+ *     (60 s by default) between requests of a keep-alive connection;
+ *   - a deadline per connection: the headers must be complete within
+ *     HTTP_REQUEST_TIMEOUT of the connection's accept or of the request line,
+ *     and within idle_timeout of the previous answer; a body must be complete
+ *     within HTTP_REQUEST_TIMEOUT of the headers. conn_deadlines_sweep()
+ *     (main thread, twice a second) shuts down the sockets that missed it,
+ *     so a slowloris connection is closed 10-10.5 s after it opened,
+ *     whatever its pace. */
+#define HTTP_REQUEST_TIMEOUT 10        /* seconds: header/body deadline, send idle */
+#define HTTP_SWEEP_NS 500000000LL      /* how often the deadlines are checked */
+#define SHUTDOWN_GRACE_NS 6000000000LL /* in-flight requests may take this long */
+#define TRUSTED_MAX 32
+#define XFF_ENTRIES_MAX 32
+
+enum req_state {
+	ST_HEADERS = 0, /* first call not seen yet */
+	ST_BODY,        /* receiving the body */
+	ST_WAIT,        /* suspended, unit submitted to the writer */
+	ST_DONE,        /* answered */
+};
+
+typedef struct cidr {
+	int family;
+	unsigned char addr[16];
+	int bits;
+} cidr;
+
+struct http_server {
+	const sh_config *cfg;
+	svc *v;
+	svc_writer *wr; /* the service's writer (owns the write connection) */
+	char *db_url;   /* what workers open */
+	struct MHD_Daemon *d;
+
+	pthread_mutex_t wlock; /* registry of workers */
+	http_worker *workers;
+	size_t nworkers;
+
+	pthread_mutex_t jlock; /* deferred requests: finished / orphan */
+	bool daemon_gone;      /* no more MHD_resume_connection */
+
+	int stopping;  /* atomic: shutdown began */
+	long inflight; /* atomic: requests not yet completed */
+
+	int ntrusted;
+	cidr trusted[TRUSTED_MAX];
+
+	pthread_mutex_t clock; /* the connections with their header deadlines */
+	struct conn_track *conns;
+	unsigned idle_timeout; /* seconds, between requests */
+	int64_t mhd_log_ns[4]; /* last time each rate-limited message was logged */
+	unsigned mhd_log_dropped[4];
+
+	int lfd; /* the listen socket, -1 without one */
+};
+
+/* proxies.c */
+void http_trusted_init(http_server *S);
+void http_client_ip(http_server *S, http_req *r);
+
+/* conns.c */
+void http_conn_phase(http_server *S, struct MHD_Connection *c, int64_t deadline_ns,
+                     unsigned timeout_s);
+enum MHD_Result http_on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen);
+void http_on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                        enum MHD_ConnectionNotificationCode toe);
+void http_conn_sweep(http_server *S);
+
+/* request.c */
+void *http_on_uri(void *cls, const char *uri, struct MHD_Connection *c);
+void http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                       enum MHD_RequestTerminationCode toe);
+enum MHD_Result http_on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                const char *method, const char *version, const char *upload_data,
+                                size_t *upload_data_size, void **con_cls);
+void http_req_free(http_req *r);
+
+#endif
