@@ -25,6 +25,7 @@
 #ifndef SHORTY_RULES_H
 #define SHORTY_RULES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -85,6 +86,10 @@ json_t *rules_answer(const rules_set *rs, const char *default_long_url);
 
 /* Number of rules in rs (0 for NULL). */
 size_t rules_count(const rules_set *rs);
+
+/* Whether some condition of rs needs the client's location (geolocation-
+ * country-code, geolocation-city-name): only then is it looked up. */
+bool rules_uses_location(const rules_set *rs);
 
 /* The long URL of the first rule whose conditions all match req, or NULL
  * when none does (or rs is NULL): then the link's own long URL applies.

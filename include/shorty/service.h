@@ -22,6 +22,7 @@
 #include "shorty/config.h"
 #include "shorty/err.h"
 #include "shorty/lru.h"
+#include "shorty/rules.h"
 #include "shorty/store.h"
 #include "shorty/url.h"
 
@@ -130,6 +131,10 @@ int svc_get_by_id(svc *v, store *s, int64_t id, sh_link *out);
 /* What a redirect needs, as cached. */
 typedef struct svc_target {
 	int64_t link_id;
+	uint64_t rules_hash;        /* != 0: the link has redirect rules
+	                               (svc_rules_pick picks the URL) */
+	int64_t max_visits;         /* 0 = no limit (svc_visit_admit) */
+	int64_t visits;             /* as loaded */
 	int status;                 /* 301/302/307/308 */
 	bool forward_query;
 	bool crawlable;
@@ -147,6 +152,35 @@ size_t svc_target_size(const svc *v);
  * nothing (see visits below). */
 int svc_resolve(svc *v, store *s, const char *code, size_t n, svc_target *t,
                 int64_t now);
+
+/* ---- redirect rules (linkrules.c) ---------------------------------------- */
+
+/* A link's redirect rules, compiled (*rs NULL: none), and the link itself
+ * (its url is Shlink's defaultLongUrl). SH_ENOTFOUND when there is no such
+ * link or the caller may not see it. The caller frees both. */
+int svc_rules_get(svc *v, store *s, const char *code, const svc_caller *who, sh_link *link,
+                  rules_set **rs, sh_err *err);
+
+/* Replaces a link's redirect rules with rs (NULL or empty: none), as the
+ * caller may (SH_EFORBIDDEN for a read-only key, SH_ENOTFOUND for a link it
+ * may not see). A write: run it through the writer (SVC_UNIT_RULES_SET).
+ * out (may be NULL) gets the link as stored. */
+int svc_rules_set(svc *v, store *s, const char *code, const svc_caller *who,
+                  const rules_set *rs, sh_link *out, sh_err *err);
+
+/* The redirect path, after svc_resolve: when t's link has rules, the first
+ * rule matching req puts its long URL into t->url (t->url_len); else t is
+ * left as it is. A link without rules costs one compare. req's location
+ * (country, city) is looked up in the GeoIP database only when a condition
+ * needs it and req has none. Returns 0 (a store failure while compiling
+ * keeps the link's own URL). */
+int svc_rules_pick(svc *v, store *s, svc_target *t, const rules_request *req);
+
+/* Whether one more visit of t's link may be served (its visit limit not
+ * reached), counting it as taken: exact across the process's threads, so
+ * that N parallel redirects of a link limited to 2 serve exactly 2. Links
+ * without a limit: always true, no lock (limits.c). */
+bool svc_visit_admit(svc *v, const svc_target *t);
 
 /* Lists the links the caller may see (see sh_list_query; its owner_key_id
  * is the caller's). */
@@ -330,6 +364,7 @@ typedef enum svc_unit_kind {
 	SVC_UNIT_TAGS_DELETE,   /* in: tags, ntags (a missing tag is fine) */
 	SVC_UNIT_KEY_CREATE,    /* in: key_name, key_role  out: key, key_text, err */
 	SVC_UNIT_KEY_REVOKE,    /* in: key_id                    out: err */
+	SVC_UNIT_RULES_SET,     /* in: code, rules               out: link, err */
 	SVC_UNIT_CALL,          /* in: call, call_ud: several service calls as
 	                           one unit (the CLI's import) */
 } svc_unit_kind;
@@ -350,6 +385,7 @@ struct svc_unit {
 	const char *key_name;
 	int key_role;
 	int64_t key_id;
+	const rules_set *rules; /* SVC_UNIT_RULES_SET: the new rules (the front's) */
 	int (*call)(svc *v, store *ws, void *call_ud, sh_err *err);
 	void *call_ud;
 	/* Called on the writer's thread once the unit's group committed or

@@ -30,6 +30,8 @@
 #define SH_TAG_MAX 32
 #define SH_TITLE_MAX 512
 #define SH_VISIT_FIELD_MAX 512 /* referer, user agent: truncated to this */
+#define SH_VISIT_LOCATION_MAX 2048 /* a visit's location JSON (never cut: the
+                                      service writes at most this much) */
 
 enum code_kind {
 	CODE_KIND_COUNTER = 0, /* derived from the id by codec_encode_id; no row in codes */
@@ -59,6 +61,8 @@ typedef struct sh_link {
 	                             * import); SH_OWNER_ANONYMOUS = the public page */
 	int ntags;
 	char tags[SH_MAX_TAGS][SH_TAG_MAX + 1];
+	char *redirect_rules;       /* NULL (none) or owned: Shlink redirect rules,
+	                             * the JSON array rules_to_json() writes */
 } sh_link;
 
 /* The owner of links made anonymously (POST /api/shorten). Never a key id
@@ -66,7 +70,8 @@ typedef struct sh_link {
  * anonymous links and never hands out the operator's or a key's link. */
 #define SH_OWNER_ANONYMOUS ((int64_t)-1)
 
-/* Frees url and title, zeroes the struct. Safe on a zeroed struct. */
+/* Frees url, title and redirect_rules, zeroes the struct. Safe on a zeroed
+ * struct. */
 void sh_link_clear(sh_link *l);
 
 enum list_order {
@@ -144,6 +149,11 @@ typedef struct sh_visit {
 	const char *user_agent;
 	const char *visited_url;    /* the short URL that was asked for */
 	const char *ip;             /* anonymized client address (last octet 0) */
+	const char *location;       /* NULL or Shlink's visitLocation as JSON
+	                               (<= SH_VISIT_LOCATION_MAX bytes) */
+	const char *client_ip;      /* the full address, only between the redirect
+	                               and the flush that locates the visit: never
+	                               stored */
 } sh_visit;
 
 typedef int (*sh_visit_cb)(const sh_visit *v, int64_t visit_id, void *ud);
@@ -155,7 +165,11 @@ typedef struct sh_visit_query {
 	int orphan_type;            /* with orphan == 1: 0 = any, else that type */
 	int64_t start_date, end_date; /* 0 = open */
 	bool exclude_bots;
+	bool exclude_head;          /* leave out HEAD rows (logged, not visits),
+	                               from the rows and the total alike */
 	int64_t owner_key_id;       /* 0 = every owner */
+	int64_t before_id;          /* > 0: only visits with a smaller id (keyset
+	                               paging: the id the callback last saw) */
 	int64_t limit, offset;      /* newest first */
 } sh_visit_query;
 
@@ -236,9 +250,18 @@ typedef struct store_ops {
 	/* meta: small key/value settings (the installation secret lives here). */
 	int (*meta_get)(store *s, const char *key, char **val /* malloc'ed */);
 	int (*meta_set)(store *s, const char *key, const char *val);
+	/* stores val unless key has a value already; *stored (malloc'ed) is
+	 * the value kept: one statement, so that instances creating the same
+	 * setting at once (the installation secret) all read the first one */
+	int (*meta_add)(store *s, const char *key, const char *val, char **stored);
 
 	/* links */
-	int (*next_id)(store *s, int64_t *id);  /* max(id) + 1, 1 when empty */
+	/* an id >= min that no link has or had (ids are never reused).
+	 * SQLite: max(max(id) + 1, deleted ids + 1, min), the same until a
+	 * link takes it; PostgreSQL: from a block leased from a sequence, a
+	 * new one on every call. Either way the caller may skip ids upwards
+	 * from it (a custom code took their code). */
+	int (*next_id)(store *s, int64_t min, int64_t *id);
 	int (*link_insert)(store *s, const sh_link *l); /* id set by caller;
 	                                  SH_ETAKEN if id or stored code exists */
 	int (*link_get)(store *s, int64_t id, sh_link *out);      /* SH_ENOTFOUND */
@@ -299,7 +322,7 @@ void store_options_default(store_options *o);
  * Opens a connection. url: "sqlite:PATH", a bare PATH, "memory:" (private
  * to this handle) or "memory:NAME" (in-process; all handles on the same
  * NAME share data until the last is closed; a writer's open transaction
- * keeps readers waiting), "postgres://..." (when built). Returns 0 or SH_E*
+ * keeps readers waiting), "postgres://..." or "postgresql://..." (libpq). Returns 0 or SH_E*
  * with err saying what failed and how to fix it.
  */
 int store_open(store **out, const char *url, const store_options *o, sh_err *err);
@@ -326,7 +349,8 @@ int store_rollback_to(store *s);
 bool store_in_txn(store *s);
 int store_meta_get(store *s, const char *key, char **val);
 int store_meta_set(store *s, const char *key, const char *val);
-int store_next_id(store *s, int64_t *id);
+int store_meta_add(store *s, const char *key, const char *val, char **stored);
+int store_next_id(store *s, int64_t min, int64_t *id);
 int store_link_insert(store *s, const sh_link *l);
 int store_link_get(store *s, int64_t id, sh_link *out);
 int store_link_get_by_code(store *s, const char *code, sh_link *out);
@@ -372,5 +396,7 @@ void store_fault_clear(void);
  * "memory:" prefix is accepted too) on SQLite's in-memory VFS. */
 int store_sqlite_open(store **out, const char *path, const store_options *o, sh_err *err);
 int store_memory_open(store **out, const char *name, const store_options *o, sh_err *err);
+/* Backend store/postgres.c: url is any libpq connection URI or string. */
+int store_postgres_open(store **out, const char *url, const store_options *o, sh_err *err);
 
 #endif

@@ -110,6 +110,8 @@ const char *cli_clean(const char *s, char *dst, size_t dstsz);
 /* Prints l as one Shlink ShortUrl JSON object (compact or indented), no
  * newline. 0 or SH_ENOMEM. */
 int cli_print_link_json(const svc *v, const sh_link *l, bool compact);
+/* Prints o (taken: freed) as JSON without a newline; SH_ENOMEM for NULL. */
+int cli_print_json(json_t *o, bool compact);
 
 /* Handlers. */
 int cmd_add(cli *c);

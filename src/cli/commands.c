@@ -687,8 +687,9 @@ static int cmd_serve(cli *c)
 	int rc;
 
 	/* A GeoIP database that cannot be read stops the start, before the
-	 * port is taken. (The service does not locate visits with it yet:
-	 * issue 9 wires service/geoip.c into the visit path.) */
+	 * port is taken (the service opens it again for itself: visits are
+	 * located with it when they are flushed, and the geolocation redirect
+	 * conditions read it). */
 	rc = geoip_open(c->cfg.geoip_db, &g, &err);
 	if (rc)
 		return cli_report(rc, &err, "cannot open the GeoIP database");

@@ -19,9 +19,8 @@
 #include "shorty/linkjson.h"
 #include "shorty/timeutil.h"
 
-int cli_print_link_json(const svc *v, const sh_link *l, bool compact)
+int cli_print_json(json_t *o, bool compact)
 {
-	json_t *o = linkjson_short_url(v, l);
 	char *s;
 
 	if (!o)
@@ -33,6 +32,11 @@ int cli_print_link_json(const svc *v, const sh_link *l, bool compact)
 	fputs(s, stdout);
 	free(s);
 	return 0;
+}
+
+int cli_print_link_json(const svc *v, const sh_link *l, bool compact)
+{
+	return cli_print_json(linkjson_short_url(v, l), compact);
 }
 
 static const char *short_url(const cli *c, const char *code, char *buf, size_t n)

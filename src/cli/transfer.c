@@ -21,6 +21,12 @@
  * SQL dump of yourls_url), Kutt and Bitly are read too (peers.c says which
  * column is which), with their visit counts. Limits: 64 KiB per CSV field, 1 MiB per
  * JSON element, 1,000,000 rows; memory stays flat whatever the file size.
+ *
+ * Redirect rules travel in JSON only: each exported ShortUrl carries its
+ * "redirectRules" (Shlink's list, as GET .../redirect-rules answers it),
+ * and an imported element's "redirectRules" is checked like a POST of them
+ * and stored with its link (a bad rule names its line and nothing is
+ * imported). CSV has no column for them.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -127,8 +133,9 @@ static int row_error(struct importer *im, int status, const char *fmt, ...)
 	return cli_error(status, "%s: %s; nothing was imported", im->where, msg);
 }
 
-/* Creates one link; returns 0 or an exit status (reported). */
-static int import_one(struct importer *im, svc_create_req *req)
+/* Creates one link (with its redirect rules, rs may be NULL); returns 0 or
+ * an exit status (reported). */
+static int import_one(struct importer *im, svc_create_req *req, const rules_set *rs)
 {
 	sh_link l = {0};
 	sh_err err = {0};
@@ -141,6 +148,8 @@ static int import_one(struct importer *im, svc_create_req *req)
 	req->find_if_exists = false;
 	req->find_matching = false;
 	rc = svc_shorten(im->v, im->ws, req, &l, NULL, &err);
+	if (rc == 0 && rules_count(rs) > 0)
+		rc = svc_rules_set(im->v, im->ws, l.code, NULL, rs, NULL, &err);
 	sh_link_clear(&l);
 	if (rc == SH_ETAKEN && req->custom_code)
 		return row_error(im, CLI_FAIL,
@@ -268,7 +277,7 @@ static int import_cells(struct importer *im, const char *const cell[NCOLS], int6
 		req.tags = ntags ? tags : NULL;
 		req.ntags = ntags;
 	}
-	return import_one(im, &req);
+	return import_one(im, &req, NULL);
 }
 
 /* A row of a peer's file (in the peer's columns) into import_cells. */
@@ -430,7 +439,8 @@ static int import_item(struct importer *im, json_t *item)
 	const char *tagv[SH_MAX_TAGS];
 	svc_create_req req;
 	sh_err err = {0};
-	json_t *body, *created;
+	json_t *body, *created, *rules;
+	rules_set *rs = NULL;
 	int64_t when = 0;
 	int rc, status;
 
@@ -442,18 +452,26 @@ static int import_item(struct importer *im, json_t *item)
 		return row_error(im, CLI_USAGE,
 		                 "dateCreated must be an ISO 8601 time such as "
 		                 "2026-11-22T00:07:09+00:00");
+	rules = json_object_get(item, "redirectRules");
+	if (rules && !json_is_null(rules) &&
+	    (rc = rules_from_list(rules, svc_url_policy(im->v), &rs, &err)) != 0)
+		return row_error(im, cli_status(rc), "%s", err.msg[0] ? err.msg : sh_strerror(rc));
 	body = as_create_body(item);
-	if (!body)
+	if (!body) {
+		rules_free(rs);
 		return cli_error(CLI_FAIL, "out of memory");
+	}
 	/* strings in req point into body: it lives until svc_shorten is done */
 	rc = linkjson_parse_create(body, &req, tagv, &err);
 	if (rc) {
 		json_decref(body);
+		rules_free(rs);
 		return row_error(im, cli_status(rc), "%s", err.msg[0] ? err.msg : sh_strerror(rc));
 	}
 	req.now = when;
-	status = import_one(im, &req);
+	status = import_one(im, &req, rs);
 	json_decref(body);
+	rules_free(rs);
 	return status;
 }
 
@@ -719,6 +737,20 @@ static void put_time(FILE *f, int64_t t)
 		fputs(sh_time_format(t, buf), f);
 }
 
+/* One exported ShortUrl, with its redirect rules (compact, no newline). */
+static int print_export_json(const svc *v, const sh_link *l)
+{
+	json_t *o = linkjson_short_url(v, l);
+	json_t *rules = l->redirect_rules ? json_loads(l->redirect_rules, 0, NULL) : json_array();
+
+	if (o && (!rules || json_object_set(o, "redirectRules", rules) != 0)) {
+		json_decref(o);
+		o = NULL;
+	}
+	json_decref(rules);
+	return cli_print_json(o, true);
+}
+
 static int export_cb(const sh_link *l, void *ud)
 {
 	struct exporter *x = ud;
@@ -729,7 +761,7 @@ static int export_cb(const sh_link *l, void *ud)
 	if (x->json) {
 		if (x->n)
 			fputs(",\n", stdout);
-		if (cli_print_link_json(x->c->sv, l, true) != 0) {
+		if (print_export_json(x->c->sv, l) != 0) {
 			x->err = SH_ENOMEM;
 			return 1;
 		}

@@ -229,6 +229,18 @@ int http_reply_json(http_req *r, int status, json_t *j);
 /* No body (204, or a 3xx with Location already added). */
 int http_reply_empty(http_req *r, int status);
 
+/* A body of unknown length made piece by piece (chunked): libmicrohttpd
+ * calls fn(ctx, pos, buf, max) on this worker's thread each time it can
+ * send up to max bytes (HTTP_STREAM_BLOCK); fn returns the bytes written,
+ * MHD_CONTENT_READER_END_OF_STREAM at the end or
+ * MHD_CONTENT_READER_END_WITH_ERROR. ctx_free(ctx) runs once the answer is
+ * done (or could not be queued). For answers whose size grows with the
+ * data (every visit of a link): memory stays flat. */
+#define HTTP_STREAM_BLOCK (32 * 1024)
+typedef ssize_t (*http_stream_fn)(void *ctx, uint64_t pos, char *buf, size_t max);
+int http_reply_stream(http_req *r, int status, const char *content_type, http_stream_fn fn,
+                      void *ctx, void (*ctx_free)(void *ctx));
+
 /*
  * RFC 9457 problem details ("application/problem+json"):
  * {"type": <type>, "title", "status", "detail", ...extra members}.
@@ -353,10 +365,16 @@ int rest_tags_stats(http_req *r);
 int rest_tag_visits(http_req *r);
 int rest_domains(http_req *r);
 int rest_mercure(http_req *r);
+int rest_redirect_rules(http_req *r); /* rest_rules.c */
+int rest_domain_visits(http_req *r);  /* rest.c */
 /* Checks X-Api-Key / Authorization: Bearer (and ?apiKey= when allowed),
  * fills r->key. Returns 0, or answers 401/503 and returns 1 with *answered
  * set to the MHD result. */
 int rest_authenticate(http_req *r, bool query_key, int *answered);
+
+/* Records an orphan visit (enum orphan_type) of this request's path when it
+ * is a GET (redirect.c): the base URL, a regular 404. */
+void http_record_orphan(http_req *r, int orphan_type);
 int http_yourls(http_req *r); /* yourls.c: /yourls-api.php */
 
 /* Frees the parsed form fields (server.c calls it at the end). */

@@ -33,6 +33,7 @@ static int shorten_page(http_req *r, int status, const char *field, const char *
 
 int page_index(http_req *r)
 {
+	http_record_orphan(r, ORPHAN_BASE_URL); /* as Shlink: a visit of the base URL */
 	return shorten_page(r, 200, NULL, NULL, NULL);
 }
 

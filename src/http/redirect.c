@@ -21,12 +21,14 @@
 #include "http/internal.h"
 
 /* The visit of this request, recorded by the service's rules (bots, the
- * anonymized address) into this worker's own buffer. */
-static void record_visit(http_req *r, int64_t link_id, int orphan_type, int64_t now)
+ * anonymized address) into this worker's own buffer. visited_url: what was
+ * asked for, base URL + path. */
+static void record_visit_of(http_req *r, int64_t link_id, int orphan_type, int64_t now,
+                            const char *path, size_t plen)
 {
 	char visited[CODE_MAX + 600];
 	const char *base = r->cfg->base_url ? r->cfg->base_url : "";
-	size_t blen = strnlen(base, 512), alen = r->arg_len;
+	size_t blen = strnlen(base, 512);
 	svc_visit_in in = {
 	    .link_id = link_id,
 	    .orphan_type = orphan_type,
@@ -38,14 +40,31 @@ static void record_visit(http_req *r, int64_t link_id, int orphan_type, int64_t 
 	    .now = now,
 	};
 
-	/* base "/" code, as "%.512s/%s" would print it */
-	if (alen > sizeof(visited) - blen - 2)
-		alen = sizeof(visited) - blen - 2;
+	/* base "/" path, as "%.512s/%s" would print it */
+	if (plen > sizeof(visited) - blen - 2)
+		plen = sizeof(visited) - blen - 2;
 	memcpy(visited, base, blen);
 	visited[blen] = '/';
-	memcpy(visited + blen + 1, r->arg, alen);
-	visited[blen + 1 + alen] = '\0';
+	memcpy(visited + blen + 1, path, plen);
+	visited[blen + 1 + plen] = '\0';
 	svc_visit_record(r->w->vb, &in);
+}
+
+static void record_visit(http_req *r, int64_t link_id, int orphan_type, int64_t now)
+{
+	record_visit_of(r, link_id, orphan_type, now, r->arg, r->arg_len);
+}
+
+void http_record_orphan(http_req *r, int orphan_type)
+{
+	const char *p = r->path ? r->path : "/";
+
+	/* as Shlink: a GET is a visit; HEAD, OPTIONS and the rest are not */
+	if (r->meth != HTTP_GET || !r->w || !r->w->vb)
+		return;
+	while (*p == '/')
+		p++;
+	record_visit_of(r, 0, orphan_type, sh_now(), p, strlen(p));
 }
 
 static const char *gone_reason(int gone)
@@ -154,6 +173,23 @@ static const char *build_location(http_req *r, const svc_target *t)
 
 static int preview(http_req *r);
 
+/* The link's redirect rules choose the long URL from what this request is
+ * (svc_rules_pick); only links with rules come here. */
+static void pick_by_rules(http_req *r, svc_target *t, int64_t now)
+{
+	const char *q = r->raw_query;
+	rules_request rq = {
+	    .user_agent = http_header(r, "User-Agent"),
+	    .accept_language = http_header(r, "Accept-Language"),
+	    .query = q,
+	    .query_len = q ? strlen(q) : 0,
+	    .client_ip = r->ip,
+	    .now = now,
+	};
+
+	(void)svc_rules_pick(r->v, r->w->rs, t, &rq);
+}
+
 /*
  * The enumeration brake (catalogue G3): every unknown code an address asks
  * for takes a token of RL_NOTFOUND; once its bucket is empty the address is
@@ -209,8 +245,16 @@ int http_redirect(http_req *r)
 	}
 	if (rc < 0)
 		return http_reply_error(r, rc, NULL);
-	if (t->gone != SH_GONE_NONE)
+	if (t->gone == SH_GONE_NONE && r->meth == HTTP_GET && !svc_visit_admit(r->v, t))
+		t->gone = SH_GONE_MAX_VISITS; /* the limit's last visits went to others */
+	if (t->gone != SH_GONE_NONE) {
+		/* as Shlink: a link that serves no more is an invalid short URL */
+		if (r->meth == HTTP_GET)
+			record_visit(r, 0, ORPHAN_INVALID_SHORT_URL, now);
 		return reply_gone(r, t->gone);
+	}
+	if (t->rules_hash)
+		pick_by_rules(r, t, now);
 	loc = build_location(r, t);
 	/* the answer's headers must fit in the connection's pool beside the
 	 * request (else libmicrohttpd closes the connection without a word):
@@ -262,7 +306,8 @@ int http_track(http_req *r)
 		return http_reply_unknown_code(r);
 	if (rc < 0)
 		return http_reply_error(r, rc, NULL);
-	if (r->w->target->gone == SH_GONE_NONE)
+	if (r->w->target->gone == SH_GONE_NONE &&
+	    (r->meth != HTTP_GET || svc_visit_admit(r->v, r->w->target)))
 		record_visit(r, r->w->target->link_id, ORPHAN_NONE, now);
 	http_add_header(r, "Cache-Control", "no-store, max-age=0");
 	return http_reply(r, 200, "image/gif", pixel_gif, sizeof(pixel_gif));

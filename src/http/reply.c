@@ -43,15 +43,12 @@ int http_add_header(http_req *r, const char *name, const char *value)
 	return 0;
 }
 
-static int reply_buffer(http_req *r, int status, const char *content_type, const void *body,
-                        size_t len, enum MHD_ResponseMemoryMode mode)
+/* Queues resp (taken) with the headers every answer gets. */
+static int reply_queue(http_req *r, int status, const char *content_type,
+                       struct MHD_Response *resp)
 {
-	struct MHD_Response *resp;
 	enum MHD_Result ret;
 
-	/* an empty body (every redirect) needs no copy */
-	resp = len ? MHD_create_response_from_buffer(len, (void *)body, mode)
-	           : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
 	if (!resp)
 		return MHD_NO;
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
@@ -69,6 +66,29 @@ static int reply_buffer(http_req *r, int status, const char *content_type, const
 	MHD_destroy_response(resp);
 	r->status = status;
 	return ret;
+}
+
+static int reply_buffer(http_req *r, int status, const char *content_type, const void *body,
+                        size_t len, enum MHD_ResponseMemoryMode mode)
+{
+	/* an empty body (every redirect) needs no copy */
+	return reply_queue(r, status, content_type,
+	                   len ? MHD_create_response_from_buffer(len, (void *)body, mode)
+	                       : MHD_create_response_from_buffer(0, (void *)"",
+	                                                         MHD_RESPMEM_PERSISTENT));
+}
+
+int http_reply_stream(http_req *r, int status, const char *content_type, http_stream_fn fn,
+                      void *ctx, void (*ctx_free)(void *ctx))
+{
+	struct MHD_Response *resp =
+	    MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTP_STREAM_BLOCK, fn, ctx, ctx_free);
+
+	if (!resp) {
+		ctx_free(ctx);
+		return http_reply_error(r, SH_ENOMEM, NULL);
+	}
+	return reply_queue(r, status, content_type, resp);
 }
 
 int http_reply(http_req *r, int status, const char *content_type, const void *body, size_t len)

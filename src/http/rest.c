@@ -22,13 +22,14 @@
 
 /*
  * The Shlink version whose API we report in /rest/health. Shlink's web
- * client turns features on by this number; 4.0.0 is the API level we
- * implement (v3 routes, ShortUrl with hasRedirectRules, visits summaries
- * with bots/nonBots). The features gated at 4.2.0 and later (IP, geolocation
- * and date redirect conditions, domain filters, excluded tags) are not
- * implemented, so a higher number would show controls that do nothing.
+ * client turns features on by this number (shlink-web-component's
+ * feature table): redirect rules with every condition type, up to the date
+ * conditions gated at 5.0.0 (ip-address 4.2.0, geolocation 4.3.0, the
+ * query-param and desktop conditions 4.5.0), are implemented; so are the
+ * short URL list filters gated at 4.3.0 and 4.6.0 (domain, excluded tags)
+ * and the per-domain visits (4.6.0).
  */
-#define SHLINK_API_VERSION "4.0.0"
+#define SHLINK_API_VERSION "5.0.0"
 
 #define PAGE_MAX_ITEMS 1000
 #define SEARCH_MAX 512
@@ -733,6 +734,7 @@ struct visit_ctx {
 	int64_t cached_id;        /* last link looked up for redirectUrl */
 	char *cached_url;
 	bool orphan;
+	int64_t rows, last_id;    /* rows handed over, the last one's id */
 };
 
 static const char *orphan_type_name(int t)
@@ -755,6 +757,15 @@ static json_t *jstr_or_null(const char *s)
 	return j ? j : json_null();
 }
 
+/* Shlink's visitLocation of a stored visit (JSON kept by the flush), null
+ * when the visit was not located (no GeoIP database, an unknown address). */
+static json_t *visit_location(const char *text)
+{
+	json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+
+	return json_is_object(j) ? j : (json_decref(j), json_null());
+}
+
 static int visit_cb(const sh_visit *v, int64_t visit_id, void *ud)
 {
 	struct visit_ctx *c = ud;
@@ -762,7 +773,8 @@ static int visit_cb(const sh_visit *v, int64_t visit_id, void *ud)
 	const char *redirect = c->redirect_url;
 	json_t *o;
 
-	(void)visit_id;
+	c->rows++;
+	c->last_id = visit_id;
 	if (v->kind == VISIT_HEAD)
 		return 0; /* logged apart by the store, not a visit (see report) */
 	if (!redirect && v->link_id > 0) {
@@ -789,30 +801,171 @@ static int visit_cb(const sh_visit *v, int64_t visit_id, void *ud)
 	json_object_set_new(o, "potentialBot", json_boolean(v->kind == VISIT_BOT));
 	json_object_set_new(o, "visitedUrl", jstr_or_null(v->visited_url));
 	json_object_set_new(o, "redirectUrl", jstr_or_null(redirect));
-	json_object_set_new(o, "visitLocation", json_null());
+	json_object_set_new(o, "visitLocation", visit_location(v->location));
 	if (c->orphan && orphan_type_name(v->orphan_type))
 		json_object_set_new(o, "type", json_string(orphan_type_name(v->orphan_type)));
 	json_array_append_new(c->arr, o);
 	return 0;
 }
 
-/* Answers a page of visits for q (link/tag/orphan filters already set). */
+/*
+ * Every visit of a list (itemsPerPage absent, as Shlink answers it) is
+ * streamed: read from the store STREAM_CHUNK visits at a time, newest first,
+ * each chunk after the last id sent (keyset: visits flushed meanwhile are
+ * newer, so they are not in this answer, and a page never shifts), turned
+ * into JSON and sent; the pagination comes last, from what was sent. The
+ * answer's memory is a chunk, whatever the number of visits.
+ */
+#define STREAM_CHUNK 500
+
+struct visit_stream {
+	http_req *r;          /* lives until the answer is sent */
+	struct visit_ctx c;
+	sh_visit_query q;
+	char *redirect_url;   /* c.redirect_url's own copy */
+	char *text;           /* what is not sent yet: text[off..len) */
+	size_t len, off;
+	int64_t count;
+	int state;            /* 0: the opening, 1: visits, 2: the pagination, 3: done */
+};
+
+static void visit_stream_free(void *p)
+{
+	struct visit_stream *st = p;
+
+	free(st->c.cached_url);
+	free(st->redirect_url);
+	free(st->text);
+	free(st);
+}
+
+/* The next piece of the answer into st->text; false on a failure. */
+static bool visit_stream_next(struct visit_stream *st)
+{
+	json_t *arr;
+	size_t i;
+	sbuf b;
+
+	free(st->text);
+	st->text = NULL;
+	st->len = st->off = 0;
+	sbuf_init(&b, SIZE_MAX);
+	if (st->state == 0) {
+		sbuf_adds(&b, "{\"visits\":{\"data\":[");
+		st->state = 1; /* and the first visits with it */
+	}
+	if (st->state == 1) {
+		arr = json_array();
+		if (!arr)
+			return false;
+		st->c.arr = arr;
+		st->c.rows = 0;
+		st->q.limit = STREAM_CHUNK;
+		st->q.before_id = st->c.last_id;
+		if (svc_visits_list(st->r->v, st->r->w->rs, &st->r->caller, &st->q, visit_cb,
+		                    &st->c, NULL) < 0 || !st->r->w->rs) {
+			json_decref(arr);
+			sbuf_free(&b);
+			return false;
+		}
+		for (i = 0; i < json_array_size(arr); i++) {
+			char *one = json_dumps(json_array_get(arr, i), JSON_COMPACT);
+			if (!one) {
+				b.err = true;
+				break;
+			}
+			if (st->count++)
+				sbuf_adds(&b, ",");
+			sbuf_adds(&b, one);
+			free(one);
+		}
+		json_decref(arr);
+		st->c.arr = NULL;
+		if (st->c.rows < STREAM_CHUNK)
+			st->state = 2;
+	} else if (st->state == 2) {
+		sbuf_printf(&b,
+		            "],\"pagination\":{\"currentPage\":1,\"pagesCount\":%d,"
+		            "\"itemsPerPage\":%lld,\"itemsInCurrentPage\":%lld,\"totalItems\":%lld}}}",
+		            st->count > 0 ? 1 : 0, (long long)(st->count > 0 ? st->count : 1),
+		            (long long)st->count, (long long)st->count);
+		st->state = 3;
+	}
+	if (b.err) {
+		sbuf_free(&b);
+		return false;
+	}
+	st->text = b.p;
+	st->len = b.len;
+	return true;
+}
+
+static ssize_t visit_stream_read(void *ctx, uint64_t pos, char *buf, size_t max)
+{
+	struct visit_stream *st = ctx;
+	size_t n;
+
+	(void)pos;
+	while (st->off == st->len) {
+		if (st->state == 3)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		if (!st->r->w->rs || !visit_stream_next(st))
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+	}
+	n = st->len - st->off < max ? st->len - st->off : max;
+	memcpy(buf, st->text + st->off, n);
+	st->off += n;
+	return (ssize_t)n;
+}
+
+static int stream_visits(http_req *r, const sh_visit_query *q, const char *redirect_url)
+{
+	struct visit_stream *st = calloc(1, sizeof *st);
+
+	if (!st)
+		return http_reply_error(r, SH_ENOMEM, NULL);
+	st->r = r;
+	st->q = *q;
+	st->c.r = r;
+	st->c.orphan = q->orphan == 1;
+	if (redirect_url && !(st->redirect_url = strdup(redirect_url))) {
+		free(st);
+		return http_reply_error(r, SH_ENOMEM, NULL);
+	}
+	st->c.redirect_url = st->redirect_url;
+	/* a store failure before anything is sent is still a clean 503 */
+	if (!visit_stream_next(st)) {
+		visit_stream_free(st);
+		return http_reply_error(r, SH_ESTORE, NULL);
+	}
+	return http_reply_stream(r, 200, "application/json", visit_stream_read, st,
+	                         visit_stream_free);
+}
+
+/* Answers the visits of q (link/tag/orphan filters already set): a page,
+ * or every one of them (streamed) when no page size is asked for. */
 static int reply_visits(http_req *r, sh_visit_query *q, const char *redirect_url)
 {
 	paging p;
 	struct visit_ctx c;
 	int64_t total = 0;
 	int answered = 0, rc;
-	bool b;
+	bool b, all;
+	const char *ipp;
 
 	if (parse_paging(r, &p, &answered))
 		return answered;
+	/* as Shlink: every visit unless a page size is asked for */
+	ipp = http_query(r, "itemsPerPage");
+	all = !ipp || strcmp(ipp, "-1") == 0 || strcmp(ipp, "0") == 0;
 	if (parse_date_param(r, "startDate", &q->start_date, &answered) ||
 	    parse_date_param(r, "endDate", &q->end_date, &answered))
 		return answered;
 	if (!parse_bool(http_query(r, "excludeBots"), false, &b))
 		return invalid(r, "excludeBots", "excludeBots must be true or false.");
 	q->exclude_bots = b;
+	if (all)
+		return stream_visits(r, q, redirect_url);
 	q->limit = p.per;
 	q->offset = (p.page - 1) * p.per;
 	memset(&c, 0, sizeof(c));
@@ -905,6 +1058,24 @@ int rest_visits_orphan(http_req *r)
 			return invalid(r, "type",
 			               "type must be base_url, invalid_short_url or regular_404.");
 	}
+	return reply_visits(r, &q, NULL);
+}
+
+/* GET /domains/{domain}/visits: the visits of the domain's links. Every
+ * link is on the default domain, named DEFAULT or by its authority. */
+int rest_domain_visits(http_req *r)
+{
+	sh_visit_query q;
+	char host[256], d[400];
+
+	base_authority(r, host, sizeof host);
+	if (strcmp(r->arg, "DEFAULT") != 0 && strcasecmp(r->arg, host) != 0) {
+		snprintf(d, sizeof d, "Domain with authority \"%.255s\" could not be found", r->arg);
+		return http_reply_problem(r, 404, "domain-not-found", "Domain not found", d,
+		                          json_pack("{s:s}", "authority", r->arg));
+	}
+	memset(&q, 0, sizeof(q));
+	q.orphan = 0;
 	return reply_visits(r, &q, NULL);
 }
 

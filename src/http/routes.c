@@ -39,6 +39,8 @@ const http_route http_routes[] = {
      rest_short_url, "rest_short_url"},
     {"/rest/v3/short-urls/*/visits", ANY_GET | HTTP_DELETE, ROUTE_REST, rest_short_url_visits,
      "rest_short_url_visits"},
+    {"/rest/v3/short-urls/*/redirect-rules", ANY_GET | HTTP_POST, ROUTE_REST | ROUTE_JSON_BODY,
+     rest_redirect_rules, "rest_redirect_rules"},
     {"/rest/v3/visits", ANY_GET, ROUTE_REST, rest_visits_summary, "rest_visits"},
     {"/rest/v3/visits/orphan", ANY_GET | HTTP_DELETE, ROUTE_REST, rest_visits_orphan,
      "rest_visits_orphan"},
@@ -49,6 +51,8 @@ const http_route http_routes[] = {
     {"/rest/v3/tags/stats", ANY_GET, ROUTE_REST, rest_tags_stats, "rest_tags_stats"},
     {"/rest/v3/tags/*/visits", ANY_GET, ROUTE_REST, rest_tag_visits, "rest_tag_visits"},
     {"/rest/v3/domains", ANY_GET, ROUTE_REST, rest_domains, "rest_domains"},
+    {"/rest/v3/domains/*/visits", ANY_GET, ROUTE_REST, rest_domain_visits,
+     "rest_domain_visits"},
     {"/rest/v3/mercure-info", ANY_GET, ROUTE_REST, rest_mercure, "rest_mercure"},
 
     /* links: last, so that every fixed path above wins */
@@ -201,6 +205,8 @@ int http_dispatch(http_req *r)
 	if (!hit) {
 		if (r->is_rest && r->meth == HTTP_OPTIONS)
 			return preflight(r);
+		if (!r->is_rest)
+			http_record_orphan(r, ORPHAN_REGULAR_404);
 		return http_reply_not_found(r);
 	}
 	memcpy(r->arg, arg, arglen + 1);

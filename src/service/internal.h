@@ -6,6 +6,7 @@
 #define SHORTY_SERVICE_INTERNAL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include "shorty/err.h"
 #include "shorty/service.h"
 #include "shorty/store.h"
@@ -35,6 +36,29 @@ typedef struct robots_cache robots_cache;
 robots_cache *svc__robots_new(void);
 void svc__robots_free(robots_cache *r);
 robots_cache *svc__robots(svc *v);
+
+/* Compiled redirect rules of the links the redirect path met (linkrules.c):
+ * made by svc_open, freed by svc_close. */
+typedef struct rules_cache rules_cache;
+rules_cache *svc__rules_cache_new(void);
+void svc__rules_cache_free(rules_cache *c);
+rules_cache *svc__rules(svc *v);
+/* The hash of a link's stored rules text that names its compiled form in
+ * the cache; 0 for NULL (no rules), never 0 otherwise. */
+uint64_t svc__rules_hash(const char *text);
+
+/* The visits let through per link with a visit limit (limits.c): made by
+ * svc_open, freed by svc_close. */
+typedef struct visit_limits visit_limits;
+visit_limits *svc__limits_new(void);
+void svc__limits_free(visit_limits *l);
+visit_limits *svc__limits(svc *v);
+/* Forgets what was counted for link_id (its visits were deleted). */
+void svc__limits_forget(svc *v, int64_t link_id);
+
+/* The GeoIP database, NULL when none is configured. */
+struct geoip;
+const struct geoip *svc__geoip(const svc *v);
 
 /* Fills err for a failed store call ("the store failed: ...") and returns
  * rc unchanged. Answers (SH_ENOTFOUND, SH_ETAKEN) are not rewritten. */

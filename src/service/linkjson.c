@@ -79,7 +79,7 @@ json_t *linkjson_short_url(const svc *v, const sh_link *l)
 	put(o, "title", l->title ? json_string(l->title) : json_null(), &bad);
 	put(o, "crawlable", json_boolean(l->crawlable), &bad);
 	put(o, "forwardQuery", json_boolean(l->forward_query), &bad);
-	put(o, "hasRedirectRules", json_false(), &bad);
+	put(o, "hasRedirectRules", json_boolean(l->redirect_rules != NULL), &bad);
 	put(o, "redirectStatus", json_integer(l->redirect_status), &bad);
 	if (l->disabled)
 		put(o, "disabled", json_true(), &bad);

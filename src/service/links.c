@@ -27,6 +27,7 @@
 #include <sodium.h>
 
 #include "shorty/codec.h"
+#include "shorty/geoip.h"
 #include "shorty/service.h"
 #include "shorty/timeutil.h"
 #include "shorty/utf8.h"
@@ -43,6 +44,7 @@
 #define BLOCKLIST_LINE_MAX 1024
 #define TAGS_COUNT_TTL_NS 1000000000LL /* the cached count of every tag */
 #define COUNTER_SKIP_MAX 1000 /* custom codes in the generator's way, in a row */
+#define PICK_RACES 8          /* generated codes lost to other instances, in a row */
 #define RANDOM_TRIES 8        /* per length, before trying a longer code */
 
 struct svc {
@@ -67,6 +69,9 @@ struct svc {
 	bool tags_mu_ok, tags_valid;
 	int64_t tags_total, tags_at_ns;
 	uint64_t tags_gen;
+	rules_cache *rules;       /* compiled redirect rules by link (linkrules.c) */
+	visit_limits *limits;     /* visits let through per limited link (limits.c) */
+	geoip *geo;               /* NULL: no GeoIP database configured */
 };
 
 /* The cached form of a link: what a redirect needs, then the URL bytes. */
@@ -76,6 +81,7 @@ struct crec {
 	int64_t expires_at;
 	int64_t max_visits;
 	int64_t visits;     /* at load time */
+	uint64_t rules_hash; /* of the link's redirect rules text, 0 = none */
 	int32_t status;
 	uint32_t flags;
 };
@@ -270,53 +276,27 @@ static int load_secret(store *s, uint8_t secret[SECRET_BYTES], sh_err *err)
 	char hex[SECRET_BYTES * 2 + 1];
 	char *val = NULL;
 	size_t binlen = 0;
-	bool nested = false, open = false, said = false;
 	int rc;
 
 	rc = store_meta_get(s, "secret", &val);
-	if (rc != 0 && rc != SH_ENOTFOUND)
-		return svc__store_err(s, rc, err);
-	if (rc == SH_ENOTFOUND || !val) {
-		free(val);
-		val = NULL;
-		/* first start: create it in a write transaction, and look again
-		 * inside it, in case another process created it meanwhile */
-		rc = svc__tx_begin(s, &nested);
-		if (rc)
-			return svc__store_err(s, rc, err);
-		open = true;
-		rc = store_meta_get(s, "secret", &val);
-		if (rc != 0 && rc != SH_ENOTFOUND)
-			goto out;
-		if (rc == SH_ENOTFOUND || !val) {
-			free(val);
-			val = NULL;
-			randombytes_buf(secret, SECRET_BYTES);
-			sodium_bin2hex(hex, sizeof hex, secret, SECRET_BYTES);
-			rc = store_meta_set(s, "secret", hex);
-			sodium_memzero(hex, sizeof hex);
-			goto out;
-		}
-		rc = 0;
+	if (rc == SH_ENOTFOUND) {
+		/* first start: offer one; instances starting together on one
+		 * store all read back the one that was stored first */
+		randombytes_buf(secret, SECRET_BYTES);
+		sodium_bin2hex(hex, sizeof hex, secret, SECRET_BYTES);
+		rc = store_meta_add(s, "secret", hex, &val);
+		sodium_memzero(hex, sizeof hex);
 	}
+	if (rc)
+		return svc__store_err(s, rc, err);
 	if (sodium_hex2bin(secret, SECRET_BYTES, val, strlen(val), NULL, &binlen, NULL) != 0 ||
-	    binlen != SECRET_BYTES) {
+	    binlen != SECRET_BYTES)
 		rc = sh_err_set(err, SH_ESTORE, NULL,
 		                "the installation secret in the store (meta \"secret\") is "
 		                "damaged: it must be %d hex digits",
 		                SECRET_BYTES * 2);
-		said = true;
-		goto out;
-	}
-out:
-	if (val) {
-		sodium_memzero(val, strlen(val));
-		free(val);
-	}
-	if (open)
-		rc = svc__tx_end(s, nested, rc);
-	if (rc && !said)
-		svc__store_err(s, rc, err);
+	sodium_memzero(val, strlen(val));
+	free(val);
 	return rc;
 }
 
@@ -512,6 +492,15 @@ int svc_open(svc **out, const sh_config *cfg, store *s, sh_err *err)
 		rc = sh_err_set(err, SH_ENOMEM, NULL, "out of memory for robots.txt");
 		goto out;
 	}
+	v->rules = svc__rules_cache_new();
+	v->limits = svc__limits_new();
+	if (!v->rules || !v->limits) {
+		rc = sh_err_set(err, SH_ENOMEM, NULL, "out of memory for the rules cache");
+		goto out;
+	}
+	rc = geoip_open(cfg->geoip_db, &v->geo, err);
+	if (rc)
+		goto out;
 	if (cfg->cache_entries > 0) {
 		v->cache = lru_create((size_t)cfg->cache_entries, 0);
 		if (!v->cache) {
@@ -535,6 +524,9 @@ void svc_close(svc *v)
 	if (!v)
 		return;
 	lru_destroy(v->cache);
+	svc__rules_cache_free(v->rules);
+	svc__limits_free(v->limits);
+	geoip_close(v->geo);
 	if (v->tags_mu_ok)
 		pthread_mutex_destroy(&v->tags_mu);
 	svc__robots_free(v->robots);
@@ -594,6 +586,21 @@ uint64_t svc__links_gen(svc *v)
 	return __atomic_load_n(&v->links_gen, __ATOMIC_RELAXED);
 }
 
+rules_cache *svc__rules(svc *v)
+{
+	return v->rules;
+}
+
+visit_limits *svc__limits(svc *v)
+{
+	return v->limits;
+}
+
+const geoip *svc__geoip(const svc *v)
+{
+	return v->geo;
+}
+
 robots_cache *svc__robots(svc *v)
 {
 	return v->robots;
@@ -650,12 +657,10 @@ static int pick_counter(svc *v, store *s, sh_link *l)
 	bool taken;
 	int i, rc;
 
-	rc = store_next_id(s, &id);
+	first = codec_first_id(v->cfg->code_length);
+	rc = store_next_id(s, first, &id);
 	if (rc)
 		return rc;
-	first = codec_first_id(v->cfg->code_length);
-	if (id < first)
-		id = first;
 	for (i = 0; i < COUNTER_SKIP_MAX; i++, id++) {
 		if (codec_len_of_id(id) < 0 ||
 		    codec_encode_id(&v->codec, id, l->code, sizeof l->code) != 0)
@@ -689,7 +694,7 @@ static int pick_random(svc *v, store *s, int len, sh_link *l)
 				return rc;
 			if (!taken) {
 				l->code_kind = CODE_KIND_RANDOM;
-				return store_next_id(s, &l->id);
+				return store_next_id(s, 1, &l->id);
 			}
 		}
 	}
@@ -734,7 +739,7 @@ static int pick_hash(svc *v, store *s, int len, bool dedupe, sh_link *l, sh_link
 			return rc;
 		if (!taken) {
 			l->code_kind = CODE_KIND_HASH;
-			return store_next_id(s, &l->id);
+			return store_next_id(s, 1, &l->id);
 		}
 	}
 	return SH_EFULL;
@@ -753,7 +758,7 @@ static int pick_custom(svc *v, store *s, const char *code, sh_link *l, sh_err *e
 		                  "the code %s is already taken; choose another", code);
 	snprintf(l->code, sizeof l->code, "%s", code);
 	l->code_kind = CODE_KIND_CUSTOM;
-	rc = store_next_id(s, &l->id);
+	rc = store_next_id(s, 1, &l->id);
 	if (rc)
 		return svc__store_err(s, rc, err);
 	return 0;
@@ -897,7 +902,7 @@ int svc_shorten(svc *v, store *s, const svc_create_req *req, sh_link *out, bool 
 	checks c = {.err = err};
 	sh_link l, found;
 	bool dedupe, nested = false, open = false, have_found = false;
-	int len, rc;
+	int len, rc, races = 0;
 
 	memset(&l, 0, sizeof l);
 	memset(&found, 0, sizeof found);
@@ -962,6 +967,7 @@ int svc_shorten(svc *v, store *s, const svc_create_req *req, sh_link *out, bool 
 			goto out;
 		}
 	}
+pick:
 	if (req->custom_code) {
 		rc = pick_custom(v, s, req->custom_code, &l, err);
 	} else {
@@ -983,9 +989,14 @@ int svc_shorten(svc *v, store *s, const svc_create_req *req, sh_link *out, bool 
 	if (have_found)
 		goto commit;
 	rc = store_link_insert(s, &l);
+	if (rc == SH_ETAKEN && !req->custom_code && ++races < PICK_RACES) {
+		/* another instance on the same store (PostgreSQL) took this
+		 * generated code or id between the checks and the insert: the
+		 * database's unique keys decided, so pick again */
+		goto pick;
+	}
 	if (rc == SH_ETAKEN) {
-		/* only a custom code can race here: the checks above ran in this
-		 * write transaction */
+		/* a custom code: taken by someone else meanwhile */
 		sh_err_set(err, rc, "customSlug", "the code %s is already taken; choose another",
 		           l.code);
 		goto out;
@@ -1094,6 +1105,9 @@ static int apply_record(svc_target *t, size_t len, int64_t now)
 	t->url_len = ulen;
 	t->link_id = h.link_id;
 	t->status = h.status;
+	t->rules_hash = h.rules_hash;
+	t->max_visits = h.max_visits;
+	t->visits = h.visits;
 	t->forward_query = (h.flags & CREC_FORWARD) != 0;
 	t->crawlable = (h.flags & CREC_CRAWLABLE) != 0;
 	if (now == 0)
@@ -1144,6 +1158,7 @@ static int load_record(svc *v, store *s, const char *code, size_t n, svc_target 
 	h.expires_at = l.expires_at;
 	h.max_visits = l.max_visits;
 	h.visits = l.visits;
+	h.rules_hash = svc__rules_hash(l.redirect_rules);
 	h.status = l.redirect_status;
 	h.flags = (l.forward_query ? CREC_FORWARD : 0) | (l.crawlable ? CREC_CRAWLABLE : 0) |
 	          (l.disabled ? CREC_DISABLED : 0);

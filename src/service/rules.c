@@ -1412,6 +1412,14 @@ size_t rules_count(const rules_set *rs)
 	return rs ? rs->nrules : 0;
 }
 
+bool rules_uses_location(const rules_set *rs)
+{
+	for (uint32_t i = 0; rs && i < rs->nconds; i++)
+		if (rs->conds[i].type == C_COUNTRY_CODE || rs->conds[i].type == C_CITY_NAME)
+			return true;
+	return false;
+}
+
 void rules_free(rules_set *rs)
 {
 	if (!rs)

@@ -29,10 +29,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shorty/geoip.h"
 #include "shorty/service.h"
 #include "service/internal.h"
 
-#define NFIELDS 4
+#define NFIELDS 5 /* referer, user agent, visited URL, ip, client ip (locating) */
 #define NO_STR UINT32_MAX
 #define ARENA_MIN (16 * 1024)
 #define MAP_MIN 64
@@ -47,7 +48,7 @@
 struct vrec {
 	int64_t link_id, ts;
 	int32_t kind, orphan_type;
-	uint32_t off[NFIELDS]; /* referer, user agent, visited URL, ip: arena offsets */
+	uint32_t off[NFIELDS]; /* arena offsets */
 };
 
 struct vcount {
@@ -222,7 +223,7 @@ found:
  * dropped past the limit) or SH_ENOMEM (lost). */
 static int batch_add(struct vbatch *b, size_t max, const sh_visit *v)
 {
-	const char *f[NFIELDS] = {v->referer, v->user_agent, v->visited_url, v->ip};
+	const char *f[NFIELDS] = {v->referer, v->user_agent, v->visited_url, v->ip, v->client_ip};
 	struct vrec *r;
 	size_t need = 0;
 	int i;
@@ -265,6 +266,8 @@ static void rec_visit(const struct vbatch *b, const struct vrec *r, sh_visit *v)
 	v->user_agent = arena_str(b, r->off[1]);
 	v->visited_url = arena_str(b, r->off[2]);
 	v->ip = arena_str(b, r->off[3]);
+	v->client_ip = arena_str(b, r->off[4]);
+	v->location = NULL;
 }
 
 /* Moves every visit of src into dst (after a failed flush). Returns how many
@@ -294,18 +297,62 @@ static size_t batch_merge(struct vbatch *dst, size_t max, const struct vbatch *s
 /* Collects the visits of a flush into calls of up to cap visits. */
 struct vwriter {
 	store *s;
+	const geoip *geo;  /* NULL: visits are not located */
 	sh_visit *c;
 	size_t k, cap;
+	char **locs;       /* the locations of c[0..k) (JSON), freed per call */
+	size_t nlocs, lcap;
 };
+
+/* Shlink's visitLocation of the client address, as JSON kept in w until
+ * the visits are written; NULL when it is not known (no database, no
+ * record, out of memory: the visit is written without it). Looked up
+ * here, on the writer's thread, not on the redirect's. */
+static const char *vw_locate(struct vwriter *w, const char *ip)
+{
+	geoip_location loc;
+	json_t *j;
+	char *text, **nl;
+
+	if (!w->geo || !ip || geoip_lookup(w->geo, ip, &loc) != 0 || geoip_location_empty(&loc))
+		return NULL;
+	if (w->nlocs == w->lcap) {
+		size_t cap = w->lcap ? w->lcap * 2 : 64;
+		nl = realloc(w->locs, cap * sizeof *nl);
+		if (!nl)
+			return NULL;
+		w->locs = nl;
+		w->lcap = cap;
+	}
+	j = geoip_location_json(&loc);
+	text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	if (!text || strlen(text) > SH_VISIT_LOCATION_MAX) {
+		free(text);
+		return NULL;
+	}
+	w->locs[w->nlocs++] = text;
+	return text;
+}
+
+static void vw_free_locs(struct vwriter *w)
+{
+	for (size_t i = 0; i < w->nlocs; i++)
+		free(w->locs[i]);
+	w->nlocs = 0;
+}
 
 static int vw_put(struct vwriter *w, const sh_visit *v)
 {
 	int rc;
 
-	w->c[w->k++] = *v;
+	w->c[w->k] = *v;
+	w->c[w->k].location = vw_locate(w, v->client_ip);
+	w->c[w->k++].client_ip = NULL;
 	if (w->k < w->cap)
 		return 0;
 	rc = store_visits_add(w->s, w->c, w->k);
+	vw_free_locs(w);
 	w->k = 0;
 	return rc;
 }
@@ -314,6 +361,7 @@ static int vw_end(struct vwriter *w)
 {
 	int rc = w->k ? store_visits_add(w->s, w->c, w->k) : 0;
 
+	vw_free_locs(w);
 	w->k = 0;
 	return rc;
 }
@@ -419,7 +467,6 @@ int svc_visits_flush(svc *v, store *s, visitbuf *const *bufs, size_t n, size_t *
 	bool nested = false;
 	int rc;
 
-	(void)v;
 	if (flushed)
 		*flushed = 0;
 	/* take every buffer's active batch: a pointer swap under its mutex; the
@@ -437,8 +484,9 @@ int svc_visits_flush(svc *v, store *s, visitbuf *const *bufs, size_t n, size_t *
 
 	/* all of it in one transaction (or savepoint), so a failure leaves
 	 * nothing half-counted and everything can be retried */
+	memset(&w, 0, sizeof w);
 	w.s = s;
-	w.k = 0;
+	w.geo = v ? svc__geoip(v) : NULL;
 	w.cap = total < WRITE_CHUNK ? total : WRITE_CHUNK;
 	w.c = malloc(w.cap * sizeof(*w.c));
 	if (!w.c) {
@@ -458,6 +506,8 @@ int svc_visits_flush(svc *v, store *s, visitbuf *const *bufs, size_t n, size_t *
 	}
 	if (w.c != small)
 		free(w.c);
+	vw_free_locs(&w);
+	free(w.locs);
 
 	for (i = 0; i < n; i++) {
 		visitbuf *b = bufs[i];
@@ -590,6 +640,7 @@ int svc_visit_record(visitbuf *b, const svc_visit_in *in)
 	v.visited_url = in->visited_url;
 	anonymize_ip(in->ip, ipbuf, sizeof(ipbuf));
 	v.ip = ipbuf[0] ? ipbuf : NULL;
+	v.client_ip = ipbuf[0] ? in->ip : NULL; /* located at the flush, then dropped */
 	return visitbuf_add(b, &v);
 }
 
@@ -602,6 +653,7 @@ int svc_visits_list(svc *v, store *s, const svc_caller *who, const sh_visit_quer
 
 	(void)v;
 	mine.owner_key_id = svc_caller_owner(who);
+	mine.exclude_head = true; /* a HEAD is no visit: pages and totals agree */
 	return store_visits_list(s, &mine, cb, ud, total);
 }
 

@@ -124,7 +124,21 @@ static int unit_run(svc_writer *w, svc_unit *u)
 		forget_add(u, u->code);
 		return rc;
 	case SVC_UNIT_VISITS_DELETE:
-		return store_visits_delete(s, u->link_id, &u->deleted);
+		rc = store_visits_delete(s, u->link_id, &u->deleted);
+		if (rc == 0 && u->link_id > 0) {
+			/* its cached count is stale now (a visit limit counts again) */
+			sh_link l;
+			if (svc_get_by_id(v, s, u->link_id, &l) == 0)
+				forget_add(u, l.code);
+			sh_link_clear(&l);
+		}
+		return rc;
+	case SVC_UNIT_RULES_SET:
+		rc = svc_rules_set(v, s, u->code, &u->caller, u->rules, &u->link, &u->err);
+		forget_add(u, u->code);
+		if (rc == 0)
+			forget_add(u, u->link.code);
+		return rc;
 	case SVC_UNIT_TAG_RENAME:
 		return store_tag_rename(s, u->tag, u->new_tag);
 	case SVC_UNIT_TAGS_DELETE:
@@ -259,6 +273,35 @@ static void fail_rest(svc_unit *list, int rc)
 		}
 }
 
+/*
+ * A COMMIT that failed because the connection was lost on the way (a
+ * server restart, a cut connection) may have committed all the same: the
+ * store cannot tell. Each create of the group is then looked up by its id
+ * on the new connection; one that is there with its URL and code was made,
+ * and succeeds after all, rather than being refused and made again by the
+ * client's retry (a duplicate). A create that is not there failed for sure.
+ * On SQLite a failed commit is rolled back, and nothing is found.
+ */
+static void resolve_commit(svc_writer *w, svc_unit *list)
+{
+	for (svc_unit *u = list; w->ws && u; u = u->next) {
+		sh_link l;
+		if (u->kind != SVC_UNIT_CREATE || !u->created || u->link.id <= 0 || !u->link.url)
+			continue;
+		memset(&l, 0, sizeof l);
+		if (store_link_get(w->ws, u->link.id, &l) == 0 && l.url &&
+		    strcmp(l.url, u->link.url) == 0 && (!l.code[0] || strcmp(l.code, u->link.code) == 0)) {
+			log_msg(SH_LOG_WARN, "writer: the create of %s was committed after all",
+			        u->link.code);
+			u->rc = 0;
+			u->failed = false;
+			memset(&u->err, 0, sizeof u->err);
+			svc__count_created(w->v);
+		}
+		sh_link_clear(&l);
+	}
+}
+
 /* Runs the units of list in one transaction and completes each. Returns
  * the first failed unit's rc (read before done may free it), or 0. */
 static int run_group(svc_writer *w, svc_unit *list)
@@ -315,8 +358,8 @@ again:
 			lru_clear(svc_cache(w->v));
 		fail_rest(list, rc);
 		/* I/O error (not busy/full): new connection first */
-		if (rc == SH_ESTORE)
-			writer_reopen(w);
+		if (rc == SH_ESTORE && writer_reopen(w) == 0)
+			resolve_commit(w, list);
 		goto complete;
 	}
 	svc__links_changed(w->v);
@@ -332,6 +375,8 @@ again:
 		for (int i = 0; i < 2; i++)
 			if (u->forget[i][0])
 				svc_cache_forget(w->v, u->forget[i]);
+		if (u->kind == SVC_UNIT_VISITS_DELETE && u->link_id > 0)
+			svc__limits_forget(w->v, u->link_id);
 	}
 complete:
 	for (u = list; u && first == 0; u = u->next)

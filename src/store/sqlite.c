@@ -145,6 +145,12 @@ static const char *const migrations[] = {
     "INSERT INTO meta(key, value) SELECT 'visits_indexed_upto', coalesce(max(id), 0)"
     " FROM visits;"
     "DROP TABLE visits_daily;",
+
+    /* 3: redirect rules (issue 9): a link's Shlink redirect rules as the
+     * JSON array rules_to_json() writes, NULL for none; a visit's location
+     * (Shlink's visitLocation, JSON), NULL when unknown. New columns only. */
+    "ALTER TABLE links ADD COLUMN redirect_rules TEXT;"
+    "ALTER TABLE visits ADD COLUMN location TEXT;",
 };
 #define SCHEMA_LATEST ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -154,7 +160,7 @@ static const char *const migrations[] = {
 	"l.id, coalesce(c.code, ''), l.code_kind, l.url, l.url_hash, l.title,"                     \
 	" l.created_at, l.updated_at, l.valid_since, l.expires_at, l.max_visits,"                  \
 	" coalesce(n.visits, 0), coalesce(n.bots, 0), l.redirect_status, l.forward_query,"         \
-	" l.crawlable, l.disabled, l.owner_key_id"
+	" l.crawlable, l.disabled, l.owner_key_id, l.redirect_rules"
 #define COUNTS_JOIN " LEFT JOIN link_counts n ON n.link_id = l.id"
 #define LINK_FROM " FROM links l LEFT JOIN codes c ON c.link_id = l.id" COUNTS_JOIN
 /* the last visit id in visits_by_link; the log past it is the tail */
@@ -170,8 +176,8 @@ static const char *const migrations[] = {
 #define KEY_COLS "id, name, role, hash, prefix, created_at, revoked_at"
 
 /* one visit log row: VROW_PARAMS parameters */
-#define VROW "(?, ?, ?, ?, ?, ?, ?, ?)"
-#define VROW_PARAMS 8
+#define VROW "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#define VROW_PARAMS 9
 #define VROWS4 VROW ", " VROW ", " VROW ", " VROW
 #define VROWS16 VROWS4 ", " VROWS4 ", " VROWS4 ", " VROWS4
 #define VROWS64 VROWS16 ", " VROWS16 ", " VROWS16 ", " VROWS16
@@ -197,6 +203,7 @@ enum st_id {
 	ST_PING,
 	ST_META_GET,
 	ST_META_SET,
+	ST_META_ADD,
 	ST_NEXT_ID,
 	ST_LINK_INSERT,
 	ST_CODE_INSERT,
@@ -258,14 +265,16 @@ static const char *const st_sql[ST__COUNT] = {
                     " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
     /* ids are never reused: a deleted link's code must keep answering 404,
      * so the next id also stays above the highest id ever deleted (id_hwm) */
-    [ST_NEXT_ID] = "SELECT max(coalesce((SELECT max(id) FROM links), 0),"
+    [ST_META_ADD] = "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING",
+    [ST_NEXT_ID] = "SELECT max(coalesce((SELECT max(id) FROM links), 0) + 1,"
                    " coalesce((SELECT CAST(value AS INTEGER) FROM meta"
-                   " WHERE key = 'id_hwm'), 0)) + 1",
+                   " WHERE key = 'id_hwm'), 0) + 1, ?1)",
     [ST_LINK_INSERT] = "INSERT INTO links(id, code_kind, url, url_hash, title, created_at,"
                        " updated_at, valid_since, expires_at, max_visits,"
-                       " redirect_status, forward_query, crawlable, disabled, owner_key_id)"
+                       " redirect_status, forward_query, crawlable, disabled, owner_key_id,"
+                       " redirect_rules)"
                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
-                       " ?13, ?14, ?15)", /* as ST_LINK_UPDATE: bind_link() */
+                       " ?13, ?14, ?15, ?16)", /* as ST_LINK_UPDATE: bind_link() */
     [ST_CODE_INSERT] = "INSERT INTO codes(code, link_id) VALUES (?1, ?2)",
     [ST_CODES_DELETE_LINK] = "DELETE FROM codes WHERE link_id = ?1",
     [ST_TAG_INSERT] = "INSERT OR IGNORE INTO link_tags(link_id, tag) VALUES (?1, ?2)",
@@ -287,7 +296,8 @@ static const char *const st_sql[ST__COUNT] = {
     [ST_LINK_UPDATE] = "UPDATE links SET code_kind = ?2, url = ?3, url_hash = ?4, title = ?5,"
                        " created_at = ?6, updated_at = ?7, valid_since = ?8, expires_at = ?9,"
                        " max_visits = ?10, redirect_status = ?11, forward_query = ?12,"
-                       " crawlable = ?13, disabled = ?14, owner_key_id = ?15 WHERE id = ?1",
+                       " crawlable = ?13, disabled = ?14, owner_key_id = ?15,"
+                       " redirect_rules = ?16 WHERE id = ?1",
     [ST_LINK_DELETE] = "DELETE FROM links WHERE id = ?1",
     [ST_ID_HWM_BUMP] = "INSERT INTO meta(key, value) VALUES ('id_hwm', ?1)"
                        " ON CONFLICT(key) DO UPDATE SET value ="
@@ -319,11 +329,11 @@ static const char *const st_sql[ST__COUNT] = {
      * first rows; OR FAIL keeps them instead, which costs nothing here: any
      * error fails the writer's whole group, which is rolled back. */
     [ST_VISIT_INSERT] = "INSERT OR FAIL INTO visits(link_id, ts, kind, orphan_type, referer,"
-                        " user_agent, visited_url, ip) VALUES " VROW,
+                        " user_agent, visited_url, ip, location) VALUES " VROW,
     /* VISIT_ROWS rows a statement: the per-statement work (step, reset,
      * the VDBE's set-up) shared by 64 log rows */
     [ST_VISIT_INSERT_N] = "INSERT OR FAIL INTO visits(link_id, ts, kind, orphan_type, referer,"
-                          " user_agent, visited_url, ip) VALUES " VROWS64,
+                          " user_agent, visited_url, ip, location) VALUES " VROWS64,
     /* a link's visits (link 0: the orphans) */
     [ST_VISITS_DELETE_LINK] =
         "DELETE FROM visits WHERE id IN (" VISIT_IDS_OF_INDEXED " = ?1" VISIT_IDS_OF_TAIL " = ?1)",
@@ -1223,6 +1233,24 @@ static int sq_meta_set(store *s, const char *key, const char *val)
 	return step_done(q, st, "meta set");
 }
 
+static int sq_meta_add(store *s, const char *key, const char *val, char **stored)
+{
+	sq_store *q = SQ(s);
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*stored = NULL;
+	if (!key || !val)
+		return sq_err(q, SH_EINVAL, "%s", "meta add: key and value are required");
+	if ((rc = stmt(q, ST_META_ADD, &st)))
+		return rc;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, val, -1, SQLITE_STATIC);
+	if ((rc = step_done(q, st, "meta add")))
+		return rc;
+	return sq_meta_get(s, key, stored);
+}
+
 /* ---- links --------------------------------------------------------------- */
 
 /* Runs a parameterless statement that returns one integer. */
@@ -1244,9 +1272,24 @@ static int query_int64(sq_store *q, enum st_id id, int64_t *out, const char *wha
 	return rc;
 }
 
-static int sq_next_id(store *s, int64_t *id)
+static int sq_next_id(store *s, int64_t min, int64_t *id)
 {
-	return query_int64(SQ(s), ST_NEXT_ID, id, "next id");
+	sq_store *q = SQ(s);
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = stmt(q, ST_NEXT_ID, &st)))
+		return rc;
+	sqlite3_bind_int64(st, 1, min);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*id = sqlite3_column_int64(st, 0);
+		rc = 0;
+	} else {
+		rc = sq_fail(q, rc, "next id");
+	}
+	sqlite3_reset(st);
+	return rc;
 }
 
 /* Reads the link in the current row of st (columns LINK_COLS) and its tags. */
@@ -1282,6 +1325,11 @@ static int read_link(sq_store *q, sqlite3_stmt *st, sh_link *out)
 	out->crawlable = sqlite3_column_int(st, 15) != 0;
 	out->disabled = sqlite3_column_int(st, 16) != 0;
 	out->owner_key_id = sqlite3_column_int64(st, 17);
+	t = (const char *)sqlite3_column_text(st, 18);
+	if (t && !(out->redirect_rules = strdup(t))) {
+		sh_link_clear(out);
+		return sq_err(q, SH_ENOMEM, "%s", "out of memory reading a link");
+	}
 
 	if ((rc = stmt(q, ST_TAGS_OF, &ts)))
 		goto fail;
@@ -1363,7 +1411,7 @@ static int write_code_tags(sq_store *q, const sh_link *l)
 	return 0;
 }
 
-/* Binds ?1..?15 of ST_LINK_INSERT and ST_LINK_UPDATE: every stored field
+/* Binds ?1..?16 of ST_LINK_INSERT and ST_LINK_UPDATE: every stored field
  * but the visit counters (in link_counts, which only insert writes). */
 static void bind_link(sqlite3_stmt *st, const sh_link *l)
 {
@@ -1382,6 +1430,10 @@ static void bind_link(sqlite3_stmt *st, const sh_link *l)
 	sqlite3_bind_int(st, 13, l->crawlable);
 	sqlite3_bind_int(st, 14, l->disabled);
 	sqlite3_bind_int64(st, 15, l->owner_key_id);
+	if (l->redirect_rules)
+		sqlite3_bind_text(st, 16, l->redirect_rules, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 16);
 }
 
 static int sq_link_insert(store *s, const sh_link *l)
@@ -1888,6 +1940,7 @@ static void bind_visit(sqlite3_stmt *st, int base, const sh_visit *v)
 	bind_text_static(st, base + 6, v->user_agent, SH_VISIT_FIELD_MAX);
 	bind_text_static(st, base + 7, v->visited_url, SH_VISIT_FIELD_MAX);
 	bind_text_static(st, base + 8, v->ip, 64);
+	bind_text_static(st, base + 9, v->location, SH_VISIT_LOCATION_MAX);
 }
 
 /*
@@ -2179,6 +2232,12 @@ static void visits_where(qb *b, const sh_visit_query *vq)
 	}
 	if (vq->exclude_bots)
 		qb_cond(b, "v.kind <> 1");
+	if (vq->exclude_head)
+		qb_cond(b, "v.kind <> 2");
+	if (vq->before_id > 0) {
+		qb_cond(b, "v.id < ?");
+		qb_int(b, vq->before_id);
+	}
 }
 
 static int sq_visits_list(store *s, const sh_visit_query *vq, sh_visit_cb cb, void *ud,
@@ -2206,7 +2265,7 @@ static int sq_visits_list(store *s, const sh_visit_query *vq, sh_visit_cb cb, vo
 	if (!cb)
 		goto out;
 	qb_add(b, "SELECT v.id, v.link_id, v.ts, v.kind, v.orphan_type, v.referer,"
-	          " v.user_agent, v.visited_url, v.ip FROM visits v");
+	          " v.user_agent, v.visited_url, v.ip, v.location FROM visits v");
 	visits_where(b, vq);
 	qb_add(b, " ORDER BY v.id DESC LIMIT ? OFFSET ?");
 	qb_int(b, vq->limit > 0 ? vq->limit : -1);
@@ -2222,6 +2281,7 @@ static int sq_visits_list(store *s, const sh_visit_query *vq, sh_visit_cb cb, vo
 		v.user_agent = (const char *)sqlite3_column_text(st, 6);
 		v.visited_url = (const char *)sqlite3_column_text(st, 7);
 		v.ip = (const char *)sqlite3_column_text(st, 8);
+		v.location = (const char *)sqlite3_column_text(st, 9);
 		if ((cbrc = cb(&v, sqlite3_column_int64(st, 0), ud)) != 0)
 			break;
 	}
@@ -2653,6 +2713,7 @@ static int sq_key_count(store *s, int64_t *n)
 	.in_txn = sq_in_txn,                      \
 	.meta_get = sq_meta_get,                  \
 	.meta_set = sq_meta_set,                  \
+	.meta_add = sq_meta_add,                  \
 	.next_id = sq_next_id,                    \
 	.link_insert = sq_link_insert,            \
 	.link_get = sq_link_get,                  \

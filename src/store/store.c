@@ -2,7 +2,7 @@
  * store.c — the thin wrappers every caller goes through to reach a backend.
  *
  * store_open() picks the backend from the URL ("sqlite:PATH" or a bare path,
- * "memory:[NAME]", later "postgres://"), and every store_* function below
+ * "memory:[NAME]", "postgres://"), and every store_* function below
  * calls the backend's op through one macro. That makes this file the single
  * place for the things that must hold for every backend alike:
  *
@@ -36,6 +36,7 @@ void sh_link_clear(sh_link *l)
 		return;
 	free(l->url);
 	free(l->title);
+	free(l->redirect_rules);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -245,9 +246,8 @@ static int open_memory_url(store **out, const char *url, const char *rest, const
 static int open_postgres_url(store **out, const char *url, const char *rest, const store_options *o,
                              sh_err *err)
 {
-	(void)out, (void)url, (void)rest, (void)o;
-	return sh_err_set(err, SH_EINVAL, "db",
-	                  "PostgreSQL support is not built yet: use sqlite:PATH for now");
+	(void)rest;
+	return store_postgres_open(out, url, o, err);
 }
 
 /* The backends, by URL scheme (a bare path is the first entry's). Each
@@ -422,9 +422,14 @@ int store_meta_set(store *s, const char *key, const char *val)
 	WRAP(meta_set, key, val);
 }
 
-int store_next_id(store *s, int64_t *id)
+int store_meta_add(store *s, const char *key, const char *val, char **stored)
 {
-	WRAP(next_id, id);
+	WRAP(meta_add, key, val, stored);
+}
+
+int store_next_id(store *s, int64_t min, int64_t *id)
+{
+	WRAP(next_id, min, id);
 }
 
 int store_link_insert(store *s, const sh_link *l)

@@ -242,6 +242,48 @@ await step('follow the short link three times and see 3 visits', async () => {
   await shot('8-visits-list');
 });
 
+// 8b. a device redirect rule, made in the admin's rules screen, followed as Android
+const ANDROID_LONG = `${T}/admin-test/android`;
+const ANDROID_UA = 'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) ' +
+  'Chrome/126.0.0.0 Mobile Safari/537.36';
+await step('add a device redirect rule and follow it with an Android user agent', async () => {
+  await page.getByRole('link', { name: 'List short URLs' }).click();
+  await row().waitFor();
+  await row().getByRole('button', { name: 'Options' }).click();
+  await page.getByRole('menuitem', { name: 'Manage redirect rules' }).click();
+  await page.waitForURL(`${BASE}/admin/short-code/${SLUG}/redirect-rules`);
+  await page.getByRole('button', { name: 'Add rule' }).click();
+  const dialog = page.locator('dialog[open]');
+  await dialog.waitFor();
+  await dialog.getByLabel('Long URL:').fill(ANDROID_LONG);
+  await dialog.getByRole('button', { name: 'Add condition' }).click();
+  await dialog.getByLabel('Type:', { exact: true }).selectOption('device');
+  await dialog.getByLabel('Device type:').selectOption('android');
+  await shot('8b-redirect-rule');
+  await dialog.getByRole('button', { name: 'Confirm' }).click();
+  await dialog.waitFor({ state: 'detached' });
+  await page.getByRole('button', { name: 'Save rules' }).click();
+  const want = JSON.stringify([{ longUrl: ANDROID_LONG, priority: 1,
+    conditions: [{ type: 'device', matchKey: null, matchValue: 'android' }] }]);
+  const saved = await eventually(async () => {
+    const r = await rest(`/short-urls/${SLUG}/redirect-rules`);
+    return r.body && JSON.stringify(r.body.redirectRules) === want ? r.body : null;
+  });
+  ok(saved, 'the rule is stored as made', JSON.stringify((await rest(`/short-urls/${SLUG}/redirect-rules`)).body));
+  ok(saved && saved.defaultLongUrl === LONG, 'the default long URL is the link\'s own');
+  await shot('8b-redirect-rules-saved');
+  const phone = await browser.newContext({ userAgent: ANDROID_UA });
+  phone.on('request', (r) => requests.push(r.url()));
+  const p = await phone.newPage();
+  await p.goto(SHORT);
+  ok(p.url() === ANDROID_LONG, 'an Android browser lands on the rule\'s URL', p.url());
+  await phone.close();
+  const v = await browser.newPage();
+  await v.goto(SHORT);
+  ok(v.url() === LONG, 'a desktop browser still lands on the link\'s own URL', v.url());
+  await v.close();
+});
+
 // 9. rename a tag
 await step('rename a tag', async () => {
   await page.getByRole('link', { name: 'Manage tags' }).click();

@@ -2,8 +2,9 @@
 it at start; a file that is not a readable MaxMind database stops the start
 with one clear line and exit status 2, before the port is taken; a real
 database (written by tests/fixtures/make-geoip-db.pl) lets it start; no
-database is no error. (Locating visits with it is the next step of issue 9;
-src/service/geoip.c's lookups are unit-tested in test_geoip.c.)"""
+database is no error. (Visits located with it: test_visits_shlink.py; the
+geolocation redirect conditions: test_redirect_rules.py; src/service/geoip.c's
+lookups are unit-tested in test_geoip.c.)"""
 import subprocess
 
 import requests

@@ -268,6 +268,45 @@ test('orphan visits', async () => {
   assert.ok(v.data.some((x) => x.type === 'invalid_short_url'), JSON.stringify(v.data.slice(0, 3)));
 });
 
+test('getDomainVisits (DEFAULT, the base authority, an unknown domain)', async () => {
+  const all = await api.getNonOrphanVisits();
+  const byDefault = await api.getDomainVisits('DEFAULT');
+  assert.equal(byDefault.pagination.totalItems, all.pagination.totalItems);
+  assert.ok(byDefault.data.some((v) => v.visitedUrl.endsWith(`/${state.a.shortCode}`)));
+  const domains = await api.listDomains();
+  const byName = await api.getDomainVisits(domains.data[0].domain);
+  assert.equal(byName.pagination.totalItems, all.pagination.totalItems);
+  await rejectsWith(api.getDomainVisits(`nowhere-${run}.example`),
+    'https://shlink.io/api/error/domain-not-found', 404);
+});
+
+test('redirect rules: get, set, follow, bad input', async () => {
+  const link = await api.createShortUrl({ longUrl: `https://example.com/rules-${run}`, customSlug: `rules-${run}` });
+  const id = { shortCode: link.shortCode };
+  assert.deepEqual(await api.getShortUrlRedirectRules(id),
+    { defaultLongUrl: link.longUrl, redirectRules: [] });
+  const rules = [
+    { longUrl: 'https://example.com/android', conditions: [{ type: 'device', matchKey: null, matchValue: 'android' }] },
+    { longUrl: 'https://example.com/fr', conditions: [{ type: 'language', matchKey: null, matchValue: 'fr' }] },
+  ];
+  const set = await api.setShortUrlRedirectRules(id, { redirectRules: rules });
+  assert.deepEqual(set, {
+    defaultLongUrl: link.longUrl,
+    redirectRules: rules.map((r, i) => ({ ...r, priority: i + 1 })),
+  });
+  assert.deepEqual(await api.getShortUrlRedirectRules(id), set);
+  assert.equal((await api.getShortUrl(id)).hasRedirectRules, true);
+  const go = async (headers) => (await fetch(`${BASE}/${link.shortCode}`, { redirect: 'manual', headers })).headers.get('location');
+  assert.equal(await go({ 'User-Agent': 'Mozilla/5.0 (Linux; Android 13) AppleWebKit/537.36 Chrome/116.0 Mobile Safari/537.36' }),
+    'https://example.com/android');
+  assert.equal(await go({ 'Accept-Language': 'fr-FR,fr;q=0.8', 'User-Agent': 'sdk-test' }), 'https://example.com/fr');
+  assert.equal(await go({ 'User-Agent': 'sdk-test' }), link.longUrl);
+  await rejectsWith(api.setShortUrlRedirectRules(id, { redirectRules: [{ longUrl: 'https://example.com/x',
+    conditions: [{ type: 'device', matchKey: null, matchValue: 'toaster' }] }] }), ErrorType.INVALID_ARGUMENT, 400);
+  await rejectsWith(api.getShortUrlRedirectRules({ shortCode: `no-rules-${run}` }), ErrorType.INVALID_SHORTCODE, 404);
+  assert.deepEqual(await api.getShortUrlRedirectRules(id), set);
+});
+
 test('deleteShortUrlVisits', async () => {
   const d = await api.deleteShortUrlVisits({ shortCode: state.a.shortCode });
   assert.equal(d.deletedVisits, 3);

@@ -23,6 +23,7 @@
 
 #include "shorty/service.h"
 #include "shorty/store.h"
+#include "../pgtest.h"
 
 #define N 40
 
@@ -33,19 +34,25 @@ typedef struct fx {
 	svc_writer *w;
 	svc_target *t;
 	char dir[64];
+	char schema[64]; /* PostgreSQL: the test's schema */
 } fx;
 
-static int setup(void **state)
+/* on SQLite (a file) or, with pg, on PostgreSQL (a fresh schema) */
+static int setup_on(void **state, bool pg)
 {
 	fx *f = calloc(1, sizeof *f);
-	char url[128];
+	char url[320];
 	store_options o;
 	sh_err err = {0};
 
 	assert_non_null(f);
-	snprintf(f->dir, sizeof f->dir, "/tmp/shorty-writer-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(url, sizeof url, "sqlite:%s/t.db", f->dir);
+	if (pg) {
+		assert_true(pgtest_open_schema("wr", f->schema, url, sizeof url));
+	} else {
+		snprintf(f->dir, sizeof f->dir, "/tmp/shorty-writer-XXXXXX");
+		assert_non_null(mkdtemp(f->dir));
+		snprintf(url, sizeof url, "sqlite:%s/t.db", f->dir);
+	}
 	f->cfg.base_url = (char *)"http://localhost:8000";
 	f->cfg.cache_entries = 1000;
 	f->cfg.code_length = 6;
@@ -68,6 +75,16 @@ static int setup(void **state)
 	return 0;
 }
 
+static int setup(void **state)
+{
+	return setup_on(state, false);
+}
+
+static int setup_pg(void **state)
+{
+	return setup_on(state, true);
+}
+
 static int teardown(void **state)
 {
 	fx *f = *state;
@@ -79,11 +96,14 @@ static int teardown(void **state)
 	svc_close(f->v);
 	store_close(f->rs);
 	store_close(f->ws);
-	for (size_t i = 0; i < 4; i++) {
+	if (f->schema[0])
+		pgtest_drop_schema(f->schema);
+	for (size_t i = 0; f->dir[0] && i < 4; i++) {
 		snprintf(path, sizeof path, "%s/t.db%s", f->dir, sfx[i]);
 		unlink(path);
 	}
-	rmdir(f->dir);
+	if (f->dir[0])
+		rmdir(f->dir);
 	free(f->t);
 	free(f);
 	return 0;
@@ -411,6 +431,17 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_failed_commit_fails_the_group, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_thread, setup, teardown),
 	};
+	/* the same writer on PostgreSQL */
+	const struct CMUnitTest pg_tests[] = {
+	    cmocka_unit_test_setup_teardown(test_group_commit, setup_pg, teardown),
+	    cmocka_unit_test_setup_teardown(test_failing_unit_costs_only_itself, setup_pg, teardown),
+	    cmocka_unit_test_setup_teardown(test_cache_forgotten_after_commit, setup_pg, teardown),
+	    cmocka_unit_test_setup_teardown(test_failed_commit_fails_the_group, setup_pg, teardown),
+	    cmocka_unit_test_setup_teardown(test_thread, setup_pg, teardown),
+	};
+	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	if (!pgtest_required())
+		return failed + 1;
+	return failed + cmocka_run_group_tests(pg_tests, NULL, NULL);
 }

@@ -1,0 +1,2380 @@
+/*
+ * postgres.c — the PostgreSQL backend of the store interface (store.h), on
+ * libpq: `--db postgres://USER@HOST:PORT/DB` (any libpq URI).
+ *
+ * One `pg_store` is one libpq connection, used by one thread at a time, as
+ * every store handle. Several shorty instances on one database behave as
+ * one (issue 8): everything that must be unique is made unique by the
+ * database itself, never by a check followed by an insert.
+ *
+ * Shape of the data: the SQLite schema (sqlite.c) with these differences,
+ * each for the many-instances case:
+ *   codes        also holds each generated ("counter") code, marked
+ *                `generated`: the primary key on the code text is then what
+ *                decides between a custom code and the generator racing for
+ *                the same code on two instances (23505 -> SH_ETAKEN). The
+ *                rows marked generated are invisible to code_exists and
+ *                link_get_by_code, so the store answers as SQLite's does.
+ *   ids          leased in blocks of ID_BLOCK from a sequence, one round
+ *                trip per block (the SQL function shorty_id_block): no two
+ *                instances ever hand out the same id; a block is dropped
+ *                after any reconnect (a lost block is never re-issued, but
+ *                one we cannot be sure of is not worth keeping).
+ *   visits       written with COPY (the cheapest measured write, research
+ *                scale-out.md §4); the counters by one upsert per flush,
+ *                sorted by link id (rows locked in key order: no deadlock
+ *                between instances flushing at once).
+ *   visit_totals one row per (kind, slot): each connection adds to a slot
+ *                of its own choosing, the totals are the sum, so instances
+ *                flushing at once never wait on one hot row.
+ *   shorty_schema the schema version (PRAGMA user_version on SQLite), with
+ *                the same numbers: the first PostgreSQL schema is SQLite's
+ *                version 2. Migrations run under an advisory lock, so
+ *                instances starting together migrate once.
+ *
+ * Every query has bound parameters ($n, text format); list queries are
+ * assembled from fixed fragments of this file only, as in sqlite.c.
+ *
+ * Errors: SQLSTATE 23505 (unique) is SH_ETAKEN; a lost connection, a
+ * server shutting down or starting is SH_ESTORE ("unavailable", 503 above);
+ * serialization failures and lock timeouts SH_EBUSY; disk full SH_EFULL.
+ * A connection found broken outside a transaction is reset before the next
+ * query; inside one the transaction is lost and every op fails until the
+ * caller rolls back.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "shorty/store.h"
+#include "shorty/timeutil.h"
+#include "shorty/utf8.h"
+
+#define ID_BLOCK 1000      /* ids leased per round trip */
+/* Client-side deadlines (research scale-out.md §5: against a peer that is
+ * there but silent, a paused proxy or a hung server, no server-side timeout
+ * and no TCP setting fired; only our own clock does). A query that runs
+ * past its deadline has its connection cut. */
+#define QUERY_DEADLINE_MS 1500   /* every query: a create answers 503 within 2 s */
+#define CONNECT_DEADLINE_MS 1500 /* a connection, or a reconnection */
+#define FLUSH_DEADLINE_MS 10000  /* a visit flush (COPY of up to 65,536 rows) */
+#define MIGRATE_DEADLINE_MS 120000 /* a migration, and waiting for another's */
+#define BACKOFF_MIN_MS 50        /* reconnect: exponential backoff, full jitter */
+#define BACKOFF_MAX_MS 2000
+#define TOTAL_SLOTS 16     /* visit_totals rows per kind */
+#define MIGRATE_LOCK 0x73686f7274790001LL /* "shorty" + 1: pg_advisory_lock key */
+
+/* ---- schema -------------------------------------------------------------- */
+
+/* Each entry moves the schema to `version`, in one transaction. The first
+ * is SQLite's version 2 as a whole (PostgreSQL has no older shorty data).
+ * Never edit a released entry: append a new one with the next number, the
+ * same as SQLite's. */
+static const struct {
+	int version;
+	const char *sql;
+} migrations[] = {
+    {2,
+     "CREATE TABLE links("
+     " id bigint PRIMARY KEY,"
+     " code_kind int NOT NULL DEFAULT 0,"
+     " url text COLLATE \"C\" NOT NULL,"
+     " url_hash bigint NOT NULL,"
+     " title text COLLATE \"C\","
+     " created_at bigint NOT NULL,"
+     " updated_at bigint NOT NULL,"
+     " valid_since bigint NOT NULL DEFAULT 0,"
+     " expires_at bigint NOT NULL DEFAULT 0,"
+     " max_visits bigint NOT NULL DEFAULT 0,"
+     " redirect_status int NOT NULL DEFAULT 302,"
+     " forward_query int NOT NULL DEFAULT 1,"
+     " crawlable int NOT NULL DEFAULT 0,"
+     " disabled int NOT NULL DEFAULT 0,"
+     " owner_key_id bigint NOT NULL DEFAULT 0);"
+     "CREATE INDEX links_url_hash ON links(url_hash);"
+     "CREATE INDEX links_created ON links(created_at);"
+     "CREATE TABLE codes("
+     " code text COLLATE \"C\" PRIMARY KEY,"
+     " link_id bigint NOT NULL UNIQUE REFERENCES links(id) ON DELETE CASCADE,"
+     " generated boolean NOT NULL DEFAULT false);"
+     "CREATE TABLE link_tags("
+     " link_id bigint NOT NULL REFERENCES links(id) ON DELETE CASCADE,"
+     " tag text COLLATE \"C\" NOT NULL,"
+     " PRIMARY KEY(link_id, tag));"
+     "CREATE INDEX link_tags_tag ON link_tags(tag);"
+     "CREATE TABLE link_counts("
+     " link_id bigint PRIMARY KEY,"
+     " visits bigint NOT NULL DEFAULT 0,"
+     " bots bigint NOT NULL DEFAULT 0);"
+     "CREATE TABLE visits("
+     " id bigserial PRIMARY KEY,"
+     " link_id bigint NOT NULL,"
+     " ts bigint NOT NULL,"
+     " kind int NOT NULL,"
+     " orphan_type int NOT NULL DEFAULT 0,"
+     " referer text, user_agent text, visited_url text, ip text);"
+     "CREATE INDEX visits_link ON visits(link_id, id);"
+     "CREATE TABLE visit_totals("
+     " kind int NOT NULL,"
+     " slot int NOT NULL,"
+     " total bigint NOT NULL DEFAULT 0,"
+     " bots bigint NOT NULL DEFAULT 0,"
+     " PRIMARY KEY(kind, slot));"
+     "CREATE TABLE api_keys("
+     " id bigserial PRIMARY KEY,"
+     " name text NOT NULL,"
+     " role int NOT NULL,"
+     " hash bytea NOT NULL UNIQUE,"
+     " prefix text NOT NULL,"
+     " created_at bigint NOT NULL,"
+     " revoked_at bigint NOT NULL DEFAULT 0);"
+     "CREATE TABLE meta(key text PRIMARY KEY, value text NOT NULL);"
+     /* blocks of ids: nextval is the first id of a block of 1000. Every
+      * move of the sequence happens under one advisory lock, so a jump to
+      * a floor (the first id of the configured code length, or above ids
+      * written by hand: an import, a copy) never moves it backwards past a
+      * block another instance has just taken. */
+     "CREATE SEQUENCE shorty_id_blocks INCREMENT BY 1000 MINVALUE 1 START 1;"
+     "CREATE FUNCTION shorty_id_block(lo bigint) RETURNS bigint LANGUAGE plpgsql AS $f$"
+     " DECLARE b bigint; floor bigint;"
+     " BEGIN"
+     "  PERFORM pg_advisory_lock(7523094288207667458);"
+     "  floor := greatest(lo, coalesce((SELECT max(id) FROM links), 0) + 1,"
+     "   coalesce((SELECT value::bigint FROM meta WHERE key = 'id_hwm'), 0) + 1);"
+     "  b := nextval('shorty_id_blocks');"
+     "  IF b < floor THEN"
+     "   PERFORM setval('shorty_id_blocks', floor, false);"
+     "   b := nextval('shorty_id_blocks');"
+     "  END IF;"
+     "  PERFORM pg_advisory_unlock(7523094288207667458);"
+     "  RETURN b;"
+     " END $f$;"},
+    /* 3 (sqlite.c's 3): a link's Shlink redirect rules (the JSON array
+     * rules_to_json() writes, NULL for none); a visit's location
+     * (Shlink's visitLocation as JSON, NULL when unknown) */
+    {3, "ALTER TABLE links ADD COLUMN redirect_rules text;"
+        "ALTER TABLE visits ADD COLUMN location text;"},
+};
+#define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+#define SCHEMA_LATEST (migrations[NMIGRATIONS - 1].version)
+
+/* ---- statements ---------------------------------------------------------- */
+
+/* a link's tags in one column, joined by US (0x1f, never in a tag) */
+#define TAGS_COL                                                                                   \
+	"(SELECT string_agg(t.tag, chr(31) ORDER BY t.tag) FROM link_tags t"                      \
+	" WHERE t.link_id = l.id)"
+#define LINK_COLS                                                                                  \
+	"l.id, coalesce(c.code, ''), l.code_kind, l.url, l.url_hash, l.title,"                     \
+	" l.created_at, l.updated_at, l.valid_since, l.expires_at, l.max_visits,"                  \
+	" coalesce(n.visits, 0), coalesce(n.bots, 0), l.redirect_status, l.forward_query,"         \
+	" l.crawlable, l.disabled, l.owner_key_id, " TAGS_COL ", l.redirect_rules"
+#define COUNTS_JOIN " LEFT JOIN link_counts n ON n.link_id = l.id"
+/* generated codes are the service's: the store answers "" for them */
+#define CODES_JOIN " LEFT JOIN codes c ON c.link_id = l.id AND NOT c.generated"
+#define LINK_FROM " FROM links l" CODES_JOIN COUNTS_JOIN
+/* the code a link is shown with, generated or not */
+#define CODE_OF "coalesce((SELECT x.code FROM codes x WHERE x.link_id = l.id), '')"
+#define KEY_COLS "id, name, role, encode(hash, 'hex'), prefix, created_at, revoked_at"
+
+#define SQL_LINK_INSERT                                                                            \
+	"INSERT INTO links(id, code_kind, url, url_hash, title, created_at,"                       \
+	" updated_at, valid_since, expires_at, max_visits,"                                        \
+	" redirect_status, forward_query, crawlable, disabled, owner_key_id, redirect_rules)"      \
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+#define SQL_LINK_UPDATE                                                                            \
+	"UPDATE links SET code_kind = $2, url = $3, url_hash = $4, title = $5,"                    \
+	" created_at = $6, updated_at = $7, valid_since = $8, expires_at = $9,"                    \
+	" max_visits = $10, redirect_status = $11, forward_query = $12,"                           \
+	" crawlable = $13, disabled = $14, owner_key_id = $15, redirect_rules = $16"               \
+	" WHERE id = $1"
+#define SQL_TOTALS_ADD                                                                             \
+	"INSERT INTO visit_totals(kind, slot, total, bots) VALUES ($1, $2, $3, $4)"               \
+	" ON CONFLICT (kind, slot) DO UPDATE SET total = visit_totals.total + excluded.total,"     \
+	" bots = visit_totals.bots + excluded.bots"
+
+/* ORDER BY clauses of link_list, indexed by enum list_order (sqlite.c's). */
+static const char *const list_orders[] = {
+    [LIST_CREATED_DESC] = " ORDER BY l.created_at DESC, l.id DESC",
+    [LIST_CREATED_ASC] = " ORDER BY l.created_at ASC, l.id ASC",
+    /* by the code itself: codes holds generated codes too (CODE_OF) */
+    [LIST_CODE_ASC] = " ORDER BY " CODE_OF " ASC, l.id ASC",
+    [LIST_CODE_DESC] = " ORDER BY " CODE_OF " DESC, l.id DESC",
+    [LIST_URL_ASC] = " ORDER BY l.url ASC, l.id ASC",
+    [LIST_URL_DESC] = " ORDER BY l.url DESC, l.id DESC",
+    /* SQLite sorts NULL first ascending, last descending */
+    [LIST_TITLE_ASC] = " ORDER BY l.title ASC NULLS FIRST, l.id ASC",
+    [LIST_TITLE_DESC] = " ORDER BY l.title DESC NULLS LAST, l.id DESC",
+    [LIST_VISITS_ASC] = " ORDER BY coalesce(n.visits, 0) ASC, l.id ASC",
+    [LIST_VISITS_DESC] = " ORDER BY coalesce(n.visits, 0) DESC, l.id DESC",
+    [LIST_NONBOT_VISITS_ASC] = " ORDER BY coalesce(n.visits - n.bots, 0) ASC, l.id ASC",
+    [LIST_NONBOT_VISITS_DESC] = " ORDER BY coalesce(n.visits - n.bots, 0) DESC, l.id DESC",
+};
+#define NORDERS ((int)(sizeof(list_orders) / sizeof(list_orders[0])))
+
+/* ---- the handle ---------------------------------------------------------- */
+
+typedef struct pg_store {
+	store base; /* first: a store * is a pg_store * */
+	PGconn *conn;
+	bool read_only;
+	bool txn;            /* a transaction of ours is open (or was, until rollback) */
+	int sp_depth;        /* open savepoints made by store_savepoint */
+	int slot;            /* this connection's visit_totals row */
+	int64_t blk_next;    /* leased ids [blk_next, blk_end); empty when equal */
+	int64_t blk_end;
+	int deadline_ms;     /* of the query being run (QUERY_DEADLINE_MS or longer) */
+	bool cut;            /* the last failure was our deadline */
+	int64_t retry_at_ms; /* a broken connection is not retried before this */
+	int backoff_ms;      /* 0 while connected; 50 .. 2000 while PostgreSQL is away */
+	uint64_t rng;        /* for the jitter */
+} pg_store;
+
+static pg_store *PG(store *s)
+{
+	return (pg_store *)s;
+}
+
+static void pg_notice(void *arg, const char *msg)
+{
+	(void)arg, (void)msg; /* "relation already exists, skipping" and the like */
+}
+
+#define pg_err(p, code, ...) sh_err_set(&(p)->base.last_err, (code), NULL, __VA_ARGS__)
+
+/* ---- parameters ----------------------------------------------------------- */
+
+#define PRM_MAX 64
+
+/* Parameters in text format: numbers formatted into num[], strings
+ * pointed at (NULL = SQL NULL). */
+typedef struct prm {
+	int n;
+	bool overflow;
+	const char *v[PRM_MAX];
+	char num[PRM_MAX][24];
+} prm;
+
+static void p_int(prm *b, int64_t x)
+{
+	if (b->n == PRM_MAX) {
+		b->overflow = true;
+		return;
+	}
+	snprintf(b->num[b->n], sizeof(b->num[0]), "%lld", (long long)x);
+	b->v[b->n] = b->num[b->n];
+	b->n++;
+}
+
+static void p_str(prm *b, const char *s)
+{
+	if (b->n == PRM_MAX) {
+		b->overflow = true;
+		return;
+	}
+	b->v[b->n++] = s;
+}
+
+/* ---- errors and the connection ------------------------------------------- */
+
+/* SH_E* of a failed result (or of the connection, when res is NULL). */
+static int map_state(pg_store *p, const PGresult *res)
+{
+	const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	if (PQstatus(p->conn) != CONNECTION_OK || !st)
+		return SH_ESTORE;
+	if (strcmp(st, "23505") == 0)
+		return SH_ETAKEN;
+	if (strcmp(st, "40001") == 0 || strcmp(st, "40P01") == 0 || strcmp(st, "55P03") == 0 ||
+	    strcmp(st, "57014") == 0)
+		return SH_EBUSY;
+	if (strcmp(st, "53100") == 0)
+		return SH_EFULL;
+	if (strcmp(st, "53200") == 0)
+		return SH_ENOMEM;
+	if (strcmp(st, "42P01") == 0 || strcmp(st, "42883") == 0)
+		return SH_ESCHEMA; /* no such table / function: not migrated */
+	return SH_ESTORE;
+}
+
+/* Records a failure in last_err (first line of the server's message);
+ * returns its SH_E*. */
+static int pg_fail(pg_store *p, const PGresult *res, const char *what)
+{
+	int code = map_state(p, res);
+	const char *msg = res ? PQresultErrorMessage(res) : NULL;
+	size_t n;
+
+	if (!msg || !*msg)
+		msg = PQerrorMessage(p->conn);
+	n = strcspn(msg, "\n");
+	if (code == SH_ESCHEMA)
+		return pg_err(p, code,
+		              "the PostgreSQL store has no shorty schema (or an older one): run "
+		              "`shorty migrate`");
+	if (p->cut)
+		return pg_err(p, SH_ESTORE,
+		              "PostgreSQL did not answer within %d ms (%s): connection closed",
+		              p->deadline_ms, what);
+	if (PQstatus(p->conn) != CONNECTION_OK)
+		return pg_err(p, code, "PostgreSQL is unavailable (%s): %.*s", what, (int)n, msg);
+	return pg_err(p, code, "postgres %s: %.*s", what, (int)n, msg);
+}
+
+/* ---- the connection: non-blocking, every wait bounded ----------------------
+ * libpq's blocking calls wait as long as the peer is silent; here every
+ * send, every wait for an answer and every (re)connect polls the socket
+ * against a deadline. Past it the connection is cut (shutdown of the
+ * socket: libpq then sees it closed), so the op fails and the next one
+ * reconnects. */
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits for events on the connection's socket until deadline: the events
+ * that came, 0 past the deadline, -1 on error. */
+static int wait_sock(pg_store *p, short events, int64_t deadline)
+{
+	struct pollfd pfd = {.fd = PQsocket(p->conn), .events = events};
+	int64_t left;
+	int rc;
+
+	if (pfd.fd < 0)
+		return -1;
+	for (;;) {
+		left = deadline - mono_ms();
+		if (left <= 0)
+			return 0;
+		rc = poll(&pfd, 1, (int)left);
+		if (rc > 0)
+			return pfd.revents ? pfd.revents : events;
+		if (rc == 0)
+			return 0;
+		if (errno != EINTR)
+			return -1;
+	}
+}
+
+/* The deadline passed: the connection is closed under libpq, which notices
+ * at once (CONNECTION_BAD); a transaction on it is lost. */
+static void cut(pg_store *p)
+{
+	int fd = PQsocket(p->conn);
+
+	p->cut = true;
+	if (fd >= 0)
+		shutdown(fd, SHUT_RDWR);
+	(void)PQconsumeInput(p->conn);
+}
+
+/* Sends what libpq has queued; 0, or -1 (cut or broken). */
+static int flush_out(pg_store *p, int64_t deadline)
+{
+	int r, w;
+
+	while ((r = PQflush(p->conn)) == 1) {
+		w = wait_sock(p, POLLIN | POLLOUT, deadline);
+		if (w == 0) {
+			cut(p);
+			return -1;
+		}
+		if (w < 0 || ((w & POLLIN) && !PQconsumeInput(p->conn)))
+			return -1;
+	}
+	return r == 0 ? 0 : -1;
+}
+
+/* The results of what was sent: the first failed one, else the last; a
+ * COPY IN result at once (the caller sends the data). NULL when the
+ * connection broke or the deadline passed. */
+static PGresult *collect(pg_store *p, int64_t deadline)
+{
+	PGresult *keep = NULL, *r;
+	ExecStatusType t;
+	int w;
+
+	for (;;) {
+		while (PQisBusy(p->conn)) {
+			w = wait_sock(p, POLLIN, deadline);
+			if (w == 0)
+				cut(p);
+			if (w <= 0 || !PQconsumeInput(p->conn)) {
+				PQclear(keep);
+				return NULL;
+			}
+		}
+		r = PQgetResult(p->conn);
+		if (!r)
+			return keep;
+		t = PQresultStatus(r);
+		if (t == PGRES_COPY_IN) {
+			PQclear(keep);
+			return r;
+		}
+		if (keep && (PQresultStatus(keep) == PGRES_COMMAND_OK ||
+		             PQresultStatus(keep) == PGRES_TUPLES_OK)) {
+			PQclear(keep);
+			keep = NULL;
+		}
+		if (!keep)
+			keep = r;
+		else
+			PQclear(r);
+	}
+}
+
+/* Sends sql (several statements when multi; then no parameters) and waits
+ * for its result within the handle's deadline. */
+static PGresult *x_exec(pg_store *p, const char *sql, const prm *b, bool multi)
+{
+	int64_t deadline = mono_ms() + p->deadline_ms;
+	int ok;
+
+	p->cut = false;
+	ok = multi ? PQsendQuery(p->conn, sql)
+	           : PQsendQueryParams(p->conn, sql, b ? b->n : 0, NULL, b ? b->v : NULL, NULL,
+	                               NULL, 0);
+	if (!ok || flush_out(p, deadline) != 0)
+		return NULL;
+	return collect(p, deadline);
+}
+
+/* Drives a connect (or reset) started without blocking to its end within
+ * CONNECT_DEADLINE_MS; 0 when connected. */
+static int connect_poll(pg_store *p, bool reset)
+{
+	int64_t deadline = mono_ms() + CONNECT_DEADLINE_MS;
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	int w;
+
+	for (;;) {
+		if (st == PGRES_POLLING_OK)
+			return 0;
+		if (st == PGRES_POLLING_FAILED)
+			return -1;
+		w = wait_sock(p, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
+		if (w == 0)
+			p->cut = true;
+		if (w <= 0)
+			return -1;
+		st = reset ? PQresetPoll(p->conn) : PQconnectPoll(p->conn);
+	}
+}
+
+/* A new connection's settings: non-blocking, read-only for readers. */
+static int session_setup(pg_store *p)
+{
+	PGresult *r;
+	int rc = 0;
+
+	if (PQsetnonblocking(p->conn, 1) != 0)
+		return pg_fail(p, NULL, "connect");
+	PQsetNoticeProcessor(p->conn, pg_notice, NULL);
+	if (p->read_only) {
+		r = x_exec(p, "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", NULL, false);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK)
+			rc = pg_fail(p, r, "connect");
+		PQclear(r);
+	}
+	return rc;
+}
+
+/* A connection found broken is reset, but only outside a transaction: inside
+ * one the transaction is gone, and the caller must learn it (every op fails
+ * until it rolls back). Any reset drops the leased ids. While PostgreSQL
+ * stays away, tries are spaced by an exponential backoff with full jitter
+ * (50 ms doubling to 2 s, a random wait up to that): between tries an op
+ * fails at once, so requests answer 503 at once instead of queueing on
+ * connects, and the first try after PostgreSQL is back is at most 2 s
+ * away. */
+static int pg_alive(pg_store *p)
+{
+	int64_t now;
+	int rc;
+
+	if (PQstatus(p->conn) == CONNECTION_OK)
+		return 0;
+	if (p->txn)
+		return pg_err(p, SH_ESTORE,
+		              "PostgreSQL is unavailable: the connection was lost in a "
+		              "transaction");
+	p->blk_next = p->blk_end = 0;
+	now = mono_ms();
+	if (now < p->retry_at_ms)
+		return pg_err(p, SH_ESTORE,
+		              "PostgreSQL is unavailable (reconnecting; next try in %lld ms)",
+		              (long long)(p->retry_at_ms - now));
+	p->cut = false;
+	if (PQresetStart(p->conn) == 1 && connect_poll(p, true) == 0 &&
+	    (rc = session_setup(p)) == 0) {
+		p->backoff_ms = 0;
+		p->retry_at_ms = 0;
+		return 0;
+	}
+	p->backoff_ms = p->backoff_ms ? p->backoff_ms * 2 : BACKOFF_MIN_MS;
+	if (p->backoff_ms > BACKOFF_MAX_MS)
+		p->backoff_ms = BACKOFF_MAX_MS;
+	p->rng ^= p->rng << 13, p->rng ^= p->rng >> 7, p->rng ^= p->rng << 17;
+	p->retry_at_ms = mono_ms() + (int64_t)(p->rng % (uint64_t)(p->backoff_ms + 1));
+	return pg_fail(p, NULL, "connect");
+}
+
+/* Reads that may run again after the connection broke under them: outside
+ * a transaction a SELECT changed nothing (a lost id block is skipped). */
+static bool retry_safe(const pg_store *p, const char *sql)
+{
+	return !p->txn && !p->cut && strncmp(sql, "SELECT ", 7) == 0;
+}
+
+/* Runs one statement with parameters b (NULL = none). On success *out (if
+ * given) holds the result, to PQclear; on failure nothing is kept. */
+static int pq(pg_store *p, const char *sql, const prm *b, PGresult **out, const char *what)
+{
+	PGresult *r;
+	ExecStatusType t;
+	bool again = true;
+	int rc;
+
+	if (out)
+		*out = NULL;
+	if (b && b->overflow)
+		return pg_err(p, SH_ESTORE, "%s", "internal error: too many query parameters");
+retry:
+	if ((rc = pg_alive(p)))
+		return rc;
+	r = x_exec(p, sql, b, false);
+	t = PQresultStatus(r);
+	if (t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK) {
+		if (!r && again && retry_safe(p, sql) && PQstatus(p->conn) != CONNECTION_OK) {
+			again = false; /* once: PostgreSQL restarted since our last query */
+			goto retry;
+		}
+		rc = pg_fail(p, r, what);
+		PQclear(r);
+		return rc;
+	}
+	if (out)
+		*out = r;
+	else
+		PQclear(r);
+	return 0;
+}
+
+/* Runs several statements without parameters (a migration): the simple
+ * query protocol, which PQsendQueryParams refuses for more than one. */
+static int pq_script(pg_store *p, const char *sql, const char *what)
+{
+	PGresult *r;
+	int rc = 0;
+
+	if ((rc = pg_alive(p)))
+		return rc;
+	r = x_exec(p, sql, NULL, true);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+		rc = pg_fail(p, r, what);
+	PQclear(r);
+	return rc;
+}
+
+/* A statement whose failure is not news (cleanup after a failure). */
+static void pq_quiet(pg_store *p, const char *sql)
+{
+	if (PQstatus(p->conn) == CONNECTION_OK)
+		PQclear(x_exec(p, sql, NULL, false));
+}
+
+/* Rows changed by the statement (its command tag). */
+static int64_t pq_changes(PGresult *r)
+{
+	const char *t = PQcmdTuples(r);
+
+	return t && *t ? strtoll(t, NULL, 10) : 0;
+}
+
+static int64_t col_i64(const PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+static void copy_col(char *dst, size_t dstsz, const PGresult *r, int row, int col)
+{
+	const char *t = PQgetisnull(r, row, col) ? "" : PQgetvalue(r, row, col);
+	size_t n = strlen(t);
+
+	if (n >= dstsz)
+		n = dstsz - 1;
+	memcpy(dst, t, n);
+	dst[n] = '\0';
+}
+
+/* Runs a statement that returns one integer (no row: 0). */
+static int pq_int(pg_store *p, const char *sql, const prm *b, int64_t *out, const char *what)
+{
+	PGresult *r;
+	int rc = pq(p, sql, b, &r, what);
+
+	if (rc)
+		return rc;
+	*out = PQntuples(r) ? col_i64(r, 0, 0) : 0;
+	PQclear(r);
+	return 0;
+}
+
+/* Runs sql with one integer parameter; *changed (if given) = rows changed. */
+static int pq_id(pg_store *p, const char *sql, int64_t v, int64_t *changed, const char *what)
+{
+	PGresult *r;
+	prm b = {0};
+	int rc;
+
+	p_int(&b, v);
+	if ((rc = pq(p, sql, &b, &r, what)))
+		return rc;
+	if (changed)
+		*changed = pq_changes(r);
+	PQclear(r);
+	return 0;
+}
+
+/* ---- op transactions ------------------------------------------------------
+ * As in sqlite.c: a multi-statement op runs in its own transaction, or in a
+ * savepoint of the caller's, so that a failed op (a taken code) undoes only
+ * itself and leaves the caller's transaction usable. PostgreSQL needs the
+ * savepoint even more than SQLite: a failed statement aborts the whole
+ * transaction otherwise. */
+
+enum { OWN_NONE, OWN_TXN, OWN_SP };
+
+static int op_begin(pg_store *p, int *own)
+{
+	int rc;
+
+	*own = OWN_NONE;
+	if (!p->txn) {
+		/* marked open, so that a connection lost in the op is not
+		 * reset under it (its statements would run on their own) */
+		if ((rc = pq(p, "BEGIN", NULL, NULL, "begin")) == 0) {
+			*own = OWN_TXN;
+			p->txn = true;
+		}
+		return rc;
+	}
+	if ((rc = pq(p, "SAVEPOINT shorty_op", NULL, NULL, "savepoint")) == 0)
+		*own = OWN_SP;
+	return rc;
+}
+
+static int op_end(pg_store *p, int own, int rc)
+{
+	sh_err saved;
+
+	if (own == OWN_TXN) {
+		if (rc == 0) {
+			rc = pq(p, "COMMIT", NULL, NULL, "commit");
+			if (rc == 0) {
+				p->txn = false;
+				return 0;
+			}
+		}
+		p->txn = false;
+		saved = p->base.last_err;
+		pq_quiet(p, "ROLLBACK");
+		p->base.last_err = saved;
+	} else if (own == OWN_SP) {
+		if (rc == 0)
+			return pq(p, "RELEASE shorty_op", NULL, NULL, "release");
+		saved = p->base.last_err;
+		pq_quiet(p, "ROLLBACK TO shorty_op");
+		pq_quiet(p, "RELEASE shorty_op");
+		p->base.last_err = saved;
+	}
+	return rc;
+}
+
+/* ---- assembled queries ----------------------------------------------------
+ * Fragments of this file only; each `?` in a fragment becomes the next $n,
+ * bound in the same order by p_int / p_str. */
+
+#define QB_SQL_MAX 4096
+
+typedef struct qb {
+	char sql[QB_SQL_MAX];
+	size_t len;
+	bool where, overflow;
+	int nph; /* placeholders written */
+	prm b;
+} qb;
+
+static void qb_add(qb *q, const char *frag)
+{
+	char num[16];
+
+	for (; *frag; frag++) {
+		const char *s = frag;
+		size_t n = 1;
+		if (*frag == '?') {
+			n = (size_t)snprintf(num, sizeof(num), "$%d", ++q->nph);
+			s = num;
+		}
+		if (q->len + n >= sizeof(q->sql)) {
+			q->overflow = true;
+			return;
+		}
+		memcpy(q->sql + q->len, s, n);
+		q->len += n;
+		q->sql[q->len] = '\0';
+	}
+}
+
+static void qb_cond(qb *q, const char *frag)
+{
+	qb_add(q, q->where ? " AND " : " WHERE ");
+	q->where = true;
+	qb_add(q, frag);
+}
+
+static int qb_run(pg_store *p, qb *q, PGresult **out, const char *what)
+{
+	if (q->overflow)
+		return pg_err(p, SH_ESTORE, "%s", "internal error: list query too long");
+	return pq(p, q->sql, &q->b, out, what);
+}
+
+/* ---- open / close -------------------------------------------------------- */
+
+static const store_ops postgres_ops;
+
+
+int store_postgres_open(store **out, const char *url, const store_options *o, sh_err *err)
+{
+	store_options def;
+	pg_store *p;
+	const char *m;
+	size_t n;
+
+	*out = NULL;
+	if (!o) {
+		store_options_default(&def);
+		o = &def;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return sh_err_set(err, SH_ENOMEM, NULL, "out of memory opening the store");
+	p->base.ops = &postgres_ops;
+	p->read_only = o->read_only;
+	p->deadline_ms = QUERY_DEADLINE_MS;
+	p->rng = (uint64_t)(uintptr_t)p ^ ((uint64_t)mono_ms() << 20) ^ 0x9e3779b97f4a7c15ull;
+	/* the URL's own settings win over these (they come after) */
+	{
+		static const char *const keys[] = {"connect_timeout", "keepalives",
+		                                   "keepalives_idle", "keepalives_interval",
+		                                   "keepalives_count", "application_name",
+		                                   "dbname", NULL};
+		const char *vals[] = {"2", "1", "10", "2", "3", "shorty", url, NULL};
+		p->conn = PQconnectStartParams(keys, vals, 1);
+	}
+	if (!p->conn || PQstatus(p->conn) == CONNECTION_BAD || connect_poll(p, false) != 0 ||
+	    session_setup(p) != 0) {
+		m = !p->conn ? "out of memory"
+		    : p->cut ? "no answer within the connect deadline"
+		             : PQerrorMessage(p->conn);
+		n = strcspn(m, "\n");
+		sh_err_set(err, SH_ESTORE, "db", "cannot connect to PostgreSQL: %.*s", (int)n, m);
+		PQfinish(p->conn);
+		free(p);
+		return SH_ESTORE;
+	}
+	/* each connection adds its visits to a row of visit_totals of its own */
+	p->slot = (int)((unsigned)PQbackendPID(p->conn) % TOTAL_SLOTS);
+	*out = &p->base;
+	return 0;
+}
+
+static void pg_close(store *s)
+{
+	pg_store *p = PG(s);
+
+	PQfinish(p->conn); /* an open transaction is rolled back by the server */
+	free(p);
+}
+
+/* ---- schema ops ---------------------------------------------------------- */
+
+/* The schema version: 0 when the database has no shorty schema yet. */
+static int schema_current(pg_store *p, int *v)
+{
+	int64_t x = 0;
+	int rc;
+
+	*v = 0;
+	rc = pq_int(p, "SELECT (to_regclass('shorty_schema') IS NOT NULL)::int", NULL, &x,
+	            "schema version");
+	if (rc || !x)
+		return rc;
+	rc = pq_int(p, "SELECT coalesce(max(version), 0) FROM shorty_schema", NULL, &x,
+	            "schema version");
+	*v = (int)x;
+	return rc;
+}
+
+static int pg_schema_version(store *s, int *current, int *latest)
+{
+	*latest = SCHEMA_LATEST;
+	return schema_current(PG(s), current);
+}
+
+/* One step, in a transaction: the migration and the new version number. */
+static int migrate_step(pg_store *p, int i)
+{
+	prm b = {0};
+	int rc;
+
+	if ((rc = pq(p, "BEGIN", NULL, NULL, "migrate")))
+		return rc;
+	p->txn = true;
+	p_int(&b, migrations[i].version);
+	if ((rc = pq(p,
+	             "CREATE TABLE IF NOT EXISTS shorty_schema(version int NOT NULL)",
+	             NULL, NULL, "migrate")) ||
+	    (rc = pq_script(p, migrations[i].sql, "migrate")) ||
+	    (rc = pq(p, "DELETE FROM shorty_schema", NULL, NULL, "migrate")) ||
+	    (rc = pq(p, "INSERT INTO shorty_schema(version) VALUES ($1)", &b, NULL, "migrate")) ||
+	    (rc = pq(p, "COMMIT", NULL, NULL, "migrate"))) {
+		pq_quiet(p, "ROLLBACK");
+	}
+	p->txn = false;
+	return rc;
+}
+
+static int pg_migrate(store *s, sh_err *err)
+{
+	pg_store *p = PG(s);
+	int v = 0, i, rc;
+
+	if ((rc = schema_current(p, &v)))
+		return sh_err_set(err, rc, "db", "%s", p->base.last_err.msg);
+	if (v > SCHEMA_LATEST)
+		return sh_err_set(err, SH_ESCHEMA, "db",
+		                  "the store's schema (version %d) is newer than this shorty "
+		                  "(version %d): upgrade shorty",
+		                  v, SCHEMA_LATEST);
+	if (v == SCHEMA_LATEST)
+		return 0;
+	if (p->read_only)
+		return sh_err_set(err, SH_ESCHEMA, "db",
+		                  "the store's schema is at version %d of %d and this "
+		                  "connection is read-only: run `shorty migrate`",
+		                  v, SCHEMA_LATEST);
+	/* instances starting together: one migrates, the others wait here and
+	 * then find the schema current */
+	p->deadline_ms = MIGRATE_DEADLINE_MS;
+	if ((rc = pq(p, "SELECT pg_advisory_lock(7523094288207667457)", NULL, NULL, "migrate"))) {
+		p->deadline_ms = QUERY_DEADLINE_MS;
+		return sh_err_set(err, rc, "db", "%s", p->base.last_err.msg);
+	}
+	rc = schema_current(p, &v);
+	for (i = 0; rc == 0 && i < NMIGRATIONS; i++) {
+		if (migrations[i].version <= v)
+			continue;
+		rc = migrate_step(p, i);
+	}
+	if (rc)
+		sh_err_set(err, rc, "db", "%s", p->base.last_err.msg);
+	pq_quiet(p, "SELECT pg_advisory_unlock(7523094288207667457)");
+	p->deadline_ms = QUERY_DEADLINE_MS;
+	return rc;
+}
+
+static int pg_ping(store *s)
+{
+	pg_store *p = PG(s);
+	int v = 0, rc = schema_current(p, &v);
+
+	if (rc == 0 && v != SCHEMA_LATEST)
+		rc = pg_err(p, SH_ESCHEMA,
+		            "the store's schema is at version %d, this shorty needs %d: "
+		            "run `shorty migrate`",
+		            v, SCHEMA_LATEST);
+	return rc;
+}
+
+/* ---- transactions -------------------------------------------------------- */
+
+static int pg_begin(store *s)
+{
+	pg_store *p = PG(s);
+	int rc;
+
+	if (p->txn)
+		return pg_err(p, SH_EINVAL, "%s", "begin: a transaction is already open");
+	p->sp_depth = 0;
+	rc = pq(p, "BEGIN", NULL, NULL, "begin");
+	if (rc == 0)
+		p->txn = true;
+	return rc;
+}
+
+static int pg_commit(store *s)
+{
+	pg_store *p = PG(s);
+	PGresult *r;
+	int rc;
+
+	if (!p->txn)
+		return pg_err(p, SH_EINVAL, "%s", "commit: no transaction is open");
+	rc = pq(p, "COMMIT", NULL, &r, "commit");
+	if (rc)
+		return rc; /* still "in" it: the caller rolls back */
+	/* COMMIT of a transaction a failed statement aborted answers ROLLBACK */
+	if (strcmp(PQcmdStatus(r), "COMMIT") != 0) {
+		PQclear(r);
+		p->txn = false;
+		p->sp_depth = 0;
+		return pg_err(p, SH_ESTORE, "%s",
+		              "postgres commit: the transaction had failed and was rolled back");
+	}
+	PQclear(r);
+	p->txn = false;
+	p->sp_depth = 0;
+	return 0;
+}
+
+static int pg_rollback(store *s)
+{
+	pg_store *p = PG(s);
+	PGresult *r;
+	int rc = 0;
+
+	p->sp_depth = 0;
+	if (!p->txn)
+		return 0;
+	p->txn = false;
+	/* a lost connection took the transaction with it: nothing to undo */
+	if (PQstatus(p->conn) != CONNECTION_OK)
+		return 0;
+	r = x_exec(p, "ROLLBACK", NULL, false);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		rc = pg_fail(p, r, "rollback");
+	PQclear(r);
+	return rc;
+}
+
+/* Savepoint names come from the depth counter, never from input. */
+static int sp_exec(pg_store *p, const char *verb, int depth)
+{
+	char sql[64];
+
+	snprintf(sql, sizeof(sql), "%s sp%d", verb, depth);
+	return pq(p, sql, NULL, NULL, verb);
+}
+
+static int pg_savepoint(store *s)
+{
+	pg_store *p = PG(s);
+	int rc;
+
+	if (!p->txn)
+		return pg_err(p, SH_EINVAL, "%s", "savepoint: no transaction is open");
+	rc = sp_exec(p, "SAVEPOINT", p->sp_depth + 1);
+	if (rc == 0)
+		p->sp_depth++;
+	return rc;
+}
+
+static int pg_release(store *s)
+{
+	pg_store *p = PG(s);
+	int rc;
+
+	if (p->sp_depth <= 0 || !p->txn)
+		return pg_err(p, SH_EINVAL, "%s", "release: no savepoint is open");
+	rc = sp_exec(p, "RELEASE", p->sp_depth);
+	if (rc == 0)
+		p->sp_depth--;
+	return rc;
+}
+
+static int pg_rollback_to(store *s)
+{
+	pg_store *p = PG(s);
+
+	if (p->sp_depth <= 0 || !p->txn)
+		return pg_err(p, SH_EINVAL, "%s", "rollback_to: no savepoint is open");
+	return sp_exec(p, "ROLLBACK TO", p->sp_depth);
+}
+
+static bool pg_in_txn(store *s)
+{
+	return PG(s)->txn;
+}
+
+/* ---- meta ---------------------------------------------------------------- */
+
+static int pg_meta_get(store *s, const char *key, char **val)
+{
+	pg_store *p = PG(s);
+	PGresult *r;
+	prm b = {0};
+	int rc;
+
+	*val = NULL;
+	p_str(&b, key);
+	if ((rc = pq(p, "SELECT value FROM meta WHERE key = $1", &b, &r, "meta get")))
+		return rc;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return pg_err(p, SH_ENOTFOUND, "no setting %s", key);
+	}
+	*val = strdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return *val ? 0 : pg_err(p, SH_ENOMEM, "%s", "out of memory");
+}
+
+static int pg_meta_set(store *s, const char *key, const char *val)
+{
+	pg_store *p = PG(s);
+	prm b = {0};
+
+	if (!key || !val)
+		return pg_err(p, SH_EINVAL, "%s", "meta set: key and value are required");
+	p_str(&b, key);
+	p_str(&b, val);
+	return pq(p,
+	          "INSERT INTO meta(key, value) VALUES ($1, $2)"
+	          " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+	          &b, NULL, "meta set");
+}
+
+/* Stores val under key unless a value is there already; *stored = the
+ * value that is (ours or the one that was first). One statement each way,
+ * so two instances creating the installation secret at once agree. */
+static int pg_meta_add(store *s, const char *key, const char *val, char **stored)
+{
+	pg_store *p = PG(s);
+	prm b = {0};
+	int rc;
+
+	*stored = NULL;
+	if (!key || !val)
+		return pg_err(p, SH_EINVAL, "%s", "meta add: key and value are required");
+	p_str(&b, key);
+	p_str(&b, val);
+	rc = pq(p, "INSERT INTO meta(key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING", &b,
+	        NULL, "meta add");
+	return rc ? rc : pg_meta_get(s, key, stored);
+}
+
+/* ---- links --------------------------------------------------------------- */
+
+/* An id never handed out before, >= min: from the leased block, or a new
+ * block (one round trip; the function also keeps it above every link and
+ * every deleted id). Each call hands out a new id. */
+static int pg_next_id(store *s, int64_t min, int64_t *id)
+{
+	pg_store *p = PG(s);
+	prm b = {0};
+	int64_t start = 0;
+	int rc;
+
+	if (p->blk_next < p->blk_end && p->blk_next >= min) {
+		*id = p->blk_next++;
+		return 0;
+	}
+	p_int(&b, min > 1 ? min : 1);
+	if ((rc = pq_int(p, "SELECT shorty_id_block($1)", &b, &start, "next id")))
+		return rc;
+	p->blk_next = start;
+	p->blk_end = start + ID_BLOCK;
+	*id = p->blk_next++;
+	return 0;
+}
+
+/* Reads the link in row `row` of r (columns LINK_COLS). */
+static int read_link(pg_store *p, const PGresult *r, int row, sh_link *out)
+{
+	const char *t;
+
+	memset(out, 0, sizeof(*out));
+	out->id = col_i64(r, row, 0);
+	copy_col(out->code, sizeof(out->code), r, row, 1);
+	out->code_kind = (int)col_i64(r, row, 2);
+	out->url = strdup(PQgetvalue(r, row, 3));
+	out->url_hash = (uint64_t)col_i64(r, row, 4);
+	if (!PQgetisnull(r, row, 5))
+		out->title = strdup(PQgetvalue(r, row, 5));
+	if (!out->url || (!PQgetisnull(r, row, 5) && !out->title)) {
+		sh_link_clear(out);
+		return pg_err(p, SH_ENOMEM, "%s", "out of memory reading a link");
+	}
+	out->created_at = col_i64(r, row, 6);
+	out->updated_at = col_i64(r, row, 7);
+	out->valid_since = col_i64(r, row, 8);
+	out->expires_at = col_i64(r, row, 9);
+	out->max_visits = col_i64(r, row, 10);
+	out->visits = col_i64(r, row, 11);
+	out->bot_visits = col_i64(r, row, 12);
+	out->redirect_status = (int)col_i64(r, row, 13);
+	out->forward_query = col_i64(r, row, 14) != 0;
+	out->crawlable = col_i64(r, row, 15) != 0;
+	out->disabled = col_i64(r, row, 16) != 0;
+	out->owner_key_id = col_i64(r, row, 17);
+	t = PQgetisnull(r, row, 18) ? NULL : PQgetvalue(r, row, 18);
+	while (t && *t && out->ntags < SH_MAX_TAGS) {
+		size_t n = strcspn(t, "\x1f");
+		size_t c = n > SH_TAG_MAX ? SH_TAG_MAX : n;
+		memcpy(out->tags[out->ntags], t, c);
+		out->tags[out->ntags++][c] = '\0';
+		t += n + (t[n] != '\0');
+	}
+	if (!PQgetisnull(r, row, 19) && !(out->redirect_rules = strdup(PQgetvalue(r, row, 19)))) {
+		sh_link_clear(out);
+		return pg_err(p, SH_ENOMEM, "%s", "out of memory reading a link");
+	}
+	return 0;
+}
+
+/* Runs a query that yields at most one link; SH_ENOTFOUND when none. */
+static int get_one(pg_store *p, const char *sql, const prm *b, sh_link *out, const char *what)
+{
+	PGresult *r;
+	sh_link tmp;
+	int rc;
+
+	if ((rc = pq(p, sql, b, &r, what)))
+		return rc;
+	if (PQntuples(r) == 0)
+		rc = pg_err(p, SH_ENOTFOUND, "%s: no such link", what);
+	else if ((rc = read_link(p, r, 0, &tmp)) == 0)
+		*out = tmp;
+	PQclear(r);
+	return rc;
+}
+
+static int check_link(pg_store *p, const sh_link *l)
+{
+	if (!l || !l->url)
+		return pg_err(p, SH_EINVAL, "%s", "link: url is required");
+	if (l->id <= 0)
+		return pg_err(p, SH_EINVAL, "%s", "link: id must be > 0");
+	if (l->code_kind < CODE_KIND_COUNTER || l->code_kind > CODE_KIND_HASH)
+		return pg_err(p, SH_EINVAL, "%s", "link: unknown code kind");
+	if (l->code_kind != CODE_KIND_COUNTER && !l->code[0])
+		return pg_err(p, SH_EINVAL, "%s", "link: a stored code is required for this kind");
+	if (strnlen(l->code, sizeof(l->code)) > CODE_MAX)
+		return pg_err(p, SH_EINVAL, "%s", "link: code too long");
+	if (l->ntags < 0 || l->ntags > SH_MAX_TAGS)
+		return pg_err(p, SH_EINVAL, "%s", "link: too many tags");
+	return 0;
+}
+
+/* A title cut to SH_TITLE_MAX bytes at a character boundary (buf holds it). */
+static const char *title_max(const char *t, char *buf)
+{
+	size_t n;
+
+	if (!t)
+		return NULL;
+	n = strnlen(t, SH_TITLE_MAX + 1);
+	if (n <= SH_TITLE_MAX)
+		return t;
+	n = SH_TITLE_MAX;
+	while (n > 0 && ((unsigned char)t[n] & 0xc0) == 0x80)
+		n--;
+	memcpy(buf, t, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+/* $1..$15 of SQL_LINK_INSERT and SQL_LINK_UPDATE. */
+static void bind_link(prm *b, const sh_link *l, char *titlebuf)
+{
+	p_int(b, l->id);
+	p_int(b, l->code_kind);
+	p_str(b, l->url);
+	p_int(b, (int64_t)l->url_hash);
+	p_str(b, title_max(l->title, titlebuf));
+	p_int(b, l->created_at);
+	p_int(b, l->updated_at);
+	p_int(b, l->valid_since);
+	p_int(b, l->expires_at);
+	p_int(b, l->max_visits);
+	p_int(b, l->redirect_status);
+	p_int(b, l->forward_query);
+	p_int(b, l->crawlable);
+	p_int(b, l->disabled);
+	p_int(b, l->owner_key_id);
+	p_str(b, l->redirect_rules);
+}
+
+/* l's code row (a stored code; or its generated code, marked so, when the
+ * service gave it) and its tags. */
+static int write_code_tags(pg_store *p, const sh_link *l, bool with_generated)
+{
+	char code[CODE_MAX + 1];
+	int i, rc;
+
+	snprintf(code, sizeof(code), "%s", l->code);
+	if (code[0] && (l->code_kind != CODE_KIND_COUNTER || with_generated)) {
+		prm b = {0};
+		p_str(&b, code);
+		p_int(&b, l->id);
+		p_str(&b, l->code_kind == CODE_KIND_COUNTER ? "t" : "f");
+		rc = pq(p, "INSERT INTO codes(code, link_id, generated) VALUES ($1, $2, $3)", &b,
+		        NULL, "insert code");
+		if (rc == SH_ETAKEN)
+			return pg_err(p, SH_ETAKEN, "code %s is already taken", code);
+		if (rc)
+			return rc;
+	}
+	for (i = 0; i < l->ntags; i++) {
+		char tag[SH_TAG_MAX + 1];
+		prm b = {0};
+		snprintf(tag, sizeof(tag), "%s", l->tags[i]);
+		p_int(&b, l->id);
+		p_str(&b, tag);
+		if ((rc = pq(p,
+		             "INSERT INTO link_tags(link_id, tag) VALUES ($1, $2)"
+		             " ON CONFLICT DO NOTHING",
+		             &b, NULL, "insert tag")))
+			return rc;
+	}
+	return 0;
+}
+
+static int totals_add(pg_store *p, int kind, int64_t total, int64_t bots)
+{
+	prm b = {0};
+
+	p_int(&b, kind);
+	p_int(&b, p->slot);
+	p_int(&b, total);
+	p_int(&b, bots);
+	return pq(p, SQL_TOTALS_ADD, &b, NULL, "update totals");
+}
+
+static int pg_link_insert(store *s, const sh_link *l)
+{
+	pg_store *p = PG(s);
+	char titlebuf[SH_TITLE_MAX + 1];
+	prm b = {0};
+	int own, rc;
+
+	if ((rc = check_link(p, l)))
+		return rc;
+	if ((rc = op_begin(p, &own)))
+		return rc;
+	bind_link(&b, l, titlebuf);
+	rc = pq(p, SQL_LINK_INSERT, &b, NULL, "insert link");
+	if (rc == SH_ETAKEN)
+		rc = pg_err(p, SH_ETAKEN, "%s", "a link with this id already exists");
+	if (rc)
+		goto out;
+	memset(&b, 0, sizeof(b));
+	p_int(&b, l->id);
+	p_int(&b, l->visits);
+	p_int(&b, l->bot_visits);
+	if ((rc = pq(p, "INSERT INTO link_counts(link_id, visits, bots) VALUES ($1, $2, $3)", &b,
+	             NULL, "insert link counts")))
+		goto out;
+	if ((rc = write_code_tags(p, l, true)))
+		goto out;
+	/* an imported link may carry visits: keep totals == SUM(link_counts) */
+	if (l->visits || l->bot_visits)
+		rc = totals_add(p, 0, l->visits, l->bot_visits);
+out:
+	rc = op_end(p, own, rc);
+	/* the service may skip ids of its block (a custom code took their
+	 * code): never hand out one at or below an id just used */
+	if (rc == 0 && l->id >= p->blk_next && l->id < p->blk_end)
+		p->blk_next = l->id + 1;
+	return rc;
+}
+
+static int pg_link_get(store *s, int64_t id, sh_link *out)
+{
+	prm b = {0};
+
+	p_int(&b, id);
+	return get_one(PG(s), "SELECT " LINK_COLS LINK_FROM " WHERE l.id = $1", &b, out,
+	               "link get");
+}
+
+static int pg_link_get_by_code(store *s, const char *code, sh_link *out)
+{
+	prm b = {0};
+
+	p_str(&b, code);
+	return get_one(PG(s),
+	               "SELECT " LINK_COLS " FROM codes c JOIN links l ON l.id = c.link_id" COUNTS_JOIN
+	               " WHERE c.code = $1 AND NOT c.generated",
+	               &b, out, "link get by code");
+}
+
+static int pg_code_exists(store *s, const char *code, bool *exists)
+{
+	int64_t x = 0;
+	prm b = {0};
+	int rc;
+
+	p_str(&b, code);
+	rc = pq_int(PG(s), "SELECT count(*) FROM codes WHERE code = $1 AND NOT generated", &b, &x,
+	            "code exists");
+	*exists = x > 0;
+	return rc;
+}
+
+static int pg_link_find_dup(store *s, uint64_t url_hash, const char *url, int64_t owner_key_id,
+                            sh_link *out)
+{
+	prm b = {0};
+
+	p_int(&b, (int64_t)url_hash);
+	p_str(&b, url);
+	p_int(&b, owner_key_id);
+	return get_one(PG(s),
+	               "SELECT " LINK_COLS LINK_FROM
+	               " WHERE l.url_hash = $1 AND l.url = $2 AND l.owner_key_id = $3"
+	               " AND l.code_kind <> 1 AND l.expires_at = 0 AND l.max_visits = 0"
+	               " AND l.disabled = 0 ORDER BY l.id DESC LIMIT 1",
+	               &b, out, "find duplicate");
+}
+
+static void tags_cond(qb *b, const char *const *tags, int n, const char *cmp);
+
+/* Shlink's findIfExists: the oldest link matching m (sh_link_match). */
+static int pg_link_find_match(store *s, const sh_link_match *m, sh_link *out)
+{
+	pg_store *p = PG(s);
+	PGresult *r = NULL;
+	qb *b;
+	int rc;
+
+	if (!m || !m->url || m->ntags < 0 || m->ntags > SH_MAX_TAGS || (m->ntags && !m->tags))
+		return pg_err(p, SH_EINVAL, "%s", "find match: bad query");
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return pg_err(p, SH_ENOMEM, "%s", "out of memory");
+	qb_add(b, "SELECT " LINK_COLS LINK_FROM);
+	qb_cond(b, "l.url_hash = ? AND l.url = ? AND l.disabled = 0");
+	p_int(&b->b, (int64_t)m->url_hash);
+	p_str(&b->b, m->url);
+	if (m->owner_key_id) {
+		qb_cond(b, "l.owner_key_id = ?");
+		p_int(&b->b, m->owner_key_id);
+	}
+	if (m->code) {
+		qb_cond(b, "c.code = ?");
+		p_str(&b->b, m->code);
+	}
+	if (m->valid_since) {
+		qb_cond(b, "l.valid_since = ?");
+		p_int(&b->b, m->valid_since);
+	}
+	if (m->expires_at) {
+		qb_cond(b, "l.expires_at = ?");
+		p_int(&b->b, m->expires_at);
+	}
+	if (m->max_visits) {
+		qb_cond(b, "l.max_visits = ?");
+		p_int(&b->b, m->max_visits);
+	}
+	if (m->ntags > 0) {
+		/* exactly these tags (the caller passes them distinct) */
+		qb_cond(b, "(SELECT count(*) FROM link_tags t WHERE t.link_id = l.id) = ?");
+		p_int(&b->b, m->ntags);
+		tags_cond(b, m->tags, m->ntags, "= ?");
+	}
+	qb_add(b, " ORDER BY l.id ASC LIMIT 1");
+	if (b->overflow) {
+		rc = pg_err(p, SH_ESTORE, "%s", "internal error: query too long");
+	} else if ((rc = pq(p, b->sql, &b->b, &r, "find match")) == 0) {
+		if (PQntuples(r) == 0)
+			rc = pg_err(p, SH_ENOTFOUND, "%s", "find match: no such link");
+		else
+			rc = read_link(p, r, 0, out);
+		PQclear(r);
+	}
+	free(b);
+	return rc;
+}
+
+static int pg_link_update(store *s, const sh_link *l)
+{
+	pg_store *p = PG(s);
+	char titlebuf[SH_TITLE_MAX + 1];
+	PGresult *r;
+	prm b = {0};
+	int own, rc;
+
+	if ((rc = check_link(p, l)))
+		return rc;
+	if ((rc = op_begin(p, &own)))
+		return rc;
+	bind_link(&b, l, titlebuf);
+	if ((rc = pq(p, SQL_LINK_UPDATE, &b, &r, "update link")))
+		goto out;
+	if (pq_changes(r) == 0) {
+		PQclear(r);
+		rc = pg_err(p, SH_ENOTFOUND, "%s", "link update: no such link");
+		goto out;
+	}
+	PQclear(r);
+	/* a stored code and the tags: replaced; a generated code stays */
+	if ((rc = pq_id(p, "DELETE FROM codes WHERE link_id = $1 AND NOT generated", l->id, NULL,
+	                "update code")) ||
+	    (rc = pq_id(p, "DELETE FROM link_tags WHERE link_id = $1", l->id, NULL, "update tags")))
+		goto out;
+	rc = write_code_tags(p, l, false);
+out:
+	return op_end(p, own, rc);
+}
+
+/* Takes a link's counted visits out of the running totals. */
+static int totals_sub_link(pg_store *p, int64_t id)
+{
+	prm b = {0};
+
+	p_int(&b, id);
+	p_int(&b, p->slot);
+	return pq(p,
+	          "INSERT INTO visit_totals(kind, slot, total, bots)"
+	          " SELECT 0, $2, -n.visits, -n.bots FROM link_counts n WHERE n.link_id = $1"
+	          " ON CONFLICT (kind, slot) DO UPDATE SET"
+	          " total = visit_totals.total + excluded.total,"
+	          " bots = visit_totals.bots + excluded.bots",
+	          &b, NULL, "delete link totals");
+}
+
+static int pg_link_delete(store *s, int64_t id)
+{
+	pg_store *p = PG(s);
+	int64_t n = 0;
+	prm b = {0};
+	int own, rc;
+
+	if ((rc = op_begin(p, &own)))
+		return rc;
+	if ((rc = totals_sub_link(p, id)) ||
+	    (rc = pq_id(p, "DELETE FROM visits WHERE link_id = $1", id, NULL, "delete visits")) ||
+	    (rc = pq_id(p, "DELETE FROM link_counts WHERE link_id = $1", id, NULL,
+	                "delete link counts")) ||
+	    (rc = pq_id(p, "DELETE FROM links WHERE id = $1", id, &n, "delete link")))
+		goto out;
+	if (n == 0) {
+		rc = pg_err(p, SH_ENOTFOUND, "%s", "link delete: no such link");
+		goto out;
+	}
+	/* ids are never reused: remembered for the floor of the next block */
+	p_int(&b, id);
+	rc = pq(p,
+	        "INSERT INTO meta(key, value) VALUES ('id_hwm', $1)"
+	        " ON CONFLICT (key) DO UPDATE SET value ="
+	        " greatest(meta.value::bigint, excluded.value::bigint)::text",
+	        &b, NULL, "remember deleted id");
+out:
+	return op_end(p, own, rc);
+}
+
+/* The WHERE clause of link_list (shared by the rows and the count). */
+/* A condition on how many of tags[0..n) (distinct) a link has: cmp is
+ * "= ?" or "< ?" (compared with n), "> 0" or "= 0" (sqlite.c's). */
+static void tags_cond(qb *b, const char *const *tags, int n, const char *cmp)
+{
+	qb_cond(b, "(SELECT count(*) FROM link_tags t WHERE t.link_id = l.id AND t.tag IN (");
+	for (int i = 0; i < n; i++) {
+		qb_add(b, i ? ", ?" : "?");
+		p_str(&b->b, tags[i]);
+	}
+	qb_add(b, ")) ");
+	qb_add(b, cmp);
+	if (cmp[2] == '?')
+		p_int(&b->b, n);
+}
+
+/* The distinct strings of in[0..n) into out; returns how many. */
+static int distinct_tags(const char *const *in, int n, const char **out)
+{
+	int i, j, k = 0;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < k && strcmp(out[j], in[i]) != 0; j++)
+			;
+		if (j == k)
+			out[k++] = in[i];
+	}
+	return k;
+}
+
+static void list_where(qb *b, const sh_list_query *lq, const char **tags, int ntags,
+                       const char **xtags, int nx)
+{
+	int i;
+
+	if (lq->before_id > 0) {
+		qb_cond(b, "l.id < ?");
+		p_int(&b->b, lq->before_id);
+	}
+	if (lq->search) {
+		/* strpos(): a literal substring, no LIKE wildcards to escape */
+		qb_cond(b, "(strpos(lower(l.url), lower(?::text)) > 0"
+		           " OR strpos(lower(" CODE_OF "), lower(?::text)) > 0"
+		           " OR strpos(lower(coalesce(l.title, '')), lower(?::text)) > 0"
+		           " OR EXISTS (SELECT 1 FROM link_tags t WHERE t.link_id = l.id"
+		           " AND strpos(lower(t.tag), lower(?::text)) > 0))");
+		for (i = 0; i < 4; i++)
+			p_str(&b->b, lq->search);
+	}
+	if (ntags > 0) /* all of them, or any */
+		tags_cond(b, tags, ntags, lq->tags_all ? "= ?" : "> 0");
+	if (nx > 0) /* excluded: not all of them, or none */
+		tags_cond(b, xtags, nx, lq->exclude_all ? "< ?" : "= 0");
+	if (lq->owner_key_name) {
+		qb_cond(b, "l.owner_key_id IN (SELECT k.id FROM api_keys k WHERE k.name = ?)");
+		p_str(&b->b, lq->owner_key_name);
+	}
+	if (lq->start_date) {
+		qb_cond(b, "l.created_at >= ?");
+		p_int(&b->b, lq->start_date);
+	}
+	if (lq->end_date) {
+		qb_cond(b, "l.created_at <= ?");
+		p_int(&b->b, lq->end_date);
+	}
+	if (lq->exclude_max_visits_reached)
+		qb_cond(b, "(l.max_visits = 0 OR coalesce(n.visits, 0) < l.max_visits)");
+	if (lq->exclude_past_valid_until) {
+		qb_cond(b, "(l.expires_at = 0 OR l.expires_at > ?)");
+		p_int(&b->b, lq->now ? lq->now : sh_now());
+	}
+	if (lq->owner_key_id) {
+		qb_cond(b, "l.owner_key_id = ?");
+		p_int(&b->b, lq->owner_key_id);
+	}
+	if (lq->crawlable_only)
+		qb_cond(b, "l.crawlable = 1 AND l.disabled = 0");
+}
+
+static int pg_link_list(store *s, const sh_list_query *lq, sh_link_cb cb, void *ud, int64_t *total)
+{
+	pg_store *p = PG(s);
+	const char *tags[SH_MAX_TAGS], *xtags[SH_MAX_TAGS];
+	PGresult *r = NULL;
+	qb *b = NULL;
+	sh_link l;
+	int i, rows, ntags, nx, rc = 0;
+
+	if (!lq || lq->order < 0 || lq->order >= NORDERS)
+		return pg_err(p, SH_EINVAL, "%s", "link list: unknown order");
+	if (lq->ntags < 0 || lq->ntags > SH_MAX_TAGS || (lq->ntags && !lq->tags) ||
+	    lq->nexclude < 0 || lq->nexclude > SH_MAX_TAGS || (lq->nexclude && !lq->exclude_tags))
+		return pg_err(p, SH_EINVAL, "%s", "link list: too many tags");
+	ntags = distinct_tags(lq->tags, lq->ntags, tags);
+	nx = distinct_tags(lq->exclude_tags, lq->nexclude, xtags);
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return pg_err(p, SH_ENOMEM, "%s", "out of memory");
+	if (total) {
+		qb_add(b, "SELECT count(*)" LINK_FROM);
+		list_where(b, lq, tags, ntags, xtags, nx);
+		if ((rc = qb_run(p, b, &r, "count links")))
+			goto out;
+		*total = col_i64(r, 0, 0);
+		PQclear(r);
+		memset(b, 0, sizeof(*b));
+	}
+	if (!cb)
+		goto out;
+	qb_add(b, "SELECT " LINK_COLS LINK_FROM);
+	list_where(b, lq, tags, ntags, xtags, nx);
+	qb_add(b, list_orders[lq->order]);
+	qb_add(b, " LIMIT ? OFFSET ?");
+	if (lq->limit > 0)
+		p_int(&b->b, lq->limit);
+	else
+		p_str(&b->b, NULL); /* LIMIT NULL: all */
+	p_int(&b->b, lq->offset > 0 ? lq->offset : 0);
+	if ((rc = qb_run(p, b, &r, "list links")))
+		goto out;
+	rows = PQntuples(r);
+	for (i = 0; i < rows; i++) {
+		if ((rc = read_link(p, r, i, &l)))
+			break;
+		rc = cb(&l, ud);
+		sh_link_clear(&l);
+		if (rc) {
+			rc = rc < 0 ? rc : 0; /* negative: the caller's error, passed back */
+			break;
+		}
+	}
+	PQclear(r);
+out:
+	free(b);
+	return rc;
+}
+
+/* ---- visits -------------------------------------------------------------- */
+
+/* Appends s (at most max bytes, cut at a character boundary; bytes that are
+ * not UTF-8 become '?', which PostgreSQL would refuse and fail the whole
+ * flush for) to buf in COPY's text format; NULL is \N. Returns the new
+ * length. buf has room for 2 * max + 3 more bytes. */
+static size_t copy_field(char *buf, size_t len, const char *s, size_t max)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t n, i, k;
+	uint32_t cp;
+
+	if (!s) {
+		memcpy(buf + len, "\\N", 2);
+		return len + 2;
+	}
+	n = strnlen(s, max + 1);
+	if (n > max) {
+		n = max;
+		while (n > 0 && (u[n] & 0xc0) == 0x80)
+			n--;
+	}
+	for (i = 0; i < n; i += k) {
+		k = sh_utf8_next(u + i, n - i, &cp);
+		if (k == 0) {
+			buf[len++] = '?';
+			k = 1;
+		} else if (k > 1) {
+			memcpy(buf + len, u + i, k);
+			len += k;
+		} else if (u[i] == '\\' || u[i] == '\t' || u[i] == '\n' || u[i] == '\r') {
+			buf[len++] = '\\';
+			buf[len++] = u[i] == '\t' ? 't' : u[i] == '\n' ? 'n' : u[i] == '\r' ? 'r' : '\\';
+		} else {
+			buf[len++] = (char)u[i];
+		}
+	}
+	return len;
+}
+
+/* Queues one piece of COPY data (len < 0: the end), waiting for room
+ * within the deadline: 0, or -1. */
+static int put_copy(pg_store *p, const char *buf, int len, int64_t deadline)
+{
+	int r;
+
+	for (;;) {
+		r = len < 0 ? PQputCopyEnd(p->conn, NULL) : PQputCopyData(p->conn, buf, len);
+		if (r != 0)
+			return r == 1 ? 0 : -1;
+		if (flush_out(p, deadline) != 0) /* no room: send what is queued */
+			return -1;
+	}
+}
+
+/* The kept visits (keep[i]) as one COPY into the log. */
+static int copy_visits(pg_store *p, const sh_visit *v, size_t n, const unsigned char *keep)
+{
+	/* one row: 4 numbers and 5 text fields, each escaped at most 2x */
+	enum { ROW_MAX = 4 * 24 + 2 * (3 * SH_VISIT_FIELD_MAX + 64 + SH_VISIT_LOCATION_MAX) + 32 };
+	int64_t deadline = mono_ms() + p->deadline_ms;
+	char *row = malloc(ROW_MAX + 4 * SH_VISIT_FIELD_MAX);
+	PGresult *r;
+	size_t i, len;
+	int rc = 0, ok = 0;
+
+	if (!row)
+		return pg_err(p, SH_ENOMEM, "%s", "visits add: out of memory");
+	if ((rc = pg_alive(p))) {
+		free(row);
+		return rc;
+	}
+	r = x_exec(p, "COPY visits(link_id, ts, kind, orphan_type, referer, user_agent,"
+	              " visited_url, ip, location) FROM STDIN", NULL, false);
+	if (PQresultStatus(r) != PGRES_COPY_IN) {
+		rc = pg_fail(p, r, "log visits");
+		PQclear(r);
+		free(row);
+		return rc;
+	}
+	PQclear(r);
+	for (i = 0; i < n && ok == 0; i++) {
+		int64_t link = v[i].link_id > 0 ? v[i].link_id : 0;
+		if (!keep[i])
+			continue;
+		len = (size_t)snprintf(row, 128, "%lld\t%lld\t%d\t%d\t", (long long)link,
+		                       (long long)v[i].ts, v[i].kind,
+		                       link ? ORPHAN_NONE : v[i].orphan_type);
+		len = copy_field(row, len, v[i].referer, SH_VISIT_FIELD_MAX);
+		row[len++] = '\t';
+		len = copy_field(row, len, v[i].user_agent, SH_VISIT_FIELD_MAX);
+		row[len++] = '\t';
+		len = copy_field(row, len, v[i].visited_url, SH_VISIT_FIELD_MAX);
+		row[len++] = '\t';
+		len = copy_field(row, len, v[i].ip, 64);
+		row[len++] = '\t';
+		len = copy_field(row, len, v[i].location, SH_VISIT_LOCATION_MAX);
+		row[len++] = '\n';
+		ok = put_copy(p, row, (int)len, deadline);
+	}
+	free(row);
+	if (ok == 0)
+		ok = put_copy(p, NULL, -1, deadline);
+	if (ok == 0)
+		ok = flush_out(p, deadline);
+	r = ok == 0 ? collect(p, deadline) : NULL;
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		rc = pg_fail(p, r, "log visits");
+	PQclear(r);
+	return rc;
+}
+
+/* "{1,2,3}": an array parameter of n numbers (malloc'ed). */
+static char *int_array(const int64_t *x, size_t n)
+{
+	size_t cap = n * 21 + 3, len = 1, i;
+	char *s = malloc(cap);
+
+	if (!s)
+		return NULL;
+	s[0] = '{';
+	for (i = 0; i < n; i++)
+		len += (size_t)snprintf(s + len, cap - len, i ? ",%lld" : "%lld", (long long)x[i]);
+	s[len++] = '}';
+	s[len] = '\0';
+	return s;
+}
+
+static int i64_cmp(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* bsearch in the sorted ids[0..n) */
+static bool has_id(const int64_t *ids, size_t n, int64_t id)
+{
+	return bsearch(&id, ids, n, sizeof(id), i64_cmp) != NULL;
+}
+
+/*
+ * A batch of visits: the counters of every visited link by ONE upsert,
+ * sorted by link id (rows locked in key order: two instances flushing at
+ * once never deadlock), joined with links so that a link gone meanwhile
+ * gets no row; the links it RETURNS are the ones whose visits are logged
+ * (with the orphans) by one COPY; then this connection's totals rows. HEAD
+ * visits are logged, never counted.
+ */
+static int pg_visits_add(store *s, const sh_visit *v, size_t n)
+{
+	pg_store *p = PG(s);
+	int64_t add[2][2] = {{0, 0}, {0, 0}};
+	int64_t *ids = NULL, *cnt = NULL, *bots = NULL, *alive = NULL;
+	char *a1 = NULL, *a2 = NULL, *a3 = NULL;
+	unsigned char *keep = NULL;
+	size_t i, j, nl = 0, nalive = 0;
+	PGresult *r = NULL;
+	prm b = {0};
+	int own = OWN_NONE, rc;
+
+	for (i = 0; i < n; i++)
+		if (v[i].kind < VISIT_NORMAL || v[i].kind > VISIT_HEAD)
+			return pg_err(p, SH_EINVAL, "%s", "visits add: unknown visit kind");
+	if (n == 0)
+		return 0;
+	ids = malloc(n * sizeof(*ids));
+	cnt = calloc(n, sizeof(*cnt));
+	bots = calloc(n, sizeof(*bots));
+	alive = malloc(n * sizeof(*alive));
+	keep = calloc(n, 1);
+	if (!ids || !cnt || !bots || !alive || !keep) {
+		rc = pg_err(p, SH_ENOMEM, "%s", "visits add: out of memory");
+		goto done;
+	}
+	/* the distinct links, sorted, with their counts */
+	for (i = 0; i < n; i++)
+		if (v[i].link_id > 0)
+			ids[nl++] = v[i].link_id;
+	qsort(ids, nl, sizeof(*ids), i64_cmp);
+	for (i = j = 0; i < nl; i++)
+		if (j == 0 || ids[j - 1] != ids[i])
+			ids[j++] = ids[i];
+	nl = j;
+	for (i = 0; i < n; i++) {
+		int64_t *at;
+		if (v[i].link_id <= 0)
+			continue;
+		at = bsearch(&v[i].link_id, ids, nl, sizeof(*ids), i64_cmp);
+		cnt[at - ids] += v[i].kind != VISIT_HEAD;
+		bots[at - ids] += v[i].kind == VISIT_BOT;
+	}
+	/* up to 65,536 rows: more than a query's deadline */
+	p->deadline_ms = FLUSH_DEADLINE_MS;
+	if ((rc = op_begin(p, &own)))
+		goto done;
+	if (nl) {
+		a1 = int_array(ids, nl);
+		a2 = int_array(cnt, nl);
+		a3 = int_array(bots, nl);
+		if (!a1 || !a2 || !a3) {
+			rc = pg_err(p, SH_ENOMEM, "%s", "visits add: out of memory");
+			goto out;
+		}
+		p_str(&b, a1);
+		p_str(&b, a2);
+		p_str(&b, a3);
+		rc = pq(p,
+		        "INSERT INTO link_counts(link_id, visits, bots)"
+		        " SELECT d.id, d.n, d.b FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])"
+		        " AS d(id, n, b) JOIN links l ON l.id = d.id ORDER BY d.id"
+		        " ON CONFLICT (link_id) DO UPDATE SET"
+		        " visits = link_counts.visits + excluded.visits,"
+		        " bots = link_counts.bots + excluded.bots RETURNING link_id",
+		        &b, &r, "count visits");
+		if (rc)
+			goto out;
+		for (i = 0; i < (size_t)PQntuples(r); i++)
+			alive[nalive++] = col_i64(r, (int)i, 0);
+		PQclear(r);
+		qsort(alive, nalive, sizeof(*alive), i64_cmp);
+	}
+	for (i = 0; i < n; i++) {
+		int k = v[i].link_id > 0 ? 0 : 1;
+		if (k == 0 && !has_id(alive, nalive, v[i].link_id))
+			continue; /* the link is gone: its visits too */
+		keep[i] = 1;
+		add[k][0] += v[i].kind != VISIT_HEAD;
+		add[k][1] += v[i].kind == VISIT_BOT;
+	}
+	if ((rc = copy_visits(p, v, n, keep)))
+		goto out;
+	for (i = 0; i < 2 && rc == 0; i++)
+		if (add[i][0])
+			rc = totals_add(p, (int)i, add[i][0], add[i][1]);
+out:
+	rc = op_end(p, own, rc);
+done:
+	p->deadline_ms = QUERY_DEADLINE_MS;
+	free(ids);
+	free(cnt);
+	free(bots);
+	free(alive);
+	free(keep);
+	free(a1);
+	free(a2);
+	free(a3);
+	return rc;
+}
+
+static void visits_where(qb *b, const sh_visit_query *vq)
+{
+	if (vq->link_id > 0) {
+		qb_cond(b, "v.link_id = ?");
+		p_int(&b->b, vq->link_id);
+	}
+	if (vq->tag) {
+		qb_cond(b, "v.link_id IN (SELECT link_id FROM link_tags WHERE tag = ?)");
+		p_str(&b->b, vq->tag);
+	}
+	if (vq->owner_key_id) {
+		qb_cond(b, "v.link_id IN (SELECT id FROM links WHERE owner_key_id = ?)");
+		p_int(&b->b, vq->owner_key_id);
+	}
+	if (vq->orphan == 0) {
+		qb_cond(b, "v.link_id <> 0");
+	} else if (vq->orphan == 1) {
+		qb_cond(b, "v.link_id = 0");
+		if (vq->orphan_type) {
+			qb_cond(b, "v.orphan_type = ?");
+			p_int(&b->b, vq->orphan_type);
+		}
+	}
+	if (vq->start_date) {
+		qb_cond(b, "v.ts >= ?");
+		p_int(&b->b, vq->start_date);
+	}
+	if (vq->end_date) {
+		qb_cond(b, "v.ts <= ?");
+		p_int(&b->b, vq->end_date);
+	}
+	if (vq->exclude_bots)
+		qb_cond(b, "v.kind <> 1");
+	if (vq->exclude_head)
+		qb_cond(b, "v.kind <> 2");
+	if (vq->before_id > 0) {
+		qb_cond(b, "v.id < ?");
+		p_int(&b->b, vq->before_id);
+	}
+}
+
+static const char *col_str(const PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+}
+
+static int pg_visits_list(store *s, const sh_visit_query *vq, sh_visit_cb cb, void *ud,
+                          int64_t *total)
+{
+	pg_store *p = PG(s);
+	PGresult *r = NULL;
+	sh_visit v;
+	qb *b;
+	int i, rows, rc = 0;
+
+	if (!vq)
+		return pg_err(p, SH_EINVAL, "%s", "visits list: no query");
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return pg_err(p, SH_ENOMEM, "%s", "out of memory");
+	if (total) {
+		qb_add(b, "SELECT count(*) FROM visits v");
+		visits_where(b, vq);
+		if ((rc = qb_run(p, b, &r, "count visits")))
+			goto out;
+		*total = col_i64(r, 0, 0);
+		PQclear(r);
+		memset(b, 0, sizeof(*b));
+	}
+	if (!cb)
+		goto out;
+	qb_add(b, "SELECT v.id, v.link_id, v.ts, v.kind, v.orphan_type, v.referer,"
+	          " v.user_agent, v.visited_url, v.ip, v.location FROM visits v");
+	visits_where(b, vq);
+	qb_add(b, " ORDER BY v.id DESC LIMIT ? OFFSET ?");
+	if (vq->limit > 0)
+		p_int(&b->b, vq->limit);
+	else
+		p_str(&b->b, NULL);
+	p_int(&b->b, vq->offset > 0 ? vq->offset : 0);
+	if ((rc = qb_run(p, b, &r, "list visits")))
+		goto out;
+	rows = PQntuples(r);
+	for (i = 0; i < rows; i++) {
+		v.link_id = col_i64(r, i, 1);
+		v.ts = col_i64(r, i, 2);
+		v.kind = (int)col_i64(r, i, 3);
+		v.orphan_type = (int)col_i64(r, i, 4);
+		v.referer = col_str(r, i, 5);
+		v.user_agent = col_str(r, i, 6);
+		v.visited_url = col_str(r, i, 7);
+		v.ip = col_str(r, i, 8);
+		v.location = col_str(r, i, 9);
+		v.client_ip = NULL;
+		if ((rc = cb(&v, col_i64(r, i, 0), ud)) != 0) {
+			rc = rc < 0 ? rc : 0;
+			break;
+		}
+	}
+	PQclear(r);
+out:
+	free(b);
+	return rc;
+}
+
+static int pg_visits_totals(store *s, int64_t owner_key_id, sh_visit_totals *links,
+                            sh_visit_totals *orphans)
+{
+	pg_store *p = PG(s);
+	sh_visit_totals t[2] = {{0, 0}, {0, 0}};
+	PGresult *r;
+	prm b = {0};
+	int i, rc;
+
+	if ((rc = pq(p, "SELECT kind, sum(total), sum(bots) FROM visit_totals GROUP BY kind", NULL,
+	             &r, "visit totals")))
+		return rc;
+	for (i = 0; i < PQntuples(r); i++) {
+		int k = (int)col_i64(r, i, 0);
+		if (k == 0 || k == 1) {
+			t[k].total = col_i64(r, i, 1);
+			t[k].bots = col_i64(r, i, 2);
+		}
+	}
+	PQclear(r);
+	if (owner_key_id) {
+		t[1].total = t[1].bots = 0;
+		p_int(&b, owner_key_id);
+		if ((rc = pq(p,
+		             "SELECT coalesce(sum(n.visits), 0), coalesce(sum(n.bots), 0)"
+		             " FROM links l JOIN link_counts n ON n.link_id = l.id"
+		             " WHERE l.owner_key_id = $1",
+		             &b, &r, "visit totals")))
+			return rc;
+		t[0].total = col_i64(r, 0, 0);
+		t[0].bots = col_i64(r, 0, 1);
+		PQclear(r);
+	}
+	if (links)
+		*links = t[0];
+	if (orphans)
+		*orphans = t[1];
+	return 0;
+}
+
+static int pg_visits_delete(store *s, int64_t link_id, int64_t *deleted)
+{
+	pg_store *p = PG(s);
+	int64_t n = 0, ex = 0;
+	prm b = {0};
+	int own, rc;
+
+	if ((rc = op_begin(p, &own)))
+		return rc;
+	if (link_id > 0) {
+		p_int(&b, link_id);
+		if ((rc = pq_int(p, "SELECT count(*) FROM links WHERE id = $1", &b, &ex,
+		                 "visits delete")) ||
+		    !ex)
+			goto out;
+		if ((rc = pq_id(p, "DELETE FROM visits WHERE link_id = $1", link_id, &n,
+		                "delete visits")) ||
+		    (rc = totals_sub_link(p, link_id)))
+			goto out;
+		rc = pq_id(p, "UPDATE link_counts SET visits = 0, bots = 0 WHERE link_id = $1", link_id,
+		           NULL, "delete visits");
+	} else {
+		if ((rc = pq_id(p, "DELETE FROM visits WHERE link_id = $1", 0, &n,
+		                "delete orphan visits")))
+			goto out;
+		rc = pq(p, "UPDATE visit_totals SET total = 0, bots = 0 WHERE kind = 1", NULL, NULL,
+		        "delete orphan visits");
+	}
+out:
+	rc = op_end(p, own, rc);
+	if (rc == 0 && deleted)
+		*deleted = n;
+	return rc;
+}
+
+/* ---- tags ---------------------------------------------------------------- */
+
+/* $1 owner (0 = all), $2 search (NULL = all), $3 exact (NULL = any) */
+#define TAGS_WHERE                                                                                 \
+	" WHERE ($3::text IS NULL OR t.tag = $3::text)"                                            \
+	" AND ($1::bigint = 0 OR EXISTS (SELECT 1 FROM links l"                                    \
+	" WHERE l.id = t.link_id AND l.owner_key_id = $1::bigint))"                                \
+	" AND ($2::text IS NULL OR strpos(lower(t.tag), lower($2::text)) > 0)"
+
+/* ORDER BY of tags_stats by enum tag_order (ties by name) */
+static const char *const tag_orders[] = {
+    [TAG_NAME_ASC] = "t.tag ASC",
+    [TAG_NAME_DESC] = "t.tag DESC",
+    [TAG_LINKS_ASC] = "count(*) ASC, t.tag ASC",
+    [TAG_LINKS_DESC] = "count(*) DESC, t.tag ASC",
+    [TAG_VISITS_ASC] = "coalesce(sum(n.visits), 0) ASC, t.tag ASC",
+    [TAG_VISITS_DESC] = "coalesce(sum(n.visits), 0) DESC, t.tag ASC",
+    [TAG_NONBOT_VISITS_ASC] = "coalesce(sum(n.visits), 0) - coalesce(sum(n.bots), 0) ASC,"
+                              " t.tag ASC",
+    [TAG_NONBOT_VISITS_DESC] = "coalesce(sum(n.visits), 0) - coalesce(sum(n.bots), 0) DESC,"
+                               " t.tag ASC",
+};
+#define NTAG_ORDERS ((int)(sizeof(tag_orders) / sizeof(tag_orders[0])))
+
+static int pg_tags_stats(store *s, const sh_tag_query *tq, sh_tag_cb cb, void *ud,
+                         int64_t *total)
+{
+	pg_store *p = PG(s);
+	char sql[1024];
+	PGresult *r;
+	sh_tag_stats t;
+	prm b = {0};
+	int i, rc;
+
+	if (tq->order < 0 || tq->order >= NTAG_ORDERS)
+		return pg_err(p, SH_EINVAL, "%s", "tag stats: unknown order");
+	p_int(&b, tq->owner_key_id);
+	p_str(&b, tq->search);
+	p_str(&b, tq->exact);
+	if (total) {
+		if ((rc = pq_int(p, "SELECT count(DISTINCT t.tag) FROM link_tags t" TAGS_WHERE, &b,
+		                 total, "count tags")))
+			return rc;
+	}
+	if (!cb)
+		return 0;
+	if (tq->limit > 0)
+		p_int(&b, tq->limit);
+	else
+		p_str(&b, NULL);
+	p_int(&b, tq->offset > 0 ? tq->offset : 0);
+	if (tq->order <= TAG_NAME_DESC) /* by name: the page of names first */
+		snprintf(sql, sizeof(sql),
+		         "SELECT t.tag, count(*), coalesce(sum(n.visits), 0), coalesce(sum(n.bots), 0)"
+		         " FROM link_tags t JOIN links l ON l.id = t.link_id" COUNTS_JOIN
+		         " WHERE ($1::bigint = 0 OR l.owner_key_id = $1::bigint) AND t.tag IN"
+		         " (SELECT DISTINCT t.tag FROM link_tags t" TAGS_WHERE
+		         " ORDER BY %s LIMIT $4 OFFSET $5)"
+		         " GROUP BY t.tag ORDER BY %s",
+		         tag_orders[tq->order], tag_orders[tq->order]);
+	else /* by a count: every matching tag counted, then the page (as Shlink) */
+		snprintf(sql, sizeof(sql),
+		         "SELECT t.tag, count(*), coalesce(sum(n.visits), 0), coalesce(sum(n.bots), 0)"
+		         " FROM link_tags t JOIN links l ON l.id = t.link_id" COUNTS_JOIN
+		         " WHERE ($1::bigint = 0 OR l.owner_key_id = $1::bigint)"
+		         " AND ($3::text IS NULL OR t.tag = $3::text)"
+		         " AND ($2::text IS NULL OR strpos(lower(t.tag), lower($2::text)) > 0)"
+		         " GROUP BY t.tag ORDER BY %s LIMIT $4 OFFSET $5",
+		         tag_orders[tq->order]);
+	if ((rc = pq(p, sql, &b, &r, "tag stats")))
+		return rc;
+	for (i = 0; i < PQntuples(r); i++) {
+		memset(&t, 0, sizeof(t));
+		copy_col(t.tag, sizeof(t.tag), r, i, 0);
+		t.links = col_i64(r, i, 1);
+		t.visits = col_i64(r, i, 2);
+		t.bot_visits = col_i64(r, i, 3);
+		if ((rc = cb(&t, ud)) != 0) {
+			rc = rc < 0 ? rc : 0;
+			break;
+		}
+	}
+	PQclear(r);
+	return rc;
+}
+
+static int tag_exists(pg_store *p, const char *tag, bool *exists)
+{
+	int64_t x = 0;
+	prm b = {0};
+	int rc;
+
+	p_str(&b, tag);
+	rc = pq_int(p, "SELECT count(*) FROM (SELECT 1 FROM link_tags WHERE tag = $1 LIMIT 1) x",
+	            &b, &x, "tag exists");
+	*exists = x > 0;
+	return rc;
+}
+
+static int pg_tag_rename(store *s, const char *from, const char *to)
+{
+	pg_store *p = PG(s);
+	bool exists;
+	prm b = {0};
+	int own, rc;
+
+	if (!from || !to || !*to || strlen(to) > SH_TAG_MAX)
+		return pg_err(p, SH_EINVAL, "%s",
+		              "tag rename: the new name must be 1 to 32 characters");
+	if ((rc = op_begin(p, &own)))
+		return rc;
+	if ((rc = tag_exists(p, from, &exists)))
+		goto out;
+	if (!exists) {
+		rc = pg_err(p, SH_ENOTFOUND, "no tag %s", from);
+		goto out;
+	}
+	if (strcmp(from, to) == 0)
+		goto out;
+	if ((rc = tag_exists(p, to, &exists)))
+		goto out;
+	if (exists) {
+		rc = pg_err(p, SH_ETAKEN, "tag %s already exists", to);
+		goto out;
+	}
+	p_str(&b, from);
+	p_str(&b, to);
+	rc = pq(p, "UPDATE link_tags SET tag = $2 WHERE tag = $1", &b, NULL, "rename tag");
+out:
+	return op_end(p, own, rc);
+}
+
+static int pg_tag_delete(store *s, const char *tag)
+{
+	pg_store *p = PG(s);
+	PGresult *r;
+	prm b = {0};
+	int64_t n;
+	int rc;
+
+	p_str(&b, tag);
+	if ((rc = pq(p, "DELETE FROM link_tags WHERE tag = $1", &b, &r, "delete tag")))
+		return rc;
+	n = pq_changes(r);
+	PQclear(r);
+	return n ? 0 : pg_err(p, SH_ENOTFOUND, "no tag %s", tag);
+}
+
+/* ---- API keys ------------------------------------------------------------ */
+
+static int hexval(int c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static void read_key(const PGresult *r, int row, sh_api_key *k)
+{
+	const char *h = PQgetvalue(r, row, 3);
+	int i;
+
+	memset(k, 0, sizeof(*k));
+	k->id = col_i64(r, row, 0);
+	copy_col(k->name, sizeof(k->name), r, row, 1);
+	k->role = (int)col_i64(r, row, 2);
+	if (strlen(h) == 2 * SH_KEY_HASH_BYTES)
+		for (i = 0; i < SH_KEY_HASH_BYTES; i++)
+			k->hash[i] = (uint8_t)(hexval(h[2 * i]) << 4 | hexval(h[2 * i + 1]));
+	copy_col(k->prefix, sizeof(k->prefix), r, row, 4);
+	k->created_at = col_i64(r, row, 5);
+	k->revoked_at = col_i64(r, row, 6);
+}
+
+static void hash_hex(const uint8_t hash[SH_KEY_HASH_BYTES], char out[2 * SH_KEY_HASH_BYTES + 1])
+{
+	static const char hx[] = "0123456789abcdef";
+	int i;
+
+	for (i = 0; i < SH_KEY_HASH_BYTES; i++) {
+		out[2 * i] = hx[hash[i] >> 4];
+		out[2 * i + 1] = hx[hash[i] & 15];
+	}
+	out[2 * SH_KEY_HASH_BYTES] = '\0';
+}
+
+static int pg_key_insert(store *s, sh_api_key *k)
+{
+	pg_store *p = PG(s);
+	char hex[2 * SH_KEY_HASH_BYTES + 1], name[SH_KEY_NAME_MAX + 1], prefix[9];
+	int64_t id = 0;
+	prm b = {0};
+	int rc;
+
+	snprintf(name, sizeof(name), "%s", k->name);
+	snprintf(prefix, sizeof(prefix), "%s", k->prefix);
+	hash_hex(k->hash, hex);
+	p_str(&b, name);
+	p_int(&b, k->role);
+	p_str(&b, hex);
+	p_str(&b, prefix);
+	p_int(&b, k->created_at);
+	p_int(&b, k->revoked_at);
+	rc = pq_int(p,
+	            "INSERT INTO api_keys(name, role, hash, prefix, created_at, revoked_at)"
+	            " VALUES ($1, $2, decode($3, 'hex'), $4, $5, $6) RETURNING id",
+	            &b, &id, "insert key");
+	if (rc == SH_ETAKEN)
+		return pg_err(p, SH_ETAKEN, "%s", "an API key with this hash already exists");
+	if (rc == 0)
+		k->id = id;
+	return rc;
+}
+
+static int pg_key_get_by_hash(store *s, const uint8_t hash[SH_KEY_HASH_BYTES], sh_api_key *out)
+{
+	pg_store *p = PG(s);
+	char hex[2 * SH_KEY_HASH_BYTES + 1];
+	PGresult *r;
+	prm b = {0};
+	int rc;
+
+	hash_hex(hash, hex);
+	p_str(&b, hex);
+	if ((rc = pq(p, "SELECT " KEY_COLS " FROM api_keys WHERE hash = decode($1, 'hex')", &b, &r,
+	             "get key")))
+		return rc;
+	if (PQntuples(r) == 0)
+		rc = pg_err(p, SH_ENOTFOUND, "%s", "no such API key");
+	else
+		read_key(r, 0, out);
+	PQclear(r);
+	return rc;
+}
+
+static int pg_key_list(store *s, sh_key_cb cb, void *ud)
+{
+	pg_store *p = PG(s);
+	PGresult *r;
+	sh_api_key k;
+	int i, rc;
+
+	if ((rc = pq(p, "SELECT " KEY_COLS " FROM api_keys ORDER BY id", NULL, &r, "list keys")))
+		return rc;
+	for (i = 0; i < PQntuples(r); i++) {
+		read_key(r, i, &k);
+		if ((rc = cb(&k, ud)) != 0) {
+			rc = rc < 0 ? rc : 0;
+			break;
+		}
+	}
+	PQclear(r);
+	return rc;
+}
+
+static int pg_key_revoke(store *s, int64_t id, int64_t when)
+{
+	pg_store *p = PG(s);
+	PGresult *r;
+	int64_t n, ex = 0;
+	prm b = {0};
+	int rc;
+
+	p_int(&b, id);
+	p_int(&b, when);
+	if ((rc = pq(p, "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at = 0", &b,
+	             &r, "revoke key")))
+		return rc;
+	n = pq_changes(r);
+	PQclear(r);
+	if (n > 0)
+		return 0;
+	/* nothing changed: already revoked (keep the first date) or no such key */
+	b.n = 1;
+	if ((rc = pq_int(p, "SELECT count(*) FROM api_keys WHERE id = $1", &b, &ex, "revoke key")))
+		return rc;
+	return ex ? 0 : pg_err(p, SH_ENOTFOUND, "%s", "no such API key");
+}
+
+static int pg_key_count(store *s, int64_t *n)
+{
+	return pq_int(PG(s), "SELECT count(*) FROM api_keys WHERE revoked_at = 0", NULL, n,
+	              "count keys");
+}
+
+static const store_ops postgres_ops = {
+    .iVersion = 1,
+    .name = "postgres",
+    .close = pg_close,
+    .migrate = pg_migrate,
+    .schema_version = pg_schema_version,
+    .ping = pg_ping,
+    .begin = pg_begin,
+    .commit = pg_commit,
+    .rollback = pg_rollback,
+    .savepoint = pg_savepoint,
+    .release = pg_release,
+    .rollback_to = pg_rollback_to,
+    .in_txn = pg_in_txn,
+    .meta_get = pg_meta_get,
+    .meta_set = pg_meta_set,
+    .meta_add = pg_meta_add,
+    .next_id = pg_next_id,
+    .link_insert = pg_link_insert,
+    .link_get = pg_link_get,
+    .link_get_by_code = pg_link_get_by_code,
+    .code_exists = pg_code_exists,
+    .link_find_dup = pg_link_find_dup,
+    .link_find_match = pg_link_find_match,
+    .link_update = pg_link_update,
+    .link_delete = pg_link_delete,
+    .link_list = pg_link_list,
+    .visits_add = pg_visits_add,
+    .visits_list = pg_visits_list,
+    .visits_totals = pg_visits_totals,
+    .visits_delete = pg_visits_delete,
+    .tags_stats = pg_tags_stats,
+    .tag_rename = pg_tag_rename,
+    .tag_delete = pg_tag_delete,
+    .key_insert = pg_key_insert,
+    .key_get_by_hash = pg_key_get_by_hash,
+    .key_list = pg_key_list,
+    .key_revoke = pg_key_revoke,
+    .key_count = pg_key_count,
+};

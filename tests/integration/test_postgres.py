@@ -1,0 +1,181 @@
+"""Several `shorty serve` on one PostgreSQL behave as one (issue 8).
+
+The cluster is the one scripts/run-tests starts for the whole run
+($SHORTY_TEST_PG, tests/suites/lib/pgcluster.sh); each test gets a database
+of its own (CREATE DATABASE with psql), and three real `shorty serve`
+processes on it, on their own ports. Without SHORTY_TEST_PG these tests
+fail (never skip).
+"""
+import concurrent.futures as cf
+import os
+import subprocess
+import time
+import uuid
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+import requests
+
+from helpers import BIN, assert_no_sanitizer_report
+from httpfix import Server
+
+INSTANCES = 3
+
+
+def cluster():
+    url = os.environ.get("SHORTY_TEST_PG")
+    assert url, ("SHORTY_TEST_PG is not set: run through `make test` (scripts/run-tests "
+                 "starts a PostgreSQL cluster) or tests/suites/lib/pgcluster.sh start DIR")
+    return url
+
+
+def psql(url, sql):
+    p = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+def with_db(url, name):
+    u = urlsplit(url)
+    return urlunsplit((u.scheme, u.netloc, "/" + name, u.query, u.fragment))
+
+
+@pytest.fixture
+def pgdb():
+    """A fresh, empty database: its store URL."""
+    base = cluster()
+    name = "it_" + uuid.uuid4().hex[:12]
+    psql(base, f"CREATE DATABASE {name}")
+    yield with_db(base, name)
+    psql(base, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def cli(db, *args):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHORTY_")}
+    env.update(SHORTY_DB=db, ASAN_OPTIONS="detect_leaks=1")
+    return subprocess.run([BIN, *map(str, args)], capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
+@pytest.fixture
+def trio(pgdb):
+    """Three instances on one PostgreSQL database, one admin key."""
+    servers = []
+    key = None
+    try:
+        for i in range(INSTANCES):
+            s = Server(env={"SHORTY_DB": pgdb, "SHORTY_CODE_LENGTH": "5"})
+            s.db = pgdb
+            if key is None:
+                key = s.key("admin", "tests")
+            s.admin_key = key
+            servers.append(s.start())
+        yield servers
+    finally:
+        for s in servers:
+            s.close()
+
+
+def test_instances_migrate_and_create_the_secret_once(pgdb, tmp_path):
+    """Three processes start on an empty database at once: one schema, one
+    installation secret (every instance decodes every other's codes)."""
+    urls = [f"https://start.example/{i}" for i in range(6)]
+    with cf.ThreadPoolExecutor(6) as ex:
+        runs = list(ex.map(lambda u: cli(pgdb, "add", u), urls))
+    for r in runs:
+        assert_no_sanitizer_report("shorty add", r.stderr)
+        assert r.returncode == 0, r.stderr
+    codes = [r.stdout.strip().rsplit("/", 1)[1] for r in runs]
+    assert len(set(codes)) == len(codes)
+    for code, url in zip(codes, urls):
+        r = cli(pgdb, "resolve", code)
+        assert r.returncode == 0 and r.stdout.strip() == url, (code, r.stderr)
+    assert psql(pgdb, "SELECT count(*) FROM meta WHERE key = 'secret'").split()[-3] == "1"
+    # the same schema number as a new SQLite store of this binary (the two
+    # stores number their migrations alike)
+    lite = tmp_path / "same.db"
+    r = cli(f"sqlite:{lite}", "migrate")
+    assert r.returncode == 0, r.stderr
+    latest = subprocess.run(["sqlite3", str(lite), "PRAGMA user_version"], capture_output=True,
+                            text=True, check=True).stdout.strip()
+    assert psql(pgdb, "SELECT version FROM shorty_schema").split()[-3] == latest
+
+
+def test_created_on_one_redirects_from_every_other(trio):
+    a = trio[0]
+    for i in range(5):
+        link = a.create(f"https://across.example/{i}")
+        for b in trio[1:]:
+            r = b.get("/" + link["shortCode"])
+            assert r.status_code == 302, (b.port, r.status_code, r.text)
+            assert r.headers["Location"] == f"https://across.example/{i}"
+    # a custom code too
+    link = trio[2].create("https://across.example/custom", customSlug="made-on-c")
+    assert trio[0].get("/made-on-c").headers["Location"] == "https://across.example/custom"
+
+
+def test_same_custom_code_raced_has_one_winner(trio):
+    a, b = trio[0], trio[1]
+    for rnd in range(20):
+        slug = f"race-{rnd}"
+        with cf.ThreadPoolExecutor(2) as ex:
+            fa = ex.submit(a.api, "POST", "/short-urls",
+                           json={"longUrl": f"https://a.example/{rnd}", "customSlug": slug})
+            fb = ex.submit(b.api, "POST", "/short-urls",
+                           json={"longUrl": f"https://b.example/{rnd}", "customSlug": slug})
+            ra, rb = fa.result(), fb.result()
+        statuses = sorted([ra.status_code, rb.status_code])
+        assert statuses == [200, 400], (rnd, ra.text, rb.text)
+        loser = ra if ra.status_code == 400 else rb
+        assert loser.json()["type"].endswith("non-unique-slug"), loser.text
+        winner = ra if ra.status_code == 200 else rb
+        want = winner.json()["longUrl"]
+        for s in trio:
+            assert s.get("/" + slug).headers["Location"] == want
+
+
+def test_concurrent_creates_across_instances_never_share_a_code(trio):
+    n = 1050
+    urls = [f"https://many.example/{i}-{uuid.uuid4().hex[:6]}" for i in range(n)]
+
+    def create(i):
+        s = trio[i % INSTANCES]
+        r = s.api("POST", "/short-urls", json={"longUrl": urls[i]}, timeout=60)
+        assert r.status_code == 200, r.text
+        return r.json()["shortCode"]
+
+    with cf.ThreadPoolExecutor(24) as ex:
+        codes = list(ex.map(create, range(n)))
+    assert len(set(codes)) == n, f"{n - len(set(codes))} duplicate codes"
+    # every code answers with its own URL, from an instance that did not make it
+    for i in range(0, n, 7):
+        r = trio[(i + 1) % INSTANCES].get("/" + codes[i])
+        assert r.status_code == 302 and r.headers["Location"] == urls[i], (i, r.status_code)
+    total = trio[0].api("GET", "/short-urls", params={"itemsPerPage": 1}).json()
+    assert total["shortUrls"]["pagination"]["totalItems"] == n
+
+
+def test_visits_on_every_instance_add_up(trio):
+    link = trio[0].create("https://visited.example/")
+    code = link["shortCode"]
+    per = [40, 25, 35]
+
+    def hit(s, k):
+        for _ in range(k):
+            assert s.get("/" + code).status_code == 302
+
+    with cf.ThreadPoolExecutor(INSTANCES) as ex:
+        list(ex.map(hit, trio, per))
+    want = sum(per)
+    deadline = time.time() + 15
+    got = None
+    while time.time() < deadline:
+        got = [s.api("GET", f"/short-urls/{code}").json()["visitsSummary"]["total"]
+               for s in trio]
+        if got == [want] * INSTANCES:
+            break
+        time.sleep(0.3)
+    assert got == [want] * INSTANCES
+    r = trio[1].api("GET", f"/short-urls/{code}/visits", params={"itemsPerPage": 1})
+    assert r.json()["visits"]["pagination"]["totalItems"] == want

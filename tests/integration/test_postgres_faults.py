@@ -1,0 +1,269 @@
+"""PostgreSQL failing under shorty (issue 8 item 4).
+
+Each test has a PostgreSQL cluster of its own (tests/suites/lib/pgcluster.sh
+in a /tmp directory), so that it can crash it (pg_ctl stop -m immediate)
+and start it again, or put a proxy it can freeze between shorty and it.
+What must hold while PostgreSQL is away: /health 200, /ready 503, creates
+503 with Retry-After within about 2 s (never 500, never a hang), cached
+redirects answered; afterwards every acknowledged create is there, no code
+twice, and the instances are back on their own (no restart) within 2 s of
+PostgreSQL accepting connections.
+"""
+import concurrent.futures as cf
+import os
+import select
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from httpfix import Server, report
+
+ROOT = Path(__file__).resolve().parents[2]
+PGCLUSTER = str(ROOT / "tests" / "suites" / "lib" / "pgcluster.sh")
+# a create's answer while PostgreSQL is away: the query deadline (1.5 s)
+# plus this machine's slack (ASan, two shared cores)
+ANSWER_BOUND = 3.5
+# back after PostgreSQL accepts connections: the backoff cap (2 s) plus slack
+RECOVERY_BOUND = 4.0
+
+
+class Cluster:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="shorty-pgf-", dir="/tmp")
+        self.url = self._run("start")
+
+    def _run(self, cmd):
+        r = subprocess.run([PGCLUSTER, cmd, self.dir], capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0, f"pgcluster {cmd}: {r.stderr}"
+        return r.stdout.strip()
+
+    def crash(self):
+        self._run("crash")
+
+    def restart(self):
+        self._run("restart")
+
+    def stop(self):
+        self._run("stop")
+
+    @property
+    def port(self):
+        return int(Path(self.dir, "port").read_text())
+
+
+@pytest.fixture
+def cluster():
+    c = Cluster()
+    yield c
+    c.stop()
+
+
+def instance(db):
+    s = Server(env={"SHORTY_DB": db, "SHORTY_CODE_LENGTH": "5"})
+    s.db = db
+    return s
+
+
+def until(pred, bound, step=0.02):
+    """Seconds until pred() is true, or None after bound seconds."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < bound:
+        if pred():
+            return time.monotonic() - t0
+        time.sleep(step)
+    return None
+
+
+def create_ok(s, url):
+    try:
+        return s.api("POST", "/short-urls", json={"longUrl": url}, timeout=10).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def test_crash_under_create_load(cluster):
+    servers = [instance(cluster.url), instance(cluster.url)]
+    key = servers[0].key("admin", "tests")
+    for s in servers:
+        s.admin_key = key
+        s.start()
+    try:
+        hot = servers[0].create("https://hot.example/")["shortCode"]
+        for s in servers:  # cached on both
+            assert s.get("/" + hot).status_code == 302
+
+        acked, failed, bad = {}, [], []
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def load(i):
+            n = 0
+            while not stop.is_set():
+                url = f"https://load.example/{i}/{n}-{uuid.uuid4().hex[:6]}"
+                n += 1
+                s = servers[n % 2]
+                t0 = time.monotonic()
+                try:
+                    r = s.api("POST", "/short-urls", json={"longUrl": url}, timeout=15)
+                except requests.RequestException as e:
+                    with lock:
+                        bad.append(f"{url}: {e}")
+                    continue
+                took = time.monotonic() - t0
+                with lock:
+                    if r.status_code == 200:
+                        acked[url] = r.json()["shortCode"]
+                    elif r.status_code == 503 and r.headers.get("Retry-After"):
+                        failed.append(took)
+                    else:
+                        bad.append(f"{url}: {r.status_code} {r.text[:200]}")
+                if r.status_code != 200:
+                    time.sleep(0.05)
+
+        with cf.ThreadPoolExecutor(6) as ex:
+            futs = [ex.submit(load, i) for i in range(6)]
+            time.sleep(1.5)
+            before = len(acked)
+            cluster.crash()
+            time.sleep(0.3)
+            # PostgreSQL away: alive, not ready, cached redirects served
+            for s in servers:
+                assert s.get("/health").status_code == 200
+                assert s.get("/ready").status_code == 503
+                assert s.get("/" + hot).status_code == 302
+            time.sleep(1.5)
+            cluster.restart()
+            t_back = time.monotonic()
+            # the instances are back on their own
+            rec = [until(lambda s=s: create_ok(s, f"https://back.example/{uuid.uuid4().hex}"),
+                         RECOVERY_BOUND + 5) for s in servers]
+            time.sleep(1.0)
+            stop.set()
+            for f in futs:
+                f.result()
+        report("pg_crash_under_load", {"acked_before": before, "acked": len(acked),
+                                       "failed": len(failed), "recovery_s": rec,
+                                       "slowest_failure_s": max(failed or [0])})
+        assert not bad, bad[:5]
+        assert before > 0 and len(acked) > before
+        assert failed, "no create failed while PostgreSQL was down"
+        assert max(failed) < ANSWER_BOUND, f"a failed create took {max(failed):.2f} s"
+        assert all(r is not None and r < RECOVERY_BOUND for r in rec), rec
+        # every acknowledged create is there, on both instances, and no code twice
+        assert len(set(acked.values())) == len(acked)
+        for i, (url, code) in enumerate(acked.items()):
+            r = servers[i % 2].get("/" + code)
+            assert r.status_code == 302 and r.headers["Location"] == url, (url, code, r.status_code)
+        for s in servers:
+            assert s.get("/ready").status_code == 200
+    finally:
+        for s in servers:
+            s.close()
+    _ = time.monotonic() - t_back
+
+
+class FreezableProxy:
+    """A loopback TCP proxy to a port; frozen, it forwards nothing (both
+    ways) and keeps every connection open: a peer that is there but silent."""
+
+    def __init__(self, target_port):
+        self.target = target_port
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(64)
+        self.port = self.lsock.getsockname()[1]
+        self.frozen = threading.Event()
+        self.closed = threading.Event()
+        self.socks = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.closed.is_set():
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            self.socks.append(c)
+            threading.Thread(target=self._pair, args=(c,), daemon=True).start()
+
+    def _pair(self, c):
+        while self.frozen.is_set() and not self.closed.is_set():
+            time.sleep(0.01)
+        try:
+            u = socket.create_connection(("127.0.0.1", self.target))
+        except OSError:
+            c.close()
+            return
+        self.socks.append(u)
+        peers = {c: u, u: c}
+        try:
+            while not self.closed.is_set():
+                if self.frozen.is_set():
+                    time.sleep(0.01)
+                    continue
+                r, _, _ = select.select(list(peers), [], [], 0.05)
+                for s in r:
+                    if self.frozen.is_set():
+                        break
+                    data = s.recv(65536)
+                    if not data:
+                        return
+                    peers[s].sendall(data)
+        except OSError:
+            return
+        finally:
+            c.close()
+            u.close()
+
+    def close(self):
+        self.closed.set()
+        self.lsock.close()
+        for s in self.socks:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+def test_frozen_connection_is_cut_by_the_deadline(cluster):
+    proxy = FreezableProxy(cluster.port)
+    db = f"postgres://shorty@127.0.0.1:{proxy.port}/shorty"
+    s = instance(db)
+    try:
+        s.start()
+        hot = s.create("https://hot.example/frozen")["shortCode"]
+        assert s.get("/" + hot).status_code == 302
+        proxy.frozen.set()
+        times = []
+        for i in range(3):
+            t0 = time.monotonic()
+            r = s.api("POST", "/short-urls", json={"longUrl": f"https://frozen.example/{i}"},
+                      timeout=15)
+            times.append(time.monotonic() - t0)
+            assert r.status_code == 503, r.text
+            assert r.headers.get("Retry-After")
+        assert s.get("/health").status_code == 200
+        assert s.get("/" + hot).status_code == 302  # from the cache
+        t0 = time.monotonic()
+        assert s.get("/ready", timeout=15).status_code == 503
+        ready_s = time.monotonic() - t0
+        proxy.frozen.clear()
+        back = until(lambda: create_ok(s, f"https://thawed.example/{uuid.uuid4().hex}"),
+                     RECOVERY_BOUND + 5)
+        report("pg_frozen_connection", {"create_503_s": times, "ready_503_s": ready_s,
+                                        "recovery_s": back})
+        assert max(times) < ANSWER_BOUND, times
+        assert ready_s < ANSWER_BOUND, ready_s
+        assert back is not None and back < RECOVERY_BOUND, back
+    finally:
+        s.close()
+        proxy.close()
