@@ -5,8 +5,8 @@
  *
  * The first input byte picks the format (its value mod 3: 0 CSV, 1 JSON,
  * 2 SQL; the seeds start with '0', '1', '2'); the rest is the file. It is
- * written to a memfd and imported through the CLI's own
- * cmd_import (with --format), so the real path runs: the CSV prescan, the
+ * written to a memfd and imported through the CLI's own cmd_import (with
+ * --format), so the real path runs: the CSV prescan, the
  * second pass after fseek, the streamed JSON reader, svc_shorten for every
  * row in one transaction. Each input gets an empty in-memory store
  * ("memory:fuzz-import") with a fixed installation secret, so runs are
