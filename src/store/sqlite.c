@@ -149,8 +149,8 @@ static const char *const migrations[] = {
     /* 3: redirect rules (issue 9): a link's Shlink redirect rules as the
      * JSON array rules_to_json() writes, NULL for none; a visit's location
      * (Shlink's visitLocation, JSON), NULL when unknown. New columns only. */
-    "ALTER TABLE links ADD COLUMN redirect_rules TEXT;"
-    "ALTER TABLE visits ADD COLUMN location TEXT;",
+    ("ALTER TABLE links ADD COLUMN redirect_rules TEXT;"
+     "ALTER TABLE visits ADD COLUMN location TEXT;"),
 };
 #define SCHEMA_LATEST ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
