@@ -147,6 +147,7 @@ struct eloop {
 	int quit;      /* atomic */
 	int64_t now;
 	int64_t accept_resume; /* paused accepting (out of descriptors) until then */
+	int64_t emfile_since;  /* out of descriptors since then (0: not) */
 	http_worker *w;
 	econn *all;
 	struct {
@@ -374,7 +375,7 @@ const char *eng_query(http_req *r, const char *name)
 	if (!q->args_parsed)
 		args_parse(r);
 	for (size_t i = 0; i < q->nargs; i++)
-		if (strcmp(q->args[i].key, name) == 0)
+		if (strcasecmp(q->args[i].key, name) == 0) /* as libmicrohttpd */
 			return q->args[i].value;
 	return NULL;
 }
@@ -423,7 +424,7 @@ static http_req *req_new(econn *c)
 	r->ec = c;
 	r->v = S->v;
 	r->cfg = S->cfg;
-	r->w = c->L->w;
+	r->w = http_worker_get(); /* reopens the read connection when it was lost */
 	c->r = r;
 	return r;
 }
@@ -1199,15 +1200,20 @@ static void listen_resume(eloop *L)
 		epoll_ctl(L->epfd, EPOLL_CTL_ADD, L->S->lfd, &ev);
 }
 
-/* Out of descriptors: the reserve one is given up to accept and close the
- * waiting connection (nginx's and libev's way), so that the client gets a
- * close instead of a hang, and the kernel's queue does not stay full. */
+/* Out of descriptors: accepting pauses (ACCEPT_PAUSE_NS at a time) and the
+ * new connections wait in the kernel's queue, to be served as soon as
+ * descriptors are free again (test_slow_clients F9). When it lasts past
+ * HTTP_REQUEST_TIMEOUT, the reserve descriptor is given up to accept and
+ * close the oldest waiting connection each time (nginx's and libev's way):
+ * its client gets a close instead of a hang, and the queue moves. */
 static void accept_emfile(eloop *L)
 {
 	int fd;
 
-	eng_log_limited(L->E, 0, "out of file descriptors: closing new connections");
-	if (L->reserve_fd >= 0) {
+	eng_log_limited(L->E, 0, "out of file descriptors (resource limit): new connections wait");
+	if (!L->emfile_since)
+		L->emfile_since = L->now;
+	if (L->now - L->emfile_since >= HTTP_REQUEST_TIMEOUT * NS && L->reserve_fd >= 0) {
 		close(L->reserve_fd);
 		L->reserve_fd = -1;
 		fd = accept4(L->S->lfd, NULL, NULL, SOCK_CLOEXEC);
@@ -1233,6 +1239,9 @@ static void loop_accept(eloop *L)
 				accept_emfile(L);
 			return;
 		}
+		L->emfile_since = 0;
+		if (L->reserve_fd < 0)
+			L->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		if (http_stopping()) {
 			close(fd);
 			continue;

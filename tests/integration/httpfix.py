@@ -58,6 +58,10 @@ class Server:
         # test_catalogue.py (G3, E8) turns them on and tests them.
         env["SHORTY_NOTFOUND_LIMIT"] = "0"
         env["SHORTY_LOGIN_LIMIT"] = "0"
+        # scripts/run-tests runs the HTTP test files a second time on the
+        # engine of our own (TEST_HTTP_ENGINE=own, as SHORTY_* do not leak in)
+        if os.environ.get("TEST_HTTP_ENGINE"):
+            env["SHORTY_HTTP_ENGINE"] = os.environ["TEST_HTTP_ENGINE"]
         env.update(self.extra_env)
         return env
 
