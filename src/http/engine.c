@@ -599,15 +599,8 @@ static int head_done(econn *c, const h1_request *h)
 	r->raw_target = r->raw_buf;
 	http_client_ip(S, r);
 	st = !r->w ? 503 : !r->raw_buf ? 503 : req_check(r, h);
-	if (st == 0) {
-		const char *q = strchr(r->raw_buf, '?');
-		size_t plen = q ? (size_t)(q - r->raw_buf) : strlen(r->raw_buf);
-		r->raw_query = q ? q + 1 : NULL;
-		r->path_buf = strndup(r->raw_buf, plen);
-		if (!r->path_buf)
-			st = 503;
-		r->path = r->path_buf;
-	}
+	if (st == 0)
+		st = http_req_split_target(r);
 	if (st)
 		return req_refuse(c, st);
 	if (h->chunked || h->content_length > 0) {
@@ -628,34 +621,6 @@ static int head_done(econn *c, const h1_request *h)
 		return 0;
 	}
 	return dispatch(c);
-}
-
-static void body_add(http_req *r, const char *p, size_t n)
-{
-	char *b;
-
-	if (r->body_too_big || r->early_status || n == 0)
-		return;
-	if (r->body_len + n > HTTP_BODY_MAX) { /* h1_chunked_decode stops before */
-		r->body_too_big = true;
-		return;
-	}
-	if (r->body_len + n + 1 > r->body_cap) {
-		size_t cap = r->body_cap ? r->body_cap : 1024;
-		while (cap < r->body_len + n + 1)
-			cap *= 2;
-		b = realloc((void *)r->body, cap);
-		if (!b) {
-			r->early_status = 503;
-			return;
-		}
-		r->body = b;
-		r->body_cap = cap;
-	}
-	b = (char *)r->body;
-	memcpy(b + r->body_len, p, n);
-	r->body_len += n;
-	b[r->body_len] = '\0';
 }
 
 /* Parses what the input buffer holds. 1: progress (call again), 0: needs
@@ -700,7 +665,8 @@ static int conn_step(econn *c)
 		c->in_off += used;
 		return req_refuse(c, -rc) < 0 ? -1 : 1;
 	}
-	body_add(r, c->in + c->in_off, len);
+	if (len && !r->early_status && http_body_append(r, c->in + c->in_off, len) < 0)
+		r->early_status = 503;
 	c->in_off += used;
 	if (rc == H1_OK)
 		return dispatch(c) < 0 ? -1 : 1;
@@ -1068,9 +1034,12 @@ static void conn_event(econn *c, uint32_t ev)
 	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		c->can_read = true;
 	switch (c->state) {
-	case C_WAIT:
+	case C_WAIT: /* answered from the loop's queue; earlier answers go on */
+		if ((ev & EPOLLOUT) && c->out_off < c->out_len)
+			conn_flush(c);
+		return;
 	case C_RUN:
-		return; /* answered from the loop's queue; an error shows then */
+		return;
 	case C_LINGER:
 		conn_linger(c);
 		return;

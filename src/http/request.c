@@ -266,7 +266,20 @@ int http_answer_early(http_req *r, int status)
 	}
 }
 
-static int body_append(http_req *r, const char *data, size_t n)
+/* r->path (the raw path, no query) and r->raw_query from r->raw_buf.
+ * 0, or 503 when out of memory. */
+int http_req_split_target(http_req *r)
+{
+	const char *q = strchr(r->raw_buf, '?');
+	size_t plen = q ? (size_t)(q - r->raw_buf) : strlen(r->raw_buf);
+
+	r->raw_query = q ? q + 1 : NULL;
+	r->path_buf = strndup(r->raw_buf, plen);
+	r->path = r->path_buf;
+	return r->path_buf ? 0 : 503;
+}
+
+int http_body_append(http_req *r, const char *data, size_t n)
 {
 	char *b = (char *)r->body;
 
@@ -323,15 +336,8 @@ enum MHD_Result http_on_request(void *cls, struct MHD_Connection *c, const char 
 		r->raw_target = r->raw_buf;
 		http_client_ip(S, r);
 		st = r->w ? check_headers(r, version, &has_body) : 503;
-		if (st == 0) {
-			const char *q = strchr(r->raw_buf, '?');
-			size_t plen = q ? (size_t)(q - r->raw_buf) : strlen(r->raw_buf);
-			r->raw_query = q ? q + 1 : NULL;
-			r->path_buf = strndup(r->raw_buf, plen);
-			if (!r->path_buf)
-				st = 503;
-			r->path = r->path_buf;
-		}
+		if (st == 0)
+			st = http_req_split_target(r);
 		r->state = ST_BODY;
 		if (has_body) /* the body gets HTTP_REQUEST_TIMEOUT from now */
 			http_conn_phase(S, c, sh_mono_ns() + HTTP_REQUEST_TIMEOUT * 1000000000LL,
@@ -350,7 +356,7 @@ enum MHD_Result http_on_request(void *cls, struct MHD_Connection *c, const char 
 	}
 	case ST_BODY:
 		if (*upload_data_size) {
-			if (!r->early_status && body_append(r, upload_data, *upload_data_size) < 0)
+			if (!r->early_status && http_body_append(r, upload_data, *upload_data_size) < 0)
 				r->early_status = 503;
 			*upload_data_size = 0;
 			return MHD_YES;

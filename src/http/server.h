@@ -102,6 +102,10 @@ void http_req_done(http_server *S, http_req *r);
 unsigned http_method_bit(const char *m);
 bool http_tchar(unsigned char c);
 bool http_host_ok(const char *v, size_t n);
+int http_req_split_target(http_req *r);
+/* Appends body bytes (past HTTP_BODY_MAX: r->body_too_big, body dropped).
+ * 0, or SH_ENOMEM. */
+int http_body_append(http_req *r, const char *data, size_t n);
 /* The problem+json answer of a request refused before its handler. */
 int http_answer_early(http_req *r, int status);
 
