@@ -1086,12 +1086,7 @@ int eng_defer(http_req *r, svc_unit *u, http_job_reply reply)
 	http_server *S = http_srv;
 	int rc;
 
-	r->job_reply = reply;
-	r->job_unit = u;
-	r->job_finished = false;
-	r->state = ST_WAIT;
-	u->done = eng_job_done;
-	u->done_ud = r;
+	http_defer_begin(r, u, reply, eng_job_done);
 	rc = svc_writer_submit(S->wr, u);
 	if (rc < 0) { /* stopping: answered from job_reply through the queue */
 		u->rc = rc;

@@ -407,6 +407,17 @@ static void job_done(svc_unit *u, void *ud)
 	pthread_mutex_unlock(&S->jlock);
 }
 
+void http_defer_begin(http_req *r, svc_unit *u, http_job_reply reply,
+                      void (*done)(svc_unit *u, void *ud))
+{
+	r->job_reply = reply;
+	r->job_unit = u;
+	r->job_finished = false;
+	r->state = ST_WAIT;
+	u->done = done;
+	u->done_ud = r;
+}
+
 int http_defer(http_req *r, svc_unit *u, http_job_reply reply)
 {
 	http_server *S = http_srv;
@@ -414,12 +425,7 @@ int http_defer(http_req *r, svc_unit *u, http_job_reply reply)
 
 	if (r->ec)
 		return eng_defer(r, u, reply);
-	r->job_reply = reply;
-	r->job_unit = u;
-	r->job_finished = false;
-	r->state = ST_WAIT;
-	u->done = job_done;
-	u->done_ud = r;
+	http_defer_begin(r, u, reply, job_done);
 	/* suspend first: the writer may resume before we return */
 	MHD_suspend_connection(r->conn);
 	rc = svc_writer_submit(S->wr, u);

@@ -103,6 +103,9 @@ unsigned http_method_bit(const char *m);
 bool http_tchar(unsigned char c);
 bool http_host_ok(const char *v, size_t n);
 int http_req_split_target(http_req *r);
+/* The request waits for unit u (state, reply, the unit's completion). */
+void http_defer_begin(http_req *r, svc_unit *u, http_job_reply reply,
+                      void (*done)(svc_unit *u, void *ud));
 /* Appends body bytes (past HTTP_BODY_MAX: r->body_too_big, body dropped).
  * 0, or SH_ENOMEM. */
 int http_body_append(http_req *r, const char *data, size_t n);

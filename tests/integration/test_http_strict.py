@@ -66,6 +66,7 @@ STRICT = {
                        b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n"),
     "bare_lf_in_chunked": (b"POST /api/shorten HTTP/1.1\r\nHost: x\r\nContent-Type: "
                            b"application/json\r\nTransfer-Encoding: chunked\r\n\r\n2\n{}\r\n0\r\n\r\n"),
+    "empty_field_name": b"GET /strict HTTP/1.1\r\nHost: x\r\n: value\r\n\r\n",
     "two_hosts": b"GET /strict HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
     "no_host_11": b"GET /strict HTTP/1.1\r\n\r\n",
 }
