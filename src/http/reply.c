@@ -61,7 +61,7 @@ static int reply_headers(http_req *r, const char *content_type, eng_hdr *h)
 	return n;
 }
 
-/* Queues resp (taken) with the headers every answer gets (libmicrohttpd). */
+/* Queues resp (taken) with the headers every answer carries (libmicrohttpd). */
 static int reply_queue(http_req *r, int status, const char *content_type,
                        struct MHD_Response *resp)
 {
