@@ -20,7 +20,8 @@
  *   - the status is never 500;
  *   - no header line holds a bare CR or LF (no response splitting);
  *   - after an answer read to EOF, the responses are framed by their
- *     Content-Length (a HEAD answer has none of its body).
+ *     Content-Length (a HEAD answer has none of its body), or end at the
+ *     close (a streamed visit list answering HTTP/1.0).
  * FUZZ_HTTP_DUMP=1 in the environment prints every answer.
  * At exit the server is stopped (http_server_stop), so LeakSanitizer sees
  * whatever the stop path forgets.
@@ -291,7 +292,10 @@ static void check_answer(const char *a, size_t n, bool complete)
 		}
 		next = (size_t)(hend + 4 - a);
 		if (chunked)
-			return; /* not framed by length; shorty never sends chunked */
+			return; /* not framed by length (a streamed visit list) */
+		if (!has_clen && status >= 200 && status != 204 && status != 304 &&
+		    memmem(r, (size_t)(hend - r), "\r\nConnection: close", 19))
+			return; /* a streamed answer to HTTP/1.0: the body ends at the close */
 		if (!has_clen || status == 204 || status == 304 || status < 200) {
 			pos = next;
 			continue;

@@ -6,9 +6,12 @@
  * the file. It is written to a memfd and imported through the CLI's own
  * cmd_import (with --format), so the real path runs: the CSV prescan, the
  * second pass after fseek, the streamed JSON reader, svc_shorten for every
- * row in one transaction. Each input gets a fresh in-memory store
- * ("memory:fuzz-import", closed again at the end) with a fixed installation
- * secret, so runs are deterministic.
+ * row in one transaction. Each input gets an empty in-memory store
+ * ("memory:fuzz-import") with a fixed installation secret, so runs are
+ * deterministic. The store is made and migrated once, at start-up, and
+ * kept open; each input empties it first (every table's rows; meta but the
+ * secret; the running totals back to zero): replaying every migration per
+ * input cost 99% of the run under the sanitizers (56 inputs a second).
  *
  * Invariants (abort on violation): a failed import leaves ZERO links; after
  * a successful one every link holds a normalized URL (url_normalize gives
@@ -24,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sqlite3.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -34,6 +38,8 @@
 #include "shorty/url.h"
 
 #define STORE_URL "memory:fuzz-import"
+/* the memdb name store_memory_open gives it */
+#define STORE_FILE "file:/shorty-fuzz-import?vfs=memdb"
 #define SECRET_HEX "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -41,6 +47,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static sh_config cfg;
 static FILE *devnull;
+static store *keep;  /* kept open: a memdb lives while a connection does */
+static sqlite3 *raw; /* a raw connection to it, to empty it */
 static const cli_opt format_opt = {"format", "FORMAT", false, "csv or json"};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -55,7 +63,56 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	devnull = fopen("/dev/null", "w");
 	if (!devnull)
 		abort();
+	{
+		store_options o;
+
+		store_options_default(&o);
+		o.create = true;
+		if (store_open(&keep, STORE_URL, &o, &err) != 0 || store_migrate(keep, &err) != 0 ||
+		    store_meta_set(keep, "secret", SECRET_HEX) != 0 ||
+		    sqlite3_open_v2(STORE_FILE, &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI,
+		                    NULL) != SQLITE_OK) {
+			fprintf(stderr, "fuzz_import: cannot make the store: %s\n", err.msg);
+			abort();
+		}
+	}
 	return 0;
+}
+
+/* Empties the store as a fresh one is: no rows in any table but the
+ * running totals (zero) and the secret. */
+static void empty_store(void)
+{
+	sqlite3_stmt *st;
+	char sql[256];
+	char *names[64];
+	int n = 0;
+
+	if (sqlite3_prepare_v2(
+	        raw,
+	        "SELECT name FROM sqlite_master WHERE type = 'table'"
+	        " AND name NOT LIKE 'sqlite_%' AND name NOT IN ('meta', 'visit_totals')",
+	        -1, &st, NULL) != SQLITE_OK)
+		abort();
+	while (sqlite3_step(st) == SQLITE_ROW && n < 64)
+		names[n++] = strdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	if (sqlite3_exec(raw, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		abort();
+	for (int i = 0; i < n; i++) {
+		snprintf(sql, sizeof(sql), "DELETE FROM \"%s\"", names[i]);
+		if (sqlite3_exec(raw, sql, NULL, NULL, NULL) != SQLITE_OK)
+			abort();
+		free(names[i]);
+	}
+	if (sqlite3_exec(raw,
+	                 "DELETE FROM meta WHERE key <> 'secret';"
+	                 "UPDATE visit_totals SET total = 0, bots = 0;"
+	                 "COMMIT",
+	                 NULL, NULL, NULL) != SQLITE_OK) {
+		fprintf(stderr, "fuzz_import: cannot empty the store: %s\n", sqlite3_errmsg(raw));
+		abort();
+	}
 }
 
 struct check_ctx {
@@ -79,7 +136,8 @@ static int check_link(const sh_link *l, void *ud)
 	sh_err err = {0};
 
 	c->n++;
-	if (!l->url || url_normalize(svc_url_policy(c->v), l->url, strlen(l->url), &norm, &err) != 0)
+	if (!l->url ||
+	    url_normalize(svc_url_policy(c->v), l->url, strlen(l->url), &norm, &err) != 0)
 		violation("an imported URL is refused by url_normalize", l->url, err.msg);
 	if (strcmp(norm, l->url) != 0)
 		violation("an imported URL is not normalized", l->url, norm);
@@ -122,8 +180,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	store_options_default(&o);
 	o.create = true;
+	empty_store();
 	if (store_open(&st, STORE_URL, &o, &err) != 0 || store_migrate(st, &err) != 0 ||
-	    store_meta_set(st, "secret", SECRET_HEX) != 0 || svc_open(&sv, &cfg, st, &err) != 0 ||
+	    svc_open(&sv, &cfg, st, &err) != 0 ||
 	    svc_writer_create(&wr, sv, st, NULL, NULL, &err) != 0) {
 		fprintf(stderr, "fuzz_import: cannot open the store: %s\n", err.msg);
 		abort();

@@ -40,6 +40,9 @@ typedef struct sh_config {
 	long rate_limit;       /* anonymous creates per minute per address: 30 */
 	long notfound_limit;   /* unknown codes per minute per address: 120 */
 	long login_limit;      /* failed YOURLS logins per minute per address: 10 */
+	long visit_detail_limit; /* visits per minute per address kept with their
+	                            details (referrer, user agent, ...): 600 */
+	long visit_retention;  /* seconds a visit's details are kept; 0 = forever */
 	long yourls_signature_ttl; /* seconds a timestamped signature lives: 43200 */
 	char *yourls_user;     /* YOURLS username+password auth, NULL = off */
 	char *yourls_password;

@@ -251,6 +251,13 @@ void svc_cache_forget(svc *v, const char *code);
 
 /* Links the writer committed since svc_open (the metrics' counter). */
 uint64_t svc_links_created(const svc *v);
+/* Visits whose details SHORTY_VISIT_RETENTION dropped since the start. */
+uint64_t svc_visits_pruned(const svc *v);
+/* The writer, after a visit flush: drops the details of visits older than
+ * the retention (at most SVC_PRUNE_ROWS a call, in its own transaction).
+ * Returns 0 or an SH_E* code. */
+#define SVC_PRUNE_ROWS 20000
+int svc_visits_prune(svc *v, store *s, int64_t now);
 
 /* ---- robots.txt ------------------------------------------------------ */
 
@@ -322,6 +329,8 @@ typedef struct svc_visit_in {
 	const char *visited_url;
 	const char *ip;      /* the client's address as text */
 	int64_t now;
+	bool no_details;     /* counted and logged without referrer, user agent,
+	                        visited URL or location (the detail brake) */
 } svc_visit_in;
 int svc_visit_record(visitbuf *b, const svc_visit_in *in);
 

@@ -285,6 +285,11 @@ typedef struct store_ops {
 	int (*visits_totals)(store *s, int64_t owner_key_id,
 	                     sh_visit_totals *links, sh_visit_totals *orphans);
 	int (*visits_delete)(store *s, int64_t link_id /* 0 = orphan visits */, int64_t *deleted);
+	/* Drops the details (referrer, user agent, visited URL, location) of
+	 * up to max_rows visits logged before `before` (Unix seconds), oldest
+	 * first, past the ones already done (a watermark in meta); the visits
+	 * and every count stay. *pruned: how many rows it looked at. */
+	int (*visits_prune_details)(store *s, int64_t before, int64_t max_rows, int64_t *pruned);
 
 	/* tags */
 	int (*tags_stats)(store *s, const sh_tag_query *q, sh_tag_cb cb, void *ud,
@@ -368,6 +373,7 @@ int store_visits_list(store *s, const sh_visit_query *q, sh_visit_cb cb, void *u
 int store_visits_totals(store *s, int64_t owner_key_id, sh_visit_totals *links,
                         sh_visit_totals *orphans);
 int store_visits_delete(store *s, int64_t link_id, int64_t *deleted);
+int store_visits_prune_details(store *s, int64_t before, int64_t max_rows, int64_t *pruned);
 int store_tags_stats(store *s, const sh_tag_query *q, sh_tag_cb cb, void *ud,
                      int64_t *total);
 int store_tag_rename(store *s, const char *from, const char *to);

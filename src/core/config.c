@@ -78,6 +78,14 @@
 	X("login-limit", "SHORTY_LOGIN_LIMIT", CFG_INT, "10", 0, 1000000, NULL,                    \
 	  "failed YOURLS API logins per minute per client address before 429; 0 = no limit",      \
 	  login_limit)                                                                             \
+	X("visit-detail-limit", "SHORTY_VISIT_DETAIL_LIMIT", CFG_INT, "600", 0, 100000000, NULL,   \
+	  "visits per minute per client address stored with their details (referrer, user "      \
+	  "agent, visited URL, location); past it visits are counted without them; 0 = no limit", \
+	  visit_detail_limit)                                                                      \
+	X("visit-retention", "SHORTY_VISIT_RETENTION", CFG_INT, "7776000", 0, 3153600000, NULL,   \
+	  "seconds a visit's details are kept (then dropped; the visit and every count stay); "   \
+	  "0 = forever; 7776000 = 90 days",                                                       \
+	  visit_retention)                                                                         \
 	X("yourls-username", "SHORTY_YOURLS_USERNAME", CFG_STR, NULL, 0, 0, NULL,                  \
 	  "username for the YOURLS API's username+password auth (unset = off)", yourls_user)       \
 	X("yourls-password", "SHORTY_YOURLS_PASSWORD", CFG_STR, NULL, 0, 0, NULL,                  \

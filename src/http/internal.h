@@ -403,6 +403,7 @@ struct http_metrics *http_metrics_create(void); /* a worker's counters */
  * ROUTE_LABEL_* below), status, duration. Only the owning thread calls it. */
 void http_metrics_request(struct http_metrics *m, int route, int status, int64_t ns);
 void http_metrics_redirect(struct http_metrics *m);
+void http_metrics_detail_braked(struct http_metrics *m);
 int http_metrics_handler(http_req *r); /* GET /metrics */
 
 #define ROUTE_LABEL_OTHER (-1) /* r->route before/without a route ("other") */
@@ -421,6 +422,7 @@ enum rl_kind {
 	RL_CREATE = 0,  /* anonymous creates (SHORTY_RATE_LIMIT) */
 	RL_NOTFOUND,    /* unknown codes: the enumeration brake (SHORTY_NOTFOUND_LIMIT) */
 	RL_LOGIN,       /* failed YOURLS logins (SHORTY_LOGIN_LIMIT) */
+	RL_VISIT_DETAIL, /* visits stored with details (SHORTY_VISIT_DETAIL_LIMIT) */
 	RL__COUNT
 };
 

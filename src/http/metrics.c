@@ -31,6 +31,7 @@ struct http_metrics {
 	uint64_t sum_ns;
 	uint64_t count;
 	uint64_t redirects;
+	uint64_t detail_braked; /* visits stored without details (the brake) */
 };
 
 static int64_t bucket_ns[NBUCKETS];
@@ -84,6 +85,12 @@ void http_metrics_redirect(struct http_metrics *m)
 		BUMP(m->redirects, 1);
 }
 
+void http_metrics_detail_braked(struct http_metrics *m)
+{
+	if (m)
+		BUMP(m->detail_braked, 1);
+}
+
 struct sum {
 	struct http_metrics t;
 	uint64_t pending;
@@ -102,6 +109,7 @@ static void add_worker(http_worker *w, void *ud)
 	s->t.sum_ns += LOAD(m->sum_ns);
 	s->t.count += LOAD(m->count);
 	s->t.redirects += LOAD(m->redirects);
+	s->t.detail_braked += LOAD(m->detail_braked);
 	s->pending += visitbuf_pending(w->vb);
 }
 
@@ -207,13 +215,23 @@ int http_metrics_handler(http_req *r)
 	            "# HELP shorty_visits_pending Visits buffered, not yet written to the store.\n"
 	            "# TYPE shorty_visits_pending gauge\n"
 	            "shorty_visits_pending %llu\n"
+	            "# HELP shorty_visit_details_braked_total Visits stored without their details "
+	            "(referrer, user agent, visited URL, location): their address passed "
+	            "SHORTY_VISIT_DETAIL_LIMIT.\n"
+	            "# TYPE shorty_visit_details_braked_total counter\n"
+	            "shorty_visit_details_braked_total %llu\n"
+	            "# HELP shorty_visit_details_pruned_total Visits whose details were dropped "
+	            "after SHORTY_VISIT_RETENTION.\n"
+	            "# TYPE shorty_visit_details_pruned_total counter\n"
+	            "shorty_visit_details_pruned_total %llu\n"
 	            "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
 	            "# TYPE process_resident_memory_bytes gauge\n"
 	            "process_resident_memory_bytes %ld\n",
 	            (unsigned long long)s->t.redirects, (unsigned long long)svc_links_created(r->v),
 	            (unsigned long long)(ls.hits + ls.negative_hits), (unsigned long long)ls.misses,
 	            (unsigned long long)ls.entries, (unsigned long long)svc_store_errors(),
-	            (unsigned long long)s->pending, rss_bytes());
+	            (unsigned long long)s->pending, (unsigned long long)s->t.detail_braked,
+	            (unsigned long long)svc_visits_pruned(r->v), rss_bytes());
 	free(s);
 	if (b.err) {
 		sbuf_free(&b);

@@ -40,6 +40,15 @@ static void record_visit_of(http_req *r, int64_t link_id, int orphan_type, int64
 	    .now = now,
 	};
 
+	/* The detail brake (issue 12 item 6): past SHORTY_VISIT_DETAIL_LIMIT
+	 * visits a minute from one address, its visits are counted and logged
+	 * without the text a client chooses (referrer, user agent, visited
+	 * URL) nor a location, so one client cannot grow the store by 1 KiB a
+	 * redirect. The lock-free check first: a braked address costs no lock. */
+	if (ratelimit_blocked(RL_VISIT_DETAIL, r->ip) || ratelimit_take(RL_VISIT_DETAIL, r->ip)) {
+		in.no_details = true;
+		http_metrics_detail_braked(r->w->m);
+	}
 	/* base "/" path, as "%.512s/%s" would print it */
 	if (plen > sizeof(visited) - blen - 2)
 		plen = sizeof(visited) - blen - 2;

@@ -331,7 +331,8 @@ int http_server_start(const sh_config *cfg, unsigned flags, sh_err *err)
 	{
 		long limits[RL__COUNT] = {[RL_CREATE] = cfg->rate_limit,
 		                          [RL_NOTFOUND] = cfg->notfound_limit,
-		                          [RL_LOGIN] = cfg->login_limit};
+		                          [RL_LOGIN] = cfg->login_limit,
+		                          [RL_VISIT_DETAIL] = cfg->visit_detail_limit};
 		rc = ratelimit_init(limits);
 	}
 	if (rc < 0) {

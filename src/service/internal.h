@@ -23,6 +23,9 @@ int svc__tx_begin(store *s, bool *nested);
  * error when rc was 0. */
 int svc__tx_end(store *s, bool nested, int rc);
 
+/* Counts visits whose details were dropped (svc_visits_pruned). */
+void svc__count_pruned(svc *v, int64_t n);
+
 /* Counts a link the writer committed (svc_links_created). */
 void svc__count_created(svc *v);
 

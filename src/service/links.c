@@ -61,6 +61,7 @@ struct svc {
 	char *base;         /* base URL without a trailing slash */
 	size_t max_url;
 	uint64_t links_created; /* atomic: links the writer committed (metrics) */
+	uint64_t visits_pruned; /* atomic: visits whose details were dropped (metrics) */
 	robots_cache *robots;     /* the cached /robots.txt */
 	uint64_t links_gen;       /* atomic: commits of the writer (svc__links_changed) */
 	/* every tag's count, for the admin's unsearched tag list: counting
@@ -604,6 +605,16 @@ const geoip *svc__geoip(const svc *v)
 robots_cache *svc__robots(svc *v)
 {
 	return v->robots;
+}
+
+void svc__count_pruned(svc *v, int64_t n)
+{
+	__atomic_add_fetch(&v->visits_pruned, (uint64_t)n, __ATOMIC_RELAXED);
+}
+
+uint64_t svc_visits_pruned(const svc *v)
+{
+	return __atomic_load_n(&v->visits_pruned, __ATOMIC_RELAXED);
 }
 
 uint64_t svc_links_created(const svc *v)

@@ -635,13 +635,29 @@ int svc_visit_record(visitbuf *b, const svc_visit_in *in)
 	v.ts = in->now;
 	v.kind = in->head ? VISIT_HEAD : is_bot(in->user_agent) ? VISIT_BOT : VISIT_NORMAL;
 	v.orphan_type = in->orphan_type;
-	v.referer = in->referer;
-	v.user_agent = in->user_agent;
-	v.visited_url = in->visited_url;
 	anonymize_ip(in->ip, ipbuf, sizeof(ipbuf));
 	v.ip = ipbuf[0] ? ipbuf : NULL;
-	v.client_ip = ipbuf[0] ? in->ip : NULL; /* located at the flush, then dropped */
+	if (!in->no_details) {
+		v.referer = in->referer;
+		v.user_agent = in->user_agent;
+		v.visited_url = in->visited_url;
+		v.client_ip = ipbuf[0] ? in->ip : NULL; /* located at the flush, then dropped */
+	}
 	return visitbuf_add(b, &v);
+}
+
+int svc_visits_prune(svc *v, store *s, int64_t now)
+{
+	const sh_config *cfg = v ? svc_config(v) : NULL;
+	int64_t n = 0;
+	int rc;
+
+	if (!cfg || cfg->visit_retention <= 0)
+		return 0;
+	rc = store_visits_prune_details(s, now - cfg->visit_retention, SVC_PRUNE_ROWS, &n);
+	if (rc == 0 && n > 0)
+		svc__count_pruned(v, n);
+	return rc;
 }
 
 /* ---- reading visits --------------------------------------------------------- */

@@ -435,6 +435,11 @@ static void *writer_main(void *arg)
 			(void)run_group(w, list);
 		if (stop || sh_mono_ns() >= next_flush) {
 			(void)flush_visits(w);
+			/* the details past SHORTY_VISIT_RETENTION, a bounded step per
+			 * flush (issue 12 item 6) */
+			if (!stop && w->ws && svc_visits_prune(w->v, w->ws, sh_now()) < 0)
+				log_msg(SH_LOG_WARN, "dropping old visit details failed: %s",
+				        w->ws->last_err.msg);
 			next_flush = sh_mono_ns() + WRITER_FLUSH_NS;
 		}
 		if (stop) {

@@ -2020,6 +2020,59 @@ static int pg_visits_totals(store *s, int64_t owner_key_id, sh_visit_totals *lin
 	return 0;
 }
 
+/* sqlite.c's sq_visits_prune_details: from the watermark, in id order, up
+ * to the first visit still young, at most max_rows. */
+static int pg_visits_prune_details(store *s, int64_t before, int64_t max_rows, int64_t *pruned)
+{
+	pg_store *p = PG(s);
+	int64_t from = 0, stop = 0, to;
+	PGresult *r = NULL;
+	prm b = {0};
+	int own, rc;
+
+	*pruned = 0;
+	if (max_rows <= 0)
+		return 0;
+	if ((rc = op_begin(p, &own)))
+		return rc;
+	if ((rc = pq_int(p,
+	                 "SELECT coalesce((SELECT value::bigint FROM meta"
+	                 " WHERE key = 'visits_pruned_upto'), 0)",
+	                 NULL, &from, "prune visits")))
+		goto out;
+	p_int(&b, from);
+	p_int(&b, before);
+	if ((rc = pq_int(p,
+	                 "SELECT coalesce((SELECT id FROM visits WHERE id > $1 AND ts >= $2"
+	                 " ORDER BY id LIMIT 1), (SELECT max(id) + 1 FROM visits), $1 + 1)",
+	                 &b, &stop, "prune visits")))
+		goto out;
+	to = stop - 1 < from + max_rows ? stop - 1 : from + max_rows;
+	if (to <= from)
+		goto out;
+	memset(&b, 0, sizeof(b));
+	p_int(&b, from);
+	p_int(&b, to);
+	if ((rc = pq(p,
+	             "UPDATE visits SET referer = NULL, user_agent = NULL, visited_url = NULL,"
+	             " location = NULL WHERE id > $1 AND id <= $2 AND (referer IS NOT NULL OR"
+	             " user_agent IS NOT NULL OR visited_url IS NOT NULL OR location IS NOT NULL)",
+	             &b, &r, "prune visits")))
+		goto out;
+	PQclear(r);
+	memset(&b, 0, sizeof(b));
+	p_int(&b, to);
+	if ((rc = pq(p,
+	             "INSERT INTO meta(key, value) VALUES ('visits_pruned_upto', $1::text)"
+	             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+	             &b, &r, "prune visits")))
+		goto out;
+	PQclear(r);
+	*pruned = to - from;
+out:
+	return op_end(p, own, rc);
+}
+
 static int pg_visits_delete(store *s, int64_t link_id, int64_t *deleted)
 {
 	pg_store *p = PG(s);
@@ -2369,6 +2422,7 @@ static const store_ops postgres_ops = {
     .visits_list = pg_visits_list,
     .visits_totals = pg_visits_totals,
     .visits_delete = pg_visits_delete,
+    .visits_prune_details = pg_visits_prune_details,
     .tags_stats = pg_tags_stats,
     .tag_rename = pg_tag_rename,
     .tag_delete = pg_tag_delete,

@@ -234,6 +234,10 @@ enum st_id {
 	ST_VINDEX_DELETE_LINK,
 	ST_VINDEX_UPTO,
 	ST_VINDEX_TAIL,
+	ST_PRUNE_UPTO,
+	ST_PRUNE_STOP,
+	ST_PRUNE,
+	ST_PRUNE_MARK,
 	ST_VINDEX_INSERT,
 	ST_VINDEX_INSERT_N,
 	ST_VINDEX_MARK,
@@ -341,6 +345,19 @@ static const char *const st_sql[ST__COUNT] = {
     [ST_VINDEX_UPTO] = "SELECT " VINDEX_UPTO,
     /* the tail (?1, ?2] of the log, read to be indexed (sorted in C:
      * SQLite's sorter cost 5 times as much) */
+    /* the details past SHORTY_VISIT_RETENTION: from the watermark on, in
+     * id order, up to the first visit that is still young (the log is in
+     * time order, bar clock steps: a young visit stops the pass, so no
+     * old one behind it is skipped for good) */
+    [ST_PRUNE_UPTO] = "SELECT coalesce((SELECT CAST(value AS INTEGER) FROM meta"
+                      " WHERE key = 'visits_pruned_upto'), 0)",
+    [ST_PRUNE_STOP] = "SELECT coalesce((SELECT id FROM visits WHERE id > ?1 AND ts >= ?2"
+                      " ORDER BY id LIMIT 1), (SELECT max(id) + 1 FROM visits), ?1 + 1)",
+    [ST_PRUNE] = "UPDATE visits SET referer = NULL, user_agent = NULL, visited_url = NULL,"
+                 " location = NULL WHERE id > ?1 AND id <= ?2 AND (referer IS NOT NULL OR"
+                 " user_agent IS NOT NULL OR visited_url IS NOT NULL OR location IS NOT NULL)",
+    [ST_PRUNE_MARK] = "INSERT INTO meta(key, value) VALUES ('visits_pruned_upto', ?1)"
+                      " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
     [ST_VINDEX_TAIL] = "SELECT link_id, id FROM visits WHERE id > ?1 AND id <= ?2",
     [ST_VINDEX_INSERT] = "INSERT OR FAIL INTO visits_by_link(link_id, id) VALUES " IROW,
     [ST_VINDEX_INSERT_N] = "INSERT OR FAIL INTO visits_by_link(link_id, id) VALUES " IROWS64,
@@ -2342,6 +2359,44 @@ static int sq_visits_totals(store *s, int64_t owner_key_id, sh_visit_totals *lin
 	return 0;
 }
 
+static int sq_visits_prune_details(store *s, int64_t before, int64_t max_rows, int64_t *pruned)
+{
+	sq_store *q = SQ(s);
+	sqlite3_stmt *st = NULL;
+	int64_t from = 0, stop = 0, to;
+	int own, rc;
+
+	*pruned = 0;
+	if (max_rows <= 0)
+		return 0;
+	if ((rc = op_begin(q, &own)))
+		return rc;
+	if ((rc = query_int64(q, ST_PRUNE_UPTO, &from, "prune visits")) ||
+	    (rc = stmt(q, ST_PRUNE_STOP, &st)))
+		goto out;
+	sqlite3_bind_int64(st, 1, from);
+	sqlite3_bind_int64(st, 2, before);
+	rc = sqlite3_step(st);
+	stop = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	rc = rc == SQLITE_ROW ? 0 : sq_fail(q, rc, "prune visits");
+	sqlite3_reset(st);
+	if (rc)
+		goto out;
+	to = stop - 1 < from + max_rows ? stop - 1 : from + max_rows;
+	if (to <= from)
+		goto out;
+	if ((rc = stmt(q, ST_PRUNE, &st)))
+		goto out;
+	sqlite3_bind_int64(st, 1, from);
+	sqlite3_bind_int64(st, 2, to);
+	if ((rc = step_done(q, st, "prune visits")) ||
+	    (rc = run_int(q, ST_PRUNE_MARK, to, "prune visits")))
+		goto out;
+	*pruned = to - from;
+out:
+	return op_end(q, own, rc);
+}
+
 static int sq_visits_delete(store *s, int64_t link_id, int64_t *deleted)
 {
 	sq_store *q = SQ(s);
@@ -2727,7 +2782,8 @@ static int sq_key_count(store *s, int64_t *n)
 	.visits_add = sq_visits_add,              \
 	.visits_list = sq_visits_list,            \
 	.visits_totals = sq_visits_totals,        \
-	.visits_delete = sq_visits_delete,        \
+	.visits_delete = sq_visits_delete,                                                         \
+	.visits_prune_details = sq_visits_prune_details,        \
 	.tags_stats = sq_tags_stats,              \
 	.tag_rename = sq_tag_rename,              \
 	.tag_delete = sq_tag_delete,              \

@@ -499,6 +499,11 @@ int store_visits_delete(store *s, int64_t link_id, int64_t *deleted)
 	WRAP(visits_delete, link_id, deleted);
 }
 
+int store_visits_prune_details(store *s, int64_t before, int64_t max_rows, int64_t *pruned)
+{
+	WRAP(visits_prune_details, before, max_rows, pruned);
+}
+
 int store_tags_stats(store *s, const sh_tag_query *q, sh_tag_cb cb, void *ud, int64_t *total)
 {
 	WRAP(tags_stats, q, cb, ud, total);

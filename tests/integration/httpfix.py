@@ -53,11 +53,13 @@ class Server:
         env["SHORTY_DB"] = self.db
         env["ASAN_OPTIONS"] = "detect_leaks=1"
         env["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
-        # the per-address brakes on unknown codes and failed logins are off
-        # by default here: many tests send hundreds of them from 127.0.0.1.
-        # test_catalogue.py (G3, E8) turns them on and tests them.
+        # the per-address brakes on unknown codes, failed logins and visit
+        # details are off by default here: many tests send hundreds of them
+        # from 127.0.0.1. test_catalogue.py (G3, E8) and
+        # test_visit_details.py turn them on and test them.
         env["SHORTY_NOTFOUND_LIMIT"] = "0"
         env["SHORTY_LOGIN_LIMIT"] = "0"
+        env["SHORTY_VISIT_DETAIL_LIMIT"] = "0"
         # scripts/run-tests runs the HTTP test files a second time on the
         # engine of our own (TEST_HTTP_ENGINE=own, as SHORTY_* do not leak in)
         if os.environ.get("TEST_HTTP_ENGINE"):

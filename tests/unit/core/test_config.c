@@ -48,7 +48,7 @@ static void test_table(void **state)
 		for (const cfg_option *q = cfg_options; q < o; q++)
 			assert_int_not_equal(q->offset, o->offset);
 	}
-	assert_int_equal(n, 28); /* every field of sh_config */
+	assert_int_equal(n, 30); /* every field of sh_config */
 	assert_null(cfg_find("no-such-option"));
 	assert_null(cfg_find(NULL));
 }
@@ -79,6 +79,8 @@ static void test_defaults(void **state)
 	assert_string_equal(c.cors_origin, "*");
 	assert_int_equal(c.max_connections, 10000);
 	assert_int_equal(c.rate_limit, 30);
+	assert_int_equal(c.visit_detail_limit, 600);
+	assert_int_equal(c.visit_retention, 7776000); /* 90 days */
 	assert_null(c.yourls_user);
 	assert_null(c.yourls_password);
 	cfg_free(&c);

@@ -2249,6 +2249,60 @@ static void test_shlink_queries(void **state)
 	assert_string_equal(c.location[0], "{\"countryCode\":\"ES\"}");
 }
 
+/* SHORTY_VISIT_RETENTION's step (issue 12 item 6): the details of visits
+ * older than `before` go, oldest first, at most max_rows a call, stopping
+ * at the first young visit; visits and counts stay. */
+static void test_prune_details(void **state)
+{
+	fx *f = *state;
+	sh_visit v[6];
+	sh_visit_query vq;
+	struct vcheck c = {0};
+	sh_link g = {0};
+	int64_t n = -1;
+	int i;
+
+	insert(f->s, 1, "https://one.example/", CODE_KIND_COUNTER, NULL);
+	memset(v, 0, sizeof(v));
+	/* ts 100, 200, 300, 1000 (young), 400 (old, behind a young one), 2000 */
+	static const int64_t ts[6] = {100, 200, 300, 1000, 400, 2000};
+	for (i = 0; i < 6; i++)
+		v[i] = (sh_visit){.link_id = 1,
+		                  .ts = ts[i],
+		                  .kind = VISIT_NORMAL,
+		                  .referer = "https://ref.example/",
+		                  .user_agent = "UA",
+		                  .visited_url = "http://s/x",
+		                  .location = "{\"cityName\":\"X\"}"};
+	assert_int_equal(store_visits_add(f->s, v, 6), 0);
+	assert_int_equal(store_visits_prune_details(f->s, 500, 2, &n), 0);
+	assert_int_equal(n, 2); /* bounded: the two oldest */
+	assert_int_equal(store_visits_prune_details(f->s, 500, 100, &n), 0);
+	assert_int_equal(n, 1); /* the third; stops at ts 1000 */
+	assert_int_equal(store_visits_prune_details(f->s, 500, 100, &n), 0);
+	assert_int_equal(n, 0); /* nothing until the young one is old */
+	memset(&vq, 0, sizeof(vq));
+	vq.link_id = 1;
+	assert_int_equal(store_visits_list(f->s, &vq, check_visit, &c, NULL), 0);
+	assert_int_equal(c.n, 6); /* newest first: 2000, 400, 1000, 300, 200, 100 */
+	for (i = 0; i < 6; i++) {
+		bool gone = i >= 3;
+		assert_string_equal(c.referer[i], gone ? "" : "https://ref.example/");
+		assert_string_equal(c.location[i], gone ? "" : "{\"cityName\":\"X\"}");
+	}
+	assert_int_equal(store_visits_prune_details(f->s, 1500, 100, &n), 0);
+	assert_int_equal(n, 2); /* 1000 and 400 */
+	assert_int_equal(store_link_get(f->s, 1, &g), 0);
+	assert_int_equal(g.visits, 6); /* counts stay */
+	sh_link_clear(&g);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(store_visits_list(f->s, &vq, check_visit, &c, NULL), 0);
+	assert_int_equal(c.n, 6);
+	assert_string_equal(c.referer[0], "https://ref.example/");
+	for (i = 1; i < 6; i++)
+		assert_string_equal(c.referer[i], "");
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -2265,6 +2319,7 @@ int main(void)
 	    T(test_link_list),
 	    T(test_visits),
 	    T(test_shlink_queries),
+	    T(test_prune_details),
 	    T(test_visits_counted_in_chunks),
 	    T(test_visits_grouped_batch),
 	    T(test_visits_by_tag_and_owner),
