@@ -35,6 +35,7 @@ typedef struct sh_config {
 	char *trusted_proxies; /* comma-separated addresses, NULL */
 	char *cors_origin;     /* "*" */
 	long max_connections;  /* 10000 */
+	int http_engine;       /* 0 = mhd (libmicrohttpd), 1 = own (http/engine.c) */
 	long idle_timeout;     /* 60 s, keep-alive idle between requests */
 	long rate_limit;       /* anonymous creates per minute per address: 30 */
 	long notfound_limit;   /* unknown codes per minute per address: 120 */

@@ -170,6 +170,8 @@ struct http_req {
 	struct {
 		char *name, *value;
 	} extra[HTTP_EXTRA_HEADERS_MAX];
+	struct econn *ec;  /* engine.c: the connection (NULL under libmicrohttpd) */
+	struct eng_rq *eq; /* engine.c: the head's fields and query arguments */
 };
 
 /* ---- looking at the request --------------------------------------------- */
@@ -180,6 +182,11 @@ const char *http_header(http_req *r, const char *name);
 /* A query parameter ("?name=value", %-decoded by libmicrohttpd), or NULL.
  * For a repeated name, the first one. */
 const char *http_query(http_req *r, const char *name);
+
+/* Calls fn(ud, key, value) on every query argument in order (%-decoded;
+ * value NULL for a key without '='); fn returns non-zero to stop. */
+typedef int (*http_query_fn)(void *ud, const char *key, const char *value);
+void http_query_each(http_req *r, http_query_fn fn, void *ud);
 
 /* A parameter from the query or, for a POST whose body is
  * application/x-www-form-urlencoded or multipart/form-data, from the body
@@ -376,6 +383,13 @@ int rest_authenticate(http_req *r, bool query_key, int *answered);
  * is a GET (redirect.c): the base URL, a regular 404. */
 void http_record_orphan(http_req *r, int orphan_type);
 int http_yourls(http_req *r); /* yourls.c: /yourls-api.php */
+
+/* form.c: parses r's urlencoded or multipart/form-data body (the engine of
+ * our own has no libmicrohttpd post processor), calling add for each
+ * field's value (off 0, the whole value). */
+void http_form_parse_body(http_req *r, int (*add)(http_req *r, const char *key,
+                                                  const char *data, uint64_t off,
+                                                  size_t size));
 
 /* Frees the parsed form fields (server.c calls it at the end). */
 void http_form_free(http_req *r);

@@ -9,18 +9,47 @@
 
 #include "shorty/linkjson.h"
 #include "shorty/log.h"
+#include "http/engine.h"
 #include "http/internal.h"
 
 /* ---- looking at the request ------------------------------------------------ */
 
 const char *http_header(http_req *r, const char *name)
 {
+	if (r->ec)
+		return eng_header(r, name);
 	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
 const char *http_query(http_req *r, const char *name)
 {
+	if (r->ec)
+		return eng_query(r, name);
 	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+struct query_each {
+	http_query_fn fn;
+	void *ud;
+};
+
+static enum MHD_Result query_each_mhd(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+	struct query_each *q = cls;
+
+	(void)kind;
+	return q->fn(q->ud, key, value) == 0 ? MHD_YES : MHD_NO;
+}
+
+void http_query_each(http_req *r, http_query_fn fn, void *ud)
+{
+	struct query_each q = {fn, ud};
+
+	if (r->ec)
+		eng_query_each(r, fn, ud);
+	else
+		MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, query_each_mhd, &q);
 }
 
 bool http_content_type_is(http_req *r, const char *type)
@@ -48,25 +77,33 @@ static http_form_field *form_find(http_req *r, const char *name)
 	return NULL;
 }
 
+static int form_add(http_req *r, const char *key, const char *data, uint64_t off, size_t size);
+
 static enum MHD_Result form_iter(void *cls, enum MHD_ValueKind kind, const char *key,
                                  const char *filename, const char *content_type,
                                  const char *transfer_encoding, const char *data, uint64_t off,
                                  size_t size)
 {
-	http_req *r = cls;
-	http_form_field *f;
-	char *v;
-
 	(void)kind;
 	(void)filename;
 	(void)content_type;
 	(void)transfer_encoding;
+	return form_add(cls, key, data, off, size) == 0 ? MHD_YES : MHD_NO;
+}
+
+/* A form field's piece (off: where it goes in the value; a repeated field:
+ * the first wins). 0, or -1 to stop (out of memory, too large). */
+static int form_add(http_req *r, const char *key, const char *data, uint64_t off, size_t size)
+{
+	http_form_field *f;
+	char *v;
+
 	if (!key)
-		return MHD_YES;
+		return 0;
 	f = form_find(r, key);
 	if (!f) {
 		if (r->nform >= HTTP_FORM_FIELDS_MAX)
-			return MHD_YES;
+			return 0;
 		f = &r->form[r->nform];
 		f->name = strdup(key);
 		f->value = calloc(1, 1);
@@ -75,24 +112,24 @@ static enum MHD_Result form_iter(void *cls, enum MHD_ValueKind kind, const char 
 			free((void *)f->name);
 			free((void *)f->value);
 			f->name = f->value = NULL;
-			return MHD_NO;
+			return -1;
 		}
 		r->nform++;
 	} else if (off == 0 && f->value_len) {
-		return MHD_YES; /* a repeated field: the first wins */
+		return 0; /* a repeated field: the first wins */
 	}
 	if (size == 0)
-		return MHD_YES;
+		return 0;
 	if (f->value_len + size > HTTP_BODY_MAX)
-		return MHD_NO;
+		return -1;
 	v = realloc((void *)f->value, f->value_len + size + 1);
 	if (!v)
-		return MHD_NO;
+		return -1;
 	memcpy(v + f->value_len, data, size);
 	f->value_len += size;
 	v[f->value_len] = '\0';
 	f->value = v;
-	return MHD_YES;
+	return 0;
 }
 
 static void form_parse(http_req *r)
@@ -105,6 +142,10 @@ static void form_parse(http_req *r)
 	if (!http_content_type_is(r, "application/x-www-form-urlencoded") &&
 	    !http_content_type_is(r, "multipart/form-data"))
 		return;
+	if (r->ec) { /* no libmicrohttpd connection: form.c's parser */
+		http_form_parse_body(r, form_add);
+		return;
+	}
 	pp = MHD_create_post_processor(r->conn, 4096, form_iter, r);
 	if (!pp)
 		return;

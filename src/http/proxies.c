@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "shorty/log.h"
+#include "http/engine.h"
 #include "http/server.h"
 
 /* ---- trusted proxies and the client address ----------------------------- */
@@ -117,13 +118,18 @@ void http_trusted_init(http_server *S)
  * rightmost X-Forwarded-For entry that is not itself a trusted proxy. */
 void http_client_ip(http_server *S, http_req *r)
 {
-	const union MHD_ConnectionInfo *ci;
+	const struct sockaddr *sa = NULL;
 	const char *xff;
 
 	r->ip[0] = '\0';
-	ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci && ci->client_addr) {
-		const struct sockaddr *sa = ci->client_addr;
+	if (r->ec) {
+		sa = eng_peer(r);
+	} else {
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		sa = ci ? ci->client_addr : NULL;
+	}
+	if (sa) {
 		if (sa->sa_family == AF_INET)
 			svc_ip4_format(
 			    (const unsigned char *)&((const struct sockaddr_in *)(const void *)sa)
@@ -136,7 +142,7 @@ void http_client_ip(http_server *S, http_req *r)
 	}
 	if (S->ntrusted == 0 || !addr_trusted(S, r->ip, strlen(r->ip)))
 		return;
-	xff = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Forwarded-For");
+	xff = http_header(r, "X-Forwarded-For");
 	if (!xff)
 		return;
 	/* walk from the right, at most XFF_ENTRIES_MAX entries */

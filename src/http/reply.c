@@ -12,6 +12,7 @@
 
 #include "shorty/linkjson.h"
 #include "shorty/log.h"
+#include "http/engine.h"
 #include "http/internal.h"
 
 #define SHLINK_ERROR_BASE "https://shlink.io/api/error/"
@@ -43,21 +44,36 @@ int http_add_header(http_req *r, const char *name, const char *value)
 	return 0;
 }
 
-/* Queues resp (taken) with the headers every answer gets. */
+/* The headers every answer gets, into h (HTTP_EXTRA_HEADERS_MAX + 3 of
+ * them at most); returns their count. */
+#define REPLY_HEADERS_MAX (HTTP_EXTRA_HEADERS_MAX + 3)
+static int reply_headers(http_req *r, const char *content_type, eng_hdr *h)
+{
+	int n = 0;
+
+	h[n++] = (eng_hdr){MHD_HTTP_HEADER_CONTENT_TYPE, content_type};
+	h[n++] = (eng_hdr){"X-Content-Type-Options", "nosniff"};
+	if (r->is_rest && r->cfg)
+		h[n++] = (eng_hdr){"Access-Control-Allow-Origin",
+		                   r->cfg->cors_origin ? r->cfg->cors_origin : "*"};
+	for (int i = 0; i < r->nextra; i++)
+		h[n++] = (eng_hdr){r->extra[i].name, r->extra[i].value};
+	return n;
+}
+
+/* Queues resp (taken) with the headers every answer carries (libmicrohttpd). */
 static int reply_queue(http_req *r, int status, const char *content_type,
                        struct MHD_Response *resp)
 {
 	enum MHD_Result ret;
+	eng_hdr h[REPLY_HEADERS_MAX];
+	int n;
 
 	if (!resp)
 		return MHD_NO;
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-	if (r->is_rest && r->cfg)
-		MHD_add_response_header(resp, "Access-Control-Allow-Origin",
-		                        r->cfg->cors_origin ? r->cfg->cors_origin : "*");
-	for (int i = 0; i < r->nextra; i++)
-		MHD_add_response_header(resp, r->extra[i].name, r->extra[i].value);
+	n = reply_headers(r, content_type, h);
+	for (int i = 0; i < n; i++)
+		MHD_add_response_header(resp, h[i].name, h[i].value);
 	/* a request we could not parse or a body we refused: do not try to
 	 * read another request from this connection */
 	if (r->early_status && r->early_status == status && (status == 400 || status == 413))
@@ -68,9 +84,22 @@ static int reply_queue(http_req *r, int status, const char *content_type,
 	return ret;
 }
 
+/* The same answer through the engine of our own (engine.c): body copied,
+ * or streamed by fn. */
+static int reply_own(http_req *r, int status, const char *content_type, const void *body,
+                     size_t len, http_stream_fn fn, void *ctx, void (*ctx_free)(void *ctx))
+{
+	eng_hdr h[REPLY_HEADERS_MAX];
+	int n = reply_headers(r, content_type, h);
+
+	return eng_reply(r, status, h, n, body, len, fn, ctx, ctx_free);
+}
+
 static int reply_buffer(http_req *r, int status, const char *content_type, const void *body,
                         size_t len, enum MHD_ResponseMemoryMode mode)
 {
+	if (r->ec)
+		return reply_own(r, status, content_type, body, len, NULL, NULL, NULL);
 	/* an empty body (every redirect) needs no copy */
 	return reply_queue(r, status, content_type,
 	                   len ? MHD_create_response_from_buffer(len, (void *)body, mode)
@@ -81,9 +110,12 @@ static int reply_buffer(http_req *r, int status, const char *content_type, const
 int http_reply_stream(http_req *r, int status, const char *content_type, http_stream_fn fn,
                       void *ctx, void (*ctx_free)(void *ctx))
 {
-	struct MHD_Response *resp =
-	    MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTP_STREAM_BLOCK, fn, ctx, ctx_free);
+	struct MHD_Response *resp;
 
+	if (r->ec)
+		return reply_own(r, status, content_type, NULL, 0, fn, ctx, ctx_free);
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTP_STREAM_BLOCK, fn, ctx,
+	                                         ctx_free);
 	if (!resp) {
 		ctx_free(ctx);
 		return http_reply_error(r, SH_ENOMEM, NULL);

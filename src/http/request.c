@@ -22,6 +22,7 @@
 #include "shorty/linkjson.h"
 #include "shorty/log.h"
 #include "shorty/timeutil.h"
+#include "http/engine.h"
 #include "http/server.h"
 
 /* ---- the request life cycle -------------------------------------------------- */
@@ -35,6 +36,8 @@ void http_req_free(http_req *r)
 		free(r->extra[i].value);
 	}
 	http_form_free(r);
+	if (r->eq)
+		eng_req_free(r);
 	free((void *)r->body);
 	free(r->raw_buf);
 	free(r->path_buf);
@@ -72,6 +75,21 @@ void *http_on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 
 #define HTTP_LOG_TARGET_MAX 1024
 
+/* The end of a request, whatever the engine: counters, the access log, one
+ * request fewer in flight. The caller frees r (or leaves it to a unit still
+ * at the writer). */
+void http_req_done(http_server *S, http_req *r)
+{
+	if (r->w && r->status)
+		http_metrics_request(r->w->m, r->route, r->status, sh_mono_ns() - r->t0_ns);
+	if (S->cfg->access_log && r->status) {
+		char target[HTTP_LOG_TARGET_MAX];
+		log_msg(SH_LOG_INFO, "%s %s %s %d", r->ip, r->method ? r->method : "-",
+		        http_log_target(r->raw_buf, target, sizeof target), r->status);
+	}
+	__atomic_sub_fetch(&S->inflight, 1, __ATOMIC_RELAXED);
+}
+
 void http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                        enum MHD_RequestTerminationCode toe)
 {
@@ -86,14 +104,7 @@ void http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (!r)
 		return;
 	*con_cls = NULL;
-	if (r->w && r->status)
-		http_metrics_request(r->w->m, r->route, r->status, sh_mono_ns() - r->t0_ns);
-	if (S->cfg->access_log && r->status) {
-		char target[HTTP_LOG_TARGET_MAX];
-		log_msg(SH_LOG_INFO, "%s %s %s %d", r->ip, r->method ? r->method : "-",
-		        http_log_target(r->raw_buf, target, sizeof target), r->status);
-	}
-	__atomic_sub_fetch(&S->inflight, 1, __ATOMIC_RELAXED);
+	http_req_done(S, r);
 	pthread_mutex_lock(&S->jlock);
 	if (r->state == ST_WAIT && !r->job_finished) {
 		r->job_orphan = true; /* job_done frees it */
@@ -104,7 +115,7 @@ void http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	http_req_free(r);
 }
 
-static unsigned method_bit(const char *m)
+unsigned http_method_bit(const char *m)
 {
 	static const struct {
 		const char *name;
@@ -125,14 +136,14 @@ struct hdr_count {
 	bool bad; /* a field no proxy in front of us would read the same way */
 };
 
-static bool tchar(unsigned char c)
+bool http_tchar(unsigned char c)
 {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 	       (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
 /* RFC 3986 host[:port]: reg-name, IP literal, port. */
-static bool host_ok(const char *v, size_t n)
+bool http_host_ok(const char *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)v[i];
@@ -156,7 +167,7 @@ static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const ch
 	if (key_size == 0 || strlen(key) != key_size || (value && strlen(value) != value_size))
 		h->bad = true;
 	for (size_t i = 0; i < key_size && !h->bad; i++)
-		if (!tchar((unsigned char)key[i]))
+		if (!http_tchar((unsigned char)key[i]))
 			h->bad = true;
 	for (size_t i = 0; value && i < value_size && !h->bad; i++) {
 		unsigned char c = (unsigned char)value[i];
@@ -165,7 +176,7 @@ static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const ch
 	}
 	if (strcasecmp(key, "Host") == 0) {
 		h->hosts++;
-		if (!value || !host_ok(value, value_size))
+		if (!value || !http_host_ok(value, value_size))
 			h->bad = true;
 	}
 	if (strcasecmp(key, "Content-Length") == 0)
@@ -203,7 +214,7 @@ static int check_headers(http_req *r, const char *version, bool *has_body)
 	if (te && strcasecmp(te, "chunked") != 0) {
 		*has_body = true;
 		for (const char *p = te; *p; p++)
-			if (!tchar((unsigned char)*p))
+			if (!http_tchar((unsigned char)*p))
 				return 400; /* "chunked, chunked", ",chunked" */
 		return 501;                 /* a coding we do not implement: gzip */
 	}
@@ -226,7 +237,7 @@ static int check_headers(http_req *r, const char *version, bool *has_body)
 	return 0;
 }
 
-static int answer_early(http_req *r, int status)
+int http_answer_early(http_req *r, int status)
 {
 	switch (status) {
 	case 400:
@@ -241,6 +252,9 @@ static int answer_early(http_req *r, int status)
 	case 501:
 		return http_reply_problem(r, 501, NULL, "Not Implemented",
 		                          "Transfer-Encoding: only chunked is supported.", NULL);
+	case 505:
+		return http_reply_problem(r, 505, NULL, "HTTP Version Not Supported",
+		                          "Only HTTP/1.0 and HTTP/1.1 are served.", NULL);
 	case 431:
 		return http_reply_problem(r, 431, NULL, "Request Header Fields Too Large",
 		                          "The request headers exceed 16384 bytes or 100 fields.",
@@ -252,7 +266,20 @@ static int answer_early(http_req *r, int status)
 	}
 }
 
-static int body_append(http_req *r, const char *data, size_t n)
+/* r->path (the raw path, no query) and r->raw_query from r->raw_buf.
+ * 0, or 503 when out of memory. */
+int http_req_split_target(http_req *r)
+{
+	const char *q = strchr(r->raw_buf, '?');
+	size_t plen = q ? (size_t)(q - r->raw_buf) : strlen(r->raw_buf);
+
+	r->raw_query = q ? q + 1 : NULL;
+	r->path_buf = strndup(r->raw_buf, plen);
+	r->path = r->path_buf;
+	return r->path_buf ? 0 : 503;
+}
+
+int http_body_append(http_req *r, const char *data, size_t n)
 {
 	char *b = (char *)r->body;
 
@@ -304,20 +331,13 @@ enum MHD_Result http_on_request(void *cls, struct MHD_Connection *c, const char 
 		r->v = S->v;
 		r->cfg = S->cfg;
 		r->method = method;
-		r->meth = method_bit(method);
+		r->meth = http_method_bit(method);
 		r->w = http_worker_get();
 		r->raw_target = r->raw_buf;
 		http_client_ip(S, r);
 		st = r->w ? check_headers(r, version, &has_body) : 503;
-		if (st == 0) {
-			const char *q = strchr(r->raw_buf, '?');
-			size_t plen = q ? (size_t)(q - r->raw_buf) : strlen(r->raw_buf);
-			r->raw_query = q ? q + 1 : NULL;
-			r->path_buf = strndup(r->raw_buf, plen);
-			if (!r->path_buf)
-				st = 503;
-			r->path = r->path_buf;
-		}
+		if (st == 0)
+			st = http_req_split_target(r);
 		r->state = ST_BODY;
 		if (has_body) /* the body gets HTTP_REQUEST_TIMEOUT from now */
 			http_conn_phase(S, c, sh_mono_ns() + HTTP_REQUEST_TIMEOUT * 1000000000LL,
@@ -329,14 +349,14 @@ enum MHD_Result http_on_request(void *cls, struct MHD_Connection *c, const char 
 			 * keep-alive survives */
 			if (has_body || st == 413) {
 				r->state = ST_DONE;
-				return (enum MHD_Result)answer_early(r, st);
+				return (enum MHD_Result)http_answer_early(r, st);
 			}
 		}
 		return MHD_YES;
 	}
 	case ST_BODY:
 		if (*upload_data_size) {
-			if (!r->early_status && body_append(r, upload_data, *upload_data_size) < 0)
+			if (!r->early_status && http_body_append(r, upload_data, *upload_data_size) < 0)
 				r->early_status = 503;
 			*upload_data_size = 0;
 			return MHD_YES;
@@ -344,10 +364,10 @@ enum MHD_Result http_on_request(void *cls, struct MHD_Connection *c, const char 
 		http_conn_phase(S, c, 0, HTTP_REQUEST_TIMEOUT); /* body complete */
 		r->state = ST_DONE;
 		if (r->early_status)
-			return (enum MHD_Result)answer_early(r, r->early_status);
+			return (enum MHD_Result)http_answer_early(r, r->early_status);
 		if (r->body_too_big) {
 			r->early_status = 413;
-			return (enum MHD_Result)answer_early(r, 413);
+			return (enum MHD_Result)http_answer_early(r, 413);
 		}
 		/* watch jansson's allocations while the answer is built: a JSON
 		 * answer built or written while one failed is not sent (reply.c) */
@@ -387,17 +407,25 @@ static void job_done(svc_unit *u, void *ud)
 	pthread_mutex_unlock(&S->jlock);
 }
 
+void http_defer_begin(http_req *r, svc_unit *u, http_job_reply reply,
+                      void (*done)(svc_unit *u, void *ud))
+{
+	r->job_reply = reply;
+	r->job_unit = u;
+	r->job_finished = false;
+	r->state = ST_WAIT;
+	u->done = done;
+	u->done_ud = r;
+}
+
 int http_defer(http_req *r, svc_unit *u, http_job_reply reply)
 {
 	http_server *S = http_srv;
 	int rc;
 
-	r->job_reply = reply;
-	r->job_unit = u;
-	r->job_finished = false;
-	r->state = ST_WAIT;
-	u->done = job_done;
-	u->done_ud = r;
+	if (r->ec)
+		return eng_defer(r, u, reply);
+	http_defer_begin(r, u, reply, job_done);
 	/* suspend first: the writer may resume before we return */
 	MHD_suspend_connection(r->conn);
 	rc = svc_writer_submit(S->wr, u);

@@ -203,20 +203,18 @@ static bool is_tags_key(const char *key, const char *name)
 	return strncmp(key, name, n) == 0 && (key[n] == '\0' || strcmp(key + n, "[]") == 0);
 }
 
-static enum MHD_Result collect_tag(void *cls, enum MHD_ValueKind kind, const char *key,
-                                   const char *value)
+static int collect_tag(void *cls, const char *key, const char *value)
 {
 	struct tag_collect *t = cls;
 
-	(void)kind;
 	if (!value || !is_tags_key(key, t->key ? t->key : "tags"))
-		return MHD_YES;
+		return 0;
 	if (t->n >= SH_MAX_TAGS) {
 		t->overflow = true;
-		return MHD_YES;
+		return 0;
 	}
 	t->v[t->n++] = value;
-	return MHD_YES;
+	return 0;
 }
 
 static json_t *visits_summary(int64_t total, int64_t bots)
@@ -527,14 +525,14 @@ static void short_urls_filters(http_req *r, sh_list_query *q, struct tag_collect
 		bad_add(b, "orderBy",
 		        "orderBy must be one of dateCreated, shortCode, longUrl, title, visits, "
 		        "nonBotVisits, with -ASC or -DESC.");
-	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, collect_tag, tags);
+	http_query_each(r, collect_tag, tags);
 	if (tags->overflow)
 		bad_add(b, "tags", "At most 16 tags can be given.");
 	if (!parse_mode(http_query(r, "tagsMode"), &v))
 		bad_add(b, "tagsMode", "tagsMode must be any or all.");
 	q->tags_all = v;
 	xtags->key = "excludeTags";
-	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, collect_tag, xtags);
+	http_query_each(r, collect_tag, xtags);
 	if (xtags->overflow)
 		bad_add(b, "excludeTags", "At most 16 excluded tags can be given.");
 	if (!parse_mode(http_query(r, "excludeTagsMode"), &v))
@@ -1221,7 +1219,7 @@ static int delete_tags(http_req *r)
 	j = job_new(r, SVC_UNIT_TAGS_DELETE);
 	if (!j)
 		return http_reply_error(r, SH_ENOMEM, NULL);
-	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, collect_tag, &j->tags);
+	http_query_each(r, collect_tag, &j->tags);
 	if (j->tags.overflow)
 		return invalid(r, "tags", "At most 16 tags can be deleted at once.");
 	if (j->tags.n == 0)

@@ -35,6 +35,7 @@
 #include "shorty/linkjson.h"
 #include "shorty/log.h"
 #include "shorty/timeutil.h"
+#include "http/engine.h"
 #include "http/server.h"
 
 http_server *http_srv;
@@ -260,6 +261,7 @@ static void server_teardown(http_server *S)
 	svc_writer_stop(S->wr); /* flushes the visits last */
 	if (S->d)
 		MHD_stop_daemon(S->d);
+	eng_stop(S);
 	if (S->lfd >= 0)
 		close(S->lfd);
 	workers_free(S);
@@ -292,6 +294,7 @@ int http_server_start(const sh_config *cfg, unsigned flags, sh_err *err)
 	pthread_mutex_init(&S->jlock, NULL);
 	pthread_mutex_init(&S->clock, NULL);
 	S->idle_timeout = cfg->idle_timeout > 0 ? (unsigned)cfg->idle_timeout : 60;
+	S->engine = cfg->http_engine;
 	http_trusted_init(S);
 	http_srv = S;
 
@@ -350,6 +353,15 @@ int http_server_start(const sh_config *cfg, unsigned flags, sh_err *err)
 	    cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	if (threads < 1)
 		threads = 1;
+	if (S->engine == HTTP_ENGINE_OWN) {
+		rc = eng_start(S, threads, err);
+		if (rc < 0)
+			goto fail;
+		if (listening)
+			log_msg(SH_LOG_INFO, "shorty %s serving on %s (%u threads, own HTTP engine, store %s)",
+			        SHORTY_VERSION, cfg->listen, threads, svc_writer_store_name(S->wr));
+		return 0;
+	}
 	/* without a listen socket, the option list ends before
 	 * MHD_OPTION_LISTEN_SOCKET (libmicrohttpd refuses it with
 	 * MHD_USE_NO_LISTEN_SOCKET) */
@@ -385,6 +397,8 @@ int http_server_add_socket(int fd)
 {
 	struct sockaddr_in sa;
 
+	if (http_srv && http_srv->eng)
+		return eng_add_socket(http_srv, fd);
 	if (!http_srv || !http_srv->d) {
 		close(fd);
 		return SH_EINVAL;
@@ -406,6 +420,7 @@ void http_server_stop(void)
 	if (!S)
 		return;
 	__atomic_store_n(&S->stopping, 1, __ATOMIC_RELAXED); /* http_on_accept refuses */
+	eng_stop_listening(S); /* the own engine: the listen socket closes now */
 	{
 		int64_t deadline = sh_mono_ns() + SHUTDOWN_GRACE_NS;
 		while (__atomic_load_n(&S->inflight, __ATOMIC_RELAXED) > 0 &&
@@ -415,8 +430,10 @@ void http_server_stop(void)
 	pthread_mutex_lock(&S->jlock);
 	S->daemon_gone = true;
 	pthread_mutex_unlock(&S->jlock);
-	MHD_stop_daemon(S->d); /* closes the listen socket too (never quiesced) */
+	if (S->d)
+		MHD_stop_daemon(S->d); /* closes the listen socket too (never quiesced) */
 	S->d = NULL;
+	eng_stop(S);
 	S->lfd = -1;
 	server_teardown(S);
 }

@@ -74,6 +74,8 @@ struct http_server {
 	unsigned mhd_log_dropped[4];
 
 	int lfd; /* the listen socket, -1 without one */
+	int engine;      /* enum http_engine (engine.h) */
+	struct eng *eng; /* the engine of our own, when it runs */
 };
 
 /* proxies.c */
@@ -96,5 +98,18 @@ enum MHD_Result http_on_request(void *cls, struct MHD_Connection *c, const char 
                                 const char *method, const char *version, const char *upload_data,
                                 size_t *upload_data_size, void **con_cls);
 void http_req_free(http_req *r);
+void http_req_done(http_server *S, http_req *r);
+unsigned http_method_bit(const char *m);
+bool http_tchar(unsigned char c);
+bool http_host_ok(const char *v, size_t n);
+int http_req_split_target(http_req *r);
+/* The request waits for unit u (state, reply, the unit's completion). */
+void http_defer_begin(http_req *r, svc_unit *u, http_job_reply reply,
+                      void (*done)(svc_unit *u, void *ud));
+/* Appends body bytes (past HTTP_BODY_MAX: r->body_too_big, body dropped).
+ * 0, or SH_ENOMEM. */
+int http_body_append(http_req *r, const char *data, size_t n);
+/* The problem+json answer of a request refused before its handler. */
+int http_answer_early(http_req *r, int status);
 
 #endif

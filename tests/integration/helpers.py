@@ -35,6 +35,8 @@ class Shorty:
         env["SHORTY_DB"] = self.db
         env["ASAN_OPTIONS"] = "detect_leaks=1"
         env["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
+        if os.environ.get("TEST_HTTP_ENGINE"):  # see httpfix.Server.env
+            env["SHORTY_HTTP_ENGINE"] = os.environ["TEST_HTTP_ENGINE"]
         env.update(self.extra_env)
         env.update(extra)
         return {k: v for k, v in env.items() if v is not None}  # None = unset

@@ -1,0 +1,1397 @@
+/*
+ * engine.c — the HTTP/1.1 engine of our own (`--http-engine own`): what
+ * libmicrohttpd does for the other engine, on the hot path at less cost
+ * (docs/benchmarks.md, "Profile of a keep-alive redirect").
+ *
+ * Threads: `threads` loops, each an epoll set of its own with its
+ * connections, its http_worker (read connection, visit buffer, counters)
+ * and an eventfd that wakes it (a unit finished at the writer, a socket
+ * handed in, stop). One listen socket is shared by every loop, registered
+ * with EPOLLEXCLUSIVE (the kernel wakes one loop per new connection):
+ * with SO_REUSEPORT a socket per loop, `--listen HOST:0` would give each
+ * loop a port of its own, and a stop would reset the connections waiting
+ * in the closed sockets' queues while the others still accept.
+ *
+ * A connection: edge-triggered (registered once: no epoll_ctl per
+ * request). Bytes are read into its input buffer (2 KiB, grown for a long
+ * head up to what the limits allow, shrunk when idle), parsed by
+ * h1_parse_request / h1_chunked_decode (h1parse.c: strict, fuzzed), the
+ * request is handed to the router as an http_req exactly as under
+ * libmicrohttpd, and the answer is appended to its output buffer. Pipelined
+ * requests are answered in order: the next one is parsed only once the
+ * previous one is answered; a deferred write parks the connection (no
+ * reads) until the writer's completion queues it on its loop and writes
+ * the eventfd. Answers are written on the loop's thread only.
+ *
+ * Deadlines (as conns.c for the other engine): the head within
+ * HTTP_REQUEST_TIMEOUT of the accept or of the first byte of the request,
+ * a body within it of the head, HTTP_REQUEST_TIMEOUT without progress
+ * while an answer is being sent, the idle timeout between requests. Every
+ * deadline is now + one of three fixed durations, so a FIFO list per
+ * duration is sorted: arming is an append, expiry looks at the heads.
+ *
+ * Errors of framing (h1parse's 400, 413, 414, 431, 501, 505) are answered
+ * with problem+json and Connection: close; the connection then stops
+ * reading requests, shuts its write side and drains what the client still
+ * sends for a short while (so that the answer is not lost to a reset).
+ */
+#define _GNU_SOURCE /* accept4, memmem */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shorty/linkjson.h"
+#include "shorty/log.h"
+#include "shorty/timeutil.h"
+#include "http/engine.h"
+#include "http/h1parse.h"
+
+#define IN_INIT 2048  /* input buffer of a connection */
+#define IN_KEEP 2048  /* buffers an idle connection keeps (at most) */
+#define OUT_KEEP 2048
+#define OUT_HIGH (256 * 1024) /* pending output past which no request is parsed */
+/* the longest head the limits let through, with its CRLFs */
+#define IN_MAX (HTTP_REQUEST_LINE_MAX + 64 + HTTP_HEADERS_MAX + 4 * H1_FIELDS_MAX + 64)
+#define LINGER_NS 2000000000LL /* draining after an answer that closes */
+#define EVENTS_MAX 64
+#define ACCEPT_BATCH 32
+#define ACCEPT_PAUSE_NS 100000000LL /* out of descriptors: listen again after */
+#define CHUNK_HEAD 10               /* "%08zx\r\n" before each streamed block */
+#define NS 1000000000LL
+
+enum cstate {
+	C_HEAD,    /* reading a request head (idle when no byte of it came yet) */
+	C_BODY,    /* reading its body */
+	C_RUN,     /* in its handler */
+	C_WAIT,    /* its unit is at the writer: no reads until it completes */
+	C_STREAM,  /* sending a streamed answer */
+	C_CLOSING, /* sending a last answer, then close */
+	C_LINGER,  /* write side shut: draining the client until EOF or deadline */
+};
+
+enum tclass { T_SHORT = 0, T_IDLE, T_LINGER, T__COUNT, T_NONE = -1 };
+
+typedef struct eloop eloop;
+
+typedef struct econn {
+	eloop *L;
+	int fd;
+	int state;
+	bool idle;       /* C_HEAD without a byte of the next request */
+	bool keep_alive; /* of the request being answered */
+	bool close_after;
+	bool can_read; /* edge-triggered: the socket may hold bytes */
+	bool wtimer;   /* the deadline is the send timeout */
+	int minor;
+	struct sockaddr_storage peer;
+	char *in; /* bytes [in_off, in_len) not consumed yet */
+	size_t in_off, in_len, in_cap;
+	char *out; /* bytes [out_off, out_len) not sent yet */
+	size_t out_off, out_len, out_cap;
+	http_req *r;        /* the request being read or answered */
+	uint64_t body_left; /* Content-Length bytes still to come */
+	bool chunked;
+	h1_chunked ck;
+	http_stream_fn sfn; /* a streamed answer */
+	void *sctx;
+	void (*sfree)(void *ctx);
+	uint64_t spos;
+	bool schunked;
+	int tclass;
+	int64_t deadline;
+	struct econn *tprev, *tnext; /* the timer list of its class */
+	struct econn *prev, *next;   /* every connection of the loop */
+	struct econn *qnext;         /* the loop's queue of completed units */
+} econn;
+
+/* What a request of this engine keeps: its head (fields NUL-terminated)
+ * and, once asked for, its query arguments. */
+typedef struct eng_arg {
+	char *key, *value;
+} eng_arg;
+
+struct eng_rq {
+	char *head;
+	size_t nfields;
+	eng_arg *args; /* parsed on the first query lookup */
+	size_t nargs;
+	char *argbuf;
+	bool args_parsed;
+	eng_arg fields[];
+};
+
+struct fd_add {
+	int fd;
+	struct fd_add *next;
+};
+
+struct eloop {
+	struct eng *E;
+	http_server *S;
+	int epfd, evfd, reserve_fd;
+	pthread_t th;
+	bool started;
+	int listening; /* atomic: the listen socket is in this loop's set */
+	int quit;      /* atomic */
+	int64_t now;
+	int64_t accept_resume; /* paused accepting (out of descriptors) until then */
+	int64_t emfile_since;  /* out of descriptors since then (0: not) */
+	http_worker *w;
+	econn *all;
+	struct {
+		econn *head, *tail;
+	} tl[T__COUNT];
+	int64_t tdur[T__COUNT];
+	econn *done_head, *done_tail; /* under S->jlock */
+	struct fd_add *adds;          /* under S->jlock */
+	char tag_listen, tag_event;   /* epoll tags of the two special fds */
+	time_t date_sec;
+	char date[64]; /* "Date: ...\r\n" of date_sec */
+	h1_request h1; /* scratch of the parser */
+};
+
+struct eng {
+	http_server *S;
+	unsigned nloops;
+	eloop *loops;
+	long nconns; /* atomic */
+	long max_conns;
+	unsigned rr; /* atomic: next loop for eng_add_socket */
+	int64_t log_ns[2];
+};
+
+static const h1_limits eng_limits = {
+    .line_max = HTTP_REQUEST_LINE_MAX + 64, /* the target alone is checked for 414 */
+    .headers_max = HTTP_HEADERS_MAX,
+    .fields_max = HTTP_HEADER_FIELDS_MAX,
+    .body_max = HTTP_BODY_MAX,
+};
+
+/* Functions that may close (free) the connection return -1 when they did. */
+static void conn_close(econn *c);
+static int conn_run(econn *c);
+static int conn_flush(econn *c);
+static int after_handler(econn *c);
+
+/* ---- logging, at most once a second per kind ------------------------------------ */
+
+static void eng_log_limited(struct eng *E, int kind, const char *msg)
+{
+	int64_t now = sh_mono_ns(), last = __atomic_load_n(&E->log_ns[kind], __ATOMIC_RELAXED);
+
+	if (last && now - last < NS)
+		return;
+	if (__atomic_compare_exchange_n(&E->log_ns[kind], &last, now, false, __ATOMIC_RELAXED,
+	                                __ATOMIC_RELAXED))
+		log_msg(SH_LOG_WARN, "http: %s", msg);
+}
+
+/* ---- timers: a sorted FIFO per duration ------------------------------------------ */
+
+static void timer_unlink(econn *c)
+{
+	eloop *L = c->L;
+
+	if (c->tclass == T_NONE)
+		return;
+	if (c->tprev)
+		c->tprev->tnext = c->tnext;
+	else
+		L->tl[c->tclass].head = c->tnext;
+	if (c->tnext)
+		c->tnext->tprev = c->tprev;
+	else
+		L->tl[c->tclass].tail = c->tprev;
+	c->tprev = c->tnext = NULL;
+	c->tclass = T_NONE;
+}
+
+/* Deadline now + the class's duration; with keep_earlier, a running
+ * deadline that comes first stays. */
+static void timer_set(econn *c, int cls, bool keep_earlier)
+{
+	eloop *L = c->L;
+	int64_t d = L->now + L->tdur[cls];
+
+	if (keep_earlier && c->tclass != T_NONE && c->deadline <= d)
+		return;
+	timer_unlink(c);
+	c->tclass = cls;
+	c->deadline = d;
+	c->tprev = L->tl[cls].tail;
+	if (L->tl[cls].tail)
+		L->tl[cls].tail->tnext = c;
+	else
+		L->tl[cls].head = c;
+	L->tl[cls].tail = c;
+}
+
+static void timers_expire(eloop *L)
+{
+	unsigned n = 0;
+
+	for (int k = 0; k < T__COUNT; k++)
+		while (L->tl[k].head && L->tl[k].head->deadline <= L->now) {
+			conn_close(L->tl[k].head);
+			n++;
+		}
+	if (n)
+		log_msg(SH_LOG_DEBUG, "closed %u connection(s) past their deadline", n);
+}
+
+static int next_timeout_ms(eloop *L)
+{
+	int64_t d = L->now + NS; /* at least once a second */
+
+	for (int k = 0; k < T__COUNT; k++)
+		if (L->tl[k].head && L->tl[k].head->deadline < d)
+			d = L->tl[k].head->deadline;
+	if (L->accept_resume && L->accept_resume < d)
+		d = L->accept_resume;
+	return d <= L->now ? 0 : (int)((d - L->now + 999999) / 1000000);
+}
+
+/* ---- buffers ---------------------------------------------------------------------- */
+
+/* Room for n more bytes of output. */
+static bool out_reserve(econn *c, size_t n)
+{
+	if (c->out_off && c->out_off == c->out_len)
+		c->out_off = c->out_len = 0;
+	if (c->out_len + n <= c->out_cap)
+		return true;
+	size_t cap = c->out_cap ? c->out_cap : OUT_KEEP;
+	while (cap < c->out_len + n)
+		cap *= 2;
+	char *p = realloc(c->out, cap);
+	if (!p)
+		return false;
+	c->out = p;
+	c->out_cap = cap;
+	return true;
+}
+
+static void out_add(econn *c, const void *p, size_t n)
+{
+	memcpy(c->out + c->out_len, p, n);
+	c->out_len += n;
+}
+
+/* An idle connection keeps small buffers only. */
+static void conn_shrink(econn *c)
+{
+	if (c->in_off == c->in_len) {
+		c->in_off = c->in_len = 0;
+		if (c->in_cap > IN_KEEP) {
+			free(c->in);
+			c->in = NULL;
+			c->in_cap = 0;
+		}
+	}
+	if (c->out_off == c->out_len) {
+		c->out_off = c->out_len = 0;
+		if (c->out_cap > OUT_KEEP) {
+			free(c->out);
+			c->out = NULL;
+			c->out_cap = 0;
+		}
+	}
+}
+
+/* ---- the request's fields and arguments ----------------------------------------- */
+
+const char *eng_header(http_req *r, const char *name)
+{
+	struct eng_rq *q = r->eq;
+
+	if (!q)
+		return NULL;
+	for (size_t i = 0; i < q->nfields; i++)
+		if (strcasecmp(q->fields[i].key, name) == 0)
+			return q->fields[i].value;
+	return NULL;
+}
+
+/* The query as libmicrohttpd splits it: '&' between arguments, the first
+ * '=' between key and value ('+' a space, %XX decoded), a key without '='
+ * has no value. */
+static void args_parse(http_req *r)
+{
+	struct eng_rq *q = r->eq;
+	size_t n = 1, len;
+	char *p;
+
+	q->args_parsed = true;
+	if (!r->raw_query || !*r->raw_query)
+		return;
+	len = strlen(r->raw_query);
+	for (size_t i = 0; i < len; i++)
+		n += r->raw_query[i] == '&';
+	q->argbuf = malloc(len + 1);
+	q->args = calloc(n, sizeof(*q->args));
+	if (!q->argbuf || !q->args)
+		return;
+	memcpy(q->argbuf, r->raw_query, len + 1);
+	for (p = q->argbuf; p;) {
+		char *amp = strchr(p, '&'), *eq;
+		if (amp)
+			*amp++ = '\0';
+		eq = strchr(p, '=');
+		if (eq)
+			*eq++ = '\0';
+		for (char *s = p; *s; s++)
+			if (*s == '+')
+				*s = ' ';
+		MHD_http_unescape(p);
+		if (eq) {
+			for (char *s = eq; *s; s++)
+				if (*s == '+')
+					*s = ' ';
+			MHD_http_unescape(eq);
+		}
+		q->args[q->nargs++] = (eng_arg){p, eq};
+		p = amp;
+	}
+}
+
+const char *eng_query(http_req *r, const char *name)
+{
+	struct eng_rq *q = r->eq;
+
+	if (!q)
+		return NULL;
+	if (!q->args_parsed)
+		args_parse(r);
+	for (size_t i = 0; i < q->nargs; i++)
+		if (strcasecmp(q->args[i].key, name) == 0) /* as libmicrohttpd */
+			return q->args[i].value;
+	return NULL;
+}
+
+void eng_query_each(http_req *r, int (*fn)(void *ud, const char *key, const char *value),
+                    void *ud)
+{
+	struct eng_rq *q = r->eq;
+
+	if (!q)
+		return;
+	if (!q->args_parsed)
+		args_parse(r);
+	for (size_t i = 0; i < q->nargs; i++)
+		if (fn(ud, q->args[i].key, q->args[i].value) != 0)
+			return;
+}
+
+const struct sockaddr *eng_peer(http_req *r)
+{
+	return (const struct sockaddr *)&r->ec->peer;
+}
+
+void eng_req_free(http_req *r)
+{
+	struct eng_rq *q = r->eq;
+
+	free(q->args);
+	free(q->argbuf);
+	free(q);
+	r->eq = NULL;
+}
+
+/* ---- a request's start and end ----------------------------------------------------- */
+
+static http_req *req_new(econn *c)
+{
+	http_server *S = c->L->S;
+	http_req *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	__atomic_add_fetch(&S->inflight, 1, __ATOMIC_RELAXED);
+	r->t0_ns = c->L->now;
+	r->route = ROUTE_LABEL_OTHER;
+	r->ec = c;
+	r->v = S->v;
+	r->cfg = S->cfg;
+	r->w = http_worker_get(); /* reopens the read connection when it was lost */
+	c->r = r;
+	return r;
+}
+
+/* The request is over (answered, or its connection closed). */
+static void req_end(econn *c)
+{
+	http_req *r = c->r;
+
+	c->r = NULL;
+	http_req_done(c->L->S, r);
+	http_req_free(r);
+}
+
+/* A copy of the head, its fields NUL-terminated, into r->eq. */
+static int req_copy_head(http_req *r, const char *buf, const h1_request *h)
+{
+	struct eng_rq *q = malloc(sizeof(*q) + h->nfields * sizeof(eng_arg) + h->head_len + 1);
+	char *head;
+
+	if (!q)
+		return SH_ENOMEM;
+	memset(q, 0, sizeof(*q));
+	head = (char *)&q->fields[h->nfields];
+	memcpy(head, buf, h->head_len);
+	head[h->head_len] = '\0';
+	q->head = head;
+	q->nfields = h->nfields;
+	for (size_t i = 0; i < h->nfields; i++) {
+		const h1_field *f = &h->fields[i];
+		q->fields[i].key = head + (f->name - buf);
+		q->fields[i].value = head + (f->value - buf);
+		q->fields[i].key[f->name_len] = '\0';   /* was ':' */
+		q->fields[i].value[f->value_len] = '\0'; /* was CR or OWS */
+	}
+	r->eq = q;
+	r->method = head + (h->method - buf);
+	head[(h->method - buf) + h->method_len] = '\0'; /* was SP */
+	return 0;
+}
+
+/* What the head tells beyond h1parse's checks: the limits as the other
+ * engine counts them (a field is name + value + 4 bytes), the Host's
+ * syntax, an origin-form target. The status to answer, or 0. */
+static int req_check(http_req *r, const h1_request *h)
+{
+	size_t bytes = 0;
+
+	if (h->target_len > HTTP_REQUEST_LINE_MAX)
+		return 414;
+	for (size_t i = 0; i < h->nfields; i++)
+		bytes += h->fields[i].name_len + h->fields[i].value_len + 4;
+	if (h->nfields > HTTP_HEADER_FIELDS_MAX || bytes > HTTP_HEADERS_MAX)
+		return 431;
+	r->req_bytes = r->raw_len + bytes + h->nfields * HTTP_FIELD_OVERHEAD;
+	if (h->host && !http_host_ok(h->host, h->host_len))
+		return 400;
+	if (h->target[0] != '/')
+		return 400; /* absolute-form or '*' targets: not served */
+	return 0;
+}
+
+/* Answers a request refused before its handler, and closes after. */
+static int req_refuse(econn *c, int status)
+{
+	http_req *r = c->r ? c->r : req_new(c);
+
+	c->keep_alive = false;
+	c->close_after = true;
+	if (!r) {
+		c->state = C_CLOSING;
+		return 0;
+	}
+	if (!r->ip[0])
+		http_client_ip(c->L->S, r);
+	r->early_status = status;
+	timer_unlink(c);
+	c->state = C_RUN;
+	r->state = ST_DONE;
+	http_answer_early(r, status);
+	return after_handler(c);
+}
+
+/* ---- after the handler ------------------------------------------------------------ */
+
+/* The answer is complete in the output buffer: the next request, or close. */
+static void answer_done(econn *c)
+{
+	req_end(c);
+	if (c->close_after || http_stopping()) {
+		c->state = C_CLOSING;
+		timer_set(c, T_SHORT, false);
+		return;
+	}
+	c->state = C_HEAD;
+	c->keep_alive = false;
+	if (c->in_off == c->in_len) {
+		c->idle = true;
+		conn_shrink(c);
+		timer_set(c, T_IDLE, false);
+	} else {
+		c->idle = false; /* the next request began already */
+		timer_set(c, T_SHORT, false);
+	}
+}
+
+static int stream_fill(econn *c);
+
+/* Where the handler (or a unit's reply) left the request. */
+static int after_handler(econn *c)
+{
+	http_req *r = c->r;
+
+	if (r->state == ST_WAIT) {
+		c->state = C_WAIT; /* the loop's queue brings it back */
+		return 0;
+	}
+	if (!r->status) { /* no answer (out of memory): nothing we can say */
+		conn_close(c);
+		return -1;
+	}
+	if (c->state == C_STREAM)
+		return stream_fill(c);
+	answer_done(c);
+	return 0;
+}
+
+static int dispatch(econn *c)
+{
+	http_req *r = c->r;
+
+	timer_unlink(c); /* no deadline while the handler runs or waits */
+	c->state = C_RUN;
+	r->state = ST_DONE;
+	if (!r->early_status && r->body_too_big)
+		r->early_status = 413;
+	if (r->early_status) {
+		c->close_after = true;
+		http_answer_early(r, r->early_status);
+	} else {
+		/* as under libmicrohttpd: watch jansson's allocations (reply.c) */
+		linkjson_watch_begin();
+		http_dispatch(r);
+	}
+	return after_handler(c);
+}
+
+/* ---- reading a request --------------------------------------------------------------- */
+
+/* A complete head at in[in_off..]: the request, its checks, its body. */
+static int head_done(econn *c, const h1_request *h)
+{
+	http_server *S = c->L->S;
+	const char *buf = c->in + c->in_off;
+	http_req *r = req_new(c);
+	int st;
+
+	if (!r || req_copy_head(r, buf, h) < 0) {
+		c->in_off += h->head_len;
+		return req_refuse(c, 503);
+	}
+	c->in_off += h->head_len;
+	c->keep_alive = h->keep_alive;
+	c->minor = h->minor;
+	r->meth = http_method_bit(r->method);
+	r->raw_len = h->target_len;
+	r->raw_buf = malloc(h->target_len + 1);
+	if (r->raw_buf) {
+		memcpy(r->raw_buf, h->target, h->target_len);
+		r->raw_buf[h->target_len] = '\0';
+	}
+	r->raw_target = r->raw_buf;
+	http_client_ip(S, r);
+	st = !r->w ? 503 : !r->raw_buf ? 503 : req_check(r, h);
+	if (st == 0)
+		st = http_req_split_target(r);
+	if (st)
+		return req_refuse(c, st);
+	if (h->chunked || h->content_length > 0) {
+		c->state = C_BODY;
+		c->chunked = h->chunked;
+		c->body_left = h->chunked ? 0 : (uint64_t)h->content_length;
+		if (h->chunked)
+			h1_chunked_init(&c->ck);
+		else if (!(r->body = malloc(c->body_left + 1)))
+			r->early_status = 503; /* read and drop the body, then answer */
+		timer_set(c, T_SHORT, false); /* the body within HTTP_REQUEST_TIMEOUT */
+		/* RFC 9110 10.1.1: the client waits for this before the body */
+		if (h->expect_continue && h->minor == 1 && c->in_off == c->in_len) {
+			static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+			if (out_reserve(c, sizeof(cont) - 1))
+				out_add(c, cont, sizeof(cont) - 1);
+		}
+		return 0;
+	}
+	return dispatch(c);
+}
+
+/* Parses what the input buffer holds. 1: progress (call again), 0: needs
+ * more bytes, -1: closed. */
+static int conn_step(econn *c)
+{
+	size_t avail = c->in_len - c->in_off;
+	int rc;
+
+	if (avail == 0)
+		return 0;
+	if (c->state == C_HEAD) {
+		if (c->idle) { /* a request began: its head within HTTP_REQUEST_TIMEOUT */
+			c->idle = false;
+			timer_set(c, T_SHORT, true);
+		}
+		rc = h1_parse_request(c->in + c->in_off, avail, &eng_limits, &c->L->h1);
+		if (rc == H1_PARTIAL)
+			return 0;
+		if ((rc < 0 ? req_refuse(c, -rc) : head_done(c, &c->L->h1)) < 0)
+			return -1;
+		return 1;
+	}
+	/* C_BODY */
+	http_req *r = c->r;
+	if (!c->chunked) {
+		size_t take = avail < c->body_left ? avail : (size_t)c->body_left;
+		if (r->body && !r->early_status) {
+			memcpy((char *)r->body + r->body_len, c->in + c->in_off, take);
+			r->body_len += take;
+			((char *)r->body)[r->body_len] = '\0';
+		}
+		c->in_off += take;
+		c->body_left -= take;
+		if (c->body_left == 0 && dispatch(c) < 0)
+			return -1;
+		return 1;
+	}
+	size_t len = avail, used = 0;
+	rc = h1_chunked_decode(&c->ck, &eng_limits, c->in + c->in_off, &len, &used);
+	if (rc < 0) {
+		c->in_off += used;
+		return req_refuse(c, -rc) < 0 ? -1 : 1;
+	}
+	if (len && !r->early_status && http_body_append(r, c->in + c->in_off, len) < 0)
+		r->early_status = 503;
+	c->in_off += used;
+	if (rc == H1_OK)
+		return dispatch(c) < 0 ? -1 : 1;
+	return used > 0;
+}
+
+/* Reads what the socket has. 1: bytes came; 0: none for now; -1: closed. */
+static int conn_read(econn *c)
+{
+	ssize_t n;
+	size_t room;
+
+	if (c->in_off == c->in_len)
+		c->in_off = c->in_len = 0;
+	else if (c->in_off && c->in_len == c->in_cap) {
+		memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
+		c->in_len -= c->in_off;
+		c->in_off = 0;
+	}
+	if (c->in_len == c->in_cap) {
+		size_t cap = c->in_cap ? c->in_cap * 2 : IN_INIT;
+		char *p;
+		if (cap > IN_MAX)
+			cap = IN_MAX;
+		if (cap <= c->in_cap) /* a head the parser should have refused */
+			return req_refuse(c, 431) < 0 ? -1 : 1;
+		if (!(p = realloc(c->in, cap))) {
+			conn_close(c);
+			return -1;
+		}
+		c->in = p;
+		c->in_cap = cap;
+	}
+	room = c->in_cap - c->in_len;
+	do
+		n = read(c->fd, c->in + c->in_len, room);
+	while (n < 0 && errno == EINTR);
+	if (n > 0) {
+		c->in_len += (size_t)n;
+		/* a short read emptied the socket: the next bytes bring an edge */
+		if ((size_t)n < room)
+			c->can_read = false;
+		return 1;
+	}
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		c->can_read = false;
+		return 0;
+	}
+	/* end of stream or an error: nothing more will come */
+	if (c->out_off < c->out_len && n == 0) {
+		c->state = C_CLOSING; /* the answers already made still go out */
+		c->can_read = false;
+		return 0;
+	}
+	conn_close(c);
+	return -1;
+}
+
+/* Drains a connection whose write side is shut (-1: closed now). */
+static int conn_linger(econn *c)
+{
+	char buf[4096];
+	ssize_t n;
+
+	while ((n = read(c->fd, buf, sizeof(buf))) > 0)
+		;
+	if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+		conn_close(c);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- writing ------------------------------------------------------------------------- */
+
+/* Sends pending output, adds a streamed answer's next blocks, ends a
+ * closing connection. 0, or -1 when the connection was closed. */
+static int conn_flush(econn *c)
+{
+	for (;;) {
+		bool progress = false;
+
+		while (c->out_off < c->out_len) {
+			ssize_t n =
+			    send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+			if (n > 0) {
+				c->out_off += (size_t)n;
+				progress = true;
+			} else if (n < 0 && errno == EINTR) {
+				continue;
+			} else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+				break;
+			} else {
+				conn_close(c);
+				return -1;
+			}
+		}
+		if (c->out_off < c->out_len) {
+			if (progress || !c->wtimer) { /* HTTP_REQUEST_TIMEOUT without progress */
+				timer_set(c, T_SHORT, false);
+				c->wtimer = true;
+			}
+			return 0;
+		}
+		c->out_off = c->out_len = 0;
+		if (c->wtimer) {
+			c->wtimer = false;
+			if (c->state == C_HEAD && c->idle)
+				timer_set(c, T_IDLE, false);
+			else if (c->state == C_HEAD || c->state == C_BODY)
+				timer_set(c, T_SHORT, true);
+			else if (c->state == C_WAIT || c->state == C_RUN)
+				timer_unlink(c);
+		}
+		if (c->state == C_STREAM) {
+			if (stream_fill(c) < 0)
+				return -1;
+			continue;
+		}
+		if (c->state == C_CLOSING) {
+			shutdown(c->fd, SHUT_WR);
+			c->state = C_LINGER;
+			timer_set(c, T_LINGER, false);
+			return conn_linger(c);
+		}
+		return 0;
+	}
+}
+
+static void stream_end(econn *c)
+{
+	if (c->sfree)
+		c->sfree(c->sctx);
+	c->sfn = NULL;
+	c->sfree = NULL;
+	c->sctx = NULL;
+}
+
+/* Adds blocks of the streamed answer while little output is pending. */
+static int stream_fill(econn *c)
+{
+	while (c->state == C_STREAM && c->out_len - c->out_off < HTTP_STREAM_BLOCK) {
+		char *p;
+		ssize_t n;
+
+		if (!out_reserve(c, CHUNK_HEAD + HTTP_STREAM_BLOCK + 8)) {
+			conn_close(c);
+			return -1;
+		}
+		p = c->out + c->out_len + (c->schunked ? CHUNK_HEAD : 0);
+		n = c->sfn(c->sctx, c->spos, p, HTTP_STREAM_BLOCK);
+		if (n == (ssize_t)MHD_CONTENT_READER_END_OF_STREAM) {
+			stream_end(c);
+			if (c->schunked)
+				out_add(c, "0\r\n\r\n", 5);
+			answer_done(c);
+			return 0;
+		}
+		if (n <= 0 || n > HTTP_STREAM_BLOCK) { /* an error: cut the answer short */
+			conn_close(c);
+			return -1;
+		}
+		if (c->schunked) {
+			char head[CHUNK_HEAD + 1];
+			snprintf(head, sizeof(head), "%08zx\r\n", (size_t)n);
+			memcpy(c->out + c->out_len, head, CHUNK_HEAD);
+			c->out_len += CHUNK_HEAD + (size_t)n;
+			out_add(c, "\r\n", 2);
+		} else {
+			c->out_len += (size_t)n;
+		}
+		c->spos += (uint64_t)n;
+	}
+	return 0;
+}
+
+static const char *date_header(eloop *L)
+{
+	struct timespec ts;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	if (ts.tv_sec != L->date_sec) {
+		L->date_sec = ts.tv_sec;
+		gmtime_r(&ts.tv_sec, &tm);
+		strftime(L->date, sizeof(L->date), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+	}
+	return L->date;
+}
+
+int eng_reply(http_req *r, int status, const eng_hdr *hdrs, int n, const void *body, size_t len,
+              http_stream_fn fn, void *ctx, void (*ctx_free)(void *ctx))
+{
+	econn *c = r->ec;
+	bool head = r->meth == HTTP_HEAD, stream = fn != NULL;
+	bool close = !c->keep_alive || r->early_status || http_stopping();
+	const char *reason = MHD_get_reason_phrase_for((unsigned)status);
+	char line[160];
+	size_t need = 256;
+	int k;
+
+	if (r->status || c->state != C_RUN) { /* answered already */
+		if (ctx_free)
+			ctx_free(ctx);
+		return MHD_NO;
+	}
+	if (stream && c->minor == 0)
+		close = true; /* no chunked coding in HTTP/1.0: the end is the close */
+	for (int i = 0; i < n; i++)
+		need += strlen(hdrs[i].name) + strlen(hdrs[i].value) + 4;
+	if (!head && !stream)
+		need += len;
+	if (!out_reserve(c, need)) {
+		if (ctx_free)
+			ctx_free(ctx);
+		return MHD_NO;
+	}
+	k = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", status, reason ? reason : "Unknown");
+	out_add(c, line, (size_t)k);
+	for (int i = 0; i < n; i++) {
+		out_add(c, hdrs[i].name, strlen(hdrs[i].name));
+		out_add(c, ": ", 2);
+		out_add(c, hdrs[i].value, strlen(hdrs[i].value));
+		out_add(c, "\r\n", 2);
+	}
+	if (close)
+		out_add(c, "Connection: close\r\n", 19);
+	else if (c->minor == 0)
+		out_add(c, "Connection: keep-alive\r\n", 24);
+	if (stream) {
+		if (c->minor == 1 && !head)
+			out_add(c, "Transfer-Encoding: chunked\r\n", 28);
+	} else if (status != 204 && status != 304 && status >= 200) {
+		k = snprintf(line, sizeof(line), "Content-Length: %zu\r\n", len);
+		out_add(c, line, (size_t)k);
+	}
+	const char *date = date_header(c->L);
+	out_add(c, date, strlen(date));
+	out_add(c, "\r\n", 2);
+	if (!head && !stream && len)
+		out_add(c, body, len);
+	r->status = status;
+	c->close_after |= close;
+	if (stream) {
+		c->sfn = fn;
+		c->sctx = ctx;
+		c->sfree = ctx_free;
+		c->spos = 0;
+		c->schunked = c->minor == 1;
+		if (head)
+			stream_end(c);
+		else
+			c->state = C_STREAM;
+	}
+	return MHD_YES;
+}
+
+/* ---- a connection's life ------------------------------------------------------------ */
+
+/* Reads, parses and answers while it can; then sends what it made (and
+ * goes on with pipelined requests once a streamed answer is out). */
+static int conn_run(econn *c)
+{
+	for (;;) {
+		while ((c->state == C_HEAD || c->state == C_BODY) &&
+		       c->out_len - c->out_off <= OUT_HIGH) { /* else the client does not read */
+			int rc = conn_step(c);
+			if (rc < 0)
+				return -1;
+			if (rc > 0)
+				continue;
+			if (!c->can_read)
+				break;
+			rc = conn_read(c);
+			if (rc < 0)
+				return -1;
+			if (rc == 0)
+				break;
+		}
+		bool held = c->state == C_STREAM || c->out_len - c->out_off > OUT_HIGH;
+		if (conn_flush(c) < 0)
+			return -1;
+		/* the answer that held the next requests back is out */
+		if (held && (c->state == C_HEAD || c->state == C_BODY) &&
+		    c->out_len - c->out_off <= OUT_HIGH)
+			continue;
+		return 0;
+	}
+}
+
+static void conn_new(eloop *L, int fd, const struct sockaddr *sa, socklen_t salen)
+{
+	econn *c = calloc(1, sizeof(*c));
+	struct epoll_event ev;
+	int one = 1;
+
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->L = L;
+	c->fd = fd;
+	c->tclass = T_NONE;
+	c->state = C_HEAD;
+	c->idle = false; /* the first head: within HTTP_REQUEST_TIMEOUT of the accept */
+	c->can_read = true;
+	if (salen <= sizeof(c->peer))
+		memcpy(&c->peer, sa, salen);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+	ev.data.ptr = c;
+	if (epoll_ctl(L->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		close(fd);
+		free(c);
+		return;
+	}
+	__atomic_add_fetch(&L->E->nconns, 1, __ATOMIC_RELAXED);
+	c->next = L->all;
+	if (L->all)
+		L->all->prev = c;
+	L->all = c;
+	timer_set(c, T_SHORT, false);
+}
+
+/* Frees c; a request whose unit is still at the writer is left to the
+ * unit's completion (job_orphan). */
+static void conn_close(econn *c)
+{
+	eloop *L = c->L;
+	http_server *S = L->S;
+
+	if (c->sfn)
+		stream_end(c);
+	if (c->r) {
+		http_req *r = c->r;
+		bool orphan = false;
+		pthread_mutex_lock(&S->jlock);
+		if (r->state == ST_WAIT && !r->job_finished) {
+			r->job_orphan = true; /* eng_job_done frees it */
+			orphan = true;
+		}
+		r->ec = NULL; /* a completion already queued skips it (loop_done) */
+		pthread_mutex_unlock(&S->jlock);
+		c->r = NULL;
+		http_req_done(S, r);
+		if (!orphan)
+			http_req_free(r);
+	}
+	timer_unlink(c);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		L->all = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	close(c->fd);
+	__atomic_sub_fetch(&L->E->nconns, 1, __ATOMIC_RELAXED);
+	free(c->in);
+	free(c->out);
+	free(c);
+}
+
+static void conn_event(econn *c, uint32_t ev)
+{
+	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		c->can_read = true;
+	switch (c->state) {
+	case C_WAIT: /* answered from the loop's queue; earlier answers go on */
+		if ((ev & EPOLLOUT) && c->out_off < c->out_len)
+			conn_flush(c);
+		return;
+	case C_RUN:
+		return;
+	case C_LINGER:
+		conn_linger(c);
+		return;
+	default:
+		conn_run(c);
+	}
+}
+
+/* ---- deferred writes ------------------------------------------------------------------ */
+
+/* The unit's completion, on the writer's thread: queue the connection on its
+ * loop and wake the loop (or free the request whose connection is gone). */
+static void eng_job_done(svc_unit *u, void *ud)
+{
+	http_req *r = ud;
+	http_server *S = http_srv;
+	econn *c;
+	eloop *L;
+	uint64_t one = 1;
+
+	(void)u;
+	pthread_mutex_lock(&S->jlock);
+	r->job_finished = true;
+	if (r->job_orphan) {
+		pthread_mutex_unlock(&S->jlock);
+		http_req_free(r); /* frees the unit too (r->ud) */
+		return;
+	}
+	c = r->ec;
+	L = c->L;
+	c->qnext = NULL;
+	if (L->done_tail)
+		L->done_tail->qnext = c;
+	else
+		L->done_head = c;
+	L->done_tail = c;
+	pthread_mutex_unlock(&S->jlock);
+	if (write(L->evfd, &one, sizeof(one)) < 0) { /* never full: a counter */
+	}
+}
+
+int eng_defer(http_req *r, svc_unit *u, http_job_reply reply)
+{
+	http_server *S = http_srv;
+	int rc;
+
+	http_defer_begin(r, u, reply, eng_job_done);
+	rc = svc_writer_submit(S->wr, u);
+	if (rc < 0) { /* stopping: answered from job_reply through the queue */
+		u->rc = rc;
+		eng_job_done(u, r);
+	}
+	return MHD_YES;
+}
+
+/* The loop's queue: units completed, sockets handed in. */
+static void loop_wakeup(eloop *L)
+{
+	http_server *S = L->S;
+	uint64_t v;
+	econn *c, *next;
+	struct fd_add *adds, *an;
+
+	if (read(L->evfd, &v, sizeof(v)) < 0) { /* EAGAIN: nothing new */
+	}
+	pthread_mutex_lock(&S->jlock);
+	c = L->done_head;
+	L->done_head = L->done_tail = NULL;
+	adds = L->adds;
+	L->adds = NULL;
+	pthread_mutex_unlock(&S->jlock);
+	for (; c; c = next) {
+		next = c->qnext;
+		if (c->state != C_WAIT || !c->r)
+			continue;
+		http_req *r = c->r;
+		c->state = C_RUN;
+		r->state = ST_DONE;
+		linkjson_watch_begin();
+		r->job_reply(r, r->job_unit->rc);
+		if (after_handler(c) == 0)
+			conn_run(c); /* the answer, then the next pipelined request */
+	}
+	for (; adds; adds = an) {
+		struct sockaddr_in sa;
+		an = adds->next;
+		memset(&sa, 0, sizeof(sa));
+		sa.sin_family = AF_INET;
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		fcntl(adds->fd, F_SETFL, fcntl(adds->fd, F_GETFL) | O_NONBLOCK);
+		conn_new(L, adds->fd, (const struct sockaddr *)&sa, sizeof(sa));
+		free(adds);
+	}
+	/* stopping: out of the listen set, idle connections closed */
+	if (http_stopping() && __atomic_load_n(&L->listening, __ATOMIC_RELAXED)) {
+		if (S->lfd >= 0)
+			epoll_ctl(L->epfd, EPOLL_CTL_DEL, S->lfd, NULL);
+		__atomic_store_n(&L->listening, 0, __ATOMIC_RELEASE);
+	}
+	if (http_stopping())
+		for (c = L->all; c; c = next) {
+			next = c->next;
+			if (c->state == C_HEAD && c->idle && c->out_off == c->out_len)
+				conn_close(c);
+		}
+}
+
+/* ---- accepting ---------------------------------------------------------------------- */
+
+static void listen_pause(eloop *L)
+{
+	epoll_ctl(L->epfd, EPOLL_CTL_DEL, L->S->lfd, NULL);
+	L->accept_resume = L->now + ACCEPT_PAUSE_NS;
+}
+
+static void listen_resume(eloop *L)
+{
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &L->tag_listen};
+
+	L->accept_resume = 0;
+	if (!http_stopping() && __atomic_load_n(&L->listening, __ATOMIC_RELAXED))
+		epoll_ctl(L->epfd, EPOLL_CTL_ADD, L->S->lfd, &ev);
+}
+
+/* Out of descriptors: accepting pauses (ACCEPT_PAUSE_NS at a time) and the
+ * new connections wait in the kernel's queue, to be served as soon as
+ * descriptors are free again (test_slow_clients F9). When it lasts past
+ * HTTP_REQUEST_TIMEOUT, the reserve descriptor is given up to accept and
+ * close the oldest waiting connection each time (nginx's and libev's way):
+ * its client gets a close instead of a hang, and the queue moves. */
+static void accept_emfile(eloop *L)
+{
+	int fd;
+
+	eng_log_limited(L->E, 0, "out of file descriptors (resource limit): new connections wait");
+	if (!L->emfile_since)
+		L->emfile_since = L->now;
+	if (L->now - L->emfile_since >= HTTP_REQUEST_TIMEOUT * NS && L->reserve_fd >= 0) {
+		close(L->reserve_fd);
+		L->reserve_fd = -1;
+		fd = accept4(L->S->lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0)
+			close(fd);
+		L->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	}
+	listen_pause(L); /* no busy loop while descriptors are short */
+}
+
+static void loop_accept(eloop *L)
+{
+	http_server *S = L->S;
+
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(S->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				accept_emfile(L);
+			return;
+		}
+		L->emfile_since = 0;
+		if (L->reserve_fd < 0)
+			L->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (http_stopping()) {
+			close(fd);
+			continue;
+		}
+		if (__atomic_load_n(&L->E->nconns, __ATOMIC_RELAXED) >= L->E->max_conns) {
+			eng_log_limited(L->E, 1, "connection limit reached: closing new connections");
+			close(fd);
+			continue;
+		}
+		conn_new(L, fd, (struct sockaddr *)&ss, sl);
+	}
+}
+
+/* ---- the loop ------------------------------------------------------------------------- */
+
+static void *loop_main(void *arg)
+{
+	eloop *L = arg;
+	struct epoll_event ev[EVENTS_MAX];
+
+	L->w = http_worker_get(); /* this thread's worker (read connection, visits) */
+	while (!__atomic_load_n(&L->quit, __ATOMIC_ACQUIRE)) {
+		L->now = sh_mono_ns();
+		int n = epoll_wait(L->epfd, ev, EVENTS_MAX, next_timeout_ms(L));
+		L->now = sh_mono_ns();
+		for (int i = 0; i < n; i++) {
+			void *p = ev[i].data.ptr;
+			if (p == &L->tag_listen)
+				loop_accept(L);
+			else if (p == &L->tag_event)
+				loop_wakeup(L);
+			else
+				conn_event(p, ev[i].events);
+		}
+		if (L->accept_resume && L->now >= L->accept_resume)
+			listen_resume(L);
+		timers_expire(L);
+	}
+	return NULL;
+}
+
+static int loop_init(struct eng *E, eloop *L)
+{
+	http_server *S = E->S;
+	struct epoll_event ev;
+
+	L->E = E;
+	L->S = S;
+	L->epfd = epoll_create1(EPOLL_CLOEXEC);
+	L->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	L->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	L->tdur[T_SHORT] = HTTP_REQUEST_TIMEOUT * NS;
+	L->tdur[T_IDLE] = (int64_t)S->idle_timeout * NS;
+	L->tdur[T_LINGER] = LINGER_NS;
+	if (L->epfd < 0 || L->evfd < 0)
+		return SH_ENOMEM;
+	ev.events = EPOLLIN;
+	ev.data.ptr = &L->tag_event;
+	if (epoll_ctl(L->epfd, EPOLL_CTL_ADD, L->evfd, &ev) < 0)
+		return SH_ENOMEM;
+	if (S->lfd >= 0) {
+		ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+		ev.data.ptr = &L->tag_listen;
+		if (epoll_ctl(L->epfd, EPOLL_CTL_ADD, S->lfd, &ev) < 0)
+			return SH_ENOMEM;
+		L->listening = 1;
+	}
+	return 0;
+}
+
+static void loop_wake(eloop *L)
+{
+	uint64_t one = 1;
+
+	if (write(L->evfd, &one, sizeof(one)) < 0) { /* a counter: never full */
+	}
+}
+
+int eng_start(http_server *S, unsigned threads, sh_err *err)
+{
+	struct eng *E = calloc(1, sizeof(*E));
+
+	if (!E || !(E->loops = calloc(threads, sizeof(eloop)))) {
+		free(E);
+		return sh_err_set(err, SH_ENOMEM, NULL, "out of memory");
+	}
+	E->S = S;
+	E->nloops = threads;
+	E->max_conns = S->cfg->max_connections > 0 ? S->cfg->max_connections : 10000;
+	S->eng = E;
+	/* every loop accepts until EAGAIN: a blocking accept would hang a loop
+	 * whose connection another loop took */
+	if (S->lfd >= 0)
+		fcntl(S->lfd, F_SETFL, fcntl(S->lfd, F_GETFL) | O_NONBLOCK);
+	for (unsigned i = 0; i < threads; i++)
+		E->loops[i].epfd = E->loops[i].evfd = E->loops[i].reserve_fd = -1;
+	for (unsigned i = 0; i < threads; i++) {
+		eloop *L = &E->loops[i];
+		if (loop_init(E, L) < 0 || pthread_create(&L->th, NULL, loop_main, L) != 0) {
+			eng_stop(S);
+			return sh_err_set(err, SH_ENOMEM, "listen", "cannot start the HTTP loops");
+		}
+		L->started = true;
+	}
+	return 0;
+}
+
+void eng_stop_listening(http_server *S)
+{
+	struct eng *E = S->eng;
+	int64_t deadline = sh_mono_ns() + NS;
+
+	if (!E)
+		return;
+	for (unsigned i = 0; i < E->nloops; i++)
+		if (E->loops[i].started)
+			loop_wake(&E->loops[i]);
+	for (unsigned i = 0; i < E->nloops; i++)
+		while (E->loops[i].started &&
+		       __atomic_load_n(&E->loops[i].listening, __ATOMIC_ACQUIRE) &&
+		       sh_mono_ns() < deadline)
+			usleep(1000);
+	if (S->lfd >= 0) { /* from now on the kernel refuses new connections */
+		close(S->lfd);
+		S->lfd = -1;
+	}
+}
+
+void eng_stop(http_server *S)
+{
+	struct eng *E = S->eng;
+
+	if (!E)
+		return;
+	for (unsigned i = 0; i < E->nloops; i++) {
+		eloop *L = &E->loops[i];
+		if (!L->started)
+			continue;
+		__atomic_store_n(&L->quit, 1, __ATOMIC_RELEASE);
+		loop_wake(L);
+		pthread_join(L->th, NULL);
+		L->started = false;
+	}
+	for (unsigned i = 0; i < E->nloops; i++) {
+		eloop *L = &E->loops[i];
+		struct fd_add *a, *an;
+		while (L->all)
+			conn_close(L->all);
+		pthread_mutex_lock(&S->jlock);
+		L->done_head = L->done_tail = NULL;
+		a = L->adds;
+		L->adds = NULL;
+		pthread_mutex_unlock(&S->jlock);
+		for (; a; a = an) {
+			an = a->next;
+			close(a->fd);
+			free(a);
+		}
+		if (L->epfd >= 0)
+			close(L->epfd);
+		if (L->evfd >= 0)
+			close(L->evfd);
+		if (L->reserve_fd >= 0)
+			close(L->reserve_fd);
+	}
+	free(E->loops);
+	free(E);
+	S->eng = NULL;
+}
+
+int eng_add_socket(http_server *S, int fd)
+{
+	struct eng *E = S->eng;
+	struct fd_add *a = malloc(sizeof(*a));
+	eloop *L;
+
+	if (!a) {
+		close(fd);
+		return SH_ENOMEM;
+	}
+	L = &E->loops[__atomic_fetch_add(&E->rr, 1, __ATOMIC_RELAXED) % E->nloops];
+	a->fd = fd;
+	pthread_mutex_lock(&S->jlock);
+	a->next = L->adds;
+	L->adds = a;
+	pthread_mutex_unlock(&S->jlock);
+	loop_wake(L);
+	return 0;
+}
