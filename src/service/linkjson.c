@@ -287,7 +287,8 @@ static int parse_create(const json_t *obj, svc_create_req *req, const char *tagv
 	    bad_member(b, get_int(obj, "maxVisits", true, &present, &isnull, &req->max_visits, &e),
 	               &e) ||
 	    bad_member(b, get_tags(obj, &present, tagv, &req->ntags, &e), &e) ||
-	    bad_member(b, get_string(obj, "title", true, &present, &req->title, &e), &e))
+	    bad_member(b, get_string(obj, "title", true, &present, &req->title, &e), &e) ||
+	    bad_member(b, get_string(obj, "domain", true, &present, &req->domain, &e), &e))
 		return b->first;
 	req->tags = req->ntags ? tagv : NULL;
 	rc = get_bool(obj, "crawlable", &present, &bv, &e);
