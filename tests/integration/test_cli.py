@@ -574,8 +574,9 @@ def test_readme_configuration_table_matches_the_option_table(shorty):
     from helpers import ROOT
     readme = (ROOT / "README.md").read_text()
     table = [line for line in readme.splitlines() if line.startswith("| `--")]
-    help_out = shorty.ok("--help")
-    opts = re.findall(r"^  --([a-z-]+) .*\[\$(SHORTY_[A-Z_]+), default (.*)\]$", help_out,
+    # a long option's help goes on the next line, indented: join them
+    help_out = re.sub(r"\n {27}", " ", shorty.ok("--help"))
+    opts = re.findall(r"^  --([a-z0-9-]+) .*\[\$(SHORTY_[A-Z0-9_]+), default (.*)\]$", help_out,
                       re.M)
     assert len(opts) >= 20
     for name, env, default in opts:

@@ -237,3 +237,46 @@ def test_schema_3_store_migrates(tmp_path):
                         domain="n.test")["domain"] == "n.test"
     finally:
         s.close()
+
+
+def cli_fails(srv, *args):
+    p = subprocess.run([BIN, *args], capture_output=True, text=True, env=srv.env(), cwd=srv.dir,
+                       timeout=60)
+    assert p.returncode != 0 and p.stderr.startswith("shorty: ") and \
+        len(p.stderr.splitlines()) == 1, (args, p.returncode, p.stderr)
+    return p.stderr
+
+
+def test_cli_domain(srv):
+    assert srv.cli("add", "https://example.com/c0", "--code", "cc").strip() == \
+        f"http://{DEFAULT}/cc"
+    assert srv.cli("add", "https://example.com/c1", "--code", "cc", "--domain",
+                   "Other.Test").strip() == "http://other.test/cc"
+    assert "already taken" in cli_fails(srv, "add", "https://example.com/x", "--code", "cc",
+                                        "--domain", "other.test")
+    assert "domain" in cli_fails(srv, "add", "https://example.com/x", "--domain", "a b")
+    assert srv.cli("resolve", "cc").strip() == "https://example.com/c0"
+    assert srv.cli("resolve", "cc", "--domain", "other.test").strip() == "https://example.com/c1"
+    assert srv.cli("resolve", "cc", "--domain", DEFAULT).strip() == "https://example.com/c0"
+    assert "on the domain third.test" in cli_fails(srv, "resolve", "cc", "--domain",
+                                                   "third.test")
+    info = srv.cli("info", "cc", "--domain", "other.test")
+    assert "http://other.test/cc" in info and "domain:" in info
+    import json
+    assert json.loads(srv.cli("info", "cc", "--domain", "other.test", "--json"))["domain"] == \
+        "other.test"
+    lines = srv.cli("list", "--domain", "other.test").splitlines()
+    assert lines == ["cc\thttp://other.test/cc\thttps://example.com/c1"]
+    assert srv.cli("list", "--domain", "DEFAULT").splitlines() == \
+        [f"cc\thttp://{DEFAULT}/cc\thttps://example.com/c0"]
+    assert srv.cli("list", "--domain", "third.test") == ""
+    assert len(srv.cli("list").splitlines()) == 2
+    # the server sees what the CLI made, on each host
+    assert on(srv, "other.test", "/cc").headers["Location"] == "https://example.com/c1"
+    srv.cli("delete", "cc", "--domain", "other.test")
+    # (the server's cache learns of another process's delete by its TTL)
+    assert srv.api("GET", "/short-urls/cc", params={"domain": "other.test"}).status_code == 404
+    assert srv.api("GET", "/short-urls/cc").status_code == 200
+    assert "on the domain other.test" in cli_fails(srv, "delete", "cc", "--domain",
+                                                   "other.test")
+    assert srv.cli("resolve", "cc").strip() == "https://example.com/c0"
