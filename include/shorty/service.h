@@ -182,6 +182,12 @@ int svc_rules_get(svc *v, store *s, const char *code, const svc_caller *who, sh_
 int svc_rules_set(svc *v, store *s, const char *code, const svc_caller *who,
                   const rules_set *rs, sh_link *out, sh_err *err);
 
+/* The two above for the code on domain `domain` (NULL: the default one). */
+int svc_rules_get_on(svc *v, store *s, const char *domain, const char *code,
+                     const svc_caller *who, sh_link *link, rules_set **rs, sh_err *err);
+int svc_rules_set_on(svc *v, store *s, const char *domain, const char *code,
+                     const svc_caller *who, const rules_set *rs, sh_link *out, sh_err *err);
+
 /* The redirect path, after svc_resolve: when t's link has rules, the first
  * rule matching req puts its long URL into t->url (t->url_len); else t is
  * left as it is. A link without rules costs one compare. req's location
@@ -443,7 +449,7 @@ struct svc_unit {
 	int key_role;
 	int64_t key_id;
 	const rules_set *rules; /* SVC_UNIT_RULES_SET: the new rules (the front's) */
-	const char *domain;     /* DELETE: the code's domain (NULL: default) */
+	const char *domain;     /* DELETE, RULES_SET: the code's domain (NULL: default) */
 	const sh_domain *domain_in; /* DOMAIN_REDIRECTS: the redirects asked for, */
 	unsigned given;         /* and which of them were given */
 	int (*call)(svc *v, store *ws, void *call_ud, sh_err *err);

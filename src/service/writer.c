@@ -143,10 +143,12 @@ static int unit_run(svc_writer *w, svc_unit *u)
 		}
 		return rc;
 	case SVC_UNIT_RULES_SET:
-		rc = svc_rules_set(v, s, u->code, &u->caller, u->rules, &u->link, &u->err);
-		forget_add(u, u->code);
+		rc = svc_rules_set_on(v, s, u->domain, u->code, &u->caller, u->rules, &u->link,
+		                      &u->err);
 		if (rc == 0)
-			forget_add(u, u->link.code);
+			forget_add(u, svc_cache_key(u->link.domain_id, u->link.code, key));
+		else
+			forget_add(u, u->code);
 		return rc;
 	case SVC_UNIT_TAG_RENAME:
 		return store_tag_rename(s, u->tag, u->new_tag);

@@ -366,7 +366,7 @@ def test_export_csv_shape(shorty):
     shorty.ok("add", "https://a.example/", "--code", "a1", "--title", 'Say "hi", now',
               "--tag", "x", "--tag", "y", "--max-visits", "3")
     out = shorty.ok("export")
-    assert out.splitlines()[0] == HEADER
+    assert out.splitlines()[0] == HEADER + ",domain"
     rows = list(csv.DictReader(io.StringIO(out)))
     assert rows[0]["code"] == "a1" and rows[0]["title"] == 'Say "hi", now'
     assert rows[0]["tags"] == "x y" and rows[0]["max_visits"] == "3"

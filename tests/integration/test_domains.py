@@ -280,3 +280,53 @@ def test_cli_domain(srv):
     assert "on the domain other.test" in cli_fails(srv, "delete", "cc", "--domain",
                                                    "other.test")
     assert srv.cli("resolve", "cc").strip() == "https://example.com/c0"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_export_import_carry_the_domain(tmp_path, fmt):
+    """export writes each link's domain; import puts it back on it."""
+    a = Server(directory=tmp_path / "a", env={"SHORTY_BASE_URL": f"http://{DEFAULT}"})
+    (tmp_path / "a").mkdir()
+    b_dir = tmp_path / "b"
+    b_dir.mkdir()
+    try:
+        a.start()
+        a.create("https://example.com/e0", customSlug="e")
+        a.create("https://example.com/e1", customSlug="e", domain="other.test")
+        gen = a.create("https://example.com/g1", domain="other.test")
+        out = a.cli("export", "--format", fmt)
+        (tmp_path / f"links.{fmt}").write_text(out)
+        b = Server(directory=b_dir, env={"SHORTY_BASE_URL": f"http://{DEFAULT}"})
+        try:
+            assert b.cli("import", str(tmp_path / f"links.{fmt}")) == "imported 3 links\n"
+            b.start()
+            assert on(b, "other.test", "/e").headers["Location"] == "https://example.com/e1"
+            assert on(b, DEFAULT, "/e").headers["Location"] == "https://example.com/e0"
+            r = b.api("GET", "/short-urls/" + gen["shortCode"], params={"domain": "other.test"})
+            assert r.status_code == 200 and r.json()["domain"] == "other.test"
+        finally:
+            b.close()
+    finally:
+        a.close()
+
+
+def test_redirect_rules_per_domain(srv):
+    srv.create("https://example.com/r0", customSlug="r")
+    srv.create("https://example.com/r1", customSlug="r", domain="other.test")
+    rules = {"redirectRules": [{"longUrl": "https://example.com/fr", "conditions": [
+        {"type": "language", "matchKey": None, "matchValue": "fr"}]}]}
+    r = srv.api("POST", "/short-urls/r/redirect-rules", params={"domain": "other.test"},
+                json=rules)
+    assert r.status_code == 200, r.text
+    assert r.json()["defaultLongUrl"] == "https://example.com/r1"
+    got = srv.api("GET", "/short-urls/r/redirect-rules", params={"domain": "other.test"}).json()
+    assert [x["longUrl"] for x in got["redirectRules"]] == ["https://example.com/fr"]
+    assert srv.api("GET", "/short-urls/r/redirect-rules").json()["redirectRules"] == []
+    fr = {"Host": "other.test", "Accept-Language": "fr"}
+    r = requests.get(srv.url("/r"), headers=fr, allow_redirects=False, timeout=10)
+    assert r.headers["Location"] == "https://example.com/fr"
+    r = requests.get(srv.url("/r"), headers={**fr, "Host": DEFAULT}, allow_redirects=False,
+                     timeout=10)
+    assert r.headers["Location"] == "https://example.com/r0"
+    r = srv.api("GET", "/short-urls/r/redirect-rules", params={"domain": "third.test"})
+    assert_problem(r, 404, "short-url-not-found")
