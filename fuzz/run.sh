@@ -15,7 +15,7 @@ SECS=${1:?usage: fuzz/run.sh SECONDS [HARNESS...]}
 shift
 BIN=${FUZZ_BUILD:-$ROOT/build/fuzz}
 WORK=${FUZZ_WORK:-$BIN/corpus}
-HARNESSES=${*:-fuzz_url fuzz_codec fuzz_json fuzz_import fuzz_http}
+HARNESSES=${*:-fuzz_url fuzz_codec fuzz_json fuzz_import fuzz_http fuzz_h1}
 
 # dictionary and -max_len per harness
 opts() {
@@ -25,6 +25,7 @@ opts() {
 	fuzz_json) echo "-dict=$ROOT/fuzz/json.dict -max_len=8192" ;;
 	fuzz_import) echo "-dict=$ROOT/fuzz/json.dict -max_len=16384" ;;
 	fuzz_http) echo "-dict=$ROOT/fuzz/http.dict -max_len=16384" ;;
+	fuzz_h1) echo "-dict=$ROOT/fuzz/http.dict -max_len=2048" ;;
 	*) echo "" ;;
 	esac
 }

@@ -149,29 +149,29 @@ static const char *const migrations[] = {
     /* 3: redirect rules (issue 9): a link's Shlink redirect rules as the
      * JSON array rules_to_json() writes, NULL for none; a visit's location
      * (Shlink's visitLocation, JSON), NULL when unknown. New columns only. */
-    "ALTER TABLE links ADD COLUMN redirect_rules TEXT;"
-    "ALTER TABLE visits ADD COLUMN location TEXT;",
+    ("ALTER TABLE links ADD COLUMN redirect_rules TEXT;"
+     "ALTER TABLE visits ADD COLUMN location TEXT;"),
 
     /* 4: domains (issue 9): a link belongs to a domain (0: the default
      * one, which has no row); codes are unique per (domain, code), so the
      * codes table is rebuilt with the domain in its key. Existing links and
      * codes are the default domain's. */
-    "CREATE TABLE domains("
-    " id INTEGER PRIMARY KEY,"
-    " authority TEXT NOT NULL UNIQUE,"
-    " base_url_redirect TEXT,"
-    " regular_404_redirect TEXT,"
-    " invalid_short_url_redirect TEXT);"
-    "ALTER TABLE links ADD COLUMN domain_id INTEGER NOT NULL DEFAULT 0;"
-    "CREATE TABLE codes2("
-    " domain_id INTEGER NOT NULL DEFAULT 0,"
-    " code TEXT COLLATE BINARY NOT NULL,"
-    " link_id INTEGER NOT NULL REFERENCES links(id) ON DELETE CASCADE,"
-    " PRIMARY KEY(domain_id, code)) WITHOUT ROWID;"
-    "INSERT INTO codes2(domain_id, code, link_id) SELECT 0, code, link_id FROM codes;"
-    "DROP TABLE codes;"
-    "ALTER TABLE codes2 RENAME TO codes;"
-    "CREATE UNIQUE INDEX codes_link ON codes(link_id);",
+    ("CREATE TABLE domains("
+     " id INTEGER PRIMARY KEY,"
+     " authority TEXT NOT NULL UNIQUE,"
+     " base_url_redirect TEXT,"
+     " regular_404_redirect TEXT,"
+     " invalid_short_url_redirect TEXT);"
+     "ALTER TABLE links ADD COLUMN domain_id INTEGER NOT NULL DEFAULT 0;"
+     "CREATE TABLE codes2("
+     " domain_id INTEGER NOT NULL DEFAULT 0,"
+     " code TEXT COLLATE BINARY NOT NULL,"
+     " link_id INTEGER NOT NULL REFERENCES links(id) ON DELETE CASCADE,"
+     " PRIMARY KEY(domain_id, code)) WITHOUT ROWID;"
+     "INSERT INTO codes2(domain_id, code, link_id) SELECT 0, code, link_id FROM codes;"
+     "DROP TABLE codes;"
+     "ALTER TABLE codes2 RENAME TO codes;"
+     "CREATE UNIQUE INDEX codes_link ON codes(link_id);"),
 };
 #define SCHEMA_LATEST ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
