@@ -5,6 +5,7 @@ base URL's authority (here s.test); every other host is the default domain
 too unless a link or a redirect named it."""
 import sqlite3
 import subprocess
+import uuid
 
 import pytest
 import requests
@@ -14,15 +15,33 @@ from httpfix import BIN, Server, assert_problem, wait_flush
 DEFAULT = "s.test"
 
 
-@pytest.fixture
-def srv():
-    s = Server(env={"SHORTY_BASE_URL": f"http://{DEFAULT}",
-                    "SHORTY_INVALID_SHORT_URL_REDIRECT": "https://default.example/invalid"})
+def pg_database():
+    """A fresh database on the suite's PostgreSQL cluster: (its URL, a drop)."""
+    from test_postgres import cluster, psql, with_db
+    base = cluster()
+    name = "dom_" + uuid.uuid4().hex[:12]
+    psql(base, f"CREATE DATABASE {name}")
+    return with_db(base, name), lambda: psql(base, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def srv(request):
+    """One server, on each store backend."""
+    env = {"SHORTY_BASE_URL": f"http://{DEFAULT}",
+           "SHORTY_INVALID_SHORT_URL_REDIRECT": "https://default.example/invalid"}
+    drop = None
+    if request.param == "postgres":
+        env["SHORTY_DB"], drop = pg_database()
+    s = Server(env=env)
+    if drop:
+        s.db = env["SHORTY_DB"]
     try:
         s.start()
         yield s
     finally:
         s.close()
+        if drop:
+            drop()
 
 
 def on(srv, host, path, method="GET"):
@@ -330,3 +349,38 @@ def test_redirect_rules_per_domain(srv):
     assert r.headers["Location"] == "https://example.com/r0"
     r = srv.api("GET", "/short-urls/r/redirect-rules", params={"domain": "third.test"})
     assert_problem(r, 404, "short-url-not-found")
+
+
+def test_postgres_schema_3_store_migrates(tmp_path):
+    """A PostgreSQL store made before domains keeps its links and codes."""
+    from test_postgres import psql
+    db, drop = pg_database()
+    s = Server(directory=tmp_path, env={"SHORTY_BASE_URL": f"http://{DEFAULT}",
+                                        "SHORTY_DB": db})
+    s.db = db
+    try:
+        s.start()
+        s.create("https://example.com/old", customSlug="old1")
+        gen = s.create("https://example.com/gen")
+        s.stop()
+        psql(db, "ALTER TABLE codes DROP CONSTRAINT codes_pkey;"
+                 "ALTER TABLE codes DROP COLUMN domain_id;"
+                 "ALTER TABLE codes ADD PRIMARY KEY (code);"
+                 "ALTER TABLE links DROP COLUMN domain_id; DROP TABLE domains;"
+                 "UPDATE shorty_schema SET version = 3")
+        p = subprocess.run([BIN, "migrate"], env=s.env(), cwd=tmp_path, capture_output=True,
+                           text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        assert psql(db, "SELECT 'v=' || max(version) FROM shorty_schema").count("v=4") == 1
+        s.start()
+        assert on(s, DEFAULT, "/old1").headers["Location"] == "https://example.com/old"
+        assert on(s, DEFAULT, "/" + gen["shortCode"]).headers["Location"] == \
+            "https://example.com/gen"
+        assert s.create("https://example.com/new", customSlug="old1",
+                        domain="n.test")["domain"] == "n.test"
+        r = s.api("POST", "/short-urls", json={"longUrl": "https://example.com/x",
+                                                "customSlug": "old1"})
+        assert_problem(r, 400, "non-unique-slug")
+    finally:
+        s.close()
+        drop()
