@@ -1086,6 +1086,19 @@ static int reply_visits(http_req *r, sh_visit_query *q, const char *redirect_url
 
 	if (parse_paging(r, &p, &answered))
 		return answered;
+	/* ?domain= on the lists of many links' visits (tag, non-orphan): only
+	 * the visits of that domain's links; a domain no link is on has none */
+	if (!q->one_domain && q->link_id == 0 && q->orphan == 0 && http_query(r, "domain")) {
+		const char *d = http_query(r, "domain");
+		sh_err e = {0};
+		q->one_domain = true;
+		rc = strcmp(d, "DEFAULT") == 0 ? 0
+		                               : svc_domain_id(r->v, r->w->rs, d, false, &q->domain_id, &e);
+		if (rc == SH_ENOTFOUND || rc == SH_EINVAL)
+			q->domain_id = -1;
+		else if (rc < 0)
+			return http_reply_error(r, rc, NULL);
+	}
 	/* as Shlink: every visit unless a page size is asked for */
 	ipp = http_query(r, "itemsPerPage");
 	all = !ipp || strcmp(ipp, "-1") == 0 || strcmp(ipp, "0") == 0;

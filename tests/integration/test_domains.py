@@ -84,7 +84,7 @@ def test_fallback_to_the_default_domain(srv):
 
 def test_rest_domain_parameter(srv):
     srv.create("https://example.com/d0", customSlug="k")
-    srv.create("https://example.com/d1", customSlug="k", domain="other.test")
+    srv.create("https://example.com/d1", customSlug="k", domain="other.test", tags=["t"])
     r = srv.api("GET", "/short-urls/k", params={"domain": "other.test"})
     assert r.status_code == 200 and r.json()["longUrl"] == "https://example.com/d1"
     assert srv.api("GET", "/short-urls/k").json()["longUrl"] == "https://example.com/d0"
@@ -116,6 +116,16 @@ def test_rest_domain_parameter(srv):
         "totalItems"] == 1
     assert srv.api("GET", f"/domains/{DEFAULT}/visits").json()["visits"]["pagination"][
         "totalItems"] == 1
+    # the tag and non-orphan visit lists take a domain too
+    def total(path, domain):
+        r = srv.api("GET", path, params={"domain": domain})
+        assert r.status_code == 200, r.text
+        return r.json()["visits"]["pagination"]["totalItems"]
+    assert total("/visits/non-orphan", "other.test") == 2
+    assert total("/visits/non-orphan", "DEFAULT") == 1
+    assert total("/visits/non-orphan", "third.test") == 0
+    assert total("/tags/t/visits", "other.test") == 2
+    assert total("/tags/t/visits", "DEFAULT") == 0
     body = assert_problem(srv.api("GET", "/domains/third.test/visits"), 404, "domain-not-found")
     assert body["authority"] == "third.test"
     # the list filter
