@@ -48,6 +48,11 @@ typedef struct sh_config {
 	char *yourls_password;
 	char *geoip_db;        /* MaxMind .mmdb path, NULL = no visit locations */
 	bool resolve_titles;   /* fetch the page title of links created without one */
+	/* the default domain's not-found redirects (Shlink's DEFAULT_*_REDIRECT),
+	 * NULL = none; other domains have theirs in the store */
+	char *base_url_redirect;
+	char *regular_404_redirect;
+	char *invalid_short_url_redirect;
 } sh_config;
 
 enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL, CFG_ENUM };

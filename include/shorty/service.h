@@ -98,6 +98,9 @@ typedef struct svc_create_req {
 	int64_t now;                /* 0 = sh_now() */
 	int64_t visits;             /* an import's visits counted elsewhere
 	                               before (>= 0; 0 = none) */
+	const char *domain;         /* NULL or the default authority: the
+	                               default domain; else host[:port], whose
+	                               row is made on its first link */
 } svc_create_req;
 
 /* Initializes req with the defaults above (find_if_exists = true,
@@ -124,6 +127,12 @@ int svc_create_check(svc *v, const svc_create_req *req, const char **fields, int
 /* The link of a code of any kind, with no rules applied (info, API get).
  * SH_ENOTFOUND when there is none or the caller may not see it. */
 int svc_get(svc *v, store *s, const char *code, const svc_caller *who, sh_link *out);
+
+/* svc_get on domain `domain` (NULL, "" or the default authority: the
+ * default one). SH_ENOTFOUND (err: which code) also for a domain no link
+ * was ever on; SH_EINVAL (err->field "domain") for a bad name. */
+int svc_get_on(svc *v, store *s, const char *domain, const char *code, const svc_caller *who,
+               sh_link *out, sh_err *err);
 
 /* The link with this id, as the operator sees it (a visit's link). */
 int svc_get_by_id(svc *v, store *s, int64_t id, sh_link *out);
@@ -153,6 +162,11 @@ size_t svc_target_size(const svc *v);
  * cache alone answers. */
 int svc_resolve(svc *v, store *s, const char *code, size_t n, svc_target *t,
                 int64_t now);
+/* The same on domain dom (svc_domain_of_host): its link of the code, else
+ * the default domain's (Shlink's domain fallback). Cached per (domain,
+ * code). */
+int svc_resolve_on(svc *v, store *s, int64_t dom, const char *code, size_t n, svc_target *t,
+                   int64_t now);
 
 /* ---- redirect rules (linkrules.c) ---------------------------------------- */
 
@@ -168,6 +182,12 @@ int svc_rules_get(svc *v, store *s, const char *code, const svc_caller *who, sh_
  * out (may be NULL) gets the link as stored. */
 int svc_rules_set(svc *v, store *s, const char *code, const svc_caller *who,
                   const rules_set *rs, sh_link *out, sh_err *err);
+
+/* The two above for the code on domain `domain` (NULL: the default one). */
+int svc_rules_get_on(svc *v, store *s, const char *domain, const char *code,
+                     const svc_caller *who, sh_link *link, rules_set **rs, sh_err *err);
+int svc_rules_set_on(svc *v, store *s, const char *domain, const char *code,
+                     const svc_caller *who, const rules_set *rs, sh_link *out, sh_err *err);
 
 /* The redirect path, after svc_resolve: when t's link has rules, the first
  * rule matching req puts its long URL into t->url (t->url_len); else t is
@@ -240,6 +260,7 @@ typedef struct svc_update_req {
 	bool has_forward_query; bool forward_query;
 	bool has_redirect_status; int redirect_status;
 	bool has_disabled; bool disabled;
+	const char *domain;         /* the code's domain; NULL = the default one */
 	int64_t owner_key_id;       /* != 0: only that owner's links */
 	int64_t now;
 } svc_update_req;
@@ -249,8 +270,12 @@ int svc_update(svc *v, store *s, const char *code, const svc_update_req *req,
 
 /* Deletes a link; at once, the code answers 404 (cache entry dropped). */
 int svc_delete(svc *v, store *s, const char *code, int64_t owner_key_id, sh_err *err);
+/* The same for the code on domain `domain` (NULL: the default one). */
+int svc_delete_on(svc *v, store *s, const char *domain, const char *code, int64_t owner_key_id,
+                  sh_err *err);
 
-/* Drops a code's cache entry (after a write made elsewhere). */
+/* Drops a code's cache entry (after a write made elsewhere): the code on
+ * the default domain, or svc_cache_key's key. */
 void svc_cache_forget(svc *v, const char *code);
 
 /* Links the writer committed since svc_open (the metrics' counter). */
@@ -262,6 +287,43 @@ uint64_t svc_visits_pruned(const svc *v);
  * Returns 0 or an SH_E* code. */
 #define SVC_PRUNE_ROWS 20000
 int svc_visits_prune(svc *v, store *s, int64_t now);
+
+/* ---- domains (domains.c; Shlink's multi-domain) ---------------------------
+ * The default domain is the base URL's authority (id 0; its redirects come
+ * from the configuration); other domains are the store's (sh_domain). */
+
+/* The default domain's authority: the base URL's host[:port], lower case. */
+const char *svc_domain_default(const svc *v);
+/* Checks a domain a client names (host[:port]) and writes it lower-cased
+ * into out. SH_EINVAL (err->field "domain") when it is none. */
+int svc_domain_check(const char *name, char out[SH_AUTHORITY_MAX + 1], sh_err *err);
+/* The id of the domain `name` names: NULL, "" or the default authority: 0.
+ * create: its row is made when missing (a write: the writer's units only).
+ * Else SH_ENOTFOUND when no link or redirect ever named it. SH_EINVAL for
+ * a name that is not host[:port]. */
+int svc_domain_id(svc *v, store *s, const char *name, bool create, int64_t *id, sh_err *err);
+/* The domain a request's Host picks: its id, 0 for the default domain and
+ * for every unknown host. Cached: the redirect path. */
+int64_t svc_domain_of_host(svc *v, store *s, const char *host);
+/* Domain id's redirect of kind (enum sh_redirect_kind) into buf, or NULL
+ * when it has none (a domain without its own has the default one's). */
+const char *svc_domain_redirect(svc *v, store *s, int64_t id, int kind, char *buf, size_t n);
+/* Every domain: the default one first (id 0, its configured redirects),
+ * then the store's, by id. */
+int svc_domain_list(svc *v, store *s, sh_domain_cb cb, void *ud);
+/* Sets the redirects of domain d->authority whose bit (1 << kind) is in
+ * given (NULL: none); the others stay. The row is made when missing. A
+ * write: the writer's SVC_UNIT_DOMAIN_REDIRECTS. out gets the domain as
+ * stored (the caller clears it). SH_EFORBIDDEN for the default domain
+ * (configured, as in Shlink), SH_EINVAL with err->field for a bad field. */
+int svc_domain_set_redirects(svc *v, store *s, const sh_domain *d, unsigned given, sh_domain *out,
+                             sh_err *err);
+/* The short URL of l on its own domain (see svc_short_url). */
+const char *svc_link_short_url(const svc *v, const sh_link *l, char *buf, size_t bufsz);
+/* The cache's key of a code on a domain (the code itself on the default
+ * one), for svc_cache_forget. */
+#define SVC_CACHE_KEY_MAX (CODE_MAX + 24)
+const char *svc_cache_key(int64_t domain_id, const char *code, char buf[SVC_CACHE_KEY_MAX]);
 
 /* ---- robots.txt ------------------------------------------------------ */
 
@@ -378,6 +440,7 @@ typedef enum svc_unit_kind {
 	SVC_UNIT_KEY_CREATE,    /* in: key_name, key_role  out: key, key_text, err */
 	SVC_UNIT_KEY_REVOKE,    /* in: key_id                    out: err */
 	SVC_UNIT_RULES_SET,     /* in: code, rules               out: link, err */
+	SVC_UNIT_DOMAIN_REDIRECTS, /* in: domain_in, given      out: domain, err */
 	SVC_UNIT_CALL,          /* in: call, call_ud: several service calls as
 	                           one unit (the CLI's import) */
 } svc_unit_kind;
@@ -399,6 +462,9 @@ struct svc_unit {
 	int key_role;
 	int64_t key_id;
 	const rules_set *rules; /* SVC_UNIT_RULES_SET: the new rules (the front's) */
+	const char *domain;     /* DELETE, RULES_SET: the code's domain (NULL: default) */
+	const sh_domain *domain_in; /* DOMAIN_REDIRECTS: the redirects asked for, */
+	unsigned given;         /* and which of them were given */
 	int (*call)(svc *v, store *ws, void *call_ud, sh_err *err);
 	void *call_ud;
 	/* Called on the writer's thread once the unit's group committed or
@@ -414,11 +480,13 @@ struct svc_unit {
 	int64_t deleted;
 	sh_api_key key;
 	char key_text[SH_KEY_TEXT_MAX];
+	sh_domain dom;  /* DOMAIN_REDIRECTS: the domain as stored (cleared by svc_unit_clear) */
 	/* ---- private to writer.c ---- */
 	svc_unit *next;
 	bool failed;                       /* out of the group's replay */
 	bool created;                      /* counts as a created link */
-	char forget[2][CODE_MAX + 1];      /* cache entries to drop after commit */
+	char forget[2][SVC_CACHE_KEY_MAX]; /* cache keys to drop after commit */
+	bool domains_changed;              /* made a domain or changed one */
 };
 
 /* Zeroes u and sets its kind (create / update requests get their defaults). */

@@ -27,6 +27,7 @@
 #include "shorty/err.h"
 
 #define SH_MAX_TAGS 16
+#define SH_AUTHORITY_MAX 253 /* a domain: host[:port], lower case */
 #define SH_TAG_MAX 32
 #define SH_TITLE_MAX 512
 #define SH_VISIT_FIELD_MAX 512 /* referer, user agent: truncated to this */
@@ -63,7 +64,33 @@ typedef struct sh_link {
 	char tags[SH_MAX_TAGS][SH_TAG_MAX + 1];
 	char *redirect_rules;       /* NULL (none) or owned: Shlink redirect rules,
 	                             * the JSON array rules_to_json() writes */
+	int64_t domain_id;          /* 0 = the default domain, else a sh_domain's id
+	                             * (set at insert; an update keeps it) */
+	char domain[SH_AUTHORITY_MAX + 1]; /* its authority, "" for the default
+	                             * domain (filled by the store's reads) */
 } sh_link;
+
+/* ---- domains (Shlink's multi-domain) --------------------------------------
+ * A link belongs to one domain: the default one (id 0, the base URL's
+ * authority, no row) or a row of `domains`, made the first time a link or a
+ * redirect names its authority and never deleted (ids and authorities never
+ * change, so the service may cache them). Codes are unique per domain. */
+
+enum sh_redirect_kind {
+	SH_REDIRECT_BASE_URL = 0,      /* GET / */
+	SH_REDIRECT_REGULAR_404,       /* a path that is no code */
+	SH_REDIRECT_INVALID_SHORT_URL, /* a code with no link (or gone) */
+	SH_REDIRECTS
+};
+
+typedef struct sh_domain {
+	int64_t id;                 /* > 0 */
+	char authority[SH_AUTHORITY_MAX + 1];
+	char *redirect[SH_REDIRECTS]; /* NULL = none, else owned (sh_domain_clear) */
+} sh_domain;
+/* Frees the redirects, zeroes the struct. */
+void sh_domain_clear(sh_domain *d);
+typedef int (*sh_domain_cb)(const sh_domain *d, void *ud); /* non-zero stops */
 
 /* The owner of links made anonymously (POST /api/shorten). Never a key id
  * (those start at 1) nor 0, so an anonymous create dedupes only against
@@ -100,6 +127,8 @@ typedef struct sh_list_query {
 	bool exclude_all;           /* true: drop links having all of them; false: any */
 	const char *owner_key_name; /* non-NULL: only links created by a key of
 	                               this name (Shlink's apiKeyName) */
+	bool one_domain;            /* only the links of domain_id (0: default) */
+	int64_t domain_id;
 	const codec_key *code_key;  /* LIST_CODE_*: derives counter codes so that
 	                               they sort by the code itself (NULL: by "") */
 	int64_t start_date, end_date; /* created_at range, 0 = open */
@@ -125,6 +154,7 @@ typedef struct sh_link_match {
 	int64_t valid_since;        /* 0 = any */
 	int64_t expires_at;         /* 0 = any */
 	int64_t max_visits;         /* 0 = any */
+	int64_t domain_id;          /* always: the links of this domain (0: default) */
 } sh_link_match;
 
 enum visit_kind {
@@ -168,6 +198,8 @@ typedef struct sh_visit_query {
 	bool exclude_head;          /* leave out HEAD rows (logged, not visits),
 	                               from the rows and the total alike */
 	int64_t owner_key_id;       /* 0 = every owner */
+	bool one_domain;            /* only visits of domain_id's links (0: default) */
+	int64_t domain_id;
 	int64_t before_id;          /* > 0: only visits with a smaller id (keyset
 	                               paging: the id the callback last saw) */
 	int64_t limit, offset;      /* newest first */
@@ -265,11 +297,13 @@ typedef struct store_ops {
 	int (*link_insert)(store *s, const sh_link *l); /* id set by caller;
 	                                  SH_ETAKEN if id or stored code exists */
 	int (*link_get)(store *s, int64_t id, sh_link *out);      /* SH_ENOTFOUND */
-	int (*link_get_by_code)(store *s, const char *code, sh_link *out); /* codes table */
-	int (*code_exists)(store *s, const char *code, bool *exists);      /* codes table */
-	int (*link_find_dup)(store *s, uint64_t url_hash, const char *url,
+	/* codes table, the code on domain domain_id (0: the default domain) */
+	int (*link_get_by_code)(store *s, int64_t domain_id, const char *code, sh_link *out);
+	int (*code_exists)(store *s, int64_t domain_id, const char *code, bool *exists);
+	int (*link_find_dup)(store *s, int64_t domain_id, uint64_t url_hash, const char *url,
 	                     int64_t owner_key_id, sh_link *out); /* generated code,
-	                     no expiry, no max visits, not disabled; SH_ENOTFOUND */
+	                     no expiry, no max visits, not disabled, on domain_id;
+	                     SH_ENOTFOUND */
 	int (*link_find_match)(store *s, const sh_link_match *m, sh_link *out); /* Shlink's
 	                     findIfExists (sh_link_match); SH_ENOTFOUND */
 	int (*link_update)(store *s, const sh_link *l);  /* all fields and tags by id */
@@ -297,6 +331,14 @@ typedef struct store_ops {
 	                                      every matching tag, NULL = not counted */
 	int (*tag_rename)(store *s, const char *from, const char *to); /* ENOTFOUND, ETAKEN */
 	int (*tag_delete)(store *s, const char *tag);   /* ENOTFOUND */
+
+	/* domains (sh_domain) */
+	int (*domain_list)(store *s, sh_domain_cb cb, void *ud); /* every row, by id */
+	/* the id of authority's row, made when there is none (one statement:
+	 * instances adding the same authority at once get the same id) */
+	int (*domain_add)(store *s, const char *authority, int64_t *id);
+	/* sets the three redirects of d->authority's row (made when missing) */
+	int (*domain_set_redirects)(store *s, const sh_domain *d);
 
 	/* API keys */
 	int (*key_insert)(store *s, sh_api_key *k);     /* sets k->id */
@@ -370,6 +412,14 @@ int store_link_get_by_code(store *s, const char *code, sh_link *out);
 int store_code_exists(store *s, const char *code, bool *exists);
 int store_link_find_dup(store *s, uint64_t url_hash, const char *url,
                         int64_t owner_key_id, sh_link *out);
+/* The same on domain domain_id (the three above: the default domain). */
+int store_link_get_by_code_in(store *s, int64_t domain_id, const char *code, sh_link *out);
+int store_code_exists_in(store *s, int64_t domain_id, const char *code, bool *exists);
+int store_link_find_dup_in(store *s, int64_t domain_id, uint64_t url_hash, const char *url,
+                           int64_t owner_key_id, sh_link *out);
+int store_domain_list(store *s, sh_domain_cb cb, void *ud);
+int store_domain_add(store *s, const char *authority, int64_t *id);
+int store_domain_set_redirects(store *s, const sh_domain *d);
 int store_link_find_match(store *s, const sh_link_match *m, sh_link *out);
 int store_link_update(store *s, const sh_link *l);
 int store_link_delete(store *s, int64_t id);

@@ -171,6 +171,7 @@ enum import_col {
 	COL_MAX_VISITS,
 	COL_REDIRECT,
 	COL_VISITS,
+	COL_DOMAIN, /* the link's domain, empty: the default one */
 	NCOLS
 };
 

@@ -36,12 +36,19 @@ static const cli_opt add_opts[] = {
     {"title", "T", false, "a title (at most 512 bytes)"},
     {"tag", "T", true, "a tag ([a-z0-9_-]{1,32}); repeat for more (at most 16)"},
     {"no-dedupe", NULL, false, "always make a new link, even if one exists for this URL"},
+    {"domain", "HOST", false, "the link's domain (host[:port]; default: the base URL's)"},
     {"json", NULL, false, "print the Shlink ShortUrl JSON object instead of the short URL"},
     {NULL, NULL, false, NULL},
 };
 
-static const cli_opt json_opts[] = {
+static const cli_opt info_opts[] = {
     {"json", NULL, false, "print JSON (Shlink ShortUrl objects)"},
+    {"domain", "HOST", false, "the link's domain (host[:port]; default: the base URL's)"},
+    {NULL, NULL, false, NULL},
+};
+
+static const cli_opt domain_opts[] = {
+    {"domain", "HOST", false, "the link's domain (host[:port]; default: the base URL's)"},
     {NULL, NULL, false, NULL},
 };
 
@@ -49,6 +56,7 @@ static const cli_opt list_opts[] = {
     {"limit", "N", false, "print at most N links (default: all)"},
     {"tag", "T", true, "only links with this tag (repeat: any of them)"},
     {"json", NULL, false, "print one JSON array of Shlink ShortUrl objects"},
+    {"domain", "HOST", false, "only the links of this domain (DEFAULT: the default one)"},
     {NULL, NULL, false, NULL},
 };
 
@@ -88,16 +96,17 @@ static const cli_cmd cli_cmds[] = {
      cmd_serve},
     {"add",
      "add URL [--code C] [--expires WHEN] [--max-visits N] [--redirect 301|302|307|308] "
-     "[--title T] [--tag T]... [--no-dedupe] [--json]",
+     "[--title T] [--tag T]... [--no-dedupe] [--domain HOST] [--json]",
      "shorten URL; prints the short URL alone", 1, 1, add_opts, CLI_OPEN_CREATE, cmd_add},
-    {"resolve", "resolve CODE", "print the stored long URL of CODE alone (counts no visit)", 1, 1,
-     NULL, CLI_OPEN_EXISTING, cmd_resolve},
-    {"info", "info CODE [--json]", "show a link and its visit count", 1, 1, json_opts,
-     CLI_OPEN_EXISTING, cmd_info},
-    {"list", "list [--limit N] [--tag T]... [--json]", "list links, newest first", 0, 0, list_opts,
-     CLI_OPEN_EXISTING, cmd_list},
-    {"delete", "delete CODE", "delete a link; its code answers 404 at once", 1, 1, NULL,
-     CLI_OPEN_EXISTING, cmd_delete},
+    {"resolve", "resolve CODE [--domain HOST]",
+     "print the stored long URL of CODE alone (counts no visit)", 1, 1, domain_opts,
+     CLI_OPEN_EXISTING, cmd_resolve},
+    {"info", "info CODE [--domain HOST] [--json]", "show a link and its visit count", 1, 1,
+     info_opts, CLI_OPEN_EXISTING, cmd_info},
+    {"list", "list [--limit N] [--tag T]... [--domain HOST] [--json]", "list links, newest first",
+     0, 0, list_opts, CLI_OPEN_EXISTING, cmd_list},
+    {"delete", "delete CODE [--domain HOST]", "delete a link; its code answers 404 at once", 1, 1,
+     domain_opts, CLI_OPEN_EXISTING, cmd_delete},
     {"import", "import FILE [--format csv|json|sql]",
      "import links from FILE (- = standard input), all or nothing; also the exports "
      "of Shlink, YOURLS, Kutt and Bitly", 1, 1, import_opts,

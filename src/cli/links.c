@@ -39,9 +39,9 @@ int cli_print_link_json(const svc *v, const sh_link *l, bool compact)
 	return cli_print_json(linkjson_short_url(v, l), compact);
 }
 
-static const char *short_url(const cli *c, const char *code, char *buf, size_t n)
+static const char *short_url(const cli *c, const sh_link *l, char *buf, size_t n)
 {
-	return svc_short_url(c->sv, code, buf, n);
+	return svc_link_short_url(c->sv, l, buf, n);
 }
 
 int cmd_add(cli *c)
@@ -59,6 +59,7 @@ int cmd_add(cli *c)
 	req.custom_code = cli_opt_get(c, "code");
 	req.find_if_exists = !cli_flag(c, "no-dedupe");
 	req.title = cli_opt_get(c, "title");
+	req.domain = cli_opt_get(c, "domain");
 	req.now = sh_now();
 	if ((v = cli_opt_get(c, "expires")) != NULL) {
 		if (sh_when_parse(v, req.now, &req.expires_at) != 0)
@@ -115,23 +116,32 @@ int cmd_add(cli *c)
 		}
 		fputs("\n", stdout);
 	} else {
-		printf("%s\n", short_url(c, u.link.code, buf, sizeof buf));
+		printf("%s\n", short_url(c, &u.link, buf, sizeof buf));
 	}
 out:
 	svc_unit_clear(&u);
 	return status;
 }
 
-/* Looks up CODE; reports "not found" (exit 1). */
+/* Looks up CODE on --domain; reports "not found" (exit 1). */
 static int get_link(cli *c, const char *code, sh_link *l)
 {
-	char clean[160];
+	const char *domain = cli_opt_get(c, "domain");
+	char clean[160], cd[SH_AUTHORITY_MAX * 4 + 1];
+	sh_err e = {0};
 	int rc;
 
-	rc = svc_get(c->sv, c->st, code, NULL, l);
+	rc = svc_get_on(c->sv, c->st, domain, code, NULL, l, &e);
+	if (rc == SH_ENOTFOUND && domain)
+		return cli_error(CLI_FAIL, "no link has the code %s on the domain %s; check it with "
+		                 "`shorty list --domain %s`",
+		                 cli_clean(code, clean, sizeof clean), cli_clean(domain, cd, sizeof cd),
+		                 cd);
 	if (rc == SH_ENOTFOUND)
 		return cli_error(CLI_FAIL, "no link has the code %s; check it with `shorty list`",
 		                 cli_clean(code, clean, sizeof clean));
+	if (rc == SH_EINVAL)
+		return cli_error(CLI_USAGE, "--domain: %s", e.msg);
 	if (rc)
 		return cli_report(rc, &c->st->last_err, "cannot read the link");
 	return CLI_OK;
@@ -175,7 +185,8 @@ int cmd_info(cli *c)
 		goto out;
 	}
 	kv("code:", l.code);
-	kv("short url:", short_url(c, l.code, buf, sizeof buf));
+	kv("short url:", short_url(c, &l, buf, sizeof buf));
+	kv("domain:", l.domain[0] ? l.domain : svc_domain_default(c->sv));
 	kv("url:", l.url);
 	kv("created:", sh_time_format(l.created_at, tbuf));
 	if (l.valid_since)
@@ -224,7 +235,7 @@ static int list_cb(const sh_link *l, void *ud)
 			return 1;
 		}
 	} else {
-		printf("%s\t%s\t%s\n", l->code, short_url(x->c, l->code, buf, sizeof buf), l->url);
+		printf("%s\t%s\t%s\n", l->code, short_url(x->c, l, buf, sizeof buf), l->url);
 	}
 	x->printed++;
 	return 0;
@@ -258,6 +269,18 @@ int cmd_list(cli *c)
 	q.tags = ntags ? tags : NULL;
 	q.ntags = ntags;
 	q.now = sh_now();
+	if ((v = cli_opt_get(c, "domain")) != NULL) {
+		sh_err e = {0};
+		q.one_domain = true;
+		rc = strcmp(v, "DEFAULT") == 0 ? 0
+		                               : svc_domain_id(c->sv, c->st, v, false, &q.domain_id, &e);
+		if (rc == SH_EINVAL)
+			return cli_error(CLI_USAGE, "--domain: %s", e.msg);
+		if (rc == SH_ENOTFOUND)
+			q.domain_id = -1; /* no link is on it: none listed */
+		else if (rc)
+			return cli_report(rc, &e, "cannot list the links");
+	}
 	if (x.json)
 		fputs("[", stdout);
 	rc = svc_list(c->sv, c->st, NULL, &q, list_cb, &x, NULL);
@@ -281,10 +304,20 @@ int cmd_delete(cli *c)
 		return cli_error(CLI_FAIL, "no link has the code %s; check it with `shorty list`",
 		                 cli_clean(c->args[0], clean, sizeof clean));
 	snprintf(u.code, sizeof u.code, "%s", c->args[0]);
+	u.domain = cli_opt_get(c, "domain");
 	rc = cli_write(c, &u);
+	if (rc == SH_ENOTFOUND && u.domain) {
+		char cd[SH_AUTHORITY_MAX * 4 + 1];
+		return cli_error(CLI_FAIL, "no link has the code %s on the domain %s; check it with "
+		                 "`shorty list --domain %s`",
+		                 cli_clean(c->args[0], clean, sizeof clean),
+		                 cli_clean(u.domain, cd, sizeof cd), cd);
+	}
 	if (rc == SH_ENOTFOUND)
 		return cli_error(CLI_FAIL, "no link has the code %s; check it with `shorty list`",
 		                 cli_clean(c->args[0], clean, sizeof clean));
+	if (rc == SH_EINVAL && u.domain)
+		return cli_error(CLI_USAGE, "--domain: %s", u.err.msg);
 	if (rc)
 		return cli_report(rc, &u.err, "cannot delete the link");
 	return CLI_OK;

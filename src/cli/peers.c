@@ -63,7 +63,7 @@ struct peer_format {
 
 static const peer_col shlink_cols[] = {{"shortCode", COL_CODE}, {"longUrl", COL_URL},   {"title", COL_TITLE},
                    {"tags", COL_TAGS},      {"createdAt", COL_CREATED}, {"visits", COL_VISITS},
-                   {NULL, 0}},
+                   {"domain", COL_DOMAIN}, {NULL, 0}},
   yourls_cols[] = {{"source", COL_CODE},  {"target", COL_URL}, {"hits", COL_VISITS},
                    {"keyword", COL_CODE}, {"url", COL_URL},    {"title", COL_TITLE},
                    {"timestamp", COL_CREATED}, {"clicks", COL_VISITS}, {NULL, 0}},

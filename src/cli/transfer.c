@@ -3,8 +3,8 @@
  * as CSV or JSON.
  *
  * CSV columns: code,url,title,tags,created_at,expires_at,max_visits,
- * redirect_status,visits (tags separated by spaces, times RFC 3339, empty =
- * none). Import reads the header to find the columns (any order; Shlink's
+ * redirect_status,visits,domain (tags separated by spaces, times RFC 3339,
+ * empty = none; domain empty: the default one). Import reads the header to find the columns (any order; Shlink's
  * "Short code" / "Long URL" spellings too; unknown columns ignored) and
  * streams the rows (csv.c). JSON: an array of Shlink ShortUrl objects, as
  * `export --format json` and `list --json` write them (Shlink create bodies
@@ -50,7 +50,7 @@
 /* enum import_col (cli.h): the columns every format is read into */
 static const char *const col_names[NCOLS] = {
     "code",       "url",        "title",           "tags",   "created_at",
-    "expires_at", "max_visits", "redirect_status", "visits",
+    "expires_at", "max_visits", "redirect_status", "visits",     "domain",
 };
 
 /* Header spellings, compared after lower-casing and dropping ' ', '_', '-'. */
@@ -72,6 +72,7 @@ static const struct {
     {"maxvisits", COL_MAX_VISITS},
     {"redirectstatus", COL_REDIRECT},
     {"visits", COL_VISITS},
+    {"domain", COL_DOMAIN},
     {NULL, 0},
 };
 
@@ -149,7 +150,8 @@ static int import_one(struct importer *im, svc_create_req *req, const rules_set 
 	req->find_matching = false;
 	rc = svc_shorten(im->v, im->ws, req, &l, NULL, &err);
 	if (rc == 0 && rules_count(rs) > 0)
-		rc = svc_rules_set(im->v, im->ws, l.code, NULL, rs, NULL, &err);
+		rc = svc_rules_set_on(im->v, im->ws, l.domain[0] ? l.domain : NULL, l.code, NULL, rs,
+		                      NULL, &err);
 	sh_link_clear(&l);
 	if (rc == SH_ETAKEN && req->custom_code)
 		return row_error(im, CLI_FAIL,
@@ -229,6 +231,9 @@ static int import_cells(struct importer *im, const char *const cell[NCOLS], int6
 	req.url = cell[COL_URL];
 	req.custom_code = cell[COL_CODE][0] ? cell[COL_CODE] : NULL;
 	req.title = cell[COL_TITLE][0] ? cell[COL_TITLE] : NULL;
+	req.domain = cell[COL_DOMAIN][0] && strcmp(cell[COL_DOMAIN], "DEFAULT") != 0
+	                 ? cell[COL_DOMAIN]
+	                 : NULL;
 	req.visits = visits > 0 ? visits : 0;
 	if (parse_time_cell(im, "created_at", cell[COL_CREATED], &req.now) ||
 	    parse_time_cell(im, "expires_at", cell[COL_EXPIRES], &req.expires_at))
@@ -792,7 +797,9 @@ static int export_cb(const sh_link *l, void *ud)
 		snprintf(num, sizeof num, "%" PRId64, l->max_visits);
 		fputs(num, stdout);
 	}
-	printf(",%d,%" PRId64 "\n", l->redirect_status, l->visits);
+	printf(",%d,%" PRId64 ",", l->redirect_status, l->visits);
+	csv_put(stdout, l->domain, true);
+	putchar('\n');
 	x->n++;
 	return 0;
 }

@@ -99,7 +99,16 @@
 	X("resolve-titles", "SHORTY_RESOLVE_TITLES", CFG_BOOL, "false", 0, 0, NULL,                \
 	  "fetch the <title> of a new link's page when it has none (after the create; 3 s, "       \
 	  "512 KiB, public http(s) addresses only), as Shlink's AUTO_RESOLVE_TITLES",              \
-	  resolve_titles)
+	  resolve_titles)                                                                          \
+	X("base-url-redirect", "SHORTY_BASE_URL_REDIRECT", CFG_STR, NULL, 0, 0, NULL,              \
+	  "where GET / on the default domain redirects (Shlink's DEFAULT_BASE_URL_REDIRECT); "     \
+	  "unset = the page", base_url_redirect)                                                   \
+	X("regular-404-redirect", "SHORTY_REGULAR_404_REDIRECT", CFG_STR, NULL, 0, 0, NULL,        \
+	  "where a path that is no short URL redirects on the default domain; unset = 404",       \
+	  regular_404_redirect)                                                                    \
+	X("invalid-short-url-redirect", "SHORTY_INVALID_SHORT_URL_REDIRECT", CFG_STR, NULL, 0, 0,  \
+	  NULL, "where an unknown or gone short URL redirects on the default domain; unset = 404", \
+	  invalid_short_url_redirect)
 
 #define CFG_OPT(n, e, t, d, lo, hi, ch, h, f) {n, e, t, d, lo, hi, ch, h, offsetof(sh_config, f)},
 #define CFG_WIDTH(n, e, t, d, lo, hi, ch, h, f) sizeof(((sh_config *)0)->f),

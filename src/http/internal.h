@@ -382,6 +382,10 @@ int rest_authenticate(http_req *r, bool query_key, int *answered);
 /* Records an orphan visit (enum orphan_type) of this request's path when it
  * is a GET (redirect.c): the base URL, a regular 404. */
 void http_record_orphan(http_req *r, int orphan_type);
+/* When the domain of the request's Host has a "not found" redirect of kind
+ * (enum sh_redirect_kind; the default domain's are configured), answers a
+ * GET or HEAD with it (302) into *answered and returns true. */
+bool http_domain_redirect(http_req *r, int kind, int *answered);
 int http_yourls(http_req *r); /* yourls.c: /yourls-api.php */
 
 /* form.c: parses r's urlencoded or multipart/form-data body (the engine of

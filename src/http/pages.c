@@ -33,7 +33,11 @@ static int shorten_page(http_req *r, int status, const char *field, const char *
 
 int page_index(http_req *r)
 {
+	int answered = 0;
+
 	http_record_orphan(r, ORPHAN_BASE_URL); /* as Shlink: a visit of the base URL */
+	if (http_domain_redirect(r, SH_REDIRECT_BASE_URL, &answered))
+		return answered;
 	return shorten_page(r, 200, NULL, NULL, NULL);
 }
 

@@ -220,6 +220,29 @@ int http_reply_unknown_blocked(http_req *r)
 	                          NULL);
 }
 
+/* The domain the request's Host names (0: the default one, or unknown). */
+static int64_t request_domain(http_req *r)
+{
+	return svc_domain_of_host(r->v, r->w->rs, http_header(r, "Host"));
+}
+
+bool http_domain_redirect(http_req *r, int kind, int *answered)
+{
+	char url[2048];
+	const char *u;
+
+	if (!r->w || (r->meth != HTTP_GET && r->meth != HTTP_HEAD))
+		return false;
+	u = svc_domain_redirect(r->v, r->w->rs, request_domain(r), kind, url, sizeof(url));
+	if (!u)
+		return false;
+	if (http_add_header(r, "Location", u) < 0)
+		*answered = http_reply_error(r, SH_ENOMEM, NULL);
+	else
+		*answered = http_reply_empty(r, 302);
+	return true;
+}
+
 int http_reply_unknown_code(http_req *r)
 {
 	if (ratelimit_take(RL_NOTFOUND, r->ip) > 0)
@@ -246,11 +269,16 @@ int http_redirect(http_req *r)
 	/* without a reader connection (the store cannot be reached) the
 	 * cache still answers what it holds: svc_resolve takes a NULL store */
 	now = sh_now();
-	rc = svc_resolve(r->v, w->rs, r->arg, r->arg_len, t, now);
+	rc = svc_resolve_on(r->v, w->rs, request_domain(r), r->arg, r->arg_len, t, now);
 	if (rc == SH_ENOTFOUND) {
+		int answered = 0;
 		if (r->meth == HTTP_GET)
 			record_visit(r, 0, ORPHAN_INVALID_SHORT_URL, now);
-		return http_reply_unknown_code(r);
+		if (ratelimit_take(RL_NOTFOUND, r->ip) > 0)
+			return http_reply_unknown_blocked(r);
+		if (http_domain_redirect(r, SH_REDIRECT_INVALID_SHORT_URL, &answered))
+			return answered;
+		return http_reply_not_found(r);
 	}
 	if (rc < 0)
 		return http_reply_error(r, rc, NULL);
@@ -258,8 +286,11 @@ int http_redirect(http_req *r)
 		t->gone = SH_GONE_MAX_VISITS; /* the limit's last visits went to others */
 	if (t->gone != SH_GONE_NONE) {
 		/* as Shlink: a link that serves no more is an invalid short URL */
+		int answered = 0;
 		if (r->meth == HTTP_GET)
 			record_visit(r, 0, ORPHAN_INVALID_SHORT_URL, now);
+		if (http_domain_redirect(r, SH_REDIRECT_INVALID_SHORT_URL, &answered))
+			return answered;
 		return reply_gone(r, t->gone);
 	}
 	if (t->rules_hash)
@@ -310,7 +341,8 @@ int http_track(http_req *r)
 	if (!r->w->rs)
 		return http_reply_error(r, SH_ESTORE, NULL);
 	now = sh_now();
-	rc = svc_resolve(r->v, r->w->rs, r->arg, r->arg_len, r->w->target, now);
+	rc = svc_resolve_on(r->v, r->w->rs, request_domain(r), r->arg, r->arg_len, r->w->target,
+	                    now);
 	if (rc == SH_ENOTFOUND)
 		return http_reply_unknown_code(r);
 	if (rc < 0)

@@ -84,6 +84,44 @@ static int forbidden(http_req *r, const char *detail)
 	return http_reply_problem(r, 403, NULL, "Forbidden", detail, NULL);
 }
 
+/* The `domain` a request on one short URL names (?domain=): NULL for the
+ * default one (absent, empty, DEFAULT or its authority: the service knows). */
+static const char *query_domain(http_req *r)
+{
+	const char *d = http_query(r, "domain");
+
+	return d && *d && strcmp(d, "DEFAULT") != 0 ? d : NULL;
+}
+
+/* Shlink's 404 for a short URL, naming the domain when one was asked for. */
+static int short_url_not_found(http_req *r, const char *domain)
+{
+	char d[600];
+
+	if (!domain)
+		return http_reply_error(r, SH_ENOTFOUND, NULL);
+	snprintf(d, sizeof(d), "No URL found with short code \"%s\" for domain \"%.255s\"", r->arg,
+	         domain);
+	return http_reply_problem(r, 404, "short-url-not-found", "Short URL not found", d,
+	                          json_pack("{s:s,s:s}", "shortCode", r->arg, "domain", domain));
+}
+
+/* The link of the request's code on its ?domain=, or the answer (*answered). */
+static int get_link(http_req *r, sh_link *l, int *answered)
+{
+	const char *domain = query_domain(r);
+	sh_err e = {0};
+	int rc;
+
+	memset(l, 0, sizeof(*l));
+	rc = svc_get_on(r->v, r->w->rs, domain, r->arg, &r->caller, l, &e);
+	if (rc == SH_ENOTFOUND || rc == SH_EINVAL) /* a bad domain has no link (Shlink) */
+		*answered = short_url_not_found(r, domain);
+	else if (rc < 0)
+		*answered = http_reply_error(r, rc, NULL);
+	return rc < 0;
+}
+
 static bool parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out)
 {
 	char *end;
@@ -294,36 +332,6 @@ int rest_health(http_req *r)
 	return ret;
 }
 
-/* The default domain's authority: the base URL's host[:port]. */
-static const char *base_authority(http_req *r, char *host, size_t hostsz)
-{
-	const char *base = r->cfg->base_url ? r->cfg->base_url : "http://localhost:8000";
-	const char *h = strstr(base, "://");
-	size_t n;
-
-	h = h ? h + 3 : base;
-	n = strcspn(h, "/");
-	if (n >= hostsz)
-		n = hostsz - 1;
-	memcpy(host, h, n);
-	host[n] = '\0';
-	return host;
-}
-
-int rest_domains(http_req *r)
-{
-	char host[256];
-
-	base_authority(r, host, sizeof host);
-	json_t *redirects = json_pack("{s:n,s:n,s:n}", "baseUrlRedirect", "regular404Redirect",
-	                              "invalidShortUrlRedirect");
-	json_t *j =
-	    json_pack("{s:{s:[{s:s,s:b,s:O}],s:O}}", "domains", "data", "domain", host, "isDefault",
-	              1, "redirects", redirects, "defaultRedirects", redirects);
-	json_decref(redirects);
-	return http_reply_json(r, 200, j);
-}
-
 int rest_mercure(http_req *r)
 {
 	return http_reply_problem(
@@ -340,6 +348,7 @@ typedef struct rest_job {
 	char old_tag[SH_TAG_MAX * 4 + 1], new_tag[SH_TAG_MAX * 4 + 1];
 	struct tag_collect tags;
 	bool legacy_txt;
+	sh_domain dom; /* PATCH /domains/redirects: what was asked for */
 } rest_job;
 
 static void rest_job_free(void *p)
@@ -366,6 +375,7 @@ static rest_job *job_new(http_req *r, svc_unit_kind kind)
 }
 
 static int job_reply(http_req *r, int rc);
+static json_t *domain_redirects(const sh_domain *d);
 
 static int job_submit(http_req *r, rest_job *j)
 {
@@ -388,13 +398,27 @@ static int job_reply(http_req *r, int rc)
 		}
 		return http_reply_json(r, 200, linkjson_short_url(r->v, &j->u.link));
 	case SVC_UNIT_UPDATE:
+		if (rc == SH_ENOTFOUND || (rc == SH_EINVAL && j->u.err.field &&
+		                           strcmp(j->u.err.field, "domain") == 0))
+			return short_url_not_found(r, j->u.update.domain);
 		if (rc < 0)
 			return http_reply_error(r, rc, &j->u.err);
 		return http_reply_json(r, 200, linkjson_short_url(r->v, &j->u.link));
 	case SVC_UNIT_DELETE:
+		if (rc == SH_ENOTFOUND || rc == SH_EINVAL)
+			return short_url_not_found(r, j->u.domain);
 		if (rc < 0)
 			return http_reply_error(r, rc, &j->u.err);
 		return http_reply_empty(r, 204);
+	case SVC_UNIT_DOMAIN_REDIRECTS:
+		if (rc == SH_EFORBIDDEN)
+			return http_reply_problem(r, 400, "invalid-domain", "Invalid domain",
+			                          j->u.err.msg, NULL);
+		if (rc == SH_EINVAL && j->u.err.field)
+			return invalid(r, j->u.err.field, j->u.err.msg);
+		if (rc < 0)
+			return http_reply_error(r, rc, &j->u.err);
+		return http_reply_json(r, 200, domain_redirects(&j->u.dom));
 	case SVC_UNIT_VISITS_DELETE:
 		if (rc < 0)
 			return http_reply_error(r, rc, NULL);
@@ -426,6 +450,114 @@ static int job_reply(http_req *r, int rc)
 		break;
 	}
 	return http_reply_error(r, SH_ESTORE, NULL);
+}
+
+/* ---- domains ------------------------------------------------------------------------- */
+
+static json_t *jstr_or_null(const char *s);
+
+/* A domain's redirects as Shlink shows them (null: none). */
+static json_t *domain_redirects(const sh_domain *d)
+{
+	return json_pack("{s:o,s:o,s:o}", "baseUrlRedirect",
+	                 jstr_or_null(d->redirect[SH_REDIRECT_BASE_URL]), "regular404Redirect",
+	                 jstr_or_null(d->redirect[SH_REDIRECT_REGULAR_404]),
+	                 "invalidShortUrlRedirect",
+	                 jstr_or_null(d->redirect[SH_REDIRECT_INVALID_SHORT_URL]));
+}
+
+struct domains_ctx {
+	json_t *data, *defaults;
+};
+
+static int domains_cb(const sh_domain *d, void *ud)
+{
+	struct domains_ctx *c = ud;
+	json_t *o;
+
+	if (d->id == 0) /* the default domain: its redirects are the defaults */
+		c->defaults = domain_redirects(d);
+	o = json_pack("{s:s,s:b,s:o}", "domain", d->authority, "isDefault", d->id == 0,
+	              "redirects", domain_redirects(d));
+	if (!o || json_array_append_new(c->data, o) != 0)
+		return SH_ENOMEM;
+	return 0;
+}
+
+/* GET /domains: the default domain, then every other one a link or a
+ * redirect named (Shlink lists the domains in use). */
+static int list_domains(http_req *r)
+{
+	struct domains_ctx c = {json_array(), NULL};
+	int rc;
+
+	if (!c.data)
+		return http_reply_error(r, SH_ENOMEM, NULL);
+	rc = svc_domain_list(r->v, r->w->rs, domains_cb, &c);
+	if (rc < 0 || !c.defaults) {
+		json_decref(c.data);
+		json_decref(c.defaults);
+		return http_reply_error(r, rc < 0 ? rc : SH_ENOMEM, NULL);
+	}
+	return http_reply_json(r, 200, json_pack("{s:{s:o,s:o}}", "domains", "data", c.data,
+	                                         "defaultRedirects", c.defaults));
+}
+
+static const char *const redirect_fields[SH_REDIRECTS] = {
+    [SH_REDIRECT_BASE_URL] = "baseUrlRedirect",
+    [SH_REDIRECT_REGULAR_404] = "regular404Redirect",
+    [SH_REDIRECT_INVALID_SHORT_URL] = "invalidShortUrlRedirect",
+};
+
+/* PATCH /domains/redirects {"domain", and any of the three redirects: a URL
+ * or null}; what is absent stays (Shlink). */
+static int edit_domain_redirects(http_req *r)
+{
+	bad_fields bad = {0};
+	json_t *x;
+	rest_job *j;
+	int answered = 0, k;
+
+	if (!svc_caller_is_admin(&r->caller))
+		return forbidden(r, "Only admin API keys can change domain redirects.");
+	j = job_new(r, SVC_UNIT_DOMAIN_REDIRECTS);
+	if (!j)
+		return http_reply_error(r, SH_ENOMEM, NULL);
+	j->body = http_body_json(r, &answered);
+	if (!j->body)
+		return answered;
+	if (!json_is_object(j->body))
+		return http_reply_problem(r, 400, "invalid-data", "Invalid data",
+		                          "The body must be a JSON object.",
+		                          json_pack("{s:[]}", "invalidElements"));
+	x = json_object_get(j->body, "domain");
+	if (!json_is_string(x) || !*json_string_value(x) ||
+	    strlen(json_string_value(x)) > SH_AUTHORITY_MAX)
+		bad_add(&bad, "domain", "domain is required: the authority (host[:port]) of a domain.");
+	else
+		snprintf(j->dom.authority, sizeof(j->dom.authority), "%s", json_string_value(x));
+	for (k = 0; k < SH_REDIRECTS; k++) {
+		x = json_object_get(j->body, redirect_fields[k]);
+		if (!x)
+			continue;
+		j->u.given |= 1u << k;
+		if (json_is_string(x))
+			j->dom.redirect[k] = (char *)json_string_value(x); /* the body's: not freed */
+		else if (!json_is_null(x))
+			bad_add(&bad, redirect_fields[k], "A redirect is a URL or null.");
+	}
+	if (bad_reply(r, &bad, &answered))
+		return answered;
+	j->u.domain_in = &j->dom;
+	j->u.caller = r->caller;
+	return job_submit(r, j);
+}
+
+int rest_domains(http_req *r)
+{
+	if (r->meth == HTTP_PATCH)
+		return edit_domain_redirects(r);
+	return list_domains(r);
 }
 
 /* ---- short URLs ------------------------------------------------------------------------ */
@@ -495,15 +627,6 @@ static int list_cb(const sh_link *l, void *ud)
 		return 1;
 	json_array_append_new(c->arr, o);
 	return 0;
-}
-
-/* Whether a `domain` parameter names the default domain ("DEFAULT", as
- * Shlink spells it, or its authority): every link is on it. */
-static bool is_default_domain(http_req *r, const char *d)
-{
-	char host[256];
-
-	return strcmp(d, "DEFAULT") == 0 || strcasecmp(d, base_authority(r, host, sizeof host)) == 0;
 }
 
 /* "any" (the default) or "all"; false on anything else. */
@@ -587,10 +710,18 @@ static int list_short_urls(http_req *r)
 	c.arr = json_array();
 	if (!c.arr)
 		return http_reply_error(r, SH_ENOMEM, NULL);
-	/* one domain: every link is on the default one, none on another */
-	if (domain && *domain && !is_default_domain(r, domain))
-		rc = 0;
-	else
+	/* one domain: DEFAULT or an authority (one no link is on: none) */
+	rc = 0;
+	if (domain && *domain) {
+		sh_err e = {0};
+		q.one_domain = true;
+		rc = strcmp(domain, "DEFAULT") == 0
+		         ? 0
+		         : svc_domain_id(r->v, r->w->rs, domain, false, &q.domain_id, &e);
+	}
+	if (rc == SH_ENOTFOUND || rc == SH_EINVAL)
+		rc = 0; /* no such domain: no links */
+	else if (rc == 0)
 		rc = svc_list(r->v, r->w->rs, &r->caller, &q, list_cb, &c, &total);
 	if (rc < 0) {
 		json_decref(c.arr);
@@ -696,10 +827,8 @@ int rest_short_url(http_req *r)
 	if (!codec_custom_valid(r->arg, r->arg_len))
 		return http_reply_error(r, SH_ENOTFOUND, NULL);
 	if (r->meth == HTTP_GET || r->meth == HTTP_HEAD) {
-		memset(&l, 0, sizeof(l));
-		rc = svc_get(r->v, r->w->rs, r->arg, &r->caller, &l);
-		if (rc < 0)
-			return http_reply_error(r, rc, NULL);
+		if (get_link(r, &l, &answered))
+			return answered;
 		json_t *o = linkjson_short_url(r->v, &l);
 		sh_link_clear(&l);
 		return http_reply_json(r, 200, o);
@@ -711,6 +840,7 @@ int rest_short_url(http_req *r)
 		return http_reply_error(r, SH_ENOMEM, NULL);
 	memcpy(j->u.code, r->arg, r->arg_len + 1);
 	j->u.caller = r->caller;
+	j->u.domain = query_domain(r); /* MHD keeps it for the request's life */
 	if (r->meth == HTTP_PATCH) {
 		j->body = http_body_json(r, &answered);
 		if (!j->body)
@@ -719,6 +849,7 @@ int rest_short_url(http_req *r)
 		if (rc < 0)
 			return http_reply_error(r, rc, &j->u.err);
 		j->u.update.now = sh_now();
+		j->u.update.domain = j->u.domain;
 	}
 	return job_submit(r, j);
 }
@@ -953,6 +1084,19 @@ static int reply_visits(http_req *r, sh_visit_query *q, const char *redirect_url
 
 	if (parse_paging(r, &p, &answered))
 		return answered;
+	/* ?domain= on the lists of many links' visits (tag, non-orphan): only
+	 * the visits of that domain's links; a domain no link is on has none */
+	if (!q->one_domain && q->link_id == 0 && q->orphan == 0 && http_query(r, "domain")) {
+		const char *d = http_query(r, "domain");
+		sh_err e = {0};
+		q->one_domain = true;
+		rc = strcmp(d, "DEFAULT") == 0 ? 0
+		                               : svc_domain_id(r->v, r->w->rs, d, false, &q->domain_id, &e);
+		if (rc == SH_ENOTFOUND || rc == SH_EINVAL)
+			q->domain_id = -1;
+		else if (rc < 0)
+			return http_reply_error(r, rc, NULL);
+	}
 	/* as Shlink: every visit unless a page size is asked for */
 	ipp = http_query(r, "itemsPerPage");
 	all = !ipp || strcmp(ipp, "-1") == 0 || strcmp(ipp, "0") == 0;
@@ -986,14 +1130,12 @@ int rest_short_url_visits(http_req *r)
 {
 	sh_link l;
 	sh_visit_query q;
-	int rc, ret;
+	int answered = 0, ret;
 
 	if (!codec_custom_valid(r->arg, r->arg_len))
 		return http_reply_error(r, SH_ENOTFOUND, NULL);
-	memset(&l, 0, sizeof(l));
-	rc = svc_get(r->v, r->w->rs, r->arg, &r->caller, &l);
-	if (rc < 0)
-		return http_reply_error(r, rc, NULL);
+	if (get_link(r, &l, &answered))
+		return answered;
 	if (r->meth == HTTP_DELETE) {
 		rest_job *j;
 		int64_t id = l.id;
@@ -1059,21 +1201,27 @@ int rest_visits_orphan(http_req *r)
 	return reply_visits(r, &q, NULL);
 }
 
-/* GET /domains/{domain}/visits: the visits of the domain's links. Every
- * link is on the default domain, named DEFAULT or by its authority. */
+/* GET /domains/{domain}/visits: the visits of the domain's links; the
+ * default domain is DEFAULT or its authority. */
 int rest_domain_visits(http_req *r)
 {
 	sh_visit_query q;
-	char host[256], d[400];
+	sh_err e = {0};
+	char d[400];
+	int rc = 0;
 
-	base_authority(r, host, sizeof host);
-	if (strcmp(r->arg, "DEFAULT") != 0 && strcasecmp(r->arg, host) != 0) {
+	memset(&q, 0, sizeof(q));
+	q.orphan = 0;
+	q.one_domain = true;
+	if (strcmp(r->arg, "DEFAULT") != 0)
+		rc = svc_domain_id(r->v, r->w->rs, r->arg, false, &q.domain_id, &e);
+	if (rc == SH_ENOTFOUND || rc == SH_EINVAL) {
 		snprintf(d, sizeof d, "Domain with authority \"%.255s\" could not be found", r->arg);
 		return http_reply_problem(r, 404, "domain-not-found", "Domain not found", d,
 		                          json_pack("{s:s}", "authority", r->arg));
 	}
-	memset(&q, 0, sizeof(q));
-	q.orphan = 0;
+	if (rc < 0)
+		return http_reply_error(r, rc, NULL);
 	return reply_visits(r, &q, NULL);
 }
 

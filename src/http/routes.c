@@ -51,6 +51,8 @@ const http_route http_routes[] = {
     {"/rest/v3/tags/stats", ANY_GET, ROUTE_REST, rest_tags_stats, "rest_tags_stats"},
     {"/rest/v3/tags/*/visits", ANY_GET, ROUTE_REST, rest_tag_visits, "rest_tag_visits"},
     {"/rest/v3/domains", ANY_GET, ROUTE_REST, rest_domains, "rest_domains"},
+    {"/rest/v3/domains/redirects", HTTP_PATCH, ROUTE_REST | ROUTE_JSON_BODY, rest_domains,
+     "rest_domain_redirects"},
     {"/rest/v3/domains/*/visits", ANY_GET, ROUTE_REST, rest_domain_visits,
      "rest_domain_visits"},
     {"/rest/v3/mercure-info", ANY_GET, ROUTE_REST, rest_mercure, "rest_mercure"},
@@ -205,8 +207,12 @@ int http_dispatch(http_req *r)
 	if (!hit) {
 		if (r->is_rest && r->meth == HTTP_OPTIONS)
 			return preflight(r);
-		if (!r->is_rest)
+		if (!r->is_rest) {
+			int answered = 0;
 			http_record_orphan(r, ORPHAN_REGULAR_404);
+			if (http_domain_redirect(r, SH_REDIRECT_REGULAR_404, &answered))
+				return answered;
+		}
 		return http_reply_not_found(r);
 	}
 	memcpy(r->arg, arg, arglen + 1);

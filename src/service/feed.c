@@ -44,7 +44,7 @@ static void on_msg(const char *msg, void *ud)
 {
 	svc_feed *f = ud;
 	svc *v = f->v;
-	char code[CODE_MAX + 1];
+	char code[SVC_CACHE_KEY_MAX]; /* a cache key: the code, or "domain:code" */
 	const char *p = strchr(msg, ' ');
 	size_t n;
 
@@ -58,7 +58,7 @@ static void on_msg(const char *msg, void *ud)
 	}
 	while (*p) {
 		n = strcspn(p, ",");
-		if (n > 0 && n <= CODE_MAX) {
+		if (n > 0 && n < SVC_CACHE_KEY_MAX) {
 			memcpy(code, p, n);
 			code[n] = '\0';
 			svc_cache_forget(v, code);

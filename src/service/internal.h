@@ -79,6 +79,16 @@ visit_limits *svc__limits(svc *v);
 /* Forgets what was counted for link_id (its visits were deleted). */
 void svc__limits_forget(svc *v, int64_t link_id);
 
+/* The domains' cache (domains.c): made by svc_open, freed by svc_close. */
+typedef struct domain_cache domain_cache;
+domain_cache *svc__domains_new(void);
+void svc__domains_free(domain_cache *c);
+domain_cache *svc__domains(svc *v);
+/* After a commit that made a domain or changed its redirects. */
+void svc__domains_changed(svc *v);
+/* The base URL, without a trailing slash. */
+const char *svc__base(const svc *v);
+
 /* The GeoIP database, NULL when none is configured. */
 struct geoip;
 const struct geoip *svc__geoip(const svc *v);

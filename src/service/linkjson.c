@@ -46,7 +46,7 @@ json_t *linkjson_short_url(const svc *v, const sh_link *l)
 	if (!o)
 		return NULL;
 	put(o, "shortCode", json_string(l->code), &bad);
-	put(o, "shortUrl", json_string(svc_short_url(v, l->code, sbuf, sizeof sbuf)), &bad);
+	put(o, "shortUrl", json_string(svc_link_short_url(v, l, sbuf, sizeof sbuf)), &bad);
 	put(o, "longUrl", json_string(l->url ? l->url : ""), &bad);
 	put(o, "dateCreated", json_string(sh_time_format(l->created_at, tbuf)), &bad);
 
@@ -75,7 +75,7 @@ json_t *linkjson_short_url(const svc *v, const sh_link *l)
 	}
 	put(o, "meta", meta, &bad);
 
-	put(o, "domain", json_null(), &bad);
+	put(o, "domain", l->domain[0] ? json_string(l->domain) : json_null(), &bad);
 	put(o, "title", l->title ? json_string(l->title) : json_null(), &bad);
 	put(o, "crawlable", json_boolean(l->crawlable), &bad);
 	put(o, "forwardQuery", json_boolean(l->forward_query), &bad);
@@ -287,7 +287,8 @@ static int parse_create(const json_t *obj, svc_create_req *req, const char *tagv
 	    bad_member(b, get_int(obj, "maxVisits", true, &present, &isnull, &req->max_visits, &e),
 	               &e) ||
 	    bad_member(b, get_tags(obj, &present, tagv, &req->ntags, &e), &e) ||
-	    bad_member(b, get_string(obj, "title", true, &present, &req->title, &e), &e))
+	    bad_member(b, get_string(obj, "title", true, &present, &req->title, &e), &e) ||
+	    bad_member(b, get_string(obj, "domain", true, &present, &req->domain, &e), &e))
 		return b->first;
 	req->tags = req->ntags ? tagv : NULL;
 	rc = get_bool(obj, "crawlable", &present, &bv, &e);

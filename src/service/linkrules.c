@@ -217,10 +217,19 @@ int svc_rules_pick(svc *v, store *s, svc_target *t, const rules_request *req)
 int svc_rules_get(svc *v, store *s, const char *code, const svc_caller *who, sh_link *link,
                   rules_set **out, sh_err *err)
 {
+	return svc_rules_get_on(v, s, NULL, code, who, link, out, err);
+}
+
+int svc_rules_get_on(svc *v, store *s, const char *domain, const char *code,
+                     const svc_caller *who, sh_link *link, rules_set **out, sh_err *err)
+{
+	sh_err e = {0};
 	int rc;
 
 	*out = NULL;
-	rc = svc_get(v, s, code, who, link);
+	rc = svc_get_on(v, s, domain, code, who, link, &e);
+	if (rc == SH_EINVAL)
+		rc = SH_ENOTFOUND; /* a bad domain has no link */
 	if (rc == SH_ENOTFOUND)
 		return sh_err_set(err, rc, NULL, "no link has the code %.64s", code);
 	if (rc)
@@ -234,6 +243,13 @@ int svc_rules_get(svc *v, store *s, const char *code, const svc_caller *who, sh_
 int svc_rules_set(svc *v, store *s, const char *code, const svc_caller *who,
                   const rules_set *rs, sh_link *out, sh_err *err)
 {
+	return svc_rules_set_on(v, s, NULL, code, who, rs, out, err);
+}
+
+int svc_rules_set_on(svc *v, store *s, const char *domain, const char *code,
+                     const svc_caller *who, const rules_set *rs, sh_link *out, sh_err *err)
+{
+	sh_err e = {0};
 	sh_link l;
 	json_t *list = NULL;
 	char *text = NULL;
@@ -256,7 +272,9 @@ int svc_rules_set(svc *v, store *s, const char *code, const svc_caller *who,
 		free(text);
 		return svc__store_err(s, rc, err);
 	}
-	rc = svc_get(v, s, code, who, &l);
+	rc = svc_get_on(v, s, domain, code, who, &l, &e);
+	if (rc == SH_EINVAL)
+		rc = SH_ENOTFOUND; /* a bad domain has no link */
 	if (rc == 0) {
 		free(l.redirect_rules);
 		l.redirect_rules = text; /* NULL: no rules */

@@ -82,6 +82,8 @@ struct svc {
 	rules_cache *rules;       /* compiled redirect rules by link (linkrules.c) */
 	visit_limits *limits;     /* visits let through per limited link (limits.c) */
 	geoip *geo;               /* NULL: no GeoIP database configured */
+	domain_cache *domains;    /* the store's domains (domains.c) */
+	char authority[SH_AUTHORITY_MAX + 1]; /* the default domain: base URL's host[:port] */
 };
 
 /* The cached form of a link: what a redirect needs, then the URL bytes. */
@@ -366,6 +368,17 @@ static int parse_base(svc *v, const char *base, sh_err *err)
 	n = strlen(v->base);
 	while (n > 0 && v->base[n - 1] == '/')
 		v->base[--n] = '\0';
+	{ /* the default domain: host[:port] after the scheme, lower case */
+		const char *a = strstr(v->base, "://");
+		size_t an;
+		a = a ? a + 3 : v->base;
+		an = strcspn(a, "/");
+		if (an > SH_AUTHORITY_MAX)
+			an = SH_AUTHORITY_MAX;
+		for (size_t i = 0; i < an; i++)
+			v->authority[i] = (char)tolower((unsigned char)a[i]);
+		v->authority[an] = '\0';
+	}
 
 	u = curl_url();
 	if (!u)
@@ -504,7 +517,8 @@ int svc_open(svc **out, const sh_config *cfg, store *s, sh_err *err)
 	}
 	v->rules = svc__rules_cache_new();
 	v->limits = svc__limits_new();
-	if (!v->rules || !v->limits) {
+	v->domains = svc__domains_new();
+	if (!v->rules || !v->limits || !v->domains) {
 		rc = sh_err_set(err, SH_ENOMEM, NULL, "out of memory for the rules cache");
 		goto out;
 	}
@@ -536,6 +550,7 @@ void svc_close(svc *v)
 	lru_destroy(v->cache);
 	svc__rules_cache_free(v->rules);
 	svc__limits_free(v->limits);
+	svc__domains_free(v->domains);
 	geoip_close(v->geo);
 	if (v->tags_mu_ok)
 		pthread_mutex_destroy(&v->tags_mu);
@@ -645,6 +660,21 @@ const geoip *svc__geoip(const svc *v)
 	return v->geo;
 }
 
+domain_cache *svc__domains(svc *v)
+{
+	return v->domains;
+}
+
+const char *svc__base(const svc *v)
+{
+	return v->base;
+}
+
+const char *svc_domain_default(const svc *v)
+{
+	return v->authority;
+}
+
 robots_cache *svc__robots(svc *v)
 {
 	return v->robots;
@@ -675,8 +705,9 @@ void svc_create_req_init(svc_create_req *req)
 	req->forward_query = -1;
 }
 
-/* Is code in use: a codes row, or the code of an existing COUNTER link? */
-static int code_taken(svc *v, store *s, const char *code, bool *taken)
+/* Is code in use on domain dom: a codes row, or the code of an existing
+ * COUNTER link of that domain? */
+static int code_taken(svc *v, store *s, int64_t dom, const char *code, bool *taken)
 {
 	sh_link l;
 	int64_t id;
@@ -684,7 +715,7 @@ static int code_taken(svc *v, store *s, const char *code, bool *taken)
 	int rc;
 
 	*taken = false;
-	rc = store_code_exists(s, code, &exists);
+	rc = store_code_exists_in(s, dom, code, &exists);
 	if (rc)
 		return rc;
 	if (exists) {
@@ -699,7 +730,7 @@ static int code_taken(svc *v, store *s, const char *code, bool *taken)
 		return 0;
 	if (rc)
 		return rc;
-	*taken = l.code_kind == CODE_KIND_COUNTER;
+	*taken = l.code_kind == CODE_KIND_COUNTER && l.domain_id == dom;
 	sh_link_clear(&l);
 	return 0;
 }
@@ -721,7 +752,7 @@ static int pick_counter(svc *v, store *s, sh_link *l)
 			return SH_EFULL;
 		if (codec_reserved(l->code, strlen(l->code)))
 			continue;
-		rc = store_code_exists(s, l->code, &taken);
+		rc = store_code_exists_in(s, l->domain_id, l->code, &taken);
 		if (rc)
 			return rc;
 		if (!taken) {
@@ -743,7 +774,7 @@ static int pick_random(svc *v, store *s, int len, sh_link *l)
 			codec_random_code(len, l->code);
 			if (codec_reserved(l->code, (size_t)len))
 				continue;
-			rc = code_taken(v, s, l->code, &taken);
+			rc = code_taken(v, s, l->domain_id, l->code, &taken);
 			if (rc)
 				return rc;
 			if (!taken) {
@@ -776,7 +807,7 @@ static int pick_hash(svc *v, store *s, int len, bool dedupe, sh_link *l, sh_link
 		if (codec_reserved(l->code, (size_t)len))
 			continue;
 		if (dedupe) {
-			rc = store_link_get_by_code(s, l->code, found);
+			rc = store_link_get_by_code_in(s, l->domain_id, l->code, found);
 			if (rc && rc != SH_ENOTFOUND)
 				return rc;
 			if (rc == 0 && found->code_kind == CODE_KIND_HASH &&
@@ -788,7 +819,7 @@ static int pick_hash(svc *v, store *s, int len, bool dedupe, sh_link *l, sh_link
 			}
 			sh_link_clear(found);
 		}
-		rc = code_taken(v, s, l->code, &taken);
+		rc = code_taken(v, s, l->domain_id, l->code, &taken);
 		if (rc)
 			return rc;
 		if (!taken) {
@@ -804,7 +835,7 @@ static int pick_custom(svc *v, store *s, const char *code, sh_link *l, sh_err *e
 	bool taken;
 	int rc;
 
-	rc = code_taken(v, s, code, &taken);
+	rc = code_taken(v, s, l->domain_id, code, &taken);
 	if (rc)
 		return svc__store_err(s, rc, err);
 	if (taken)
@@ -905,7 +936,8 @@ static int check_create(svc *v, const svc_create_req *req, sh_link *l, checks *c
 	       failed(c, check_status(l->redirect_status, &e), &e) ||
 	       failed(c, check_max_visits(req->max_visits, &e), &e) ||
 	       failed(c, check_times(req->valid_since, req->expires_at, &e), &e) ||
-	       failed(c, check_visits(req->visits, &e), &e));
+	       failed(c, check_visits(req->visits, &e), &e) ||
+	       failed(c, req->domain && *req->domain ? svc_domain_check(req->domain, l->domain, &e) : 0, &e));
 	return c->first;
 }
 
@@ -943,6 +975,7 @@ static int find_matching(svc *v, store *s, const svc_create_req *req, const sh_l
 	m.valid_since = req->valid_since;
 	m.expires_at = req->expires_at;
 	m.max_visits = req->max_visits;
+	m.domain_id = l->domain_id;
 	rc = store_link_find_match(s, &m, found);
 	if (rc == 0)
 		fill_code(v, found);
@@ -993,6 +1026,12 @@ int svc_shorten(svc *v, store *s, const svc_create_req *req, sh_link *out, bool 
 		goto out;
 	}
 	open = true;
+	/* the domain's row, made on its first link (in this transaction) */
+	rc = svc_domain_id(v, s, req->domain, true, &l.domain_id, err);
+	if (rc)
+		goto out;
+	if (l.domain_id == 0)
+		l.domain[0] = '\0';
 	if (req->find_matching) {
 		rc = find_matching(v, s, req, &l, &found);
 		if (rc == 0) {
@@ -1005,7 +1044,8 @@ int svc_shorten(svc *v, store *s, const svc_create_req *req, sh_link *out, bool 
 		}
 	}
 	if (dedupe) {
-		rc = store_link_find_dup(s, l.url_hash, l.url, l.owner_key_id, &found);
+		rc = store_link_find_dup_in(s, l.domain_id, l.url_hash, l.url, l.owner_key_id,
+		                            &found);
 		if (rc == 0 && found.valid_since != 0) {
 			/* not yet live: never the answer to a plain create */
 			sh_link_clear(&found);
@@ -1073,7 +1113,8 @@ commit:
 			*existed = true;
 	} else {
 		/* a negative entry may say this code does not exist */
-		svc_cache_forget(v, l.code);
+		char key[SVC_CACHE_KEY_MAX];
+		svc_cache_forget(v, svc_cache_key(l.domain_id, l.code, key));
 		*out = l;
 		memset(&l, 0, sizeof l);
 	}
@@ -1087,8 +1128,16 @@ out:
 
 /* ---- read ------------------------------------------------------------- */
 
-/* The link of code, limited to owner_key_id's links when != 0. */
-static int get_owned(svc *v, store *s, const char *code, int64_t owner_key_id, sh_link *out)
+static int not_found(const char *code, sh_err *err)
+{
+	return sh_err_set(err, SH_ENOTFOUND, NULL, "no link has the code %.64s",
+	                  code ? code : "");
+}
+
+/* The link of code on domain dom, limited to owner_key_id's links when
+ * != 0. */
+static int get_owned(svc *v, store *s, int64_t dom, const char *code, int64_t owner_key_id,
+                     sh_link *out)
 {
 	size_t n;
 	int64_t id;
@@ -1102,7 +1151,7 @@ static int get_owned(svc *v, store *s, const char *code, int64_t owner_key_id, s
 	memset(out, 0, sizeof *out);
 	if (codec_decode_id(&v->codec, code, n, &id) == 0) {
 		rc = store_link_get(s, id, out);
-		if (rc == 0 && out->code_kind == CODE_KIND_COUNTER) {
+		if (rc == 0 && out->code_kind == CODE_KIND_COUNTER && out->domain_id == dom) {
 			fill_code(v, out);
 			goto owner;
 		}
@@ -1110,7 +1159,7 @@ static int get_owned(svc *v, store *s, const char *code, int64_t owner_key_id, s
 		if (rc && rc != SH_ENOTFOUND)
 			return rc;
 	}
-	rc = store_link_get_by_code(s, code, out);
+	rc = store_link_get_by_code_in(s, dom, code, out);
 	if (rc) {
 		sh_link_clear(out);
 		return rc;
@@ -1125,7 +1174,24 @@ owner:
 
 int svc_get(svc *v, store *s, const char *code, const svc_caller *who, sh_link *out)
 {
-	return get_owned(v, s, code, svc_caller_owner(who), out);
+	return get_owned(v, s, 0, code, svc_caller_owner(who), out);
+}
+
+int svc_get_on(svc *v, store *s, const char *domain, const char *code, const svc_caller *who,
+               sh_link *out, sh_err *err)
+{
+	int64_t dom;
+	int rc = svc_domain_id(v, s, domain, false, &dom, err);
+
+	memset(out, 0, sizeof *out);
+	if (rc == SH_ENOTFOUND) /* no link was ever on it */
+		return not_found(code, err);
+	if (rc)
+		return rc;
+	rc = get_owned(v, s, dom, code, svc_caller_owner(who), out);
+	if (rc == SH_ENOTFOUND)
+		return not_found(code, err);
+	return rc ? svc__store_err(s, rc, err) : 0;
 }
 
 int svc_get_by_id(svc *v, store *s, int64_t id, sh_link *out)
@@ -1181,30 +1247,30 @@ static int apply_record(svc_target *t, size_t len, int64_t now)
 
 /* Cache miss: reads the link, writes its record at the start of t (cap
  * bytes) and caches it; unknown codes get a negative entry. */
-static int load_record(svc *v, store *s, const char *code, size_t n, svc_target *t, size_t cap,
-                       size_t *len)
+static int load_record(svc *v, store *s, int64_t dom, const char *code, size_t n,
+                       const char *key, size_t keylen, svc_target *t, size_t cap, size_t *len)
 {
 	char c[CODE_MAX + 1];
 	struct crec h;
 	sh_link l;
 	size_t ulen;
+	int rc;
 	lru *cache;
 	/* a forget between our read and our put (the writer's, or another
 	 * instance's change told by the feed) means what we read may be old:
 	 * then it is not cached */
-	uint64_t *slot = forget_slot(v, code, n);
+	uint64_t *slot = forget_slot(v, key, keylen);
 	uint64_t gen = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-	int rc;
 
 	memcpy(c, code, n);
 	c[n] = '\0';
-	rc = get_owned(v, s, c, 0, &l);
+	rc = get_owned(v, s, dom, c, 0, &l);
 	cache = v->cache;
 	if (cache && __atomic_load_n(slot, __ATOMIC_ACQUIRE) != gen)
 		cache = NULL;
 	if (rc == SH_ENOTFOUND) {
 		if (cache)
-			(void)lru_put_negative(cache, code, n, mono_ms(), TTL_NEGATIVE_MS);
+			(void)lru_put_negative(cache, key, keylen, mono_ms(), TTL_NEGATIVE_MS);
 		return rc;
 	}
 	if (rc)
@@ -1230,7 +1296,7 @@ static int load_record(svc *v, store *s, const char *code, size_t n, svc_target 
 	*len = sizeof h + ulen;
 	if (cache)
 		/* a failed put (ENOMEM) only costs the next request a store read */
-		(void)lru_put(cache, code, n, t, *len, mono_ms(),
+		(void)lru_put(cache, key, keylen, t, *len, mono_ms(),
 		              l.max_visits ? TTL_COUNTED_MS : TTL_MS);
 	sh_link_clear(&l);
 	return 0;
@@ -1238,10 +1304,10 @@ static int load_record(svc *v, store *s, const char *code, size_t n, svc_target 
 
 /* From the cache: 0 (t filled), SH_ENOTFOUND (a negative entry), or 1
  * (not there). */
-static int from_cache(svc *v, const char *code, size_t n, svc_target *t, int64_t now)
+static int from_cache(svc *v, const char *key, size_t keylen, svc_target *t, int64_t now)
 {
 	size_t cap = svc_target_size(v), len = 0;
-	int rc = lru_get(v->cache, code, n, t, cap, &len, mono_ms());
+	int rc = lru_get(v->cache, key, keylen, t, cap, &len, mono_ms());
 
 	if (rc == LRU_NEGATIVE)
 		return SH_ENOTFOUND;
@@ -1250,23 +1316,31 @@ static int from_cache(svc *v, const char *code, size_t n, svc_target *t, int64_t
 	return 1;
 }
 
-int svc_resolve(svc *v, store *s, const char *code, size_t n, svc_target *t, int64_t now)
+/* The link of code on domain dom exactly, cached under (dom, code). */
+static int resolve_in(svc *v, store *s, int64_t dom, const char *code, size_t n, svc_target *t,
+                      int64_t now)
 {
-	size_t cap = svc_target_size(v), len = 0;
+	size_t cap = svc_target_size(v), len = 0, keylen = n;
+	char kbuf[SVC_CACHE_KEY_MAX], c[CODE_MAX + 1];
+	const char *key = code;
 	bool bypass = __atomic_load_n(&v->cache_bypass, __ATOMIC_RELAXED) != 0;
 	int rc;
 
-	if (!code || n == 0 || n > CODE_MAX || !codec_custom_valid(code, n))
-		return SH_ENOTFOUND;
+	if (dom != 0) { /* the default domain's key is the code itself */
+		memcpy(c, code, n);
+		c[n] = '\0';
+		key = svc_cache_key(dom, c, kbuf);
+		keylen = strlen(key);
+	}
 	/* bypassed, the cache answers only while the store cannot */
 	if (v->cache && (!bypass || __atomic_load_n(&v->store_down, __ATOMIC_RELAXED))) {
-		rc = from_cache(v, code, n, t, now);
+		rc = from_cache(v, key, keylen, t, now);
 		if (rc <= 0)
 			return rc;
 	}
 	/* no store (a reader connection that could not be opened): the cache
 	 * answers what it holds, bypassed or not */
-	rc = s ? load_record(v, s, code, n, t, cap, &len) : SH_ESTORE;
+	rc = s ? load_record(v, s, dom, code, n, key, keylen, t, cap, &len) : SH_ESTORE;
 	if (rc == 0) {
 		if (bypass)
 			__atomic_store_n(&v->store_down, 0, __ATOMIC_RELAXED);
@@ -1275,10 +1349,29 @@ int svc_resolve(svc *v, store *s, const char *code, size_t n, svc_target *t, int
 	if ((bypass || !s) && v->cache && rc != SH_ENOTFOUND && rc != SH_ETOOBIG) {
 		/* the store is away too: what we had beats a 503 */
 		__atomic_store_n(&v->store_down, 1, __ATOMIC_RELAXED);
-		int crc = from_cache(v, code, n, t, now);
+		int crc = from_cache(v, key, keylen, t, now);
 		if (crc <= 0)
 			return crc;
 	}
+	return rc;
+}
+
+int svc_resolve(svc *v, store *s, const char *code, size_t n, svc_target *t, int64_t now)
+{
+	return svc_resolve_on(v, s, 0, code, n, t, now);
+}
+
+int svc_resolve_on(svc *v, store *s, int64_t dom, const char *code, size_t n, svc_target *t,
+                   int64_t now)
+{
+	int rc;
+
+	if (!code || n == 0 || n > CODE_MAX || !codec_custom_valid(code, n))
+		return SH_ENOTFOUND;
+	rc = resolve_in(v, s, dom, code, n, t, now);
+	/* Shlink's domain fallback: the default domain's link of that code */
+	if (rc == SH_ENOTFOUND && dom != 0)
+		rc = resolve_in(v, s, 0, code, n, t, now);
 	return rc;
 }
 
@@ -1403,19 +1496,15 @@ uint64_t svc_store_errors(void)
 
 /* ---- update / delete -------------------------------------------------- */
 
-static int not_found(const char *code, sh_err *err)
-{
-	return sh_err_set(err, SH_ENOTFOUND, NULL, "no link has the code %.64s",
-	                  code ? code : "");
-}
 
 int svc_update(svc *v, store *s, const char *code, const svc_update_req *req, sh_link *out,
                sh_err *err)
 {
 	sh_link l;
 	char tags[SH_MAX_TAGS][SH_TAG_MAX + 1];
-	char *url = NULL, *title = NULL;
+	char *url = NULL, *title = NULL, key[SVC_CACHE_KEY_MAX];
 	bool nested = false, open = false;
+	int64_t dom = 0;
 	int ntags = 0, rc;
 
 	memset(&l, 0, sizeof l);
@@ -1463,11 +1552,13 @@ int svc_update(svc *v, store *s, const char *code, const svc_update_req *req, sh
 		goto out;
 	}
 	open = true;
-	rc = get_owned(v, s, code, req->owner_key_id, &l);
+	rc = svc_domain_id(v, s, req->domain, false, &dom, err);
+	if (rc == 0)
+		rc = get_owned(v, s, dom, code, req->owner_key_id, &l);
 	if (rc) {
 		if (rc == SH_ENOTFOUND)
 			not_found(code, err);
-		else
+		else if (rc != SH_EINVAL)
 			svc__store_err(s, rc, err);
 		goto out;
 	}
@@ -1520,9 +1611,9 @@ int svc_update(svc *v, store *s, const char *code, const svc_update_req *req, sh
 		svc__store_err(s, rc, err);
 		goto out;
 	}
-	svc_cache_forget(v, l.code);
+	svc_cache_forget(v, svc_cache_key(dom, l.code, key));
 	if (strcmp(l.code, code) != 0)
-		svc_cache_forget(v, code);
+		svc_cache_forget(v, svc_cache_key(dom, code, key));
 	if (out) {
 		*out = l;
 		memset(&l, 0, sizeof l);
@@ -1538,7 +1629,15 @@ out:
 
 int svc_delete(svc *v, store *s, const char *code, int64_t owner_key_id, sh_err *err)
 {
+	return svc_delete_on(v, s, NULL, code, owner_key_id, err);
+}
+
+int svc_delete_on(svc *v, store *s, const char *domain, const char *code, int64_t owner_key_id,
+                  sh_err *err)
+{
+	char key[SVC_CACHE_KEY_MAX];
 	sh_link l;
+	int64_t dom = 0;
 	bool nested = false;
 	int rc;
 
@@ -1546,18 +1645,22 @@ int svc_delete(svc *v, store *s, const char *code, int64_t owner_key_id, sh_err 
 	rc = svc__tx_begin(s, &nested);
 	if (rc)
 		return svc__store_err(s, rc, err);
-	rc = get_owned(v, s, code, owner_key_id, &l);
+	rc = svc_domain_id(v, s, domain, false, &dom, err);
+	if (rc == 0)
+		rc = get_owned(v, s, dom, code, owner_key_id, &l);
 	if (rc == 0)
 		rc = store_link_delete(s, l.id);
 	rc = svc__tx_end(s, nested, rc);
 	if (rc == SH_ENOTFOUND)
 		not_found(code, err);
+	else if (rc == SH_EINVAL)
+		; /* err says which domain */
 	else if (rc)
 		svc__store_err(s, rc, err);
 	else
 		/* drop the entry after the commit, so no reader can re-cache the
 		 * link from a store that still has it */
-		svc_cache_forget(v, code);
+		svc_cache_forget(v, svc_cache_key(dom, code, key));
 	sh_link_clear(&l);
 	return rc;
 }

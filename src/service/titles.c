@@ -390,6 +390,7 @@ static int set_title(svc *v, store *ws, void *ud, sh_err *err)
 		req.has_title = true;
 		req.title = tu->title;
 		req.now = sh_now();
+		req.domain = l.domain[0] ? l.domain : NULL;
 		rc = svc_update(v, ws, l.code, &req, &out, err);
 		sh_link_clear(&out);
 	}

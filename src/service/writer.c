@@ -70,6 +70,7 @@ void svc_unit_init(svc_unit *u, svc_unit_kind kind)
 void svc_unit_clear(svc_unit *u)
 {
 	sh_link_clear(&u->link);
+	sh_domain_clear(&u->dom);
 }
 
 static void forget_add(svc_unit *u, const char *code)
@@ -88,8 +89,10 @@ static void forget_add(svc_unit *u, const char *code)
 static void unit_reset(svc_unit *u)
 {
 	sh_link_clear(&u->link);
+	sh_domain_clear(&u->dom);
 	memset(&u->err, 0, sizeof u->err);
 	u->existed = false;
+	u->domains_changed = false;
 	u->created = false;
 	u->deleted = 0;
 	u->forget[0][0] = u->forget[1][0] = '\0';
@@ -99,6 +102,7 @@ static void unit_reset(svc_unit *u)
 /* One unit, inside the group's transaction. */
 static int unit_run(svc_writer *w, svc_unit *u)
 {
+	char key[SVC_CACHE_KEY_MAX];
 	svc *v = w->v;
 	store *s = w->ws;
 	int rc = 0;
@@ -115,33 +119,40 @@ static int unit_run(svc_writer *w, svc_unit *u)
 		if (rc == 0 && !u->existed) {
 			u->created = true;
 			/* a reader may have cached "no such code" meanwhile */
-			forget_add(u, u->link.code);
+			forget_add(u, svc_cache_key(u->link.domain_id, u->link.code, key));
+			u->domains_changed = u->link.domain_id != 0;
 		}
 		return rc;
 	case SVC_UNIT_UPDATE:
 		u->update.owner_key_id = svc_caller_owner(&u->caller);
 		rc = svc_update(v, s, u->code, &u->update, &u->link, &u->err);
-		forget_add(u, u->code);
+		forget_add(u, rc == 0 ? svc_cache_key(u->link.domain_id, u->code, key) : u->code);
 		return rc;
-	case SVC_UNIT_DELETE:
-		rc = svc_delete(v, s, u->code, svc_caller_owner(&u->caller), &u->err);
-		forget_add(u, u->code);
+	case SVC_UNIT_DELETE: {
+		int64_t dom = 0;
+		sh_err e = {0};
+		rc = svc_delete_on(v, s, u->domain, u->code, svc_caller_owner(&u->caller), &u->err);
+		if (svc_domain_id(v, s, u->domain, false, &dom, &e) == 0)
+			forget_add(u, svc_cache_key(dom, u->code, key));
 		return rc;
+	}
 	case SVC_UNIT_VISITS_DELETE:
 		rc = store_visits_delete(s, u->link_id, &u->deleted);
 		if (rc == 0 && u->link_id > 0) {
 			/* its cached count is stale now (a visit limit counts again) */
 			sh_link l;
 			if (svc_get_by_id(v, s, u->link_id, &l) == 0)
-				forget_add(u, l.code);
+				forget_add(u, svc_cache_key(l.domain_id, l.code, key));
 			sh_link_clear(&l);
 		}
 		return rc;
 	case SVC_UNIT_RULES_SET:
-		rc = svc_rules_set(v, s, u->code, &u->caller, u->rules, &u->link, &u->err);
-		forget_add(u, u->code);
+		rc = svc_rules_set_on(v, s, u->domain, u->code, &u->caller, u->rules, &u->link,
+		                      &u->err);
 		if (rc == 0)
-			forget_add(u, u->link.code);
+			forget_add(u, svc_cache_key(u->link.domain_id, u->link.code, key));
+		else
+			forget_add(u, u->code);
 		return rc;
 	case SVC_UNIT_TAG_RENAME:
 		return store_tag_rename(s, u->tag, u->new_tag);
@@ -158,6 +169,12 @@ static int unit_run(svc_writer *w, svc_unit *u)
 		return svc_key_revoke(s, u->key_id, &u->err);
 	case SVC_UNIT_CALL:
 		return u->call(v, s, u->call_ud, &u->err);
+	case SVC_UNIT_DOMAIN_REDIRECTS:
+		if (!u->domain_in)
+			return SH_EINVAL;
+		rc = svc_domain_set_redirects(v, s, u->domain_in, u->given, &u->dom, &u->err);
+		u->domains_changed = rc == 0;
+		return rc;
 	}
 	return SH_EINVAL;
 }
@@ -423,6 +440,8 @@ again:
 				svc_cache_forget(w->v, u->forget[i]);
 		if (u->kind == SVC_UNIT_VISITS_DELETE && u->link_id > 0)
 			svc__limits_forget(w->v, u->link_id);
+		if (u->domains_changed)
+			svc__domains_changed(w->v);
 	}
 complete:
 	for (u = list; u && first == 0; u = u->next)

@@ -161,6 +161,18 @@ static const struct {
      * (Shlink's visitLocation as JSON, NULL when unknown) */
     {3, "ALTER TABLE links ADD COLUMN redirect_rules text;"
         "ALTER TABLE visits ADD COLUMN location text;"},
+    /* 4 (sqlite.c's 4): domains; a code (generated ones too) is unique
+     * per (domain, code) */
+    {4, "CREATE TABLE domains("
+        " id bigserial PRIMARY KEY,"
+        " authority text COLLATE \"C\" NOT NULL UNIQUE,"
+        " base_url_redirect text,"
+        " regular_404_redirect text,"
+        " invalid_short_url_redirect text);"
+        "ALTER TABLE links ADD COLUMN domain_id bigint NOT NULL DEFAULT 0;"
+        "ALTER TABLE codes ADD COLUMN domain_id bigint NOT NULL DEFAULT 0;"
+        "ALTER TABLE codes DROP CONSTRAINT codes_pkey;"
+        "ALTER TABLE codes ADD PRIMARY KEY (domain_id, code);"},
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 #define SCHEMA_LATEST (migrations[NMIGRATIONS - 1].version)
@@ -175,7 +187,8 @@ static const struct {
 	"l.id, coalesce(c.code, ''), l.code_kind, l.url, l.url_hash, l.title,"                     \
 	" l.created_at, l.updated_at, l.valid_since, l.expires_at, l.max_visits,"                  \
 	" coalesce(n.visits, 0), coalesce(n.bots, 0), l.redirect_status, l.forward_query,"         \
-	" l.crawlable, l.disabled, l.owner_key_id, " TAGS_COL ", l.redirect_rules"
+	" l.crawlable, l.disabled, l.owner_key_id, " TAGS_COL ", l.redirect_rules, l.domain_id,"                 \
+	" coalesce((SELECT d.authority FROM domains d WHERE d.id = l.domain_id), '')"
 #define COUNTS_JOIN " LEFT JOIN link_counts n ON n.link_id = l.id"
 /* generated codes are the service's: the store answers "" for them */
 #define CODES_JOIN " LEFT JOIN codes c ON c.link_id = l.id AND NOT c.generated"
@@ -187,8 +200,9 @@ static const struct {
 #define SQL_LINK_INSERT                                                                            \
 	"INSERT INTO links(id, code_kind, url, url_hash, title, created_at,"                       \
 	" updated_at, valid_since, expires_at, max_visits,"                                        \
-	" redirect_status, forward_query, crawlable, disabled, owner_key_id, redirect_rules)"      \
-	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+	" redirect_status, forward_query, crawlable, disabled, owner_key_id, redirect_rules,"      \
+	" domain_id)"                                                                              \
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
 #define SQL_LINK_UPDATE                                                                            \
 	"UPDATE links SET code_kind = $2, url = $3, url_hash = $4, title = $5,"                    \
 	" created_at = $6, updated_at = $7, valid_since = $8, expires_at = $9,"                    \
@@ -1156,6 +1170,8 @@ static int read_link(pg_store *p, const PGresult *r, int row, sh_link *out)
 		sh_link_clear(out);
 		return pg_err(p, SH_ENOMEM, "%s", "out of memory reading a link");
 	}
+	out->domain_id = col_i64(r, row, 20);
+	copy_col(out->domain, sizeof(out->domain), r, row, 21);
 	return 0;
 }
 
@@ -1245,8 +1261,11 @@ static int write_code_tags(pg_store *p, const sh_link *l, bool with_generated)
 		p_str(&b, code);
 		p_int(&b, l->id);
 		p_str(&b, l->code_kind == CODE_KIND_COUNTER ? "t" : "f");
-		rc = pq(p, "INSERT INTO codes(code, link_id, generated) VALUES ($1, $2, $3)", &b,
-		        NULL, "insert code");
+		p_int(&b, l->domain_id);
+		rc = pq(p,
+		        "INSERT INTO codes(code, link_id, generated, domain_id)"
+		        " VALUES ($1, $2, $3, $4)",
+		        &b, NULL, "insert code");
 		if (rc == SH_ETAKEN)
 			return pg_err(p, SH_ETAKEN, "code %s is already taken", code);
 		if (rc)
@@ -1290,6 +1309,7 @@ static int pg_link_insert(store *s, const sh_link *l)
 	if ((rc = op_begin(p, &own)))
 		return rc;
 	bind_link(&b, l, titlebuf);
+	p_int(&b, l->domain_id);
 	rc = pq(p, SQL_LINK_INSERT, &b, NULL, "insert link");
 	if (rc == SH_ETAKEN)
 		rc = pg_err(p, SH_ETAKEN, "%s", "a link with this id already exists");
@@ -1325,43 +1345,47 @@ static int pg_link_get(store *s, int64_t id, sh_link *out)
 	               "link get");
 }
 
-static int pg_link_get_by_code(store *s, const char *code, sh_link *out)
+static int pg_link_get_by_code(store *s, int64_t domain_id, const char *code, sh_link *out)
 {
 	prm b = {0};
 
 	p_str(&b, code);
+	p_int(&b, domain_id);
 	return get_one(PG(s),
 	               "SELECT " LINK_COLS " FROM codes c JOIN links l ON l.id = c.link_id" COUNTS_JOIN
-	               " WHERE c.code = $1 AND NOT c.generated",
+	               " WHERE c.domain_id = $2 AND c.code = $1 AND NOT c.generated",
 	               &b, out, "link get by code");
 }
 
-static int pg_code_exists(store *s, const char *code, bool *exists)
+static int pg_code_exists(store *s, int64_t domain_id, const char *code, bool *exists)
 {
 	int64_t x = 0;
 	prm b = {0};
 	int rc;
 
 	p_str(&b, code);
-	rc = pq_int(PG(s), "SELECT count(*) FROM codes WHERE code = $1 AND NOT generated", &b, &x,
-	            "code exists");
+	p_int(&b, domain_id);
+	rc = pq_int(PG(s),
+	            "SELECT count(*) FROM codes WHERE domain_id = $2 AND code = $1 AND NOT generated",
+	            &b, &x, "code exists");
 	*exists = x > 0;
 	return rc;
 }
 
-static int pg_link_find_dup(store *s, uint64_t url_hash, const char *url, int64_t owner_key_id,
-                            sh_link *out)
+static int pg_link_find_dup(store *s, int64_t domain_id, uint64_t url_hash, const char *url,
+                            int64_t owner_key_id, sh_link *out)
 {
 	prm b = {0};
 
 	p_int(&b, (int64_t)url_hash);
 	p_str(&b, url);
 	p_int(&b, owner_key_id);
+	p_int(&b, domain_id);
 	return get_one(PG(s),
 	               "SELECT " LINK_COLS LINK_FROM
 	               " WHERE l.url_hash = $1 AND l.url = $2 AND l.owner_key_id = $3"
 	               " AND l.code_kind <> 1 AND l.expires_at = 0 AND l.max_visits = 0"
-	               " AND l.disabled = 0 ORDER BY l.id DESC LIMIT 1",
+	               " AND l.disabled = 0 AND l.domain_id = $4 ORDER BY l.id DESC LIMIT 1",
 	               &b, out, "find duplicate");
 }
 
@@ -1381,9 +1405,10 @@ static int pg_link_find_match(store *s, const sh_link_match *m, sh_link *out)
 	if (!b)
 		return pg_err(p, SH_ENOMEM, "%s", "out of memory");
 	qb_add(b, "SELECT " LINK_COLS LINK_FROM);
-	qb_cond(b, "l.url_hash = ? AND l.url = ? AND l.disabled = 0");
+	qb_cond(b, "l.url_hash = ? AND l.url = ? AND l.disabled = 0 AND l.domain_id = ?");
 	p_int(&b->b, (int64_t)m->url_hash);
 	p_str(&b->b, m->url);
+	p_int(&b->b, m->domain_id);
 	if (m->owner_key_id)
 		cond_i(b, "l.owner_key_id = ?", m->owner_key_id);
 	if (m->code)
@@ -1558,6 +1583,10 @@ static void list_where(qb *b, const sh_list_query *lq, const char **tags, int nt
 		cond_i(b, "l.owner_key_id = ?", lq->owner_key_id);
 	if (lq->crawlable_only)
 		qb_cond(b, "l.crawlable = 1 AND l.disabled = 0");
+	if (lq->one_domain) {
+		qb_cond(b, "l.domain_id = ?");
+		p_int(&b->b, lq->domain_id);
+	}
 }
 
 static int pg_link_list(store *s, const sh_list_query *lq, sh_link_cb cb, void *ud, int64_t *total)
@@ -1878,6 +1907,8 @@ static void visits_where(qb *b, const sh_visit_query *vq)
 	if (vq->owner_key_id)
 		cond_i(b, "v.link_id IN (SELECT id FROM links WHERE owner_key_id = ?)",
 		       vq->owner_key_id);
+	if (vq->one_domain)
+		cond_i(b, "v.link_id IN (SELECT id FROM links WHERE domain_id = ?)", vq->domain_id);
 	if (vq->orphan == 0) {
 		qb_cond(b, "v.link_id <> 0");
 	} else if (vq->orphan == 1) {
@@ -2513,6 +2544,71 @@ int store_pg_feed_wait(store_feed *f, int timeout_ms, store_feed_cb cb, void *ud
 	return FEED_OK;
 }
 
+/* ---- domains (sqlite.c's) ------------------------------------------------- */
+
+static int pg_domain_list(store *s, sh_domain_cb cb, void *ud)
+{
+	pg_store *p = PG(s);
+	PGresult *r;
+	sh_domain d;
+	int i, k, rc;
+
+	if ((rc = pq(p,
+	             "SELECT id, authority, base_url_redirect, regular_404_redirect,"
+	             " invalid_short_url_redirect FROM domains ORDER BY id",
+	             NULL, &r, "list domains")))
+		return rc;
+	for (i = 0; i < PQntuples(r); i++) {
+		memset(&d, 0, sizeof(d));
+		d.id = col_i64(r, i, 0);
+		copy_col(d.authority, sizeof(d.authority), r, i, 1);
+		for (k = 0; k < SH_REDIRECTS; k++) /* the result's strings, for the call */
+			d.redirect[k] = PQgetisnull(r, i, 2 + k) ? NULL : PQgetvalue(r, i, 2 + k);
+		if ((rc = cb(&d, ud)) != 0) {
+			rc = rc < 0 ? rc : 0;
+			break;
+		}
+	}
+	PQclear(r);
+	return rc;
+}
+
+static int pg_domain_add(store *s, const char *authority, int64_t *id)
+{
+	pg_store *p = PG(s);
+	prm b = {0};
+
+	if (!authority || !*authority || strlen(authority) > SH_AUTHORITY_MAX)
+		return pg_err(p, SH_EINVAL, "%s", "domain: bad authority");
+	p_str(&b, authority);
+	/* DO UPDATE (a no-op): RETURNING then answers for an existing row too */
+	return pq_int(p,
+	              "INSERT INTO domains(authority) VALUES ($1) ON CONFLICT (authority)"
+	              " DO UPDATE SET authority = excluded.authority RETURNING id",
+	              &b, id, "add domain");
+}
+
+static int pg_domain_set_redirects(store *s, const sh_domain *d)
+{
+	pg_store *p = PG(s);
+	prm b = {0};
+	int i;
+
+	if (!d || !d->authority[0])
+		return pg_err(p, SH_EINVAL, "%s", "domain: bad authority");
+	p_str(&b, d->authority);
+	for (i = 0; i < SH_REDIRECTS; i++)
+		p_str(&b, d->redirect[i]);
+	return pq(p,
+	          "INSERT INTO domains(authority, base_url_redirect, regular_404_redirect,"
+	          " invalid_short_url_redirect) VALUES ($1, $2, $3, $4)"
+	          " ON CONFLICT (authority) DO UPDATE SET"
+	          " base_url_redirect = excluded.base_url_redirect,"
+	          " regular_404_redirect = excluded.regular_404_redirect,"
+	          " invalid_short_url_redirect = excluded.invalid_short_url_redirect",
+	          &b, NULL, "set domain redirects");
+}
+
 static const store_ops postgres_ops = {
     .iVersion = 1,
     .name = "postgres",
@@ -2554,4 +2650,7 @@ static const store_ops postgres_ops = {
     .key_revoke = pg_key_revoke,
     .key_count = pg_key_count,
     .notify = pg_notify_op,
+    .domain_list = pg_domain_list,
+    .domain_add = pg_domain_add,
+    .domain_set_redirects = pg_domain_set_redirects,
 };

@@ -151,6 +151,27 @@ static const char *const migrations[] = {
      * (Shlink's visitLocation, JSON), NULL when unknown. New columns only. */
     ("ALTER TABLE links ADD COLUMN redirect_rules TEXT;"
      "ALTER TABLE visits ADD COLUMN location TEXT;"),
+
+    /* 4: domains (issue 9): a link belongs to a domain (0: the default
+     * one, which has no row); codes are unique per (domain, code), so the
+     * codes table is rebuilt with the domain in its key. Existing links and
+     * codes are the default domain's. */
+    ("CREATE TABLE domains("
+     " id INTEGER PRIMARY KEY,"
+     " authority TEXT NOT NULL UNIQUE,"
+     " base_url_redirect TEXT,"
+     " regular_404_redirect TEXT,"
+     " invalid_short_url_redirect TEXT);"
+     "ALTER TABLE links ADD COLUMN domain_id INTEGER NOT NULL DEFAULT 0;"
+     "CREATE TABLE codes2("
+     " domain_id INTEGER NOT NULL DEFAULT 0,"
+     " code TEXT COLLATE BINARY NOT NULL,"
+     " link_id INTEGER NOT NULL REFERENCES links(id) ON DELETE CASCADE,"
+     " PRIMARY KEY(domain_id, code)) WITHOUT ROWID;"
+     "INSERT INTO codes2(domain_id, code, link_id) SELECT 0, code, link_id FROM codes;"
+     "DROP TABLE codes;"
+     "ALTER TABLE codes2 RENAME TO codes;"
+     "CREATE UNIQUE INDEX codes_link ON codes(link_id);"),
 };
 #define SCHEMA_LATEST ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -160,7 +181,8 @@ static const char *const migrations[] = {
 	"l.id, coalesce(c.code, ''), l.code_kind, l.url, l.url_hash, l.title,"                     \
 	" l.created_at, l.updated_at, l.valid_since, l.expires_at, l.max_visits,"                  \
 	" coalesce(n.visits, 0), coalesce(n.bots, 0), l.redirect_status, l.forward_query,"         \
-	" l.crawlable, l.disabled, l.owner_key_id, l.redirect_rules"
+	" l.crawlable, l.disabled, l.owner_key_id, l.redirect_rules, l.domain_id,"                 \
+	" coalesce((SELECT d.authority FROM domains d WHERE d.id = l.domain_id), '')"
 #define COUNTS_JOIN " LEFT JOIN link_counts n ON n.link_id = l.id"
 #define LINK_FROM " FROM links l LEFT JOIN codes c ON c.link_id = l.id" COUNTS_JOIN
 /* the last visit id in visits_by_link; the log past it is the tail */
@@ -252,6 +274,9 @@ enum st_id {
 	ST_KEY_REVOKE,
 	ST_KEY_EXISTS,
 	ST_KEY_COUNT,
+	ST_DOMAIN_LIST,
+	ST_DOMAIN_ADD,
+	ST_DOMAIN_REDIRECTS,
 	ST__COUNT
 };
 
@@ -276,10 +301,11 @@ static const char *const st_sql[ST__COUNT] = {
     [ST_LINK_INSERT] = "INSERT INTO links(id, code_kind, url, url_hash, title, created_at,"
                        " updated_at, valid_since, expires_at, max_visits,"
                        " redirect_status, forward_query, crawlable, disabled, owner_key_id,"
-                       " redirect_rules)"
+                       " redirect_rules, domain_id)"
                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
-                       " ?13, ?14, ?15, ?16)", /* as ST_LINK_UPDATE: bind_link() */
-    [ST_CODE_INSERT] = "INSERT INTO codes(code, link_id) VALUES (?1, ?2)",
+                       " ?13, ?14, ?15, ?16, ?17)", /* as ST_LINK_UPDATE: bind_link(),
+                                                       and the domain */
+    [ST_CODE_INSERT] = "INSERT INTO codes(code, link_id, domain_id) VALUES (?1, ?2, ?3)",
     [ST_CODES_DELETE_LINK] = "DELETE FROM codes WHERE link_id = ?1",
     [ST_TAG_INSERT] = "INSERT OR IGNORE INTO link_tags(link_id, tag) VALUES (?1, ?2)",
     [ST_TAGS_DELETE_LINK] = "DELETE FROM link_tags WHERE link_id = ?1",
@@ -287,14 +313,14 @@ static const char *const st_sql[ST__COUNT] = {
     [ST_LINK_GET] = "SELECT " LINK_COLS LINK_FROM " WHERE l.id = ?1",
     [ST_LINK_GET_BY_CODE] =
         "SELECT " LINK_COLS " FROM codes c JOIN links l ON l.id = c.link_id" COUNTS_JOIN
-        " WHERE c.code = ?1",
-    [ST_CODE_EXISTS] = "SELECT 1 FROM codes WHERE code = ?1",
+        " WHERE c.domain_id = ?2 AND c.code = ?1",
+    [ST_CODE_EXISTS] = "SELECT 1 FROM codes WHERE domain_id = ?2 AND code = ?1",
     /* "an equivalent link": same URL and owner, a generated code (any kind
      * but custom), no expiry, no visit limit, not disabled */
     [ST_FIND_DUP] = "SELECT " LINK_COLS LINK_FROM
                     " WHERE l.url_hash = ?1 AND l.url = ?2 AND l.owner_key_id = ?3"
                     " AND l.code_kind <> 1 AND l.expires_at = 0 AND l.max_visits = 0"
-                    " AND l.disabled = 0 ORDER BY l.id DESC LIMIT 1",
+                    " AND l.disabled = 0 AND l.domain_id = ?4 ORDER BY l.id DESC LIMIT 1",
     /* the counters (link_counts) are owned by visits_add / visits_delete:
      * an update made from a stale copy of the link must not undo counts */
     [ST_LINK_UPDATE] = "UPDATE links SET code_kind = ?2, url = ?3, url_hash = ?4, title = ?5,"
@@ -392,6 +418,18 @@ static const char *const st_sql[ST__COUNT] = {
     [ST_KEY_REVOKE] = "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at = 0",
     [ST_KEY_EXISTS] = "SELECT 1 FROM api_keys WHERE id = ?1",
     [ST_KEY_COUNT] = "SELECT count(*) FROM api_keys WHERE revoked_at = 0",
+    [ST_DOMAIN_LIST] = "SELECT id, authority, base_url_redirect, regular_404_redirect,"
+                       " invalid_short_url_redirect FROM domains ORDER BY id",
+    /* DO UPDATE (a no-op) rather than DO NOTHING: RETURNING then answers
+     * for an existing row too */
+    [ST_DOMAIN_ADD] = "INSERT INTO domains(authority) VALUES (?1) ON CONFLICT(authority)"
+                      " DO UPDATE SET authority = excluded.authority RETURNING id",
+    [ST_DOMAIN_REDIRECTS] = "INSERT INTO domains(authority, base_url_redirect,"
+                            " regular_404_redirect, invalid_short_url_redirect)"
+                            " VALUES (?1, ?2, ?3, ?4) ON CONFLICT(authority) DO UPDATE SET"
+                            " base_url_redirect = excluded.base_url_redirect,"
+                            " regular_404_redirect = excluded.regular_404_redirect,"
+                            " invalid_short_url_redirect = excluded.invalid_short_url_redirect",
 };
 
 /* ORDER BY clauses of link_list, indexed by enum list_order. The id breaks
@@ -1347,6 +1385,8 @@ static int read_link(sq_store *q, sqlite3_stmt *st, sh_link *out)
 		sh_link_clear(out);
 		return sq_err(q, SH_ENOMEM, "%s", "out of memory reading a link");
 	}
+	out->domain_id = sqlite3_column_int64(st, 19);
+	copy_col(out->domain, sizeof(out->domain), st, 20);
 
 	if ((rc = stmt(q, ST_TAGS_OF, &ts)))
 		goto fail;
@@ -1410,6 +1450,7 @@ static int write_code_tags(sq_store *q, const sh_link *l)
 			return rc;
 		sqlite3_bind_text(st, 1, l->code, (int)strnlen(l->code, CODE_MAX), SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, l->id);
+		sqlite3_bind_int64(st, 3, l->domain_id);
 		rc = step_done(q, st, "insert code");
 		if (rc == SH_ETAKEN)
 			return sq_err(q, SH_ETAKEN, "code %s is already taken", l->code);
@@ -1466,6 +1507,7 @@ static int sq_link_insert(store *s, const sh_link *l)
 	if ((rc = stmt(q, ST_LINK_INSERT, &st)))
 		goto out;
 	bind_link(st, l);
+	sqlite3_bind_int64(st, 17, l->domain_id);
 	rc = step_done(q, st, "insert link");
 	if (rc == SH_ETAKEN)
 		rc = sq_err(q, SH_ETAKEN, "%s", "a link with this id already exists");
@@ -1505,7 +1547,7 @@ static int sq_link_get(store *s, int64_t id, sh_link *out)
 	return get_one(q, st, out, "link get");
 }
 
-static int sq_link_get_by_code(store *s, const char *code, sh_link *out)
+static int sq_link_get_by_code(store *s, int64_t domain_id, const char *code, sh_link *out)
 {
 	sq_store *q = SQ(s);
 	sqlite3_stmt *st = NULL;
@@ -1514,12 +1556,13 @@ static int sq_link_get_by_code(store *s, const char *code, sh_link *out)
 	if ((rc = stmt(q, ST_LINK_GET_BY_CODE, &st)))
 		return rc;
 	sqlite3_bind_text(st, 1, code, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, domain_id);
 	rc = get_one(q, st, out, "link get by code");
 	sqlite3_clear_bindings(st);
 	return rc;
 }
 
-static int sq_code_exists(store *s, const char *code, bool *exists)
+static int sq_code_exists(store *s, int64_t domain_id, const char *code, bool *exists)
 {
 	sq_store *q = SQ(s);
 	sqlite3_stmt *st = NULL;
@@ -1528,6 +1571,7 @@ static int sq_code_exists(store *s, const char *code, bool *exists)
 	if ((rc = stmt(q, ST_CODE_EXISTS, &st)))
 		return rc;
 	sqlite3_bind_text(st, 1, code, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, domain_id);
 	rc = sqlite3_step(st);
 	*exists = rc == SQLITE_ROW;
 	rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sq_fail(q, rc, "code exists");
@@ -1536,8 +1580,8 @@ static int sq_code_exists(store *s, const char *code, bool *exists)
 	return rc;
 }
 
-static int sq_link_find_dup(store *s, uint64_t url_hash, const char *url, int64_t owner_key_id,
-                            sh_link *out)
+static int sq_link_find_dup(store *s, int64_t domain_id, uint64_t url_hash, const char *url,
+                            int64_t owner_key_id, sh_link *out)
 {
 	sq_store *q = SQ(s);
 	sqlite3_stmt *st = NULL;
@@ -1548,6 +1592,7 @@ static int sq_link_find_dup(store *s, uint64_t url_hash, const char *url, int64_
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)url_hash);
 	sqlite3_bind_text(st, 2, url, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, owner_key_id);
+	sqlite3_bind_int64(st, 4, domain_id);
 	rc = get_one(q, st, out, "find duplicate");
 	sqlite3_clear_bindings(st);
 	return rc;
@@ -1583,9 +1628,10 @@ static int sq_link_find_match(store *s, const sh_link_match *m, sh_link *out)
 	if (!b)
 		return sq_err(q, SH_ENOMEM, "%s", "out of memory");
 	qb_add(b, "SELECT " LINK_COLS LINK_FROM);
-	qb_cond(b, "l.url_hash = ? AND l.url = ? AND l.disabled = 0");
+	qb_cond(b, "l.url_hash = ? AND l.url = ? AND l.disabled = 0 AND l.domain_id = ?");
 	qb_int(b, (int64_t)m->url_hash);
 	qb_text(b, m->url);
+	qb_int(b, m->domain_id);
 	if (m->owner_key_id) {
 		qb_cond(b, "l.owner_key_id = ?");
 		qb_int(b, m->owner_key_id);
@@ -1813,6 +1859,10 @@ static void list_where(qb *b, const sh_list_query *lq, const char **tags, int nt
 	}
 	if (lq->crawlable_only)
 		qb_cond(b, "l.crawlable = 1 AND l.disabled = 0");
+	if (lq->one_domain) {
+		qb_cond(b, "l.domain_id = ?");
+		qb_int(b, lq->domain_id);
+	}
 }
 
 static int sq_link_list(store *s, const sh_list_query *lq, sh_link_cb cb, void *ud, int64_t *total)
@@ -2230,6 +2280,9 @@ static void visits_where(qb *b, const sh_visit_query *vq)
 	if (vq->owner_key_id)
 		visits_of_links(b, " IN (SELECT id FROM links WHERE owner_key_id = ?)", NULL,
 		                vq->owner_key_id);
+	if (vq->one_domain)
+		visits_of_links(b, " IN (SELECT id FROM links WHERE domain_id = ?)", NULL,
+		                vq->domain_id);
 	if (vq->orphan == 0) {
 		qb_cond(b, "v.link_id <> 0");
 	} else if (vq->orphan == 1) {
@@ -2756,6 +2809,79 @@ static int sq_notify(store *s, const char *msg)
 	return 0;
 }
 
+/* ---- domains ------------------------------------------------------------- */
+
+static int sq_domain_list(store *s, sh_domain_cb cb, void *ud)
+{
+	sq_store *q = SQ(s);
+	sqlite3_stmt *st = NULL;
+	sh_domain d;
+	int i, rc, cbrc = 0;
+
+	if ((rc = stmt(q, ST_DOMAIN_LIST, &st)))
+		return rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&d, 0, sizeof(d));
+		d.id = sqlite3_column_int64(st, 0);
+		copy_col(d.authority, sizeof(d.authority), st, 1);
+		/* the row's own strings, valid during the callback */
+		for (i = 0; i < SH_REDIRECTS; i++)
+			d.redirect[i] = (char *)sqlite3_column_text(st, 2 + i);
+		if ((cbrc = cb(&d, ud)) != 0)
+			break;
+	}
+	if (cbrc)
+		rc = cbrc < 0 ? cbrc : 0;
+	else
+		rc = rc == SQLITE_DONE ? 0 : sq_fail(q, rc, "list domains");
+	sqlite3_reset(st);
+	return rc;
+}
+
+static int sq_domain_add(store *s, const char *authority, int64_t *id)
+{
+	sq_store *q = SQ(s);
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (!authority || !*authority || strlen(authority) > SH_AUTHORITY_MAX)
+		return sq_err(q, SH_EINVAL, "%s", "domain: bad authority");
+	if ((rc = stmt(q, ST_DOMAIN_ADD, &st)))
+		return rc;
+	sqlite3_bind_text(st, 1, authority, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*id = sqlite3_column_int64(st, 0);
+		rc = sqlite3_step(st);
+		rc = rc == SQLITE_DONE ? 0 : sq_fail(q, rc, "add domain");
+	} else {
+		rc = sq_fail(q, rc, "add domain");
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc;
+}
+
+static int sq_domain_set_redirects(store *s, const sh_domain *d)
+{
+	sq_store *q = SQ(s);
+	sqlite3_stmt *st = NULL;
+	int i, rc;
+
+	if (!d || !d->authority[0])
+		return sq_err(q, SH_EINVAL, "%s", "domain: bad authority");
+	if ((rc = stmt(q, ST_DOMAIN_REDIRECTS, &st)))
+		return rc;
+	sqlite3_bind_text(st, 1, d->authority, -1, SQLITE_STATIC);
+	for (i = 0; i < SH_REDIRECTS; i++) {
+		if (d->redirect[i])
+			sqlite3_bind_text(st, 2 + i, d->redirect[i], -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(st, 2 + i);
+	}
+	return step_done(q, st, "set domain redirects");
+}
+
 /* The two backends are one implementation; only the name differs (what
  * `serve` logs, and what callers may still check until capability flags
  * replace it). */
@@ -2800,7 +2926,10 @@ static int sq_notify(store *s, const char *msg)
 	.key_list = sq_key_list,                  \
 	.key_revoke = sq_key_revoke,              \
 	.key_count = sq_key_count,                \
-	.notify = sq_notify,
+	.notify = sq_notify,                      \
+	.domain_list = sq_domain_list,            \
+	.domain_add = sq_domain_add,              \
+	.domain_set_redirects = sq_domain_set_redirects,
 /* clang-format on */
 
 static const store_ops sqlite_ops = {SQ_OPS("sqlite")};

@@ -40,6 +40,15 @@ void sh_link_clear(sh_link *l)
 	memset(l, 0, sizeof(*l));
 }
 
+void sh_domain_clear(sh_domain *d)
+{
+	if (!d)
+		return;
+	for (int i = 0; i < SH_REDIRECTS; i++)
+		free(d->redirect[i]);
+	memset(d, 0, sizeof(*d));
+}
+
 void store_options_default(store_options *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -444,18 +453,49 @@ int store_link_get(store *s, int64_t id, sh_link *out)
 
 int store_link_get_by_code(store *s, const char *code, sh_link *out)
 {
-	WRAP(link_get_by_code, code, out);
+	WRAP(link_get_by_code, 0, code, out);
 }
 
 int store_code_exists(store *s, const char *code, bool *exists)
 {
-	WRAP(code_exists, code, exists);
+	WRAP(code_exists, 0, code, exists);
 }
 
 int store_link_find_dup(store *s, uint64_t url_hash, const char *url, int64_t owner_key_id,
                         sh_link *out)
 {
-	WRAP(link_find_dup, url_hash, url, owner_key_id, out);
+	WRAP(link_find_dup, 0, url_hash, url, owner_key_id, out);
+}
+
+int store_link_get_by_code_in(store *s, int64_t domain_id, const char *code, sh_link *out)
+{
+	WRAP(link_get_by_code, domain_id, code, out);
+}
+
+int store_code_exists_in(store *s, int64_t domain_id, const char *code, bool *exists)
+{
+	WRAP(code_exists, domain_id, code, exists);
+}
+
+int store_link_find_dup_in(store *s, int64_t domain_id, uint64_t url_hash, const char *url,
+                           int64_t owner_key_id, sh_link *out)
+{
+	WRAP(link_find_dup, domain_id, url_hash, url, owner_key_id, out);
+}
+
+int store_domain_list(store *s, sh_domain_cb cb, void *ud)
+{
+	WRAP(domain_list, cb, ud);
+}
+
+int store_domain_add(store *s, const char *authority, int64_t *id)
+{
+	WRAP(domain_add, authority, id);
+}
+
+int store_domain_set_redirects(store *s, const sh_domain *d)
+{
+	WRAP(domain_set_redirects, d);
 }
 
 int store_link_find_match(store *s, const sh_link_match *m, sh_link *out)

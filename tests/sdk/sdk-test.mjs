@@ -5,6 +5,7 @@
 // every failure, and ends with "N passed, N failed"; exit status 1 on any
 // failure.
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { ShlinkApiClient } from '@shlinkio/shlink-js-sdk';
 import { FetchHttpClient } from '@shlinkio/shlink-js-sdk/fetch';
 
@@ -359,6 +360,60 @@ test('deleteShortUrl', async () => {
   const r = await fetch(`${BASE}/${state.b.shortCode}`, { redirect: 'manual' });
   assert.equal(r.status, 404);
   await rejectsWith(api.deleteShortUrl({ shortCode: state.b.shortCode }), ErrorType.INVALID_SHORTCODE, 404);
+});
+
+// ---- domains: last, the totals above are the default domain's alone -------------------
+
+const other = `sdk-${run}.example`;
+// a request as if sent to host (fetch does not let a caller set Host)
+const onHost = (host, path) => new Promise((resolve, reject) => {
+  const u = new URL(BASE);
+  http.get({ host: u.hostname, port: u.port, path, headers: { Host: host } }, (res) => {
+    res.resume();
+    resolve({ status: res.statusCode, location: res.headers.location });
+  }).on('error', reject);
+});
+
+test('createShortUrl with a domain; get, list, visits and delete by domain', async () => {
+  const slug = `dom-${run}`;
+  const d0 = await api.createShortUrl({ longUrl: `https://sdk.example/${run}/d0`, customSlug: slug });
+  const d1 = await api.createShortUrl({ longUrl: `https://sdk.example/${run}/d1`, customSlug: slug, domain: other });
+  assert.equal(d0.domain, null);
+  assert.equal(d1.domain, other);
+  assert.equal(d1.shortUrl, `${new URL(BASE).protocol}//${other}/${slug}`);
+  assert.equal((await api.getShortUrl({ shortCode: slug, domain: other })).longUrl, d1.longUrl);
+  assert.equal((await api.getShortUrl({ shortCode: slug })).longUrl, d0.longUrl);
+  await rejectsWith(api.getShortUrl({ shortCode: slug, domain: `none-${run}.example` }), ErrorType.INVALID_SHORTCODE, 404);
+  const list = await api.listShortUrls({ domain: other });
+  assert.deepEqual(list.data.map((x) => [x.shortCode, x.domain]), [[slug, other]]);
+  assert.ok((await api.listShortUrls({ domain: 'DEFAULT', itemsPerPage: 1000 })).data.every((x) => x.domain === null));
+  assert.equal((await onHost(other, `/${slug}`)).location, d1.longUrl);
+  assert.equal((await onHost(new URL(BASE).host, `/${slug}`)).location, d0.longUrl);
+  await flush();
+  assert.equal((await api.getShortUrlVisits({ shortCode: slug, domain: other })).pagination.totalItems, 1);
+  assert.equal((await api.getDomainVisits(other)).pagination.totalItems, 1);
+  const edited = await api.updateShortUrl({ shortCode: slug, domain: other }, { title: 'on other' });
+  assert.equal(edited.title, 'on other');
+  assert.equal((await api.getShortUrl({ shortCode: slug })).title, null);
+  await api.deleteShortUrl({ shortCode: slug, domain: other });
+  await rejectsWith(api.getShortUrl({ shortCode: slug, domain: other }), ErrorType.INVALID_SHORTCODE, 404);
+  assert.equal((await api.getShortUrl({ shortCode: slug })).longUrl, d0.longUrl);
+});
+
+test('listDomains and editDomainRedirects', async () => {
+  const before = await api.listDomains();
+  assert.ok(before.data.some((d) => d.domain === other && !d.isDefault));
+  const set = await api.editDomainRedirects({ domain: other, regular404Redirect: 'https://sdk.example/404' });
+  assert.deepEqual(set, { baseUrlRedirect: null, regular404Redirect: 'https://sdk.example/404', invalidShortUrlRedirect: null });
+  const after = await api.listDomains();
+  assert.deepEqual(after.data.find((d) => d.domain === other).redirects, set);
+  assert.deepEqual(after.defaultRedirects, { baseUrlRedirect: null, regular404Redirect: null, invalidShortUrlRedirect: null });
+  assert.equal((await onHost(other, '/no/such/path')).location, 'https://sdk.example/404');
+  assert.equal((await onHost(new URL(BASE).host, '/no/such/path')).status, 404);
+  const def = after.data.find((d) => d.isDefault).domain;
+  await rejectsWith(api.editDomainRedirects({ domain: def, baseUrlRedirect: 'https://sdk.example/' }),
+    'https://shlink.io/api/error/invalid-domain', 400);
+  await rejectsWith(api.editDomainRedirects({ domain: 'not a host' }), ErrorType.INVALID_ARGUMENT, 400);
 });
 
 // ---- run ---------------------------------------------------------------------------------

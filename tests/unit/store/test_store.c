@@ -2351,6 +2351,170 @@ static void test_prune_details(void **state)
 		assert_string_equal(c.referer[i], "");
 }
 
+struct dom_seen {
+	int n;
+	int64_t id[8];
+	char authority[8][SH_AUTHORITY_MAX + 1];
+	char base[8][64];
+};
+
+static int collect_domain(const sh_domain *d, void *ud)
+{
+	struct dom_seen *c = ud;
+
+	if (c->n == 8)
+		return 1;
+	c->id[c->n] = d->id;
+	snprintf(c->authority[c->n], sizeof(c->authority[0]), "%s", d->authority);
+	snprintf(c->base[c->n], sizeof(c->base[0]), "%s",
+	         d->redirect[SH_REDIRECT_BASE_URL] ? d->redirect[SH_REDIRECT_BASE_URL] : "-");
+	c->n++;
+	return 0;
+}
+
+/* Domains (schema 4): rows made once per authority, codes unique per
+ * (domain, code), every lookup and filter per domain. */
+static void test_domains(void **state)
+{
+	fx *f = *state;
+	struct dom_seen seen = {0};
+	struct ids got = {0};
+	sh_domain d;
+	sh_link l, g;
+	sh_list_query q;
+	sh_visit_query vq;
+	sh_visit v[3];
+	int64_t a = 0, b = 0, again = 0, total = 0;
+	bool ex;
+
+	assert_int_equal(store_domain_add(f->s, "a.test", &a), 0);
+	assert_int_equal(store_domain_add(f->s, "b.test:8080", &b), 0);
+	assert_int_equal(store_domain_add(f->s, "a.test", &again), 0);
+	assert_true(a > 0 && b > 0 && a != b);
+	assert_int_equal(again, a);
+	assert_int_equal(store_domain_add(f->s, "", &again), SH_EINVAL);
+
+	/* one code on the default domain and on a; taken again on a: refused */
+	insert(f->s, 1, "https://example.com/0", CODE_KIND_CUSTOM, "same");
+	mk_link(&l, 2, "https://example.com/a", CODE_KIND_CUSTOM, "same");
+	l.domain_id = a;
+	assert_int_equal(store_link_insert(f->s, &l), 0);
+	sh_link_clear(&l);
+	mk_link(&l, 3, "https://example.com/a2", CODE_KIND_CUSTOM, "same");
+	l.domain_id = a;
+	assert_int_equal(store_link_insert(f->s, &l), SH_ETAKEN);
+	sh_link_clear(&l);
+	assert_false(link_exists(f->s, 3));
+	mk_link(&l, 4, "https://example.com/b", CODE_KIND_COUNTER, NULL);
+	l.domain_id = b;
+	assert_int_equal(store_link_insert(f->s, &l), 0);
+	sh_link_clear(&l);
+
+	assert_int_equal(store_link_get_by_code(f->s, "same", &g), 0);
+	assert_int_equal(g.id, 1);
+	assert_int_equal(g.domain_id, 0);
+	assert_string_equal(g.domain, "");
+	sh_link_clear(&g);
+	assert_int_equal(store_link_get_by_code_in(f->s, a, "same", &g), 0);
+	assert_int_equal(g.id, 2);
+	assert_int_equal(g.domain_id, a);
+	assert_string_equal(g.domain, "a.test");
+	sh_link_clear(&g);
+	assert_int_equal(store_link_get_by_code_in(f->s, b, "same", &g), SH_ENOTFOUND);
+	assert_int_equal(store_code_exists_in(f->s, a, "same", &ex), 0);
+	assert_true(ex);
+	assert_int_equal(store_code_exists_in(f->s, b, "same", &ex), 0);
+	assert_false(ex);
+	assert_int_equal(store_link_get(f->s, 4, &g), 0);
+	assert_int_equal(g.domain_id, b);
+	assert_string_equal(g.domain, "b.test:8080");
+	/* an update keeps the domain and the code on it */
+	g.title = strdup("t");
+	assert_int_equal(store_link_update(f->s, &g), 0);
+	sh_link_clear(&g);
+	assert_int_equal(store_link_get(f->s, 2, &g), 0);
+	assert_int_equal(store_link_update(f->s, &g), 0);
+	sh_link_clear(&g);
+	assert_int_equal(store_link_get_by_code_in(f->s, a, "same", &g), 0);
+	assert_int_equal(g.id, 2);
+	sh_link_clear(&g);
+
+	/* dedupe and findIfExists stay on their domain */
+	insert(f->s, 5, "https://example.com/dd", CODE_KIND_COUNTER, NULL);
+	mk_link(&l, 5, "https://example.com/dd", CODE_KIND_COUNTER, NULL);
+	assert_int_equal(store_link_find_dup_in(f->s, a, l.url_hash, l.url, 0, &g), SH_ENOTFOUND);
+	assert_int_equal(store_link_find_dup(f->s, l.url_hash, l.url, 0, &g), 0);
+	assert_int_equal(g.id, 5);
+	sh_link_clear(&g);
+	{
+		sh_link_match m = {.url_hash = l.url_hash, .url = l.url, .domain_id = a};
+		assert_int_equal(store_link_find_match(f->s, &m, &g), SH_ENOTFOUND);
+		m.domain_id = 0;
+		assert_int_equal(store_link_find_match(f->s, &m, &g), 0);
+		assert_int_equal(g.id, 5);
+		sh_link_clear(&g);
+	}
+	sh_link_clear(&l);
+
+	/* the list filter */
+	memset(&q, 0, sizeof(q));
+	q.order = LIST_CREATED_ASC;
+	q.one_domain = true;
+	q.domain_id = a;
+	assert_int_equal(store_link_list(f->s, &q, collect_link, &got, &total), 0);
+	assert_int_equal(total, 1);
+	assert_int_equal(got.n, 1);
+	assert_int_equal(got.id[0], 2);
+	q.domain_id = 0;
+	got.n = 0;
+	assert_int_equal(store_link_list(f->s, &q, collect_link, &got, &total), 0);
+	assert_int_equal(total, 2);
+	q.one_domain = false;
+	assert_int_equal(store_link_list(f->s, &q, NULL, NULL, &total), 0);
+	assert_int_equal(total, 4);
+
+	/* visits of a domain's links */
+	memset(v, 0, sizeof(v));
+	v[0].link_id = 1;
+	v[1].link_id = 2;
+	v[2].link_id = 2;
+	for (int i = 0; i < 3; i++)
+		v[i].ts = 1700000100 + i;
+	assert_int_equal(store_visits_add(f->s, v, 3), 0);
+	memset(&vq, 0, sizeof(vq));
+	vq.one_domain = true;
+	vq.domain_id = a;
+	assert_int_equal(store_visits_list(f->s, &vq, NULL, NULL, &total), 0);
+	assert_int_equal(total, 2);
+	vq.domain_id = 0;
+	assert_int_equal(store_visits_list(f->s, &vq, NULL, NULL, &total), 0);
+	assert_int_equal(total, 1);
+	vq.domain_id = b;
+	assert_int_equal(store_visits_list(f->s, &vq, NULL, NULL, &total), 0);
+	assert_int_equal(total, 0);
+
+	/* redirects: set (the row made when missing), replaced, listed */
+	memset(&d, 0, sizeof(d));
+	snprintf(d.authority, sizeof(d.authority), "a.test");
+	d.redirect[SH_REDIRECT_BASE_URL] = "https://base.example/";
+	assert_int_equal(store_domain_set_redirects(f->s, &d), 0);
+	snprintf(d.authority, sizeof(d.authority), "c.test");
+	d.redirect[SH_REDIRECT_BASE_URL] = NULL;
+	d.redirect[SH_REDIRECT_REGULAR_404] = "https://404.example/";
+	assert_int_equal(store_domain_set_redirects(f->s, &d), 0);
+	assert_int_equal(store_domain_list(f->s, collect_domain, &seen), 0);
+	assert_int_equal(seen.n, 3);
+	assert_int_equal(seen.id[0], a);
+	assert_string_equal(seen.authority[0], "a.test");
+	assert_string_equal(seen.base[0], "https://base.example/");
+	assert_string_equal(seen.authority[1], "b.test:8080");
+	assert_string_equal(seen.base[1], "-");
+	assert_string_equal(seen.authority[2], "c.test");
+	assert_string_equal(seen.base[2], "-");
+	assert_int_equal(store_domain_add(f->s, "c.test", &again), 0);
+	assert_int_equal(again, seen.id[2]);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -2359,6 +2523,7 @@ int main(void)
 	    T(test_migrate_twice_and_version),
 	    T(test_meta),
 	    T(test_link_insert_get),
+	    T(test_domains),
 	    T(test_find_dup),
 	    T(test_link_update),
 	    T(test_link_delete_cascades),
