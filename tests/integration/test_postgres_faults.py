@@ -130,23 +130,25 @@ def test_crash_under_create_load(cluster):
 
         with cf.ThreadPoolExecutor(6) as ex:
             futs = [ex.submit(load, i) for i in range(6)]
-            time.sleep(1.5)
-            before = len(acked)
-            cluster.crash()
-            time.sleep(0.3)
-            # PostgreSQL away: alive, not ready, cached redirects served
-            for s in servers:
-                assert s.get("/health").status_code == 200
-                assert s.get("/ready").status_code == 503
-                assert s.get("/" + hot).status_code == 302
-            time.sleep(1.5)
-            cluster.restart()
-            t_back = time.monotonic()
-            # the instances are back on their own
-            rec = [until(lambda s=s: create_ok(s, f"https://back.example/{uuid.uuid4().hex}"),
-                         RECOVERY_BOUND + 5) for s in servers]
-            time.sleep(1.0)
-            stop.set()
+            try:  # a failed assert must end the load, not hang the test
+                time.sleep(1.5)
+                before = len(acked)
+                cluster.crash()
+                time.sleep(0.3)
+                # PostgreSQL away: alive, not ready, cached redirects served
+                for s in servers:
+                    assert s.get("/health").status_code == 200
+                    assert s.get("/ready").status_code == 503
+                    assert s.get("/" + hot).status_code == 302
+                time.sleep(1.5)
+                cluster.restart()
+                t_back = time.monotonic()
+                # the instances are back on their own
+                rec = [until(lambda s=s: create_ok(s, f"https://back.example/{uuid.uuid4().hex}"),
+                             RECOVERY_BOUND + 5) for s in servers]
+                time.sleep(1.0)
+            finally:
+                stop.set()
             for f in futs:
                 f.result()
         report("pg_crash_under_load", {"acked_before": before, "acked": len(acked),
