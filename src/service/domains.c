@@ -8,13 +8,17 @@
  * variables). Every other domain is a row of the store (sh_domain), made
  * the first time a link or a redirect names it, never deleted; its id and
  * authority never change, so the cache may keep them for ever. Only the
- * redirects change: the cache is read again after the writer committed a
- * change of domains (svc__domains_changed) and at least every
- * DOMAINS_TTL_MS (another instance on the same PostgreSQL may change them).
+ * redirects change, and other processes (the CLI, another instance on the
+ * same PostgreSQL) may add domains: the writer thread reads the cache again
+ * right after it committed a change of domains and every DOMAINS_TTL_MS
+ * (svc__domains_refresh).
  *
- * The redirect path asks for the domain of every request's Host: the
- * default authority and "no domain exists" are answered without a lock
- * (atomics); only a store with domains takes the cache's mutex.
+ * The redirect path asks for the domain of every request's Host and never
+ * reads the store for it (a store that is down must not cost a cached
+ * redirect anything): the default authority and "no domain exists" are
+ * answered without a lock (atomics); only a store with domains takes the
+ * cache's mutex. Names a client gives (REST ?domain=, the CLI) read the
+ * store when the cache does not know them.
  */
 #include <ctype.h>
 #include <pthread.h>
@@ -81,6 +85,20 @@ void svc__domains_free(domain_cache *c)
 void svc__domains_changed(svc *v)
 {
 	__atomic_add_fetch(&svc__domains(v)->gen, 1, __ATOMIC_RELEASE);
+}
+
+static int reload(domain_cache *c, store *s);
+static bool fresh(domain_cache *c, int64_t now);
+
+void svc__domains_refresh(svc *v, store *s, bool now)
+{
+	domain_cache *c = svc__domains(v);
+
+	if (!s || (!now && fresh(c, mono_ms())))
+		return;
+	pthread_mutex_lock(&c->mu);
+	(void)reload(c, s); /* a failure keeps the last rows, tried again next time */
+	pthread_mutex_unlock(&c->mu);
 }
 
 static bool fresh(domain_cache *c, int64_t now)
@@ -156,17 +174,24 @@ static int reload(domain_cache *c, store *s)
 }
 
 /* The row of authority (or, authority NULL, of id) into out (copied, the
- * caller clears it), the cache read again first when it is stale.
- * SH_ENOTFOUND when there is none. */
-static int find_row(svc *v, store *s, const char *authority, int64_t id, sh_domain *out)
+ * caller clears it). sure: the cache is read again first when it is stale,
+ * and on a miss (a name a client gave, which another process may have just
+ * made); else (the redirect path) the cache alone answers. SH_ENOTFOUND
+ * when there is none. */
+static int find_row(svc *v, store *s, const char *authority, int64_t id, bool sure,
+                    sh_domain *out)
 {
 	domain_cache *c = svc__domains(v);
+	bool again = sure;
 	int rc = SH_ENOTFOUND;
 
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&c->mu);
-	if (!fresh(c, mono_ms()))
+	if (sure && !fresh(c, mono_ms())) {
 		(void)reload(c, s); /* a failed read answers from the last one */
+		again = false;
+	}
+look:
 	for (size_t i = 0; i < c->n; i++) {
 		const sh_domain *d = &c->v[i];
 		if (authority ? strcmp(d->authority, authority) != 0 : d->id != id)
@@ -178,6 +203,10 @@ static int find_row(svc *v, store *s, const char *authority, int64_t id, sh_doma
 			if (d->redirect[k] && !(out->redirect[k] = strdup(d->redirect[k])))
 				rc = SH_ENOMEM;
 		break;
+	}
+	if (rc == SH_ENOTFOUND && again && reload(c, s) == 0) {
+		again = false;
+		goto look;
 	}
 	pthread_mutex_unlock(&c->mu);
 	if (rc)
@@ -245,7 +274,7 @@ int svc_domain_id(svc *v, store *s, const char *name, bool create, int64_t *id, 
 		rc = store_domain_add(s, a, id);
 		return rc ? svc__store_err(s, rc, err) : 0;
 	}
-	rc = find_row(v, s, a, 0, &d);
+	rc = find_row(v, s, a, 0, true, &d);
 	if (rc == SH_ENOTFOUND)
 		return sh_err_set(err, rc, "domain", "Domain with authority \"%s\" could not be found",
 		                  a);
@@ -261,16 +290,19 @@ int64_t svc_domain_of_host(svc *v, store *s, const char *host)
 	domain_cache *c = svc__domains(v);
 	char a[SH_AUTHORITY_MAX + 1];
 	sh_err e = {0};
+	sh_domain d;
 	int64_t id = 0;
 
 	if (!host || !*host || strcasecmp(host, svc_domain_default(v)) == 0)
 		return 0;
 	/* no domain in the store: every host is the default one (no lock) */
-	if (__atomic_load_n(&c->ndomains, __ATOMIC_ACQUIRE) == 0 && fresh(c, mono_ms()))
+	if (__atomic_load_n(&c->ndomains, __ATOMIC_ACQUIRE) == 0)
 		return 0;
-	if (svc_domain_check(host, a, &e) != 0)
+	if (svc_domain_check(host, a, &e) != 0 || strcmp(a, svc_domain_default(v)) == 0)
 		return 0;
-	(void)svc_domain_id(v, s, a, false, &id, &e); /* unknown: the default domain */
+	if (find_row(v, s, a, 0, false, &d) == 0) /* unknown: the default domain */
+		id = d.id;
+	sh_domain_clear(&d);
 	return id;
 }
 
@@ -295,7 +327,7 @@ const char *svc_domain_redirect(svc *v, store *s, int64_t id, int kind, char *bu
 		return NULL;
 	if (id == 0) {
 		u = config_redirect(v, kind);
-	} else if (find_row(v, s, NULL, id, &d) == 0) {
+	} else if (find_row(v, s, NULL, id, false, &d) == 0) {
 		/* a domain without its own redirect: the default ones (Shlink) */
 		u = d.redirect[kind] ? d.redirect[kind] : config_redirect(v, kind);
 		if (u && (size_t)snprintf(buf, n, "%s", u) >= n)

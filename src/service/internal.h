@@ -86,6 +86,9 @@ void svc__domains_free(domain_cache *c);
 domain_cache *svc__domains(svc *v);
 /* After a commit that made a domain or changed its redirects. */
 void svc__domains_changed(svc *v);
+/* Reads the domains again with s (the writer's connection): now, or when
+ * the cache is older than its TTL or a change was committed since. */
+void svc__domains_refresh(svc *v, store *s, bool now);
 /* The base URL, without a trailing slash. */
 const char *svc__base(const svc *v);
 

@@ -522,6 +522,7 @@ int svc_open(svc **out, const sh_config *cfg, store *s, sh_err *err)
 		rc = sh_err_set(err, SH_ENOMEM, NULL, "out of memory for the rules cache");
 		goto out;
 	}
+	svc__domains_refresh(v, s, true); /* a failure: the writer tries again */
 	rc = geoip_open(cfg->geoip_db, &v->geo, err);
 	if (rc)
 		goto out;

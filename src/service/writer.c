@@ -362,7 +362,7 @@ static int notify_group(svc_writer *w, svc_unit *list)
 static int run_group(svc_writer *w, svc_unit *list)
 {
 	svc_unit *u, *next;
-	bool flush = false, retry = false;
+	bool flush = false, retry = false, domains = false;
 	int rc, first = 0;
 
 	for (u = list; u; u = u->next) {
@@ -440,8 +440,11 @@ again:
 				svc_cache_forget(w->v, u->forget[i]);
 		if (u->kind == SVC_UNIT_VISITS_DELETE && u->link_id > 0)
 			svc__limits_forget(w->v, u->link_id);
-		if (u->domains_changed)
-			svc__domains_changed(w->v);
+		domains |= u->domains_changed;
+	}
+	if (domains) { /* before any answer: the next request sees them */
+		svc__domains_changed(w->v);
+		svc__domains_refresh(w->v, w->ws, true);
 	}
 complete:
 	for (u = list; u && first == 0; u = u->next)
@@ -505,6 +508,8 @@ static void *writer_main(void *arg)
 			if (!stop && w->ws && svc_visits_prune(w->v, w->ws, sh_now()) < 0)
 				log_msg(SH_LOG_WARN, "dropping old visit details failed: %s",
 				        w->ws->last_err.msg);
+			/* domains another process made or changed */
+			svc__domains_refresh(w->v, w->ws, false);
 			next_flush = sh_mono_ns() + WRITER_FLUSH_NS;
 		}
 		if (stop) {
