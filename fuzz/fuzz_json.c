@@ -74,7 +74,7 @@ static void check_resolves(const sh_link *l, const char *want)
 {
 	sh_link got = {0};
 
-	if (svc_resolve(sv, st, l->code, strlen(l->code), target, 1) != 0)
+	if (svc_resolve_on(sv, st, l->domain_id, l->code, strlen(l->code), target, 1) != 0)
 		violation("a created link does not resolve", l->code, want);
 	if (strcmp(target->url, want) != 0 || target->url_len != strlen(want))
 		violation("resolve gives another URL", target->url, want);
@@ -141,7 +141,7 @@ static void create_and_update(json_t *obj)
 	}
 	if (svc_delete(sv, st, l.code, 0, &err) != 0)
 		violation("cannot delete the link just created", l.code, err.msg);
-	if (svc_resolve(sv, st, l.code, strlen(l.code), target, 1) != SH_ENOTFOUND)
+	if (svc_resolve_on(sv, st, l.domain_id, l.code, strlen(l.code), target, 1) != SH_ENOTFOUND)
 		violation("a deleted link still resolves", l.code, "");
 	free(norm);
 	sh_link_clear(&l);
