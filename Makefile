@@ -3,7 +3,7 @@
 JOBS ?= $(shell nproc)
 PY := /usr/bin/python3
 
-.PHONY: all deps build run test test-faults unit bench clean asan release format fuzz
+.PHONY: all deps build run test test-faults unit bench clean asan release format fuzz image-test
 
 all: build
 
@@ -61,6 +61,14 @@ fuzz: deps
 
 bench: release
 	@scripts/bench
+
+# The container image run for real (not part of `make test`): installs
+# podman, runc and mmdebstrap (deploy/image/install-deps), builds the image
+# offline (deploy/image/build), runs 3 containers on a PostgreSQL cluster
+# behind nginx and checks them as one service; ends "image-test: N passed,
+# N failed (...)". docs/deploy.md.
+image-test: release
+	@$(PY) scripts/image-test
 
 clean:
 	rm -rf build

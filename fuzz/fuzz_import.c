@@ -1,10 +1,12 @@
 /*
  * fuzz_import.c — libFuzzer harness for `shorty import` (cli/transfer.c,
- * cli/csv.c): CSV and JSON files into a store, all or nothing.
+ * cli/csv.c, cli/peers.c): CSV (shorty's and the other shorteners'), JSON
+ * and YOURLS SQL dumps into a store, all or nothing.
  *
- * The first input byte picks the format (even: CSV, odd: JSON); the rest is
- * the file. It is written to a memfd and imported through the CLI's own
- * cmd_import (with --format), so the real path runs: the CSV prescan, the
+ * The first input byte picks the format (its value mod 3: 0 CSV, 1 JSON,
+ * 2 SQL; the seeds start with '0', '1', '2'); the rest is the file. It is
+ * written to a memfd and imported through the CLI's own cmd_import (with
+ * --format), so the real path runs: the CSV prescan, the
  * second pass after fseek, the streamed JSON reader, svc_shorten for every
  * row in one transaction. Each input gets an empty in-memory store
  * ("memory:fuzz-import") with a fixed installation secret, so runs are
@@ -49,7 +51,8 @@ static sh_config cfg;
 static FILE *devnull;
 static store *keep;  /* kept open: a memdb lives while a connection does */
 static sqlite3 *raw; /* a raw connection to it, to empty it */
-static const cli_opt format_opt = {"format", "FORMAT", false, "csv or json"};
+static const cli_opt format_opt = {"format", "FORMAT", false, "csv, json or sql"};
+static const char *const formats[3] = {"csv", "json", "sql"};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -166,11 +169,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int64_t total = -1;
 	FILE *out, *errf;
 	int fd, status;
-	bool json;
+	const char *fmt;
 
 	if (size == 0)
 		return 0;
-	json = data[0] & 1;
+	fmt = formats[data[0] % 3];
 	fd = memfd_create("fuzz-import", MFD_CLOEXEC);
 	if (fd < 0)
 		abort();
@@ -194,7 +197,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	c.args = args;
 	c.nargs = 1;
 	ov.opt = &format_opt;
-	ov.val = json ? "json" : "csv";
+	ov.val = fmt;
 	c.opts = &ov;
 	c.nopts = 1;
 	c.st = st;
@@ -223,7 +226,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (svc_list(sv, st, NULL, &q, check_link, &cc, &total) != 0)
 		violation("cannot list the links after the import", "", "");
 	if (status != CLI_OK && (total != 0 || cc.n != 0))
-		violation("a failed import left links behind", json ? "json" : "csv", "");
+		violation("a failed import left links behind", fmt, "");
 	if (total != cc.n)
 		violation("the list total differs from the links listed", "", "");
 	free(cc.t);

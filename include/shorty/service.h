@@ -149,7 +149,8 @@ size_t svc_target_size(const svc *v);
 /* The hot path: cache, then store on a miss (caching the answer, negative
  * entries for unknown codes), then rules. Returns 0 with t filled (t->gone
  * says whether to answer 410), SH_ENOTFOUND, or a store error. Counts
- * nothing (see visits below). */
+ * nothing (see visits below). s may be NULL (no reader connection): the
+ * cache alone answers. */
 int svc_resolve(svc *v, store *s, const char *code, size_t n, svc_target *t,
                 int64_t now);
 
@@ -216,6 +217,9 @@ int svc_store_locate(const char *url, char *where, size_t wsz, bool *exists);
  * why (may be NULL) saying what is wrong (a file removed, replaced or
  * read-only: it names paths, for the log, not for anonymous callers). */
 int svc_store_ping(store *s, sh_err *why);
+/* Whether s, having failed, comes back on its own once its server does
+ * (PostgreSQL), so that keeping it beats closing and reopening it. */
+bool svc_store_reconnects(store *s);
 /* The store's schema version and the one this binary needs. */
 int svc_store_schema(store *s, int *current, int *latest);
 /* Failed store calls since the start (metrics). */

@@ -305,6 +305,11 @@ typedef struct store_ops {
 	int (*key_list)(store *s, sh_key_cb cb, void *ud);
 	int (*key_revoke)(store *s, int64_t id, int64_t when); /* SH_ENOTFOUND */
 	int (*key_count)(store *s, int64_t *n);         /* active keys */
+
+	/* changes: tells every instance's feed (store_feed_*) msg when the
+	 * current transaction commits, or at once outside one. A no-op where
+	 * no other process keeps a cache of the store (SQLite). */
+	int (*notify)(store *s, const char *msg);
 } store_ops;
 
 /* The base every backend's handle starts with. */
@@ -334,7 +339,10 @@ int store_open(store **out, const char *url, const store_options *o, sh_err *err
 void store_close(store *s);
 
 /* What a backend can do, for the layers above that must not name it. */
-enum store_cap { STORE_CAP_REOPEN = 1u << 0 /* closing the last connection keeps the data (file, server) */ };
+enum store_cap {
+	STORE_CAP_REOPEN = 1u << 0,    /* closing the last connection keeps the data (file, server) */
+	STORE_CAP_RECONNECT = 1u << 1, /* a connection that lost its server reconnects on its own */
+};
 unsigned store_caps(const store *s);
 /* a URL that every connection of this process can open to reach the same data as url (memory: -> a named one); malloc'ed */
 char *store_url_shared(const char *url);
@@ -383,6 +391,32 @@ int store_key_get_by_hash(store *s, const uint8_t hash[SH_KEY_HASH_BYTES], sh_ap
 int store_key_list(store *s, sh_key_cb cb, void *ud);
 int store_key_revoke(store *s, int64_t id, int64_t when);
 int store_key_count(store *s, int64_t *n);
+
+int store_notify(store *s, const char *msg);
+
+/*
+ * The feed of changes committed by every instance on a shared store
+ * (PostgreSQL: a connection of its own that LISTENs; msg as given to
+ * store_notify, at most STORE_NOTIFY_MAX bytes). store_feed_open gives
+ * *out = NULL and 0 for a store without one (SQLite: one process writes).
+ * store_feed_wait waits up to timeout_ms, calls cb for each message, and
+ * says whether the feed is listening: FEED_OK, FEED_LOST (not listening:
+ * the connection was lost or its heartbeat went unanswered; it reconnects
+ * by itself, with backoff, on later calls; changes made meanwhile are not
+ * told), FEED_BACK (listening again, or for the first time: changes made
+ * before are not told).
+ */
+#define STORE_NOTIFY_MAX 7900
+enum { FEED_OK = 0, FEED_LOST = 1, FEED_BACK = 2 };
+typedef struct store_feed store_feed;
+typedef void (*store_feed_cb)(const char *msg, void *ud);
+int store_feed_open(store_feed **out, const char *url, sh_err *err);
+int store_feed_wait(store_feed *f, int timeout_ms, store_feed_cb cb, void *ud);
+void store_feed_close(store_feed *f);
+/* Backend store/postgres.c */
+int store_pg_feed_open(store_feed **out, const char *url, sh_err *err);
+int store_pg_feed_wait(store_feed *f, int timeout_ms, store_feed_cb cb, void *ud);
+void store_pg_feed_close(store_feed *f);
 
 /* Errors counted by the wrappers (shorty_store_errors_total). SH_ENOTFOUND
  * and SH_ETAKEN are answers, not errors, and are not counted. */

@@ -60,9 +60,12 @@ int page_ready(http_req *r)
 		why = "the store does not answer or cannot be written; see the log";
 		/* this worker opens the store again on a later request: a file
 		 * replaced under us is then the one read, as it is the one the
-		 * writer writes once its commit found the change */
-		svc_store_close(r->w->rs);
-		r->w->rs = NULL;
+		 * writer writes once its commit found the change (a PostgreSQL
+		 * connection is kept: it reconnects by itself) */
+		if (!svc_store_reconnects(r->w->rs)) {
+			svc_store_close(r->w->rs);
+			r->w->rs = NULL;
+		}
 	}
 	else if (svc_store_schema(r->w->rs, &cur, &latest) < 0)
 		why = "the store's schema version cannot be read";

@@ -243,8 +243,8 @@ int http_redirect(http_req *r)
 		return http_reply_unknown_blocked(r);
 	if (!codec_custom_valid(r->arg, r->arg_len))
 		return http_reply_unknown_code(r);
-	if (!w->rs)
-		return http_reply_error(r, SH_ESTORE, NULL);
+	/* without a reader connection (the store cannot be reached) the
+	 * cache still answers what it holds: svc_resolve takes a NULL store */
 	now = sh_now();
 	rc = svc_resolve(r->v, w->rs, r->arg, r->arg_len, t, now);
 	if (rc == SH_ENOTFOUND) {

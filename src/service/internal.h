@@ -29,6 +29,26 @@ void svc__count_pruned(svc *v, int64_t n);
 /* Counts a link the writer committed (svc_links_created). */
 void svc__count_created(svc *v);
 
+/* The redirect cache: emptied (svc__cache_clear); bypassed while the feed
+ * of other instances' changes is not listening (svc__cache_bypass: the
+ * store first, the cache only when the store fails too; emptied when the
+ * bypass ends). */
+void svc__cache_clear(svc *v);
+void svc__cache_bypass(svc *v, bool on);
+
+/* The feed of other instances' changes (feed.c): a thread that forgets the
+ * cache entries they name, started with the server's writer on a store
+ * that has a feed (PostgreSQL). */
+typedef struct svc_feed svc_feed;
+int svc__feed_start(svc_feed **out, svc *v, const char *url, const char *self, sh_err *err);
+void svc__feed_stop(svc_feed *f);
+/* The message the writer sends at a group's commit: "TAG CODES", TAG the
+ * sending writer's own (self above: random, per process), CODES the codes
+ * whose cache entries are now wrong, comma-separated, or "*" (all) when
+ * they do not fit. */
+#define SVC_FEED_ALL "*"
+#define SVC_FEED_TAG_MAX 16
+
 /* Bumped by the writer after every commit: what was read from the store
  * before may be out of date (the cached robots.txt and tag count). */
 void svc__links_changed(svc *v);

@@ -44,6 +44,7 @@
 #define BLOCKLIST_LINE_MAX 1024
 #define TAGS_COUNT_TTL_NS 1000000000LL /* the cached count of every tag */
 #define COUNTER_SKIP_MAX 1000 /* custom codes in the generator's way, in a row */
+#define FORGET_SLOTS 64        /* forget_gen: codes hash to one of these */
 #define PICK_RACES 8          /* generated codes lost to other instances, in a row */
 #define RANDOM_TRIES 8        /* per length, before trying a longer code */
 
@@ -64,6 +65,14 @@ struct svc {
 	uint64_t visits_pruned; /* atomic: visits whose details were dropped (metrics) */
 	robots_cache *robots;     /* the cached /robots.txt */
 	uint64_t links_gen;       /* atomic: commits of the writer (svc__links_changed) */
+	/* atomic: set while the cache cannot be trusted (the feed of other
+	 * instances' changes is not listening): redirects read the store
+	 * first, and the cache only when the store fails too (store_down) */
+	int cache_bypass;
+	int store_down;
+	/* atomic: bumped by every forget of a code hashing to the slot, and
+	 * all of them by a clear (load_record: a forget during a read) */
+	uint64_t forget_gen[FORGET_SLOTS];
 	/* every tag's count, for the admin's unsearched tag list: counting
 	 * walks every tag name, so it is cached like robots.txt */
 	pthread_mutex_t tags_mu;
@@ -566,10 +575,44 @@ const char *svc_short_url(const svc *v, const char *code, char *buf, size_t bufs
 	return buf;
 }
 
+static uint64_t *forget_slot(svc *v, const char *code, size_t n)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)code[i]) * 16777619u;
+	return &v->forget_gen[h % FORGET_SLOTS];
+}
+
 void svc_cache_forget(svc *v, const char *code)
 {
-	if (v->cache && code)
+	if (v->cache && code) {
+		__atomic_add_fetch(forget_slot(v, code, strlen(code)), 1, __ATOMIC_RELEASE);
 		lru_del(v->cache, code, strlen(code));
+	}
+}
+
+void svc__cache_clear(svc *v)
+{
+	if (v->cache) {
+		for (int i = 0; i < FORGET_SLOTS; i++)
+			__atomic_add_fetch(&v->forget_gen[i], 1, __ATOMIC_RELEASE);
+		lru_clear(v->cache);
+	}
+}
+
+/* On: what is cached may miss another instance's change, so the store is
+ * asked first; but the entries are kept, for when the store cannot answer
+ * either (PostgreSQL away: cached redirects keep answering). Off (the feed
+ * listens again): emptied, as entries read meanwhile may predate a change
+ * that was not told. */
+void svc__cache_bypass(svc *v, bool on)
+{
+	__atomic_store_n(&v->cache_bypass, on ? 1 : 0, __ATOMIC_RELAXED);
+	if (!on) {
+		__atomic_store_n(&v->store_down, 0, __ATOMIC_RELAXED);
+		svc__cache_clear(v);
+	}
 }
 
 void svc__count_created(svc *v)
@@ -1145,14 +1188,23 @@ static int load_record(svc *v, store *s, const char *code, size_t n, svc_target 
 	struct crec h;
 	sh_link l;
 	size_t ulen;
+	lru *cache;
+	/* a forget between our read and our put (the writer's, or another
+	 * instance's change told by the feed) means what we read may be old:
+	 * then it is not cached */
+	uint64_t *slot = forget_slot(v, code, n);
+	uint64_t gen = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
 	int rc;
 
 	memcpy(c, code, n);
 	c[n] = '\0';
 	rc = get_owned(v, s, c, 0, &l);
+	cache = v->cache;
+	if (cache && __atomic_load_n(slot, __ATOMIC_ACQUIRE) != gen)
+		cache = NULL;
 	if (rc == SH_ENOTFOUND) {
-		if (v->cache)
-			(void)lru_put_negative(v->cache, code, n, mono_ms(), TTL_NEGATIVE_MS);
+		if (cache)
+			(void)lru_put_negative(cache, code, n, mono_ms(), TTL_NEGATIVE_MS);
 		return rc;
 	}
 	if (rc)
@@ -1176,32 +1228,58 @@ static int load_record(svc *v, store *s, const char *code, size_t n, svc_target 
 	memcpy(t, &h, sizeof h);
 	memcpy((char *)t + sizeof h, l.url, ulen);
 	*len = sizeof h + ulen;
-	if (v->cache)
+	if (cache)
 		/* a failed put (ENOMEM) only costs the next request a store read */
-		(void)lru_put(v->cache, code, n, t, *len, mono_ms(),
+		(void)lru_put(cache, code, n, t, *len, mono_ms(),
 		              l.max_visits ? TTL_COUNTED_MS : TTL_MS);
 	sh_link_clear(&l);
 	return 0;
 }
 
+/* From the cache: 0 (t filled), SH_ENOTFOUND (a negative entry), or 1
+ * (not there). */
+static int from_cache(svc *v, const char *code, size_t n, svc_target *t, int64_t now)
+{
+	size_t cap = svc_target_size(v), len = 0;
+	int rc = lru_get(v->cache, code, n, t, cap, &len, mono_ms());
+
+	if (rc == LRU_NEGATIVE)
+		return SH_ENOTFOUND;
+	if (rc == LRU_HIT && len >= sizeof(struct crec) && len <= cap)
+		return apply_record(t, len, now);
+	return 1;
+}
+
 int svc_resolve(svc *v, store *s, const char *code, size_t n, svc_target *t, int64_t now)
 {
 	size_t cap = svc_target_size(v), len = 0;
+	bool bypass = __atomic_load_n(&v->cache_bypass, __ATOMIC_RELAXED) != 0;
 	int rc;
 
 	if (!code || n == 0 || n > CODE_MAX || !codec_custom_valid(code, n))
 		return SH_ENOTFOUND;
-	if (v->cache) {
-		rc = lru_get(v->cache, code, n, t, cap, &len, mono_ms());
-		if (rc == LRU_NEGATIVE)
-			return SH_ENOTFOUND;
-		if (rc == LRU_HIT && len >= sizeof(struct crec) && len <= cap)
-			return apply_record(t, len, now);
+	/* bypassed, the cache answers only while the store cannot */
+	if (v->cache && (!bypass || __atomic_load_n(&v->store_down, __ATOMIC_RELAXED))) {
+		rc = from_cache(v, code, n, t, now);
+		if (rc <= 0)
+			return rc;
 	}
-	rc = load_record(v, s, code, n, t, cap, &len);
-	if (rc)
-		return rc;
-	return apply_record(t, len, now);
+	/* no store (a reader connection that could not be opened): the cache
+	 * answers what it holds, bypassed or not */
+	rc = s ? load_record(v, s, code, n, t, cap, &len) : SH_ESTORE;
+	if (rc == 0) {
+		if (bypass)
+			__atomic_store_n(&v->store_down, 0, __ATOMIC_RELAXED);
+		return apply_record(t, len, now);
+	}
+	if ((bypass || !s) && v->cache && rc != SH_ENOTFOUND && rc != SH_ETOOBIG) {
+		/* the store is away too: what we had beats a 503 */
+		__atomic_store_n(&v->store_down, 1, __ATOMIC_RELAXED);
+		int crc = from_cache(v, code, n, t, now);
+		if (crc <= 0)
+			return crc;
+	}
+	return rc;
 }
 
 struct list_ctx {
@@ -1306,6 +1384,11 @@ int svc_store_ping(store *s, sh_err *why)
 	if (rc < 0 && why)
 		*why = s->last_err;
 	return rc;
+}
+
+bool svc_store_reconnects(store *s)
+{
+	return (store_caps(s) & STORE_CAP_RECONNECT) != 0;
 }
 
 int svc_store_schema(store *s, int *current, int *latest)

@@ -71,6 +71,7 @@ struct svc__titles {
 	struct sockaddr_storage test_addr; /* the one address a test may use */
 	bool has_test_addr;
 	bool joined; /* the thread has ended */
+	uint64_t dropped; /* links that got no title: the queue was full */
 };
 
 /* ---- which addresses a fetch may connect to ------------------------------ */
@@ -460,9 +461,13 @@ void svc__titles_want(svc__titles *t, const sh_link *l)
 	j->link_id = l->id;
 	pthread_mutex_lock(&t->lock);
 	if (t->queued >= TITLE_QUEUE_MAX) {
+		uint64_t n = ++t->dropped;
+
 		pthread_mutex_unlock(&t->lock);
-		log_msg(SH_LOG_WARN, "page titles: %d links wait already; link %lld gets none",
-		        TITLE_QUEUE_MAX, (long long)l->id);
+		if ((n & (n - 1)) == 0) /* the 1st, 2nd, 4th, ...: a burst is one line or a few */
+			log_msg(SH_LOG_WARN,
+			        "page titles: %d links wait already; %llu links got no title so far",
+			        TITLE_QUEUE_MAX, (unsigned long long)n);
 		free(j->url);
 		free(j);
 		return;

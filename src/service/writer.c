@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "shorty/log.h"
 #include "shorty/service.h"
@@ -46,6 +47,9 @@ struct svc_writer {
 	svc_unit *qhead, *qtail;
 	bool running, stop;
 	pthread_t thread;
+
+	svc_feed *feed;        /* the other instances' changes (serve on PostgreSQL) */
+	char tag[SVC_FEED_TAG_MAX + 1]; /* starts our messages to them */
 
 	pthread_mutex_t vlock; /* the visit buffers */
 	visitbuf **bufs;
@@ -302,6 +306,40 @@ static void resolve_commit(svc_writer *w, svc_unit *list)
 	}
 }
 
+/* Tells the other instances (their feeds, feed.c) which cache entries
+ * the group makes wrong: ONE message per group, sent with the commit, its
+ * codes comma-separated, or "*" when they do not fit. Nothing when the
+ * group changed no code. */
+static int notify_group(svc_writer *w, svc_unit *list)
+{
+	char msg[STORE_NOTIFY_MAX + 1];
+	size_t n, start = strlen(w->tag) + 1, len = start;
+
+	for (svc_unit *u = list; u; u = u->next) {
+		if (u->failed)
+			continue;
+		for (int i = 0; i < 2; i++) {
+			if (!u->forget[i][0])
+				continue;
+			n = strlen(u->forget[i]);
+			if (len + n + 1 >= sizeof msg) {
+				snprintf(msg, sizeof msg, "%s %s", w->tag, SVC_FEED_ALL);
+				return store_notify(w->ws, msg);
+			}
+			if (len > start)
+				msg[len++] = ',';
+			memcpy(msg + len, u->forget[i], n);
+			len += n;
+		}
+	}
+	if (len == start)
+		return 0;
+	memcpy(msg, w->tag, start - 1);
+	msg[start - 1] = ' ';
+	msg[len] = '\0';
+	return store_notify(w->ws, msg);
+}
+
 /* Runs the units of list in one transaction and completes each. Returns
  * the first failed unit's rc (read before done may free it), or 0. */
 static int run_group(svc_writer *w, svc_unit *list)
@@ -348,14 +386,22 @@ again:
 		retry = true;
 		goto again;
 	}
-	rc = store_commit(w->ws);
+	rc = notify_group(w, list);
+	if (rc == 0)
+		rc = store_commit(w->ws);
 	if (rc < 0) {
 		log_msg(SH_LOG_ERROR, "group commit failed: %s",
 		        w->ws->last_err.msg[0] ? w->ws->last_err.msg : sh_strerror(rc));
 		(void)store_rollback(w->ws);
-		/* whatever the units cached is not true: forget it all */
-		if (svc_cache(w->v))
-			lru_clear(svc_cache(w->v));
+		/* the group's own codes may be cached in a state the commit was to
+		 * change (if it did commit after all: a lost connection), so they
+		 * are forgotten; every other entry was read from committed data
+		 * (readers have connections of their own) and stays: a store
+		 * outage must not take the cached redirects with it */
+		for (u = list; u; u = u->next)
+			for (int i = 0; i < 2; i++)
+				if (u->forget[i][0])
+					svc_cache_forget(w->v, u->forget[i]);
 		fail_rest(list, rc);
 		/* I/O error (not busy/full): new connection first */
 		if (rc == SH_ESTORE && writer_reopen(w) == 0)
@@ -509,11 +555,25 @@ int svc_writer_start(svc_writer *w, sh_err *err)
 {
 	int rc;
 
-	if (svc_config(w->v)->resolve_titles &&
-	    (rc = svc__titles_start(&w->titles, w->v, w, err)) < 0)
+	/* a server on a store other instances share: listen to their changes */
+	{
+		uint64_t t = (uint64_t)sh_mono_ns() ^ ((uint64_t)getpid() << 32) ^ (uintptr_t)w;
+		snprintf(w->tag, sizeof w->tag, "%016llx", (unsigned long long)t);
+	}
+	if (w->reopen_url &&
+	    (rc = svc__feed_start(&w->feed, w->v, w->reopen_url, w->tag, err)) < 0)
 		return rc;
-	if (pthread_create(&w->thread, NULL, writer_main, w) != 0)
+	if (svc_config(w->v)->resolve_titles &&
+	    (rc = svc__titles_start(&w->titles, w->v, w, err)) < 0) {
+		svc__feed_stop(w->feed);
+		w->feed = NULL;
+		return rc;
+	}
+	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+		svc__feed_stop(w->feed);
+		w->feed = NULL;
 		return sh_err_set(err, SH_ENOMEM, NULL, "cannot start the writer thread");
+	}
 	pthread_mutex_lock(&w->qlock);
 	w->running = true;
 	pthread_mutex_unlock(&w->qlock);
@@ -534,6 +594,8 @@ void svc_writer_stop(svc_writer *w)
 	pthread_mutex_unlock(&w->qlock);
 	if (running)
 		pthread_join(w->thread, NULL); /* flushes the visits last */
+	svc__feed_stop(w->feed);
+	w->feed = NULL;
 }
 
 void svc_writer_free(svc_writer *w)

@@ -746,6 +746,19 @@ static void qb_cond(qb *q, const char *frag)
 	qb_add(q, frag);
 }
 
+/* A condition with one `?`, and its value. */
+static void cond_i(qb *q, const char *frag, int64_t v)
+{
+	qb_cond(q, frag);
+	p_int(&q->b, v);
+}
+
+static void cond_s(qb *q, const char *frag, const char *v)
+{
+	qb_cond(q, frag);
+	p_str(&q->b, v);
+}
+
 static int qb_run(pg_store *p, qb *q, PGresult **out, const char *what)
 {
 	if (q->overflow)
@@ -1371,26 +1384,16 @@ static int pg_link_find_match(store *s, const sh_link_match *m, sh_link *out)
 	qb_cond(b, "l.url_hash = ? AND l.url = ? AND l.disabled = 0");
 	p_int(&b->b, (int64_t)m->url_hash);
 	p_str(&b->b, m->url);
-	if (m->owner_key_id) {
-		qb_cond(b, "l.owner_key_id = ?");
-		p_int(&b->b, m->owner_key_id);
-	}
-	if (m->code) {
-		qb_cond(b, "c.code = ?");
-		p_str(&b->b, m->code);
-	}
-	if (m->valid_since) {
-		qb_cond(b, "l.valid_since = ?");
-		p_int(&b->b, m->valid_since);
-	}
-	if (m->expires_at) {
-		qb_cond(b, "l.expires_at = ?");
-		p_int(&b->b, m->expires_at);
-	}
-	if (m->max_visits) {
-		qb_cond(b, "l.max_visits = ?");
-		p_int(&b->b, m->max_visits);
-	}
+	if (m->owner_key_id)
+		cond_i(b, "l.owner_key_id = ?", m->owner_key_id);
+	if (m->code)
+		cond_s(b, "c.code = ?", m->code);
+	if (m->valid_since)
+		cond_i(b, "l.valid_since = ?", m->valid_since);
+	if (m->expires_at)
+		cond_i(b, "l.expires_at = ?", m->expires_at);
+	if (m->max_visits)
+		cond_i(b, "l.max_visits = ?", m->max_visits);
 	if (m->ntags > 0) {
 		/* exactly these tags (the caller passes them distinct) */
 		qb_cond(b, "(SELECT count(*) FROM link_tags t WHERE t.link_id = l.id) = ?");
@@ -1523,10 +1526,8 @@ static void list_where(qb *b, const sh_list_query *lq, const char **tags, int nt
 {
 	int i;
 
-	if (lq->before_id > 0) {
-		qb_cond(b, "l.id < ?");
-		p_int(&b->b, lq->before_id);
-	}
+	if (lq->before_id > 0)
+		cond_i(b, "l.id < ?", lq->before_id);
 	if (lq->search) {
 		/* strpos(): a literal substring, no LIKE wildcards to escape */
 		qb_cond(b, "(strpos(lower(l.url), lower(?::text)) > 0"
@@ -1541,28 +1542,20 @@ static void list_where(qb *b, const sh_list_query *lq, const char **tags, int nt
 		tags_cond(b, tags, ntags, lq->tags_all ? "= ?" : "> 0");
 	if (nx > 0) /* excluded: not all of them, or none */
 		tags_cond(b, xtags, nx, lq->exclude_all ? "< ?" : "= 0");
-	if (lq->owner_key_name) {
-		qb_cond(b, "l.owner_key_id IN (SELECT k.id FROM api_keys k WHERE k.name = ?)");
-		p_str(&b->b, lq->owner_key_name);
-	}
-	if (lq->start_date) {
-		qb_cond(b, "l.created_at >= ?");
-		p_int(&b->b, lq->start_date);
-	}
-	if (lq->end_date) {
-		qb_cond(b, "l.created_at <= ?");
-		p_int(&b->b, lq->end_date);
-	}
+	if (lq->owner_key_name)
+		cond_s(b, "l.owner_key_id IN (SELECT k.id FROM api_keys k WHERE k.name = ?)",
+		       lq->owner_key_name);
+	if (lq->start_date)
+		cond_i(b, "l.created_at >= ?", lq->start_date);
+	if (lq->end_date)
+		cond_i(b, "l.created_at <= ?", lq->end_date);
 	if (lq->exclude_max_visits_reached)
 		qb_cond(b, "(l.max_visits = 0 OR coalesce(n.visits, 0) < l.max_visits)");
-	if (lq->exclude_past_valid_until) {
-		qb_cond(b, "(l.expires_at = 0 OR l.expires_at > ?)");
-		p_int(&b->b, lq->now ? lq->now : sh_now());
-	}
-	if (lq->owner_key_id) {
-		qb_cond(b, "l.owner_key_id = ?");
-		p_int(&b->b, lq->owner_key_id);
-	}
+	if (lq->exclude_past_valid_until)
+		cond_i(b, "(l.expires_at = 0 OR l.expires_at > ?)",
+		       lq->now ? lq->now : sh_now());
+	if (lq->owner_key_id)
+		cond_i(b, "l.owner_key_id = ?", lq->owner_key_id);
 	if (lq->crawlable_only)
 		qb_cond(b, "l.crawlable = 1 AND l.disabled = 0");
 }
@@ -1877,43 +1870,31 @@ done:
 
 static void visits_where(qb *b, const sh_visit_query *vq)
 {
-	if (vq->link_id > 0) {
-		qb_cond(b, "v.link_id = ?");
-		p_int(&b->b, vq->link_id);
-	}
-	if (vq->tag) {
-		qb_cond(b, "v.link_id IN (SELECT link_id FROM link_tags WHERE tag = ?)");
-		p_str(&b->b, vq->tag);
-	}
-	if (vq->owner_key_id) {
-		qb_cond(b, "v.link_id IN (SELECT id FROM links WHERE owner_key_id = ?)");
-		p_int(&b->b, vq->owner_key_id);
-	}
+	if (vq->link_id > 0)
+		cond_i(b, "v.link_id = ?", vq->link_id);
+	if (vq->tag)
+		cond_s(b, "v.link_id IN (SELECT link_id FROM link_tags WHERE tag = ?)",
+		       vq->tag);
+	if (vq->owner_key_id)
+		cond_i(b, "v.link_id IN (SELECT id FROM links WHERE owner_key_id = ?)",
+		       vq->owner_key_id);
 	if (vq->orphan == 0) {
 		qb_cond(b, "v.link_id <> 0");
 	} else if (vq->orphan == 1) {
 		qb_cond(b, "v.link_id = 0");
-		if (vq->orphan_type) {
-			qb_cond(b, "v.orphan_type = ?");
-			p_int(&b->b, vq->orphan_type);
-		}
+		if (vq->orphan_type)
+			cond_i(b, "v.orphan_type = ?", vq->orphan_type);
 	}
-	if (vq->start_date) {
-		qb_cond(b, "v.ts >= ?");
-		p_int(&b->b, vq->start_date);
-	}
-	if (vq->end_date) {
-		qb_cond(b, "v.ts <= ?");
-		p_int(&b->b, vq->end_date);
-	}
+	if (vq->start_date)
+		cond_i(b, "v.ts >= ?", vq->start_date);
+	if (vq->end_date)
+		cond_i(b, "v.ts <= ?", vq->end_date);
 	if (vq->exclude_bots)
 		qb_cond(b, "v.kind <> 1");
 	if (vq->exclude_head)
 		qb_cond(b, "v.kind <> 2");
-	if (vq->before_id > 0) {
-		qb_cond(b, "v.id < ?");
-		p_int(&b->b, vq->before_id);
-	}
+	if (vq->before_id > 0)
+		cond_i(b, "v.id < ?", vq->before_id);
 }
 
 static const char *col_str(const PGresult *r, int row, int col)
@@ -2391,6 +2372,147 @@ static int pg_key_count(store *s, int64_t *n)
 	              "count keys");
 }
 
+/* ---- changes: NOTIFY and the feed ----------------------------------------
+ * One NOTIFY per committed group (the writer's), on channel "shorty": the
+ * queue is ordered at commit under a database-wide lock, so one per
+ * transaction, not per create (research scale-out.md §3: 9,000 -> 2,400
+ * creates/s per create). Each instance has one more connection that LISTENs
+ * (the feed below), polled with a deadline and a heartbeat: a connection
+ * that is open but silent is not listening. */
+
+static int pg_notify_op(store *s, const char *msg)
+{
+	prm b = {0};
+
+	p_str(&b, msg);
+	return pq(PG(s), "SELECT pg_notify('shorty', $1)", &b, NULL, "notify");
+}
+
+#define FEED_BEAT_MS 1000 /* a heartbeat query this often ... */
+#define FEED_BEAT_DEADLINE_MS 1000 /* ... answered within this */
+
+struct store_feed {
+	pg_store p;         /* its own connection (reusing the deadline code) */
+	char *url;
+	bool listening;
+	int64_t beat_at_ms; /* the next heartbeat */
+};
+
+/* Connects and LISTENs within the connect and query deadlines. */
+static int feed_connect(store_feed *f)
+{
+	pg_store *p = &f->p;
+	PGresult *r;
+	static const char *const keys[] = {"connect_timeout", "keepalives", "application_name",
+	                                   "dbname", NULL};
+	const char *vals[] = {"2", "1", "shorty-listen", f->url, NULL};
+
+	if (p->conn)
+		PQfinish(p->conn);
+	p->cut = false;
+	p->conn = PQconnectStartParams(keys, vals, 1);
+	if (!p->conn || PQstatus(p->conn) == CONNECTION_BAD || connect_poll(p, false) != 0 ||
+	    session_setup(p) != 0)
+		return -1;
+	r = x_exec(p, "LISTEN shorty", NULL, false);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		PQclear(r);
+		return -1;
+	}
+	PQclear(r);
+	return 0;
+}
+
+int store_pg_feed_open(store_feed **out, const char *url, sh_err *err)
+{
+	store_feed *f = calloc(1, sizeof(*f));
+
+	*out = NULL;
+	if (!f || !(f->url = strdup(url))) {
+		free(f);
+		return sh_err_set(err, SH_ENOMEM, NULL, "out of memory");
+	}
+	f->p.deadline_ms = FEED_BEAT_DEADLINE_MS;
+	f->p.rng = (uint64_t)(uintptr_t)f ^ ((uint64_t)mono_ms() << 20) ^ 0x2545f4914f6cdd1dull;
+	*out = f;
+	return 0;
+}
+
+void store_pg_feed_close(store_feed *f)
+{
+	if (f->p.conn)
+		PQfinish(f->p.conn);
+	free(f->url);
+	free(f);
+}
+
+static int feed_lost(store_feed *f)
+{
+	pg_store *p = &f->p;
+
+	if (p->conn)
+		PQfinish(p->conn);
+	p->conn = NULL;
+	f->listening = false;
+	p->backoff_ms = p->backoff_ms ? p->backoff_ms * 2 : BACKOFF_MIN_MS;
+	if (p->backoff_ms > BACKOFF_MAX_MS)
+		p->backoff_ms = BACKOFF_MAX_MS;
+	p->rng ^= p->rng << 13, p->rng ^= p->rng >> 7, p->rng ^= p->rng << 17;
+	p->retry_at_ms = mono_ms() + (int64_t)(p->rng % (uint64_t)(p->backoff_ms + 1));
+	return FEED_LOST;
+}
+
+static void feed_deliver(store_feed *f, store_feed_cb cb, void *ud)
+{
+	PGnotify *n;
+
+	while ((n = PQnotifies(f->p.conn)) != NULL) {
+		cb(n->extra ? n->extra : "", ud);
+		PQfreemem(n);
+	}
+}
+
+int store_pg_feed_wait(store_feed *f, int timeout_ms, store_feed_cb cb, void *ud)
+{
+	pg_store *p = &f->p;
+	int64_t now = mono_ms(), until = now + timeout_ms;
+	PGresult *r;
+	int w;
+
+	if (!f->listening) {
+		if (now < p->retry_at_ms) {
+			int64_t nap = (p->retry_at_ms < until ? p->retry_at_ms : until) - now;
+			struct timespec ts = {.tv_sec = nap / 1000, .tv_nsec = (nap % 1000) * 1000000};
+			nanosleep(&ts, NULL);
+			return FEED_LOST;
+		}
+		if (feed_connect(f) != 0)
+			return feed_lost(f);
+		f->listening = true;
+		p->backoff_ms = 0;
+		f->beat_at_ms = mono_ms() + FEED_BEAT_MS;
+		return FEED_BACK;
+	}
+	if (now >= f->beat_at_ms) {
+		/* notifications that come with its answer are kept by libpq */
+		r = x_exec(p, "SELECT 1", NULL, false);
+		w = PQresultStatus(r) == PGRES_TUPLES_OK;
+		PQclear(r);
+		if (!w)
+			return feed_lost(f);
+		feed_deliver(f, cb, ud);
+		f->beat_at_ms = mono_ms() + FEED_BEAT_MS;
+		now = mono_ms();
+	}
+	if (until > f->beat_at_ms)
+		until = f->beat_at_ms;
+	w = until > now ? wait_sock(p, POLLIN, until) : 0;
+	if (w < 0 || (w > 0 && !PQconsumeInput(p->conn)) || PQstatus(p->conn) != CONNECTION_OK)
+		return feed_lost(f);
+	feed_deliver(f, cb, ud);
+	return FEED_OK;
+}
+
 static const store_ops postgres_ops = {
     .iVersion = 1,
     .name = "postgres",
@@ -2431,4 +2553,5 @@ static const store_ops postgres_ops = {
     .key_list = pg_key_list,
     .key_revoke = pg_key_revoke,
     .key_count = pg_key_count,
+    .notify = pg_notify_op,
 };

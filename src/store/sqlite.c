@@ -2748,6 +2748,14 @@ static int sq_key_count(store *s, int64_t *n)
 	return query_int64(SQ(s), ST_KEY_COUNT, n, "count keys");
 }
 
+/* One process writes a SQLite store: there is no other instance's cache
+ * to tell (a CLI writing the same file is seen after the cache TTL). */
+static int sq_notify(store *s, const char *msg)
+{
+	(void)s, (void)msg;
+	return 0;
+}
+
 /* The two backends are one implementation; only the name differs (what
  * `serve` logs, and what callers may still check until capability flags
  * replace it). */
@@ -2791,7 +2799,8 @@ static int sq_key_count(store *s, int64_t *n)
 	.key_get_by_hash = sq_key_get_by_hash,    \
 	.key_list = sq_key_list,                  \
 	.key_revoke = sq_key_revoke,              \
-	.key_count = sq_key_count,
+	.key_count = sq_key_count,                \
+	.notify = sq_notify,
 /* clang-format on */
 
 static const store_ops sqlite_ops = {SQ_OPS("sqlite")};

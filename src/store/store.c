@@ -262,8 +262,8 @@ static const struct backend {
     {"sqlite", open_sqlite_url, STORE_CAP_REOPEN},
     /* lives only as long as its handles: closing the last one loses it */
     {"memory", open_memory_url, 0},
-    {"postgres", open_postgres_url, STORE_CAP_REOPEN},
-    {"postgresql", open_postgres_url, STORE_CAP_REOPEN},
+    {"postgres", open_postgres_url, STORE_CAP_REOPEN | STORE_CAP_RECONNECT},
+    {"postgresql", open_postgres_url, STORE_CAP_REOPEN | STORE_CAP_RECONNECT},
 };
 #define NBACKENDS (sizeof(backends) / sizeof(backends[0]))
 
@@ -542,6 +542,34 @@ int store_key_revoke(store *s, int64_t id, int64_t when)
 int store_key_count(store *s, int64_t *n)
 {
 	WRAP(key_count, n);
+}
+
+int store_notify(store *s, const char *msg)
+{
+	WRAP(notify, msg);
+}
+
+/* ---- the feed of changes: only PostgreSQL has one ------------------------ */
+
+int store_feed_open(store_feed **out, const char *url, sh_err *err)
+{
+	const struct backend *b = url ? backend_of(url) : NULL;
+
+	*out = NULL;
+	if (!b || b->open != open_postgres_url)
+		return 0;
+	return store_pg_feed_open(out, url, err);
+}
+
+int store_feed_wait(store_feed *f, int timeout_ms, store_feed_cb cb, void *ud)
+{
+	return store_pg_feed_wait(f, timeout_ms, cb, ud);
+}
+
+void store_feed_close(store_feed *f)
+{
+	if (f)
+		store_pg_feed_close(f);
 }
 
 /* ==== capabilities and locations ==========================================

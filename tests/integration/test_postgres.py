@@ -11,40 +11,19 @@ import os
 import subprocess
 import time
 import uuid
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-import requests
 
 from helpers import BIN, assert_no_sanitizer_report
-from httpfix import Server
+from pgfix import cluster_url, instance, psql, until, with_db
 
 INSTANCES = 3
-
-
-def cluster():
-    url = os.environ.get("SHORTY_TEST_PG")
-    assert url, ("SHORTY_TEST_PG is not set: run through `make test` (scripts/run-tests "
-                 "starts a PostgreSQL cluster) or tests/suites/lib/pgcluster.sh start DIR")
-    return url
-
-
-def psql(url, sql):
-    p = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
-                       capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, p.stderr
-    return p.stdout
-
-
-def with_db(url, name):
-    u = urlsplit(url)
-    return urlunsplit((u.scheme, u.netloc, "/" + name, u.query, u.fragment))
 
 
 @pytest.fixture
 def pgdb():
     """A fresh, empty database: its store URL."""
-    base = cluster()
+    base = cluster_url()
     name = "it_" + uuid.uuid4().hex[:12]
     psql(base, f"CREATE DATABASE {name}")
     yield with_db(base, name)
@@ -65,8 +44,7 @@ def trio(pgdb):
     key = None
     try:
         for i in range(INSTANCES):
-            s = Server(env={"SHORTY_DB": pgdb, "SHORTY_CODE_LENGTH": "5"})
-            s.db = pgdb
+            s = instance(pgdb)
             if key is None:
                 key = s.key("admin", "tests")
             s.admin_key = key
@@ -179,3 +157,55 @@ def test_visits_on_every_instance_add_up(trio):
     assert got == [want] * INSTANCES
     r = trio[1].api("GET", f"/short-urls/{code}/visits", params={"itemsPerPage": 1})
     assert r.json()["visits"]["pagination"]["totalItems"] == want
+
+
+def test_deleted_on_one_is_gone_from_every_other_cache_at_once(trio):
+    """One NOTIFY per committed group reaches every instance's listener:
+    a delete on A answers 404 on B and C within 100 ms, though both had
+    the link cached (TTL 60 s); an update is seen as fast."""
+    a = trio[0]
+    worst = 0.0
+    for i in range(5):
+        code = a.create(f"https://cached.example/{i}")["shortCode"]
+        for s in trio:  # cached everywhere
+            for _ in range(3):
+                assert s.get("/" + code).status_code == 302
+        r = a.api("DELETE", f"/short-urls/{code}")
+        assert r.status_code == 204, r.text
+        for s in trio[1:]:
+            took = until(lambda s=s: s.get("/" + code).status_code == 404, 2.0)
+            assert took is not None, f"{code} still served by {s.port}"
+            worst = max(worst, took)
+    code = a.create("https://before.example/")["shortCode"]
+    for s in trio:
+        assert s.get("/" + code).headers["Location"] == "https://before.example/"
+    r = trio[1].api("PATCH", f"/short-urls/{code}", json={"longUrl": "https://after.example/"})
+    assert r.status_code == 200, r.text
+    for s in (trio[0], trio[2]):
+        took = until(lambda s=s: s.get("/" + code).headers.get("Location")
+                    == "https://after.example/", 2.0)
+        assert took is not None
+        worst = max(worst, took)
+    assert worst < 0.1, f"slowest: {worst * 1000:.0f} ms"
+
+
+def test_lost_listener_bypasses_the_cache(trio, pgdb):
+    """An instance whose listening connection is killed forgets its cache
+    and reads the store until it listens again: a link deleted meanwhile
+    is never served stale."""
+    a, b = trio[0], trio[1]
+    codes = [a.create(f"https://lost.example/{i}")["shortCode"] for i in range(3)]
+    for c in codes:
+        assert b.get("/" + c).status_code == 302
+    for rnd, c in enumerate(codes):
+        psql(pgdb, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                   " WHERE application_name = 'shorty-listen'")
+        assert a.api("DELETE", f"/short-urls/{c}").status_code == 204
+        # correctness, not speed: the delete is never served stale (the
+        # 100 ms figure is the listening path's, above)
+        took = until(lambda: b.get("/" + c).status_code == 404, 2.0)
+        assert took is not None and took < 1.0, (rnd, took)
+    # and the instances listen again
+    time.sleep(2.5)
+    n = psql(pgdb, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'shorty-listen'")
+    assert n.split()[-3] == str(INSTANCES), n

@@ -21,6 +21,7 @@ HTML = "text/html; charset=utf-8"
 
 class Pages(BaseHTTPRequestHandler):
     hits = []  # paths asked for, on any of the test's servers
+    release = threading.Event()  # /held answers when the test sets it
 
     def log_message(self, *a):
         pass
@@ -54,9 +55,9 @@ class Pages(BaseHTTPRequestHandler):
                                  b"<title>Page</title></body></html>")
         elif p == "/sloppy":
             self.send(200, HTML, b"<TITLE>Unclosed &amp; <b>sloppy</b> &lt;3")
-        elif p == "/slow":
-            time.sleep(1.5)
-            self.send(200, HTML, b"<title>Slow but in time</title>")
+        elif p == "/held":
+            Pages.release.wait(2.5)
+            self.send(200, HTML, b"<title>Held but in time</title>")
         elif p == "/too-slow":
             time.sleep(4.5)
             self.send(200, HTML, b"<title>Too late</title>")
@@ -133,11 +134,12 @@ def settle(srv, port):
 
 def test_title_follows_the_create(titled):
     srv, port = titled
-    t0 = time.time()
-    link = create(srv, port, "/slow")
-    assert time.time() - t0 < 1.2  # answered before the page did
+    Pages.release.clear()
+    link = create(srv, port, "/held")  # answered while the page is held back
     assert link["title"] is None
-    assert wait_title(srv, link["shortCode"]) == "Slow but in time"
+    assert title_of(srv, link["shortCode"]) is None
+    Pages.release.set()
+    assert wait_title(srv, link["shortCode"]) == "Held but in time"
     # the test-only switch says so in the log, naming the address it lets through
     assert "TEST ONLY: SHORTY_TEST_ONLY_TITLES_RESOLVE" in srv.logtext()
 
@@ -174,12 +176,14 @@ def test_a_title_given_or_set_meanwhile_is_kept(titled):
     srv, port = titled
     given = create(srv, port, "/page", title="Mine")
     assert given["title"] == "Mine"
-    slow = create(srv, port, "/slow")
-    r = srv.api("PATCH", f"/short-urls/{slow['shortCode']}", json={"title": "Edited"})
+    Pages.release.clear()
+    held = create(srv, port, "/held")  # its page answers after the edit
+    r = srv.api("PATCH", f"/short-urls/{held['shortCode']}", json={"title": "Edited"})
     assert r.status_code == 200
+    Pages.release.set()
     settle(srv, port)
     assert title_of(srv, given["shortCode"]) == "Mine"
-    assert title_of(srv, slow["shortCode"]) == "Edited"
+    assert title_of(srv, held["shortCode"]) == "Edited"
 
 
 def test_off_by_default(pages):

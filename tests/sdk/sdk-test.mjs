@@ -187,6 +187,22 @@ test('listShortUrls: pagination, search, tags, order', async () => {
     [2, 1, 0].map((i) => `https://sdk.example/${run}/list/${i}`));
 });
 
+test('listShortUrls: excludeTags, searchTerm over tags, domain (Shlink 4.3/4.6 filters)', async () => {
+  const mk = (i, tags) => api.createShortUrl({ longUrl: `https://sdk.example/${run}/x/${i}`, tags });
+  const a = await mk(0, [`xa-${run}`]);
+  const ab = await mk(1, [`xa-${run}`, `xb-${run}`]);
+  const b = await mk(2, [`xb-${run}`]);
+  const codes = async (params) => (await api.listShortUrls({ searchTerm: `${run}/x/`, ...params }))
+    .data.map((s) => s.shortCode).sort();
+  assert.deepEqual(await codes({ excludeTags: [`xa-${run}`] }), [b.shortCode]);
+  assert.deepEqual(await codes({ excludeTags: [`xa-${run}`, `xb-${run}`], excludeTagsMode: 'all' }),
+    [a.shortCode, b.shortCode].sort());
+  const byTagName = await api.listShortUrls({ searchTerm: `xb-${run}` });
+  assert.deepEqual(byTagName.data.map((s) => s.shortCode).sort(), [ab.shortCode, b.shortCode].sort());
+  assert.equal((await codes({ domain: 'DEFAULT' })).length, 3);
+  assert.deepEqual(await codes({ domain: 'other.example' }), []);
+});
+
 // ---- edit -----------------------------------------------------------------------------
 
 test('updateShortUrl', async () => {

@@ -1516,6 +1516,54 @@ static void test_id_blocks(void **state)
 	store_close(b);
 }
 
+struct msgs {
+	int n;
+	char last[64];
+};
+
+static void got_msg(const char *msg, void *ud)
+{
+	struct msgs *m = ud;
+
+	m->n++;
+	snprintf(m->last, sizeof(m->last), "%s", msg);
+}
+
+/* The feed of changes: PostgreSQL delivers a notify at its commit, never
+ * before, never after a rollback; SQLite has no feed (one process). */
+static void test_feed(void **state)
+{
+	fx *f = *state;
+	store_feed *feed = NULL;
+	struct msgs m = {0};
+	sh_err err = {0};
+	int i, r;
+
+	assert_int_equal(store_feed_open(&feed, f->url, &err), 0);
+	if (!cur->pg) {
+		assert_null(feed);
+		assert_int_equal(store_notify(f->s, "abc"), 0);
+		return;
+	}
+	assert_non_null(feed);
+	assert_int_equal(store_feed_wait(feed, 100, got_msg, &m), FEED_BACK);
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(store_notify(f->s, "rolled,back"), 0);
+	assert_int_equal(store_rollback(f->s), 0);
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(store_notify(f->s, "abc,def"), 0);
+	assert_int_equal(store_feed_wait(feed, 100, got_msg, &m), FEED_OK);
+	assert_int_equal(m.n, 0); /* not before the commit */
+	assert_int_equal(store_commit(f->s), 0);
+	for (i = 0; i < 50 && m.n == 0; i++) {
+		r = store_feed_wait(feed, 100, got_msg, &m);
+		assert_int_equal(r, FEED_OK);
+	}
+	assert_int_equal(m.n, 1);
+	assert_string_equal(m.last, "abc,def");
+	store_feed_close(feed);
+}
+
 /* meta_add keeps the first value: instances starting together on one
  * store create one installation secret */
 static void test_meta_add(void **state)
@@ -2341,6 +2389,7 @@ int main(void)
 	    T(test_id_blocks),
 	    T(test_meta_add),
 	    T(test_ops_complete),
+	    T(test_feed),
 	    /* SQLite's own file format: not run on PostgreSQL */
 	    T(test_migrate_schema1),
 	    T(test_visits_indexed_in_bulk),
