@@ -94,6 +94,7 @@ typedef struct econn {
 	bool close_after;
 	bool can_read; /* edge-triggered: the socket may hold bytes */
 	bool wtimer;   /* the deadline is the send timeout */
+	bool refused;  /* a request was refused: the client may still be sending */
 	int minor;
 	struct sockaddr_storage peer;
 	char *in; /* bytes [in_off, in_len) not consumed yet */
@@ -494,6 +495,7 @@ static int req_refuse(econn *c, int status)
 
 	c->keep_alive = false;
 	c->close_after = true;
+	c->refused = true;
 	if (!r) {
 		c->state = C_CLOSING;
 		return 0;
@@ -787,6 +789,12 @@ static int conn_flush(econn *c)
 			continue;
 		}
 		if (c->state == C_CLOSING) {
+			/* nothing more is coming (an answer to Connection: close or
+			 * HTTP/1.0): close at once, as nginx does; else drain first */
+			if (!c->refused && c->in_off == c->in_len && !c->can_read) {
+				conn_close(c);
+				return -1;
+			}
 			shutdown(c->fd, SHUT_WR);
 			c->state = C_LINGER;
 			timer_set(c, T_LINGER, false);
