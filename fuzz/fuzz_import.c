@@ -146,7 +146,7 @@ static int check_link(const sh_link *l, void *ud)
 		violation("an imported URL is not normalized", l->url, norm);
 	free(norm);
 	/* the read connection must see what the import committed */
-	if (svc_resolve(c->v, c->s, l->code, strlen(l->code), c->t, 1) != 0)
+	if (svc_resolve_on(c->v, c->s, l->domain_id, l->code, strlen(l->code), c->t, 1) != 0)
 		violation("an imported code does not resolve", l->code, l->url);
 	if (strcmp(c->t->url, l->url) != 0)
 		violation("an imported code resolves to another URL", c->t->url, l->url);
