@@ -22,10 +22,16 @@
 #include "http/admin_assets.h"
 #include "http/internal.h"
 
+/* style-src: the bundle's stylesheet, and the one inline <style> of the
+ * component (its QR code dialog renders "#qr-code-canvas-container canvas
+ * { max-width: 100% }"), allowed by its hash alone: no other inline style.
+ * A new component version with another rule shows as a CSP error in the
+ * browser tests (tests/browser). */
+#define ADMIN_STYLE_HASH "'sha256-/6bgAn6kQFTFl0NDjh76WiaknWT5TlBnLlVSsSxdKY8='"
 #define ADMIN_CSP_HEAD                                                                             \
-	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "    \
-	"font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; "           \
-	"connect-src 'self'"
+	"default-src 'none'; script-src 'self'; style-src 'self' " ADMIN_STYLE_HASH "; "           \
+	"img-src 'self' data: blob:; font-src 'self'; base-uri 'none'; form-action 'self'; "       \
+	"frame-ancestors 'none'; connect-src 'self'"
 #define ADMIN_CSP_MAX 4096 /* the header's size at most: domains beyond it are left out */
 
 #define ASSETS_PREFIX "/admin/assets/"

@@ -13,9 +13,10 @@ from httpfix import Server, srv  # noqa: F401
 
 BUILD = os.environ.get("SHORTY_BUILD", "")
 OUT = os.path.join(BUILD, "admin")
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-       "font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; "
-       "connect-src 'self'")
+CSP = ("default-src 'none'; script-src 'self'; "
+       "style-src 'self' 'sha256-/6bgAn6kQFTFl0NDjh76WiaknWT5TlBnLlVSsSxdKY8='; "
+       "img-src 'self' data: blob:; font-src 'self'; base-uri 'none'; form-action 'self'; "
+       "frame-ancestors 'none'; connect-src 'self'")
 
 
 def built(name):
