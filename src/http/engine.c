@@ -1058,35 +1058,29 @@ static void conn_event(econn *c, uint32_t ev)
 
 /* ---- deferred writes ------------------------------------------------------------------ */
 
-/* The unit's completion, on the writer's thread: queue the connection on its
- * loop and wake the loop (or free the request whose connection is gone). */
-static void eng_job_done(svc_unit *u, void *ud)
-{
-	http_req *r = ud;
-	http_server *S = http_srv;
-	econn *c;
-	eloop *L;
-	uint64_t one = 1;
+static void loop_wake(eloop *L);
 
-	(void)u;
-	pthread_mutex_lock(&S->jlock);
-	r->job_finished = true;
-	if (r->job_orphan) {
-		pthread_mutex_unlock(&S->jlock);
-		http_req_free(r); /* frees the unit too (r->ud) */
-		return;
-	}
-	c = r->ec;
-	L = c->L;
+/* Under S->jlock (http_job_complete): queue the connection on its loop and
+ * wake the loop, which answers through the unit's reply. */
+static void eng_job_resume(http_req *r)
+{
+	econn *c = r->ec;
+	eloop *L = c->L;
+
 	c->qnext = NULL;
 	if (L->done_tail)
 		L->done_tail->qnext = c;
 	else
 		L->done_head = c;
 	L->done_tail = c;
-	pthread_mutex_unlock(&S->jlock);
-	if (write(L->evfd, &one, sizeof(one)) < 0) { /* never full: a counter */
-	}
+	loop_wake(L);
+}
+
+/* The unit's completion, on the writer's thread. */
+static void eng_job_done(svc_unit *u, void *ud)
+{
+	(void)u;
+	http_job_complete(ud, eng_job_resume);
 }
 
 int eng_defer(http_req *r, svc_unit *u, http_job_reply reply)

@@ -386,15 +386,10 @@ enum MHD_Result http_on_request(void *cls, struct MHD_Connection *c, const char 
 
 /* ---- deferring a write to the service's writer ---------------------------- */
 
-/* The unit's completion, on the writer's thread: resume the connection,
- * whose next access-handler call answers from the unit (or free the request
- * when its connection went away meanwhile). */
-static void job_done(svc_unit *u, void *ud)
+void http_job_complete(http_req *r, void (*resume)(http_req *r))
 {
-	http_req *r = ud;
 	http_server *S = http_srv;
 
-	(void)u;
 	pthread_mutex_lock(&S->jlock);
 	r->job_finished = true;
 	if (r->job_orphan) {
@@ -402,9 +397,22 @@ static void job_done(svc_unit *u, void *ud)
 		http_req_free(r); /* frees the unit too (r->ud) */
 		return;
 	}
-	if (!S->daemon_gone)
-		MHD_resume_connection(r->conn);
+	resume(r);
 	pthread_mutex_unlock(&S->jlock);
+}
+
+/* libmicrohttpd: the connection's next access-handler call answers from the
+ * unit. */
+static void job_resume(http_req *r)
+{
+	if (!http_srv->daemon_gone)
+		MHD_resume_connection(r->conn);
+}
+
+static void job_done(svc_unit *u, void *ud)
+{
+	(void)u;
+	http_job_complete(ud, job_resume);
 }
 
 void http_defer_begin(http_req *r, svc_unit *u, http_job_reply reply,
