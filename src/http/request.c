@@ -31,10 +31,11 @@ void http_req_free(http_req *r)
 {
 	if (r->ud_free)
 		r->ud_free(r->ud);
-	for (int i = 0; i < r->nextra; i++) {
-		free(r->extra[i].name);
-		free(r->extra[i].value);
-	}
+	for (int i = 0; i < r->nextra; i++)
+		if (!r->extra[i].borrowed) {
+			free(r->extra[i].name);
+			free(r->extra[i].value);
+		}
 	http_form_free(r);
 	if (r->eq)
 		eng_req_free(r);
