@@ -368,8 +368,16 @@ def test_many_idle_keepalive_connections():
               f"({BIN}); "
               f"new client p50 {b50:.1f} ms before, {p50:.1f} ms with them open; all closed "
               f"by {t_all:.1f} s (idle-timeout {idle} s); fds {fds0} -> {fds1} -> {fds2}")
-        # a generous bound that still catches a per-connection buffer leak
-        assert per_conn < 128 * 1024
+        if os.environ.get("TEST_HTTP_ENGINE", "own") == "own":
+            # issue 11: an idle connection costs at most 8 KiB (2 KiB in,
+            # 2 KiB out and its record: 4.5 KiB measured); ASan's allocator
+            # adds redzones to each buffer (9.4 KiB measured)
+            asan = "libasan" in open(f"/proc/{s.proc.pid}/maps").read()
+            assert per_conn <= (12 if asan else 8) * 1024, per_conn
+        else:
+            # libmicrohttpd keeps a 32 KiB pool per connection; a generous
+            # bound that still catches a per-connection buffer leak
+            assert per_conn < 128 * 1024
     finally:
         s.close()
 
