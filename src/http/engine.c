@@ -135,6 +135,9 @@ struct eng_rq {
 
 struct fd_add {
 	int fd;
+	socklen_t plen; /* 0: a socket handed in by eng_add_socket (loopback) */
+	bool counted;   /* hand_over counted it in the loop's nconn already */
+	struct sockaddr_storage peer;
 	struct fd_add *next;
 };
 
@@ -145,6 +148,7 @@ struct eloop {
 	pthread_t th;
 	bool started;
 	int listening; /* atomic: the listen socket is in this loop's set */
+	long nconn;    /* atomic: its connections (read by the other loops) */
 	int quit;      /* atomic */
 	int64_t now;
 	int64_t accept_resume; /* paused accepting (out of descriptors) until then */
@@ -1030,6 +1034,7 @@ static void conn_new(eloop *L, int fd, const struct sockaddr *sa, socklen_t sale
 		return;
 	}
 	__atomic_add_fetch(&L->E->nconns, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&L->nconn, 1, __ATOMIC_RELAXED);
 	c->next = L->all;
 	if (L->all)
 		L->all->prev = c;
@@ -1070,6 +1075,7 @@ static void conn_close(econn *c)
 		c->next->prev = c->prev;
 	close(c->fd);
 	__atomic_sub_fetch(&L->E->nconns, 1, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&L->nconn, 1, __ATOMIC_RELAXED);
 	free(c->in);
 	free(c->out);
 	free(c);
@@ -1164,13 +1170,18 @@ static void loop_wakeup(eloop *L)
 			conn_run(c); /* the answer, then the next pipelined request */
 	}
 	for (; adds; adds = an) {
-		struct sockaddr_in sa;
 		an = adds->next;
-		memset(&sa, 0, sizeof(sa));
-		sa.sin_family = AF_INET;
-		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		fcntl(adds->fd, F_SETFL, fcntl(adds->fd, F_GETFL) | O_NONBLOCK);
-		conn_new(L, adds->fd, (const struct sockaddr *)&sa, sizeof(sa));
+		if (adds->counted) /* conn_new counts it */
+			__atomic_sub_fetch(&L->nconn, 1, __ATOMIC_RELAXED);
+		if (!adds->plen) { /* eng_add_socket: a socket pair, said to be loopback */
+			struct sockaddr_in *sa = (struct sockaddr_in *)&adds->peer;
+			memset(sa, 0, sizeof(*sa));
+			sa->sin_family = AF_INET;
+			sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+			adds->plen = sizeof(*sa);
+			fcntl(adds->fd, F_SETFL, fcntl(adds->fd, F_GETFL) | O_NONBLOCK);
+		}
+		conn_new(L, adds->fd, (const struct sockaddr *)&adds->peer, adds->plen);
 		free(adds);
 	}
 	/* stopping: out of the listen set, idle connections closed */
@@ -1228,6 +1239,56 @@ static void accept_emfile(eloop *L)
 	listen_pause(L); /* no busy loop while descriptors are short */
 }
 
+/* Queues a socket on loop L (its peer address, plen 0 for loopback) and
+ * wakes it. */
+static bool queue_socket(eloop *L, int fd, const struct sockaddr_storage *peer, socklen_t plen)
+{
+	http_server *S = L->S;
+	struct fd_add *a = malloc(sizeof(*a));
+
+	if (!a)
+		return false;
+	a->fd = fd;
+	a->plen = plen;
+	a->counted = plen != 0;
+	if (plen)
+		memcpy(&a->peer, peer, plen);
+	pthread_mutex_lock(&S->jlock);
+	a->next = L->adds;
+	L->adds = a;
+	pthread_mutex_unlock(&S->jlock);
+	loop_wake(L);
+	return true;
+}
+
+/* The kernel wakes whichever loop waits: a loop that is busy with its
+ * connections when a burst of them arrives (a client opening 64 at once)
+ * would accept them all and leave the other loops idle (measured: one
+ * core serving, the other asleep). So a new connection goes to the loop
+ * with the fewest when this one has more than one over it. */
+static bool hand_over(eloop *L, int fd, const struct sockaddr_storage *ss, socklen_t sl)
+{
+	struct eng *E = L->E;
+	eloop *best = L;
+	long least = __atomic_load_n(&L->nconn, __ATOMIC_RELAXED);
+
+	for (unsigned i = 0; i < E->nloops; i++) {
+		long n = __atomic_load_n(&E->loops[i].nconn, __ATOMIC_RELAXED);
+		if (n + 1 < least) {
+			least = n;
+			best = &E->loops[i];
+		}
+	}
+	if (best == L || sl > sizeof(*ss))
+		return false;
+	__atomic_add_fetch(&best->nconn, 1, __ATOMIC_RELAXED); /* counted now: the next accept sees it */
+	if (!queue_socket(best, fd, ss, sl)) {
+		__atomic_sub_fetch(&best->nconn, 1, __ATOMIC_RELAXED);
+		return false;
+	}
+	return true;
+}
+
 static void loop_accept(eloop *L)
 {
 	http_server *S = L->S;
@@ -1255,7 +1316,8 @@ static void loop_accept(eloop *L)
 			close(fd);
 			continue;
 		}
-		conn_new(L, fd, (struct sockaddr *)&ss, sl);
+		if (!hand_over(L, fd, &ss, sl))
+			conn_new(L, fd, (struct sockaddr *)&ss, sl);
 	}
 }
 
@@ -1419,19 +1481,11 @@ void eng_stop(http_server *S)
 int eng_add_socket(http_server *S, int fd)
 {
 	struct eng *E = S->eng;
-	struct fd_add *a = malloc(sizeof(*a));
-	eloop *L;
+	eloop *L = &E->loops[__atomic_fetch_add(&E->rr, 1, __ATOMIC_RELAXED) % E->nloops];
 
-	if (!a) {
+	if (!queue_socket(L, fd, NULL, 0)) {
 		close(fd);
 		return SH_ENOMEM;
 	}
-	L = &E->loops[__atomic_fetch_add(&E->rr, 1, __ATOMIC_RELAXED) % E->nloops];
-	a->fd = fd;
-	pthread_mutex_lock(&S->jlock);
-	a->next = L->adds;
-	L->adds = a;
-	pthread_mutex_unlock(&S->jlock);
-	loop_wake(L);
 	return 0;
 }
