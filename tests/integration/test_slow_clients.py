@@ -283,7 +283,11 @@ def test_slow_readers_do_not_block_other_clients():
             time.sleep(3)
             n, p50, p99 = p.summary()
         assert not p.errors, p.errors[:5]
-        assert p99 < max(10 * b99, 250), (b50, b99, p50, p99)
+        # a client blocked behind the readers would wait for the 10 s send
+        # timeout that drops them; 1 s tells that apart from a loaded
+        # machine's scheduling (p99 224 and 362 ms were seen during full
+        # test runs beside other builds, 5.8 ms on a quieter moment)
+        assert p99 < max(10 * b99, 1000), (b50, b99, p50, p99)
         # a reader that stays away past the 10 s send idle timeout is dropped
         time.sleep(HEADER_DEADLINE + 1.5 - 3)  # 3 s went to the prober
         got = []
