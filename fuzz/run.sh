@@ -1,12 +1,15 @@
 #!/bin/sh
 # fuzz/run.sh SECONDS [HARNESS...] — runs the libFuzzer harnesses built in
 # build/fuzz (cmake --preset fuzz), one after the other, each for SECONDS
-# with its seed corpus (fuzz/corpus/<harness>), the regression seeds
+# (or, with FUZZ_RUNS=N in the environment, for exactly N executions however
+# long that takes: `make fuzz FUZZ_RUNS=10000000`, issue 12), with its seed
+# corpus (fuzz/corpus/<harness>), the regression seeds
 # (fuzz/regressions/<harness>) and its dictionary. New inputs go to
 # $FUZZ_WORK/<harness> (default build/fuzz/corpus, kept between runs),
 # crashers to fuzz/crashes/<harness>-crash-*. Prints one line per harness
-#   fuzz_url: ok, 1234567 execs, 20576 exec/s
+#   fuzz_url: ok, 10000000 execs, 20576 exec/s, 486 s
 # and a last line "N passed, N failed"; exits 1 if any harness failed.
+# The runs mode runs at nice 10: the machine is shared, and a run is long.
 # Used by `make fuzz` (FUZZ_SECONDS) and tests/suites/fuzz.sh (8 s each).
 set -u
 
@@ -32,6 +35,14 @@ opts() {
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# how long each harness runs: -runs=N (FUZZ_RUNS) or -max_total_time=SECONDS
+if [ -n "${FUZZ_RUNS:-}" ]; then
+	limit="-runs=$FUZZ_RUNS"
+	nice="nice -n 10"
+else
+	limit="-max_total_time=$SECS"
+	nice=""
+fi
 mkdir -p "$ROOT/fuzz/crashes"
 pass=0
 fail=0
@@ -45,17 +56,19 @@ for h in $HARNESSES; do
 	seeds="$ROOT/fuzz/corpus/$h"
 	[ -d "$ROOT/fuzz/regressions/$h" ] && seeds="$seeds $ROOT/fuzz/regressions/$h"
 	log="$WORK/$h.log"
+	start=$(date +%s)
 	# shellcheck disable=SC2046,SC2086
-	"$BIN/$h" -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2560 -print_final_stats=1 \
+	$nice "$BIN/$h" $limit -timeout=10 -rss_limit_mb=2560 -print_final_stats=1 \
 		-artifact_prefix="$ROOT/fuzz/crashes/$h-" $(opts "$h") "$WORK/$h" $seeds >"$log" 2>&1
 	rc=$?
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
 	rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+	took=$(($(date +%s) - start))
 	if [ $rc = 0 ]; then
-		echo "$h: ok, ${execs:-?} execs, ${rate:-?} exec/s"
+		echo "$h: ok, ${execs:-?} execs, ${rate:-?} exec/s, $took s"
 		pass=$((pass + 1))
 	else
-		echo "$h: FAIL (exit $rc), ${execs:-?} execs; crasher in fuzz/crashes/, log $log:"
+		echo "$h: FAIL (exit $rc), ${execs:-?} execs, $took s; crasher in fuzz/crashes/, log $log:"
 		grep -E 'ERROR:|SUMMARY:|^fuzz_[a-z]+: |Test unit written|runtime error' "$log" | head -20
 		fail=$((fail + 1))
 	fi
