@@ -135,6 +135,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	store_options o;
 	sh_err err = {0};
 	svc *v = NULL;
+	const char *engine = getenv("FUZZ_HTTP_ENGINE"); /* own (unset, empty) or mhd */
 
 	(void)argc;
 	(void)argv;
@@ -145,7 +146,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (cfg_set(&cfg, "db", STORE_URL, &err) != 0 ||
 	    cfg_set(&cfg, "trusted-proxies", "127.0.0.1", &err) != 0 ||
 	    cfg_set(&cfg, "http-engine",
-	            getenv("FUZZ_HTTP_ENGINE") ? getenv("FUZZ_HTTP_ENGINE") : "own", &err) != 0)
+	            engine && *engine ? engine : "own", &err) != 0)
 		die("cannot configure", err.msg);
 	caller_loop = cfg.http_engine == HTTP_ENGINE_OWN;
 	cfg.threads = 1;
