@@ -56,6 +56,7 @@
 #include "shorty/store.h"
 #include "shorty/timeutil.h"
 #include "shorty/utf8.h"
+#include "store/sqlq.h"
 
 #define ID_BLOCK 1000      /* ids leased per round trip */
 /* Client-side deadlines (research scale-out.md §5: against a peer that is
@@ -213,25 +214,6 @@ static const struct {
 	"INSERT INTO visit_totals(kind, slot, total, bots) VALUES ($1, $2, $3, $4)"               \
 	" ON CONFLICT (kind, slot) DO UPDATE SET total = visit_totals.total + excluded.total,"     \
 	" bots = visit_totals.bots + excluded.bots"
-
-/* ORDER BY clauses of link_list, indexed by enum list_order (sqlite.c's). */
-static const char *const list_orders[] = {
-    [LIST_CREATED_DESC] = " ORDER BY l.created_at DESC, l.id DESC",
-    [LIST_CREATED_ASC] = " ORDER BY l.created_at ASC, l.id ASC",
-    /* by the code itself: codes holds generated codes too (CODE_OF) */
-    [LIST_CODE_ASC] = " ORDER BY " CODE_OF " ASC, l.id ASC",
-    [LIST_CODE_DESC] = " ORDER BY " CODE_OF " DESC, l.id DESC",
-    [LIST_URL_ASC] = " ORDER BY l.url ASC, l.id ASC",
-    [LIST_URL_DESC] = " ORDER BY l.url DESC, l.id DESC",
-    /* SQLite sorts NULL first ascending, last descending */
-    [LIST_TITLE_ASC] = " ORDER BY l.title ASC NULLS FIRST, l.id ASC",
-    [LIST_TITLE_DESC] = " ORDER BY l.title DESC NULLS LAST, l.id DESC",
-    [LIST_VISITS_ASC] = " ORDER BY coalesce(n.visits, 0) ASC, l.id ASC",
-    [LIST_VISITS_DESC] = " ORDER BY coalesce(n.visits, 0) DESC, l.id DESC",
-    [LIST_NONBOT_VISITS_ASC] = " ORDER BY coalesce(n.visits - n.bots, 0) ASC, l.id ASC",
-    [LIST_NONBOT_VISITS_DESC] = " ORDER BY coalesce(n.visits - n.bots, 0) DESC, l.id DESC",
-};
-#define NORDERS ((int)(sizeof(list_orders) / sizeof(list_orders[0])))
 
 /* ---- the handle ---------------------------------------------------------- */
 
@@ -719,65 +701,51 @@ static int op_end(pg_store *p, int own, int rc)
 }
 
 /* ---- assembled queries ----------------------------------------------------
- * Fragments of this file only; each `?` in a fragment becomes the next $n,
- * bound in the same order by p_int / p_str. */
+ * Built by sqlq.c (the conditions both SQL backends share); run here. */
 
-#define QB_SQL_MAX 4096
+static const sqlq_dialect pg_dialect = {
+	.dollar = true,
+	.null_limit = true,
+	.link_select = "SELECT " LINK_COLS LINK_FROM,
+	.link_count = "SELECT count(*)" LINK_FROM,
+	/* codes holds generated codes too (CODE_OF) */
+	.code_of = CODE_OF,
+	.instr = "strpos",
+	.text_param = "?::text",
+	/* visits(link_id) is indexed */
+	.visit_link_open = "v.link_id",
+	.visit_link_again = NULL,
+	.visit_link_close = "",
+};
 
-typedef struct qb {
-	char sql[QB_SQL_MAX];
-	size_t len;
-	bool where, overflow;
-	int nph; /* placeholders written */
-	prm b;
-} qb;
-
-static void qb_add(qb *q, const char *frag)
+/* A builder for a query of this backend (free() it); NULL: out of memory,
+ * said in p's last_err. */
+static sqlq *qb_new(pg_store *p)
 {
-	char num[16];
+	sqlq *b = malloc(sizeof(*b));
 
-	for (; *frag; frag++) {
-		const char *s = frag;
-		size_t n = 1;
-		if (*frag == '?') {
-			n = (size_t)snprintf(num, sizeof(num), "$%d", ++q->nph);
-			s = num;
-		}
-		if (q->len + n >= sizeof(q->sql)) {
-			q->overflow = true;
-			return;
-		}
-		memcpy(q->sql + q->len, s, n);
-		q->len += n;
-		q->sql[q->len] = '\0';
+	if (!b) {
+		pg_err(p, SH_ENOMEM, "%s", "out of memory");
+		return NULL;
 	}
+	sqlq_init(b, &pg_dialect);
+	return b;
 }
 
-static void qb_cond(qb *q, const char *frag)
+/* Runs the query built in q, its values in text format. */
+static int qb_run(pg_store *p, const sqlq *q, PGresult **out, const char *what)
 {
-	qb_add(q, q->where ? " AND " : " WHERE ");
-	q->where = true;
-	qb_add(q, frag);
-}
+	prm b = {0};
 
-/* A condition with one `?`, and its value. */
-static void cond_i(qb *q, const char *frag, int64_t v)
-{
-	qb_cond(q, frag);
-	p_int(&q->b, v);
-}
-
-static void cond_s(qb *q, const char *frag, const char *v)
-{
-	qb_cond(q, frag);
-	p_str(&q->b, v);
-}
-
-static int qb_run(pg_store *p, qb *q, PGresult **out, const char *what)
-{
 	if (q->overflow)
 		return pg_err(p, SH_ESTORE, "%s", "internal error: list query too long");
-	return pq(p, q->sql, &q->b, out, what);
+	for (int i = 0; i < q->nb; i++) {
+		if (q->b[i].text)
+			p_str(&b, q->b[i].s);
+		else
+			p_int(&b, q->b[i].i);
+	}
+	return pq(p, q->sql, &b, out, what);
 }
 
 /* ---- open / close -------------------------------------------------------- */
@@ -1192,23 +1160,6 @@ static int get_one(pg_store *p, const char *sql, const prm *b, sh_link *out, con
 	return rc;
 }
 
-static int check_link(pg_store *p, const sh_link *l)
-{
-	if (!l || !l->url)
-		return pg_err(p, SH_EINVAL, "%s", "link: url is required");
-	if (l->id <= 0)
-		return pg_err(p, SH_EINVAL, "%s", "link: id must be > 0");
-	if (l->code_kind < CODE_KIND_COUNTER || l->code_kind > CODE_KIND_HASH)
-		return pg_err(p, SH_EINVAL, "%s", "link: unknown code kind");
-	if (l->code_kind != CODE_KIND_COUNTER && !l->code[0])
-		return pg_err(p, SH_EINVAL, "%s", "link: a stored code is required for this kind");
-	if (strnlen(l->code, sizeof(l->code)) > CODE_MAX)
-		return pg_err(p, SH_EINVAL, "%s", "link: code too long");
-	if (l->ntags < 0 || l->ntags > SH_MAX_TAGS)
-		return pg_err(p, SH_EINVAL, "%s", "link: too many tags");
-	return 0;
-}
-
 /* A title cut to SH_TITLE_MAX bytes at a character boundary (buf holds it). */
 static const char *title_max(const char *t, char *buf)
 {
@@ -1304,7 +1255,7 @@ static int pg_link_insert(store *s, const sh_link *l)
 	prm b = {0};
 	int own, rc;
 
-	if ((rc = check_link(p, l)))
+	if ((rc = sqlq_check_link(s, l)))
 		return rc;
 	if ((rc = op_begin(p, &own)))
 		return rc;
@@ -1389,46 +1340,17 @@ static int pg_link_find_dup(store *s, int64_t domain_id, uint64_t url_hash, cons
 	               &b, out, "find duplicate");
 }
 
-static void tags_cond(qb *b, const char *const *tags, int n, const char *cmp);
-
 /* Shlink's findIfExists: the oldest link matching m (sh_link_match). */
 static int pg_link_find_match(store *s, const sh_link_match *m, sh_link *out)
 {
 	pg_store *p = PG(s);
 	PGresult *r = NULL;
-	qb *b;
+	sqlq *b;
 	int rc;
 
-	if (!m || !m->url || m->ntags < 0 || m->ntags > SH_MAX_TAGS || (m->ntags && !m->tags))
-		return pg_err(p, SH_EINVAL, "%s", "find match: bad query");
-	b = calloc(1, sizeof(*b));
-	if (!b)
-		return pg_err(p, SH_ENOMEM, "%s", "out of memory");
-	qb_add(b, "SELECT " LINK_COLS LINK_FROM);
-	qb_cond(b, "l.url_hash = ? AND l.url = ? AND l.disabled = 0 AND l.domain_id = ?");
-	p_int(&b->b, (int64_t)m->url_hash);
-	p_str(&b->b, m->url);
-	p_int(&b->b, m->domain_id);
-	if (m->owner_key_id)
-		cond_i(b, "l.owner_key_id = ?", m->owner_key_id);
-	if (m->code)
-		cond_s(b, "c.code = ?", m->code);
-	if (m->valid_since)
-		cond_i(b, "l.valid_since = ?", m->valid_since);
-	if (m->expires_at)
-		cond_i(b, "l.expires_at = ?", m->expires_at);
-	if (m->max_visits)
-		cond_i(b, "l.max_visits = ?", m->max_visits);
-	if (m->ntags > 0) {
-		/* exactly these tags (the caller passes them distinct) */
-		qb_cond(b, "(SELECT count(*) FROM link_tags t WHERE t.link_id = l.id) = ?");
-		p_int(&b->b, m->ntags);
-		tags_cond(b, m->tags, m->ntags, "= ?");
-	}
-	qb_add(b, " ORDER BY l.id ASC LIMIT 1");
-	if (b->overflow) {
-		rc = pg_err(p, SH_ESTORE, "%s", "internal error: query too long");
-	} else if ((rc = pq(p, b->sql, &b->b, &r, "find match")) == 0) {
+	if (!(b = qb_new(p)))
+		return SH_ENOMEM;
+	if ((rc = sqlq_link_match(s, b, m)) == 0 && (rc = qb_run(p, b, &r, "find match")) == 0) {
 		if (PQntuples(r) == 0)
 			rc = pg_err(p, SH_ENOTFOUND, "%s", "find match: no such link");
 		else
@@ -1447,7 +1369,7 @@ static int pg_link_update(store *s, const sh_link *l)
 	prm b = {0};
 	int own, rc;
 
-	if ((rc = check_link(p, l)))
+	if ((rc = sqlq_check_link(s, l)))
 		return rc;
 	if ((rc = op_begin(p, &own)))
 		return rc;
@@ -1516,118 +1438,28 @@ out:
 	return op_end(p, own, rc);
 }
 
-/* The WHERE clause of link_list (shared by the rows and the count). */
-/* A condition on how many of tags[0..n) (distinct) a link has: cmp is
- * "= ?" or "< ?" (compared with n), "> 0" or "= 0" (sqlite.c's). */
-static void tags_cond(qb *b, const char *const *tags, int n, const char *cmp)
-{
-	qb_cond(b, "(SELECT count(*) FROM link_tags t WHERE t.link_id = l.id AND t.tag IN (");
-	for (int i = 0; i < n; i++) {
-		qb_add(b, i ? ", ?" : "?");
-		p_str(&b->b, tags[i]);
-	}
-	qb_add(b, ")) ");
-	qb_add(b, cmp);
-	if (cmp[2] == '?')
-		p_int(&b->b, n);
-}
-
-/* The distinct strings of in[0..n) into out; returns how many. */
-static int distinct_tags(const char *const *in, int n, const char **out)
-{
-	int i, j, k = 0;
-
-	for (i = 0; i < n; i++) {
-		for (j = 0; j < k && strcmp(out[j], in[i]) != 0; j++)
-			;
-		if (j == k)
-			out[k++] = in[i];
-	}
-	return k;
-}
-
-static void list_where(qb *b, const sh_list_query *lq, const char **tags, int ntags,
-                       const char **xtags, int nx)
-{
-	int i;
-
-	if (lq->before_id > 0)
-		cond_i(b, "l.id < ?", lq->before_id);
-	if (lq->search) {
-		/* strpos(): a literal substring, no LIKE wildcards to escape */
-		qb_cond(b, "(strpos(lower(l.url), lower(?::text)) > 0"
-		           " OR strpos(lower(" CODE_OF "), lower(?::text)) > 0"
-		           " OR strpos(lower(coalesce(l.title, '')), lower(?::text)) > 0"
-		           " OR EXISTS (SELECT 1 FROM link_tags t WHERE t.link_id = l.id"
-		           " AND strpos(lower(t.tag), lower(?::text)) > 0))");
-		for (i = 0; i < 4; i++)
-			p_str(&b->b, lq->search);
-	}
-	if (ntags > 0) /* all of them, or any */
-		tags_cond(b, tags, ntags, lq->tags_all ? "= ?" : "> 0");
-	if (nx > 0) /* excluded: not all of them, or none */
-		tags_cond(b, xtags, nx, lq->exclude_all ? "< ?" : "= 0");
-	if (lq->owner_key_name)
-		cond_s(b, "l.owner_key_id IN (SELECT k.id FROM api_keys k WHERE k.name = ?)",
-		       lq->owner_key_name);
-	if (lq->start_date)
-		cond_i(b, "l.created_at >= ?", lq->start_date);
-	if (lq->end_date)
-		cond_i(b, "l.created_at <= ?", lq->end_date);
-	if (lq->exclude_max_visits_reached)
-		qb_cond(b, "(l.max_visits = 0 OR coalesce(n.visits, 0) < l.max_visits)");
-	if (lq->exclude_past_valid_until)
-		cond_i(b, "(l.expires_at = 0 OR l.expires_at > ?)",
-		       lq->now ? lq->now : sh_now());
-	if (lq->owner_key_id)
-		cond_i(b, "l.owner_key_id = ?", lq->owner_key_id);
-	if (lq->crawlable_only)
-		qb_cond(b, "l.crawlable = 1 AND l.disabled = 0");
-	if (lq->one_domain) {
-		qb_cond(b, "l.domain_id = ?");
-		p_int(&b->b, lq->domain_id);
-	}
-}
-
 static int pg_link_list(store *s, const sh_list_query *lq, sh_link_cb cb, void *ud, int64_t *total)
 {
 	pg_store *p = PG(s);
-	const char *tags[SH_MAX_TAGS], *xtags[SH_MAX_TAGS];
 	PGresult *r = NULL;
-	qb *b = NULL;
+	sqlq *b = NULL;
 	sh_link l;
-	int i, rows, ntags, nx, rc = 0;
+	int i, rows, rc = 0;
 
-	if (!lq || lq->order < 0 || lq->order >= NORDERS)
-		return pg_err(p, SH_EINVAL, "%s", "link list: unknown order");
-	if (lq->ntags < 0 || lq->ntags > SH_MAX_TAGS || (lq->ntags && !lq->tags) ||
-	    lq->nexclude < 0 || lq->nexclude > SH_MAX_TAGS || (lq->nexclude && !lq->exclude_tags))
-		return pg_err(p, SH_EINVAL, "%s", "link list: too many tags");
-	ntags = distinct_tags(lq->tags, lq->ntags, tags);
-	nx = distinct_tags(lq->exclude_tags, lq->nexclude, xtags);
-	b = calloc(1, sizeof(*b));
-	if (!b)
-		return pg_err(p, SH_ENOMEM, "%s", "out of memory");
+	if ((rc = sqlq_link_list_check(s, lq)))
+		return rc;
+	if (!(b = qb_new(p)))
+		return SH_ENOMEM;
 	if (total) {
-		qb_add(b, "SELECT count(*)" LINK_FROM);
-		list_where(b, lq, tags, ntags, xtags, nx);
+		sqlq_link_list(b, lq, true);
 		if ((rc = qb_run(p, b, &r, "count links")))
 			goto out;
 		*total = col_i64(r, 0, 0);
 		PQclear(r);
-		memset(b, 0, sizeof(*b));
 	}
 	if (!cb)
 		goto out;
-	qb_add(b, "SELECT " LINK_COLS LINK_FROM);
-	list_where(b, lq, tags, ntags, xtags, nx);
-	qb_add(b, list_orders[lq->order]);
-	qb_add(b, " LIMIT ? OFFSET ?");
-	if (lq->limit > 0)
-		p_int(&b->b, lq->limit);
-	else
-		p_str(&b->b, NULL); /* LIMIT NULL: all */
-	p_int(&b->b, lq->offset > 0 ? lq->offset : 0);
+	sqlq_link_list(b, lq, false);
 	if ((rc = qb_run(p, b, &r, "list links")))
 		goto out;
 	rows = PQntuples(r);
@@ -1897,37 +1729,6 @@ done:
 	return rc;
 }
 
-static void visits_where(qb *b, const sh_visit_query *vq)
-{
-	if (vq->link_id > 0)
-		cond_i(b, "v.link_id = ?", vq->link_id);
-	if (vq->tag)
-		cond_s(b, "v.link_id IN (SELECT link_id FROM link_tags WHERE tag = ?)",
-		       vq->tag);
-	if (vq->owner_key_id)
-		cond_i(b, "v.link_id IN (SELECT id FROM links WHERE owner_key_id = ?)",
-		       vq->owner_key_id);
-	if (vq->one_domain)
-		cond_i(b, "v.link_id IN (SELECT id FROM links WHERE domain_id = ?)", vq->domain_id);
-	if (vq->orphan == 0) {
-		qb_cond(b, "v.link_id <> 0");
-	} else if (vq->orphan == 1) {
-		qb_cond(b, "v.link_id = 0");
-		if (vq->orphan_type)
-			cond_i(b, "v.orphan_type = ?", vq->orphan_type);
-	}
-	if (vq->start_date)
-		cond_i(b, "v.ts >= ?", vq->start_date);
-	if (vq->end_date)
-		cond_i(b, "v.ts <= ?", vq->end_date);
-	if (vq->exclude_bots)
-		qb_cond(b, "v.kind <> 1");
-	if (vq->exclude_head)
-		qb_cond(b, "v.kind <> 2");
-	if (vq->before_id > 0)
-		cond_i(b, "v.id < ?", vq->before_id);
-}
-
 static const char *col_str(const PGresult *r, int row, int col)
 {
 	return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
@@ -1939,34 +1740,23 @@ static int pg_visits_list(store *s, const sh_visit_query *vq, sh_visit_cb cb, vo
 	pg_store *p = PG(s);
 	PGresult *r = NULL;
 	sh_visit v;
-	qb *b;
+	sqlq *b;
 	int i, rows, rc = 0;
 
 	if (!vq)
 		return pg_err(p, SH_EINVAL, "%s", "visits list: no query");
-	b = calloc(1, sizeof(*b));
-	if (!b)
-		return pg_err(p, SH_ENOMEM, "%s", "out of memory");
+	if (!(b = qb_new(p)))
+		return SH_ENOMEM;
 	if (total) {
-		qb_add(b, "SELECT count(*) FROM visits v");
-		visits_where(b, vq);
+		sqlq_visit_list(b, vq, true);
 		if ((rc = qb_run(p, b, &r, "count visits")))
 			goto out;
 		*total = col_i64(r, 0, 0);
 		PQclear(r);
-		memset(b, 0, sizeof(*b));
 	}
 	if (!cb)
 		goto out;
-	qb_add(b, "SELECT v.id, v.link_id, v.ts, v.kind, v.orphan_type, v.referer,"
-	          " v.user_agent, v.visited_url, v.ip, v.location FROM visits v");
-	visits_where(b, vq);
-	qb_add(b, " ORDER BY v.id DESC LIMIT ? OFFSET ?");
-	if (vq->limit > 0)
-		p_int(&b->b, vq->limit);
-	else
-		p_str(&b->b, NULL);
-	p_int(&b->b, vq->offset > 0 ? vq->offset : 0);
+	sqlq_visit_list(b, vq, false);
 	if ((rc = qb_run(p, b, &r, "list visits")))
 		goto out;
 	rows = PQntuples(r);

@@ -47,6 +47,7 @@
 
 #include "shorty/store.h"
 #include "shorty/timeutil.h"
+#include "store/sqlq.h"
 
 /* ---- schema -------------------------------------------------------------- */
 
@@ -432,30 +433,9 @@ static const char *const st_sql[ST__COUNT] = {
                             " invalid_short_url_redirect = excluded.invalid_short_url_redirect",
 };
 
-/* ORDER BY clauses of link_list, indexed by enum list_order. The id breaks
- * ties so that pages never overlap or skip. */
-static const char *const list_orders[] = {
-    [LIST_CREATED_DESC] = " ORDER BY l.created_at DESC, l.id DESC",
-    [LIST_CREATED_ASC] = " ORDER BY l.created_at ASC, l.id ASC",
-    /* a counter link has no codes row: shorty_code() derives its code */
-    [LIST_CODE_ASC] = " ORDER BY shorty_code(l.id, c.code) ASC, l.id ASC",
-    [LIST_CODE_DESC] = " ORDER BY shorty_code(l.id, c.code) DESC, l.id DESC",
-    [LIST_URL_ASC] = " ORDER BY l.url ASC, l.id ASC",
-    [LIST_URL_DESC] = " ORDER BY l.url DESC, l.id DESC",
-    [LIST_TITLE_ASC] = " ORDER BY l.title ASC, l.id ASC",
-    [LIST_TITLE_DESC] = " ORDER BY l.title DESC, l.id DESC",
-    [LIST_VISITS_ASC] = " ORDER BY coalesce(n.visits, 0) ASC, l.id ASC",
-    [LIST_VISITS_DESC] = " ORDER BY coalesce(n.visits, 0) DESC, l.id DESC",
-    [LIST_NONBOT_VISITS_ASC] = " ORDER BY coalesce(n.visits - n.bots, 0) ASC, l.id ASC",
-    [LIST_NONBOT_VISITS_DESC] = " ORDER BY coalesce(n.visits - n.bots, 0) DESC, l.id DESC",
-};
-#define NORDERS ((int)(sizeof(list_orders) / sizeof(list_orders[0])))
-
 /* ---- the handle ---------------------------------------------------------- */
 
 #define DYN_MAX 16      /* cached list statements per connection */
-#define QB_SQL_MAX 2048 /* longest assembled query (fixed fragments only) */
-#define QB_BIND_MAX 48
 
 /* the counters one statement adds to (count_visits) */
 struct vbump {
@@ -671,65 +651,42 @@ static int op_end(sq_store *q, int own, int rc)
 }
 
 /* ---- assembled queries ----------------------------------------------------
- * A query builder that only ever appends string literals from this file;
- * every value goes through a bound parameter. */
+ * Built by sqlq.c (the conditions both SQL backends share); run here. */
 
-typedef struct qb {
-	char sql[QB_SQL_MAX];
-	size_t len;
-	bool where, overflow;
-	int nb;
-	struct {
-		bool text;
-		int64_t i;
-		const char *s;
-	} b[QB_BIND_MAX];
-} qb;
+static const sqlq_dialect sq_dialect = {
+	.dollar = false,
+	.null_limit = false,
+	.link_select = "SELECT " LINK_COLS LINK_FROM,
+	.link_count = "SELECT count(*)" LINK_FROM,
+	/* a counter link has no codes row: shorty_code() derives its code */
+	.code_of = "shorty_code(l.id, c.code)",
+	.instr = "instr",
+	.text_param = "?",
+	/* the log itself has no index but its id: by link through
+	 * visits_by_link, and the tail not indexed yet */
+	.visit_link_open = "v.id IN (" VISIT_IDS_OF_INDEXED,
+	.visit_link_again = VISIT_IDS_OF_TAIL,
+	.visit_link_close = ")",
+};
 
-static void qb_add(qb *b, const char *frag)
+/* A builder for a query of this backend (free() it); NULL: out of memory,
+ * said in q's last_err. */
+static sqlq *qb_new(sq_store *q)
 {
-	size_t n = strlen(frag);
+	sqlq *b = malloc(sizeof(*b));
 
-	if (b->len + n >= sizeof(b->sql)) {
-		b->overflow = true;
-		return;
+	if (!b) {
+		sq_err(q, SH_ENOMEM, "%s", "out of memory");
+		return NULL;
 	}
-	memcpy(b->sql + b->len, frag, n + 1);
-	b->len += n;
-}
-
-/* Starts the next WHERE condition. */
-static void qb_cond(qb *b, const char *frag)
-{
-	qb_add(b, b->where ? " AND " : " WHERE ");
-	b->where = true;
-	qb_add(b, frag);
-}
-
-static void qb_int(qb *b, int64_t v)
-{
-	if (b->nb == QB_BIND_MAX) {
-		b->overflow = true;
-		return;
-	}
-	b->b[b->nb].text = false;
-	b->b[b->nb++].i = v;
-}
-
-static void qb_text(qb *b, const char *s)
-{
-	if (b->nb == QB_BIND_MAX) {
-		b->overflow = true;
-		return;
-	}
-	b->b[b->nb].text = true;
-	b->b[b->nb++].s = s;
+	sqlq_init(b, &sq_dialect);
+	return b;
 }
 
 /* Finds or prepares the statement for b->sql and binds b's values. *temp is
  * set when the statement is not cached (the cached one is in use by an
  * outer call) and must be finalized by the caller. */
-static int qb_prepare(sq_store *q, qb *b, sqlite3_stmt **out, bool *temp)
+static int qb_prepare(sq_store *q, sqlq *b, sqlite3_stmt **out, bool *temp)
 {
 	sqlite3_stmt *st = NULL;
 	int i, rc, slot = -1;
@@ -796,9 +753,8 @@ static void qb_done(sqlite3_stmt *st, bool temp)
 	}
 }
 
-/* Runs the "SELECT count(*) ..." query built in b into *out, then empties b
- * for the next query. */
-static int qb_count(sq_store *q, qb *b, int64_t *out, const char *what)
+/* Runs the "SELECT count(*) ..." query built in b into *out. */
+static int qb_count(sq_store *q, sqlq *b, int64_t *out, const char *what)
 {
 	sqlite3_stmt *st = NULL;
 	bool temp;
@@ -810,7 +766,6 @@ static int qb_count(sq_store *q, qb *b, int64_t *out, const char *what)
 	*out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
 	rc = rc == SQLITE_ROW ? 0 : sq_fail(q, rc, what);
 	qb_done(st, temp);
-	memset(b, 0, sizeof(*b));
 	return rc;
 }
 
@@ -1422,23 +1377,6 @@ static int get_one(sq_store *q, sqlite3_stmt *st, sh_link *out, const char *what
 	return rc;
 }
 
-static int check_link(sq_store *q, const sh_link *l)
-{
-	if (!l || !l->url)
-		return sq_err(q, SH_EINVAL, "%s", "link: url is required");
-	if (l->id <= 0)
-		return sq_err(q, SH_EINVAL, "%s", "link: id must be > 0");
-	if (l->code_kind < CODE_KIND_COUNTER || l->code_kind > CODE_KIND_HASH)
-		return sq_err(q, SH_EINVAL, "%s", "link: unknown code kind");
-	if (l->code_kind != CODE_KIND_COUNTER && !l->code[0])
-		return sq_err(q, SH_EINVAL, "%s", "link: a stored code is required for this kind");
-	if (strnlen(l->code, sizeof(l->code)) > CODE_MAX)
-		return sq_err(q, SH_EINVAL, "%s", "link: code too long");
-	if (l->ntags < 0 || l->ntags > SH_MAX_TAGS)
-		return sq_err(q, SH_EINVAL, "%s", "link: too many tags");
-	return 0;
-}
-
 /* Writes l's code row (if its kind stores one) and its tags. */
 static int write_code_tags(sq_store *q, const sh_link *l)
 {
@@ -1500,7 +1438,7 @@ static int sq_link_insert(store *s, const sh_link *l)
 	sqlite3_stmt *st = NULL;
 	int own, rc;
 
-	if ((rc = check_link(q, l)))
+	if ((rc = sqlq_check_link(s, l)))
 		return rc;
 	if ((rc = op_begin(q, &own)))
 		return rc;
@@ -1598,69 +1536,18 @@ static int sq_link_find_dup(store *s, int64_t domain_id, uint64_t url_hash, cons
 	return rc;
 }
 
-/* A condition on how many of tags[0..n) (distinct) a link has: cmp is
- * "= ?" or "< ?" (compared with n), "> 0" or "= 0". */
-static void tags_cond(qb *b, const char *const *tags, int n, const char *cmp)
-{
-	qb_cond(b, "(SELECT count(*) FROM link_tags t WHERE t.link_id = l.id AND t.tag IN (");
-	for (int i = 0; i < n; i++) {
-		qb_add(b, i ? ", ?" : "?");
-		qb_text(b, tags[i]);
-	}
-	qb_add(b, ")) ");
-	qb_add(b, cmp);
-	if (cmp[2] == '?')
-		qb_int(b, n);
-}
-
 /* Shlink's findIfExists: the oldest link matching m (sh_link_match). */
 static int sq_link_find_match(store *s, const sh_link_match *m, sh_link *out)
 {
 	sq_store *q = SQ(s);
 	sqlite3_stmt *st = NULL;
 	bool temp = false;
-	qb *b;
+	sqlq *b;
 	int rc;
 
-	if (!m || !m->url || m->ntags < 0 || m->ntags > SH_MAX_TAGS || (m->ntags && !m->tags))
-		return sq_err(q, SH_EINVAL, "%s", "find match: bad query");
-	b = calloc(1, sizeof(*b));
-	if (!b)
-		return sq_err(q, SH_ENOMEM, "%s", "out of memory");
-	qb_add(b, "SELECT " LINK_COLS LINK_FROM);
-	qb_cond(b, "l.url_hash = ? AND l.url = ? AND l.disabled = 0 AND l.domain_id = ?");
-	qb_int(b, (int64_t)m->url_hash);
-	qb_text(b, m->url);
-	qb_int(b, m->domain_id);
-	if (m->owner_key_id) {
-		qb_cond(b, "l.owner_key_id = ?");
-		qb_int(b, m->owner_key_id);
-	}
-	if (m->code) {
-		qb_cond(b, "c.code = ?");
-		qb_text(b, m->code);
-	}
-	if (m->valid_since) {
-		qb_cond(b, "l.valid_since = ?");
-		qb_int(b, m->valid_since);
-	}
-	if (m->expires_at) {
-		qb_cond(b, "l.expires_at = ?");
-		qb_int(b, m->expires_at);
-	}
-	if (m->max_visits) {
-		qb_cond(b, "l.max_visits = ?");
-		qb_int(b, m->max_visits);
-	}
-	if (m->ntags > 0) {
-		/* exactly these tags (the caller passes them distinct): as many
-		 * tags as asked, and each of them among the link's */
-		qb_cond(b, "(SELECT count(*) FROM link_tags t WHERE t.link_id = l.id) = ?");
-		qb_int(b, m->ntags);
-		tags_cond(b, m->tags, m->ntags, "= ?");
-	}
-	qb_add(b, " ORDER BY l.id ASC LIMIT 1");
-	if ((rc = qb_prepare(q, b, &st, &temp)) == 0) {
+	if (!(b = qb_new(q)))
+		return SH_ENOMEM;
+	if ((rc = sqlq_link_match(s, b, m)) == 0 && (rc = qb_prepare(q, b, &st, &temp)) == 0) {
 		rc = get_one(q, st, out, "find match");
 		qb_done(st, temp);
 	}
@@ -1674,7 +1561,7 @@ static int sq_link_update(store *s, const sh_link *l)
 	sqlite3_stmt *st = NULL;
 	int own, rc;
 
-	if ((rc = check_link(q, l)))
+	if ((rc = sqlq_check_link(s, l)))
 		return rc;
 	if ((rc = op_begin(q, &own)))
 		return rc;
@@ -1794,104 +1681,24 @@ static int register_functions(sq_store *q, sh_err *err)
 	return 0;
 }
 
-/* The distinct strings of in[0..n) into out (so that "all of them" can
- * compare a count); returns how many. */
-static int distinct_tags(const char *const *in, int n, const char **out)
-{
-	int i, j, k = 0;
-
-	for (i = 0; i < n; i++) {
-		for (j = 0; j < k && strcmp(out[j], in[i]) != 0; j++)
-			;
-		if (j == k)
-			out[k++] = in[i];
-	}
-	return k;
-}
-
-/* The WHERE clause of link_list (shared by the rows and the count); tags
- * and xtags: the distinct tags asked for and excluded. */
-static void list_where(qb *b, const sh_list_query *lq, const char **tags, int ntags,
-                       const char **xtags, int nx)
-{
-	int i;
-
-	if (lq->before_id > 0) {
-		qb_cond(b, "l.id < ?");
-		qb_int(b, lq->before_id);
-	}
-	if (lq->search) {
-		/* instr(): a literal substring, no LIKE wildcards to escape; the
-		 * code as shown (a counter code derived), and the tags (Shlink) */
-		qb_cond(b, "(instr(lower(l.url), lower(?)) > 0"
-		           " OR instr(lower(shorty_code(l.id, c.code)), lower(?)) > 0"
-		           " OR instr(lower(coalesce(l.title, '')), lower(?)) > 0"
-		           " OR EXISTS (SELECT 1 FROM link_tags t WHERE t.link_id = l.id"
-		           " AND instr(lower(t.tag), lower(?)) > 0))");
-		for (i = 0; i < 4; i++)
-			qb_text(b, lq->search);
-	}
-	if (ntags > 0) /* all of them, or any */
-		tags_cond(b, tags, ntags, lq->tags_all ? "= ?" : "> 0");
-	if (nx > 0) /* excluded: not all of them, or none */
-		tags_cond(b, xtags, nx, lq->exclude_all ? "< ?" : "= 0");
-	if (lq->owner_key_name) {
-		qb_cond(b, "l.owner_key_id IN (SELECT k.id FROM api_keys k WHERE k.name = ?)");
-		qb_text(b, lq->owner_key_name);
-	}
-	if (lq->start_date) {
-		qb_cond(b, "l.created_at >= ?");
-		qb_int(b, lq->start_date);
-	}
-	if (lq->end_date) {
-		qb_cond(b, "l.created_at <= ?");
-		qb_int(b, lq->end_date);
-	}
-	if (lq->exclude_max_visits_reached)
-		qb_cond(b, "(l.max_visits = 0 OR coalesce(n.visits, 0) < l.max_visits)");
-	if (lq->exclude_past_valid_until) {
-		qb_cond(b, "(l.expires_at = 0 OR l.expires_at > ?)");
-		qb_int(b, lq->now ? lq->now : sh_now());
-	}
-	if (lq->owner_key_id) {
-		qb_cond(b, "l.owner_key_id = ?");
-		qb_int(b, lq->owner_key_id);
-	}
-	if (lq->crawlable_only)
-		qb_cond(b, "l.crawlable = 1 AND l.disabled = 0");
-	if (lq->one_domain) {
-		qb_cond(b, "l.domain_id = ?");
-		qb_int(b, lq->domain_id);
-	}
-}
-
 static int sq_link_list(store *s, const sh_list_query *lq, sh_link_cb cb, void *ud, int64_t *total)
 {
 	sq_store *q = SQ(s);
-	const char *tags[SH_MAX_TAGS], *xtags[SH_MAX_TAGS];
 	const codec_key *outer_key = q->code_key;
 	sqlite3_stmt *st = NULL;
 	bool temp = false;
-	qb *b = NULL;
+	sqlq *b = NULL;
 	sh_link l;
-	int ntags, nx, rc;
+	int rc;
 
-	if (!lq || lq->order < 0 || lq->order >= NORDERS)
-		return sq_err(q, SH_EINVAL, "%s", "link list: unknown order");
-	if (lq->ntags < 0 || lq->ntags > SH_MAX_TAGS || (lq->ntags && !lq->tags) ||
-	    lq->nexclude < 0 || lq->nexclude > SH_MAX_TAGS ||
-	    (lq->nexclude && !lq->exclude_tags))
-		return sq_err(q, SH_EINVAL, "%s", "link list: too many tags");
-	ntags = distinct_tags(lq->tags, lq->ntags, tags);
-	nx = distinct_tags(lq->exclude_tags, lq->nexclude, xtags);
-	b = calloc(1, sizeof(*b));
-	if (!b)
-		return sq_err(q, SH_ENOMEM, "%s", "out of memory");
+	if ((rc = sqlq_link_list_check(s, lq)))
+		return rc;
+	if (!(b = qb_new(q)))
+		return SH_ENOMEM;
 	q->code_key = lq->code_key; /* for shorty_code(); a nested list restores it */
 
 	if (total) {
-		qb_add(b, "SELECT count(*)" LINK_FROM);
-		list_where(b, lq, tags, ntags, xtags, nx);
+		sqlq_link_list(b, lq, true);
 		if ((rc = qb_count(q, b, total, "count links")))
 			goto out;
 	}
@@ -1900,12 +1707,7 @@ static int sq_link_list(store *s, const sh_list_query *lq, sh_link_cb cb, void *
 		goto out;
 	}
 
-	qb_add(b, "SELECT " LINK_COLS LINK_FROM);
-	list_where(b, lq, tags, ntags, xtags, nx);
-	qb_add(b, list_orders[lq->order]);
-	qb_add(b, " LIMIT ? OFFSET ?");
-	qb_int(b, lq->limit > 0 ? lq->limit : -1);
-	qb_int(b, lq->offset > 0 ? lq->offset : 0);
+	sqlq_link_list(b, lq, false);
 	if ((rc = qb_prepare(q, b, &st, &temp)))
 		goto out;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -2250,66 +2052,6 @@ out:
 	return op_end(q, own, rc);
 }
 
-/* "v.id IN (the visits of the links whose link_id <cond>)", cond holding
- * one `?` bound to val (text or, when text is NULL, ival). */
-static void visits_of_links(qb *b, const char *cond, const char *text, int64_t ival)
-{
-	int k;
-
-	qb_cond(b, "v.id IN (" VISIT_IDS_OF_INDEXED);
-	for (k = 0; k < 2; k++) {
-		if (k)
-			qb_add(b, VISIT_IDS_OF_TAIL);
-		qb_add(b, cond);
-		if (text)
-			qb_text(b, text);
-		else
-			qb_int(b, ival);
-	}
-	qb_add(b, ")");
-}
-
-/* Filters by link go through visits_by_link (and the tail): the log itself
- * has no index but its id. */
-static void visits_where(qb *b, const sh_visit_query *vq)
-{
-	if (vq->link_id > 0)
-		visits_of_links(b, " = ?", NULL, vq->link_id);
-	if (vq->tag)
-		visits_of_links(b, " IN (SELECT link_id FROM link_tags WHERE tag = ?)", vq->tag, 0);
-	if (vq->owner_key_id)
-		visits_of_links(b, " IN (SELECT id FROM links WHERE owner_key_id = ?)", NULL,
-		                vq->owner_key_id);
-	if (vq->one_domain)
-		visits_of_links(b, " IN (SELECT id FROM links WHERE domain_id = ?)", NULL,
-		                vq->domain_id);
-	if (vq->orphan == 0) {
-		qb_cond(b, "v.link_id <> 0");
-	} else if (vq->orphan == 1) {
-		visits_of_links(b, " = ?", NULL, 0);
-		if (vq->orphan_type) {
-			qb_cond(b, "v.orphan_type = ?");
-			qb_int(b, vq->orphan_type);
-		}
-	}
-	if (vq->start_date) {
-		qb_cond(b, "v.ts >= ?");
-		qb_int(b, vq->start_date);
-	}
-	if (vq->end_date) {
-		qb_cond(b, "v.ts <= ?");
-		qb_int(b, vq->end_date);
-	}
-	if (vq->exclude_bots)
-		qb_cond(b, "v.kind <> 1");
-	if (vq->exclude_head)
-		qb_cond(b, "v.kind <> 2");
-	if (vq->before_id > 0) {
-		qb_cond(b, "v.id < ?");
-		qb_int(b, vq->before_id);
-	}
-}
-
 static int sq_visits_list(store *s, const sh_visit_query *vq, sh_visit_cb cb, void *ud,
                           int64_t *total)
 {
@@ -2317,29 +2059,22 @@ static int sq_visits_list(store *s, const sh_visit_query *vq, sh_visit_cb cb, vo
 	sqlite3_stmt *st = NULL;
 	bool temp;
 	sh_visit v;
-	qb *b;
+	sqlq *b;
 	int rc, cbrc = 0;
 
 	if (!vq)
 		return sq_err(q, SH_EINVAL, "%s", "visits list: no query");
-	b = calloc(1, sizeof(*b));
-	if (!b)
-		return sq_err(q, SH_ENOMEM, "%s", "out of memory");
+	if (!(b = qb_new(q)))
+		return SH_ENOMEM;
 	if (total) {
-		qb_add(b, "SELECT count(*) FROM visits v");
-		visits_where(b, vq);
+		sqlq_visit_list(b, vq, true);
 		if ((rc = qb_count(q, b, total, "count visits")))
 			goto out;
 	}
 	rc = 0;
 	if (!cb)
 		goto out;
-	qb_add(b, "SELECT v.id, v.link_id, v.ts, v.kind, v.orphan_type, v.referer,"
-	          " v.user_agent, v.visited_url, v.ip, v.location FROM visits v");
-	visits_where(b, vq);
-	qb_add(b, " ORDER BY v.id DESC LIMIT ? OFFSET ?");
-	qb_int(b, vq->limit > 0 ? vq->limit : -1);
-	qb_int(b, vq->offset > 0 ? vq->offset : 0);
+	sqlq_visit_list(b, vq, false);
 	if ((rc = qb_prepare(q, b, &st, &temp)))
 		goto out;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -2524,30 +2259,30 @@ static const char *const tag_orders[] = {
  * parameters ?1..?5 as ST_TAGS_STATS. By name descending it pages the names
  * first as ST_TAGS_STATS does; by a count every matching tag is counted and
  * sorted before the page is cut (Shlink does the same). */
-static int tags_ordered(sq_store *q, const sh_tag_query *tq, qb *b, sqlite3_stmt **st,
+static int tags_ordered(sq_store *q, const sh_tag_query *tq, sqlq *b, sqlite3_stmt **st,
                         bool *temp)
 {
 	const char *ord = tag_orders[tq->order];
 
-	qb_add(b, "SELECT t.tag, count(*), coalesce(sum(n.visits), 0), coalesce(sum(n.bots), 0)"
+	sqlq_add(b, "SELECT t.tag, count(*), coalesce(sum(n.visits), 0), coalesce(sum(n.bots), 0)"
 	          " FROM link_tags t JOIN links l ON l.id = t.link_id" COUNTS_JOIN
 	          " WHERE (?1 = 0 OR l.owner_key_id = ?1)");
 	if (tq->order == TAG_NAME_DESC) {
-		qb_add(b, " AND t.tag IN (SELECT DISTINCT t.tag FROM link_tags t" TAGS_WHERE
+		sqlq_add(b, " AND t.tag IN (SELECT DISTINCT t.tag FROM link_tags t" TAGS_WHERE
 		          " ORDER BY t.tag DESC LIMIT ?4 OFFSET ?5) GROUP BY t.tag ORDER BY ");
-		qb_add(b, ord);
+		sqlq_add(b, ord);
 	} else {
-		qb_add(b, " AND t.tag >= coalesce(?3, '') AND t.tag <= coalesce(?3, char(1114111))"
+		sqlq_add(b, " AND t.tag >= coalesce(?3, '') AND t.tag <= coalesce(?3, char(1114111))"
 		          " AND (?2 IS NULL OR instr(lower(t.tag), lower(?2)) > 0)"
 		          " GROUP BY t.tag ORDER BY ");
-		qb_add(b, ord);
-		qb_add(b, " LIMIT ?4 OFFSET ?5");
+		sqlq_add(b, ord);
+		sqlq_add(b, " LIMIT ?4 OFFSET ?5");
 	}
-	qb_int(b, tq->owner_key_id);
-	qb_text(b, tq->search);
-	qb_text(b, tq->exact);
-	qb_int(b, tq->limit > 0 ? tq->limit : -1);
-	qb_int(b, tq->offset > 0 ? tq->offset : 0);
+	sqlq_int(b, tq->owner_key_id);
+	sqlq_text(b, tq->search);
+	sqlq_text(b, tq->exact);
+	sqlq_int(b, tq->limit > 0 ? tq->limit : -1);
+	sqlq_int(b, tq->offset > 0 ? tq->offset : 0);
 	return qb_prepare(q, b, st, temp);
 }
 
@@ -2557,7 +2292,7 @@ static int sq_tags_stats(store *s, const sh_tag_query *tq, sh_tag_cb cb, void *u
 	sq_store *q = SQ(s);
 	sqlite3_stmt *st = NULL;
 	sh_tag_stats t;
-	qb *b = NULL;
+	sqlq *b = NULL;
 	bool temp = false;
 	int rc, cbrc = 0;
 
@@ -2578,9 +2313,8 @@ static int sq_tags_stats(store *s, const sh_tag_query *tq, sh_tag_cb cb, void *u
 			return rc;
 	}
 	if (tq->order != TAG_NAME_ASC) {
-		b = calloc(1, sizeof(*b));
-		if (!b)
-			return sq_err(q, SH_ENOMEM, "%s", "out of memory");
+		if (!(b = qb_new(q)))
+			return SH_ENOMEM;
 		if ((rc = tags_ordered(q, tq, b, &st, &temp))) {
 			free(b);
 			return rc;

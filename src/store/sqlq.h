@@ -1,0 +1,88 @@
+/*
+ * sqlq.h — the query building the SQL backends share (internal to store/).
+ *
+ * sqlite.c and postgres.c answer the same questions ("the links matching
+ * this list query", "the visits of this tag") from the same tables, so
+ * which conditions and orders a query's fields turn into is written once,
+ * here. What differs between the two SQL dialects is a small table,
+ * sqlq_dialect, each backend filling one; running a built query (binding
+ * its values, reading its rows) stays in the backend.
+ *
+ * A built query is text assembled from the fixed fragments of this file and
+ * of the backends only: every value goes through a bound parameter.
+ */
+#ifndef SHORTY_STORE_SQLQ_H
+#define SHORTY_STORE_SQLQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shorty/store.h"
+
+#define SQLQ_SQL_MAX 4096 /* longest assembled query (fixed fragments only) */
+#define SQLQ_BIND_MAX 64
+
+typedef struct sqlq_dialect {
+	/* placeholders are $1, $2, ... (PostgreSQL): each `?` of a fragment
+	 * becomes the next $n, and `?n` becomes $n; else written as they are */
+	bool dollar;
+	/* "no limit" is LIMIT NULL (PostgreSQL), else LIMIT -1 (SQLite) */
+	bool null_limit;
+	const char *link_select; /* "SELECT <a link's columns> FROM links l ..." */
+	const char *link_count;  /* "SELECT count(*) FROM links l ..." (the same joins) */
+	const char *code_of;     /* the code a link is shown with (search, order) */
+	const char *instr;       /* substring position: "instr" / "strpos" */
+	const char *text_param;  /* a text parameter nothing else types: "?" / "?::text" */
+	/* a condition on the link of a visit, "<open> cond [<again> cond] <close>"
+	 * with cond (one parameter) written once, or twice when again is set */
+	const char *visit_link_open, *visit_link_again, *visit_link_close;
+} sqlq_dialect;
+
+typedef struct sqlq_val {
+	bool text;
+	int64_t i;
+	const char *s; /* text: NULL = SQL NULL; not copied */
+} sqlq_val;
+
+typedef struct sqlq {
+	const sqlq_dialect *d;
+	char sql[SQLQ_SQL_MAX];
+	size_t len;
+	bool where, overflow; /* overflow: too long; the backend refuses to run it */
+	int nph;              /* $n placeholders written */
+	int nb;
+	sqlq_val b[SQLQ_BIND_MAX];
+} sqlq;
+
+/* Empties b for a query in dialect d. */
+void sqlq_init(sqlq *b, const sqlq_dialect *d);
+/* Appends a fixed fragment (placeholders rewritten for the dialect). */
+void sqlq_add(sqlq *b, const char *frag);
+/* Starts the next WHERE condition: " WHERE frag", then " AND frag". */
+void sqlq_cond(sqlq *b, const char *frag);
+/* The value of the next placeholder. */
+void sqlq_int(sqlq *b, int64_t v);
+void sqlq_text(sqlq *b, const char *s);
+/* " LIMIT ? OFFSET ?" with its values; limit <= 0 is none. */
+void sqlq_limit(sqlq *b, int64_t limit, int64_t offset);
+
+/* Checks a link before it is written: 0, or SH_EINVAL with s's last_err. */
+int sqlq_check_link(store *s, const sh_link *l);
+
+/* Shlink's findIfExists: the oldest link matching m, built into b (its
+ * dialect kept). 0, or SH_EINVAL (s's last_err) for a malformed m. */
+int sqlq_link_match(store *s, sqlq *b, const sh_link_match *m);
+
+/* Checks a list query: 0, or SH_EINVAL (s's last_err). */
+int sqlq_link_list_check(store *s, const sh_list_query *lq);
+/* link_list's query into b (emptied first): count (one row, count(*)) or
+ * the page of links in lq's order. lq passed sqlq_link_list_check. */
+void sqlq_link_list(sqlq *b, const sh_list_query *lq, bool count);
+
+/* visits_list's query into b (emptied first): count or the page, newest
+ * first (columns id, link_id, ts, kind, orphan_type, referer, user_agent,
+ * visited_url, ip, location). */
+void sqlq_visit_list(sqlq *b, const sh_visit_query *vq, bool count);
+
+#endif
