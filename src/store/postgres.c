@@ -718,20 +718,6 @@ static const sqlq_dialect pg_dialect = {
 	.visit_link_close = "",
 };
 
-/* A builder for a query of this backend (free() it); NULL: out of memory,
- * said in p's last_err. */
-static sqlq *qb_new(pg_store *p)
-{
-	sqlq *b = malloc(sizeof(*b));
-
-	if (!b) {
-		pg_err(p, SH_ENOMEM, "%s", "out of memory");
-		return NULL;
-	}
-	sqlq_init(b, &pg_dialect);
-	return b;
-}
-
 /* Runs the query built in q, its values in text format. */
 static int qb_run(pg_store *p, const sqlq *q, PGresult **out, const char *what)
 {
@@ -1348,7 +1334,7 @@ static int pg_link_find_match(store *s, const sh_link_match *m, sh_link *out)
 	sqlq *b;
 	int rc;
 
-	if (!(b = qb_new(p)))
+	if (!(b = sqlq_new(s, &pg_dialect)))
 		return SH_ENOMEM;
 	if ((rc = sqlq_link_match(s, b, m)) == 0 && (rc = qb_run(p, b, &r, "find match")) == 0) {
 		if (PQntuples(r) == 0)
@@ -1448,7 +1434,7 @@ static int pg_link_list(store *s, const sh_list_query *lq, sh_link_cb cb, void *
 
 	if ((rc = sqlq_link_list_check(s, lq)))
 		return rc;
-	if (!(b = qb_new(p)))
+	if (!(b = sqlq_new(s, &pg_dialect)))
 		return SH_ENOMEM;
 	if (total) {
 		sqlq_link_list(b, lq, true);
@@ -1745,7 +1731,7 @@ static int pg_visits_list(store *s, const sh_visit_query *vq, sh_visit_cb cb, vo
 
 	if (!vq)
 		return pg_err(p, SH_EINVAL, "%s", "visits list: no query");
-	if (!(b = qb_new(p)))
+	if (!(b = sqlq_new(s, &pg_dialect)))
 		return SH_ENOMEM;
 	if (total) {
 		sqlq_visit_list(b, vq, true);

@@ -669,20 +669,6 @@ static const sqlq_dialect sq_dialect = {
 	.visit_link_close = ")",
 };
 
-/* A builder for a query of this backend (free() it); NULL: out of memory,
- * said in q's last_err. */
-static sqlq *qb_new(sq_store *q)
-{
-	sqlq *b = malloc(sizeof(*b));
-
-	if (!b) {
-		sq_err(q, SH_ENOMEM, "%s", "out of memory");
-		return NULL;
-	}
-	sqlq_init(b, &sq_dialect);
-	return b;
-}
-
 /* Finds or prepares the statement for b->sql and binds b's values. *temp is
  * set when the statement is not cached (the cached one is in use by an
  * outer call) and must be finalized by the caller. */
@@ -1545,7 +1531,7 @@ static int sq_link_find_match(store *s, const sh_link_match *m, sh_link *out)
 	sqlq *b;
 	int rc;
 
-	if (!(b = qb_new(q)))
+	if (!(b = sqlq_new(s, &sq_dialect)))
 		return SH_ENOMEM;
 	if ((rc = sqlq_link_match(s, b, m)) == 0 && (rc = qb_prepare(q, b, &st, &temp)) == 0) {
 		rc = get_one(q, st, out, "find match");
@@ -1693,7 +1679,7 @@ static int sq_link_list(store *s, const sh_list_query *lq, sh_link_cb cb, void *
 
 	if ((rc = sqlq_link_list_check(s, lq)))
 		return rc;
-	if (!(b = qb_new(q)))
+	if (!(b = sqlq_new(s, &sq_dialect)))
 		return SH_ENOMEM;
 	q->code_key = lq->code_key; /* for shorty_code(); a nested list restores it */
 
@@ -2064,7 +2050,7 @@ static int sq_visits_list(store *s, const sh_visit_query *vq, sh_visit_cb cb, vo
 
 	if (!vq)
 		return sq_err(q, SH_EINVAL, "%s", "visits list: no query");
-	if (!(b = qb_new(q)))
+	if (!(b = sqlq_new(s, &sq_dialect)))
 		return SH_ENOMEM;
 	if (total) {
 		sqlq_visit_list(b, vq, true);
@@ -2313,7 +2299,7 @@ static int sq_tags_stats(store *s, const sh_tag_query *tq, sh_tag_cb cb, void *u
 			return rc;
 	}
 	if (tq->order != TAG_NAME_ASC) {
-		if (!(b = qb_new(q)))
+		if (!(b = sqlq_new(s, &sq_dialect)))
 			return SH_ENOMEM;
 		if ((rc = tags_ordered(q, tq, b, &st, &temp))) {
 			free(b);

@@ -5,6 +5,7 @@
  * (sqlite3_bind_*, PQexecParams) and reads the rows itself.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "shorty/codec.h"
@@ -14,6 +15,18 @@
 #define sqlq_err(s, ...) sh_err_set(&(s)->last_err, SH_EINVAL, NULL, __VA_ARGS__)
 
 /* ---- the builder --------------------------------------------------------- */
+
+sqlq *sqlq_new(store *s, const sqlq_dialect *d)
+{
+	sqlq *b = malloc(sizeof(*b)); /* 5 KiB: not on a worker's stack */
+
+	if (!b) {
+		sh_err_set(&s->last_err, SH_ENOMEM, NULL, "%s", "out of memory");
+		return NULL;
+	}
+	sqlq_init(b, d);
+	return b;
+}
 
 void sqlq_init(sqlq *b, const sqlq_dialect *d)
 {

@@ -55,6 +55,9 @@ typedef struct sqlq {
 	sqlq_val b[SQLQ_BIND_MAX];
 } sqlq;
 
+/* A builder for a query in dialect d, to be free()d; NULL: out of memory
+ * (SH_ENOMEM in s's last_err). */
+sqlq *sqlq_new(store *s, const sqlq_dialect *d);
 /* Empties b for a query in dialect d. */
 void sqlq_init(sqlq *b, const sqlq_dialect *d);
 /* Appends a fixed fragment (placeholders rewritten for the dialect). */
