@@ -703,6 +703,9 @@ static int op_end(pg_store *p, int own, int rc)
 /* ---- assembled queries ----------------------------------------------------
  * Built by sqlq.c (the conditions both SQL backends share); run here. */
 
+static int pg_one(store *s, sqlq *b, int64_t *out, const char *what);
+static int pg_exec(store *s, sqlq *b, int64_t *changes, const char *what);
+
 static const sqlq_dialect pg_dialect = {
 	.dollar = true,
 	.null_limit = true,
@@ -716,6 +719,12 @@ static const sqlq_dialect pg_dialect = {
 	.visit_link_open = "v.link_id",
 	.visit_link_again = NULL,
 	.visit_link_close = "",
+	/* typed: a parameter compared with NULL alone has no type */
+	.tag_owner = "?1::bigint",
+	.tag_exact = "(?3::text IS NULL OR t.tag = ?3::text)",
+	.tag_search = "(?2::text IS NULL OR strpos(lower(t.tag), lower(?2::text)) > 0)",
+	.one = pg_one,
+	.exec = pg_exec,
 };
 
 /* Runs the query built in q, its values in text format. */
@@ -732,6 +741,32 @@ static int qb_run(pg_store *p, const sqlq *q, PGresult **out, const char *what)
 			p_int(&b, q->b[i].i);
 	}
 	return pq(p, q->sql, &b, out, what);
+}
+
+static int pg_one(store *s, sqlq *b, int64_t *out, const char *what)
+{
+	pg_store *p = PG(s);
+	PGresult *r = NULL;
+	int rc;
+
+	if ((rc = qb_run(p, b, &r, what)))
+		return rc;
+	*out = PQntuples(r) > 0 ? col_i64(r, 0, 0) : 0;
+	PQclear(r);
+	return 0;
+}
+
+static int pg_exec(store *s, sqlq *b, int64_t *changes, const char *what)
+{
+	PGresult *r = NULL;
+	int rc;
+
+	if ((rc = qb_run(PG(s), b, &r, what)))
+		return rc;
+	if (changes)
+		*changes = pq_changes(r);
+	PQclear(r);
+	return 0;
 }
 
 /* ---- open / close -------------------------------------------------------- */
@@ -1808,57 +1843,16 @@ static int pg_visits_totals(store *s, int64_t owner_key_id, sh_visit_totals *lin
 	return 0;
 }
 
-/* sqlite.c's sq_visits_prune_details: from the watermark, in id order, up
- * to the first visit still young, at most max_rows. */
 static int pg_visits_prune_details(store *s, int64_t before, int64_t max_rows, int64_t *pruned)
 {
-	pg_store *p = PG(s);
-	int64_t from = 0, stop = 0, to;
-	PGresult *r = NULL;
-	prm b = {0};
 	int own, rc;
 
 	*pruned = 0;
 	if (max_rows <= 0)
 		return 0;
-	if ((rc = op_begin(p, &own)))
+	if ((rc = op_begin(PG(s), &own)))
 		return rc;
-	if ((rc = pq_int(p,
-	                 "SELECT coalesce((SELECT value::bigint FROM meta"
-	                 " WHERE key = 'visits_pruned_upto'), 0)",
-	                 NULL, &from, "prune visits")))
-		goto out;
-	p_int(&b, from);
-	p_int(&b, before);
-	if ((rc = pq_int(p,
-	                 "SELECT coalesce((SELECT id FROM visits WHERE id > $1 AND ts >= $2"
-	                 " ORDER BY id LIMIT 1), (SELECT max(id) + 1 FROM visits), $1 + 1)",
-	                 &b, &stop, "prune visits")))
-		goto out;
-	to = stop - 1 < from + max_rows ? stop - 1 : from + max_rows;
-	if (to <= from)
-		goto out;
-	memset(&b, 0, sizeof(b));
-	p_int(&b, from);
-	p_int(&b, to);
-	if ((rc = pq(p,
-	             "UPDATE visits SET referer = NULL, user_agent = NULL, visited_url = NULL,"
-	             " location = NULL WHERE id > $1 AND id <= $2 AND (referer IS NOT NULL OR"
-	             " user_agent IS NOT NULL OR visited_url IS NOT NULL OR location IS NOT NULL)",
-	             &b, &r, "prune visits")))
-		goto out;
-	PQclear(r);
-	memset(&b, 0, sizeof(b));
-	p_int(&b, to);
-	if ((rc = pq(p,
-	             "INSERT INTO meta(key, value) VALUES ('visits_pruned_upto', $1::text)"
-	             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-	             &b, &r, "prune visits")))
-		goto out;
-	PQclear(r);
-	*pruned = to - from;
-out:
-	return op_end(p, own, rc);
+	return op_end(PG(s), own, sqlq_prune(s, &pg_dialect, before, max_rows, pruned));
 }
 
 static int pg_visits_delete(store *s, int64_t link_id, int64_t *deleted)
@@ -1898,75 +1892,29 @@ out:
 
 /* ---- tags ---------------------------------------------------------------- */
 
-/* $1 owner (0 = all), $2 search (NULL = all), $3 exact (NULL = any) */
-#define TAGS_WHERE                                                                                 \
-	" WHERE ($3::text IS NULL OR t.tag = $3::text)"                                            \
-	" AND ($1::bigint = 0 OR EXISTS (SELECT 1 FROM links l"                                    \
-	" WHERE l.id = t.link_id AND l.owner_key_id = $1::bigint))"                                \
-	" AND ($2::text IS NULL OR strpos(lower(t.tag), lower($2::text)) > 0)"
-
-/* ORDER BY of tags_stats by enum tag_order (ties by name) */
-static const char *const tag_orders[] = {
-    [TAG_NAME_ASC] = "t.tag ASC",
-    [TAG_NAME_DESC] = "t.tag DESC",
-    [TAG_LINKS_ASC] = "count(*) ASC, t.tag ASC",
-    [TAG_LINKS_DESC] = "count(*) DESC, t.tag ASC",
-    [TAG_VISITS_ASC] = "coalesce(sum(n.visits), 0) ASC, t.tag ASC",
-    [TAG_VISITS_DESC] = "coalesce(sum(n.visits), 0) DESC, t.tag ASC",
-    [TAG_NONBOT_VISITS_ASC] = "coalesce(sum(n.visits), 0) - coalesce(sum(n.bots), 0) ASC,"
-                              " t.tag ASC",
-    [TAG_NONBOT_VISITS_DESC] = "coalesce(sum(n.visits), 0) - coalesce(sum(n.bots), 0) DESC,"
-                               " t.tag ASC",
-};
-#define NTAG_ORDERS ((int)(sizeof(tag_orders) / sizeof(tag_orders[0])))
-
 static int pg_tags_stats(store *s, const sh_tag_query *tq, sh_tag_cb cb, void *ud,
                          int64_t *total)
 {
 	pg_store *p = PG(s);
-	char sql[1024];
-	PGresult *r;
+	PGresult *r = NULL;
 	sh_tag_stats t;
-	prm b = {0};
+	sqlq *b;
 	int i, rc;
 
-	if (tq->order < 0 || tq->order >= NTAG_ORDERS)
-		return pg_err(p, SH_EINVAL, "%s", "tag stats: unknown order");
-	p_int(&b, tq->owner_key_id);
-	p_str(&b, tq->search);
-	p_str(&b, tq->exact);
+	if ((rc = sqlq_tags_check(s, tq)))
+		return rc;
+	if (!(b = sqlq_new(s, &pg_dialect)))
+		return SH_ENOMEM;
 	if (total) {
-		if ((rc = pq_int(p, "SELECT count(DISTINCT t.tag) FROM link_tags t" TAGS_WHERE, &b,
-		                 total, "count tags")))
-			return rc;
+		sqlq_tags(b, tq, true);
+		if ((rc = pg_one(s, b, total, "count tags")))
+			goto out;
 	}
 	if (!cb)
-		return 0;
-	if (tq->limit > 0)
-		p_int(&b, tq->limit);
-	else
-		p_str(&b, NULL);
-	p_int(&b, tq->offset > 0 ? tq->offset : 0);
-	if (tq->order <= TAG_NAME_DESC) /* by name: the page of names first */
-		snprintf(sql, sizeof(sql),
-		         "SELECT t.tag, count(*), coalesce(sum(n.visits), 0), coalesce(sum(n.bots), 0)"
-		         " FROM link_tags t JOIN links l ON l.id = t.link_id" COUNTS_JOIN
-		         " WHERE ($1::bigint = 0 OR l.owner_key_id = $1::bigint) AND t.tag IN"
-		         " (SELECT DISTINCT t.tag FROM link_tags t" TAGS_WHERE
-		         " ORDER BY %s LIMIT $4 OFFSET $5)"
-		         " GROUP BY t.tag ORDER BY %s",
-		         tag_orders[tq->order], tag_orders[tq->order]);
-	else /* by a count: every matching tag counted, then the page (as Shlink) */
-		snprintf(sql, sizeof(sql),
-		         "SELECT t.tag, count(*), coalesce(sum(n.visits), 0), coalesce(sum(n.bots), 0)"
-		         " FROM link_tags t JOIN links l ON l.id = t.link_id" COUNTS_JOIN
-		         " WHERE ($1::bigint = 0 OR l.owner_key_id = $1::bigint)"
-		         " AND ($3::text IS NULL OR t.tag = $3::text)"
-		         " AND ($2::text IS NULL OR strpos(lower(t.tag), lower($2::text)) > 0)"
-		         " GROUP BY t.tag ORDER BY %s LIMIT $4 OFFSET $5",
-		         tag_orders[tq->order]);
-	if ((rc = pq(p, sql, &b, &r, "tag stats")))
-		return rc;
+		goto out;
+	sqlq_tags(b, tq, false);
+	if ((rc = qb_run(p, b, &r, "tag stats")))
+		goto out;
 	for (i = 0; i < PQntuples(r); i++) {
 		memset(&t, 0, sizeof(t));
 		copy_col(t.tag, sizeof(t.tag), r, i, 0);
@@ -1979,69 +1927,23 @@ static int pg_tags_stats(store *s, const sh_tag_query *tq, sh_tag_cb cb, void *u
 		}
 	}
 	PQclear(r);
-	return rc;
-}
-
-static int tag_exists(pg_store *p, const char *tag, bool *exists)
-{
-	int64_t x = 0;
-	prm b = {0};
-	int rc;
-
-	p_str(&b, tag);
-	rc = pq_int(p, "SELECT count(*) FROM (SELECT 1 FROM link_tags WHERE tag = $1 LIMIT 1) x",
-	            &b, &x, "tag exists");
-	*exists = x > 0;
+out:
+	free(b);
 	return rc;
 }
 
 static int pg_tag_rename(store *s, const char *from, const char *to)
 {
-	pg_store *p = PG(s);
-	bool exists;
-	prm b = {0};
 	int own, rc;
 
-	if (!from || !to || !*to || strlen(to) > SH_TAG_MAX)
-		return pg_err(p, SH_EINVAL, "%s",
-		              "tag rename: the new name must be 1 to 32 characters");
-	if ((rc = op_begin(p, &own)))
+	if ((rc = sqlq_tag_rename_check(s, from, to)) || (rc = op_begin(PG(s), &own)))
 		return rc;
-	if ((rc = tag_exists(p, from, &exists)))
-		goto out;
-	if (!exists) {
-		rc = pg_err(p, SH_ENOTFOUND, "no tag %s", from);
-		goto out;
-	}
-	if (strcmp(from, to) == 0)
-		goto out;
-	if ((rc = tag_exists(p, to, &exists)))
-		goto out;
-	if (exists) {
-		rc = pg_err(p, SH_ETAKEN, "tag %s already exists", to);
-		goto out;
-	}
-	p_str(&b, from);
-	p_str(&b, to);
-	rc = pq(p, "UPDATE link_tags SET tag = $2 WHERE tag = $1", &b, NULL, "rename tag");
-out:
-	return op_end(p, own, rc);
+	return op_end(PG(s), own, sqlq_tag_rename(s, &pg_dialect, from, to));
 }
 
 static int pg_tag_delete(store *s, const char *tag)
 {
-	pg_store *p = PG(s);
-	PGresult *r;
-	prm b = {0};
-	int64_t n;
-	int rc;
-
-	p_str(&b, tag);
-	if ((rc = pq(p, "DELETE FROM link_tags WHERE tag = $1", &b, &r, "delete tag")))
-		return rc;
-	n = pq_changes(r);
-	PQclear(r);
-	return n ? 0 : pg_err(p, SH_ENOTFOUND, "no tag %s", tag);
+	return sqlq_tag_delete(s, &pg_dialect, tag);
 }
 
 /* ---- API keys ------------------------------------------------------------ */

@@ -257,18 +257,9 @@ enum st_id {
 	ST_VINDEX_DELETE_LINK,
 	ST_VINDEX_UPTO,
 	ST_VINDEX_TAIL,
-	ST_PRUNE_UPTO,
-	ST_PRUNE_STOP,
-	ST_PRUNE,
-	ST_PRUNE_MARK,
 	ST_VINDEX_INSERT,
 	ST_VINDEX_INSERT_N,
 	ST_VINDEX_MARK,
-	ST_TAGS_STATS,
-	ST_TAGS_COUNT,
-	ST_TAG_EXISTS,
-	ST_TAG_RENAME,
-	ST_TAG_DELETE,
 	ST_KEY_INSERT,
 	ST_KEY_GET,
 	ST_KEY_LIST,
@@ -372,46 +363,11 @@ static const char *const st_sql[ST__COUNT] = {
     [ST_VINDEX_UPTO] = "SELECT " VINDEX_UPTO,
     /* the tail (?1, ?2] of the log, read to be indexed (sorted in C:
      * SQLite's sorter cost 5 times as much) */
-    /* the details past SHORTY_VISIT_RETENTION: from the watermark on, in
-     * id order, up to the first visit that is still young (the log is in
-     * time order, bar clock steps: a young visit stops the pass, so no
-     * old one behind it is skipped for good) */
-    [ST_PRUNE_UPTO] = "SELECT coalesce((SELECT CAST(value AS INTEGER) FROM meta"
-                      " WHERE key = 'visits_pruned_upto'), 0)",
-    [ST_PRUNE_STOP] = "SELECT coalesce((SELECT id FROM visits WHERE id > ?1 AND ts >= ?2"
-                      " ORDER BY id LIMIT 1), (SELECT max(id) + 1 FROM visits), ?1 + 1)",
-    [ST_PRUNE] = "UPDATE visits SET referer = NULL, user_agent = NULL, visited_url = NULL,"
-                 " location = NULL WHERE id > ?1 AND id <= ?2 AND (referer IS NOT NULL OR"
-                 " user_agent IS NOT NULL OR visited_url IS NOT NULL OR location IS NOT NULL)",
-    [ST_PRUNE_MARK] = "INSERT INTO meta(key, value) VALUES ('visits_pruned_upto', ?1)"
-                      " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
     [ST_VINDEX_TAIL] = "SELECT link_id, id FROM visits WHERE id > ?1 AND id <= ?2",
     [ST_VINDEX_INSERT] = "INSERT OR FAIL INTO visits_by_link(link_id, id) VALUES " IROW,
     [ST_VINDEX_INSERT_N] = "INSERT OR FAIL INTO visits_by_link(link_id, id) VALUES " IROWS64,
     [ST_VINDEX_MARK] = "INSERT INTO meta(key, value) VALUES ('visits_indexed_upto', ?1)"
                        " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-    /* one page of tags: their names first, from the index link_tags_tag
-     * alone (skipping `offset` names costs no join), then the counts of
-     * those names only. With no owner asked for, ?1 = 0 short-circuits the
-     * owner subquery; one exact name (?3) is a range of the index, not a
-     * scan. The count reads the same index (about 10 ms at 100,000 tags,
-     * against 300 ms for building them all). */
-#define TAGS_WHERE                                                                                 \
-    " WHERE t.tag >= coalesce(?3, '') AND t.tag <= coalesce(?3, char(1114111))"                   \
-    " AND (?1 = 0 OR EXISTS (SELECT 1 FROM links l"                                                \
-    " WHERE l.id = t.link_id AND l.owner_key_id = ?1))"                                            \
-    " AND (?2 IS NULL OR instr(lower(t.tag), lower(?2)) > 0)"
-    [ST_TAGS_STATS] = "SELECT t.tag, count(*), coalesce(sum(n.visits), 0),"
-                      " coalesce(sum(n.bots), 0)"
-                      " FROM link_tags t JOIN links l ON l.id = t.link_id" COUNTS_JOIN
-                      " WHERE (?1 = 0 OR l.owner_key_id = ?1) AND t.tag IN"
-                      " (SELECT DISTINCT t.tag FROM link_tags t" TAGS_WHERE
-                      " ORDER BY t.tag LIMIT ?4 OFFSET ?5)"
-                      " GROUP BY t.tag ORDER BY t.tag",
-    [ST_TAGS_COUNT] = "SELECT count(*) FROM (SELECT DISTINCT t.tag FROM link_tags t" TAGS_WHERE ")",
-    [ST_TAG_EXISTS] = "SELECT 1 FROM link_tags WHERE tag = ?1 LIMIT 1",
-    [ST_TAG_RENAME] = "UPDATE link_tags SET tag = ?2 WHERE tag = ?1",
-    [ST_TAG_DELETE] = "DELETE FROM link_tags WHERE tag = ?1",
     [ST_KEY_INSERT] = "INSERT INTO api_keys(name, role, hash, prefix, created_at, revoked_at)"
                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_KEY_GET] = "SELECT " KEY_COLS " FROM api_keys WHERE hash = ?1",
@@ -653,6 +609,9 @@ static int op_end(sq_store *q, int own, int rc)
 /* ---- assembled queries ----------------------------------------------------
  * Built by sqlq.c (the conditions both SQL backends share); run here. */
 
+static int sq_one(store *s, sqlq *b, int64_t *out, const char *what);
+static int sq_exec(store *s, sqlq *b, int64_t *changes, const char *what);
+
 static const sqlq_dialect sq_dialect = {
 	.dollar = false,
 	.null_limit = false,
@@ -667,6 +626,12 @@ static const sqlq_dialect sq_dialect = {
 	.visit_link_open = "v.id IN (" VISIT_IDS_OF_INDEXED,
 	.visit_link_again = VISIT_IDS_OF_TAIL,
 	.visit_link_close = ")",
+	.tag_owner = "?1",
+	/* one name: a range of the index link_tags_tag, not a scan */
+	.tag_exact = "t.tag >= coalesce(?3, '') AND t.tag <= coalesce(?3, char(1114111))",
+	.tag_search = "(?2 IS NULL OR instr(lower(t.tag), lower(?2)) > 0)",
+	.one = sq_one,
+	.exec = sq_exec,
 };
 
 /* Finds or prepares the statement for b->sql and binds b's values. *temp is
@@ -739,7 +704,7 @@ static void qb_done(sqlite3_stmt *st, bool temp)
 	}
 }
 
-/* Runs the "SELECT count(*) ..." query built in b into *out. */
+/* Runs the query built in b (one row) and puts its first column in *out. */
 static int qb_count(sq_store *q, sqlq *b, int64_t *out, const char *what)
 {
 	sqlite3_stmt *st = NULL;
@@ -751,6 +716,28 @@ static int qb_count(sq_store *q, sqlq *b, int64_t *out, const char *what)
 	rc = sqlite3_step(st);
 	*out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
 	rc = rc == SQLITE_ROW ? 0 : sq_fail(q, rc, what);
+	qb_done(st, temp);
+	return rc;
+}
+
+static int sq_one(store *s, sqlq *b, int64_t *out, const char *what)
+{
+	return qb_count(SQ(s), b, out, what);
+}
+
+static int sq_exec(store *s, sqlq *b, int64_t *changes, const char *what)
+{
+	sq_store *q = SQ(s);
+	sqlite3_stmt *st = NULL;
+	bool temp;
+	int rc;
+
+	if ((rc = qb_prepare(q, b, &st, &temp)))
+		return rc;
+	rc = sqlite3_step(st);
+	rc = rc == SQLITE_DONE ? 0 : sq_fail(q, rc, what);
+	if (rc == 0 && changes)
+		*changes = sqlite3_changes64(q->db);
 	qb_done(st, temp);
 	return rc;
 }
@@ -2135,40 +2122,14 @@ static int sq_visits_totals(store *s, int64_t owner_key_id, sh_visit_totals *lin
 
 static int sq_visits_prune_details(store *s, int64_t before, int64_t max_rows, int64_t *pruned)
 {
-	sq_store *q = SQ(s);
-	sqlite3_stmt *st = NULL;
-	int64_t from = 0, stop = 0, to;
 	int own, rc;
 
 	*pruned = 0;
 	if (max_rows <= 0)
 		return 0;
-	if ((rc = op_begin(q, &own)))
+	if ((rc = op_begin(SQ(s), &own)))
 		return rc;
-	if ((rc = query_int64(q, ST_PRUNE_UPTO, &from, "prune visits")) ||
-	    (rc = stmt(q, ST_PRUNE_STOP, &st)))
-		goto out;
-	sqlite3_bind_int64(st, 1, from);
-	sqlite3_bind_int64(st, 2, before);
-	rc = sqlite3_step(st);
-	stop = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	rc = rc == SQLITE_ROW ? 0 : sq_fail(q, rc, "prune visits");
-	sqlite3_reset(st);
-	if (rc)
-		goto out;
-	to = stop - 1 < from + max_rows ? stop - 1 : from + max_rows;
-	if (to <= from)
-		goto out;
-	if ((rc = stmt(q, ST_PRUNE, &st)))
-		goto out;
-	sqlite3_bind_int64(st, 1, from);
-	sqlite3_bind_int64(st, 2, to);
-	if ((rc = step_done(q, st, "prune visits")) ||
-	    (rc = run_int(q, ST_PRUNE_MARK, to, "prune visits")))
-		goto out;
-	*pruned = to - from;
-out:
-	return op_end(q, own, rc);
+	return op_end(SQ(s), own, sqlq_prune(s, &sq_dialect, before, max_rows, pruned));
 }
 
 static int sq_visits_delete(store *s, int64_t link_id, int64_t *deleted)
@@ -2212,66 +2173,6 @@ out:
 
 /* ---- tags ---------------------------------------------------------------- */
 
-static void tags_bind(sqlite3_stmt *st, const sh_tag_query *tq)
-{
-	sqlite3_bind_int64(st, 1, tq->owner_key_id);
-	if (tq->search)
-		sqlite3_bind_text(st, 2, tq->search, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, 2);
-	if (tq->exact)
-		sqlite3_bind_text(st, 3, tq->exact, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, 3);
-}
-
-/* Orders of tags_stats other than by name ascending (ST_TAGS_STATS), by
- * enum tag_order; the name breaks ties. */
-static const char *const tag_orders[] = {
-    [TAG_NAME_ASC] = "t.tag ASC",
-    [TAG_NAME_DESC] = "t.tag DESC",
-    [TAG_LINKS_ASC] = "count(*) ASC, t.tag ASC",
-    [TAG_LINKS_DESC] = "count(*) DESC, t.tag ASC",
-    [TAG_VISITS_ASC] = "coalesce(sum(n.visits), 0) ASC, t.tag ASC",
-    [TAG_VISITS_DESC] = "coalesce(sum(n.visits), 0) DESC, t.tag ASC",
-    [TAG_NONBOT_VISITS_ASC] = "coalesce(sum(n.visits), 0) - coalesce(sum(n.bots), 0) ASC,"
-                              " t.tag ASC",
-    [TAG_NONBOT_VISITS_DESC] = "coalesce(sum(n.visits), 0) - coalesce(sum(n.bots), 0) DESC,"
-                               " t.tag ASC",
-};
-#define NTAG_ORDERS ((int)(sizeof(tag_orders) / sizeof(tag_orders[0])))
-
-/* The page of tags in an order other than by name ascending, with the same
- * parameters ?1..?5 as ST_TAGS_STATS. By name descending it pages the names
- * first as ST_TAGS_STATS does; by a count every matching tag is counted and
- * sorted before the page is cut (Shlink does the same). */
-static int tags_ordered(sq_store *q, const sh_tag_query *tq, sqlq *b, sqlite3_stmt **st,
-                        bool *temp)
-{
-	const char *ord = tag_orders[tq->order];
-
-	sqlq_add(b, "SELECT t.tag, count(*), coalesce(sum(n.visits), 0), coalesce(sum(n.bots), 0)"
-	          " FROM link_tags t JOIN links l ON l.id = t.link_id" COUNTS_JOIN
-	          " WHERE (?1 = 0 OR l.owner_key_id = ?1)");
-	if (tq->order == TAG_NAME_DESC) {
-		sqlq_add(b, " AND t.tag IN (SELECT DISTINCT t.tag FROM link_tags t" TAGS_WHERE
-		          " ORDER BY t.tag DESC LIMIT ?4 OFFSET ?5) GROUP BY t.tag ORDER BY ");
-		sqlq_add(b, ord);
-	} else {
-		sqlq_add(b, " AND t.tag >= coalesce(?3, '') AND t.tag <= coalesce(?3, char(1114111))"
-		          " AND (?2 IS NULL OR instr(lower(t.tag), lower(?2)) > 0)"
-		          " GROUP BY t.tag ORDER BY ");
-		sqlq_add(b, ord);
-		sqlq_add(b, " LIMIT ?4 OFFSET ?5");
-	}
-	sqlq_int(b, tq->owner_key_id);
-	sqlq_text(b, tq->search);
-	sqlq_text(b, tq->exact);
-	sqlq_int(b, tq->limit > 0 ? tq->limit : -1);
-	sqlq_int(b, tq->offset > 0 ? tq->offset : 0);
-	return qb_prepare(q, b, st, temp);
-}
-
 static int sq_tags_stats(store *s, const sh_tag_query *tq, sh_tag_cb cb, void *ud,
                          int64_t *total)
 {
@@ -2282,37 +2183,21 @@ static int sq_tags_stats(store *s, const sh_tag_query *tq, sh_tag_cb cb, void *u
 	bool temp = false;
 	int rc, cbrc = 0;
 
-	if (tq->order < 0 || tq->order >= NTAG_ORDERS)
-		return sq_err(q, SH_EINVAL, "%s", "tag stats: unknown order");
-
+	if ((rc = sqlq_tags_check(s, tq)))
+		return rc;
+	if (!(b = sqlq_new(s, &sq_dialect)))
+		return SH_ENOMEM;
 	if (total) {
-		if ((rc = stmt(q, ST_TAGS_COUNT, &st)))
-			return rc;
-		tags_bind(st, tq);
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW)
-			*total = sqlite3_column_int64(st, 0);
-		rc = rc == SQLITE_ROW ? 0 : sq_fail(q, rc, "count tags");
-		sqlite3_reset(st);
-		sqlite3_clear_bindings(st);
-		if (rc || !cb)
-			return rc;
+		sqlq_tags(b, tq, true);
+		if ((rc = qb_count(q, b, total, "count tags")))
+			goto out;
 	}
-	if (tq->order != TAG_NAME_ASC) {
-		if (!(b = sqlq_new(s, &sq_dialect)))
-			return SH_ENOMEM;
-		if ((rc = tags_ordered(q, tq, b, &st, &temp))) {
-			free(b);
-			return rc;
-		}
-	} else {
-		if ((rc = stmt(q, ST_TAGS_STATS, &st)))
-			return rc;
-		tags_bind(st, tq);
-		sqlite3_bind_int64(st, 4, tq->limit > 0 ? tq->limit : -1);
-		sqlite3_bind_int64(st, 5, tq->offset > 0 ? tq->offset : 0);
-	}
-	while (cb && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+	if (!cb)
+		goto out;
+	sqlq_tags(b, tq, false);
+	if ((rc = qb_prepare(q, b, &st, &temp)))
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		memset(&t, 0, sizeof(t));
 		copy_col(t.tag, sizeof(t.tag), st, 0);
 		t.links = sqlite3_column_int64(st, 1);
@@ -2321,86 +2206,28 @@ static int sq_tags_stats(store *s, const sh_tag_query *tq, sh_tag_cb cb, void *u
 		if ((cbrc = cb(&t, ud)) != 0)
 			break;
 	}
-	if (!cb)
-		rc = 0;
-	else if (cbrc)
+	if (cbrc)
 		rc = cbrc < 0 ? cbrc : 0;
 	else
 		rc = rc == SQLITE_DONE ? 0 : sq_fail(q, rc, "tag stats");
-	if (b) {
-		qb_done(st, temp);
-		free(b);
-	} else {
-		sqlite3_reset(st);
-		sqlite3_clear_bindings(st);
-	}
-	return rc;
-}
-
-static int tag_exists(sq_store *q, const char *tag, bool *exists)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if ((rc = stmt(q, ST_TAG_EXISTS, &st)))
-		return rc;
-	sqlite3_bind_text(st, 1, tag, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	*exists = rc == SQLITE_ROW;
-	rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sq_fail(q, rc, "tag exists");
-	sqlite3_reset(st);
+	qb_done(st, temp);
+out:
+	free(b);
 	return rc;
 }
 
 static int sq_tag_rename(store *s, const char *from, const char *to)
 {
-	sq_store *q = SQ(s);
-	sqlite3_stmt *st = NULL;
-	bool exists;
 	int own, rc;
 
-	if (!from || !to || !*to || strlen(to) > SH_TAG_MAX)
-		return sq_err(q, SH_EINVAL, "%s",
-		              "tag rename: the new name must be 1 to 32 characters");
-	if ((rc = op_begin(q, &own)))
+	if ((rc = sqlq_tag_rename_check(s, from, to)) || (rc = op_begin(SQ(s), &own)))
 		return rc;
-	if ((rc = tag_exists(q, from, &exists)))
-		goto out;
-	if (!exists) {
-		rc = sq_err(q, SH_ENOTFOUND, "no tag %s", from);
-		goto out;
-	}
-	if (strcmp(from, to) == 0)
-		goto out;
-	if ((rc = tag_exists(q, to, &exists)))
-		goto out;
-	if (exists) {
-		rc = sq_err(q, SH_ETAKEN, "tag %s already exists", to);
-		goto out;
-	}
-	if ((rc = stmt(q, ST_TAG_RENAME, &st)))
-		goto out;
-	sqlite3_bind_text(st, 1, from, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, to, -1, SQLITE_STATIC);
-	rc = step_done(q, st, "rename tag");
-out:
-	return op_end(q, own, rc);
+	return op_end(SQ(s), own, sqlq_tag_rename(s, &sq_dialect, from, to));
 }
 
 static int sq_tag_delete(store *s, const char *tag)
 {
-	sq_store *q = SQ(s);
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if ((rc = stmt(q, ST_TAG_DELETE, &st)))
-		return rc;
-	sqlite3_bind_text(st, 1, tag, -1, SQLITE_STATIC);
-	if ((rc = step_done(q, st, "delete tag")))
-		return rc;
-	if (sqlite3_changes(q->db) == 0)
-		return sq_err(q, SH_ENOTFOUND, "no tag %s", tag);
-	return 0;
+	return sqlq_tag_delete(s, &sq_dialect, tag);
 }
 
 /* ---- API keys ------------------------------------------------------------ */

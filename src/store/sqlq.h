@@ -23,6 +23,8 @@
 #define SQLQ_SQL_MAX 4096 /* longest assembled query (fixed fragments only) */
 #define SQLQ_BIND_MAX 64
 
+typedef struct sqlq sqlq;
+
 typedef struct sqlq_dialect {
 	/* placeholders are $1, $2, ... (PostgreSQL): each `?` of a fragment
 	 * becomes the next $n, and `?n` becomes $n; else written as they are */
@@ -37,6 +39,16 @@ typedef struct sqlq_dialect {
 	/* a condition on the link of a visit, "<open> cond [<again> cond] <close>"
 	 * with cond (one parameter) written once, or twice when again is set */
 	const char *visit_link_open, *visit_link_again, *visit_link_close;
+	/* tags_stats: the owner parameter ?1, typed; the conditions "the tag
+	 * is ?3 (NULL: any)" and "the tag holds ?2 (NULL: any)" */
+	const char *tag_owner, *tag_exact, *tag_search;
+
+	/* How the backend runs a built query (the shared ops below): one runs
+	 * it and puts the first column of its one row in *out; exec runs a
+	 * write and puts the rows it changed in *changes (may be NULL). Both
+	 * return 0 or SH_E* with s's last_err set. */
+	int (*one)(store *s, sqlq *b, int64_t *out, const char *what);
+	int (*exec)(store *s, sqlq *b, int64_t *changes, const char *what);
 } sqlq_dialect;
 
 typedef struct sqlq_val {
@@ -45,7 +57,7 @@ typedef struct sqlq_val {
 	const char *s; /* text: NULL = SQL NULL; not copied */
 } sqlq_val;
 
-typedef struct sqlq {
+struct sqlq {
 	const sqlq_dialect *d;
 	char sql[SQLQ_SQL_MAX];
 	size_t len;
@@ -53,7 +65,7 @@ typedef struct sqlq {
 	int nph;              /* $n placeholders written */
 	int nb;
 	sqlq_val b[SQLQ_BIND_MAX];
-} sqlq;
+};
 
 /* A builder for a query in dialect d, to be free()d; NULL: out of memory
  * (SH_ENOMEM in s's last_err). */
@@ -87,5 +99,22 @@ void sqlq_link_list(sqlq *b, const sh_list_query *lq, bool count);
  * first (columns id, link_id, ts, kind, orphan_type, referer, user_agent,
  * visited_url, ip, location). */
 void sqlq_visit_list(sqlq *b, const sh_visit_query *vq, bool count);
+
+/* Checks a tag query: 0, or SH_EINVAL (s's last_err). */
+int sqlq_tags_check(store *s, const sh_tag_query *tq);
+/* tags_stats's query into b (emptied first): count (one row) or the page
+ * (columns tag, links, visits, bot visits) in tq's order. */
+void sqlq_tags(sqlq *b, const sh_tag_query *tq, bool count);
+
+/* The ops written once for every SQL backend, run with d's one/exec. The
+ * backend wraps the writes in its own op transaction (op_begin/op_end);
+ * the checks run before it. */
+int sqlq_tag_rename_check(store *s, const char *from, const char *to);
+int sqlq_tag_rename(store *s, const sqlq_dialect *d, const char *from, const char *to);
+int sqlq_tag_delete(store *s, const sqlq_dialect *d, const char *tag);
+/* Drops the details (referer, user agent, URL, location) of at most
+ * max_rows visits older than before, from the watermark kept in meta on. */
+int sqlq_prune(store *s, const sqlq_dialect *d, int64_t before, int64_t max_rows,
+               int64_t *pruned);
 
 #endif
