@@ -706,6 +706,16 @@ static int op_end(pg_store *p, int own, int rc)
 static int pg_one(store *s, sqlq *b, int64_t *out, const char *what);
 static int pg_exec(store *s, sqlq *b, int64_t *changes, const char *what);
 
+static int pg_op_begin(store *s, int *own)
+{
+	return op_begin(PG(s), own);
+}
+
+static int pg_op_end(store *s, int own, int rc)
+{
+	return op_end(PG(s), own, rc);
+}
+
 static const sqlq_dialect pg_dialect = {
 	.dollar = true,
 	.null_limit = true,
@@ -725,6 +735,8 @@ static const sqlq_dialect pg_dialect = {
 	.tag_search = "(?2::text IS NULL OR strpos(lower(t.tag), lower(?2::text)) > 0)",
 	.one = pg_one,
 	.exec = pg_exec,
+	.begin = pg_op_begin,
+	.end = pg_op_end,
 };
 
 /* Runs the query built in q, its values in text format. */
@@ -1845,14 +1857,7 @@ static int pg_visits_totals(store *s, int64_t owner_key_id, sh_visit_totals *lin
 
 static int pg_visits_prune_details(store *s, int64_t before, int64_t max_rows, int64_t *pruned)
 {
-	int own, rc;
-
-	*pruned = 0;
-	if (max_rows <= 0)
-		return 0;
-	if ((rc = op_begin(PG(s), &own)))
-		return rc;
-	return op_end(PG(s), own, sqlq_prune(s, &pg_dialect, before, max_rows, pruned));
+	return sqlq_prune(s, &pg_dialect, before, max_rows, pruned);
 }
 
 static int pg_visits_delete(store *s, int64_t link_id, int64_t *deleted)
@@ -1934,11 +1939,7 @@ out:
 
 static int pg_tag_rename(store *s, const char *from, const char *to)
 {
-	int own, rc;
-
-	if ((rc = sqlq_tag_rename_check(s, from, to)) || (rc = op_begin(PG(s), &own)))
-		return rc;
-	return op_end(PG(s), own, sqlq_tag_rename(s, &pg_dialect, from, to));
+	return sqlq_tag_rename(s, &pg_dialect, from, to);
 }
 
 static int pg_tag_delete(store *s, const char *tag)

@@ -612,6 +612,16 @@ static int op_end(sq_store *q, int own, int rc)
 static int sq_one(store *s, sqlq *b, int64_t *out, const char *what);
 static int sq_exec(store *s, sqlq *b, int64_t *changes, const char *what);
 
+static int sq_op_begin(store *s, int *own)
+{
+	return op_begin(SQ(s), own);
+}
+
+static int sq_op_end(store *s, int own, int rc)
+{
+	return op_end(SQ(s), own, rc);
+}
+
 static const sqlq_dialect sq_dialect = {
 	.dollar = false,
 	.null_limit = false,
@@ -632,6 +642,8 @@ static const sqlq_dialect sq_dialect = {
 	.tag_search = "(?2 IS NULL OR instr(lower(t.tag), lower(?2)) > 0)",
 	.one = sq_one,
 	.exec = sq_exec,
+	.begin = sq_op_begin,
+	.end = sq_op_end,
 };
 
 /* Finds or prepares the statement for b->sql and binds b's values. *temp is
@@ -704,8 +716,9 @@ static void qb_done(sqlite3_stmt *st, bool temp)
 	}
 }
 
-/* Runs the query built in b (one row) and puts its first column in *out. */
-static int qb_count(sq_store *q, sqlq *b, int64_t *out, const char *what)
+/* Runs the query built in b: a query of one row puts its first column in
+ * *out; with out NULL, a write that returns no row. */
+static int qb_step(sq_store *q, sqlq *b, int64_t *out, const char *what)
 {
 	sqlite3_stmt *st = NULL;
 	bool temp;
@@ -714,31 +727,25 @@ static int qb_count(sq_store *q, sqlq *b, int64_t *out, const char *what)
 	if ((rc = qb_prepare(q, b, &st, &temp)))
 		return rc;
 	rc = sqlite3_step(st);
-	*out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	rc = rc == SQLITE_ROW ? 0 : sq_fail(q, rc, what);
+	if (out && rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(st, 0);
+	rc = rc == (out ? SQLITE_ROW : SQLITE_DONE) ? 0 : sq_fail(q, rc, what);
 	qb_done(st, temp);
 	return rc;
 }
 
 static int sq_one(store *s, sqlq *b, int64_t *out, const char *what)
 {
-	return qb_count(SQ(s), b, out, what);
+	*out = 0;
+	return qb_step(SQ(s), b, out, what);
 }
 
 static int sq_exec(store *s, sqlq *b, int64_t *changes, const char *what)
 {
-	sq_store *q = SQ(s);
-	sqlite3_stmt *st = NULL;
-	bool temp;
-	int rc;
+	int rc = qb_step(SQ(s), b, NULL, what);
 
-	if ((rc = qb_prepare(q, b, &st, &temp)))
-		return rc;
-	rc = sqlite3_step(st);
-	rc = rc == SQLITE_DONE ? 0 : sq_fail(q, rc, what);
 	if (rc == 0 && changes)
-		*changes = sqlite3_changes64(q->db);
-	qb_done(st, temp);
+		*changes = sqlite3_changes64(SQ(s)->db);
 	return rc;
 }
 
@@ -1672,7 +1679,7 @@ static int sq_link_list(store *s, const sh_list_query *lq, sh_link_cb cb, void *
 
 	if (total) {
 		sqlq_link_list(b, lq, true);
-		if ((rc = qb_count(q, b, total, "count links")))
+		if ((rc = sq_one(s, b, total, "count links")))
 			goto out;
 	}
 	if (!cb) {
@@ -2041,7 +2048,7 @@ static int sq_visits_list(store *s, const sh_visit_query *vq, sh_visit_cb cb, vo
 		return SH_ENOMEM;
 	if (total) {
 		sqlq_visit_list(b, vq, true);
-		if ((rc = qb_count(q, b, total, "count visits")))
+		if ((rc = sq_one(s, b, total, "count visits")))
 			goto out;
 	}
 	rc = 0;
@@ -2122,14 +2129,7 @@ static int sq_visits_totals(store *s, int64_t owner_key_id, sh_visit_totals *lin
 
 static int sq_visits_prune_details(store *s, int64_t before, int64_t max_rows, int64_t *pruned)
 {
-	int own, rc;
-
-	*pruned = 0;
-	if (max_rows <= 0)
-		return 0;
-	if ((rc = op_begin(SQ(s), &own)))
-		return rc;
-	return op_end(SQ(s), own, sqlq_prune(s, &sq_dialect, before, max_rows, pruned));
+	return sqlq_prune(s, &sq_dialect, before, max_rows, pruned);
 }
 
 static int sq_visits_delete(store *s, int64_t link_id, int64_t *deleted)
@@ -2189,7 +2189,7 @@ static int sq_tags_stats(store *s, const sh_tag_query *tq, sh_tag_cb cb, void *u
 		return SH_ENOMEM;
 	if (total) {
 		sqlq_tags(b, tq, true);
-		if ((rc = qb_count(q, b, total, "count tags")))
+		if ((rc = sq_one(s, b, total, "count tags")))
 			goto out;
 	}
 	if (!cb)
@@ -2218,11 +2218,7 @@ out:
 
 static int sq_tag_rename(store *s, const char *from, const char *to)
 {
-	int own, rc;
-
-	if ((rc = sqlq_tag_rename_check(s, from, to)) || (rc = op_begin(SQ(s), &own)))
-		return rc;
-	return op_end(SQ(s), own, sqlq_tag_rename(s, &sq_dialect, from, to));
+	return sqlq_tag_rename(s, &sq_dialect, from, to);
 }
 
 static int sq_tag_delete(store *s, const char *tag)

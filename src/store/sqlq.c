@@ -485,13 +485,6 @@ vals:
 		limit_vals(b, tq->limit, tq->offset);
 }
 
-int sqlq_tag_rename_check(store *s, const char *from, const char *to)
-{
-	if (!from || !to || !*to || strlen(to) > SH_TAG_MAX)
-		return sqlq_err(s, "%s", "tag rename: the new name must be 1 to 32 characters");
-	return 0;
-}
-
 static int tag_exists(store *s, const sqlq_dialect *d, sqlq *b, const char *tag, bool *exists)
 {
 	int64_t n = 0;
@@ -509,10 +502,16 @@ int sqlq_tag_rename(store *s, const sqlq_dialect *d, const char *from, const cha
 {
 	bool exists;
 	sqlq *b;
-	int rc;
+	int own, rc;
 
+	if (!from || !to || !*to || strlen(to) > SH_TAG_MAX)
+		return sqlq_err(s, "%s", "tag rename: the new name must be 1 to 32 characters");
 	if (!(b = sqlq_new(s, d)))
 		return SH_ENOMEM;
+	if ((rc = d->begin(s, &own))) {
+		free(b);
+		return rc;
+	}
 	if ((rc = tag_exists(s, d, b, from, &exists)))
 		goto out;
 	if (!exists) {
@@ -534,7 +533,7 @@ int sqlq_tag_rename(store *s, const sqlq_dialect *d, const char *from, const cha
 	rc = d->exec(s, b, NULL, "rename tag");
 out:
 	free(b);
-	return rc;
+	return d->end(s, own, rc);
 }
 
 int sqlq_tag_delete(store *s, const sqlq_dialect *d, const char *tag)
@@ -564,13 +563,17 @@ int sqlq_prune(store *s, const sqlq_dialect *d, int64_t before, int64_t max_rows
 {
 	int64_t from = 0, stop = 0, to;
 	sqlq *b;
-	int rc;
+	int own, rc;
 
 	*pruned = 0;
 	if (max_rows <= 0)
 		return 0;
 	if (!(b = sqlq_new(s, d)))
 		return SH_ENOMEM;
+	if ((rc = d->begin(s, &own))) {
+		free(b);
+		return rc;
+	}
 	sqlq_add(b, "SELECT coalesce((SELECT CAST(value AS BIGINT) FROM meta"
 	            " WHERE key = 'visits_pruned_upto'), 0)");
 	if ((rc = d->one(s, b, &from, "prune visits")))
@@ -601,5 +604,5 @@ int sqlq_prune(store *s, const sqlq_dialect *d, int64_t before, int64_t max_rows
 		*pruned = to - from;
 out:
 	free(b);
-	return rc;
+	return d->end(s, own, rc);
 }

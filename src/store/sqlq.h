@@ -49,6 +49,11 @@ typedef struct sqlq_dialect {
 	 * return 0 or SH_E* with s's last_err set. */
 	int (*one)(store *s, sqlq *b, int64_t *out, const char *what);
 	int (*exec)(store *s, sqlq *b, int64_t *changes, const char *what);
+	/* the backend's op transaction: begin joins the caller's transaction
+	 * (a savepoint) or opens one; end commits or rolls back by rc, and
+	 * returns the result */
+	int (*begin)(store *s, int *own);
+	int (*end)(store *s, int own, int rc);
 } sqlq_dialect;
 
 typedef struct sqlq_val {
@@ -106,10 +111,8 @@ int sqlq_tags_check(store *s, const sh_tag_query *tq);
  * (columns tag, links, visits, bot visits) in tq's order. */
 void sqlq_tags(sqlq *b, const sh_tag_query *tq, bool count);
 
-/* The ops written once for every SQL backend, run with d's one/exec. The
- * backend wraps the writes in its own op transaction (op_begin/op_end);
- * the checks run before it. */
-int sqlq_tag_rename_check(store *s, const char *from, const char *to);
+/* The ops written once for every SQL backend, run with d's one/exec; the
+ * writes of one op in one d->begin/d->end. */
 int sqlq_tag_rename(store *s, const sqlq_dialect *d, const char *from, const char *to);
 int sqlq_tag_delete(store *s, const sqlq_dialect *d, const char *tag);
 /* Drops the details (referer, user agent, URL, location) of at most
