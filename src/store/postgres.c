@@ -33,7 +33,7 @@
  *                instances starting together migrate once.
  *
  * Every query has bound parameters ($n, text format); list queries are
- * assembled from fixed fragments of this file only, as in sqlite.c.
+ * assembled from fixed fragments by sqlq.c, as sqlite.c's are.
  *
  * Errors: SQLSTATE 23505 (unique) is SH_ETAKEN; a lost connection, a
  * server shutting down or starting is SH_ESTORE ("unavailable", 503 above);

@@ -27,8 +27,9 @@
  * Every query is a prepared statement with bound parameters. Fixed queries
  * are prepared once per connection (lazily, SQLITE_PREPARE_PERSISTENT) and
  * kept in `st[]`, indexed by an enum. The list queries have optional filters;
- * their text is assembled from fixed fragments only (never from input) and
- * kept in a small per-connection cache keyed by that text.
+ * their text is assembled by sqlq.c (shared with postgres.c) from fixed
+ * fragments only (never from input) and kept in a small per-connection
+ * cache keyed by that text.
  *
  * Multi-statement writes (insert a link with its code and tags, add a batch
  * of visits, ...) run atomically: in their own BEGIN IMMEDIATE transaction
