@@ -1,5 +1,6 @@
 /*
- * service.h — the rules of the product (service/links.c, keys.c, visits.c).
+ * service.h — the rules of the product (service/: svc.c, create.c, lookup.c,
+ * edit.c, lists.c, keys.c, visits.c, ...).
  *
  * No SQL and no HTTP here: the service validates, dedupes, picks codes,
  * applies expiry / visit-limit / disabled rules, and talks to the store

@@ -1,7 +1,7 @@
 /*
- * test_service.c — unit tests of the service layer (service/links.c,
- * keys.c, visits.c, linkjson.c) over the in-memory store, and a few over a
- * real SQLite file in a temporary directory: codes and their strategies,
+ * test_service.c — unit tests of the service layer (service/svc.c,
+ * create.c, lookup.c, edit.c, lists.c, keys.c, visits.c, linkjson.c) over
+ * the in-memory store, and a few over a real SQLite file in a temporary directory: codes and their strategies,
  * dedupe, validation with field names, atomicity on failure, the redirect
  * rules and the cache, update and delete, API keys, visit buffers and their
  * flush (including failed flushes), and the JSON shapes.
