@@ -49,6 +49,10 @@ void url_policy_default(url_policy *p);
 int url_normalize(const url_policy *p, const char *in, size_t in_len,
                   char **out, sh_err *err);
 
+/* The value of one hex digit (either case), or -1: the one decoder of
+ * %XX escapes, chunk sizes and hex strings. */
+int url_hexval(unsigned char c);
+
 /* Global init/cleanup of libcurl (curl_global_init); call once from main. */
 int url_global_init(void);
 void url_global_cleanup(void);

@@ -157,7 +157,7 @@ static void ub_putc(url_buf *o, char c)
 	ub_putn(o, &c, 1);
 }
 
-static int url_hexval(unsigned char c)
+int url_hexval(unsigned char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';

@@ -25,6 +25,7 @@
 #include <strings.h>
 
 #include "http/h1parse.h"
+#include "shorty/url.h"
 
 #define CHUNK_LINE_MAX 4096 /* a chunk-size line with its extensions */
 
@@ -299,17 +300,6 @@ void h1_chunked_init(h1_chunked *c)
 	memset(c, 0, sizeof(*c));
 }
 
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * A trailer field line is checked as a header field, but it arrives in
  * pieces: we keep only its length and whether the part seen so far could
@@ -338,7 +328,7 @@ int h1_chunked_decode(h1_chunked *c, const h1_limits *lim, char *buf, size_t *le
 
 		switch (c->state) {
 		case C_SIZE:
-			if ((d = hexval(ch)) >= 0) {
+			if ((d = url_hexval(ch)) >= 0) {
 				if (c->size || d)
 					c->digits++;
 				/* refused as soon as the size passes what may come */

@@ -52,6 +52,7 @@
 #include <time.h>
 
 #include <libpq-fe.h>
+#include <sodium.h>
 
 #include "shorty/store.h"
 #include "shorty/timeutil.h"
@@ -1949,38 +1950,21 @@ static int pg_tag_delete(store *s, const char *tag)
 
 /* ---- API keys ------------------------------------------------------------ */
 
-static int hexval(int c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 static void read_key(const PGresult *r, int row, sh_api_key *k)
 {
 	const char *h = PQgetvalue(r, row, 3);
-	int i;
+	size_t n = 0;
 
 	memset(k, 0, sizeof(*k));
 	k->id = col_i64(r, row, 0);
 	copy_col(k->name, sizeof(k->name), r, row, 1);
 	k->role = (int)col_i64(r, row, 2);
-	if (strlen(h) == 2 * SH_KEY_HASH_BYTES)
-		for (i = 0; i < SH_KEY_HASH_BYTES; i++)
-			k->hash[i] = (uint8_t)(hexval(h[2 * i]) << 4 | hexval(h[2 * i + 1]));
+	if (sodium_hex2bin(k->hash, sizeof(k->hash), h, strlen(h), NULL, &n, NULL) != 0 ||
+	    n != SH_KEY_HASH_BYTES)
+		memset(k->hash, 0, sizeof(k->hash)); /* matches no key */
 	copy_col(k->prefix, sizeof(k->prefix), r, row, 4);
 	k->created_at = col_i64(r, row, 5);
 	k->revoked_at = col_i64(r, row, 6);
-}
-
-static void hash_hex(const uint8_t hash[SH_KEY_HASH_BYTES], char out[2 * SH_KEY_HASH_BYTES + 1])
-{
-	static const char hx[] = "0123456789abcdef";
-	int i;
-
-	for (i = 0; i < SH_KEY_HASH_BYTES; i++) {
-		out[2 * i] = hx[hash[i] >> 4];
-		out[2 * i + 1] = hx[hash[i] & 15];
-	}
-	out[2 * SH_KEY_HASH_BYTES] = '\0';
 }
 
 static int pg_key_insert(store *s, sh_api_key *k)
@@ -1993,7 +1977,7 @@ static int pg_key_insert(store *s, sh_api_key *k)
 
 	snprintf(name, sizeof(name), "%s", k->name);
 	snprintf(prefix, sizeof(prefix), "%s", k->prefix);
-	hash_hex(k->hash, hex);
+	sodium_bin2hex(hex, sizeof(hex), k->hash, SH_KEY_HASH_BYTES);
 	p_str(&b, name);
 	p_int(&b, k->role);
 	p_str(&b, hex);
@@ -2019,7 +2003,7 @@ static int pg_key_get_by_hash(store *s, const uint8_t hash[SH_KEY_HASH_BYTES], s
 	prm b = {0};
 	int rc;
 
-	hash_hex(hash, hex);
+	sodium_bin2hex(hex, sizeof(hex), hash, SH_KEY_HASH_BYTES);
 	p_str(&b, hex);
 	if ((rc = pq(p, "SELECT " KEY_COLS " FROM api_keys WHERE hash = decode($1, 'hex')", &b, &r,
 	             "get key")))
