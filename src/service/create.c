@@ -35,6 +35,12 @@ void svc_create_req_init(svc_create_req *req)
 	req->forward_query = -1;
 }
 
+void svc_create_req_clear(svc_create_req *req)
+{
+	free(req->url_normal);
+	req->url_normal = NULL;
+}
+
 /* Is code in use on domain dom: a codes row, or the code of an existing
  * COUNTER link of that domain? */
 static int code_taken(svc *v, store *s, int64_t dom, const char *code, bool *taken)
@@ -255,9 +261,14 @@ static int check_create(svc *v, const svc_create_req *req, sh_link *l, checks *c
 
 	l->redirect_status = req->redirect_status ? req->redirect_status
 	                     : svc__status_valid(cfg->redirect_status) ? cfg->redirect_status : 302;
-	rc = req->url ? url_normalize(&v->policy, req->url,
-	                              req->url_len ? req->url_len : strlen(req->url), &l->url, &e)
-	              : sh_err_set(&e, SH_EINVAL, "url", "the URL to shorten is missing");
+	if (req->url_normal) /* svc_create_check normalized it before */
+		rc = (l->url = strdup(req->url_normal)) ? 0
+		                                         : sh_err_set(&e, SH_ENOMEM, NULL, "out of memory");
+	else if (req->url)
+		rc = url_normalize(&v->policy, req->url,
+		                   req->url_len ? req->url_len : strlen(req->url), &l->url, &e);
+	else
+		rc = sh_err_set(&e, SH_EINVAL, "url", "the URL to shorten is missing");
 	/* each stops the chain only when it must (failed) */
 	(void)(failed(c, rc, &e) || failed(c, check_custom(req->custom_code, &e), &e) ||
 	       failed(c, check_code_length(req->code_length, &e), &e) ||
@@ -271,7 +282,7 @@ static int check_create(svc *v, const svc_create_req *req, sh_link *l, checks *c
 	return c->first;
 }
 
-int svc_create_check(svc *v, const svc_create_req *req, const char **fields, int max, int *n,
+int svc_create_check(svc *v, svc_create_req *req, const char **fields, int max, int *n,
                      sh_err *err)
 {
 	checks c = {.err = err, .bad = fields, .max = max};
@@ -279,7 +290,12 @@ int svc_create_check(svc *v, const svc_create_req *req, const char **fields, int
 	int rc;
 
 	memset(&l, 0, sizeof l);
+	svc_create_req_clear(req);
 	rc = check_create(v, req, &l, &c);
+	if (rc == 0) {
+		req->url_normal = l.url;
+		l.url = NULL;
+	}
 	sh_link_clear(&l);
 	*n = c.n;
 	return rc;

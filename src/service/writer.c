@@ -69,6 +69,7 @@ void svc_unit_init(svc_unit *u, svc_unit_kind kind)
 
 void svc_unit_clear(svc_unit *u)
 {
+	svc_create_req_clear(&u->create);
 	sh_link_clear(&u->link);
 	sh_domain_clear(&u->dom);
 }
