@@ -560,10 +560,11 @@ static void copy_col(char *dst, size_t dstsz, sqlite3_stmt *st, int col)
 
 /* ---- op transactions ----------------------------------------------------- */
 
-enum { OWN_NONE, OWN_TXN, OWN_SP };
+enum { OWN_NONE, OWN_TXN, OWN_SP, OWN_GROUP };
 
 /* Makes the op that follows atomic: its own write transaction, or a
- * savepoint inside the caller's. */
+ * savepoint inside the caller's; none in the caller's group mode, where
+ * a failure is only marked (store_group_begin). */
 static int op_begin(sq_store *q, int *own)
 {
 	int rc;
@@ -571,6 +572,10 @@ static int op_begin(sq_store *q, int *own)
 	if (sqlite3_get_autocommit(q->db)) {
 		rc = run(q, ST_BEGIN, "begin");
 		*own = rc ? OWN_NONE : OWN_TXN;
+	} else if (q->base.group) {
+		/* the caller undoes its whole group if an op fails (store.h) */
+		*own = OWN_GROUP;
+		rc = 0;
 	} else {
 		rc = run(q, ST_OP_SP, "savepoint");
 		*own = rc ? OWN_NONE : OWN_SP;
@@ -603,6 +608,8 @@ static int op_end(sq_store *q, int own, int rc)
 			run(q, ST_OP_RELEASE, "release");
 			q->base.last_err = saved;
 		}
+	} else if (own == OWN_GROUP && rc != 0) {
+		q->base.group_failed = true;
 	}
 	return rc;
 }
