@@ -1,5 +1,6 @@
 /*
- * service.h — the rules of the product (service/links.c, keys.c, visits.c).
+ * service.h — the rules of the product (service/: svc.c, create.c, lookup.c,
+ * edit.c, lists.c, keys.c, visits.c, ...).
  *
  * No SQL and no HTTP here: the service validates, dedupes, picks codes,
  * applies expiry / visit-limit / disabled rules, and talks to the store
@@ -101,11 +102,18 @@ typedef struct svc_create_req {
 	const char *domain;         /* NULL or the default authority: the
 	                               default domain; else host[:port], whose
 	                               row is made on its first link */
+	char *url_normal;           /* url as url_normalize made it, kept by a
+	                               passing svc_create_check (owned; freed by
+	                               svc_create_req_clear): svc_shorten then
+	                               does not normalize it again on the
+	                               writer. Whoever changes url clears it. */
 } svc_create_req;
 
 /* Initializes req with the defaults above (find_if_exists = true,
  * find_matching = false). */
 void svc_create_req_init(svc_create_req *req);
+/* Frees what req owns (url_normal); svc_unit_clear calls it. */
+void svc_create_req_clear(svc_create_req *req);
 
 /* Creates a link, or returns the equivalent existing one when deduping
  * (*existed = true). out is filled either way (caller clears it).
@@ -118,8 +126,11 @@ int svc_shorten(svc *v, store *s, const svc_create_req *req, sh_link *out,
  * the name of every bad field ("url" for the URL) into fields (at most max,
  * *n of them), the first one's sentence into err. Returns 0 when the
  * request is valid, the first bad field's code, or SH_ENOMEM. For an
- * answer that names every bad field (Shlink's invalidElements). */
-int svc_create_check(svc *v, const svc_create_req *req, const char **fields, int max, int *n,
+ * answer that names every bad field (Shlink's invalidElements). A valid
+ * request keeps its normalized URL (req->url_normal), so that the writer
+ * (svc_shorten) does not normalize it again: the writer is the one thread
+ * every create goes through, the checks run on as many as ask. */
+int svc_create_check(svc *v, svc_create_req *req, const char **fields, int max, int *n,
                      sh_err *err);
 
 /* ---- read ------------------------------------------------------------ */
@@ -491,7 +502,7 @@ struct svc_unit {
 
 /* Zeroes u and sets its kind (create / update requests get their defaults). */
 void svc_unit_init(svc_unit *u, svc_unit_kind kind);
-/* Frees what the unit's output holds (the link). */
+/* Frees what the unit holds (the output link, the create's url_normal). */
 void svc_unit_clear(svc_unit *u);
 
 typedef struct svc_writer svc_writer;

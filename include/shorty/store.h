@@ -359,6 +359,10 @@ struct store {
 	const store_ops *ops;
 	char *url;                  /* what it was opened with */
 	sh_err last_err;            /* detail of the last failure */
+	/* group mode (store_group_begin), read by a backend that honours it;
+	 * both cleared when the transaction ends */
+	bool group;
+	bool group_failed;          /* an op failed in group mode */
 };
 
 typedef struct store_options {
@@ -402,6 +406,19 @@ int store_savepoint(store *s);
 int store_release(store *s);
 int store_rollback_to(store *s);
 bool store_in_txn(store *s);
+
+/*
+ * Group mode, for the writer's group commit: until the current transaction
+ * ends (store_commit, store_rollback), an op inside it may run without its
+ * own savepoint, so a failed op may leave part of its writes. The caller
+ * promises to undo the whole transaction when store_group_failed says an
+ * op failed (even one whose failure it took as an answer). A savepoint per
+ * op costs a third of a create on SQLite (the pages it touches are copied
+ * to the statement journal first); a backend may ignore the mode
+ * (PostgreSQL keeps its savepoints).
+ */
+void store_group_begin(store *s);
+bool store_group_failed(const store *s);
 int store_meta_get(store *s, const char *key, char **val);
 int store_meta_set(store *s, const char *key, const char *val);
 int store_meta_add(store *s, const char *key, const char *val, char **stored);

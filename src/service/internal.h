@@ -1,5 +1,5 @@
 /*
- * service/internal.h — helpers shared by links.c, keys.c and visits.c; not
+ * service/internal.h — helpers shared by the files of the service; not
  * part of the public interface (the svc__ prefix marks them internal).
  */
 #ifndef SHORTY_SERVICE_INTERNAL_H

@@ -81,6 +81,7 @@ void svc_unit_init(svc_unit *u, svc_unit_kind kind)
 
 void svc_unit_clear(svc_unit *u)
 {
+	svc_create_req_clear(&u->create);
 	sh_link_clear(&u->link);
 	sh_domain_clear(&u->dom);
 }
@@ -395,19 +396,27 @@ static int run_group(svc_writer *w, svc_unit *list)
 		fail_rest(list, rc);
 		goto complete;
 	}
+	/* no savepoint per op: a failure anywhere replays the group */
+	store_group_begin(w->ws);
 again:
 	for (u = list; u; u = u->next) {
 		if (u->failed)
 			continue;
 		unit_reset(u);
 		u->rc = retry ? unit_run_isolated(w, u) : unit_run(w, u);
-		if (u->rc >= 0)
+		/* in group mode an op that failed inside a unit that went on
+		 * (a failure it takes as an answer) may have left part of its
+		 * writes: the unit is replayed, not failed */
+		if (u->rc >= 0 && !store_group_failed(w->ws))
 			continue;
-		u->failed = true;
-		if (retry)
-			continue;
+		if (u->rc < 0) {
+			u->failed = true;
+			if (retry)
+				continue;
+		}
 		/* the failed unit may have written half of itself: undo the
-		 * group and run the others again, each in a savepoint now */
+		 * group and run the others again, each in a savepoint now (and
+		 * every op in its own: store_rollback ends group mode) */
 		(void)store_rollback(w->ws);
 		rc = store_begin(w->ws);
 		if (rc < 0) {

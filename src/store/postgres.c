@@ -33,7 +33,7 @@
  *                instances starting together migrate once.
  *
  * Every query has bound parameters ($n, text format); list queries are
- * assembled from fixed fragments of this file only, as in sqlite.c.
+ * assembled from fixed fragments by sqlq.c, as sqlite.c's are.
  *
  * Errors: SQLSTATE 23505 (unique) is SH_ETAKEN; a lost connection, a
  * server shutting down or starting is SH_ESTORE ("unavailable", 503 above);
@@ -52,10 +52,12 @@
 #include <time.h>
 
 #include <libpq-fe.h>
+#include <sodium.h>
 
 #include "shorty/store.h"
 #include "shorty/timeutil.h"
 #include "shorty/utf8.h"
+#include "store/sqlq.h"
 
 #define ID_BLOCK 1000      /* ids leased per round trip */
 /* Client-side deadlines (research scale-out.md §5: against a peer that is
@@ -213,25 +215,6 @@ static const struct {
 	"INSERT INTO visit_totals(kind, slot, total, bots) VALUES ($1, $2, $3, $4)"               \
 	" ON CONFLICT (kind, slot) DO UPDATE SET total = visit_totals.total + excluded.total,"     \
 	" bots = visit_totals.bots + excluded.bots"
-
-/* ORDER BY clauses of link_list, indexed by enum list_order (sqlite.c's). */
-static const char *const list_orders[] = {
-    [LIST_CREATED_DESC] = " ORDER BY l.created_at DESC, l.id DESC",
-    [LIST_CREATED_ASC] = " ORDER BY l.created_at ASC, l.id ASC",
-    /* by the code itself: codes holds generated codes too (CODE_OF) */
-    [LIST_CODE_ASC] = " ORDER BY " CODE_OF " ASC, l.id ASC",
-    [LIST_CODE_DESC] = " ORDER BY " CODE_OF " DESC, l.id DESC",
-    [LIST_URL_ASC] = " ORDER BY l.url ASC, l.id ASC",
-    [LIST_URL_DESC] = " ORDER BY l.url DESC, l.id DESC",
-    /* SQLite sorts NULL first ascending, last descending */
-    [LIST_TITLE_ASC] = " ORDER BY l.title ASC NULLS FIRST, l.id ASC",
-    [LIST_TITLE_DESC] = " ORDER BY l.title DESC NULLS LAST, l.id DESC",
-    [LIST_VISITS_ASC] = " ORDER BY coalesce(n.visits, 0) ASC, l.id ASC",
-    [LIST_VISITS_DESC] = " ORDER BY coalesce(n.visits, 0) DESC, l.id DESC",
-    [LIST_NONBOT_VISITS_ASC] = " ORDER BY coalesce(n.visits - n.bots, 0) ASC, l.id ASC",
-    [LIST_NONBOT_VISITS_DESC] = " ORDER BY coalesce(n.visits - n.bots, 0) DESC, l.id DESC",
-};
-#define NORDERS ((int)(sizeof(list_orders) / sizeof(list_orders[0])))
 
 /* ---- the handle ---------------------------------------------------------- */
 
@@ -719,65 +702,84 @@ static int op_end(pg_store *p, int own, int rc)
 }
 
 /* ---- assembled queries ----------------------------------------------------
- * Fragments of this file only; each `?` in a fragment becomes the next $n,
- * bound in the same order by p_int / p_str. */
+ * Built by sqlq.c (the conditions both SQL backends share); run here. */
 
-#define QB_SQL_MAX 4096
+static int pg_one(store *s, sqlq *b, int64_t *out, const char *what);
+static int pg_exec(store *s, sqlq *b, int64_t *changes, const char *what);
 
-typedef struct qb {
-	char sql[QB_SQL_MAX];
-	size_t len;
-	bool where, overflow;
-	int nph; /* placeholders written */
-	prm b;
-} qb;
-
-static void qb_add(qb *q, const char *frag)
+static int pg_op_begin(store *s, int *own)
 {
-	char num[16];
-
-	for (; *frag; frag++) {
-		const char *s = frag;
-		size_t n = 1;
-		if (*frag == '?') {
-			n = (size_t)snprintf(num, sizeof(num), "$%d", ++q->nph);
-			s = num;
-		}
-		if (q->len + n >= sizeof(q->sql)) {
-			q->overflow = true;
-			return;
-		}
-		memcpy(q->sql + q->len, s, n);
-		q->len += n;
-		q->sql[q->len] = '\0';
-	}
+	return op_begin(PG(s), own);
 }
 
-static void qb_cond(qb *q, const char *frag)
+static int pg_op_end(store *s, int own, int rc)
 {
-	qb_add(q, q->where ? " AND " : " WHERE ");
-	q->where = true;
-	qb_add(q, frag);
+	return op_end(PG(s), own, rc);
 }
 
-/* A condition with one `?`, and its value. */
-static void cond_i(qb *q, const char *frag, int64_t v)
-{
-	qb_cond(q, frag);
-	p_int(&q->b, v);
-}
+static const sqlq_dialect pg_dialect = {
+	.dollar = true,
+	.null_limit = true,
+	.link_select = "SELECT " LINK_COLS LINK_FROM,
+	.link_count = "SELECT count(*)" LINK_FROM,
+	/* codes holds generated codes too (CODE_OF) */
+	.code_of = CODE_OF,
+	.instr = "strpos",
+	.text_param = "?::text",
+	/* visits(link_id) is indexed */
+	.visit_link_open = "v.link_id",
+	.visit_link_again = NULL,
+	.visit_link_close = "",
+	/* typed: a parameter compared with NULL alone has no type */
+	.tag_owner = "?1::bigint",
+	.tag_exact = "(?3::text IS NULL OR t.tag = ?3::text)",
+	.tag_search = "(?2::text IS NULL OR strpos(lower(t.tag), lower(?2::text)) > 0)",
+	.one = pg_one,
+	.exec = pg_exec,
+	.begin = pg_op_begin,
+	.end = pg_op_end,
+};
 
-static void cond_s(qb *q, const char *frag, const char *v)
+/* Runs the query built in q, its values in text format. */
+static int qb_run(pg_store *p, const sqlq *q, PGresult **out, const char *what)
 {
-	qb_cond(q, frag);
-	p_str(&q->b, v);
-}
+	prm b = {0};
 
-static int qb_run(pg_store *p, qb *q, PGresult **out, const char *what)
-{
 	if (q->overflow)
 		return pg_err(p, SH_ESTORE, "%s", "internal error: list query too long");
-	return pq(p, q->sql, &q->b, out, what);
+	for (int i = 0; i < q->nb; i++) {
+		if (q->b[i].text)
+			p_str(&b, q->b[i].s);
+		else
+			p_int(&b, q->b[i].i);
+	}
+	return pq(p, q->sql, &b, out, what);
+}
+
+static int pg_one(store *s, sqlq *b, int64_t *out, const char *what)
+{
+	pg_store *p = PG(s);
+	PGresult *r = NULL;
+	int rc;
+
+	if ((rc = qb_run(p, b, &r, what)))
+		return rc;
+	*out = PQntuples(r) > 0 ? col_i64(r, 0, 0) : 0;
+	PQclear(r);
+	return 0;
+}
+
+static int pg_exec(store *s, sqlq *b, int64_t *changes, const char *what)
+{
+	PGresult *r = NULL;
+	int rc;
+
+	if ((rc = qb_run(PG(s), b, &r, what)))
+		return rc;
+	if (changes)
+		*changes = pq_changes(r);
+	PQclear(r);
+	return 0;
 }
 
 /* ---- open / close -------------------------------------------------------- */
@@ -1192,23 +1194,6 @@ static int get_one(pg_store *p, const char *sql, const prm *b, sh_link *out, con
 	return rc;
 }
 
-static int check_link(pg_store *p, const sh_link *l)
-{
-	if (!l || !l->url)
-		return pg_err(p, SH_EINVAL, "%s", "link: url is required");
-	if (l->id <= 0)
-		return pg_err(p, SH_EINVAL, "%s", "link: id must be > 0");
-	if (l->code_kind < CODE_KIND_COUNTER || l->code_kind > CODE_KIND_HASH)
-		return pg_err(p, SH_EINVAL, "%s", "link: unknown code kind");
-	if (l->code_kind != CODE_KIND_COUNTER && !l->code[0])
-		return pg_err(p, SH_EINVAL, "%s", "link: a stored code is required for this kind");
-	if (strnlen(l->code, sizeof(l->code)) > CODE_MAX)
-		return pg_err(p, SH_EINVAL, "%s", "link: code too long");
-	if (l->ntags < 0 || l->ntags > SH_MAX_TAGS)
-		return pg_err(p, SH_EINVAL, "%s", "link: too many tags");
-	return 0;
-}
-
 /* A title cut to SH_TITLE_MAX bytes at a character boundary (buf holds it). */
 static const char *title_max(const char *t, char *buf)
 {
@@ -1304,7 +1289,7 @@ static int pg_link_insert(store *s, const sh_link *l)
 	prm b = {0};
 	int own, rc;
 
-	if ((rc = check_link(p, l)))
+	if ((rc = sqlq_check_link(s, l)))
 		return rc;
 	if ((rc = op_begin(p, &own)))
 		return rc;
@@ -1389,46 +1374,17 @@ static int pg_link_find_dup(store *s, int64_t domain_id, uint64_t url_hash, cons
 	               &b, out, "find duplicate");
 }
 
-static void tags_cond(qb *b, const char *const *tags, int n, const char *cmp);
-
 /* Shlink's findIfExists: the oldest link matching m (sh_link_match). */
 static int pg_link_find_match(store *s, const sh_link_match *m, sh_link *out)
 {
 	pg_store *p = PG(s);
 	PGresult *r = NULL;
-	qb *b;
+	sqlq *b;
 	int rc;
 
-	if (!m || !m->url || m->ntags < 0 || m->ntags > SH_MAX_TAGS || (m->ntags && !m->tags))
-		return pg_err(p, SH_EINVAL, "%s", "find match: bad query");
-	b = calloc(1, sizeof(*b));
-	if (!b)
-		return pg_err(p, SH_ENOMEM, "%s", "out of memory");
-	qb_add(b, "SELECT " LINK_COLS LINK_FROM);
-	qb_cond(b, "l.url_hash = ? AND l.url = ? AND l.disabled = 0 AND l.domain_id = ?");
-	p_int(&b->b, (int64_t)m->url_hash);
-	p_str(&b->b, m->url);
-	p_int(&b->b, m->domain_id);
-	if (m->owner_key_id)
-		cond_i(b, "l.owner_key_id = ?", m->owner_key_id);
-	if (m->code)
-		cond_s(b, "c.code = ?", m->code);
-	if (m->valid_since)
-		cond_i(b, "l.valid_since = ?", m->valid_since);
-	if (m->expires_at)
-		cond_i(b, "l.expires_at = ?", m->expires_at);
-	if (m->max_visits)
-		cond_i(b, "l.max_visits = ?", m->max_visits);
-	if (m->ntags > 0) {
-		/* exactly these tags (the caller passes them distinct) */
-		qb_cond(b, "(SELECT count(*) FROM link_tags t WHERE t.link_id = l.id) = ?");
-		p_int(&b->b, m->ntags);
-		tags_cond(b, m->tags, m->ntags, "= ?");
-	}
-	qb_add(b, " ORDER BY l.id ASC LIMIT 1");
-	if (b->overflow) {
-		rc = pg_err(p, SH_ESTORE, "%s", "internal error: query too long");
-	} else if ((rc = pq(p, b->sql, &b->b, &r, "find match")) == 0) {
+	if (!(b = sqlq_new(s, &pg_dialect)))
+		return SH_ENOMEM;
+	if ((rc = sqlq_link_match(s, b, m)) == 0 && (rc = qb_run(p, b, &r, "find match")) == 0) {
 		if (PQntuples(r) == 0)
 			rc = pg_err(p, SH_ENOTFOUND, "%s", "find match: no such link");
 		else
@@ -1447,7 +1403,7 @@ static int pg_link_update(store *s, const sh_link *l)
 	prm b = {0};
 	int own, rc;
 
-	if ((rc = check_link(p, l)))
+	if ((rc = sqlq_check_link(s, l)))
 		return rc;
 	if ((rc = op_begin(p, &own)))
 		return rc;
@@ -1516,118 +1472,28 @@ out:
 	return op_end(p, own, rc);
 }
 
-/* The WHERE clause of link_list (shared by the rows and the count). */
-/* A condition on how many of tags[0..n) (distinct) a link has: cmp is
- * "= ?" or "< ?" (compared with n), "> 0" or "= 0" (sqlite.c's). */
-static void tags_cond(qb *b, const char *const *tags, int n, const char *cmp)
-{
-	qb_cond(b, "(SELECT count(*) FROM link_tags t WHERE t.link_id = l.id AND t.tag IN (");
-	for (int i = 0; i < n; i++) {
-		qb_add(b, i ? ", ?" : "?");
-		p_str(&b->b, tags[i]);
-	}
-	qb_add(b, ")) ");
-	qb_add(b, cmp);
-	if (cmp[2] == '?')
-		p_int(&b->b, n);
-}
-
-/* The distinct strings of in[0..n) into out; returns how many. */
-static int distinct_tags(const char *const *in, int n, const char **out)
-{
-	int i, j, k = 0;
-
-	for (i = 0; i < n; i++) {
-		for (j = 0; j < k && strcmp(out[j], in[i]) != 0; j++)
-			;
-		if (j == k)
-			out[k++] = in[i];
-	}
-	return k;
-}
-
-static void list_where(qb *b, const sh_list_query *lq, const char **tags, int ntags,
-                       const char **xtags, int nx)
-{
-	int i;
-
-	if (lq->before_id > 0)
-		cond_i(b, "l.id < ?", lq->before_id);
-	if (lq->search) {
-		/* strpos(): a literal substring, no LIKE wildcards to escape */
-		qb_cond(b, "(strpos(lower(l.url), lower(?::text)) > 0"
-		           " OR strpos(lower(" CODE_OF "), lower(?::text)) > 0"
-		           " OR strpos(lower(coalesce(l.title, '')), lower(?::text)) > 0"
-		           " OR EXISTS (SELECT 1 FROM link_tags t WHERE t.link_id = l.id"
-		           " AND strpos(lower(t.tag), lower(?::text)) > 0))");
-		for (i = 0; i < 4; i++)
-			p_str(&b->b, lq->search);
-	}
-	if (ntags > 0) /* all of them, or any */
-		tags_cond(b, tags, ntags, lq->tags_all ? "= ?" : "> 0");
-	if (nx > 0) /* excluded: not all of them, or none */
-		tags_cond(b, xtags, nx, lq->exclude_all ? "< ?" : "= 0");
-	if (lq->owner_key_name)
-		cond_s(b, "l.owner_key_id IN (SELECT k.id FROM api_keys k WHERE k.name = ?)",
-		       lq->owner_key_name);
-	if (lq->start_date)
-		cond_i(b, "l.created_at >= ?", lq->start_date);
-	if (lq->end_date)
-		cond_i(b, "l.created_at <= ?", lq->end_date);
-	if (lq->exclude_max_visits_reached)
-		qb_cond(b, "(l.max_visits = 0 OR coalesce(n.visits, 0) < l.max_visits)");
-	if (lq->exclude_past_valid_until)
-		cond_i(b, "(l.expires_at = 0 OR l.expires_at > ?)",
-		       lq->now ? lq->now : sh_now());
-	if (lq->owner_key_id)
-		cond_i(b, "l.owner_key_id = ?", lq->owner_key_id);
-	if (lq->crawlable_only)
-		qb_cond(b, "l.crawlable = 1 AND l.disabled = 0");
-	if (lq->one_domain) {
-		qb_cond(b, "l.domain_id = ?");
-		p_int(&b->b, lq->domain_id);
-	}
-}
-
 static int pg_link_list(store *s, const sh_list_query *lq, sh_link_cb cb, void *ud, int64_t *total)
 {
 	pg_store *p = PG(s);
-	const char *tags[SH_MAX_TAGS], *xtags[SH_MAX_TAGS];
 	PGresult *r = NULL;
-	qb *b = NULL;
+	sqlq *b = NULL;
 	sh_link l;
-	int i, rows, ntags, nx, rc = 0;
+	int i, rows, rc = 0;
 
-	if (!lq || lq->order < 0 || lq->order >= NORDERS)
-		return pg_err(p, SH_EINVAL, "%s", "link list: unknown order");
-	if (lq->ntags < 0 || lq->ntags > SH_MAX_TAGS || (lq->ntags && !lq->tags) ||
-	    lq->nexclude < 0 || lq->nexclude > SH_MAX_TAGS || (lq->nexclude && !lq->exclude_tags))
-		return pg_err(p, SH_EINVAL, "%s", "link list: too many tags");
-	ntags = distinct_tags(lq->tags, lq->ntags, tags);
-	nx = distinct_tags(lq->exclude_tags, lq->nexclude, xtags);
-	b = calloc(1, sizeof(*b));
-	if (!b)
-		return pg_err(p, SH_ENOMEM, "%s", "out of memory");
+	if ((rc = sqlq_link_list_check(s, lq)))
+		return rc;
+	if (!(b = sqlq_new(s, &pg_dialect)))
+		return SH_ENOMEM;
 	if (total) {
-		qb_add(b, "SELECT count(*)" LINK_FROM);
-		list_where(b, lq, tags, ntags, xtags, nx);
+		sqlq_link_list(b, lq, true);
 		if ((rc = qb_run(p, b, &r, "count links")))
 			goto out;
 		*total = col_i64(r, 0, 0);
 		PQclear(r);
-		memset(b, 0, sizeof(*b));
 	}
 	if (!cb)
 		goto out;
-	qb_add(b, "SELECT " LINK_COLS LINK_FROM);
-	list_where(b, lq, tags, ntags, xtags, nx);
-	qb_add(b, list_orders[lq->order]);
-	qb_add(b, " LIMIT ? OFFSET ?");
-	if (lq->limit > 0)
-		p_int(&b->b, lq->limit);
-	else
-		p_str(&b->b, NULL); /* LIMIT NULL: all */
-	p_int(&b->b, lq->offset > 0 ? lq->offset : 0);
+	sqlq_link_list(b, lq, false);
 	if ((rc = qb_run(p, b, &r, "list links")))
 		goto out;
 	rows = PQntuples(r);
@@ -1897,37 +1763,6 @@ done:
 	return rc;
 }
 
-static void visits_where(qb *b, const sh_visit_query *vq)
-{
-	if (vq->link_id > 0)
-		cond_i(b, "v.link_id = ?", vq->link_id);
-	if (vq->tag)
-		cond_s(b, "v.link_id IN (SELECT link_id FROM link_tags WHERE tag = ?)",
-		       vq->tag);
-	if (vq->owner_key_id)
-		cond_i(b, "v.link_id IN (SELECT id FROM links WHERE owner_key_id = ?)",
-		       vq->owner_key_id);
-	if (vq->one_domain)
-		cond_i(b, "v.link_id IN (SELECT id FROM links WHERE domain_id = ?)", vq->domain_id);
-	if (vq->orphan == 0) {
-		qb_cond(b, "v.link_id <> 0");
-	} else if (vq->orphan == 1) {
-		qb_cond(b, "v.link_id = 0");
-		if (vq->orphan_type)
-			cond_i(b, "v.orphan_type = ?", vq->orphan_type);
-	}
-	if (vq->start_date)
-		cond_i(b, "v.ts >= ?", vq->start_date);
-	if (vq->end_date)
-		cond_i(b, "v.ts <= ?", vq->end_date);
-	if (vq->exclude_bots)
-		qb_cond(b, "v.kind <> 1");
-	if (vq->exclude_head)
-		qb_cond(b, "v.kind <> 2");
-	if (vq->before_id > 0)
-		cond_i(b, "v.id < ?", vq->before_id);
-}
-
 static const char *col_str(const PGresult *r, int row, int col)
 {
 	return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
@@ -1939,34 +1774,23 @@ static int pg_visits_list(store *s, const sh_visit_query *vq, sh_visit_cb cb, vo
 	pg_store *p = PG(s);
 	PGresult *r = NULL;
 	sh_visit v;
-	qb *b;
+	sqlq *b;
 	int i, rows, rc = 0;
 
 	if (!vq)
 		return pg_err(p, SH_EINVAL, "%s", "visits list: no query");
-	b = calloc(1, sizeof(*b));
-	if (!b)
-		return pg_err(p, SH_ENOMEM, "%s", "out of memory");
+	if (!(b = sqlq_new(s, &pg_dialect)))
+		return SH_ENOMEM;
 	if (total) {
-		qb_add(b, "SELECT count(*) FROM visits v");
-		visits_where(b, vq);
+		sqlq_visit_list(b, vq, true);
 		if ((rc = qb_run(p, b, &r, "count visits")))
 			goto out;
 		*total = col_i64(r, 0, 0);
 		PQclear(r);
-		memset(b, 0, sizeof(*b));
 	}
 	if (!cb)
 		goto out;
-	qb_add(b, "SELECT v.id, v.link_id, v.ts, v.kind, v.orphan_type, v.referer,"
-	          " v.user_agent, v.visited_url, v.ip, v.location FROM visits v");
-	visits_where(b, vq);
-	qb_add(b, " ORDER BY v.id DESC LIMIT ? OFFSET ?");
-	if (vq->limit > 0)
-		p_int(&b->b, vq->limit);
-	else
-		p_str(&b->b, NULL);
-	p_int(&b->b, vq->offset > 0 ? vq->offset : 0);
+	sqlq_visit_list(b, vq, false);
 	if ((rc = qb_run(p, b, &r, "list visits")))
 		goto out;
 	rows = PQntuples(r);
@@ -2032,57 +1856,9 @@ static int pg_visits_totals(store *s, int64_t owner_key_id, sh_visit_totals *lin
 	return 0;
 }
 
-/* sqlite.c's sq_visits_prune_details: from the watermark, in id order, up
- * to the first visit still young, at most max_rows. */
 static int pg_visits_prune_details(store *s, int64_t before, int64_t max_rows, int64_t *pruned)
 {
-	pg_store *p = PG(s);
-	int64_t from = 0, stop = 0, to;
-	PGresult *r = NULL;
-	prm b = {0};
-	int own, rc;
-
-	*pruned = 0;
-	if (max_rows <= 0)
-		return 0;
-	if ((rc = op_begin(p, &own)))
-		return rc;
-	if ((rc = pq_int(p,
-	                 "SELECT coalesce((SELECT value::bigint FROM meta"
-	                 " WHERE key = 'visits_pruned_upto'), 0)",
-	                 NULL, &from, "prune visits")))
-		goto out;
-	p_int(&b, from);
-	p_int(&b, before);
-	if ((rc = pq_int(p,
-	                 "SELECT coalesce((SELECT id FROM visits WHERE id > $1 AND ts >= $2"
-	                 " ORDER BY id LIMIT 1), (SELECT max(id) + 1 FROM visits), $1 + 1)",
-	                 &b, &stop, "prune visits")))
-		goto out;
-	to = stop - 1 < from + max_rows ? stop - 1 : from + max_rows;
-	if (to <= from)
-		goto out;
-	memset(&b, 0, sizeof(b));
-	p_int(&b, from);
-	p_int(&b, to);
-	if ((rc = pq(p,
-	             "UPDATE visits SET referer = NULL, user_agent = NULL, visited_url = NULL,"
-	             " location = NULL WHERE id > $1 AND id <= $2 AND (referer IS NOT NULL OR"
-	             " user_agent IS NOT NULL OR visited_url IS NOT NULL OR location IS NOT NULL)",
-	             &b, &r, "prune visits")))
-		goto out;
-	PQclear(r);
-	memset(&b, 0, sizeof(b));
-	p_int(&b, to);
-	if ((rc = pq(p,
-	             "INSERT INTO meta(key, value) VALUES ('visits_pruned_upto', $1::text)"
-	             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-	             &b, &r, "prune visits")))
-		goto out;
-	PQclear(r);
-	*pruned = to - from;
-out:
-	return op_end(p, own, rc);
+	return sqlq_prune(s, &pg_dialect, before, max_rows, pruned);
 }
 
 static int pg_visits_delete(store *s, int64_t link_id, int64_t *deleted)
@@ -2122,75 +1898,29 @@ out:
 
 /* ---- tags ---------------------------------------------------------------- */
 
-/* $1 owner (0 = all), $2 search (NULL = all), $3 exact (NULL = any) */
-#define TAGS_WHERE                                                                                 \
-	" WHERE ($3::text IS NULL OR t.tag = $3::text)"                                            \
-	" AND ($1::bigint = 0 OR EXISTS (SELECT 1 FROM links l"                                    \
-	" WHERE l.id = t.link_id AND l.owner_key_id = $1::bigint))"                                \
-	" AND ($2::text IS NULL OR strpos(lower(t.tag), lower($2::text)) > 0)"
-
-/* ORDER BY of tags_stats by enum tag_order (ties by name) */
-static const char *const tag_orders[] = {
-    [TAG_NAME_ASC] = "t.tag ASC",
-    [TAG_NAME_DESC] = "t.tag DESC",
-    [TAG_LINKS_ASC] = "count(*) ASC, t.tag ASC",
-    [TAG_LINKS_DESC] = "count(*) DESC, t.tag ASC",
-    [TAG_VISITS_ASC] = "coalesce(sum(n.visits), 0) ASC, t.tag ASC",
-    [TAG_VISITS_DESC] = "coalesce(sum(n.visits), 0) DESC, t.tag ASC",
-    [TAG_NONBOT_VISITS_ASC] = "coalesce(sum(n.visits), 0) - coalesce(sum(n.bots), 0) ASC,"
-                              " t.tag ASC",
-    [TAG_NONBOT_VISITS_DESC] = "coalesce(sum(n.visits), 0) - coalesce(sum(n.bots), 0) DESC,"
-                               " t.tag ASC",
-};
-#define NTAG_ORDERS ((int)(sizeof(tag_orders) / sizeof(tag_orders[0])))
-
 static int pg_tags_stats(store *s, const sh_tag_query *tq, sh_tag_cb cb, void *ud,
                          int64_t *total)
 {
 	pg_store *p = PG(s);
-	char sql[1024];
-	PGresult *r;
+	PGresult *r = NULL;
 	sh_tag_stats t;
-	prm b = {0};
+	sqlq *b;
 	int i, rc;
 
-	if (tq->order < 0 || tq->order >= NTAG_ORDERS)
-		return pg_err(p, SH_EINVAL, "%s", "tag stats: unknown order");
-	p_int(&b, tq->owner_key_id);
-	p_str(&b, tq->search);
-	p_str(&b, tq->exact);
+	if ((rc = sqlq_tags_check(s, tq)))
+		return rc;
+	if (!(b = sqlq_new(s, &pg_dialect)))
+		return SH_ENOMEM;
 	if (total) {
-		if ((rc = pq_int(p, "SELECT count(DISTINCT t.tag) FROM link_tags t" TAGS_WHERE, &b,
-		                 total, "count tags")))
-			return rc;
+		sqlq_tags(b, tq, true);
+		if ((rc = pg_one(s, b, total, "count tags")))
+			goto out;
 	}
 	if (!cb)
-		return 0;
-	if (tq->limit > 0)
-		p_int(&b, tq->limit);
-	else
-		p_str(&b, NULL);
-	p_int(&b, tq->offset > 0 ? tq->offset : 0);
-	if (tq->order <= TAG_NAME_DESC) /* by name: the page of names first */
-		snprintf(sql, sizeof(sql),
-		         "SELECT t.tag, count(*), coalesce(sum(n.visits), 0), coalesce(sum(n.bots), 0)"
-		         " FROM link_tags t JOIN links l ON l.id = t.link_id" COUNTS_JOIN
-		         " WHERE ($1::bigint = 0 OR l.owner_key_id = $1::bigint) AND t.tag IN"
-		         " (SELECT DISTINCT t.tag FROM link_tags t" TAGS_WHERE
-		         " ORDER BY %s LIMIT $4 OFFSET $5)"
-		         " GROUP BY t.tag ORDER BY %s",
-		         tag_orders[tq->order], tag_orders[tq->order]);
-	else /* by a count: every matching tag counted, then the page (as Shlink) */
-		snprintf(sql, sizeof(sql),
-		         "SELECT t.tag, count(*), coalesce(sum(n.visits), 0), coalesce(sum(n.bots), 0)"
-		         " FROM link_tags t JOIN links l ON l.id = t.link_id" COUNTS_JOIN
-		         " WHERE ($1::bigint = 0 OR l.owner_key_id = $1::bigint)"
-		         " AND ($3::text IS NULL OR t.tag = $3::text)"
-		         " AND ($2::text IS NULL OR strpos(lower(t.tag), lower($2::text)) > 0)"
-		         " GROUP BY t.tag ORDER BY %s LIMIT $4 OFFSET $5",
-		         tag_orders[tq->order]);
-	if ((rc = pq(p, sql, &b, &r, "tag stats")))
-		return rc;
+		goto out;
+	sqlq_tags(b, tq, false);
+	if ((rc = qb_run(p, b, &r, "tag stats")))
+		goto out;
 	for (i = 0; i < PQntuples(r); i++) {
 		memset(&t, 0, sizeof(t));
 		copy_col(t.tag, sizeof(t.tag), r, i, 0);
@@ -2203,105 +1933,38 @@ static int pg_tags_stats(store *s, const sh_tag_query *tq, sh_tag_cb cb, void *u
 		}
 	}
 	PQclear(r);
-	return rc;
-}
-
-static int tag_exists(pg_store *p, const char *tag, bool *exists)
-{
-	int64_t x = 0;
-	prm b = {0};
-	int rc;
-
-	p_str(&b, tag);
-	rc = pq_int(p, "SELECT count(*) FROM (SELECT 1 FROM link_tags WHERE tag = $1 LIMIT 1) x",
-	            &b, &x, "tag exists");
-	*exists = x > 0;
+out:
+	free(b);
 	return rc;
 }
 
 static int pg_tag_rename(store *s, const char *from, const char *to)
 {
-	pg_store *p = PG(s);
-	bool exists;
-	prm b = {0};
-	int own, rc;
-
-	if (!from || !to || !*to || strlen(to) > SH_TAG_MAX)
-		return pg_err(p, SH_EINVAL, "%s",
-		              "tag rename: the new name must be 1 to 32 characters");
-	if ((rc = op_begin(p, &own)))
-		return rc;
-	if ((rc = tag_exists(p, from, &exists)))
-		goto out;
-	if (!exists) {
-		rc = pg_err(p, SH_ENOTFOUND, "no tag %s", from);
-		goto out;
-	}
-	if (strcmp(from, to) == 0)
-		goto out;
-	if ((rc = tag_exists(p, to, &exists)))
-		goto out;
-	if (exists) {
-		rc = pg_err(p, SH_ETAKEN, "tag %s already exists", to);
-		goto out;
-	}
-	p_str(&b, from);
-	p_str(&b, to);
-	rc = pq(p, "UPDATE link_tags SET tag = $2 WHERE tag = $1", &b, NULL, "rename tag");
-out:
-	return op_end(p, own, rc);
+	return sqlq_tag_rename(s, &pg_dialect, from, to);
 }
 
 static int pg_tag_delete(store *s, const char *tag)
 {
-	pg_store *p = PG(s);
-	PGresult *r;
-	prm b = {0};
-	int64_t n;
-	int rc;
-
-	p_str(&b, tag);
-	if ((rc = pq(p, "DELETE FROM link_tags WHERE tag = $1", &b, &r, "delete tag")))
-		return rc;
-	n = pq_changes(r);
-	PQclear(r);
-	return n ? 0 : pg_err(p, SH_ENOTFOUND, "no tag %s", tag);
+	return sqlq_tag_delete(s, &pg_dialect, tag);
 }
 
 /* ---- API keys ------------------------------------------------------------ */
 
-static int hexval(int c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 static void read_key(const PGresult *r, int row, sh_api_key *k)
 {
 	const char *h = PQgetvalue(r, row, 3);
-	int i;
+	size_t n = 0;
 
 	memset(k, 0, sizeof(*k));
 	k->id = col_i64(r, row, 0);
 	copy_col(k->name, sizeof(k->name), r, row, 1);
 	k->role = (int)col_i64(r, row, 2);
-	if (strlen(h) == 2 * SH_KEY_HASH_BYTES)
-		for (i = 0; i < SH_KEY_HASH_BYTES; i++)
-			k->hash[i] = (uint8_t)(hexval(h[2 * i]) << 4 | hexval(h[2 * i + 1]));
+	if (sodium_hex2bin(k->hash, sizeof(k->hash), h, strlen(h), NULL, &n, NULL) != 0 ||
+	    n != SH_KEY_HASH_BYTES)
+		memset(k->hash, 0, sizeof(k->hash)); /* matches no key */
 	copy_col(k->prefix, sizeof(k->prefix), r, row, 4);
 	k->created_at = col_i64(r, row, 5);
 	k->revoked_at = col_i64(r, row, 6);
-}
-
-static void hash_hex(const uint8_t hash[SH_KEY_HASH_BYTES], char out[2 * SH_KEY_HASH_BYTES + 1])
-{
-	static const char hx[] = "0123456789abcdef";
-	int i;
-
-	for (i = 0; i < SH_KEY_HASH_BYTES; i++) {
-		out[2 * i] = hx[hash[i] >> 4];
-		out[2 * i + 1] = hx[hash[i] & 15];
-	}
-	out[2 * SH_KEY_HASH_BYTES] = '\0';
 }
 
 static int pg_key_insert(store *s, sh_api_key *k)
@@ -2314,7 +1977,7 @@ static int pg_key_insert(store *s, sh_api_key *k)
 
 	snprintf(name, sizeof(name), "%s", k->name);
 	snprintf(prefix, sizeof(prefix), "%s", k->prefix);
-	hash_hex(k->hash, hex);
+	sodium_bin2hex(hex, sizeof(hex), k->hash, SH_KEY_HASH_BYTES);
 	p_str(&b, name);
 	p_int(&b, k->role);
 	p_str(&b, hex);
@@ -2340,7 +2003,7 @@ static int pg_key_get_by_hash(store *s, const uint8_t hash[SH_KEY_HASH_BYTES], s
 	prm b = {0};
 	int rc;
 
-	hash_hex(hash, hex);
+	sodium_bin2hex(hex, sizeof(hex), hash, SH_KEY_HASH_BYTES);
 	p_str(&b, hex);
 	if ((rc = pq(p, "SELECT " KEY_COLS " FROM api_keys WHERE hash = decode($1, 'hex')", &b, &r,
 	             "get key")))

@@ -27,8 +27,9 @@
  * Every query is a prepared statement with bound parameters. Fixed queries
  * are prepared once per connection (lazily, SQLITE_PREPARE_PERSISTENT) and
  * kept in `st[]`, indexed by an enum. The list queries have optional filters;
- * their text is assembled from fixed fragments only (never from input) and
- * kept in a small per-connection cache keyed by that text.
+ * their text is assembled by sqlq.c (shared with postgres.c) from fixed
+ * fragments only (never from input) and kept in a small per-connection
+ * cache keyed by that text.
  *
  * Multi-statement writes (insert a link with its code and tags, add a batch
  * of visits, ...) run atomically: in their own BEGIN IMMEDIATE transaction
@@ -47,6 +48,7 @@
 
 #include "shorty/store.h"
 #include "shorty/timeutil.h"
+#include "store/sqlq.h"
 
 /* ---- schema -------------------------------------------------------------- */
 
@@ -256,18 +258,9 @@ enum st_id {
 	ST_VINDEX_DELETE_LINK,
 	ST_VINDEX_UPTO,
 	ST_VINDEX_TAIL,
-	ST_PRUNE_UPTO,
-	ST_PRUNE_STOP,
-	ST_PRUNE,
-	ST_PRUNE_MARK,
 	ST_VINDEX_INSERT,
 	ST_VINDEX_INSERT_N,
 	ST_VINDEX_MARK,
-	ST_TAGS_STATS,
-	ST_TAGS_COUNT,
-	ST_TAG_EXISTS,
-	ST_TAG_RENAME,
-	ST_TAG_DELETE,
 	ST_KEY_INSERT,
 	ST_KEY_GET,
 	ST_KEY_LIST,
@@ -371,46 +364,11 @@ static const char *const st_sql[ST__COUNT] = {
     [ST_VINDEX_UPTO] = "SELECT " VINDEX_UPTO,
     /* the tail (?1, ?2] of the log, read to be indexed (sorted in C:
      * SQLite's sorter cost 5 times as much) */
-    /* the details past SHORTY_VISIT_RETENTION: from the watermark on, in
-     * id order, up to the first visit that is still young (the log is in
-     * time order, bar clock steps: a young visit stops the pass, so no
-     * old one behind it is skipped for good) */
-    [ST_PRUNE_UPTO] = "SELECT coalesce((SELECT CAST(value AS INTEGER) FROM meta"
-                      " WHERE key = 'visits_pruned_upto'), 0)",
-    [ST_PRUNE_STOP] = "SELECT coalesce((SELECT id FROM visits WHERE id > ?1 AND ts >= ?2"
-                      " ORDER BY id LIMIT 1), (SELECT max(id) + 1 FROM visits), ?1 + 1)",
-    [ST_PRUNE] = "UPDATE visits SET referer = NULL, user_agent = NULL, visited_url = NULL,"
-                 " location = NULL WHERE id > ?1 AND id <= ?2 AND (referer IS NOT NULL OR"
-                 " user_agent IS NOT NULL OR visited_url IS NOT NULL OR location IS NOT NULL)",
-    [ST_PRUNE_MARK] = "INSERT INTO meta(key, value) VALUES ('visits_pruned_upto', ?1)"
-                      " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
     [ST_VINDEX_TAIL] = "SELECT link_id, id FROM visits WHERE id > ?1 AND id <= ?2",
     [ST_VINDEX_INSERT] = "INSERT OR FAIL INTO visits_by_link(link_id, id) VALUES " IROW,
     [ST_VINDEX_INSERT_N] = "INSERT OR FAIL INTO visits_by_link(link_id, id) VALUES " IROWS64,
     [ST_VINDEX_MARK] = "INSERT INTO meta(key, value) VALUES ('visits_indexed_upto', ?1)"
                        " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-    /* one page of tags: their names first, from the index link_tags_tag
-     * alone (skipping `offset` names costs no join), then the counts of
-     * those names only. With no owner asked for, ?1 = 0 short-circuits the
-     * owner subquery; one exact name (?3) is a range of the index, not a
-     * scan. The count reads the same index (about 10 ms at 100,000 tags,
-     * against 300 ms for building them all). */
-#define TAGS_WHERE                                                                                 \
-    " WHERE t.tag >= coalesce(?3, '') AND t.tag <= coalesce(?3, char(1114111))"                   \
-    " AND (?1 = 0 OR EXISTS (SELECT 1 FROM links l"                                                \
-    " WHERE l.id = t.link_id AND l.owner_key_id = ?1))"                                            \
-    " AND (?2 IS NULL OR instr(lower(t.tag), lower(?2)) > 0)"
-    [ST_TAGS_STATS] = "SELECT t.tag, count(*), coalesce(sum(n.visits), 0),"
-                      " coalesce(sum(n.bots), 0)"
-                      " FROM link_tags t JOIN links l ON l.id = t.link_id" COUNTS_JOIN
-                      " WHERE (?1 = 0 OR l.owner_key_id = ?1) AND t.tag IN"
-                      " (SELECT DISTINCT t.tag FROM link_tags t" TAGS_WHERE
-                      " ORDER BY t.tag LIMIT ?4 OFFSET ?5)"
-                      " GROUP BY t.tag ORDER BY t.tag",
-    [ST_TAGS_COUNT] = "SELECT count(*) FROM (SELECT DISTINCT t.tag FROM link_tags t" TAGS_WHERE ")",
-    [ST_TAG_EXISTS] = "SELECT 1 FROM link_tags WHERE tag = ?1 LIMIT 1",
-    [ST_TAG_RENAME] = "UPDATE link_tags SET tag = ?2 WHERE tag = ?1",
-    [ST_TAG_DELETE] = "DELETE FROM link_tags WHERE tag = ?1",
     [ST_KEY_INSERT] = "INSERT INTO api_keys(name, role, hash, prefix, created_at, revoked_at)"
                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_KEY_GET] = "SELECT " KEY_COLS " FROM api_keys WHERE hash = ?1",
@@ -432,30 +390,9 @@ static const char *const st_sql[ST__COUNT] = {
                             " invalid_short_url_redirect = excluded.invalid_short_url_redirect",
 };
 
-/* ORDER BY clauses of link_list, indexed by enum list_order. The id breaks
- * ties so that pages never overlap or skip. */
-static const char *const list_orders[] = {
-    [LIST_CREATED_DESC] = " ORDER BY l.created_at DESC, l.id DESC",
-    [LIST_CREATED_ASC] = " ORDER BY l.created_at ASC, l.id ASC",
-    /* a counter link has no codes row: shorty_code() derives its code */
-    [LIST_CODE_ASC] = " ORDER BY shorty_code(l.id, c.code) ASC, l.id ASC",
-    [LIST_CODE_DESC] = " ORDER BY shorty_code(l.id, c.code) DESC, l.id DESC",
-    [LIST_URL_ASC] = " ORDER BY l.url ASC, l.id ASC",
-    [LIST_URL_DESC] = " ORDER BY l.url DESC, l.id DESC",
-    [LIST_TITLE_ASC] = " ORDER BY l.title ASC, l.id ASC",
-    [LIST_TITLE_DESC] = " ORDER BY l.title DESC, l.id DESC",
-    [LIST_VISITS_ASC] = " ORDER BY coalesce(n.visits, 0) ASC, l.id ASC",
-    [LIST_VISITS_DESC] = " ORDER BY coalesce(n.visits, 0) DESC, l.id DESC",
-    [LIST_NONBOT_VISITS_ASC] = " ORDER BY coalesce(n.visits - n.bots, 0) ASC, l.id ASC",
-    [LIST_NONBOT_VISITS_DESC] = " ORDER BY coalesce(n.visits - n.bots, 0) DESC, l.id DESC",
-};
-#define NORDERS ((int)(sizeof(list_orders) / sizeof(list_orders[0])))
-
 /* ---- the handle ---------------------------------------------------------- */
 
 #define DYN_MAX 16      /* cached list statements per connection */
-#define QB_SQL_MAX 2048 /* longest assembled query (fixed fragments only) */
-#define QB_BIND_MAX 48
 
 /* the counters one statement adds to (count_visits) */
 struct vbump {
@@ -623,10 +560,11 @@ static void copy_col(char *dst, size_t dstsz, sqlite3_stmt *st, int col)
 
 /* ---- op transactions ----------------------------------------------------- */
 
-enum { OWN_NONE, OWN_TXN, OWN_SP };
+enum { OWN_NONE, OWN_TXN, OWN_SP, OWN_GROUP };
 
 /* Makes the op that follows atomic: its own write transaction, or a
- * savepoint inside the caller's. */
+ * savepoint inside the caller's; none in the caller's group mode, where
+ * a failure is only marked (store_group_begin). */
 static int op_begin(sq_store *q, int *own)
 {
 	int rc;
@@ -634,6 +572,10 @@ static int op_begin(sq_store *q, int *own)
 	if (sqlite3_get_autocommit(q->db)) {
 		rc = run(q, ST_BEGIN, "begin");
 		*own = rc ? OWN_NONE : OWN_TXN;
+	} else if (q->base.group) {
+		/* the caller undoes its whole group if an op fails (store.h) */
+		*own = OWN_GROUP;
+		rc = 0;
 	} else {
 		rc = run(q, ST_OP_SP, "savepoint");
 		*own = rc ? OWN_NONE : OWN_SP;
@@ -666,70 +608,56 @@ static int op_end(sq_store *q, int own, int rc)
 			run(q, ST_OP_RELEASE, "release");
 			q->base.last_err = saved;
 		}
+	} else if (own == OWN_GROUP && rc != 0) {
+		q->base.group_failed = true;
 	}
 	return rc;
 }
 
 /* ---- assembled queries ----------------------------------------------------
- * A query builder that only ever appends string literals from this file;
- * every value goes through a bound parameter. */
+ * Built by sqlq.c (the conditions both SQL backends share); run here. */
 
-typedef struct qb {
-	char sql[QB_SQL_MAX];
-	size_t len;
-	bool where, overflow;
-	int nb;
-	struct {
-		bool text;
-		int64_t i;
-		const char *s;
-	} b[QB_BIND_MAX];
-} qb;
+static int sq_one(store *s, sqlq *b, int64_t *out, const char *what);
+static int sq_exec(store *s, sqlq *b, int64_t *changes, const char *what);
 
-static void qb_add(qb *b, const char *frag)
+static int sq_op_begin(store *s, int *own)
 {
-	size_t n = strlen(frag);
-
-	if (b->len + n >= sizeof(b->sql)) {
-		b->overflow = true;
-		return;
-	}
-	memcpy(b->sql + b->len, frag, n + 1);
-	b->len += n;
+	return op_begin(SQ(s), own);
 }
 
-/* Starts the next WHERE condition. */
-static void qb_cond(qb *b, const char *frag)
+static int sq_op_end(store *s, int own, int rc)
 {
-	qb_add(b, b->where ? " AND " : " WHERE ");
-	b->where = true;
-	qb_add(b, frag);
+	return op_end(SQ(s), own, rc);
 }
 
-static void qb_int(qb *b, int64_t v)
-{
-	if (b->nb == QB_BIND_MAX) {
-		b->overflow = true;
-		return;
-	}
-	b->b[b->nb].text = false;
-	b->b[b->nb++].i = v;
-}
-
-static void qb_text(qb *b, const char *s)
-{
-	if (b->nb == QB_BIND_MAX) {
-		b->overflow = true;
-		return;
-	}
-	b->b[b->nb].text = true;
-	b->b[b->nb++].s = s;
-}
+static const sqlq_dialect sq_dialect = {
+	.dollar = false,
+	.null_limit = false,
+	.link_select = "SELECT " LINK_COLS LINK_FROM,
+	.link_count = "SELECT count(*)" LINK_FROM,
+	/* a counter link has no codes row: shorty_code() derives its code */
+	.code_of = "shorty_code(l.id, c.code)",
+	.instr = "instr",
+	.text_param = "?",
+	/* the log itself has no index but its id: by link through
+	 * visits_by_link, and the tail not indexed yet */
+	.visit_link_open = "v.id IN (" VISIT_IDS_OF_INDEXED,
+	.visit_link_again = VISIT_IDS_OF_TAIL,
+	.visit_link_close = ")",
+	.tag_owner = "?1",
+	/* one name: a range of the index link_tags_tag, not a scan */
+	.tag_exact = "t.tag >= coalesce(?3, '') AND t.tag <= coalesce(?3, char(1114111))",
+	.tag_search = "(?2 IS NULL OR instr(lower(t.tag), lower(?2)) > 0)",
+	.one = sq_one,
+	.exec = sq_exec,
+	.begin = sq_op_begin,
+	.end = sq_op_end,
+};
 
 /* Finds or prepares the statement for b->sql and binds b's values. *temp is
  * set when the statement is not cached (the cached one is in use by an
  * outer call) and must be finalized by the caller. */
-static int qb_prepare(sq_store *q, qb *b, sqlite3_stmt **out, bool *temp)
+static int qb_prepare(sq_store *q, sqlq *b, sqlite3_stmt **out, bool *temp)
 {
 	sqlite3_stmt *st = NULL;
 	int i, rc, slot = -1;
@@ -796,9 +724,9 @@ static void qb_done(sqlite3_stmt *st, bool temp)
 	}
 }
 
-/* Runs the "SELECT count(*) ..." query built in b into *out, then empties b
- * for the next query. */
-static int qb_count(sq_store *q, qb *b, int64_t *out, const char *what)
+/* Runs the query built in b: a query of one row puts its first column in
+ * *out; with out NULL, a write that returns no row. */
+static int qb_step(sq_store *q, sqlq *b, int64_t *out, const char *what)
 {
 	sqlite3_stmt *st = NULL;
 	bool temp;
@@ -807,10 +735,25 @@ static int qb_count(sq_store *q, qb *b, int64_t *out, const char *what)
 	if ((rc = qb_prepare(q, b, &st, &temp)))
 		return rc;
 	rc = sqlite3_step(st);
-	*out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	rc = rc == SQLITE_ROW ? 0 : sq_fail(q, rc, what);
+	if (out && rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(st, 0);
+	rc = rc == (out ? SQLITE_ROW : SQLITE_DONE) ? 0 : sq_fail(q, rc, what);
 	qb_done(st, temp);
-	memset(b, 0, sizeof(*b));
+	return rc;
+}
+
+static int sq_one(store *s, sqlq *b, int64_t *out, const char *what)
+{
+	*out = 0;
+	return qb_step(SQ(s), b, out, what);
+}
+
+static int sq_exec(store *s, sqlq *b, int64_t *changes, const char *what)
+{
+	int rc = qb_step(SQ(s), b, NULL, what);
+
+	if (rc == 0 && changes)
+		*changes = sqlite3_changes64(SQ(s)->db);
 	return rc;
 }
 
@@ -1422,23 +1365,6 @@ static int get_one(sq_store *q, sqlite3_stmt *st, sh_link *out, const char *what
 	return rc;
 }
 
-static int check_link(sq_store *q, const sh_link *l)
-{
-	if (!l || !l->url)
-		return sq_err(q, SH_EINVAL, "%s", "link: url is required");
-	if (l->id <= 0)
-		return sq_err(q, SH_EINVAL, "%s", "link: id must be > 0");
-	if (l->code_kind < CODE_KIND_COUNTER || l->code_kind > CODE_KIND_HASH)
-		return sq_err(q, SH_EINVAL, "%s", "link: unknown code kind");
-	if (l->code_kind != CODE_KIND_COUNTER && !l->code[0])
-		return sq_err(q, SH_EINVAL, "%s", "link: a stored code is required for this kind");
-	if (strnlen(l->code, sizeof(l->code)) > CODE_MAX)
-		return sq_err(q, SH_EINVAL, "%s", "link: code too long");
-	if (l->ntags < 0 || l->ntags > SH_MAX_TAGS)
-		return sq_err(q, SH_EINVAL, "%s", "link: too many tags");
-	return 0;
-}
-
 /* Writes l's code row (if its kind stores one) and its tags. */
 static int write_code_tags(sq_store *q, const sh_link *l)
 {
@@ -1500,7 +1426,7 @@ static int sq_link_insert(store *s, const sh_link *l)
 	sqlite3_stmt *st = NULL;
 	int own, rc;
 
-	if ((rc = check_link(q, l)))
+	if ((rc = sqlq_check_link(s, l)))
 		return rc;
 	if ((rc = op_begin(q, &own)))
 		return rc;
@@ -1598,69 +1524,18 @@ static int sq_link_find_dup(store *s, int64_t domain_id, uint64_t url_hash, cons
 	return rc;
 }
 
-/* A condition on how many of tags[0..n) (distinct) a link has: cmp is
- * "= ?" or "< ?" (compared with n), "> 0" or "= 0". */
-static void tags_cond(qb *b, const char *const *tags, int n, const char *cmp)
-{
-	qb_cond(b, "(SELECT count(*) FROM link_tags t WHERE t.link_id = l.id AND t.tag IN (");
-	for (int i = 0; i < n; i++) {
-		qb_add(b, i ? ", ?" : "?");
-		qb_text(b, tags[i]);
-	}
-	qb_add(b, ")) ");
-	qb_add(b, cmp);
-	if (cmp[2] == '?')
-		qb_int(b, n);
-}
-
 /* Shlink's findIfExists: the oldest link matching m (sh_link_match). */
 static int sq_link_find_match(store *s, const sh_link_match *m, sh_link *out)
 {
 	sq_store *q = SQ(s);
 	sqlite3_stmt *st = NULL;
 	bool temp = false;
-	qb *b;
+	sqlq *b;
 	int rc;
 
-	if (!m || !m->url || m->ntags < 0 || m->ntags > SH_MAX_TAGS || (m->ntags && !m->tags))
-		return sq_err(q, SH_EINVAL, "%s", "find match: bad query");
-	b = calloc(1, sizeof(*b));
-	if (!b)
-		return sq_err(q, SH_ENOMEM, "%s", "out of memory");
-	qb_add(b, "SELECT " LINK_COLS LINK_FROM);
-	qb_cond(b, "l.url_hash = ? AND l.url = ? AND l.disabled = 0 AND l.domain_id = ?");
-	qb_int(b, (int64_t)m->url_hash);
-	qb_text(b, m->url);
-	qb_int(b, m->domain_id);
-	if (m->owner_key_id) {
-		qb_cond(b, "l.owner_key_id = ?");
-		qb_int(b, m->owner_key_id);
-	}
-	if (m->code) {
-		qb_cond(b, "c.code = ?");
-		qb_text(b, m->code);
-	}
-	if (m->valid_since) {
-		qb_cond(b, "l.valid_since = ?");
-		qb_int(b, m->valid_since);
-	}
-	if (m->expires_at) {
-		qb_cond(b, "l.expires_at = ?");
-		qb_int(b, m->expires_at);
-	}
-	if (m->max_visits) {
-		qb_cond(b, "l.max_visits = ?");
-		qb_int(b, m->max_visits);
-	}
-	if (m->ntags > 0) {
-		/* exactly these tags (the caller passes them distinct): as many
-		 * tags as asked, and each of them among the link's */
-		qb_cond(b, "(SELECT count(*) FROM link_tags t WHERE t.link_id = l.id) = ?");
-		qb_int(b, m->ntags);
-		tags_cond(b, m->tags, m->ntags, "= ?");
-	}
-	qb_add(b, " ORDER BY l.id ASC LIMIT 1");
-	if ((rc = qb_prepare(q, b, &st, &temp)) == 0) {
+	if (!(b = sqlq_new(s, &sq_dialect)))
+		return SH_ENOMEM;
+	if ((rc = sqlq_link_match(s, b, m)) == 0 && (rc = qb_prepare(q, b, &st, &temp)) == 0) {
 		rc = get_one(q, st, out, "find match");
 		qb_done(st, temp);
 	}
@@ -1674,7 +1549,7 @@ static int sq_link_update(store *s, const sh_link *l)
 	sqlite3_stmt *st = NULL;
 	int own, rc;
 
-	if ((rc = check_link(q, l)))
+	if ((rc = sqlq_check_link(s, l)))
 		return rc;
 	if ((rc = op_begin(q, &own)))
 		return rc;
@@ -1794,105 +1669,25 @@ static int register_functions(sq_store *q, sh_err *err)
 	return 0;
 }
 
-/* The distinct strings of in[0..n) into out (so that "all of them" can
- * compare a count); returns how many. */
-static int distinct_tags(const char *const *in, int n, const char **out)
-{
-	int i, j, k = 0;
-
-	for (i = 0; i < n; i++) {
-		for (j = 0; j < k && strcmp(out[j], in[i]) != 0; j++)
-			;
-		if (j == k)
-			out[k++] = in[i];
-	}
-	return k;
-}
-
-/* The WHERE clause of link_list (shared by the rows and the count); tags
- * and xtags: the distinct tags asked for and excluded. */
-static void list_where(qb *b, const sh_list_query *lq, const char **tags, int ntags,
-                       const char **xtags, int nx)
-{
-	int i;
-
-	if (lq->before_id > 0) {
-		qb_cond(b, "l.id < ?");
-		qb_int(b, lq->before_id);
-	}
-	if (lq->search) {
-		/* instr(): a literal substring, no LIKE wildcards to escape; the
-		 * code as shown (a counter code derived), and the tags (Shlink) */
-		qb_cond(b, "(instr(lower(l.url), lower(?)) > 0"
-		           " OR instr(lower(shorty_code(l.id, c.code)), lower(?)) > 0"
-		           " OR instr(lower(coalesce(l.title, '')), lower(?)) > 0"
-		           " OR EXISTS (SELECT 1 FROM link_tags t WHERE t.link_id = l.id"
-		           " AND instr(lower(t.tag), lower(?)) > 0))");
-		for (i = 0; i < 4; i++)
-			qb_text(b, lq->search);
-	}
-	if (ntags > 0) /* all of them, or any */
-		tags_cond(b, tags, ntags, lq->tags_all ? "= ?" : "> 0");
-	if (nx > 0) /* excluded: not all of them, or none */
-		tags_cond(b, xtags, nx, lq->exclude_all ? "< ?" : "= 0");
-	if (lq->owner_key_name) {
-		qb_cond(b, "l.owner_key_id IN (SELECT k.id FROM api_keys k WHERE k.name = ?)");
-		qb_text(b, lq->owner_key_name);
-	}
-	if (lq->start_date) {
-		qb_cond(b, "l.created_at >= ?");
-		qb_int(b, lq->start_date);
-	}
-	if (lq->end_date) {
-		qb_cond(b, "l.created_at <= ?");
-		qb_int(b, lq->end_date);
-	}
-	if (lq->exclude_max_visits_reached)
-		qb_cond(b, "(l.max_visits = 0 OR coalesce(n.visits, 0) < l.max_visits)");
-	if (lq->exclude_past_valid_until) {
-		qb_cond(b, "(l.expires_at = 0 OR l.expires_at > ?)");
-		qb_int(b, lq->now ? lq->now : sh_now());
-	}
-	if (lq->owner_key_id) {
-		qb_cond(b, "l.owner_key_id = ?");
-		qb_int(b, lq->owner_key_id);
-	}
-	if (lq->crawlable_only)
-		qb_cond(b, "l.crawlable = 1 AND l.disabled = 0");
-	if (lq->one_domain) {
-		qb_cond(b, "l.domain_id = ?");
-		qb_int(b, lq->domain_id);
-	}
-}
-
 static int sq_link_list(store *s, const sh_list_query *lq, sh_link_cb cb, void *ud, int64_t *total)
 {
 	sq_store *q = SQ(s);
-	const char *tags[SH_MAX_TAGS], *xtags[SH_MAX_TAGS];
 	const codec_key *outer_key = q->code_key;
 	sqlite3_stmt *st = NULL;
 	bool temp = false;
-	qb *b = NULL;
+	sqlq *b = NULL;
 	sh_link l;
-	int ntags, nx, rc;
+	int rc;
 
-	if (!lq || lq->order < 0 || lq->order >= NORDERS)
-		return sq_err(q, SH_EINVAL, "%s", "link list: unknown order");
-	if (lq->ntags < 0 || lq->ntags > SH_MAX_TAGS || (lq->ntags && !lq->tags) ||
-	    lq->nexclude < 0 || lq->nexclude > SH_MAX_TAGS ||
-	    (lq->nexclude && !lq->exclude_tags))
-		return sq_err(q, SH_EINVAL, "%s", "link list: too many tags");
-	ntags = distinct_tags(lq->tags, lq->ntags, tags);
-	nx = distinct_tags(lq->exclude_tags, lq->nexclude, xtags);
-	b = calloc(1, sizeof(*b));
-	if (!b)
-		return sq_err(q, SH_ENOMEM, "%s", "out of memory");
+	if ((rc = sqlq_link_list_check(s, lq)))
+		return rc;
+	if (!(b = sqlq_new(s, &sq_dialect)))
+		return SH_ENOMEM;
 	q->code_key = lq->code_key; /* for shorty_code(); a nested list restores it */
 
 	if (total) {
-		qb_add(b, "SELECT count(*)" LINK_FROM);
-		list_where(b, lq, tags, ntags, xtags, nx);
-		if ((rc = qb_count(q, b, total, "count links")))
+		sqlq_link_list(b, lq, true);
+		if ((rc = sq_one(s, b, total, "count links")))
 			goto out;
 	}
 	if (!cb) {
@@ -1900,12 +1695,7 @@ static int sq_link_list(store *s, const sh_list_query *lq, sh_link_cb cb, void *
 		goto out;
 	}
 
-	qb_add(b, "SELECT " LINK_COLS LINK_FROM);
-	list_where(b, lq, tags, ntags, xtags, nx);
-	qb_add(b, list_orders[lq->order]);
-	qb_add(b, " LIMIT ? OFFSET ?");
-	qb_int(b, lq->limit > 0 ? lq->limit : -1);
-	qb_int(b, lq->offset > 0 ? lq->offset : 0);
+	sqlq_link_list(b, lq, false);
 	if ((rc = qb_prepare(q, b, &st, &temp)))
 		goto out;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -2250,66 +2040,6 @@ out:
 	return op_end(q, own, rc);
 }
 
-/* "v.id IN (the visits of the links whose link_id <cond>)", cond holding
- * one `?` bound to val (text or, when text is NULL, ival). */
-static void visits_of_links(qb *b, const char *cond, const char *text, int64_t ival)
-{
-	int k;
-
-	qb_cond(b, "v.id IN (" VISIT_IDS_OF_INDEXED);
-	for (k = 0; k < 2; k++) {
-		if (k)
-			qb_add(b, VISIT_IDS_OF_TAIL);
-		qb_add(b, cond);
-		if (text)
-			qb_text(b, text);
-		else
-			qb_int(b, ival);
-	}
-	qb_add(b, ")");
-}
-
-/* Filters by link go through visits_by_link (and the tail): the log itself
- * has no index but its id. */
-static void visits_where(qb *b, const sh_visit_query *vq)
-{
-	if (vq->link_id > 0)
-		visits_of_links(b, " = ?", NULL, vq->link_id);
-	if (vq->tag)
-		visits_of_links(b, " IN (SELECT link_id FROM link_tags WHERE tag = ?)", vq->tag, 0);
-	if (vq->owner_key_id)
-		visits_of_links(b, " IN (SELECT id FROM links WHERE owner_key_id = ?)", NULL,
-		                vq->owner_key_id);
-	if (vq->one_domain)
-		visits_of_links(b, " IN (SELECT id FROM links WHERE domain_id = ?)", NULL,
-		                vq->domain_id);
-	if (vq->orphan == 0) {
-		qb_cond(b, "v.link_id <> 0");
-	} else if (vq->orphan == 1) {
-		visits_of_links(b, " = ?", NULL, 0);
-		if (vq->orphan_type) {
-			qb_cond(b, "v.orphan_type = ?");
-			qb_int(b, vq->orphan_type);
-		}
-	}
-	if (vq->start_date) {
-		qb_cond(b, "v.ts >= ?");
-		qb_int(b, vq->start_date);
-	}
-	if (vq->end_date) {
-		qb_cond(b, "v.ts <= ?");
-		qb_int(b, vq->end_date);
-	}
-	if (vq->exclude_bots)
-		qb_cond(b, "v.kind <> 1");
-	if (vq->exclude_head)
-		qb_cond(b, "v.kind <> 2");
-	if (vq->before_id > 0) {
-		qb_cond(b, "v.id < ?");
-		qb_int(b, vq->before_id);
-	}
-}
-
 static int sq_visits_list(store *s, const sh_visit_query *vq, sh_visit_cb cb, void *ud,
                           int64_t *total)
 {
@@ -2317,29 +2047,22 @@ static int sq_visits_list(store *s, const sh_visit_query *vq, sh_visit_cb cb, vo
 	sqlite3_stmt *st = NULL;
 	bool temp;
 	sh_visit v;
-	qb *b;
+	sqlq *b;
 	int rc, cbrc = 0;
 
 	if (!vq)
 		return sq_err(q, SH_EINVAL, "%s", "visits list: no query");
-	b = calloc(1, sizeof(*b));
-	if (!b)
-		return sq_err(q, SH_ENOMEM, "%s", "out of memory");
+	if (!(b = sqlq_new(s, &sq_dialect)))
+		return SH_ENOMEM;
 	if (total) {
-		qb_add(b, "SELECT count(*) FROM visits v");
-		visits_where(b, vq);
-		if ((rc = qb_count(q, b, total, "count visits")))
+		sqlq_visit_list(b, vq, true);
+		if ((rc = sq_one(s, b, total, "count visits")))
 			goto out;
 	}
 	rc = 0;
 	if (!cb)
 		goto out;
-	qb_add(b, "SELECT v.id, v.link_id, v.ts, v.kind, v.orphan_type, v.referer,"
-	          " v.user_agent, v.visited_url, v.ip, v.location FROM visits v");
-	visits_where(b, vq);
-	qb_add(b, " ORDER BY v.id DESC LIMIT ? OFFSET ?");
-	qb_int(b, vq->limit > 0 ? vq->limit : -1);
-	qb_int(b, vq->offset > 0 ? vq->offset : 0);
+	sqlq_visit_list(b, vq, false);
 	if ((rc = qb_prepare(q, b, &st, &temp)))
 		goto out;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -2414,40 +2137,7 @@ static int sq_visits_totals(store *s, int64_t owner_key_id, sh_visit_totals *lin
 
 static int sq_visits_prune_details(store *s, int64_t before, int64_t max_rows, int64_t *pruned)
 {
-	sq_store *q = SQ(s);
-	sqlite3_stmt *st = NULL;
-	int64_t from = 0, stop = 0, to;
-	int own, rc;
-
-	*pruned = 0;
-	if (max_rows <= 0)
-		return 0;
-	if ((rc = op_begin(q, &own)))
-		return rc;
-	if ((rc = query_int64(q, ST_PRUNE_UPTO, &from, "prune visits")) ||
-	    (rc = stmt(q, ST_PRUNE_STOP, &st)))
-		goto out;
-	sqlite3_bind_int64(st, 1, from);
-	sqlite3_bind_int64(st, 2, before);
-	rc = sqlite3_step(st);
-	stop = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	rc = rc == SQLITE_ROW ? 0 : sq_fail(q, rc, "prune visits");
-	sqlite3_reset(st);
-	if (rc)
-		goto out;
-	to = stop - 1 < from + max_rows ? stop - 1 : from + max_rows;
-	if (to <= from)
-		goto out;
-	if ((rc = stmt(q, ST_PRUNE, &st)))
-		goto out;
-	sqlite3_bind_int64(st, 1, from);
-	sqlite3_bind_int64(st, 2, to);
-	if ((rc = step_done(q, st, "prune visits")) ||
-	    (rc = run_int(q, ST_PRUNE_MARK, to, "prune visits")))
-		goto out;
-	*pruned = to - from;
-out:
-	return op_end(q, own, rc);
+	return sqlq_prune(s, &sq_dialect, before, max_rows, pruned);
 }
 
 static int sq_visits_delete(store *s, int64_t link_id, int64_t *deleted)
@@ -2491,108 +2181,31 @@ out:
 
 /* ---- tags ---------------------------------------------------------------- */
 
-static void tags_bind(sqlite3_stmt *st, const sh_tag_query *tq)
-{
-	sqlite3_bind_int64(st, 1, tq->owner_key_id);
-	if (tq->search)
-		sqlite3_bind_text(st, 2, tq->search, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, 2);
-	if (tq->exact)
-		sqlite3_bind_text(st, 3, tq->exact, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, 3);
-}
-
-/* Orders of tags_stats other than by name ascending (ST_TAGS_STATS), by
- * enum tag_order; the name breaks ties. */
-static const char *const tag_orders[] = {
-    [TAG_NAME_ASC] = "t.tag ASC",
-    [TAG_NAME_DESC] = "t.tag DESC",
-    [TAG_LINKS_ASC] = "count(*) ASC, t.tag ASC",
-    [TAG_LINKS_DESC] = "count(*) DESC, t.tag ASC",
-    [TAG_VISITS_ASC] = "coalesce(sum(n.visits), 0) ASC, t.tag ASC",
-    [TAG_VISITS_DESC] = "coalesce(sum(n.visits), 0) DESC, t.tag ASC",
-    [TAG_NONBOT_VISITS_ASC] = "coalesce(sum(n.visits), 0) - coalesce(sum(n.bots), 0) ASC,"
-                              " t.tag ASC",
-    [TAG_NONBOT_VISITS_DESC] = "coalesce(sum(n.visits), 0) - coalesce(sum(n.bots), 0) DESC,"
-                               " t.tag ASC",
-};
-#define NTAG_ORDERS ((int)(sizeof(tag_orders) / sizeof(tag_orders[0])))
-
-/* The page of tags in an order other than by name ascending, with the same
- * parameters ?1..?5 as ST_TAGS_STATS. By name descending it pages the names
- * first as ST_TAGS_STATS does; by a count every matching tag is counted and
- * sorted before the page is cut (Shlink does the same). */
-static int tags_ordered(sq_store *q, const sh_tag_query *tq, qb *b, sqlite3_stmt **st,
-                        bool *temp)
-{
-	const char *ord = tag_orders[tq->order];
-
-	qb_add(b, "SELECT t.tag, count(*), coalesce(sum(n.visits), 0), coalesce(sum(n.bots), 0)"
-	          " FROM link_tags t JOIN links l ON l.id = t.link_id" COUNTS_JOIN
-	          " WHERE (?1 = 0 OR l.owner_key_id = ?1)");
-	if (tq->order == TAG_NAME_DESC) {
-		qb_add(b, " AND t.tag IN (SELECT DISTINCT t.tag FROM link_tags t" TAGS_WHERE
-		          " ORDER BY t.tag DESC LIMIT ?4 OFFSET ?5) GROUP BY t.tag ORDER BY ");
-		qb_add(b, ord);
-	} else {
-		qb_add(b, " AND t.tag >= coalesce(?3, '') AND t.tag <= coalesce(?3, char(1114111))"
-		          " AND (?2 IS NULL OR instr(lower(t.tag), lower(?2)) > 0)"
-		          " GROUP BY t.tag ORDER BY ");
-		qb_add(b, ord);
-		qb_add(b, " LIMIT ?4 OFFSET ?5");
-	}
-	qb_int(b, tq->owner_key_id);
-	qb_text(b, tq->search);
-	qb_text(b, tq->exact);
-	qb_int(b, tq->limit > 0 ? tq->limit : -1);
-	qb_int(b, tq->offset > 0 ? tq->offset : 0);
-	return qb_prepare(q, b, st, temp);
-}
-
 static int sq_tags_stats(store *s, const sh_tag_query *tq, sh_tag_cb cb, void *ud,
                          int64_t *total)
 {
 	sq_store *q = SQ(s);
 	sqlite3_stmt *st = NULL;
 	sh_tag_stats t;
-	qb *b = NULL;
+	sqlq *b = NULL;
 	bool temp = false;
 	int rc, cbrc = 0;
 
-	if (tq->order < 0 || tq->order >= NTAG_ORDERS)
-		return sq_err(q, SH_EINVAL, "%s", "tag stats: unknown order");
-
+	if ((rc = sqlq_tags_check(s, tq)))
+		return rc;
+	if (!(b = sqlq_new(s, &sq_dialect)))
+		return SH_ENOMEM;
 	if (total) {
-		if ((rc = stmt(q, ST_TAGS_COUNT, &st)))
-			return rc;
-		tags_bind(st, tq);
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW)
-			*total = sqlite3_column_int64(st, 0);
-		rc = rc == SQLITE_ROW ? 0 : sq_fail(q, rc, "count tags");
-		sqlite3_reset(st);
-		sqlite3_clear_bindings(st);
-		if (rc || !cb)
-			return rc;
+		sqlq_tags(b, tq, true);
+		if ((rc = sq_one(s, b, total, "count tags")))
+			goto out;
 	}
-	if (tq->order != TAG_NAME_ASC) {
-		b = calloc(1, sizeof(*b));
-		if (!b)
-			return sq_err(q, SH_ENOMEM, "%s", "out of memory");
-		if ((rc = tags_ordered(q, tq, b, &st, &temp))) {
-			free(b);
-			return rc;
-		}
-	} else {
-		if ((rc = stmt(q, ST_TAGS_STATS, &st)))
-			return rc;
-		tags_bind(st, tq);
-		sqlite3_bind_int64(st, 4, tq->limit > 0 ? tq->limit : -1);
-		sqlite3_bind_int64(st, 5, tq->offset > 0 ? tq->offset : 0);
-	}
-	while (cb && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+	if (!cb)
+		goto out;
+	sqlq_tags(b, tq, false);
+	if ((rc = qb_prepare(q, b, &st, &temp)))
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		memset(&t, 0, sizeof(t));
 		copy_col(t.tag, sizeof(t.tag), st, 0);
 		t.links = sqlite3_column_int64(st, 1);
@@ -2601,86 +2214,24 @@ static int sq_tags_stats(store *s, const sh_tag_query *tq, sh_tag_cb cb, void *u
 		if ((cbrc = cb(&t, ud)) != 0)
 			break;
 	}
-	if (!cb)
-		rc = 0;
-	else if (cbrc)
+	if (cbrc)
 		rc = cbrc < 0 ? cbrc : 0;
 	else
 		rc = rc == SQLITE_DONE ? 0 : sq_fail(q, rc, "tag stats");
-	if (b) {
-		qb_done(st, temp);
-		free(b);
-	} else {
-		sqlite3_reset(st);
-		sqlite3_clear_bindings(st);
-	}
-	return rc;
-}
-
-static int tag_exists(sq_store *q, const char *tag, bool *exists)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if ((rc = stmt(q, ST_TAG_EXISTS, &st)))
-		return rc;
-	sqlite3_bind_text(st, 1, tag, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	*exists = rc == SQLITE_ROW;
-	rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sq_fail(q, rc, "tag exists");
-	sqlite3_reset(st);
+	qb_done(st, temp);
+out:
+	free(b);
 	return rc;
 }
 
 static int sq_tag_rename(store *s, const char *from, const char *to)
 {
-	sq_store *q = SQ(s);
-	sqlite3_stmt *st = NULL;
-	bool exists;
-	int own, rc;
-
-	if (!from || !to || !*to || strlen(to) > SH_TAG_MAX)
-		return sq_err(q, SH_EINVAL, "%s",
-		              "tag rename: the new name must be 1 to 32 characters");
-	if ((rc = op_begin(q, &own)))
-		return rc;
-	if ((rc = tag_exists(q, from, &exists)))
-		goto out;
-	if (!exists) {
-		rc = sq_err(q, SH_ENOTFOUND, "no tag %s", from);
-		goto out;
-	}
-	if (strcmp(from, to) == 0)
-		goto out;
-	if ((rc = tag_exists(q, to, &exists)))
-		goto out;
-	if (exists) {
-		rc = sq_err(q, SH_ETAKEN, "tag %s already exists", to);
-		goto out;
-	}
-	if ((rc = stmt(q, ST_TAG_RENAME, &st)))
-		goto out;
-	sqlite3_bind_text(st, 1, from, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, to, -1, SQLITE_STATIC);
-	rc = step_done(q, st, "rename tag");
-out:
-	return op_end(q, own, rc);
+	return sqlq_tag_rename(s, &sq_dialect, from, to);
 }
 
 static int sq_tag_delete(store *s, const char *tag)
 {
-	sq_store *q = SQ(s);
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if ((rc = stmt(q, ST_TAG_DELETE, &st)))
-		return rc;
-	sqlite3_bind_text(st, 1, tag, -1, SQLITE_STATIC);
-	if ((rc = step_done(q, st, "delete tag")))
-		return rc;
-	if (sqlite3_changes(q->db) == 0)
-		return sq_err(q, SH_ENOTFOUND, "no tag %s", tag);
-	return 0;
+	return sqlq_tag_delete(s, &sq_dialect, tag);
 }
 
 /* ---- API keys ------------------------------------------------------------ */

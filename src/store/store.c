@@ -393,11 +393,13 @@ int store_begin(store *s)
 
 int store_commit(store *s)
 {
+	s->group = s->group_failed = false;
 	WRAP(commit);
 }
 
 int store_rollback(store *s)
 {
+	s->group = s->group_failed = false;
 	WRAP(rollback);
 }
 
@@ -419,6 +421,17 @@ int store_rollback_to(store *s)
 bool store_in_txn(store *s)
 {
 	return s->ops->in_txn(s);
+}
+
+void store_group_begin(store *s)
+{
+	s->group = true;
+	s->group_failed = false;
+}
+
+bool store_group_failed(const store *s)
+{
+	return s->group_failed;
 }
 
 int store_meta_get(store *s, const char *key, char **val)

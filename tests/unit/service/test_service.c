@@ -1,7 +1,7 @@
 /*
- * test_service.c — unit tests of the service layer (service/links.c,
- * keys.c, visits.c, linkjson.c) over the in-memory store, and a few over a
- * real SQLite file in a temporary directory: codes and their strategies,
+ * test_service.c — unit tests of the service layer (service/svc.c,
+ * create.c, lookup.c, edit.c, lists.c, keys.c, visits.c, linkjson.c) over
+ * the in-memory store, and a few over a real SQLite file in a temporary directory: codes and their strategies,
  * dedupe, validation with field names, atomicity on failure, the redirect
  * rules and the cache, update and delete, API keys, visit buffers and their
  * flush (including failed flushes), and the JSON shapes.
@@ -1474,12 +1474,15 @@ static void test_create_every_bad_field(void **state)
 	/* at most max */
 	assert_int_equal(svc_create_check(f->v, &r, bad, 2, &m, &err), SH_EINVAL);
 	assert_int_equal(m, 2);
-	/* a good request: nothing */
+	/* a good request: nothing; its URL kept normalized for the writer */
 	svc_create_req_init(&r);
-	r.url = "https://example.com/good";
+	r.url = "HTTPS://Example.COM/good";
 	assert_int_equal(svc_create_check(f->v, &r, bad, 12, &m, &err), 0);
 	assert_int_equal(m, 0);
+	assert_string_equal(r.url_normal, "https://example.com/good");
 	assert_int_equal(count_links(f), 0); /* and nothing stored */
+	svc_create_req_clear(&r);
+	assert_null(r.url_normal);
 	json_decref(j);
 }
 

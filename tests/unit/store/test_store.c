@@ -1585,6 +1585,42 @@ static void test_meta_add(void **state)
 	store_close(b);
 }
 
+/* Group mode (the writer's group commit): ops run without their own
+ * savepoint, a failed op is marked so that the caller replays its group,
+ * and the commit or rollback ends the mode. A backend that keeps its op
+ * savepoints (PostgreSQL) marks nothing: its failed op left nothing. */
+static void test_group_mode(void **state)
+{
+	fx *f = *state;
+	bool keeps_sp = strcmp(cur->name, "postgres") == 0;
+	sh_link l, got;
+
+	insert(f->s, 1, "https://example.com/a", CODE_KIND_CUSTOM, "taken");
+	assert_int_equal(store_begin(f->s), 0);
+	store_group_begin(f->s);
+	insert(f->s, 2, "https://example.com/b", CODE_KIND_COUNTER, NULL);
+	assert_false(store_group_failed(f->s));
+	/* the links row goes in, then its code is taken */
+	mk_link(&l, 3, "https://example.com/c", CODE_KIND_CUSTOM, "taken");
+	assert_int_equal(store_link_insert(f->s, &l), SH_ETAKEN);
+	assert_int_equal(store_group_failed(f->s), !keeps_sp);
+	assert_int_equal(store_rollback(f->s), 0);
+	assert_false(store_group_failed(f->s));
+	memset(&got, 0, sizeof(got));
+	assert_int_equal(store_link_get(f->s, 2, &got), SH_ENOTFOUND); /* the whole group */
+
+	/* out of group mode the failed op is undone alone */
+	assert_int_equal(store_begin(f->s), 0);
+	insert(f->s, 2, "https://example.com/b", CODE_KIND_COUNTER, NULL);
+	assert_int_equal(store_link_insert(f->s, &l), SH_ETAKEN);
+	assert_false(store_group_failed(f->s));
+	assert_int_equal(store_commit(f->s), 0);
+	assert_int_equal(store_link_get(f->s, 3, &got), SH_ENOTFOUND);
+	assert_int_equal(store_link_get(f->s, 2, &got), 0);
+	sh_link_clear(&got);
+	sh_link_clear(&l);
+}
+
 /* Every backend fills in every op (a NULL would crash the first caller of
  * a new op on that backend): the function pointers from `close` to the end
  * of the struct. */
@@ -2553,6 +2589,7 @@ int main(void)
 	    T(test_threads),
 	    T(test_id_blocks),
 	    T(test_meta_add),
+	    T(test_group_mode),
 	    T(test_ops_complete),
 	    T(test_feed),
 	    /* SQLite's own file format: not run on PostgreSQL */
