@@ -70,6 +70,11 @@ struct svc {
 	 * first, and the cache only when the store fails too (store_down) */
 	int cache_bypass;
 	int store_down;
+	/* atomic: bumped by a clear. An entry cached before (its crec.epoch
+	 * older) may miss a change, so it answers only when the store cannot:
+	 * a clear (the feed back after a gap, "*") must not take the cached
+	 * redirects away from the next outage */
+	uint32_t cache_epoch;
 	/* atomic: bumped by every forget of a code hashing to the slot, and
 	 * all of them by a clear (load_record: a forget during a read) */
 	uint64_t forget_gen[FORGET_SLOTS];
@@ -96,6 +101,7 @@ struct crec {
 	uint64_t rules_hash; /* of the link's redirect rules text, 0 = none */
 	int32_t status;
 	uint32_t flags;
+	uint32_t epoch;      /* svc.cache_epoch when cached */
 };
 #define CREC_FORWARD 1u
 #define CREC_CRAWLABLE 2u
@@ -608,20 +614,34 @@ void svc_cache_forget(svc *v, const char *code)
 	}
 }
 
+/* A create's code: only a negative entry ("no such code") is wrong now;
+ * a positive one was read after the create committed. */
+void svc__cache_forget_negative(svc *v, const char *code)
+{
+	if (v->cache && code) {
+		__atomic_add_fetch(forget_slot(v, code, strlen(code)), 1, __ATOMIC_RELEASE);
+		lru_del_negative(v->cache, code, strlen(code));
+	}
+}
+
+/* Every entry may miss a change: the positive ones are kept as a last
+ * resort (older epoch: answered only while the store cannot answer), the
+ * negative ones go. */
 void svc__cache_clear(svc *v)
 {
 	if (v->cache) {
 		for (int i = 0; i < FORGET_SLOTS; i++)
 			__atomic_add_fetch(&v->forget_gen[i], 1, __ATOMIC_RELEASE);
-		lru_clear(v->cache);
+		__atomic_add_fetch(&v->cache_epoch, 1, __ATOMIC_RELEASE);
+		lru_clear_negative(v->cache);
 	}
 }
 
 /* On: what is cached may miss another instance's change, so the store is
  * asked first; but the entries are kept, for when the store cannot answer
  * either (PostgreSQL away: cached redirects keep answering). Off (the feed
- * listens again): emptied, as entries read meanwhile may predate a change
- * that was not told. */
+ * listens again): cleared, as entries read meanwhile may predate a change
+ * that was not told (kept for the next outage only). */
 void svc__cache_bypass(svc *v, bool on)
 {
 	__atomic_store_n(&v->cache_bypass, on ? 1 : 0, __ATOMIC_RELAXED);
@@ -1262,6 +1282,7 @@ static int load_record(svc *v, store *s, int64_t dom, const char *code, size_t n
 	 * then it is not cached */
 	uint64_t *slot = forget_slot(v, key, keylen);
 	uint64_t gen = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+	uint32_t epoch = __atomic_load_n(&v->cache_epoch, __ATOMIC_ACQUIRE);
 
 	memcpy(c, code, n);
 	c[n] = '\0';
@@ -1290,6 +1311,7 @@ static int load_record(svc *v, store *s, int64_t dom, const char *code, size_t n
 	h.visits = l.visits;
 	h.rules_hash = svc__rules_hash(l.redirect_rules);
 	h.status = l.redirect_status;
+	h.epoch = epoch;
 	h.flags = (l.forward_query ? CREC_FORWARD : 0) | (l.crawlable ? CREC_CRAWLABLE : 0) |
 	          (l.disabled ? CREC_DISABLED : 0);
 	memcpy(t, &h, sizeof h);
@@ -1304,17 +1326,23 @@ static int load_record(svc *v, store *s, int64_t dom, const char *code, size_t n
 }
 
 /* From the cache: 0 (t filled), SH_ENOTFOUND (a negative entry), or 1
- * (not there). */
-static int from_cache(svc *v, const char *key, size_t keylen, svc_target *t, int64_t now)
+ * (not there; or cached before the last clear, unless stale_ok: the store
+ * could not answer). */
+static int from_cache(svc *v, const char *key, size_t keylen, svc_target *t, int64_t now,
+                      bool stale_ok)
 {
 	size_t cap = svc_target_size(v), len = 0;
 	int rc = lru_get(v->cache, key, keylen, t, cap, &len, mono_ms());
+	struct crec h;
 
 	if (rc == LRU_NEGATIVE)
 		return SH_ENOTFOUND;
-	if (rc == LRU_HIT && len >= sizeof(struct crec) && len <= cap)
-		return apply_record(t, len, now);
-	return 1;
+	if (rc != LRU_HIT || len < sizeof h || len > cap)
+		return 1;
+	memcpy(&h, t, sizeof h);
+	if (!stale_ok && h.epoch != __atomic_load_n(&v->cache_epoch, __ATOMIC_ACQUIRE))
+		return 1;
+	return apply_record(t, len, now);
 }
 
 /* The link of code on domain dom exactly, cached under (dom, code). */
@@ -1324,7 +1352,7 @@ static int resolve_in(svc *v, store *s, int64_t dom, const char *code, size_t n,
 	size_t cap = svc_target_size(v), len = 0, keylen = n;
 	char kbuf[SVC_CACHE_KEY_MAX], c[CODE_MAX + 1];
 	const char *key = code;
-	bool bypass = __atomic_load_n(&v->cache_bypass, __ATOMIC_RELAXED) != 0;
+	bool bypass = __atomic_load_n(&v->cache_bypass, __ATOMIC_RELAXED) != 0, down;
 	int rc;
 
 	if (dom != 0) { /* the default domain's key is the code itself */
@@ -1334,8 +1362,9 @@ static int resolve_in(svc *v, store *s, int64_t dom, const char *code, size_t n,
 		keylen = strlen(key);
 	}
 	/* bypassed, the cache answers only while the store cannot */
-	if (v->cache && (!bypass || __atomic_load_n(&v->store_down, __ATOMIC_RELAXED))) {
-		rc = from_cache(v, key, keylen, t, now);
+	down = __atomic_load_n(&v->store_down, __ATOMIC_RELAXED) != 0;
+	if (v->cache && (!bypass || down)) {
+		rc = from_cache(v, key, keylen, t, now, down);
 		if (rc <= 0)
 			return rc;
 	}
@@ -1347,10 +1376,12 @@ static int resolve_in(svc *v, store *s, int64_t dom, const char *code, size_t n,
 			__atomic_store_n(&v->store_down, 0, __ATOMIC_RELAXED);
 		return apply_record(t, len, now);
 	}
-	if ((bypass || !s) && v->cache && rc != SH_ENOTFOUND && rc != SH_ETOOBIG) {
-		/* the store is away too: what we had beats a 503 */
-		__atomic_store_n(&v->store_down, 1, __ATOMIC_RELAXED);
-		int crc = from_cache(v, key, keylen, t, now);
+	if (v->cache && rc != SH_ENOTFOUND && rc != SH_ETOOBIG) {
+		/* the store is away: what we had, even from before a clear, beats
+		 * a 503 (bypassed, the next redirects ask the cache first) */
+		if (bypass)
+			__atomic_store_n(&v->store_down, 1, __ATOMIC_RELAXED);
+		int crc = from_cache(v, key, keylen, t, now, true);
 		if (crc <= 0)
 			return crc;
 	}

@@ -339,12 +339,14 @@ static int notify_group(svc_writer *w, svc_unit *list)
 			if (!u->forget[i][0])
 				continue;
 			n = strlen(u->forget[i]);
-			if (len + n + 1 >= sizeof msg) {
+			if (len + n + 2 >= sizeof msg) {
 				snprintf(msg, sizeof msg, "%s %s", w->tag, SVC_FEED_ALL);
 				return store_notify(w->ws, msg);
 			}
 			if (len > start)
 				msg[len++] = ',';
+			if (u->created)
+				msg[len++] = SVC_FEED_CREATED;
 			memcpy(msg + len, u->forget[i], n);
 			len += n;
 		}
