@@ -78,6 +78,10 @@ struct svc {
 	/* atomic: bumped by every forget of a code hashing to the slot, and
 	 * all of them by a clear (load_record: a forget during a read) */
 	uint64_t forget_gen[FORGET_SLOTS];
+	/* the same for a created code's forget, which only a "no such code"
+	 * read must heed: a link read meanwhile is cached (the redirect that
+	 * read it just after the create must not lose its entry) */
+	uint64_t created_gen[FORGET_SLOTS];
 	/* every tag's count, for the admin's unsearched tag list: counting
 	 * walks every tag name, so it is cached like robots.txt */
 	pthread_mutex_t tags_mu;
@@ -597,19 +601,19 @@ const char *svc_short_url(const svc *v, const char *code, char *buf, size_t bufs
 	return buf;
 }
 
-static uint64_t *forget_slot(svc *v, const char *code, size_t n)
+static uint32_t slot_of(const char *code, size_t n)
 {
 	uint32_t h = 2166136261u; /* FNV-1a */
 
 	for (size_t i = 0; i < n; i++)
 		h = (h ^ (unsigned char)code[i]) * 16777619u;
-	return &v->forget_gen[h % FORGET_SLOTS];
+	return h % FORGET_SLOTS;
 }
 
 void svc_cache_forget(svc *v, const char *code)
 {
 	if (v->cache && code) {
-		__atomic_add_fetch(forget_slot(v, code, strlen(code)), 1, __ATOMIC_RELEASE);
+		__atomic_add_fetch(&v->forget_gen[slot_of(code, strlen(code))], 1, __ATOMIC_RELEASE);
 		lru_del(v->cache, code, strlen(code));
 	}
 }
@@ -619,7 +623,7 @@ void svc_cache_forget(svc *v, const char *code)
 void svc__cache_forget_negative(svc *v, const char *code)
 {
 	if (v->cache && code) {
-		__atomic_add_fetch(forget_slot(v, code, strlen(code)), 1, __ATOMIC_RELEASE);
+		__atomic_add_fetch(&v->created_gen[slot_of(code, strlen(code))], 1, __ATOMIC_RELEASE);
 		lru_del_negative(v->cache, code, strlen(code));
 	}
 }
@@ -1280,18 +1284,19 @@ static int load_record(svc *v, store *s, int64_t dom, const char *code, size_t n
 	/* a forget between our read and our put (the writer's, or another
 	 * instance's change told by the feed) means what we read may be old:
 	 * then it is not cached */
-	uint64_t *slot = forget_slot(v, key, keylen);
-	uint64_t gen = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+	uint32_t k = slot_of(key, keylen);
+	uint64_t gen = __atomic_load_n(&v->forget_gen[k], __ATOMIC_ACQUIRE);
+	uint64_t cgen = __atomic_load_n(&v->created_gen[k], __ATOMIC_ACQUIRE);
 	uint32_t epoch = __atomic_load_n(&v->cache_epoch, __ATOMIC_ACQUIRE);
 
 	memcpy(c, code, n);
 	c[n] = '\0';
 	rc = get_owned(v, s, dom, c, 0, &l);
 	cache = v->cache;
-	if (cache && __atomic_load_n(slot, __ATOMIC_ACQUIRE) != gen)
+	if (cache && __atomic_load_n(&v->forget_gen[k], __ATOMIC_ACQUIRE) != gen)
 		cache = NULL;
 	if (rc == SH_ENOTFOUND) {
-		if (cache)
+		if (cache && __atomic_load_n(&v->created_gen[k], __ATOMIC_ACQUIRE) == cgen)
 			(void)lru_put_negative(cache, key, keylen, mono_ms(), TTL_NEGATIVE_MS);
 		return rc;
 	}
