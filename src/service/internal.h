@@ -29,6 +29,9 @@ void svc__count_pruned(svc *v, int64_t n);
 /* Counts a link the writer committed (svc_links_created). */
 void svc__count_created(svc *v);
 
+/* The generated code of a COUNTER link's id (the keyed permutation). */
+int svc__counter_code(const svc *v, int64_t id, char *out, size_t n);
+
 /* The redirect cache: cleared (svc__cache_clear: the negative entries go,
  * the positive ones answer only when the store cannot); bypassed while the
  * feed of other instances' changes is not listening (svc__cache_bypass:

@@ -180,6 +180,11 @@ static void fill_code(const svc *v, sh_link *l)
 		l->code[0] = '\0';
 }
 
+int svc__counter_code(const svc *v, int64_t id, char *out, size_t n)
+{
+	return codec_encode_id(&v->codec, id, out, n) != 0 ? SH_EINVAL : 0;
+}
+
 static bool status_valid(int st)
 {
 	return st == 301 || st == 302 || st == 307 || st == 308;

@@ -2609,6 +2609,178 @@ static int pg_domain_set_redirects(store *s, const sh_domain *d)
 	          &b, NULL, "set domain redirects");
 }
 
+/* ---- copying a whole store (store.h: sh_copy_table) ---------------------- */
+
+#define COPY_PAGE 5000 /* rows a read brings (a page each, by OFFSET: the copy
+                          runs with no instance writing) */
+#define COPY_BLOB_MAX 64 /* the one bytes column: an API key's hash */
+#define COPY_PAGED " LIMIT 5000 OFFSET $1"
+
+/* Per logical table: its rows in key order (a page at $1), and one row in.
+ * visit_totals keeps a kind's total in slots: read summed, written to slot
+ * 0. A counter code is a row here (generated), whatever the source was. */
+static const struct {
+	const char *select, *insert;
+} pg_copy_sql[COPY_NTABLES] = {
+    [COPY_META] = {"SELECT key, value FROM meta ORDER BY key" COPY_PAGED,
+                   "INSERT INTO meta(key, value) VALUES ($1, $2)"
+                   " ON CONFLICT (key) DO UPDATE SET value = excluded.value"},
+    [COPY_DOMAINS] = {"SELECT id, authority, base_url_redirect, regular_404_redirect,"
+                      " invalid_short_url_redirect FROM domains ORDER BY id" COPY_PAGED,
+                      "INSERT INTO domains(id, authority, base_url_redirect,"
+                      " regular_404_redirect, invalid_short_url_redirect)"
+                      " VALUES ($1, $2, $3, $4, $5)"},
+    [COPY_KEYS] = {"SELECT id, name, role, encode(hash, 'hex'), prefix, created_at, revoked_at"
+                   " FROM api_keys ORDER BY id" COPY_PAGED,
+                   "INSERT INTO api_keys(id, name, role, hash, prefix, created_at, revoked_at)"
+                   " VALUES ($1, $2, $3, decode($4, 'hex'), $5, $6, $7)"},
+    [COPY_LINKS] = {"SELECT id, code_kind, url, url_hash, title, created_at, updated_at,"
+                    " valid_since, expires_at, max_visits, redirect_status, forward_query,"
+                    " crawlable, disabled, owner_key_id, redirect_rules, domain_id FROM links"
+                    " ORDER BY id" COPY_PAGED,
+                    "INSERT INTO links(id, code_kind, url, url_hash, title, created_at,"
+                    " updated_at, valid_since, expires_at, max_visits, redirect_status,"
+                    " forward_query, crawlable, disabled, owner_key_id, redirect_rules,"
+                    " domain_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
+                    " $13, $14, $15, $16, $17)"},
+    [COPY_CODES] = {"SELECT domain_id, code, link_id, generated::int FROM codes"
+                    " ORDER BY link_id" COPY_PAGED,
+                    "INSERT INTO codes(domain_id, code, link_id, generated)"
+                    " VALUES ($1, $2, $3, $4::int <> 0)"},
+    [COPY_TAGS] = {"SELECT link_id, tag FROM link_tags ORDER BY link_id, tag" COPY_PAGED,
+                   "INSERT INTO link_tags(link_id, tag) VALUES ($1, $2)"},
+    [COPY_COUNTS] = {"SELECT link_id, visits, bots FROM link_counts ORDER BY link_id" COPY_PAGED,
+                     "INSERT INTO link_counts(link_id, visits, bots) VALUES ($1, $2, $3)"},
+    [COPY_VISITS] = {"SELECT id, link_id, ts, kind, orphan_type, referer, user_agent,"
+                     " visited_url, ip, location FROM visits ORDER BY id" COPY_PAGED,
+                     "INSERT INTO visits(id, link_id, ts, kind, orphan_type, referer,"
+                     " user_agent, visited_url, ip, location)"
+                     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"},
+    [COPY_TOTALS] = {"SELECT kind, sum(total)::bigint, sum(bots)::bigint FROM visit_totals"
+                     " GROUP BY kind ORDER BY kind" COPY_PAGED,
+                     "INSERT INTO visit_totals(kind, slot, total, bots) VALUES ($1, 0, $2, $3)"
+                     " ON CONFLICT (kind, slot) DO UPDATE SET total = excluded.total,"
+                     " bots = excluded.bots"},
+};
+
+/* One result row into cells; a bytes column (hex) into blob. */
+static int copy_cells(pg_store *p, const PGresult *r, int i, const char *types, sh_cell *row,
+                      unsigned char *blob)
+{
+	for (int k = 0; types[k]; k++) {
+		sh_cell *c = &row[k];
+		memset(c, 0, sizeof *c);
+		if (PQgetisnull(r, i, k))
+			continue; /* SH_CELL_NULL */
+		c->s = PQgetvalue(r, i, k);
+		c->n = (size_t)PQgetlength(r, i, k);
+		c->type = SH_CELL_TEXT;
+		if (types[k] == 'i') {
+			c->type = SH_CELL_INT;
+			c->i = strtoll(c->s, NULL, 10);
+		} else if (types[k] == 'b') {
+			if (c->n % 2 || c->n / 2 > COPY_BLOB_MAX)
+				return pg_err(p, SH_ESTORE, "%s", "copy: an API key hash of a bad size");
+			for (size_t j = 0; j < c->n / 2; j++) {
+				int hi = hexval(c->s[2 * j]), lo = hexval(c->s[2 * j + 1]);
+				if (hi < 0 || lo < 0)
+					return pg_err(p, SH_ESTORE, "%s", "copy: a bad API key hash");
+				blob[j] = (unsigned char)(hi << 4 | lo);
+			}
+			c->type = SH_CELL_BLOB;
+			c->s = (const char *)blob;
+			c->n /= 2;
+		}
+	}
+	return 0;
+}
+
+static int pg_copy_rows(store *s, int table, sh_row_cb cb, void *ud)
+{
+	pg_store *p = PG(s);
+	sh_cell row[SH_COPY_COLS_MAX];
+	unsigned char blob[COPY_BLOB_MAX];
+	int64_t offset = 0;
+	int rows, rc;
+
+	if (table < 0 || table >= COPY_NTABLES)
+		return pg_err(p, SH_EINVAL, "%s", "copy: no such table");
+	do {
+		PGresult *r;
+		prm b = {0};
+		p_int(&b, offset);
+		if ((rc = pq(p, pg_copy_sql[table].select, &b, &r, "copy: read")))
+			return rc;
+		rows = PQntuples(r);
+		for (int i = 0; i < rows && rc == 0; i++) {
+			rc = copy_cells(p, r, i, sh_copy_tables[table].types, row, blob);
+			if (rc == 0)
+				rc = cb(row, (int)strlen(sh_copy_tables[table].types), ud);
+		}
+		PQclear(r);
+		offset += rows;
+	} while (rc == 0 && rows == COPY_PAGE);
+	return rc;
+}
+
+static int pg_copy_put(store *s, int table, const sh_cell *row)
+{
+	static const char hex[] = "0123456789abcdef";
+	pg_store *p = PG(s);
+	char blob[2 * COPY_BLOB_MAX + 1];
+	prm b = {0};
+	const char *types;
+
+	if (table < 0 || table >= COPY_NTABLES)
+		return pg_err(p, SH_EINVAL, "%s", "copy: no such table");
+	types = sh_copy_tables[table].types;
+	for (int k = 0; types[k]; k++) {
+		const sh_cell *c = &row[k];
+		if (c->type == SH_CELL_INT) {
+			p_int(&b, c->i);
+		} else if (c->type == SH_CELL_BLOB) {
+			if (c->n > COPY_BLOB_MAX)
+				return pg_err(p, SH_EINVAL, "%s", "copy: an API key hash of a bad size");
+			for (size_t j = 0; j < c->n; j++) {
+				blob[2 * j] = hex[(unsigned char)c->s[j] >> 4];
+				blob[2 * j + 1] = hex[(unsigned char)c->s[j] & 15];
+			}
+			blob[2 * c->n] = '\0';
+			p_str(&b, blob);
+		} else {
+			p_str(&b, c->type == SH_CELL_TEXT ? c->s : NULL);
+		}
+	}
+	return pq(p, pg_copy_sql[table].insert, &b, NULL, sh_copy_tables[table].name);
+}
+
+static int pg_copy_count(store *s, int64_t *rows)
+{
+	return pq_int(PG(s),
+	              "SELECT (SELECT count(*) FROM links) + (SELECT count(*) FROM api_keys) +"
+	              " (SELECT count(*) FROM domains) + (SELECT count(*) FROM visits)",
+	              NULL, rows, "copy: count");
+}
+
+/* The sequences past every copied id: the links' blocks (shorty_id_block
+ * floors at max(links.id) and id_hwm), and the serial ids of keys,
+ * domains and visits. */
+static int pg_copy_finish(store *s)
+{
+	return pq_script(PG(s),
+	                 "SELECT setval('api_keys_id_seq',"
+	                 " coalesce((SELECT max(id) FROM api_keys), 0) + 1, false),"
+	                 " setval('domains_id_seq', coalesce((SELECT max(id) FROM domains), 0) + 1,"
+	                 " false),"
+	                 " setval('visits_id_seq', coalesce((SELECT max(id) FROM visits), 0) + 1,"
+	                 " false);"
+	                 "INSERT INTO meta(key, value)"
+	                 " SELECT 'id_hwm', coalesce(max(id), 0)::text FROM links"
+	                 " ON CONFLICT (key) DO UPDATE SET value ="
+	                 " greatest(meta.value::bigint, excluded.value::bigint)::text;",
+	                 "copy: set the sequences");
+}
+
 static const store_ops postgres_ops = {
     .iVersion = 1,
     .name = "postgres",
@@ -2650,6 +2822,10 @@ static const store_ops postgres_ops = {
     .key_revoke = pg_key_revoke,
     .key_count = pg_key_count,
     .notify = pg_notify_op,
+    .copy_rows = pg_copy_rows,
+    .copy_put = pg_copy_put,
+    .copy_count = pg_copy_count,
+    .copy_finish = pg_copy_finish,
     .domain_list = pg_domain_list,
     .domain_add = pg_domain_add,
     .domain_set_redirects = pg_domain_set_redirects,
