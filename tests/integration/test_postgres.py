@@ -15,19 +15,9 @@ import uuid
 import pytest
 
 from helpers import BIN, assert_no_sanitizer_report
-from pgfix import cluster_url, instance, psql, until, with_db
+from pgfix import instance, psql, until
 
 INSTANCES = 3
-
-
-@pytest.fixture
-def pgdb():
-    """A fresh, empty database: its store URL."""
-    base = cluster_url()
-    name = "it_" + uuid.uuid4().hex[:12]
-    psql(base, f"CREATE DATABASE {name}")
-    yield with_db(base, name)
-    psql(base, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def cli(db, *args):

@@ -13,34 +13,15 @@ leaves the target empty (one transaction).
 """
 import os
 import subprocess
-import uuid
 
-import pytest
 import requests
 
-from helpers import BIN, ROOT, assert_no_sanitizer_report
+from helpers import BIN, assert_no_sanitizer_report
 from httpfix import Server, wait_flush
-from pgfix import cluster_url, psql, with_db
+from pgfix import psql
 
 ENV = {"SHORTY_TRUSTED_PROXIES": "127.0.0.1", "SHORTY_CODE_LENGTH": "5"}
 OTHER = "other.copy.test"
-
-
-@pytest.fixture(scope="module")
-def geodb(tmp_path_factory):
-    db = tmp_path_factory.mktemp("geoip") / "test.mmdb"
-    subprocess.run(["perl", str(ROOT / "tests" / "fixtures" / "make-geoip-db.pl"), str(db)],
-                   check=True, timeout=120)
-    return db
-
-
-@pytest.fixture
-def pgdb():
-    base = cluster_url()
-    name = "cp_" + uuid.uuid4().hex[:12]
-    psql(base, f"CREATE DATABASE {name}")
-    yield with_db(base, name)
-    psql(base, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def shorty(*args, db=None):
