@@ -272,7 +272,7 @@ enum sh_copy_table {
 	COPY_LINKS,   /* id, code_kind, url, url_hash, title, created_at, updated_at,
 	                 valid_since, expires_at, max_visits, redirect_status,
 	                 forward_query, crawlable, disabled, owner_key_id,
-	                 redirect_rules, domain_id */
+	                 redirect_rules, domain_id, dedupe */
 	COPY_CODES,   /* domain_id, code, link_id, generated (1: a counter code,
 	                 which only PostgreSQL keeps as a row) */
 	COPY_TAGS,    /* link_id, tag */
@@ -282,7 +282,7 @@ enum sh_copy_table {
 	COPY_TOTALS,  /* kind, total, bots */
 	COPY_NTABLES
 };
-#define SH_COPY_COLS_MAX 17
+#define SH_COPY_COLS_MAX 18
 enum { SH_CELL_NULL = 0, SH_CELL_INT, SH_CELL_TEXT, SH_CELL_BLOB };
 typedef struct sh_cell {
 	int type;      /* SH_CELL_* */
@@ -346,6 +346,11 @@ typedef struct store_ops {
 	int (*link_find_match)(store *s, const sh_link_match *m, sh_link *out); /* Shlink's
 	                     findIfExists (sh_link_match); SH_ENOTFOUND */
 	int (*link_update)(store *s, const sh_link *l);  /* all fields and tags by id */
+	/* on: link id claims its (domain, owner, url_hash) for deduplication,
+	 * SH_ETAKEN when another link holds that claim (the database's unique
+	 * key: two instances deduplicating the same URL cannot both create);
+	 * off: gives the claim up (an edited link) */
+	int (*link_dedupe)(store *s, int64_t id, bool on);
 	int (*link_delete)(store *s, int64_t id);        /* with its codes, tags, visits */
 	int (*link_list)(store *s, const sh_list_query *q, sh_link_cb cb, void *ud,
 	                 int64_t *total /* may be NULL: matching rows, ignoring limit/offset */);
@@ -471,6 +476,7 @@ int store_domain_add(store *s, const char *authority, int64_t *id);
 int store_domain_set_redirects(store *s, const sh_domain *d);
 int store_link_find_match(store *s, const sh_link_match *m, sh_link *out);
 int store_link_update(store *s, const sh_link *l);
+int store_link_dedupe(store *s, int64_t id, bool on);
 int store_link_delete(store *s, int64_t id);
 int store_link_list(store *s, const sh_list_query *q, sh_link_cb cb, void *ud,
                     int64_t *total);

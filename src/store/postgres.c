@@ -173,6 +173,11 @@ static const struct {
         "ALTER TABLE codes ADD COLUMN domain_id bigint NOT NULL DEFAULT 0;"
         "ALTER TABLE codes DROP CONSTRAINT codes_pkey;"
         "ALTER TABLE codes ADD PRIMARY KEY (domain_id, code);"},
+    /* 5 (sqlite.c's 5): the dedupe claim: two instances deduplicating the
+     * same URL cannot both create (the unique key decides) */
+    {5, "ALTER TABLE links ADD COLUMN dedupe int NOT NULL DEFAULT 0;"
+        "CREATE UNIQUE INDEX links_dedupe ON links(domain_id, owner_key_id, url_hash)"
+        " WHERE dedupe = 1;"},
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 #define SCHEMA_LATEST (migrations[NMIGRATIONS - 1].version)
@@ -1439,6 +1444,23 @@ static int pg_link_find_match(store *s, const sh_link_match *m, sh_link *out)
 	return rc;
 }
 
+/* In a savepoint of its own (op_begin): a refused claim (SH_ETAKEN, the
+ * unique key; it waits for the other instance's transaction to end)
+ * leaves the caller's transaction usable. */
+static int pg_link_dedupe(store *s, int64_t id, bool on)
+{
+	pg_store *p = PG(s);
+	prm b = {0};
+	int own, rc;
+
+	if ((rc = op_begin(p, &own)))
+		return rc;
+	p_int(&b, id);
+	p_int(&b, on ? 1 : 0);
+	rc = pq(p, "UPDATE links SET dedupe = $2 WHERE id = $1", &b, NULL, "claim the dedupe key");
+	return op_end(p, own, rc);
+}
+
 static int pg_link_update(store *s, const sh_link *l)
 {
 	pg_store *p = PG(s);
@@ -2636,13 +2658,13 @@ static const struct {
                    " VALUES ($1, $2, $3, decode($4, 'hex'), $5, $6, $7)"},
     [COPY_LINKS] = {"SELECT id, code_kind, url, url_hash, title, created_at, updated_at,"
                     " valid_since, expires_at, max_visits, redirect_status, forward_query,"
-                    " crawlable, disabled, owner_key_id, redirect_rules, domain_id FROM links"
-                    " ORDER BY id" COPY_PAGED,
+                    " crawlable, disabled, owner_key_id, redirect_rules, domain_id, dedupe"
+                    " FROM links ORDER BY id" COPY_PAGED,
                     "INSERT INTO links(id, code_kind, url, url_hash, title, created_at,"
                     " updated_at, valid_since, expires_at, max_visits, redirect_status,"
                     " forward_query, crawlable, disabled, owner_key_id, redirect_rules,"
-                    " domain_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-                    " $13, $14, $15, $16, $17)"},
+                    " domain_id, dedupe) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
+                    " $12, $13, $14, $15, $16, $17, $18)"},
     [COPY_CODES] = {"SELECT domain_id, code, link_id, generated::int FROM codes"
                     " ORDER BY link_id" COPY_PAGED,
                     "INSERT INTO codes(domain_id, code, link_id, generated)"
@@ -2806,6 +2828,7 @@ static const store_ops postgres_ops = {
     .link_find_dup = pg_link_find_dup,
     .link_find_match = pg_link_find_match,
     .link_update = pg_link_update,
+    .link_dedupe = pg_link_dedupe,
     .link_delete = pg_link_delete,
     .link_list = pg_link_list,
     .visits_add = pg_visits_add,

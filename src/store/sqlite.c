@@ -172,6 +172,14 @@ static const char *const migrations[] = {
      "DROP TABLE codes;"
      "ALTER TABLE codes2 RENAME TO codes;"
      "CREATE UNIQUE INDEX codes_link ON codes(link_id);"),
+
+    /* 5: the dedupe claim (issue 8 item 2): a link made by a create that
+     * deduplicates holds its (domain, owner, URL hash) under a unique key,
+     * so that two writers deduplicating the same URL cannot both create;
+     * an edited link gives its claim up (sq_link_dedupe). */
+    ("ALTER TABLE links ADD COLUMN dedupe INTEGER NOT NULL DEFAULT 0;"
+     "CREATE UNIQUE INDEX links_dedupe ON links(domain_id, owner_key_id, url_hash)"
+     " WHERE dedupe = 1;"),
 };
 #define SCHEMA_LATEST ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -241,6 +249,7 @@ enum st_id {
 	ST_LINK_DELETE,
 	ST_ID_HWM_BUMP,
 	ST_LINK_EXISTS,
+	ST_LINK_DEDUPE,
 	ST_TOTALS_SUB_LINK,
 	ST_TOTALS_ADD,
 	ST_TOTALS_GET,
@@ -333,6 +342,7 @@ static const char *const st_sql[ST__COUNT] = {
                        " ON CONFLICT(key) DO UPDATE SET value ="
                        " max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
     [ST_LINK_EXISTS] = "SELECT 1 FROM links WHERE id = ?1",
+    [ST_LINK_DEDUPE] = "UPDATE links SET dedupe = ?2 WHERE id = ?1",
     [ST_TOTALS_SUB_LINK] =
         "UPDATE visit_totals SET"
         " total = total - coalesce((SELECT visits FROM link_counts WHERE link_id = ?1), 0),"
@@ -1703,6 +1713,19 @@ out:
 	return op_end(q, own, rc);
 }
 
+static int sq_link_dedupe(store *s, int64_t id, bool on)
+{
+	sq_store *q = SQ(s);
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = stmt(q, ST_LINK_DEDUPE, &st)))
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int(st, 2, on ? 1 : 0);
+	return step_done(q, st, "claim the dedupe key");
+}
+
 /* Runs fixed statement `id` with ?1 = v. */
 static int run_int(sq_store *q, enum st_id id, int64_t v, const char *what)
 {
@@ -2904,13 +2927,13 @@ static const struct {
                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
     [COPY_LINKS] = {"SELECT id, code_kind, url, url_hash, title, created_at, updated_at,"
                     " valid_since, expires_at, max_visits, redirect_status, forward_query,"
-                    " crawlable, disabled, owner_key_id, redirect_rules, domain_id FROM links"
-                    " ORDER BY id",
+                    " crawlable, disabled, owner_key_id, redirect_rules, domain_id, dedupe"
+                    " FROM links ORDER BY id",
                     "INSERT INTO links(id, code_kind, url, url_hash, title, created_at,"
                     " updated_at, valid_since, expires_at, max_visits, redirect_status,"
                     " forward_query, crawlable, disabled, owner_key_id, redirect_rules,"
-                    " domain_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
-                    " ?13, ?14, ?15, ?16, ?17)"},
+                    " domain_id, dedupe) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
+                    " ?12, ?13, ?14, ?15, ?16, ?17, ?18)"},
     /* a counter code has no row here (its id is its code) */
     [COPY_CODES] = {"SELECT domain_id, code, link_id, 0 FROM codes ORDER BY link_id",
                     "INSERT INTO codes(domain_id, code, link_id) VALUES (?1, ?2, ?3)"},
@@ -3075,6 +3098,7 @@ static int sq_copy_finish(store *s)
 	.link_find_dup = sq_link_find_dup,        \
 	.link_find_match = sq_link_find_match,    \
 	.link_update = sq_link_update,            \
+	.link_dedupe = sq_link_dedupe,            \
 	.link_delete = sq_link_delete,            \
 	.link_list = sq_link_list,                \
 	.visits_add = sq_visits_add,              \

@@ -508,6 +508,11 @@ int store_link_update(store *s, const sh_link *l)
 	WRAP(link_update, l);
 }
 
+int store_link_dedupe(store *s, int64_t id, bool on)
+{
+	WRAP(link_dedupe, id, on);
+}
+
 int store_link_delete(store *s, int64_t id)
 {
 	WRAP(link_delete, id);
@@ -595,7 +600,7 @@ const sh_copy_def sh_copy_tables[COPY_NTABLES] = {
     [COPY_META] = {"settings", "tt"},
     [COPY_DOMAINS] = {"domains", "ittt" "t"},
     [COPY_KEYS] = {"API keys", "itibtii"},
-    [COPY_LINKS] = {"links", "iitit" "iiiii" "iiiii" "ti"},
+    [COPY_LINKS] = {"links", "iitit" "iiiii" "iiiii" "tii"},
     [COPY_CODES] = {"codes", "itii"},
     [COPY_TAGS] = {"tags", "it"},
     [COPY_COUNTS] = {"visit counts", "iii"},
