@@ -65,6 +65,7 @@
 #define QUERY_DEADLINE_MS 1500   /* every query: a create answers 503 within 2 s */
 #define CONNECT_DEADLINE_MS 1500 /* a connection, or a reconnection */
 #define FLUSH_DEADLINE_MS 10000  /* a visit flush (COPY of up to 65,536 rows) */
+#define LIST_ALL_DEADLINE_MS 120000 /* a list without a limit (export) */
 #define MIGRATE_DEADLINE_MS 120000 /* a migration, and waiting for another's */
 #define BACKOFF_MIN_MS 50        /* reconnect: exponential backoff, full jitter */
 #define BACKOFF_MAX_MS 2000
@@ -1650,7 +1651,13 @@ static int pg_link_list(store *s, const sh_list_query *lq, sh_link_cb cb, void *
 	else
 		p_str(&b->b, NULL); /* LIMIT NULL: all */
 	p_int(&b->b, lq->offset > 0 ? lq->offset : 0);
-	if ((rc = qb_run(p, b, &r, "list links")))
+	/* every link at once (export, the CLI's list): a large store takes
+	 * longer than one query's deadline */
+	if (lq->limit <= 0)
+		p->deadline_ms = LIST_ALL_DEADLINE_MS;
+	rc = qb_run(p, b, &r, "list links");
+	p->deadline_ms = QUERY_DEADLINE_MS;
+	if (rc)
 		goto out;
 	rows = PQntuples(r);
 	for (i = 0; i < rows; i++) {
