@@ -59,8 +59,22 @@ fs.writeFileSync(
     path.join(TMP, 'tailwind.css'),
   ].map((f) => `@import ${JSON.stringify(f)};\n`).join(''),
 );
+// The component's visit map without tiles from the network: its
+// `react-leaflet` is src/leaflet-offline.jsx (whose own import of
+// react-leaflet is the package).
+const SHIM = path.join(HERE, 'src', 'leaflet-offline.jsx');
+const offlineMap = {
+  name: 'leaflet-offline',
+  setup(b) {
+    b.onResolve({ filter: /^react-leaflet$/ }, (args) =>
+      args.importer.includes(`${path.sep}@shlinkio${path.sep}shlink-web-component${path.sep}`)
+        ? { path: SHIM }
+        : undefined);
+  },
+};
 const result = await esbuild.build({
   absWorkingDir: HERE,
+  plugins: [offlineMap],
   entryPoints: { main: 'src/main.jsx', styles: cssEntry },
   splitting: true, // admin.jsx (import()) and the code it shares with main.jsx: chunks of their own
   chunkNames: 'chunk-[hash]',

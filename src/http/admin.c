@@ -11,7 +11,9 @@
  * Each file is also embedded gzip-compressed (at build time) and sent so
  * when the client's Accept-Encoding allows it. Every answer carries a
  * Content-Security-Policy that allows this origin only: no inline script,
- * no remote origin, API calls to 'self'.
+ * no remote origin, API calls to 'self' -- and to shorty's other domains
+ * (the same server under other names): the component's domain list asks
+ * each domain's /rest/health whether it is set up.
  */
 #include <stdbool.h>
 #include <string.h>
@@ -20,10 +22,17 @@
 #include "http/admin_assets.h"
 #include "http/internal.h"
 
-#define ADMIN_CSP                                                                                  \
-	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "    \
-	"connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; "               \
-	"frame-ancestors 'none'"
+/* style-src: the bundle's stylesheet, and the one inline <style> of the
+ * component (its QR code dialog renders "#qr-code-canvas-container canvas
+ * { max-width: 100% }"), allowed by its hash alone: no other inline style.
+ * A new component version with another rule shows as a CSP error in the
+ * browser tests (tests/browser). */
+#define ADMIN_STYLE_HASH "'sha256-/6bgAn6kQFTFl0NDjh76WiaknWT5TlBnLlVSsSxdKY8='"
+#define ADMIN_CSP_HEAD                                                                             \
+	"default-src 'none'; script-src 'self'; style-src 'self' " ADMIN_STYLE_HASH "; "           \
+	"img-src 'self' data: blob:; font-src 'self'; base-uri 'none'; form-action 'self'; "       \
+	"frame-ancestors 'none'; connect-src 'self'"
+#define ADMIN_CSP_MAX 4096 /* the header's size at most: domains beyond it are left out */
 
 #define ASSETS_PREFIX "/admin/assets/"
 
@@ -64,6 +73,36 @@ static bool accepts_gzip(const char *ae)
 	return named ? named_ok : star_ok;
 }
 
+/* A host-source of CSP (host[:port], RFC 3986 reg-name characters only: an
+ * IPv6 literal has no host-source form). The service checked the name; this
+ * keeps anything else out of the header all the same. */
+static bool csp_host(const char *a)
+{
+	return *a && strspn(a, "abcdefghijklmnopqrstuvwxyz0123456789.-:") == strlen(a);
+}
+
+static int csp_domain_cb(const sh_domain *d, void *ud)
+{
+	sbuf *b = ud;
+
+	if (d->id == 0 || !csp_host(d->authority)) /* the default one: 'self' */
+		return 0;
+	if (b->len + strlen(d->authority) + 1 >= ADMIN_CSP_MAX)
+		return 1;
+	sbuf_printf(b, " %s", d->authority);
+	return 0;
+}
+
+/* The Content-Security-Policy (see the top) of asset a into b: the page's
+ * names the domains (a store read); the assets' is the same without them
+ * (a browser applies only the document's). */
+static void admin_csp(http_req *r, const struct admin_asset *a, sbuf *b)
+{
+	sbuf_adds(b, ADMIN_CSP_HEAD);
+	if (!a->immutable && r->w && r->w->rs) /* without the store: 'self' alone */
+		svc_domain_list(r->v, r->w->rs, csp_domain_cb, b);
+}
+
 static const struct admin_asset *find(const char *url)
 {
 	for (const struct admin_asset *a = admin_assets; a->url; a++)
@@ -75,7 +114,9 @@ static const struct admin_asset *find(const char *url)
 int page_admin(http_req *r)
 {
 	const struct admin_asset *a;
+	sbuf csp;
 	bool gz;
+	int rc;
 
 	if (strncmp(r->path, ASSETS_PREFIX, sizeof(ASSETS_PREFIX) - 1) == 0) {
 		a = find(r->path);
@@ -87,10 +128,14 @@ int page_admin(http_req *r)
 			return http_reply_not_found(r);
 	}
 	gz = a->gz && accepts_gzip(http_header(r, "Accept-Encoding"));
-	if (http_add_header(r, "Cache-Control",
+	sbuf_init(&csp, ADMIN_CSP_MAX);
+	admin_csp(r, a, &csp);
+	rc = csp.err ? SH_ENOMEM : http_add_header(r, "Content-Security-Policy", csp.p);
+	sbuf_free(&csp);
+	if (rc < 0 ||
+	    http_add_header(r, "Cache-Control",
 	                    a->immutable ? "public, max-age=31536000, immutable" : "no-cache") <
 	        0 ||
-	    http_add_header(r, "Content-Security-Policy", ADMIN_CSP) < 0 ||
 	    http_add_header(r, "Referrer-Policy", "same-origin") < 0 ||
 	    (a->gz && http_add_header(r, "Vary", "Accept-Encoding") < 0) ||
 	    (gz && http_add_header(r, "Content-Encoding", "gzip") < 0))

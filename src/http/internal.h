@@ -388,6 +388,27 @@ void http_record_orphan(http_req *r, int orphan_type);
 bool http_domain_redirect(http_req *r, int kind, int *answered);
 int http_yourls(http_req *r); /* yourls.c: /yourls-api.php */
 
+/* ---- the domain a request is about (hostdomain.c) ------------------------- */
+
+/* ?domain= of a request on one short URL: NULL for the default domain
+ * (absent, empty, DEFAULT; its authority the service knows). */
+const char *http_query_domain(http_req *r);
+/* ?domain= as a filter of a list (DEFAULT or an authority): *one says
+ * whether one was given, *id is its domain. 0; SH_ENOTFOUND when no domain
+ * has that name (*id is then -1, which matches nothing); a store error. */
+int http_query_domain_id(http_req *r, bool *one, int64_t *id);
+/* The domain the request's Host names: its id, 0 for the default domain
+ * and for every unknown host (svc_domain_of_host). */
+int64_t http_host_domain(http_req *r);
+/* The authority of the Host's domain (lower case) into out, or NULL when it
+ * is the default domain. */
+const char *http_host_authority(http_req *r, char out[SH_AUTHORITY_MAX + 1]);
+/* "<scheme>://<the Host's domain>/<code>" (the base URL's for the default). */
+const char *http_host_short_url(http_req *r, const char *code, char *buf, size_t n);
+/* The link of code on the Host's domain, else the default domain's (as a
+ * redirect finds it), as caller who (NULL: anyone) may see it: svc_get. */
+int http_host_link(http_req *r, const svc_caller *who, const char *code, sh_link *out);
+
 /* form.c: parses r's urlencoded or multipart/form-data body (the engine of
  * our own has no libmicrohttpd post processor), calling add for each
  * field's value (off 0, the whole value). */

@@ -9,7 +9,9 @@
  * button, or with the error next to the field it is about. The same
  * endpoint answers JSON to a JSON body ({"url": "..."} -> ShortUrl), for
  * scripts. Anonymous creation is on unless SHORTY_ANONYMOUS_CREATE=false,
- * and rate-limited per client address (429 with Retry-After).
+ * and rate-limited per client address (429 with Retry-After). On the Host
+ * of another domain (one shorty has links or redirects on), the page makes
+ * the link on that domain; an unknown Host is the default domain.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,6 +109,8 @@ typedef struct shorten_job {
 	json_t *body; /* keeps the JSON strings alive */
 	char *url;    /* or the form's URL */
 	char *code;   /* and its custom code */
+	/* the Host's domain (create.domain) */
+	char domain[SH_AUTHORITY_MAX + 1];
 	bool json;
 } shorten_job;
 
@@ -166,7 +170,7 @@ static int shorten_page(http_req *r, int status, const char *field, const char *
 #define SET(nm, val, ln) (v[n++] = (tpl_value){(nm), (val), (ln)})
 #define SETS(nm, val) SET((nm), (val), strlen(val))
 	if (l) {
-		svc_short_url(r->v, l->code, shortu, sizeof(shortu));
+		svc_link_short_url(r->v, l, shortu, sizeof(shortu));
 		snprintf(qr, sizeof(qr), "/%s/qr-code", l->code);
 		SETS("short", shortu);
 		SETS("long", l->url);
@@ -226,7 +230,7 @@ static json_t *public_link_json(const svc *v, const sh_link *l)
 	char su[CODE_MAX + 600];
 
 	return json_pack("{s:s, s:s, s:s}", "shortCode", l->code, "shortUrl",
-	                 svc_short_url(v, l->code, su, sizeof su), "longUrl", l->url ? l->url : "");
+	                 svc_link_short_url(v, l, su, sizeof su), "longUrl", l->url ? l->url : "");
 }
 
 static int shorten_reply(http_req *r, int rc)
@@ -347,6 +351,8 @@ int page_shorten(http_req *r)
 	j->json = json;
 	svc_unit_init(&j->u, SVC_UNIT_CREATE);
 	j->u.caller.anonymous = true; /* owner SH_OWNER_ANONYMOUS */
+	/* on another domain's Host, the link is that domain's (NULL: the default) */
+	j->u.create.domain = http_host_authority(r, j->domain);
 	if (json) {
 		int answered = 0;
 		json_t *u;

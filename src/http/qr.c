@@ -5,6 +5,10 @@
  * Parameters, as Shlink names them: size (pixels, 50..1000, default 300),
  * format (svg | png), margin (modules, 0..100, default 0), errorCorrection
  * (L, M, Q, H; default L). Anything else is a 400 invalid-data.
+ *
+ * The code is the one of the domain the request's Host names (else the
+ * default domain's, as a redirect finds it); the QR code holds the short
+ * URL on the link's own domain.
  */
 #include <png.h>
 #include <qrencode.h>
@@ -12,7 +16,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "shorty/timeutil.h"
 #include "http/internal.h"
 
 static int bad_param(http_req *r, const char *name, const char *detail)
@@ -126,6 +129,7 @@ int http_qr(http_req *r)
 	QRecLevel level = QR_ECLEVEL_L;
 	bool png = false;
 	char shortu[CODE_MAX + 600];
+	sh_link l;
 	QRcode *q;
 	sbuf b;
 	int rc, ret;
@@ -158,12 +162,17 @@ int http_qr(http_req *r)
 	}
 	if (!r->w->rs)
 		return http_reply_error(r, SH_ESTORE, NULL);
-	rc = svc_resolve(r->v, r->w->rs, r->arg, r->arg_len, r->w->target, sh_now());
+	/* the link the Host's domain has for the code (as its redirect finds
+	 * it), and its short URL on its own domain */
+	memset(&l, 0, sizeof(l));
+	rc = http_host_link(r, NULL, r->arg, &l);
+	if (rc == 0)
+		svc_link_short_url(r->v, &l, shortu, sizeof(shortu));
+	sh_link_clear(&l);
 	if (rc == SH_ENOTFOUND)
 		return http_reply_unknown_code(r);
 	if (rc < 0)
 		return http_reply_error(r, rc, NULL);
-	svc_short_url(r->v, r->arg, shortu, sizeof(shortu));
 	q = QRcode_encodeString(shortu, 0, level, QR_MODE_8, 1);
 	if (!q)
 		return http_reply_error(r, SH_ENOMEM, NULL);

@@ -220,11 +220,6 @@ int http_reply_unknown_blocked(http_req *r)
 	                          NULL);
 }
 
-/* The domain the request's Host names (0: the default one, or unknown). */
-static int64_t request_domain(http_req *r)
-{
-	return svc_domain_of_host(r->v, r->w->rs, http_header(r, "Host"));
-}
 
 bool http_domain_redirect(http_req *r, int kind, int *answered)
 {
@@ -233,7 +228,7 @@ bool http_domain_redirect(http_req *r, int kind, int *answered)
 
 	if (!r->w || (r->meth != HTTP_GET && r->meth != HTTP_HEAD))
 		return false;
-	u = svc_domain_redirect(r->v, r->w->rs, request_domain(r), kind, url, sizeof(url));
+	u = svc_domain_redirect(r->v, r->w->rs, http_host_domain(r), kind, url, sizeof(url));
 	if (!u)
 		return false;
 	if (http_add_header(r, "Location", u) < 0)
@@ -269,7 +264,7 @@ int http_redirect(http_req *r)
 	/* without a reader connection (the store cannot be reached) the
 	 * cache still answers what it holds: svc_resolve takes a NULL store */
 	now = sh_now();
-	rc = svc_resolve_on(r->v, w->rs, request_domain(r), r->arg, r->arg_len, t, now);
+	rc = svc_resolve_on(r->v, w->rs, http_host_domain(r), r->arg, r->arg_len, t, now);
 	if (rc == SH_ENOTFOUND) {
 		int answered = 0;
 		if (r->meth == HTTP_GET)
@@ -341,7 +336,7 @@ int http_track(http_req *r)
 	if (!r->w->rs)
 		return http_reply_error(r, SH_ESTORE, NULL);
 	now = sh_now();
-	rc = svc_resolve_on(r->v, r->w->rs, request_domain(r), r->arg, r->arg_len, r->w->target,
+	rc = svc_resolve_on(r->v, r->w->rs, http_host_domain(r), r->arg, r->arg_len, r->w->target,
 	                    now);
 	if (rc == SH_ENOTFOUND)
 		return http_reply_unknown_code(r);
@@ -369,12 +364,12 @@ static int preview(http_req *r)
 	if (!r->w->rs)
 		return http_reply_error(r, SH_ESTORE, NULL);
 	memset(&l, 0, sizeof(l));
-	rc = svc_get(r->v, r->w->rs, r->arg, NULL, &l);
+	rc = http_host_link(r, NULL, r->arg, &l); /* the Host's domain, as the redirect */
 	if (rc == SH_ENOTFOUND)
 		return http_reply_unknown_code(r);
 	if (rc < 0)
 		return http_reply_error(r, rc, NULL);
-	svc_short_url(r->v, l.code, shortu, sizeof(shortu));
+	svc_link_short_url(r->v, &l, shortu, sizeof(shortu));
 	sbuf_init(&b, 256 * 1024);
 	sbuf_adds(&b, "<!doctype html><html lang=en><meta charset=utf-8>"
 	              "<meta name=viewport content=\"width=device-width\">"

@@ -84,15 +84,6 @@ static int forbidden(http_req *r, const char *detail)
 	return http_reply_problem(r, 403, NULL, "Forbidden", detail, NULL);
 }
 
-/* The `domain` a request on one short URL names (?domain=): NULL for the
- * default one (absent, empty, DEFAULT or its authority: the service knows). */
-static const char *query_domain(http_req *r)
-{
-	const char *d = http_query(r, "domain");
-
-	return d && *d && strcmp(d, "DEFAULT") != 0 ? d : NULL;
-}
-
 /* Shlink's 404 for a short URL, naming the domain when one was asked for. */
 static int short_url_not_found(http_req *r, const char *domain)
 {
@@ -109,7 +100,7 @@ static int short_url_not_found(http_req *r, const char *domain)
 /* The link of the request's code on its ?domain=, or the answer (*answered). */
 static int get_link(http_req *r, sh_link *l, int *answered)
 {
-	const char *domain = query_domain(r);
+	const char *domain = http_query_domain(r);
 	sh_err e = {0};
 	int rc;
 
@@ -692,7 +683,6 @@ static int list_short_urls(http_req *r)
 	sh_list_query q;
 	paging p;
 	struct tag_collect tags = {0}, xtags = {0};
-	const char *domain = http_query(r, "domain");
 	bad_fields bad = {0};
 	struct list_ctx c;
 	int64_t total = 0;
@@ -711,15 +701,8 @@ static int list_short_urls(http_req *r)
 	if (!c.arr)
 		return http_reply_error(r, SH_ENOMEM, NULL);
 	/* one domain: DEFAULT or an authority (one no link is on: none) */
-	rc = 0;
-	if (domain && *domain) {
-		sh_err e = {0};
-		q.one_domain = true;
-		rc = strcmp(domain, "DEFAULT") == 0
-		         ? 0
-		         : svc_domain_id(r->v, r->w->rs, domain, false, &q.domain_id, &e);
-	}
-	if (rc == SH_ENOTFOUND || rc == SH_EINVAL)
+	rc = http_query_domain_id(r, &q.one_domain, &q.domain_id);
+	if (rc == SH_ENOTFOUND)
 		rc = 0; /* no such domain: no links */
 	else if (rc == 0)
 		rc = svc_list(r->v, r->w->rs, &r->caller, &q, list_cb, &c, &total);
@@ -840,7 +823,7 @@ int rest_short_url(http_req *r)
 		return http_reply_error(r, SH_ENOMEM, NULL);
 	memcpy(j->u.code, r->arg, r->arg_len + 1);
 	j->u.caller = r->caller;
-	j->u.domain = query_domain(r); /* MHD keeps it for the request's life */
+	j->u.domain = http_query_domain(r); /* MHD keeps it for the request's life */
 	if (r->meth == HTTP_PATCH) {
 		j->body = http_body_json(r, &answered);
 		if (!j->body)
@@ -1086,15 +1069,9 @@ static int reply_visits(http_req *r, sh_visit_query *q, const char *redirect_url
 		return answered;
 	/* ?domain= on the lists of many links' visits (tag, non-orphan): only
 	 * the visits of that domain's links; a domain no link is on has none */
-	if (!q->one_domain && q->link_id == 0 && q->orphan == 0 && http_query(r, "domain")) {
-		const char *d = http_query(r, "domain");
-		sh_err e = {0};
-		q->one_domain = true;
-		rc = strcmp(d, "DEFAULT") == 0 ? 0
-		                               : svc_domain_id(r->v, r->w->rs, d, false, &q->domain_id, &e);
-		if (rc == SH_ENOTFOUND || rc == SH_EINVAL)
-			q->domain_id = -1;
-		else if (rc < 0)
+	if (!q->one_domain && q->link_id == 0 && q->orphan == 0) {
+		rc = http_query_domain_id(r, &q->one_domain, &q->domain_id);
+		if (rc < 0 && rc != SH_ENOTFOUND)
 			return http_reply_error(r, rc, NULL);
 	}
 	/* as Shlink: every visit unless a page size is asked for */

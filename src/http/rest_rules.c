@@ -41,14 +41,6 @@ static int reply_rules(http_req *r, const sh_link *l, const rules_set *rs)
 	return http_reply_json(r, 200, rules_answer(rs, l->url));
 }
 
-/* The short URL's ?domain= (NULL, DEFAULT: the default one), as rest.c. */
-static const char *rules_domain(http_req *r)
-{
-	const char *d = http_query(r, "domain");
-
-	return d && *d && strcmp(d, "DEFAULT") != 0 ? d : NULL;
-}
-
 static int set_reply(http_req *r, int rc)
 {
 	rules_job *j = r->ud;
@@ -65,7 +57,7 @@ static int get_rules(http_req *r)
 	sh_err err = {0};
 	int rc, ret;
 
-	rc = svc_rules_get_on(r->v, r->w->rs, rules_domain(r), r->arg, &r->caller, &l, &rs, &err);
+	rc = svc_rules_get_on(r->v, r->w->rs, http_query_domain(r), r->arg, &r->caller, &l, &rs, &err);
 	if (rc < 0)
 		return http_reply_error(r, rc == SH_EINVAL ? SH_ESTORE : rc, &err);
 	ret = reply_rules(r, &l, rs);
@@ -100,7 +92,7 @@ static int set_rules(http_req *r)
 		return http_reply_error(r, rc, &j->u.err);
 	memcpy(j->u.code, r->arg, r->arg_len + 1);
 	j->u.caller = r->caller;
-	j->u.domain = rules_domain(r); /* MHD keeps it for the request's life */
+	j->u.domain = http_query_domain(r); /* MHD keeps it for the request's life */
 	j->u.rules = j->rs;
 	return http_defer(r, &j->u, set_reply);
 }

@@ -62,6 +62,11 @@
  *     answer has no "links" (as YOURLS: intval('') is 0).
  *   - version reports YOURLS_API_VERSION below; db_version is shorty's
  *     schema version.
+ *   - domains (YOURLS has one): on the Host of another domain of shorty's,
+ *     shorturl makes the link on that domain, expand and url-stats find the
+ *     code there (else the default domain's, as a redirect does), and every
+ *     shorturl in an answer is the link's on its own domain. stats and
+ *     db-stats count every link the caller may see, on every domain.
  *
  * Writes (shorturl) run on the writer thread through http_defer; reads use
  * this worker's read-only connection.
@@ -100,6 +105,8 @@ typedef struct yjob {
 	yauth who;
 	char *url, *keyword, *title;
 	char ip[HTTP_IP_MAX];
+	/* the Host's domain (create.domain) */
+	char domain[SH_AUTHORITY_MAX + 1];
 	int64_t now;
 } yjob;
 
@@ -146,26 +153,39 @@ static void trim_long(const char *s, char *out, size_t outsz)
 		snprintf(out, outsz, "%.*s%s", (int)cut, s, TRIM_APPEND);
 }
 
-/* The keyword from `shorturl`: "abc" or "<base-url>/abc" (either scheme),
- * then only the characters a code may hold (yourls_sanitize_keyword). */
+/* p past base ("<scheme>://<authority>/", either scheme: a proxy in front
+ * may have the other), or NULL when p does not start with it. */
+static const char *past_base(const char *p, const char *base)
+{
+	const char *b = strstr(base, "://"), *pb;
+	size_t blen = strlen(base);
+
+	if (strncmp(p, base, blen) == 0)
+		return p + blen;
+	pb = strstr(p, "://");
+	if (b && pb && strncmp(pb, b, strlen(b)) == 0 &&
+	    (strncmp(p, "http://", 7) == 0 || strncmp(p, "https://", 8) == 0))
+		return pb + strlen(b);
+	return NULL;
+}
+
+/* The keyword from `shorturl`: "abc" or "<base-url>/abc" (either scheme; the
+ * base URL of the Host's domain or the default one's), then only the
+ * characters a code may hold (yourls_sanitize_keyword). */
 static void keyword_of(http_req *r, const char *in, char *out, size_t outsz)
 {
 	char base[512];
-	const char *p = in ? in : "", *b, *pb;
-	size_t n = 0, blen;
+	const char *p = in ? in : "", *q;
+	size_t n = 0;
 
-	svc_short_url(r->v, "", base, sizeof base); /* "<base>/" */
-	b = strstr(base, "://");
-	blen = strlen(base);
-	if (strncmp(p, base, blen) == 0) {
-		p += blen;
-	} else if (b) {
-		/* the same base with the other scheme (a proxy in front) */
-		pb = strstr(p, "://");
-		if (pb && strncmp(pb, b, strlen(b)) == 0 &&
-		    (strncmp(p, "http://", 7) == 0 || strncmp(p, "https://", 8) == 0))
-			p = pb + strlen(b);
+	http_host_short_url(r, "", base, sizeof base); /* "<base>/" */
+	q = past_base(p, base);
+	if (!q) {
+		svc_short_url(r->v, "", base, sizeof base);
+		q = past_base(p, base);
 	}
+	if (q)
+		p = q;
 	for (; *p && n + 1 < outsz && n < CODE_MAX; p++) {
 		char c = *p;
 		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -560,7 +580,7 @@ static json_t *link_stats(http_req *r, const sh_link *l)
 
 	if (!o)
 		return NULL;
-	svc_short_url(r->v, l->code, su, sizeof su);
+	svc_link_short_url(r->v, l, su, sizeof su);
 	ydate(l->created_at, date);
 	jset(o, "shorturl", jstr(su));
 	jset(o, "url", jstr(l->url));
@@ -615,7 +635,7 @@ static int yjob_reply(http_req *r, int rc)
 	json_t *doc, *u;
 
 	if (rc == 0 && l->url) {
-		svc_short_url(r->v, l->code, su, sizeof su);
+		svc_link_short_url(r->v, l, su, sizeof su);
 		ydate(j->u.existed ? l->created_at : j->now, date);
 		trim_long(l->url, trimmed, sizeof trimmed);
 		if (j->u.existed) {
@@ -742,6 +762,7 @@ static int act_shorturl(http_req *r, int fmt, const yauth *who)
 	j->u.create.url = j->url;
 	j->u.create.custom_code = j->keyword;
 	j->u.create.title = j->title;
+	j->u.create.domain = http_host_authority(r, j->domain); /* NULL: the default */
 	j->u.caller = j->who;
 	j->u.create.now = j->now;
 	r->ud = j;
@@ -751,7 +772,8 @@ static int act_shorturl(http_req *r, int fmt, const yauth *who)
 
 /* ---- expand, url-stats ------------------------------------------------------ */
 
-/* The link named by `shorturl`, as the caller may see it. 0, SH_ENOTFOUND
+/* The link named by `shorturl`, as the caller may see it: on the Host's
+ * domain, else the default one's (as a redirect finds it). 0, SH_ENOTFOUND
  * or a store error. */
 static int find_link(http_req *r, const yauth *who, char kw[CODE_MAX + 1], sh_link *l)
 {
@@ -760,7 +782,7 @@ static int find_link(http_req *r, const yauth *who, char kw[CODE_MAX + 1], sh_li
 		return SH_ENOTFOUND;
 	if (!r->w || !r->w->rs)
 		return SH_ESTORE;
-	return svc_get(r->v, r->w->rs, kw, who, l);
+	return http_host_link(r, who, kw, l);
 }
 
 static int act_expand(http_req *r, int fmt, const yauth *who)
@@ -787,7 +809,7 @@ static int act_expand(http_req *r, int fmt, const yauth *who)
 		jset(doc, "errorCode", jstr("404"));
 		return yreply(r, fmt, doc, "not found");
 	}
-	svc_short_url(r->v, l.code, su, sizeof su);
+	svc_link_short_url(r->v, &l, su, sizeof su);
 	jset(doc, "keyword", jstr(l.code));
 	jset(doc, "shorturl", jstr(su));
 	jset(doc, "longurl", jstr(l.url));

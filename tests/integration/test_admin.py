@@ -9,13 +9,14 @@ import re
 
 import requests
 
-from httpfix import srv  # noqa: F401
+from httpfix import Server, srv  # noqa: F401
 
 BUILD = os.environ.get("SHORTY_BUILD", "")
 OUT = os.path.join(BUILD, "admin")
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-       "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; "
-       "frame-ancestors 'none'")
+CSP = ("default-src 'none'; script-src 'self'; "
+       "style-src 'self' 'sha256-/6bgAn6kQFTFl0NDjh76WiaknWT5TlBnLlVSsSxdKY8='; "
+       "img-src 'self' data: blob:; font-src 'self'; base-uri 'none'; form-action 'self'; "
+       "frame-ancestors 'none'; connect-src 'self'")
 
 
 def built(name):
@@ -135,3 +136,22 @@ def test_admin_is_not_a_link_code(srv):
     r = srv.api("POST", "/short-urls", json={"longUrl": "https://example.com/", "customSlug": "admin"})
     assert r.status_code == 400
     assert srv.get("/admin").status_code == 200
+
+
+def test_csp_lets_the_page_reach_the_other_domains():
+    """The component's domain list asks each domain's /rest/health (the same
+    server under another name): the page's connect-src names every domain
+    a link or a redirect named; the assets' policy is the plain one."""
+    s = Server()
+    s.start()
+    try:
+        s.create("https://example.com/a", domain="second.test:8443")
+        r = s.api("PATCH", "/domains/redirects",
+                  json={"domain": "third.test", "baseUrlRedirect": "https://example.com/"})
+        assert r.status_code == 200, r.text
+        r = plain(s, "/admin/overview")
+        assert r.headers["Content-Security-Policy"] == CSP + " second.test:8443 third.test"
+        js = [a for a in assets() if a.endswith(".js")][0]
+        assert plain(s, "/admin/assets/" + js).headers["Content-Security-Policy"] == CSP
+    finally:
+        s.close()

@@ -10,6 +10,9 @@
 #   TEST_FILE  the .mjs to run, given SHORTY_URL and SHORTY_KEY (an admin
 #              key) in its environment, plus whatever the caller exported
 #
+#   NODE_SUITE_SERVE_OPTS (environment, optional): more global options for
+#              `shorty serve` (split on spaces), e.g. --geoip-db FILE
+#
 # Starts shorty on a free 127.0.0.1 port with a temp SQLite store, runs the
 # test (120 s at most), stops shorty with SIGTERM (it must exit 0 and its log
 # must hold no sanitizer report), prints the test's output and ends with
@@ -61,7 +64,7 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 	fail "no free port"
 URL="http://127.0.0.1:$PORT"
 # shellcheck disable=SC2086
-env $SCRUB "$BIN" --db "$DB" serve --listen "127.0.0.1:$PORT" --threads 2 --base-url "$URL" \
+env $SCRUB "$BIN" --db "$DB" ${NODE_SUITE_SERVE_OPTS:-} serve --listen "127.0.0.1:$PORT" --threads 2 --base-url "$URL" \
 	>"$TMP/serve.log" 2>&1 &
 PID=$!
 
