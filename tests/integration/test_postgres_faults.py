@@ -147,7 +147,16 @@ def test_crash_under_create_load(cluster):
                 for trial in range(TRIALS):
                     time.sleep(1.5 if trial == 0 else random.uniform(0.3, 1.0))
                     if trial:  # a new hot link each trial (an entry lives 60 s)
-                        hot = servers[0].create(f"https://hot.example/{trial}")["shortCode"]
+                        made = {}
+
+                        def make_hot(trial=trial, made=made):
+                            made["r"] = servers[0].api(
+                                "POST", "/short-urls",
+                                json={"longUrl": f"https://hot.example/{trial}"})
+                            return made["r"].status_code == 200
+                        assert until(make_hot, RECOVERY_BOUND) is not None, \
+                            (trial, made["r"].text, servers[0].logtext()[-3000:])
+                        hot = made["r"].json()["shortCode"]
                         for s in servers:
                             assert until(lambda s=s: s.get("/" + hot).status_code == 302,
                                          2) is not None
