@@ -34,8 +34,9 @@ test: asan release
 	@$(PY) scripts/run-tests build/asan
 
 # The long crash and fault runs (docs/reliability.md): kill -9 under 64
-# creators and during an import, FAULT_TRIALS times each (default 100), the
-# fault-injection tests and the allocation-failure loop. Figures go to
+# creators and during an import, PostgreSQL killed under create load
+# (pg_ctl stop -m immediate, two instances), FAULT_TRIALS times each
+# (default 100), the fault-injection tests and the allocation-failure loop. Figures go to
 # $(FAULT_BUILD)/faults-report.jsonl, one JSON line per test.
 FAULT_TRIALS ?= 100
 FAULT_BUILD ?= build/asan
@@ -44,7 +45,8 @@ test-faults: asan
 	@SHORTY_BIN=$(CURDIR)/$(FAULT_BUILD)/shorty SHORTY_BUILD=$(CURDIR)/$(FAULT_BUILD) \
 	  SHORTY_CRASH_TRIALS=$(FAULT_TRIALS) SHORTY_CRASH_REPORT=$(CURDIR)/$(FAULT_BUILD)/faults-report.jsonl \
 	  ASAN_OPTIONS=detect_leaks=1 $(PY) -m pytest -q -p no:cacheprovider \
-	  tests/integration/test_crash.py tests/integration/test_faults.py
+	  tests/integration/test_crash.py tests/integration/test_faults.py \
+	  tests/integration/test_postgres_faults.py
 	@CMOCKA_MESSAGE_OUTPUT=stdout ASAN_OPTIONS=detect_leaks=1 $(FAULT_BUILD)/test_alloc_fail
 	@SHORTY_FULL=1 SHORTY_BIN=$(CURDIR)/$(FAULT_BUILD)/shorty ASAN_OPTIONS=detect_leaks=1 \
 	  $(PY) -m pytest -q -s -p no:cacheprovider tests/integration/test_slow_clients.py

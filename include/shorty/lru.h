@@ -53,8 +53,15 @@ int lru_put_negative(lru *c, const void *key, size_t klen, int64_t now_ms,
 /* Removes key (positive or negative). */
 void lru_del(lru *c, const void *key, size_t klen);
 
+/* Removes key only if its entry is negative: a create makes "does not
+ * exist" wrong, but not an entry that was read after it. */
+void lru_del_negative(lru *c, const void *key, size_t klen);
+
 /* Removes everything. */
 void lru_clear(lru *c);
+
+/* Removes every negative entry (the positive ones stay). */
+void lru_clear_negative(lru *c);
 
 /* Totals over all shards (each shard locked in turn). */
 void lru_get_stats(lru *c, lru_stats *out);

@@ -238,6 +238,15 @@ int svc_store_open(store **out, const char *url, const sh_config *cfg, int mode,
 /* Creates or upgrades the schema (store_migrate). */
 int svc_store_migrate(store *s, sh_err *err);
 void svc_store_close(store *s);
+
+/* Copies every row of src (the store v runs on) into dst, which must hold
+ * no link, API key, domain or visit (else SH_ETAKEN, nothing written):
+ * codes, ids, keys, domains, rules, tags, counts, the visit log and the
+ * settings (the secret that keys the codes) as they are, in ONE
+ * transaction of dst (all or nothing), then dst's id sequences set above
+ * every copied id. rows[COPY_*] (may be NULL) gets the rows copied per
+ * table. Run it with no instance writing either store. */
+int svc_copy(svc *v, store *src, store *dst, int64_t rows[COPY_NTABLES], sh_err *err);
 /* A URL every connection of this process can open to reach url's data
  * (memory: gets a name); malloc'ed, NULL when out of memory. */
 char *svc_store_url_shared(const char *url);

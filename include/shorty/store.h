@@ -258,6 +258,45 @@ typedef struct store store;
 /* The backend interface. iVersion lets later members be added. Every
  * member returns 0 or a negative SH_E* code; the backend fills err with a
  * user-facing sentence where it has one. */
+/* Copying a whole store to another (`shorty copy`, service/copy.c): the
+ * data as a few logical tables whose columns are the same in every
+ * backend, in this order (sh_copy_tables[] in store.c names them and
+ * types each column: 'i' integer, 't' text, 'b' bytes). A backend reads
+ * and writes its own tables under these: counters that it keeps in
+ * several rows are summed, indexes it derives are rebuilt by copy_finish. */
+enum sh_copy_table {
+	COPY_META,    /* key, value (every setting but the backend's own marks) */
+	COPY_DOMAINS, /* id, authority, base_url_redirect, regular_404_redirect,
+	                 invalid_short_url_redirect */
+	COPY_KEYS,    /* id, name, role, hash, prefix, created_at, revoked_at */
+	COPY_LINKS,   /* id, code_kind, url, url_hash, title, created_at, updated_at,
+	                 valid_since, expires_at, max_visits, redirect_status,
+	                 forward_query, crawlable, disabled, owner_key_id,
+	                 redirect_rules, domain_id, dedupe */
+	COPY_CODES,   /* domain_id, code, link_id, generated (1: a counter code,
+	                 which only PostgreSQL keeps as a row) */
+	COPY_TAGS,    /* link_id, tag */
+	COPY_COUNTS,  /* link_id, visits, bots */
+	COPY_VISITS,  /* id, link_id, ts, kind, orphan_type, referer, user_agent,
+	                 visited_url, ip, location */
+	COPY_TOTALS,  /* kind, total, bots */
+	COPY_NTABLES
+};
+#define SH_COPY_COLS_MAX 18
+enum { SH_CELL_NULL = 0, SH_CELL_INT, SH_CELL_TEXT, SH_CELL_BLOB };
+typedef struct sh_cell {
+	int type;      /* SH_CELL_* */
+	int64_t i;     /* INT */
+	const char *s; /* TEXT (NUL-terminated too) or BLOB: n bytes */
+	size_t n;
+} sh_cell;
+typedef struct sh_copy_def {
+	const char *name;  /* for messages */
+	const char *types; /* one letter per column: i, t or b */
+} sh_copy_def;
+extern const sh_copy_def sh_copy_tables[COPY_NTABLES];
+typedef int (*sh_row_cb)(const sh_cell *row, int ncols, void *ud); /* non-zero stops */
+
 typedef struct store_ops {
 	int iVersion;               /* 1 */
 	const char *name;           /* "sqlite", "memory", "postgres" */
@@ -307,6 +346,11 @@ typedef struct store_ops {
 	int (*link_find_match)(store *s, const sh_link_match *m, sh_link *out); /* Shlink's
 	                     findIfExists (sh_link_match); SH_ENOTFOUND */
 	int (*link_update)(store *s, const sh_link *l);  /* all fields and tags by id */
+	/* on: link id claims its (domain, owner, url_hash) for deduplication,
+	 * SH_ETAKEN when another link holds that claim (the database's unique
+	 * key: two instances deduplicating the same URL cannot both create);
+	 * off: gives the claim up (an edited link) */
+	int (*link_dedupe)(store *s, int64_t id, bool on);
 	int (*link_delete)(store *s, int64_t id);        /* with its codes, tags, visits */
 	int (*link_list)(store *s, const sh_list_query *q, sh_link_cb cb, void *ud,
 	                 int64_t *total /* may be NULL: matching rows, ignoring limit/offset */);
@@ -352,6 +396,16 @@ typedef struct store_ops {
 	 * current transaction commits, or at once outside one. A no-op where
 	 * no other process keeps a cache of the store (SQLite). */
 	int (*notify)(store *s, const char *msg);
+
+	/* copying a whole store (sh_copy_table above): every row of a table,
+	 * in key order; one row in (inside the caller's transaction); the rows
+	 * of links, keys, domains and visits there are (0: empty); after the
+	 * last row: the id sequences above every copied id and the derived
+	 * indexes rebuilt */
+	int (*copy_rows)(store *s, int table, sh_row_cb cb, void *ud);
+	int (*copy_put)(store *s, int table, const sh_cell *row);
+	int (*copy_count)(store *s, int64_t *rows);
+	int (*copy_finish)(store *s);
 } store_ops;
 
 /* The base every backend's handle starts with. */
@@ -439,6 +493,7 @@ int store_domain_add(store *s, const char *authority, int64_t *id);
 int store_domain_set_redirects(store *s, const sh_domain *d);
 int store_link_find_match(store *s, const sh_link_match *m, sh_link *out);
 int store_link_update(store *s, const sh_link *l);
+int store_link_dedupe(store *s, int64_t id, bool on);
 int store_link_delete(store *s, int64_t id);
 int store_link_list(store *s, const sh_list_query *q, sh_link_cb cb, void *ud,
                     int64_t *total);
@@ -460,6 +515,10 @@ int store_key_revoke(store *s, int64_t id, int64_t when);
 int store_key_count(store *s, int64_t *n);
 
 int store_notify(store *s, const char *msg);
+int store_copy_rows(store *s, int table, sh_row_cb cb, void *ud);
+int store_copy_put(store *s, int table, const sh_cell *row);
+int store_copy_count(store *s, int64_t *rows);
+int store_copy_finish(store *s);
 
 /*
  * The feed of changes committed by every instance on a shared store

@@ -363,7 +363,7 @@ int lru_put_negative(lru *c, const void *key, size_t klen, int64_t now_ms, int64
 	return lru_insert(c, key, klen, NULL, 0, true, now_ms, ttl_ms);
 }
 
-void lru_del(lru *c, const void *key, size_t klen)
+static void lru_del_if(lru *c, const void *key, size_t klen, bool negative_only)
 {
 	uint64_t h = lru_hash(c->seed, key, klen);
 	struct lru_shard *sh = lru_shard_of(c, h);
@@ -371,10 +371,43 @@ void lru_del(lru *c, const void *key, size_t klen)
 
 	pthread_mutex_lock(&sh->mu);
 	e = lru_find(sh, h, key, klen, &p);
+	if (e && negative_only && !e->negative)
+		e = NULL;
 	if (e)
 		lru_remove_at(sh, p);
 	pthread_mutex_unlock(&sh->mu);
 	free(e);
+}
+
+void lru_del(lru *c, const void *key, size_t klen)
+{
+	lru_del_if(c, key, klen, false);
+}
+
+void lru_del_negative(lru *c, const void *key, size_t klen)
+{
+	lru_del_if(c, key, klen, true);
+}
+
+void lru_clear_negative(lru *c)
+{
+	for (unsigned i = 0; i < c->nshards; i++) {
+		struct lru_shard *sh = &c->shards[i];
+		struct lru_link *l, *next, *gone = NULL;
+
+		pthread_mutex_lock(&sh->mu);
+		for (l = sh->head.next; l != &sh->head; l = next) {
+			struct lru_entry *e = (struct lru_entry *)l;
+			next = l->next;
+			if (!e->negative)
+				continue;
+			lru_remove(sh, e);
+			l->next = gone; /* unlinked: its link chains the ones to free */
+			gone = l;
+		}
+		pthread_mutex_unlock(&sh->mu);
+		lru_free_list(gone, NULL);
+	}
 }
 
 void lru_clear(lru *c)

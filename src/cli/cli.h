@@ -42,6 +42,7 @@ enum cli_needs {
 	CLI_OPEN_EXISTING,    /* an existing, migrated store + service + writer */
 	CLI_OPEN_CREATE,      /* store created if missing and migrated + service + writer */
 	CLI_OPEN_MIGRATE,     /* store created if missing and migrated, no service (migrate) */
+	CLI_OPEN_SELF,        /* the handler opens its stores (copy), quiet as the others */
 };
 
 struct cli;
@@ -74,6 +75,11 @@ typedef struct cli {
 	svc *sv;
 	svc_writer *wr; /* with sv: every write goes through it (cli_write) */
 } cli;
+
+/* Opens the store at db (c->cfg's options): with write, created if
+ * missing and migrated; else it must exist at the current schema. Reports
+ * a failure (one line) and returns its exit status, or 0. */
+int cli_open_store(cli *c, const char *db, bool write, store **out);
 
 /* Runs one unit of work through the service's writer, now, in a
  * transaction of its own. Returns u->rc. */
@@ -124,6 +130,7 @@ int cmd_export(cli *c);
 int cmd_key_create(cli *c);
 int cmd_key_list(cli *c);
 int cmd_key_revoke(cli *c);
+int cmd_copy(cli *c);
 
 /* ---- CSV (csv.c): RFC 4180, bounded ---------------------------------- */
 

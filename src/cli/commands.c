@@ -90,6 +90,13 @@ static const cli_opt serve_opts[] = {
     {NULL, NULL, false, NULL},
 };
 
+static const cli_opt copy_opts[] = {
+    {"from", "STORE", false, "the store to copy: a SQLite path or sqlite:PATH, or postgres://..."},
+    {"to", "STORE", false, "the new store: created and migrated if missing; must hold no link, "
+     "key, domain or visit"},
+    {NULL, NULL, false, NULL},
+};
+
 static const cli_cmd cli_cmds[] = {
     {"serve", "serve [--listen ADDR:PORT] [--threads N] [--base-url URL]",
      "run the HTTP service (REST API, redirects, web page)", 0, 0, serve_opts, CLI_OPEN_NOTHING,
@@ -122,6 +129,10 @@ static const cli_cmd cli_cmds[] = {
      CLI_OPEN_EXISTING, cmd_key_revoke},
     {"migrate", "migrate", "create the store if needed and apply schema migrations", 0, 0, NULL,
      CLI_OPEN_MIGRATE, cmd_migrate},
+    {"copy", "copy --from STORE --to STORE",
+     "copy a whole store (links, codes, keys, domains, visits) into a new, empty one, "
+     "all or nothing: SQLite to PostgreSQL and back", 0, 0, copy_opts, CLI_OPEN_SELF,
+     cmd_copy},
     {NULL, NULL, NULL, 0, 0, NULL, 0, NULL},
 };
 
@@ -600,32 +611,32 @@ static int no_store(const char *db)
 	                 svc_store_locate(db, where, sizeof where, &exists) == 0 ? where : db);
 }
 
-static int open_store(cli *c, bool write)
+int cli_open_store(cli *c, const char *db, bool write, store **out)
 {
 	sh_err err = {0};
 	char where[4096];
 	bool exists = true;
 	int rc, cur = 0, latest = 0;
 
-	if (!write && svc_store_locate(c->cfg.db, where, sizeof where, &exists) == 0 && !exists)
-		return no_store(c->cfg.db);
-	rc = svc_store_open(&c->st, c->cfg.db, &c->cfg,
-	                    write ? SVC_STORE_CREATE : SVC_STORE_EXISTING, &err);
+	*out = NULL;
+	if (!write && svc_store_locate(db, where, sizeof where, &exists) == 0 && !exists)
+		return no_store(db);
+	rc = svc_store_open(out, db, &c->cfg, write ? SVC_STORE_CREATE : SVC_STORE_EXISTING, &err);
 	if (rc) {
-		c->st = NULL;
+		*out = NULL;
 		return cli_report(rc, &err, "cannot open the store");
 	}
 	if (write) {
-		rc = svc_store_migrate(c->st, &err);
+		rc = svc_store_migrate(*out, &err);
 		if (rc)
 			return cli_report(rc, &err, "cannot migrate the store");
 		return 0;
 	}
-	rc = svc_store_schema(c->st, &cur, &latest);
+	rc = svc_store_schema(*out, &cur, &latest);
 	if (rc)
-		return cli_report(rc, &c->st->last_err, "cannot read the store's schema version");
+		return cli_report(rc, &(*out)->last_err, "cannot read the store's schema version");
 	if (cur == 0)
-		return no_store(c->cfg.db);
+		return no_store(db);
 	if (cur < latest)
 		return cli_error(CLI_FAIL,
 		                 "the store is at schema version %d and this shorty "
@@ -647,11 +658,13 @@ static int open_all(cli *c)
 	switch (c->cmd->needs) {
 	case CLI_OPEN_NOTHING:
 		return 0;
+	case CLI_OPEN_SELF:
+		return 0;
 	case CLI_OPEN_MIGRATE:
-		return open_store(c, true);
+		return cli_open_store(c, c->cfg.db, true, &c->st);
 	case CLI_OPEN_EXISTING:
 	case CLI_OPEN_CREATE:
-		rc = open_store(c, c->cmd->needs == CLI_OPEN_CREATE);
+		rc = cli_open_store(c, c->cfg.db, c->cmd->needs == CLI_OPEN_CREATE, &c->st);
 		if (rc)
 			return rc;
 		rc = svc_open(&c->sv, &c->cfg, c->st, &err);

@@ -328,6 +328,32 @@ static int find_matching(svc *v, store *s, const svc_create_req *req, const sh_l
 	return rc;
 }
 
+/* A deduplicating create claims its URL under the database's unique key
+ * (store_link_dedupe), which two instances shortening the same URL at once
+ * cannot both hold. When another link holds it, ours is taken back and that
+ * link, if it still serves plainly (store_link_find_dup), is the answer
+ * (*found); if not (its URL only shares the hash, or it was changed), ours
+ * is made again, unclaimed. */
+static int claim_dedupe(svc *v, store *s, const sh_link *l, sh_link *found, bool *have_found)
+{
+	int rc = store_link_dedupe(s, l->id, true);
+
+	if (rc != SH_ETAKEN)
+		return rc;
+	if ((rc = store_link_delete(s, l->id)))
+		return rc;
+	rc = store_link_find_dup_in(s, l->domain_id, l->url_hash, l->url, l->owner_key_id, found);
+	if (rc == 0 && found->valid_since == 0) {
+		svc__fill_code(v, found);
+		*have_found = true;
+		return 0;
+	}
+	sh_link_clear(found);
+	if (rc && rc != SH_ENOTFOUND)
+		return rc;
+	return store_link_insert(s, l);
+}
+
 int svc_shorten(svc *v, store *s, const svc_create_req *req, sh_link *out, bool *existed,
                 sh_err *err)
 {
@@ -441,6 +467,8 @@ pick:
 		           l.code);
 		goto out;
 	}
+	if (rc == 0 && dedupe)
+		rc = claim_dedupe(v, s, &l, &found, &have_found);
 	if (rc) {
 		svc__store_err(s, rc, err);
 		goto out;

@@ -114,7 +114,11 @@ int svc_update(svc *v, store *s, const char *code, const svc_update_req *req, sh
 	if (rc)
 		goto out;
 	l.updated_at = req->now ? req->now : sh_now();
-	rc = store_link_update(s, &l);
+	/* an edited link is no longer what a deduplicating create made: its
+	 * claim would stand in the way of its new URL's (claim_dedupe) */
+	rc = store_link_dedupe(s, l.id, false);
+	if (rc == 0)
+		rc = store_link_update(s, &l);
 	if (rc) {
 		if (rc == SH_ENOTFOUND)
 			svc__not_found(code, err);

@@ -11,8 +11,11 @@
  * past the heartbeat's deadline) changes would go unseen: the cache is
  * bypassed (redirects read the store; a cached entry answers only when the
  * store cannot, so cached redirects keep answering while PostgreSQL is
- * away) until it listens again, then emptied (what was read meanwhile may
- * predate a change it missed). The TTLs stay as the backstop.
+ * away) until it listens again, then cleared (what was read meanwhile may
+ * predate a change it missed): the negative entries go, the positive ones
+ * stay only for the next outage, answering when the store cannot (a feed
+ * that reconnected once must not leave a later outage with an empty
+ * cache). The TTLs stay as the backstop.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -57,11 +60,16 @@ static void on_msg(const char *msg, void *ud)
 		return;
 	}
 	while (*p) {
+		bool created = *p == SVC_FEED_CREATED;
+		p += created;
 		n = strcspn(p, ",");
 		if (n > 0 && n < SVC_CACHE_KEY_MAX) {
 			memcpy(code, p, n);
 			code[n] = '\0';
-			svc_cache_forget(v, code);
+			if (created) /* what is cached of it was read after */
+				svc__cache_forget_negative(v, code);
+			else
+				svc_cache_forget(v, code);
 		}
 		p += n + (p[n] == ',');
 	}

@@ -47,9 +47,18 @@ struct svc {
 	 * first, and the cache only when the store fails too (store_down) */
 	int cache_bypass;
 	int store_down;
+	/* atomic: bumped by a clear. An entry cached before (its crec.epoch
+	 * older) may miss a change, so it answers only when the store cannot:
+	 * a clear (the feed back after a gap, "*") must not take the cached
+	 * redirects away from the next outage */
+	uint32_t cache_epoch;
 	/* atomic: bumped by every forget of a code hashing to the slot, and
 	 * all of them by a clear (load_record: a forget during a read) */
 	uint64_t forget_gen[FORGET_SLOTS];
+	/* the same for a created code's forget, which only a "no such code"
+	 * read must heed: a link read meanwhile is cached (the redirect that
+	 * read it just after the create must not lose its entry) */
+	uint64_t created_gen[FORGET_SLOTS];
 	/* every tag's count, for the admin's unsearched tag list: counting
 	 * walks every tag name, so it is cached like robots.txt */
 	pthread_mutex_t tags_mu;
@@ -75,7 +84,7 @@ uint64_t svc__url_hash(const svc *v, const char *url);
 /* COUNTER links carry no stored code: derives l's from its id. */
 void svc__fill_code(const svc *v, sh_link *l);
 /* The generation counter of the forget slot that code hashes to. */
-uint64_t *svc__forget_slot(svc *v, const char *code, size_t n);
+uint32_t svc__forget_slot(const char *code, size_t n);
 
 /* The link of code on domain dom, limited to owner_key_id's links when
  * != 0 (lookup.c). */

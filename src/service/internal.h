@@ -29,12 +29,17 @@ void svc__count_pruned(svc *v, int64_t n);
 /* Counts a link the writer committed (svc_links_created). */
 void svc__count_created(svc *v);
 
-/* The redirect cache: emptied (svc__cache_clear); bypassed while the feed
- * of other instances' changes is not listening (svc__cache_bypass: the
- * store first, the cache only when the store fails too; emptied when the
- * bypass ends). */
+/* The generated code of a COUNTER link's id (the keyed permutation). */
+int svc__counter_code(const svc *v, int64_t id, char *out, size_t n);
+
+/* The redirect cache: cleared (svc__cache_clear: the negative entries go,
+ * the positive ones answer only when the store cannot); bypassed while the
+ * feed of other instances' changes is not listening (svc__cache_bypass:
+ * the store first, the cache only when the store fails too; cleared when
+ * the bypass ends). svc__cache_forget_negative: a created code. */
 void svc__cache_clear(svc *v);
 void svc__cache_bypass(svc *v, bool on);
+void svc__cache_forget_negative(svc *v, const char *code);
 
 /* The feed of other instances' changes (feed.c): a thread that forgets the
  * cache entries they name, started with the server's writer on a store
@@ -45,8 +50,10 @@ void svc__feed_stop(svc_feed *f);
 /* The message the writer sends at a group's commit: "TAG CODES", TAG the
  * sending writer's own (self above: random, per process), CODES the codes
  * whose cache entries are now wrong, comma-separated, or "*" (all) when
- * they do not fit. */
+ * they do not fit. A code created by the group starts with "+": only a
+ * negative entry of it is wrong (a code never holds a '+'). */
 #define SVC_FEED_ALL "*"
+#define SVC_FEED_CREATED '+'
 #define SVC_FEED_TAG_MAX 16
 
 /* Bumped by the writer after every commit: what was read from the store

@@ -29,6 +29,7 @@ struct crec {
 	uint64_t rules_hash; /* of the link's redirect rules text, 0 = none */
 	int32_t status;
 	uint32_t flags;
+	uint32_t epoch;      /* svc.cache_epoch when cached */
 };
 #define CREC_FORWARD 1u
 #define CREC_CRAWLABLE 2u
@@ -167,17 +168,19 @@ static int load_record(svc *v, store *s, int64_t dom, const char *code, size_t n
 	/* a forget between our read and our put (the writer's, or another
 	 * instance's change told by the feed) means what we read may be old:
 	 * then it is not cached */
-	uint64_t *slot = svc__forget_slot(v, key, keylen);
-	uint64_t gen = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+	uint32_t k = svc__forget_slot(key, keylen);
+	uint64_t gen = __atomic_load_n(&v->forget_gen[k], __ATOMIC_ACQUIRE);
+	uint64_t cgen = __atomic_load_n(&v->created_gen[k], __ATOMIC_ACQUIRE);
+	uint32_t epoch = __atomic_load_n(&v->cache_epoch, __ATOMIC_ACQUIRE);
 
 	memcpy(c, code, n);
 	c[n] = '\0';
 	rc = svc__get_owned(v, s, dom, c, 0, &l);
 	cache = v->cache;
-	if (cache && __atomic_load_n(slot, __ATOMIC_ACQUIRE) != gen)
+	if (cache && __atomic_load_n(&v->forget_gen[k], __ATOMIC_ACQUIRE) != gen)
 		cache = NULL;
 	if (rc == SH_ENOTFOUND) {
-		if (cache)
+		if (cache && __atomic_load_n(&v->created_gen[k], __ATOMIC_ACQUIRE) == cgen)
 			(void)lru_put_negative(cache, key, keylen, svc__mono_ms(), TTL_NEGATIVE_MS);
 		return rc;
 	}
@@ -197,6 +200,7 @@ static int load_record(svc *v, store *s, int64_t dom, const char *code, size_t n
 	h.visits = l.visits;
 	h.rules_hash = svc__rules_hash(l.redirect_rules);
 	h.status = l.redirect_status;
+	h.epoch = epoch;
 	h.flags = (l.forward_query ? CREC_FORWARD : 0) | (l.crawlable ? CREC_CRAWLABLE : 0) |
 	          (l.disabled ? CREC_DISABLED : 0);
 	memcpy(t, &h, sizeof h);
@@ -211,17 +215,23 @@ static int load_record(svc *v, store *s, int64_t dom, const char *code, size_t n
 }
 
 /* From the cache: 0 (t filled), SH_ENOTFOUND (a negative entry), or 1
- * (not there). */
-static int from_cache(svc *v, const char *key, size_t keylen, svc_target *t, int64_t now)
+ * (not there; or cached before the last clear, unless stale_ok: the store
+ * could not answer). */
+static int from_cache(svc *v, const char *key, size_t keylen, svc_target *t, int64_t now,
+                      bool stale_ok)
 {
 	size_t cap = svc_target_size(v), len = 0;
 	int rc = lru_get(v->cache, key, keylen, t, cap, &len, svc__mono_ms());
+	struct crec h;
 
 	if (rc == LRU_NEGATIVE)
 		return SH_ENOTFOUND;
-	if (rc == LRU_HIT && len >= sizeof(struct crec) && len <= cap)
-		return apply_record(t, len, now);
-	return 1;
+	if (rc != LRU_HIT || len < sizeof h || len > cap)
+		return 1;
+	memcpy(&h, t, sizeof h);
+	if (!stale_ok && h.epoch != __atomic_load_n(&v->cache_epoch, __ATOMIC_ACQUIRE))
+		return 1;
+	return apply_record(t, len, now);
 }
 
 /* The link of code on domain dom exactly, cached under (dom, code). */
@@ -231,7 +241,7 @@ static int resolve_in(svc *v, store *s, int64_t dom, const char *code, size_t n,
 	size_t cap = svc_target_size(v), len = 0, keylen = n;
 	char kbuf[SVC_CACHE_KEY_MAX], c[CODE_MAX + 1];
 	const char *key = code;
-	bool bypass = __atomic_load_n(&v->cache_bypass, __ATOMIC_RELAXED) != 0;
+	bool bypass = __atomic_load_n(&v->cache_bypass, __ATOMIC_RELAXED) != 0, down;
 	int rc;
 
 	if (dom != 0) { /* the default domain's key is the code itself */
@@ -241,8 +251,9 @@ static int resolve_in(svc *v, store *s, int64_t dom, const char *code, size_t n,
 		keylen = strlen(key);
 	}
 	/* bypassed, the cache answers only while the store cannot */
-	if (v->cache && (!bypass || __atomic_load_n(&v->store_down, __ATOMIC_RELAXED))) {
-		rc = from_cache(v, key, keylen, t, now);
+	down = __atomic_load_n(&v->store_down, __ATOMIC_RELAXED) != 0;
+	if (v->cache && (!bypass || down)) {
+		rc = from_cache(v, key, keylen, t, now, down);
 		if (rc <= 0)
 			return rc;
 	}
@@ -254,10 +265,12 @@ static int resolve_in(svc *v, store *s, int64_t dom, const char *code, size_t n,
 			__atomic_store_n(&v->store_down, 0, __ATOMIC_RELAXED);
 		return apply_record(t, len, now);
 	}
-	if ((bypass || !s) && v->cache && rc != SH_ENOTFOUND && rc != SH_ETOOBIG) {
-		/* the store is away too: what we had beats a 503 */
-		__atomic_store_n(&v->store_down, 1, __ATOMIC_RELAXED);
-		int crc = from_cache(v, key, keylen, t, now);
+	if (v->cache && rc != SH_ENOTFOUND && rc != SH_ETOOBIG) {
+		/* the store is away: what we had, even from before a clear, beats
+		 * a 503 (bypassed, the next redirects ask the cache first) */
+		if (bypass)
+			__atomic_store_n(&v->store_down, 1, __ATOMIC_RELAXED);
+		int crc = from_cache(v, key, keylen, t, now, true);
 		if (crc <= 0)
 			return crc;
 	}

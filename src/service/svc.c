@@ -87,6 +87,11 @@ uint64_t svc__url_hash(const svc *v, const char *url)
 }
 
 /* COUNTER links carry no stored code: derive it from the id. */
+int svc__counter_code(const svc *v, int64_t id, char *out, size_t n)
+{
+	return codec_encode_id(&v->codec, id, out, n) != 0 ? SH_EINVAL : 0;
+}
+
 void svc__fill_code(const svc *v, sh_link *l)
 {
 	if (l->code_kind == CODE_KIND_COUNTER &&
@@ -404,37 +409,53 @@ const char *svc_short_url(const svc *v, const char *code, char *buf, size_t bufs
 	return buf;
 }
 
-uint64_t *svc__forget_slot(svc *v, const char *code, size_t n)
+uint32_t svc__forget_slot(const char *code, size_t n)
 {
 	uint32_t h = 2166136261u; /* FNV-1a */
 
 	for (size_t i = 0; i < n; i++)
 		h = (h ^ (unsigned char)code[i]) * 16777619u;
-	return &v->forget_gen[h % FORGET_SLOTS];
+	return h % FORGET_SLOTS;
 }
 
 void svc_cache_forget(svc *v, const char *code)
 {
 	if (v->cache && code) {
-		__atomic_add_fetch(svc__forget_slot(v, code, strlen(code)), 1, __ATOMIC_RELEASE);
+		__atomic_add_fetch(&v->forget_gen[svc__forget_slot(code, strlen(code))], 1,
+		                   __ATOMIC_RELEASE);
 		lru_del(v->cache, code, strlen(code));
 	}
 }
 
+/* A create's code: only a negative entry ("no such code") is wrong now;
+ * a positive one was read after the create committed. */
+void svc__cache_forget_negative(svc *v, const char *code)
+{
+	if (v->cache && code) {
+		__atomic_add_fetch(&v->created_gen[svc__forget_slot(code, strlen(code))], 1,
+		                   __ATOMIC_RELEASE);
+		lru_del_negative(v->cache, code, strlen(code));
+	}
+}
+
+/* Every entry may miss a change: the positive ones are kept as a last
+ * resort (older epoch: answered only while the store cannot answer), the
+ * negative ones go. */
 void svc__cache_clear(svc *v)
 {
 	if (v->cache) {
 		for (int i = 0; i < FORGET_SLOTS; i++)
 			__atomic_add_fetch(&v->forget_gen[i], 1, __ATOMIC_RELEASE);
-		lru_clear(v->cache);
+		__atomic_add_fetch(&v->cache_epoch, 1, __ATOMIC_RELEASE);
+		lru_clear_negative(v->cache);
 	}
 }
 
 /* On: what is cached may miss another instance's change, so the store is
  * asked first; but the entries are kept, for when the store cannot answer
  * either (PostgreSQL away: cached redirects keep answering). Off (the feed
- * listens again): emptied, as entries read meanwhile may predate a change
- * that was not told. */
+ * listens again): cleared, as entries read meanwhile may predate a change
+ * that was not told (kept for the next outage only). */
 void svc__cache_bypass(svc *v, bool on)
 {
 	__atomic_store_n(&v->cache_bypass, on ? 1 : 0, __ATOMIC_RELAXED);

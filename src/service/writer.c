@@ -354,12 +354,14 @@ static int notify_group(svc_writer *w, svc_unit *list)
 			if (!u->forget[i][0])
 				continue;
 			n = strlen(u->forget[i]);
-			if (len + n + 1 >= sizeof msg) {
+			if (len + n + 2 >= sizeof msg) {
 				snprintf(msg, sizeof msg, "%s %s", w->tag, SVC_FEED_ALL);
 				return store_notify(w->ws, msg);
 			}
 			if (len > start)
 				msg[len++] = ',';
+			if (u->created)
+				msg[len++] = SVC_FEED_CREATED;
 			memcpy(msg + len, u->forget[i], n);
 			len += n;
 		}
@@ -457,9 +459,12 @@ again:
 			svc__titles_want(w->titles, &u->link); /* untitled: fetch its title */
 		}
 		/* a reader may have cached the old state between the unit's
-		 * own cache update and the commit */
+		 * own cache update and the commit (of a created code, only "no
+		 * such code" can be old) */
 		for (int i = 0; i < 2; i++)
-			if (u->forget[i][0])
+			if (u->forget[i][0] && u->created)
+				svc__cache_forget_negative(w->v, u->forget[i]);
+			else if (u->forget[i][0])
 				svc_cache_forget(w->v, u->forget[i]);
 		if (u->kind == SVC_UNIT_VISITS_DELETE && u->link_id > 0)
 			svc__limits_forget(w->v, u->link_id);

@@ -67,6 +67,7 @@
 #define QUERY_DEADLINE_MS 1500   /* every query: a create answers 503 within 2 s */
 #define CONNECT_DEADLINE_MS 1500 /* a connection, or a reconnection */
 #define FLUSH_DEADLINE_MS 10000  /* a visit flush (COPY of up to 65,536 rows) */
+#define LIST_ALL_DEADLINE_MS 120000 /* a list without a limit (export) */
 #define MIGRATE_DEADLINE_MS 120000 /* a migration, and waiting for another's */
 #define BACKOFF_MIN_MS 50        /* reconnect: exponential backoff, full jitter */
 #define BACKOFF_MAX_MS 2000
@@ -175,6 +176,11 @@ static const struct {
         "ALTER TABLE codes ADD COLUMN domain_id bigint NOT NULL DEFAULT 0;"
         "ALTER TABLE codes DROP CONSTRAINT codes_pkey;"
         "ALTER TABLE codes ADD PRIMARY KEY (domain_id, code);"},
+    /* 5 (sqlite.c's 5): the dedupe claim: two instances deduplicating the
+     * same URL cannot both create (the unique key decides) */
+    {5, "ALTER TABLE links ADD COLUMN dedupe int NOT NULL DEFAULT 0;"
+        "CREATE UNIQUE INDEX links_dedupe ON links(domain_id, owner_key_id, url_hash)"
+        " WHERE dedupe = 1;"},
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 #define SCHEMA_LATEST (migrations[NMIGRATIONS - 1].version)
@@ -1395,6 +1401,23 @@ static int pg_link_find_match(store *s, const sh_link_match *m, sh_link *out)
 	return rc;
 }
 
+/* In a savepoint of its own (op_begin): a refused claim (SH_ETAKEN, the
+ * unique key; it waits for the other instance's transaction to end)
+ * leaves the caller's transaction usable. */
+static int pg_link_dedupe(store *s, int64_t id, bool on)
+{
+	pg_store *p = PG(s);
+	prm b = {0};
+	int own, rc;
+
+	if ((rc = op_begin(p, &own)))
+		return rc;
+	p_int(&b, id);
+	p_int(&b, on ? 1 : 0);
+	rc = pq(p, "UPDATE links SET dedupe = $2 WHERE id = $1", &b, NULL, "claim the dedupe key");
+	return op_end(p, own, rc);
+}
+
 static int pg_link_update(store *s, const sh_link *l)
 {
 	pg_store *p = PG(s);
@@ -1494,7 +1517,13 @@ static int pg_link_list(store *s, const sh_list_query *lq, sh_link_cb cb, void *
 	if (!cb)
 		goto out;
 	sqlq_link_list(b, lq, false);
-	if ((rc = qb_run(p, b, &r, "list links")))
+	/* every link at once (export, the CLI's list): a large store takes
+	 * longer than one query's deadline */
+	if (lq->limit <= 0)
+		p->deadline_ms = LIST_ALL_DEADLINE_MS;
+	rc = qb_run(p, b, &r, "list links");
+	p->deadline_ms = QUERY_DEADLINE_MS;
+	if (rc)
 		goto out;
 	rows = PQntuples(r);
 	for (i = 0; i < rows; i++) {
@@ -2272,6 +2301,178 @@ static int pg_domain_set_redirects(store *s, const sh_domain *d)
 	          &b, NULL, "set domain redirects");
 }
 
+/* ---- copying a whole store (store.h: sh_copy_table) ---------------------- */
+
+#define COPY_PAGE 5000 /* rows a read brings (a page each, by OFFSET: the copy
+                          runs with no instance writing) */
+#define COPY_BLOB_MAX 64 /* the one bytes column: an API key's hash */
+#define COPY_PAGED " LIMIT 5000 OFFSET $1"
+
+/* Per logical table: its rows in key order (a page at $1), and one row in.
+ * visit_totals keeps a kind's total in slots: read summed, written to slot
+ * 0. A counter code is a row here (generated), whatever the source was. */
+static const struct {
+	const char *select, *insert;
+} pg_copy_sql[COPY_NTABLES] = {
+    [COPY_META] = {"SELECT key, value FROM meta ORDER BY key" COPY_PAGED,
+                   "INSERT INTO meta(key, value) VALUES ($1, $2)"
+                   " ON CONFLICT (key) DO UPDATE SET value = excluded.value"},
+    [COPY_DOMAINS] = {"SELECT id, authority, base_url_redirect, regular_404_redirect,"
+                      " invalid_short_url_redirect FROM domains ORDER BY id" COPY_PAGED,
+                      "INSERT INTO domains(id, authority, base_url_redirect,"
+                      " regular_404_redirect, invalid_short_url_redirect)"
+                      " VALUES ($1, $2, $3, $4, $5)"},
+    [COPY_KEYS] = {"SELECT id, name, role, encode(hash, 'hex'), prefix, created_at, revoked_at"
+                   " FROM api_keys ORDER BY id" COPY_PAGED,
+                   "INSERT INTO api_keys(id, name, role, hash, prefix, created_at, revoked_at)"
+                   " VALUES ($1, $2, $3, decode($4, 'hex'), $5, $6, $7)"},
+    [COPY_LINKS] = {"SELECT id, code_kind, url, url_hash, title, created_at, updated_at,"
+                    " valid_since, expires_at, max_visits, redirect_status, forward_query,"
+                    " crawlable, disabled, owner_key_id, redirect_rules, domain_id, dedupe"
+                    " FROM links ORDER BY id" COPY_PAGED,
+                    "INSERT INTO links(id, code_kind, url, url_hash, title, created_at,"
+                    " updated_at, valid_since, expires_at, max_visits, redirect_status,"
+                    " forward_query, crawlable, disabled, owner_key_id, redirect_rules,"
+                    " domain_id, dedupe) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
+                    " $12, $13, $14, $15, $16, $17, $18)"},
+    [COPY_CODES] = {"SELECT domain_id, code, link_id, generated::int FROM codes"
+                    " ORDER BY link_id" COPY_PAGED,
+                    "INSERT INTO codes(domain_id, code, link_id, generated)"
+                    " VALUES ($1, $2, $3, $4::int <> 0)"},
+    [COPY_TAGS] = {"SELECT link_id, tag FROM link_tags ORDER BY link_id, tag" COPY_PAGED,
+                   "INSERT INTO link_tags(link_id, tag) VALUES ($1, $2)"},
+    [COPY_COUNTS] = {"SELECT link_id, visits, bots FROM link_counts ORDER BY link_id" COPY_PAGED,
+                     "INSERT INTO link_counts(link_id, visits, bots) VALUES ($1, $2, $3)"},
+    [COPY_VISITS] = {"SELECT id, link_id, ts, kind, orphan_type, referer, user_agent,"
+                     " visited_url, ip, location FROM visits ORDER BY id" COPY_PAGED,
+                     "INSERT INTO visits(id, link_id, ts, kind, orphan_type, referer,"
+                     " user_agent, visited_url, ip, location)"
+                     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"},
+    [COPY_TOTALS] = {"SELECT kind, sum(total)::bigint, sum(bots)::bigint FROM visit_totals"
+                     " GROUP BY kind ORDER BY kind" COPY_PAGED,
+                     "INSERT INTO visit_totals(kind, slot, total, bots) VALUES ($1, 0, $2, $3)"
+                     " ON CONFLICT (kind, slot) DO UPDATE SET total = excluded.total,"
+                     " bots = excluded.bots"},
+};
+
+/* One result row into cells; a bytes column (hex) into blob. */
+static int copy_cells(pg_store *p, const PGresult *r, int i, const char *types, sh_cell *row,
+                      unsigned char *blob)
+{
+	for (int k = 0; types[k]; k++) {
+		sh_cell *c = &row[k];
+		memset(c, 0, sizeof *c);
+		if (PQgetisnull(r, i, k))
+			continue; /* SH_CELL_NULL */
+		c->s = PQgetvalue(r, i, k);
+		c->n = (size_t)PQgetlength(r, i, k);
+		c->type = SH_CELL_TEXT;
+		if (types[k] == 'i') {
+			c->type = SH_CELL_INT;
+			c->i = strtoll(c->s, NULL, 10);
+		} else if (types[k] == 'b') {
+			if (c->n % 2 || c->n / 2 > COPY_BLOB_MAX)
+				return pg_err(p, SH_ESTORE, "%s", "copy: an API key hash of a bad size");
+			for (size_t j = 0; j < c->n / 2; j++) {
+				int hi = hexval(c->s[2 * j]), lo = hexval(c->s[2 * j + 1]);
+				if (hi < 0 || lo < 0)
+					return pg_err(p, SH_ESTORE, "%s", "copy: a bad API key hash");
+				blob[j] = (unsigned char)(hi << 4 | lo);
+			}
+			c->type = SH_CELL_BLOB;
+			c->s = (const char *)blob;
+			c->n /= 2;
+		}
+	}
+	return 0;
+}
+
+static int pg_copy_rows(store *s, int table, sh_row_cb cb, void *ud)
+{
+	pg_store *p = PG(s);
+	sh_cell row[SH_COPY_COLS_MAX];
+	unsigned char blob[COPY_BLOB_MAX];
+	int64_t offset = 0;
+	int rows, rc;
+
+	if (table < 0 || table >= COPY_NTABLES)
+		return pg_err(p, SH_EINVAL, "%s", "copy: no such table");
+	do {
+		PGresult *r;
+		prm b = {0};
+		p_int(&b, offset);
+		if ((rc = pq(p, pg_copy_sql[table].select, &b, &r, "copy: read")))
+			return rc;
+		rows = PQntuples(r);
+		for (int i = 0; i < rows && rc == 0; i++) {
+			rc = copy_cells(p, r, i, sh_copy_tables[table].types, row, blob);
+			if (rc == 0)
+				rc = cb(row, (int)strlen(sh_copy_tables[table].types), ud);
+		}
+		PQclear(r);
+		offset += rows;
+	} while (rc == 0 && rows == COPY_PAGE);
+	return rc;
+}
+
+static int pg_copy_put(store *s, int table, const sh_cell *row)
+{
+	static const char hex[] = "0123456789abcdef";
+	pg_store *p = PG(s);
+	char blob[2 * COPY_BLOB_MAX + 1];
+	prm b = {0};
+	const char *types;
+
+	if (table < 0 || table >= COPY_NTABLES)
+		return pg_err(p, SH_EINVAL, "%s", "copy: no such table");
+	types = sh_copy_tables[table].types;
+	for (int k = 0; types[k]; k++) {
+		const sh_cell *c = &row[k];
+		if (c->type == SH_CELL_INT) {
+			p_int(&b, c->i);
+		} else if (c->type == SH_CELL_BLOB) {
+			if (c->n > COPY_BLOB_MAX)
+				return pg_err(p, SH_EINVAL, "%s", "copy: an API key hash of a bad size");
+			for (size_t j = 0; j < c->n; j++) {
+				blob[2 * j] = hex[(unsigned char)c->s[j] >> 4];
+				blob[2 * j + 1] = hex[(unsigned char)c->s[j] & 15];
+			}
+			blob[2 * c->n] = '\0';
+			p_str(&b, blob);
+		} else {
+			p_str(&b, c->type == SH_CELL_TEXT ? c->s : NULL);
+		}
+	}
+	return pq(p, pg_copy_sql[table].insert, &b, NULL, sh_copy_tables[table].name);
+}
+
+static int pg_copy_count(store *s, int64_t *rows)
+{
+	return pq_int(PG(s),
+	              "SELECT (SELECT count(*) FROM links) + (SELECT count(*) FROM api_keys) +"
+	              " (SELECT count(*) FROM domains) + (SELECT count(*) FROM visits)",
+	              NULL, rows, "copy: count");
+}
+
+/* The sequences past every copied id: the links' blocks (shorty_id_block
+ * floors at max(links.id) and id_hwm), and the serial ids of keys,
+ * domains and visits. */
+static int pg_copy_finish(store *s)
+{
+	return pq_script(PG(s),
+	                 "SELECT setval('api_keys_id_seq',"
+	                 " coalesce((SELECT max(id) FROM api_keys), 0) + 1, false),"
+	                 " setval('domains_id_seq', coalesce((SELECT max(id) FROM domains), 0) + 1,"
+	                 " false),"
+	                 " setval('visits_id_seq', coalesce((SELECT max(id) FROM visits), 0) + 1,"
+	                 " false);"
+	                 "INSERT INTO meta(key, value)"
+	                 " SELECT 'id_hwm', coalesce(max(id), 0)::text FROM links"
+	                 " ON CONFLICT (key) DO UPDATE SET value ="
+	                 " greatest(meta.value::bigint, excluded.value::bigint)::text;",
+	                 "copy: set the sequences");
+}
+
 static const store_ops postgres_ops = {
     .iVersion = 1,
     .name = "postgres",
@@ -2297,6 +2498,7 @@ static const store_ops postgres_ops = {
     .link_find_dup = pg_link_find_dup,
     .link_find_match = pg_link_find_match,
     .link_update = pg_link_update,
+    .link_dedupe = pg_link_dedupe,
     .link_delete = pg_link_delete,
     .link_list = pg_link_list,
     .visits_add = pg_visits_add,
@@ -2313,6 +2515,10 @@ static const store_ops postgres_ops = {
     .key_revoke = pg_key_revoke,
     .key_count = pg_key_count,
     .notify = pg_notify_op,
+    .copy_rows = pg_copy_rows,
+    .copy_put = pg_copy_put,
+    .copy_count = pg_copy_count,
+    .copy_finish = pg_copy_finish,
     .domain_list = pg_domain_list,
     .domain_add = pg_domain_add,
     .domain_set_redirects = pg_domain_set_redirects,

@@ -174,6 +174,14 @@ static const char *const migrations[] = {
      "DROP TABLE codes;"
      "ALTER TABLE codes2 RENAME TO codes;"
      "CREATE UNIQUE INDEX codes_link ON codes(link_id);"),
+
+    /* 5: the dedupe claim (issue 8 item 2): a link made by a create that
+     * deduplicates holds its (domain, owner, URL hash) under a unique key,
+     * so that two writers deduplicating the same URL cannot both create;
+     * an edited link gives its claim up (sq_link_dedupe). */
+    ("ALTER TABLE links ADD COLUMN dedupe INTEGER NOT NULL DEFAULT 0;"
+     "CREATE UNIQUE INDEX links_dedupe ON links(domain_id, owner_key_id, url_hash)"
+     " WHERE dedupe = 1;"),
 };
 #define SCHEMA_LATEST ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -243,6 +251,7 @@ enum st_id {
 	ST_LINK_DELETE,
 	ST_ID_HWM_BUMP,
 	ST_LINK_EXISTS,
+	ST_LINK_DEDUPE,
 	ST_TOTALS_SUB_LINK,
 	ST_TOTALS_ADD,
 	ST_TOTALS_GET,
@@ -326,6 +335,7 @@ static const char *const st_sql[ST__COUNT] = {
                        " ON CONFLICT(key) DO UPDATE SET value ="
                        " max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
     [ST_LINK_EXISTS] = "SELECT 1 FROM links WHERE id = ?1",
+    [ST_LINK_DEDUPE] = "UPDATE links SET dedupe = ?2 WHERE id = ?1",
     [ST_TOTALS_SUB_LINK] =
         "UPDATE visit_totals SET"
         " total = total - coalesce((SELECT visits FROM link_counts WHERE link_id = ?1), 0),"
@@ -1578,6 +1588,19 @@ out:
 	return op_end(q, own, rc);
 }
 
+static int sq_link_dedupe(store *s, int64_t id, bool on)
+{
+	sq_store *q = SQ(s);
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = stmt(q, ST_LINK_DEDUPE, &st)))
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int(st, 2, on ? 1 : 0);
+	return step_done(q, st, "claim the dedupe key");
+}
+
 /* Runs fixed statement `id` with ?1 = v. */
 static int run_int(sq_store *q, enum st_id id, int64_t v, const char *what)
 {
@@ -2433,6 +2456,170 @@ static int sq_domain_set_redirects(store *s, const sh_domain *d)
 	return step_done(q, st, "set domain redirects");
 }
 
+/* ---- copying a whole store (store.h: sh_copy_table) ---------------------- */
+
+/* Per logical table: its rows in key order, and one row in. The index of
+ * the visit log by link (visits_by_link) and its mark are not copied: the
+ * index is built again by sq_copy_finish. */
+static const struct {
+	const char *select, *insert;
+} sq_copy_sql[COPY_NTABLES] = {
+    [COPY_META] = {"SELECT key, value FROM meta WHERE key <> 'visits_indexed_upto' ORDER BY key",
+                   "INSERT INTO meta(key, value) VALUES (?1, ?2)"
+                   " ON CONFLICT(key) DO UPDATE SET value = excluded.value"},
+    [COPY_DOMAINS] = {"SELECT id, authority, base_url_redirect, regular_404_redirect,"
+                      " invalid_short_url_redirect FROM domains ORDER BY id",
+                      "INSERT INTO domains(id, authority, base_url_redirect,"
+                      " regular_404_redirect, invalid_short_url_redirect)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5)"},
+    [COPY_KEYS] = {"SELECT id, name, role, hash, prefix, created_at, revoked_at FROM api_keys"
+                   " ORDER BY id",
+                   "INSERT INTO api_keys(id, name, role, hash, prefix, created_at, revoked_at)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
+    [COPY_LINKS] = {"SELECT id, code_kind, url, url_hash, title, created_at, updated_at,"
+                    " valid_since, expires_at, max_visits, redirect_status, forward_query,"
+                    " crawlable, disabled, owner_key_id, redirect_rules, domain_id, dedupe"
+                    " FROM links ORDER BY id",
+                    "INSERT INTO links(id, code_kind, url, url_hash, title, created_at,"
+                    " updated_at, valid_since, expires_at, max_visits, redirect_status,"
+                    " forward_query, crawlable, disabled, owner_key_id, redirect_rules,"
+                    " domain_id, dedupe) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
+                    " ?12, ?13, ?14, ?15, ?16, ?17, ?18)"},
+    /* a counter code has no row here (its id is its code) */
+    [COPY_CODES] = {"SELECT domain_id, code, link_id, 0 FROM codes ORDER BY link_id",
+                    "INSERT INTO codes(domain_id, code, link_id) VALUES (?1, ?2, ?3)"},
+    [COPY_TAGS] = {"SELECT link_id, tag FROM link_tags ORDER BY link_id, tag",
+                   "INSERT INTO link_tags(link_id, tag) VALUES (?1, ?2)"},
+    [COPY_COUNTS] = {"SELECT link_id, visits, bots FROM link_counts ORDER BY link_id",
+                     "INSERT INTO link_counts(link_id, visits, bots) VALUES (?1, ?2, ?3)"},
+    [COPY_VISITS] = {"SELECT id, link_id, ts, kind, orphan_type, referer, user_agent,"
+                     " visited_url, ip, location FROM visits ORDER BY id",
+                     "INSERT INTO visits(id, link_id, ts, kind, orphan_type, referer,"
+                     " user_agent, visited_url, ip, location)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"},
+    [COPY_TOTALS] = {"SELECT kind, total, bots FROM visit_totals ORDER BY kind",
+                     "INSERT INTO visit_totals(kind, total, bots) VALUES (?1, ?2, ?3)"
+                     " ON CONFLICT(kind) DO UPDATE SET total = excluded.total,"
+                     " bots = excluded.bots"},
+};
+
+static int sq_copy_rows(store *s, int table, sh_row_cb cb, void *ud)
+{
+	sq_store *q = SQ(s);
+	const char *types;
+	sh_cell row[SH_COPY_COLS_MAX];
+	sqlite3_stmt *st = NULL;
+	int rc, n;
+
+	if (table < 0 || table >= COPY_NTABLES)
+		return sq_err(q, SH_EINVAL, "%s", "copy: no such table");
+	types = sh_copy_tables[table].types;
+	n = (int)strlen(types);
+	rc = sqlite3_prepare_v2(q->db, sq_copy_sql[table].select, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sq_fail(q, rc, "copy: read");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		for (int i = 0; i < n; i++) {
+			sh_cell *c = &row[i];
+			memset(c, 0, sizeof *c);
+			if (sqlite3_column_type(st, i) == SQLITE_NULL) {
+				c->type = SH_CELL_NULL;
+			} else if (types[i] == 'i') {
+				c->type = SH_CELL_INT;
+				c->i = sqlite3_column_int64(st, i);
+			} else {
+				c->type = types[i] == 'b' ? SH_CELL_BLOB : SH_CELL_TEXT;
+				c->s = types[i] == 'b' ? (const char *)sqlite3_column_blob(st, i)
+				                       : (const char *)sqlite3_column_text(st, i);
+				c->n = (size_t)sqlite3_column_bytes(st, i);
+				if (!c->s && c->n) {
+					sqlite3_finalize(st);
+					return sq_err(q, SH_ENOMEM, "%s", "copy: out of memory");
+				}
+			}
+		}
+		if ((rc = cb(row, n, ud)) != 0) {
+			sqlite3_finalize(st);
+			return rc;
+		}
+	}
+	rc = rc == SQLITE_DONE ? 0 : sq_fail(q, rc, "copy: read");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int sq_copy_put(store *s, int table, const sh_cell *row)
+{
+	sq_store *q = SQ(s);
+	sqlite3_stmt *st = NULL;
+	int rc, n;
+
+	if (table < 0 || table >= COPY_NTABLES)
+		return sq_err(q, SH_EINVAL, "%s", "copy: no such table");
+	if (table == COPY_CODES && row[3].type == SH_CELL_INT && row[3].i)
+		return 0; /* a counter code: no row */
+	n = (int)strlen(sh_copy_tables[table].types);
+	rc = sqlite3_prepare_v2(q->db, sq_copy_sql[table].insert, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sq_fail(q, rc, "copy: write");
+	for (int i = 0; i < n; i++) {
+		const sh_cell *c = &row[i];
+		if (c->type == SH_CELL_INT)
+			sqlite3_bind_int64(st, i + 1, c->i);
+		else if (c->type == SH_CELL_TEXT)
+			sqlite3_bind_text(st, i + 1, c->s, (int)c->n, SQLITE_STATIC);
+		else if (c->type == SH_CELL_BLOB)
+			sqlite3_bind_blob(st, i + 1, c->s, (int)c->n, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(st, i + 1);
+	}
+	rc = sqlite3_step(st);
+	rc = rc == SQLITE_DONE ? 0 : sq_fail(q, rc, sh_copy_tables[table].name);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int sq_copy_count(store *s, int64_t *rows)
+{
+	sq_store *q = SQ(s);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(q->db,
+	                            "SELECT (SELECT count(*) FROM links) + (SELECT count(*) FROM"
+	                            " api_keys) + (SELECT count(*) FROM domains) +"
+	                            " (SELECT count(*) FROM visits)",
+	                            -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return sq_fail(q, rc, "copy: count");
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*rows = sqlite3_column_int64(st, 0);
+		rc = 0;
+	} else {
+		rc = sq_fail(q, rc, "copy: count");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Ids: sq_next_id starts above max(links.id), and the other tables' rowids
+ * above their max; only the log's index by link is built again. */
+static int sq_copy_finish(store *s)
+{
+	sq_store *q = SQ(s);
+	int rc = sqlite3_exec(q->db,
+	                      "DELETE FROM visits_by_link;"
+	                      "INSERT INTO visits_by_link(link_id, id)"
+	                      " SELECT link_id, id FROM visits ORDER BY link_id, id;"
+	                      "INSERT INTO meta(key, value)"
+	                      " SELECT 'visits_indexed_upto', CAST(coalesce(max(id), 0) AS TEXT)"
+	                      " FROM visits WHERE true"
+	                      " ON CONFLICT(key) DO UPDATE SET value = excluded.value;",
+	                      NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? 0 : sq_fail(q, rc, "copy: index the visits");
+}
+
 /* The two backends are one implementation; only the name differs (what
  * `serve` logs, and what callers may still check until capability flags
  * replace it). */
@@ -2462,6 +2649,7 @@ static int sq_domain_set_redirects(store *s, const sh_domain *d)
 	.link_find_dup = sq_link_find_dup,        \
 	.link_find_match = sq_link_find_match,    \
 	.link_update = sq_link_update,            \
+	.link_dedupe = sq_link_dedupe,            \
 	.link_delete = sq_link_delete,            \
 	.link_list = sq_link_list,                \
 	.visits_add = sq_visits_add,              \
@@ -2480,7 +2668,11 @@ static int sq_domain_set_redirects(store *s, const sh_domain *d)
 	.notify = sq_notify,                      \
 	.domain_list = sq_domain_list,            \
 	.domain_add = sq_domain_add,              \
-	.domain_set_redirects = sq_domain_set_redirects,
+	.domain_set_redirects = sq_domain_set_redirects, \
+	.copy_rows = sq_copy_rows,                \
+	.copy_put = sq_copy_put,                  \
+	.copy_count = sq_copy_count,              \
+	.copy_finish = sq_copy_finish,
 /* clang-format on */
 
 static const store_ops sqlite_ops = {SQ_OPS("sqlite")};

@@ -521,6 +521,11 @@ int store_link_update(store *s, const sh_link *l)
 	WRAP(link_update, l);
 }
 
+int store_link_dedupe(store *s, int64_t id, bool on)
+{
+	WRAP(link_dedupe, id, on);
+}
+
 int store_link_delete(store *s, int64_t id)
 {
 	WRAP(link_delete, id);
@@ -600,6 +605,40 @@ int store_key_count(store *s, int64_t *n)
 int store_notify(store *s, const char *msg)
 {
 	WRAP(notify, msg);
+}
+
+/* ---- copying a whole store (store.h: sh_copy_table) ----------------------- */
+
+const sh_copy_def sh_copy_tables[COPY_NTABLES] = {
+    [COPY_META] = {"settings", "tt"},
+    [COPY_DOMAINS] = {"domains", "ittt" "t"},
+    [COPY_KEYS] = {"API keys", "itibtii"},
+    [COPY_LINKS] = {"links", "iitit" "iiiii" "iiiii" "tii"},
+    [COPY_CODES] = {"codes", "itii"},
+    [COPY_TAGS] = {"tags", "it"},
+    [COPY_COUNTS] = {"visit counts", "iii"},
+    [COPY_VISITS] = {"visits", "iiiii" "ttttt"},
+    [COPY_TOTALS] = {"visit totals", "iii"},
+};
+
+int store_copy_rows(store *s, int table, sh_row_cb cb, void *ud)
+{
+	WRAP(copy_rows, table, cb, ud);
+}
+
+int store_copy_put(store *s, int table, const sh_cell *row)
+{
+	WRAP(copy_put, table, row);
+}
+
+int store_copy_count(store *s, int64_t *rows)
+{
+	WRAP(copy_count, rows);
+}
+
+int store_copy_finish(store *s)
+{
+	WRAP(copy_finish);
 }
 
 /* ---- the feed of changes: only PostgreSQL has one ------------------------ */

@@ -241,9 +241,11 @@ def test_schema_3_store_migrates(tmp_path):
         gen = s.create("https://example.com/gen")
         s.stop()
         db = tmp_path / "shorty.db"
-        # back to schema 3: what a shorty before domains left
+        # back to schema 3: what a shorty before domains left (migration
+        # 5's dedupe claim undone first)
         con = sqlite3.connect(db)
         con.executescript(
+            "DROP INDEX links_dedupe; ALTER TABLE links DROP COLUMN dedupe;"
             "CREATE TABLE codes3(code TEXT COLLATE BINARY PRIMARY KEY,"
             " link_id INTEGER NOT NULL REFERENCES links(id) ON DELETE CASCADE) WITHOUT ROWID;"
             "INSERT INTO codes3 SELECT code, link_id FROM codes;"
@@ -255,7 +257,7 @@ def test_schema_3_store_migrates(tmp_path):
         p = run_cli("migrate", env=s.env(), cwd=tmp_path)
         assert p.returncode == 0, p.stderr
         con = sqlite3.connect(db)
-        assert con.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert con.execute("PRAGMA user_version").fetchone()[0] == 5
         con.close()
         s.start()
         assert s.api("GET", "/short-urls/old1").json()["domain"] is None
@@ -376,14 +378,15 @@ def test_postgres_schema_3_store_migrates(tmp_path):
         s.create("https://example.com/old", customSlug="old1")
         gen = s.create("https://example.com/gen")
         s.stop()
-        psql(db, "ALTER TABLE codes DROP CONSTRAINT codes_pkey;"
+        psql(db, "DROP INDEX links_dedupe; ALTER TABLE links DROP COLUMN dedupe;"
+                 "ALTER TABLE codes DROP CONSTRAINT codes_pkey;"
                  "ALTER TABLE codes DROP COLUMN domain_id;"
                  "ALTER TABLE codes ADD PRIMARY KEY (code);"
                  "ALTER TABLE links DROP COLUMN domain_id; DROP TABLE domains;"
                  "UPDATE shorty_schema SET version = 3")
         p = run_cli("migrate", env=s.env(), cwd=tmp_path)
         assert p.returncode == 0, p.stderr
-        assert psql(db, "SELECT 'v=' || max(version) FROM shorty_schema").count("v=4") == 1
+        assert psql(db, "SELECT 'v=' || max(version) FROM shorty_schema").count("v=5") == 1
         s.start()
         assert on(s, DEFAULT, "/old1").headers["Location"] == "https://example.com/old"
         assert on(s, DEFAULT, "/" + gen["shortCode"]).headers["Location"] == \

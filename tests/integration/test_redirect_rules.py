@@ -8,12 +8,11 @@ The server believes X-Forwarded-For from 127.0.0.1, so a test can be any
 client address, and reads the small GeoIP database of
 tests/fixtures/make-geoip-db.pl (81.2.69.0/24 is London, GB)."""
 import json
-import subprocess
 
 import pytest
 import requests
 
-from helpers import ROOT, run_cli
+from helpers import run_cli
 from httpfix import Server, assert_problem
 
 ANDROID = ("Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -26,11 +25,8 @@ LINUX_FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefo
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory):
-    db = tmp_path_factory.mktemp("geoip") / "test.mmdb"
-    subprocess.run(["perl", str(ROOT / "tests" / "fixtures" / "make-geoip-db.pl"), str(db)],
-                   check=True, timeout=120)
-    s = Server(env={"SHORTY_TRUSTED_PROXIES": "127.0.0.1", "SHORTY_GEOIP_DB": str(db)})
+def srv(geodb):
+    s = Server(env={"SHORTY_TRUSTED_PROXIES": "127.0.0.1", "SHORTY_GEOIP_DB": str(geodb)})
     s.start()
     yield s
     s.close()

@@ -8,26 +8,16 @@ absent, page=0 as page 1, and maxVisits exact under parallel redirects.
 The server believes X-Forwarded-For from 127.0.0.1 and reads the small
 database of tests/fixtures/make-geoip-db.pl (81.2.69.0/24: London, GB;
 2a01:4f8::/32: Berlin, DE; 1.2.3.0/24: the US, country only)."""
-import subprocess
 import threading
 
 import pytest
 import requests
 
-from helpers import ROOT
 from httpfix import Server, assert_problem, wait_flush
 
 LONDON = {"countryCode": "GB", "countryName": "United Kingdom", "regionName": "England",
           "cityName": "London", "latitude": 51.5142, "longitude": -0.0931,
           "timezone": "Europe/London", "isEmpty": False}
-
-
-@pytest.fixture(scope="module")
-def geodb(tmp_path_factory):
-    db = tmp_path_factory.mktemp("geoip") / "test.mmdb"
-    subprocess.run(["perl", str(ROOT / "tests" / "fixtures" / "make-geoip-db.pl"), str(db)],
-                   check=True, timeout=120)
-    return db
 
 
 @pytest.fixture(scope="module")

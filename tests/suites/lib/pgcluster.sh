@@ -11,7 +11,10 @@
 # and removes DIR. `crash` stops it as a crash would (pg_ctl stop -m
 # immediate) and keeps DIR; `restart` starts it again on the same port (the
 # fault tests). Every failure ends with one line on stderr and exit 1.
+# PGCLUSTER_OPTS adds server options (scripts/bench: "-c fsync=on", as
+# durable creates are measured there).
 set -eu
+extra=${PGCLUSTER_OPTS:-}
 cmd=${1:?usage: pgcluster.sh start|stop|crash|restart DIR}
 dir=${2:?usage: pgcluster.sh start|stop|crash|restart DIR}
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
@@ -36,7 +39,7 @@ start)
 	for try in 1 2 3; do
 		port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 		if as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-			-o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" \
+			-o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 $extra" \
 			start >/dev/null 2>&1; then
 			echo "$port" >"$dir/port"
 			as_pg "$bin/createdb" -h 127.0.0.1 -p "$port" -U shorty shorty || {
@@ -59,7 +62,7 @@ crash)
 restart)
 	port=$(cat "$dir/port")
 	as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-		-o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" \
+		-o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 $extra" \
 		start >/dev/null 2>&1 || {
 		echo "pgcluster: pg_ctl start failed: $(tail -n 1 "$dir/server.log" 2>/dev/null)" >&2
 		exit 1

@@ -223,6 +223,54 @@ static void test_replace_delete_clear(void **state)
 	lru_destroy(c);
 }
 
+/* A create forgets only "does not exist"; a clear of the service drops
+ * every negative entry and keeps the positive ones (service/links.c). */
+static void test_negative_only(void **state)
+{
+	char buf[16];
+	size_t len = 0;
+	lru_stats st;
+	(void)state;
+	lru *c = lru_create(256, 4); /* room to spare in every shard: no eviction */
+	assert_non_null(c);
+	put_str(c, "pos", "v", 0, 0);
+	assert_int_equal(lru_put_negative(c, "neg", 3, 0, 0), 0);
+	lru_del_negative(c, "pos", 3);
+	assert_int_equal(get_str(c, "pos", buf, sizeof buf, &len, 1), LRU_HIT);
+	lru_del_negative(c, "neg", 3);
+	assert_int_equal(get_str(c, "neg", buf, sizeof buf, &len, 1), LRU_MISS);
+	lru_del_negative(c, "none", 4); /* not there: nothing happens */
+
+	for (int i = 0; i < 40; i++) {
+		char k[16];
+		snprintf(k, sizeof k, "k%d", i);
+		if (i % 2)
+			assert_int_equal(lru_put_negative(c, k, strlen(k), 0, 0), 0);
+		else
+			put_str(c, k, "v", 0, 0);
+	}
+	lru_clear_negative(c);
+	lru_get_stats(c, &st);
+	assert_int_equal(st.entries, 21); /* "pos" and the 20 even ones */
+	for (int i = 0; i < 40; i++) {
+		char k[16];
+		snprintf(k, sizeof k, "k%d", i);
+		assert_int_equal(get_str(c, k, buf, sizeof buf, &len, 1), i % 2 ? LRU_MISS : LRU_HIT);
+	}
+	/* the lists stay sound: more puts evict and clear as before */
+	for (int i = 0; i < 2000; i++) {
+		char k[16];
+		snprintf(k, sizeof k, "x%d", i);
+		put_str(c, k, "v", 0, 0);
+	}
+	lru_get_stats(c, &st);
+	assert_int_equal(st.entries, 256);
+	lru_clear(c);
+	lru_get_stats(c, &st);
+	assert_int_equal(st.entries, 0);
+	lru_destroy(c);
+}
+
 static void test_truncated(void **state)
 {
 	(void)state;
@@ -408,6 +456,7 @@ int main(void)
 	    cmocka_unit_test(test_ttl),
 	    cmocka_unit_test(test_negative),
 	    cmocka_unit_test(test_replace_delete_clear),
+	    cmocka_unit_test(test_negative_only),
 	    cmocka_unit_test(test_truncated),
 	    cmocka_unit_test(test_binary_keys),
 	    cmocka_unit_test(test_stats),

@@ -432,6 +432,35 @@ static void test_find_dup(void **state)
 	}
 }
 
+/* The dedupe claim (issue 8 item 2): one link per (domain, owner, URL
+ * hash) holds it; a second claim is SH_ETAKEN; given up, it is free. */
+static void test_link_dedupe(void **state)
+{
+	fx *f = *state;
+	const char *u = "https://example.com/claimed";
+	sh_link l;
+
+	for (int64_t id = 1; id <= 4; id++) {
+		mk_link(&l, id, u, CODE_KIND_COUNTER, NULL);
+		l.owner_key_id = id == 3 ? 9 : 0; /* another owner */
+		l.domain_id = id == 4 ? 5 : 0;    /* another domain */
+		assert_int_equal(store_link_insert(f->s, &l), 0);
+		sh_link_clear(&l);
+	}
+	assert_int_equal(store_link_dedupe(f->s, 1, true), 0);
+	assert_int_equal(store_link_dedupe(f->s, 1, true), 0); /* its own: again */
+	assert_int_equal(store_link_dedupe(f->s, 2, true), SH_ETAKEN);
+	assert_int_equal(store_link_dedupe(f->s, 3, true), 0);
+	assert_int_equal(store_link_dedupe(f->s, 4, true), 0);
+	/* in a transaction, a refused claim leaves it usable */
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(store_link_dedupe(f->s, 2, true), SH_ETAKEN);
+	assert_int_equal(store_link_dedupe(f->s, 1, false), 0);
+	assert_int_equal(store_link_dedupe(f->s, 2, true), 0);
+	assert_int_equal(store_commit(f->s), 0);
+	assert_int_equal(store_link_dedupe(f->s, 1, true), SH_ETAKEN);
+}
+
 static void test_link_update(void **state)
 {
 	fx *f = *state;
@@ -2561,6 +2590,7 @@ int main(void)
 	    T(test_link_insert_get),
 	    T(test_domains),
 	    T(test_find_dup),
+	    T(test_link_dedupe),
 	    T(test_link_update),
 	    T(test_link_delete_cascades),
 	    T(test_ids_never_reused),
