@@ -51,16 +51,21 @@ test-faults: asan
 	@cat $(FAULT_BUILD)/faults-report.jsonl
 
 # libFuzzer harnesses (fuzz/, clang): builds the fuzz preset into build/fuzz
-# and runs each harness for FUZZ_SECONDS with its corpus and dictionary;
-# new inputs are kept in build/fuzz/corpus, crashers go to fuzz/crashes/.
+# and runs each harness for FUZZ_SECONDS with its corpus and dictionary
+# (FUZZ_RUNS=10000000: for that many executions each instead; FUZZ_HARNESSES
+# picks some); new inputs are kept in build/fuzz/corpus, crashers go to
+# fuzz/crashes/.
 FUZZ_SECONDS ?= 60
+FUZZ_RUNS ?=
+FUZZ_HARNESSES ?=
 fuzz: deps
 	@cmake --preset fuzz >/dev/null
 	@cmake --build --preset fuzz -j$(JOBS)
-	@fuzz/run.sh $(FUZZ_SECONDS)
+	@FUZZ_RUNS=$(FUZZ_RUNS) fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_HARNESSES)
 
 bench: release
 	@scripts/bench
+	@$(PY) bench/rules_cost.py build/release/shorty
 
 # What redirect rules and GeoIP cost a redirect of a link without rules, in
 # one run (bench/rules_cost.py; docs/benchmarks.md "Redirect rules and GeoIP

@@ -49,8 +49,15 @@ void url_policy_default(url_policy *p);
 int url_normalize(const url_policy *p, const char *in, size_t in_len,
                   char **out, sh_err *err);
 
-/* Global init/cleanup of libcurl (curl_global_init); call once from main. */
+/* Global init/cleanup for the URL parser; call once from main. libcurl's
+ * URL API needs no curl_global_init: that one initializes the TLS stack
+ * (OpenSSL: 2.3 MB of idle RSS), so it waits for the first transfer,
+ * url_transfer_init(). */
 int url_global_init(void);
 void url_global_cleanup(void);
+
+/* curl_global_init, once (thread-safe): call before the first curl_easy_*.
+ * 0, or SH_ENOMEM. */
+int url_transfer_init(void);
 
 #endif

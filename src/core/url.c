@@ -102,12 +102,27 @@ static void url_locale_init(void)
 int url_global_init(void)
 {
 	pthread_once(&url_locale_once, url_locale_init);
-	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : SH_ENOMEM;
+	return 0;
+}
+
+static pthread_once_t url_transfer_once = PTHREAD_ONCE_INIT;
+static int url_transfer_rc = -1; /* -1: not initialized */
+
+static void url_transfer_init_once(void)
+{
+	url_transfer_rc = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : SH_ENOMEM;
+}
+
+int url_transfer_init(void)
+{
+	pthread_once(&url_transfer_once, url_transfer_init_once);
+	return url_transfer_rc;
 }
 
 void url_global_cleanup(void)
 {
-	curl_global_cleanup();
+	if (url_transfer_rc == 0)
+		curl_global_cleanup();
 }
 
 void url_policy_default(url_policy *p)

@@ -94,6 +94,7 @@ typedef struct econn {
 	bool keep_alive; /* of the request being answered */
 	bool close_after;
 	bool can_read; /* edge-triggered: the socket may hold bytes */
+	bool peer_shut; /* EPOLLRDHUP came: an end of stream waits behind the bytes */
 	bool wtimer;   /* the deadline is the send timeout */
 	bool refused;  /* a request was refused: the client may still be sending */
 	int minor;
@@ -726,8 +727,10 @@ static int conn_read(econn *c)
 	while (n < 0 && errno == EINTR);
 	if (n > 0) {
 		c->in_len += (size_t)n;
-		/* a short read emptied the socket: the next bytes bring an edge */
-		if ((size_t)n < room)
+		/* a short read emptied the socket: the next bytes bring an edge;
+		 * but an end of stream that came with these bytes brings none (its
+		 * edge was this one), so read on until the 0 of the end */
+		if ((size_t)n < room && !c->peer_shut)
 			c->can_read = false;
 		return 1;
 	}
@@ -1128,6 +1131,8 @@ static void conn_event(econn *c, uint32_t ev)
 		return;
 	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		c->can_read = true;
+	if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		c->peer_shut = true;
 	switch (c->state) {
 	case C_WAIT: /* answered from the loop's queue; earlier answers go on */
 		if ((ev & EPOLLOUT) && c->out_off < c->out_len)
@@ -1369,31 +1374,52 @@ static void loop_accept(eloop *L)
 
 /* ---- the loop ------------------------------------------------------------------------- */
 
+/* One turn: waits for events (up to the next deadline, or timeout_ms when
+ * that is sooner and not negative), handles them, expires deadlines, frees
+ * the connections closed during the turn. */
+static void loop_once(eloop *L, int timeout_ms)
+{
+	struct epoll_event ev[EVENTS_MAX];
+	int wait;
+
+	L->now = sh_mono_ns();
+	wait = next_timeout_ms(L);
+	if (timeout_ms >= 0 && timeout_ms < wait)
+		wait = timeout_ms;
+	int n = epoll_wait(L->epfd, ev, EVENTS_MAX, wait);
+	L->now = sh_mono_ns();
+	for (int i = 0; i < n; i++) {
+		void *p = ev[i].data.ptr;
+		if (p == &L->tag_listen)
+			loop_accept(L);
+		else if (p == &L->tag_event)
+			loop_wakeup(L);
+		else
+			conn_event(p, ev[i].events);
+	}
+	if (L->accept_resume && L->now >= L->accept_resume)
+		listen_resume(L);
+	timers_expire(L);
+	loop_reap(L);
+}
+
 static void *loop_main(void *arg)
 {
 	eloop *L = arg;
-	struct epoll_event ev[EVENTS_MAX];
 
 	L->w = http_worker_get(); /* this thread's worker (read connection, visits) */
-	while (!__atomic_load_n(&L->quit, __ATOMIC_ACQUIRE)) {
-		L->now = sh_mono_ns();
-		int n = epoll_wait(L->epfd, ev, EVENTS_MAX, next_timeout_ms(L));
-		L->now = sh_mono_ns();
-		for (int i = 0; i < n; i++) {
-			void *p = ev[i].data.ptr;
-			if (p == &L->tag_listen)
-				loop_accept(L);
-			else if (p == &L->tag_event)
-				loop_wakeup(L);
-			else
-				conn_event(p, ev[i].events);
-		}
-		if (L->accept_resume && L->now >= L->accept_resume)
-			listen_resume(L);
-		timers_expire(L);
-		loop_reap(L);
-	}
+	while (!__atomic_load_n(&L->quit, __ATOMIC_ACQUIRE))
+		loop_once(L, -1);
 	return NULL;
+}
+
+void eng_poll(http_server *S, int timeout_ms)
+{
+	eloop *L = &S->eng->loops[0];
+
+	if (!L->w)
+		L->w = http_worker_get(); /* the caller's worker */
+	loop_once(L, timeout_ms);
 }
 
 static int loop_init(struct eng *E, eloop *L)
@@ -1453,11 +1479,12 @@ int eng_start(http_server *S, unsigned threads, sh_err *err)
 		E->loops[i].epfd = E->loops[i].evfd = E->loops[i].reserve_fd = -1;
 	for (unsigned i = 0; i < threads; i++) {
 		eloop *L = &E->loops[i];
-		if (loop_init(E, L) < 0 || pthread_create(&L->th, NULL, loop_main, L) != 0) {
+		if (loop_init(E, L) < 0 ||
+		    (!S->caller_loop && pthread_create(&L->th, NULL, loop_main, L) != 0)) {
 			eng_stop(S);
 			return sh_err_set(err, SH_ENOMEM, "listen", "cannot start the HTTP loops");
 		}
-		L->started = true;
+		L->started = !S->caller_loop; /* a thread to stop */
 	}
 	return 0;
 }

@@ -33,6 +33,10 @@ void eng_stop_listening(http_server *S);
  * unit is still at the writer is left to the unit's completion to free). */
 void eng_stop(http_server *S);
 
+/* S->caller_loop: one turn of the (only) loop on the calling thread, waiting
+ * up to timeout_ms for an event. */
+void eng_poll(http_server *S, int timeout_ms);
+
 /* Hands a connected socket to a loop (peer taken as 127.0.0.1). */
 int eng_add_socket(http_server *S, int fd);
 

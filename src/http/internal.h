@@ -485,6 +485,10 @@ int http_reply_unknown_blocked(http_req *r);
 enum http_server_flags {
 	HTTP_SERVER_NO_LISTEN = 1 << 0, /* no listen socket: connections come only
 	                                   from http_server_add_socket() */
+	/* the engine of our own without a thread of its own: the caller runs its
+	 * one loop with http_server_poll() (fuzz/fuzz_http.c: a thread handoff
+	 * per input cost three quarters of the run in scheduling waits) */
+	HTTP_SERVER_CALLER_LOOP = 1 << 1,
 };
 
 /* Opens the store named by cfg->db (created and migrated), the service, the
@@ -497,6 +501,11 @@ int http_server_start(const sh_config *cfg, unsigned flags, sh_err *err);
  * fd from then on and closes it, also when this fails (SH_ENOMEM, or
  * SH_EINVAL when no server runs). */
 int http_server_add_socket(int fd);
+
+/* HTTP_SERVER_CALLER_LOOP: one turn of the loop on the calling thread (its
+ * events, waiting up to timeout_ms for one; its deadlines). 0, or SH_EINVAL
+ * when no such server runs. */
+int http_server_poll(int timeout_ms);
 
 /* Stops accepting, lets requests in flight finish (up to a grace period),
  * stops libmicrohttpd and the writer (after a last visit flush), closes

@@ -287,6 +287,8 @@ int http_server_start(const sh_config *cfg, unsigned flags, sh_err *err)
 
 	if (http_srv)
 		return sh_err_set(err, SH_EINVAL, NULL, "the HTTP server is already running");
+	if ((flags & HTTP_SERVER_CALLER_LOOP) && cfg->http_engine != HTTP_ENGINE_OWN)
+		return sh_err_set(err, SH_EINVAL, NULL, "a caller-run loop needs the own HTTP engine");
 	memset(S, 0, sizeof(*S));
 	S->lfd = -1;
 	S->cfg = cfg;
@@ -295,6 +297,7 @@ int http_server_start(const sh_config *cfg, unsigned flags, sh_err *err)
 	pthread_mutex_init(&S->clock, NULL);
 	S->idle_timeout = cfg->idle_timeout > 0 ? (unsigned)cfg->idle_timeout : 60;
 	S->engine = cfg->http_engine;
+	S->caller_loop = (flags & HTTP_SERVER_CALLER_LOOP) != 0;
 	http_trusted_init(S);
 	http_srv = S;
 
@@ -351,7 +354,7 @@ int http_server_start(const sh_config *cfg, unsigned flags, sh_err *err)
 
 	threads =
 	    cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
-	if (threads < 1)
+	if (threads < 1 || S->caller_loop)
 		threads = 1;
 	if (S->engine == HTTP_ENGINE_OWN) {
 		rc = eng_start(S, threads, err);
@@ -391,6 +394,14 @@ fail:
 		svc_store_close(ws);
 	server_teardown(S);
 	return rc;
+}
+
+int http_server_poll(int timeout_ms)
+{
+	if (!http_srv || !http_srv->eng || !http_srv->caller_loop)
+		return SH_EINVAL;
+	eng_poll(http_srv, timeout_ms);
+	return 0;
 }
 
 int http_server_add_socket(int fd)

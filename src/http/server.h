@@ -76,6 +76,7 @@ struct http_server {
 	int lfd; /* the listen socket, -1 without one */
 	int engine;      /* enum http_engine (engine.h) */
 	struct eng *eng; /* the engine of our own, when it runs */
+	bool caller_loop; /* HTTP_SERVER_CALLER_LOOP: the engine has no thread */
 };
 
 /* proxies.c */

@@ -43,6 +43,7 @@
 #include "shorty/log.h"
 #include "shorty/service.h"
 #include "shorty/timeutil.h"
+#include "shorty/url.h"
 #include "shorty/utf8.h"
 #include "service/internal.h"
 
@@ -306,7 +307,7 @@ static void fetch_title(svc__titles *t, const char *url, char *out, size_t outsz
 	char *ctype = NULL;
 
 	out[0] = '\0';
-	f.body = malloc(TITLE_BODY_MAX);
+	f.body = url_transfer_init() == 0 ? malloc(TITLE_BODY_MAX) : NULL;
 	c = f.body ? curl_easy_init() : NULL;
 	if (!c) {
 		free(f.body);

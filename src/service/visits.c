@@ -481,8 +481,17 @@ int svc_visits_flush(svc *v, store *s, visitbuf *const *bufs, size_t n, size_t *
 		pthread_mutex_unlock(&bufs[i]->mu);
 		total += batch_total(bufs[i]->held) + batch_total(bufs[i]->spare);
 	}
-	if (total == 0)
+	if (total == 0) {
+		/* a quiet second: the batches just swapped out (and the held ones)
+		 * are empty and the flusher's, so their buffers, grown to what a
+		 * load spike needed, go back (they grow again on the next visit;
+		 * the other batch goes on the next quiet flush) */
+		for (i = 0; i < n; i++) {
+			batch_free(bufs[i]->spare);
+			batch_free(bufs[i]->held);
+		}
 		return 0;
+	}
 
 	/* all of it in one transaction (or savepoint), so a failure leaves
 	 * nothing half-counted and everything can be retried */

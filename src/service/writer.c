@@ -20,7 +20,16 @@
  * and when it stops, in a transaction of its own; a unit that reads or
  * deletes visits has them flushed first, so it sees every visit served
  * before it.
+ *
+ * Memory after a load spike (issue 12: 435 MB stayed): the second quiet
+ * flush period (no unit, no visit) after a busy one gives freed heap back
+ * to the system with glibc's malloc_trim; by then both visit batches of
+ * each buffer are freed too (a quiet flush frees the one it swapped out,
+ * visits.c). Freed memory otherwise stays in malloc's arenas, and a spike
+ * leaves the process at its peak; one trim per spike costs a walk of the
+ * arenas, nothing on the hot path.
  */
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +65,9 @@ struct svc_writer {
 	size_t nbufs, capbufs;
 
 	svc__titles *titles; /* page titles of new links (titles.c), or NULL */
+
+	bool busy;      /* a unit ran or visits were flushed this flush period */
+	unsigned quiet; /* flush periods without either since */
 };
 
 /* ---- units ------------------------------------------------------------------ */
@@ -274,6 +286,8 @@ static int flush_visits(svc_writer *w)
 		return SH_ESTORE;
 	}
 	rc = svc_visits_flush(w->v, w->ws, bufs, n, &flushed);
+	if (flushed)
+		w->busy = true;
 	if (rc < 0)
 		log_msg(SH_LOG_WARN, "visit flush failed (%s); kept for the next flush",
 		        sh_strerror(rc));
@@ -469,6 +483,22 @@ int svc_writer_run(svc_writer *w, svc_unit *const *units, size_t n)
 
 /* ---- the thread ------------------------------------------------------------- */
 
+/* At each flush tick: the second quiet period after a busy one returns what
+ * the spike freed. */
+static void trim_when_quiet(svc_writer *w)
+{
+	if (w->busy) {
+		w->busy = false;
+		w->quiet = 0;
+		return;
+	}
+	if (w->quiet < 2 && ++w->quiet == 2) {
+#ifdef __GLIBC__
+		malloc_trim(0);
+#endif
+	}
+}
+
 static void *writer_main(void *arg)
 {
 	svc_writer *w = arg;
@@ -499,10 +529,13 @@ static void *writer_main(void *arg)
 		stop = w->stop;
 		pthread_mutex_unlock(&w->qlock);
 
-		if (list)
+		if (list) {
 			(void)run_group(w, list);
+			w->busy = true;
+		}
 		if (stop || sh_mono_ns() >= next_flush) {
 			(void)flush_visits(w);
+			trim_when_quiet(w);
 			/* the details past SHORTY_VISIT_RETENTION, a bounded step per
 			 * flush (issue 12 item 6) */
 			if (!stop && w->ws && svc_visits_prune(w->v, w->ws, sh_now()) < 0)

@@ -9,7 +9,7 @@
 set -u
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-HARNESSES="fuzz_url fuzz_codec fuzz_json fuzz_import fuzz_http fuzz_h1"
+HARNESSES="fuzz_url fuzz_codec fuzz_json fuzz_import fuzz_http fuzz_http_mhd fuzz_h1"
 N=$(echo $HARNESSES | wc -w)
 
 fail_all() {
