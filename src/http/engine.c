@@ -79,6 +79,7 @@ enum cstate {
 	C_STREAM,  /* sending a streamed answer */
 	C_CLOSING, /* sending a last answer, then close */
 	C_LINGER,  /* write side shut: draining the client until EOF or deadline */
+	C_DEAD,    /* closed: freed at the end of the loop's turn (loop_reap) */
 };
 
 enum tclass { T_SHORT = 0, T_IDLE, T_LINGER, T__COUNT, T_NONE = -1 };
@@ -116,6 +117,8 @@ typedef struct econn {
 	struct econn *tprev, *tnext; /* the timer list of its class */
 	struct econn *prev, *next;   /* every connection of the loop */
 	struct econn *qnext;         /* the loop's queue of completed units */
+	bool queued;                 /* on that queue (under S->jlock) */
+	struct econn *dnext;         /* the loop's closed connections (C_DEAD) */
 } econn;
 
 /* What a request of this engine keeps: its head (fields NUL-terminated)
@@ -161,6 +164,7 @@ struct eloop {
 	} tl[T__COUNT];
 	int64_t tdur[T__COUNT];
 	econn *done_head, *done_tail; /* under S->jlock */
+	econn *dead;                  /* closed this turn, freed by loop_reap */
 	struct fd_add *adds;          /* under S->jlock */
 	char tag_listen, tag_event;   /* epoll tags of the two special fds */
 	time_t date_sec;
@@ -1045,8 +1049,27 @@ static void conn_new(eloop *L, int fd, const struct sockaddr *sa, socklen_t sale
 	timer_set(c, T_SHORT, false);
 }
 
-/* Frees c; a request whose unit is still at the writer is left to the
- * unit's completion (job_orphan). */
+/* Takes c off its loop's queue of completed units (under S->jlock). */
+static void done_unlink(eloop *L, econn *c)
+{
+	econn *prev = NULL;
+
+	for (econn *q = L->done_head; q; prev = q, q = q->qnext)
+		if (q == c) {
+			if (prev)
+				prev->qnext = c->qnext;
+			else
+				L->done_head = c->qnext;
+			if (L->done_tail == c)
+				L->done_tail = prev;
+			break;
+		}
+	c->queued = false;
+}
+
+/* Closes c (freed at the end of the loop's turn, loop_reap); a request
+ * whose unit is still at the writer is left to the unit's completion
+ * (job_orphan). */
 static void conn_close(econn *c)
 {
 	eloop *L = c->L;
@@ -1054,10 +1077,12 @@ static void conn_close(econn *c)
 
 	if (c->sfn)
 		stream_end(c);
-	if (c->r) {
+	if (c->r) { /* only a connection with a request can be queued */
 		http_req *r = c->r;
 		bool orphan = false;
 		pthread_mutex_lock(&S->jlock);
+		if (c->queued) /* its unit's completion waits for the loop: take it off */
+			done_unlink(L, c);
 		if (r->state == ST_WAIT && !r->job_finished) {
 			r->job_orphan = true; /* eng_job_done frees it */
 			orphan = true;
@@ -1081,11 +1106,29 @@ static void conn_close(econn *c)
 	__atomic_sub_fetch(&L->nconn, 1, __ATOMIC_RELAXED);
 	free(c->in);
 	free(c->out);
-	free(c);
+	c->in = c->out = NULL;
+	c->fd = -1;
+	/* not freed yet: an event for it may still wait in this turn's batch
+	 * (another connection's completion closed it meanwhile) */
+	c->state = C_DEAD;
+	c->dnext = L->dead;
+	L->dead = c;
+}
+
+/* Frees the connections closed during this turn of the loop. */
+static void loop_reap(eloop *L)
+{
+	while (L->dead) {
+		econn *c = L->dead;
+		L->dead = c->dnext;
+		free(c);
+	}
 }
 
 static void conn_event(econn *c, uint32_t ev)
 {
+	if (c->state == C_DEAD) /* closed earlier in this turn */
+		return;
 	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		c->can_read = true;
 	if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
@@ -1117,6 +1160,7 @@ static void eng_job_resume(http_req *r)
 	eloop *L = c->L;
 
 	c->qnext = NULL;
+	c->queued = true;
 	if (L->done_tail)
 		L->done_tail->qnext = c;
 	else
@@ -1158,6 +1202,8 @@ static void loop_wakeup(eloop *L)
 	}
 	pthread_mutex_lock(&S->jlock);
 	c = L->done_head;
+	for (econn *q = c; q; q = q->qnext)
+		q->queued = false;
 	L->done_head = L->done_tail = NULL;
 	adds = L->adds;
 	L->adds = NULL;
@@ -1329,7 +1375,8 @@ static void loop_accept(eloop *L)
 /* ---- the loop ------------------------------------------------------------------------- */
 
 /* One turn: waits for events (up to the next deadline, or timeout_ms when
- * that is sooner and not negative), handles them, expires deadlines. */
+ * that is sooner and not negative), handles them, expires deadlines, frees
+ * the connections closed during the turn. */
 static void loop_once(eloop *L, int timeout_ms)
 {
 	struct epoll_event ev[EVENTS_MAX];
@@ -1353,6 +1400,7 @@ static void loop_once(eloop *L, int timeout_ms)
 	if (L->accept_resume && L->now >= L->accept_resume)
 		listen_resume(L);
 	timers_expire(L);
+	loop_reap(L);
 }
 
 static void *loop_main(void *arg)
@@ -1482,6 +1530,7 @@ void eng_stop(http_server *S)
 		struct fd_add *a, *an;
 		while (L->all)
 			conn_close(L->all);
+		loop_reap(L);
 		pthread_mutex_lock(&S->jlock);
 		L->done_head = L->done_tail = NULL;
 		a = L->adds;
