@@ -3,7 +3,7 @@
 JOBS ?= $(shell nproc)
 PY := /usr/bin/python3
 
-.PHONY: all deps build run test test-faults unit bench clean asan release format fuzz image-test
+.PHONY: all deps build run test test-faults unit bench bench-rules clean asan release format fuzz image-test
 
 all: build
 
@@ -65,6 +65,12 @@ fuzz: deps
 
 bench: release
 	@scripts/bench
+
+# What redirect rules and GeoIP cost a redirect of a link without rules, in
+# one run (bench/rules_cost.py; docs/benchmarks.md "Redirect rules and GeoIP
+# in one run"). ROUNDS, DURATION as the script says.
+bench-rules: release
+	@$(PY) bench/rules_cost.py build/release/shorty
 
 # The container image run for real (not part of `make test`): installs
 # podman, runc and mmdebstrap (deploy/image/install-deps), builds the image

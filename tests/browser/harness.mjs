@@ -1,7 +1,8 @@
 // tests/browser/harness.mjs — what the browser tests share: their settings
 // from the environment (SHORTY_URL, SHORTY_KEY, CHROMIUM), the one-line
-// checks with their tally, and Debian's Chromium launched headless with
-// nothing that calls home.
+// checks with their tally, steps that build on each other, polling, the
+// watch on console errors and CSP violations of the admin's screens, and
+// Debian's Chromium launched headless with nothing that calls home.
 import { chromium } from 'playwright-core';
 
 export const BASE = (process.env.SHORTY_URL || '').replace(/\/+$/, '');
@@ -46,4 +47,49 @@ export function launch(extra = []) {
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
       ...extra],
   });
+}
+
+// A step of a test whose steps build on each other: after one fails, the
+// rest are counted as failed without running.
+let stopped = false;
+export async function step(name, fn) {
+  if (stopped) {
+    ok(false, name, 'not run: an earlier step failed');
+    return;
+  }
+  const before = tally.failed;
+  try {
+    await fn();
+  } catch (e) {
+    ok(false, name, (e && e.stack) || String(e));
+  }
+  if (tally.failed > before) stopped = true;
+}
+
+// Polls fn until it returns a truthy value (visits reach the store about
+// once a second); returns the last value.
+export async function eventually(fn, ms = 10000) {
+  const end = Date.now() + ms;
+  let v;
+  while (!(v = await fn()) && Date.now() < end) await new Promise((r) => setTimeout(r, 250));
+  return v;
+}
+
+// Collects into errors every console error of page while it shows one of
+// the admin's screens (what the Content-Security-Policy refuses is one) and
+// every securitypolicyviolation event, as "<page URL>: <what>". Let
+// through: Shlink's own answer without a Mercure hub (501 from
+// /rest/v3/mercure-info; the component then leaves real-time updates off),
+// and whatever expected(text, url) says is expected.
+export async function watchAdmin(page, errors, expected = () => false) {
+  page.on('console', (m) => {
+    if (m.type() !== 'error' || !new URL(page.url()).pathname.startsWith('/admin')) return;
+    const at = m.location().url || '';
+    if (/status of 501/.test(m.text()) && at.endsWith('/rest/v3/mercure-info')) return;
+    if (expected(m.text(), at)) return;
+    errors.push(`${page.url()}: ${m.text()} (${at}:${m.location().lineNumber})`);
+  });
+  await page.exposeFunction('__cspViolation', (v) => errors.push(`${page.url()}: CSP ${v}`));
+  await page.addInitScript(() => document.addEventListener('securitypolicyviolation', (e) =>
+    window.__cspViolation(`${e.effectiveDirective} ${e.blockedURI}`)));
 }
