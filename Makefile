@@ -65,6 +65,7 @@ fuzz: deps
 
 bench: release
 	@scripts/bench
+	@$(PY) bench/rules_cost.py build/release/shorty
 
 # What redirect rules and GeoIP cost a redirect of a link without rules, in
 # one run (bench/rules_cost.py; docs/benchmarks.md "Redirect rules and GeoIP

@@ -65,8 +65,8 @@
 	  "Access-Control-Allow-Origin sent by the REST API", cors_origin)                         \
 	X("max-connections", "SHORTY_MAX_CONNECTIONS", CFG_INT, "10000", 1, 1000000, NULL,         \
 	  "most HTTP connections open at once", max_connections)                                   \
-	X("http-engine", "SHORTY_HTTP_ENGINE", CFG_ENUM, "mhd", 0, 0, "mhd,own",                   \
-	  "HTTP layer: mhd (libmicrohttpd) or own (shorty's epoll loops, strict parser)",         \
+	X("http-engine", "SHORTY_HTTP_ENGINE", CFG_ENUM, "own", 0, 0, "mhd,own",                   \
+	  "HTTP layer: own (shorty's epoll loops, strict parser) or mhd (libmicrohttpd)",         \
 	  http_engine)                                                                             \
 	X("idle-timeout", "SHORTY_IDLE_TIMEOUT", CFG_INT, "60", 1, 3600, NULL,                     \
 	  "seconds a keep-alive connection may stay idle between requests", idle_timeout)          \

@@ -71,6 +71,7 @@
 
 #include <curl/curl.h>
 
+#include "shorty/hex.h"
 #include "shorty/url.h"
 #include "shorty/utf8.h"
 
@@ -172,17 +173,6 @@ static void ub_putc(url_buf *o, char c)
 	ub_putn(o, &c, 1);
 }
 
-static int url_hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 static bool url_unreserved(unsigned char c)
 {
 	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
@@ -212,10 +202,10 @@ static void url_put_pct(url_buf *o, unsigned char c)
  * "%" left in o into a new escape ("%%34%31" -> "%41")? */
 static bool url_makes_escape(const url_buf *o, unsigned char v)
 {
-	if (url_hexval(v) < 0 || o->n == 0)
+	if (sh_hexval(v) < 0 || o->n == 0)
 		return false;
 	return o->b[o->n - 1] == '%' ||
-	       (o->n >= 2 && o->b[o->n - 2] == '%' && url_hexval((unsigned char)o->b[o->n - 1]) >= 0);
+	       (o->n >= 2 && o->b[o->n - 2] == '%' && sh_hexval((unsigned char)o->b[o->n - 1]) >= 0);
 }
 
 /* Writes s with canonical percent-encoding for comp (rule 6 above). */
@@ -223,7 +213,7 @@ static void url_canon(url_buf *o, const char *s, enum url_comp comp)
 {
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		if (*p == '%') {
-			int hi = url_hexval(p[1]), lo = hi < 0 ? -1 : url_hexval(p[2]);
+			int hi = sh_hexval(p[1]), lo = hi < 0 ? -1 : sh_hexval(p[2]);
 			if (hi >= 0 && lo >= 0) {
 				unsigned char v = (unsigned char)(hi * 16 + lo);
 				if (url_unreserved(v) && !url_makes_escape(o, v))
@@ -716,7 +706,7 @@ static bool url_ipv4_number(const char *s, size_t n, uint64_t *v)
 	}
 	*v = 0;
 	for (size_t i = 0; i < n; i++) {
-		int d = url_hexval((unsigned char)s[i]);
+		int d = sh_hexval((unsigned char)s[i]);
 		if (d < 0 || (unsigned)d >= radix)
 			return false;
 		*v = *v * radix + (unsigned)d;

@@ -306,9 +306,7 @@ int http_redirect(http_req *r)
 		                          "long target; retry with smaller headers.",
 		                          NULL);
 	}
-	rc = http_add_header(r, "Location", loc);
-	if (rc == SH_ENOMEM)
-		return http_reply_error(r, rc, NULL);
+	rc = http_add_header_ref(r, "Location", loc); /* loc lives until the answer */
 	if (rc < 0)
 		return http_reply_problem(r, 500, NULL, "Internal Server Error",
 		                          "The stored URL cannot be sent in a header.", NULL);

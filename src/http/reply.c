@@ -40,7 +40,19 @@ int http_add_header(http_req *r, const char *name, const char *value)
 		free(r->extra[r->nextra].value);
 		return SH_ENOMEM;
 	}
-	r->nextra++;
+	r->extra[r->nextra++].borrowed = false;
+	return 0;
+}
+
+int http_add_header_ref(http_req *r, const char *name, const char *value)
+{
+	if (r->nextra >= HTTP_EXTRA_HEADERS_MAX)
+		return SH_ETOOBIG;
+	if (!header_value_ok(name) || !header_value_ok(value))
+		return SH_EINVAL;
+	r->extra[r->nextra].name = (char *)name;
+	r->extra[r->nextra].value = (char *)value;
+	r->extra[r->nextra++].borrowed = true;
 	return 0;
 }
 

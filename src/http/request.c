@@ -31,10 +31,11 @@ void http_req_free(http_req *r)
 {
 	if (r->ud_free)
 		r->ud_free(r->ud);
-	for (int i = 0; i < r->nextra; i++) {
-		free(r->extra[i].name);
-		free(r->extra[i].value);
-	}
+	for (int i = 0; i < r->nextra; i++)
+		if (!r->extra[i].borrowed) {
+			free(r->extra[i].name);
+			free(r->extra[i].value);
+		}
 	http_form_free(r);
 	if (r->eq)
 		eng_req_free(r);
@@ -386,15 +387,10 @@ enum MHD_Result http_on_request(void *cls, struct MHD_Connection *c, const char 
 
 /* ---- deferring a write to the service's writer ---------------------------- */
 
-/* The unit's completion, on the writer's thread: resume the connection,
- * whose next access-handler call answers from the unit (or free the request
- * when its connection went away meanwhile). */
-static void job_done(svc_unit *u, void *ud)
+void http_job_complete(http_req *r, void (*resume)(http_req *r))
 {
-	http_req *r = ud;
 	http_server *S = http_srv;
 
-	(void)u;
 	pthread_mutex_lock(&S->jlock);
 	r->job_finished = true;
 	if (r->job_orphan) {
@@ -402,9 +398,22 @@ static void job_done(svc_unit *u, void *ud)
 		http_req_free(r); /* frees the unit too (r->ud) */
 		return;
 	}
-	if (!S->daemon_gone)
-		MHD_resume_connection(r->conn);
+	resume(r);
 	pthread_mutex_unlock(&S->jlock);
+}
+
+/* libmicrohttpd: the connection's next access-handler call answers from the
+ * unit. */
+static void job_resume(http_req *r)
+{
+	if (!http_srv->daemon_gone)
+		MHD_resume_connection(r->conn);
+}
+
+static void job_done(svc_unit *u, void *ud)
+{
+	(void)u;
+	http_job_complete(ud, job_resume);
 }
 
 void http_defer_begin(http_req *r, svc_unit *u, http_job_reply reply,

@@ -8,6 +8,8 @@
  * without a valid key). Handlers see only requests they can serve.
  */
 #define _GNU_SOURCE /* strcasestr */
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -63,6 +65,26 @@ const http_route http_routes[] = {
     {"/*", ANY_GET, 0, http_redirect, "redirect"},
 };
 const size_t http_nroutes = sizeof(http_routes) / sizeof(http_routes[0]);
+_Static_assert(sizeof(http_routes) / sizeof(http_routes[0]) <= 64,
+               "route_by_byte holds one bit per route");
+
+/* Which routes a path may match, by the path's second byte (bit i:
+ * http_routes[i]): a pattern whose second byte is a literal other than the
+ * path's cannot. Built once. A redirect walks the 6 routes that can match
+ * "/a..." instead of all of them (docs/benchmarks.md, "The own engine's
+ * hot path"). */
+static uint64_t route_by_byte[256];
+static pthread_once_t route_once = PTHREAD_ONCE_INIT;
+
+static void route_index(void)
+{
+	for (size_t i = 0; i < http_nroutes; i++) {
+		const char *pt = http_routes[i].pattern;
+		for (unsigned b = 0; b < 256; b++)
+			if (pt[0] == '*' || pt[1] == '*' || (unsigned char)pt[1] == b)
+				route_by_byte[b] |= 1ull << i;
+	}
+}
 
 /* Matches path against pattern; a '*' takes one non-empty segment (no '/'),
  * copied into arg; a final "**" takes the rest of the path, whatever it is
@@ -174,6 +196,7 @@ int http_dispatch(http_req *r)
 	const http_route *hit = NULL;
 	char arg[sizeof(r->arg)];
 	size_t arglen = 0;
+	uint64_t routes;
 
 	r->route = ROUTE_LABEL_OTHER;
 	/* /rest/v1/... and /rest/v2/... answer as /rest/v3/... */
@@ -186,10 +209,14 @@ int http_dispatch(http_req *r)
 			p = path;
 		}
 	}
-	for (size_t i = 0; i < http_nroutes; i++) {
+	pthread_once(&route_once, route_index);
+	routes = p[0] ? route_by_byte[(unsigned char)p[1]] : ~0ull >> (64 - http_nroutes);
+	for (uint64_t m = routes; m; m &= m - 1) {
+		size_t i = (size_t)__builtin_ctzll(m);
 		const http_route *rt = &http_routes[i];
 		size_t al = 0;
 		char a[sizeof(r->arg)];
+
 		if (!match(rt->pattern, p, a, sizeof(a), &al))
 			continue;
 		if (!hit || !(hit->methods & r->meth)) {

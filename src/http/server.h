@@ -108,6 +108,11 @@ int http_req_split_target(http_req *r);
 /* The request waits for unit u (state, reply, the unit's completion). */
 void http_defer_begin(http_req *r, svc_unit *u, http_job_reply reply,
                       void (*done)(svc_unit *u, void *ud));
+/* A unit's completion, on the writer's thread, for either engine: under
+ * S->jlock the request is marked finished; a request whose connection went
+ * away meanwhile is freed (with its unit); else resume(r) brings it back to
+ * its connection (still under the lock). */
+void http_job_complete(http_req *r, void (*resume)(http_req *r));
 /* Appends body bytes (past HTTP_BODY_MAX: r->body_too_big, body dropped).
  * 0, or SH_ENOMEM. */
 int http_body_append(http_req *r, const char *data, size_t n);

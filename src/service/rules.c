@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shorty/hex.h"
 #include "shorty/rules.h"
 #include "shorty/timeutil.h"
 
@@ -745,14 +746,6 @@ void rules_user_agent(const char *ua, unsigned *devices, enum rules_browser *bro
  * here only "?beta" and "?beta=" are valueless.)
  */
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)lower((unsigned char)c);
-	return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
-}
-
 /* Is the URL-encoded e (n bytes) once decoded equal to lit? No copy made. */
 static bool qs_eq(const char *e, size_t n, const char *lit, size_t litlen)
 {
@@ -763,8 +756,8 @@ static bool qs_eq(const char *e, size_t n, const char *lit, size_t litlen)
 		if (c == '+') {
 			c = ' ';
 			i++;
-		} else if (c == '%' && i + 2 < n && (h = hexval(e[i + 1])) >= 0 &&
-		           (l = hexval(e[i + 2])) >= 0) {
+		} else if (c == '%' && i + 2 < n && (h = sh_hexval((unsigned char)e[i + 1])) >= 0 &&
+		           (l = sh_hexval((unsigned char)e[i + 2])) >= 0) {
 			c = h * 16 + l;
 			i += 3;
 		} else {

@@ -21,13 +21,15 @@
  *
  * Only one flush may run at a time (the writer thread is the only caller).
  */
-#define _GNU_SOURCE /* strcasestr */
+#define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "shorty/geoip.h"
 #include "shorty/service.h"
@@ -591,13 +593,49 @@ static const char *const bot_agents[] = {
     NULL,
 };
 
+#define BOT_AGENTS (sizeof(bot_agents) / sizeof(*bot_agents) - 1)
+_Static_assert(BOT_AGENTS <= 32, "bot_first/bot_second hold one bit per name");
+
+/* Which names have this byte (either case) first, and second: one bit per
+ * name of bot_agents. Built once (pthread_once). */
+static uint32_t bot_first[256], bot_second[256];
+static size_t bot_len[BOT_AGENTS];
+static pthread_once_t bot_once = PTHREAD_ONCE_INIT;
+
+static void bot_index(void)
+{
+	for (size_t k = 0; k < BOT_AGENTS; k++) {
+		const unsigned char *a = (const unsigned char *)bot_agents[k];
+		bot_len[k] = strlen(bot_agents[k]);
+		bot_first[tolower(a[0])] |= 1u << k;
+		bot_first[toupper(a[0])] |= 1u << k;
+		bot_second[tolower(a[1])] |= 1u << k;
+		bot_second[toupper(a[1])] |= 1u << k;
+	}
+}
+
+/* One pass over the agent: at each byte only the names whose first two
+ * letters match there are compared. It was a strcasestr per name, 27 scans
+ * of the agent: a fifth of a redirect's instructions (docs/benchmarks.md,
+ * "The own engine's hot path"). No library does a case-insensitive
+ * multi-substring search for us (Aho-Corasick would be one; 27 names do not
+ * need it). */
 static bool is_bot(const char *ua)
 {
+	const unsigned char *u = (const unsigned char *)ua;
+
 	if (!ua)
 		return false;
-	for (int i = 0; bot_agents[i]; i++)
-		if (strcasestr(ua, bot_agents[i]))
-			return true;
+	pthread_once(&bot_once, bot_index);
+	for (size_t i = 0; u[i] && u[i + 1]; i++) {
+		uint32_t m = bot_first[u[i]] & bot_second[u[i + 1]];
+		while (m) {
+			int k = __builtin_ctz(m);
+			m &= m - 1;
+			if (strncasecmp(ua + i, bot_agents[k], bot_len[k]) == 0)
+				return true;
+		}
+	}
 	return false;
 }
 

@@ -18,6 +18,15 @@ def assert_no_sanitizer_report(what, err):
         assert mark not in err, f"sanitizer report from {what}:\n{err}"
 
 
+def run_cli(*args, env, cwd=None, timeout=60):
+    """One CLI run (text output) whose standard error must hold no sanitizer
+    report; returns the CompletedProcess for the caller's own checks."""
+    p = subprocess.run([BIN, *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd,
+                       timeout=timeout)
+    assert_no_sanitizer_report(f"shorty {' '.join(map(str, args))}", p.stderr)
+    return p
+
+
 def _decode(b):
     return b.decode("utf-8", "surrogateescape")
 

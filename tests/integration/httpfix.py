@@ -60,8 +60,8 @@ class Server:
         env["SHORTY_NOTFOUND_LIMIT"] = "0"
         env["SHORTY_LOGIN_LIMIT"] = "0"
         env["SHORTY_VISIT_DETAIL_LIMIT"] = "0"
-        # scripts/run-tests runs the HTTP test files a second time on the
-        # engine of our own (TEST_HTTP_ENGINE=own, as SHORTY_* do not leak in)
+        # scripts/run-tests runs the HTTP test files a second time on
+        # libmicrohttpd (TEST_HTTP_ENGINE=mhd, as SHORTY_* do not leak in)
         if os.environ.get("TEST_HTTP_ENGINE"):
             env["SHORTY_HTTP_ENGINE"] = os.environ["TEST_HTTP_ENGINE"]
         env.update(self.extra_env)

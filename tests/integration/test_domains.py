@@ -4,14 +4,14 @@ domains: a request's Host header picks the domain. The default domain is the
 base URL's authority (here s.test); every other host is the default domain
 too unless a link or a redirect named it."""
 import sqlite3
-import subprocess
 import time
 import uuid
 
 import pytest
 import requests
 
-from httpfix import BIN, Server, assert_problem, wait_flush
+from helpers import run_cli
+from httpfix import Server, assert_problem, wait_flush
 
 DEFAULT = "s.test"
 
@@ -252,8 +252,7 @@ def test_schema_3_store_migrates(tmp_path):
             "DROP TABLE domains; ALTER TABLE links DROP COLUMN domain_id;"
             "PRAGMA user_version = 3;")
         con.close()
-        p = subprocess.run([BIN, "migrate"], env=s.env(), cwd=tmp_path, capture_output=True,
-                           text=True, timeout=60)
+        p = run_cli("migrate", env=s.env(), cwd=tmp_path)
         assert p.returncode == 0, p.stderr
         con = sqlite3.connect(db)
         assert con.execute("PRAGMA user_version").fetchone()[0] == 4
@@ -270,8 +269,7 @@ def test_schema_3_store_migrates(tmp_path):
 
 
 def cli_fails(srv, *args):
-    p = subprocess.run([BIN, *args], capture_output=True, text=True, env=srv.env(), cwd=srv.dir,
-                       timeout=60)
+    p = run_cli(*args, env=srv.env(), cwd=srv.dir)
     assert p.returncode != 0 and p.stderr.startswith("shorty: ") and \
         len(p.stderr.splitlines()) == 1, (args, p.returncode, p.stderr)
     return p.stderr
@@ -383,8 +381,7 @@ def test_postgres_schema_3_store_migrates(tmp_path):
                  "ALTER TABLE codes ADD PRIMARY KEY (code);"
                  "ALTER TABLE links DROP COLUMN domain_id; DROP TABLE domains;"
                  "UPDATE shorty_schema SET version = 3")
-        p = subprocess.run([BIN, "migrate"], env=s.env(), cwd=tmp_path, capture_output=True,
-                           text=True, timeout=60)
+        p = run_cli("migrate", env=s.env(), cwd=tmp_path)
         assert p.returncode == 0, p.stderr
         assert psql(db, "SELECT 'v=' || max(version) FROM shorty_schema").count("v=4") == 1
         s.start()

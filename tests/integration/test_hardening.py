@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 import pytest
 import requests
 
+from helpers import run_cli
 from httpfix import BIN, Server, free_port
 
 
@@ -220,8 +221,7 @@ def test_own_names_are_loops(based):
         # YOURLS's own answer for a loop
         assert r.status_code == 400 and r.json()["code"] == "error:noloop", (u, r.text)
     for u in ("http://127.0.0.1/", "http://s.example.com:81/"):
-        p = subprocess.run([BIN, "add", u], capture_output=True, text=True, env=based.env(),
-                           cwd=based.dir, timeout=60)
+        p = run_cli("add", u, env=based.env(), cwd=based.dir)
         assert p.returncode == 2 and "points back at this service" in p.stderr, p.stderr
     r = based.api("GET", "/short-urls")
     assert [x["shortCode"] for x in r.json()["shortUrls"]["data"]] == ["own"]
@@ -439,6 +439,5 @@ def test_yourls_signature_ttl_shortens_the_replay_window(tmp_path):
         assert [call(now - 70), call(now + 70), call(now - 43000)] == [403, 403, 403]
     finally:
         s.close()
-    p = subprocess.run([BIN, "serve", "--yourls-signature-ttl", "43201"], capture_output=True,
-                       text=True, env=s.env(), timeout=30)
+    p = run_cli("serve", "--yourls-signature-ttl", "43201", env=s.env(), timeout=30)
     assert p.returncode == 2 and "yourls-signature-ttl" in p.stderr, p.stderr

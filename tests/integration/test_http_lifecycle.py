@@ -3,13 +3,13 @@
 import os
 import signal
 import socket
-import subprocess
 import threading
 import time
 
 import requests
 
-from httpfix import BIN, Server, assert_problem, wait_flush
+from helpers import run_cli
+from httpfix import Server, assert_problem, wait_flush
 
 
 def test_sigterm_loses_no_visit():
@@ -250,8 +250,8 @@ def test_port_in_use_is_a_failure_not_a_usage_error():
     s = Server()
     try:
         s.start()
-        p = subprocess.run([BIN, "serve", "--listen", f"127.0.0.1:{s.port}"],
-                           capture_output=True, text=True, env=s.env(), cwd=s.dir, timeout=30)
+        p = run_cli("serve", "--listen", f"127.0.0.1:{s.port}", env=s.env(), cwd=s.dir,
+                    timeout=30)
         assert p.returncode == 1, p.stderr
         lines = p.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("shorty: cannot listen on"), p.stderr

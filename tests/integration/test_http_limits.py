@@ -42,7 +42,7 @@ def test_431_headers(srv):
     # E3: a 1 MB API key
     raw = srv.raw(b"GET /rest/v3/short-urls HTTP/1.1\r\nHost: x\r\nX-Api-Key: " + b"k" * 1000000
                   + b"\r\n\r\n")
-    assert status_of(raw) in (431, 414)
+    assert status_of(raw) == 431  # the header block is over its limit before the target is
     # 100 fields are fine
     hdrs = {f"X-F{i}": "y" for i in range(90)}
     assert requests.get(srv.url("/health"), headers=hdrs).status_code == 200
@@ -77,7 +77,7 @@ def test_414_redirect_target_too_long_to_send(srv):
     assert status_of(raw) == 414 and b"problem+json" in raw
     raw = srv.raw(b"GET /" + code + b"?" + b"|" * 1000 + b" HTTP/1.1\r\nHost: x\r\n"
                   b"Connection: close\r\n\r\n")
-    assert status_of(raw) in (301, 302) and b"%7C" * 1000 in raw
+    assert status_of(raw) == 302 and b"%7C" * 1000 in raw
     still_serves(srv)
 
 
@@ -153,7 +153,7 @@ def test_trusted_proxy_xff():
         xff = ", ".join(f"10.0.{i // 250}.{i % 250}" for i in range(1000))
         r = requests.post(s.url("/api/shorten"), json={"url": "https://example.com/x10"},
                           headers={"X-Forwarded-For": xff})
-        assert r.status_code in (200, 429)
+        assert r.status_code == 200  # the client is the last untrusted entry, a new address
         assert s.get("/health").status_code == 200
     finally:
         s.close()
@@ -225,11 +225,11 @@ def test_group_d_raw_requests(srv):
         (b"GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),               # D11 two Hosts
         (b"GET http://evil/health HTTP/1.1\r\nHost: x\r\n\r\n", 400),               # D9
         (b"GET health HTTP/1.1\r\nHost: x\r\n\r\n", 400),                           # D9 no slash
-        (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", (400, 505)),                          # D13
+        (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505),                          # D13
     ]
     for raw, want in cases:
         got = status_of(srv.raw(raw, timeout=3))
-        assert got in (want if isinstance(want, tuple) else (want,)), (raw[:40], got)
+        assert got == want, (raw[:40], got)
         still_serves(srv)
     # D12: a valid request pipelined with another is answered in order
     out = srv.raw(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -239,7 +239,7 @@ def test_group_d_raw_requests(srv):
     for path in (b"/caf\xc3\xa9", b"/%C0%AF", b"/%2e%2e/rest/v3/short-urls", b"//abc",
                  b"/abc/", b"/abc%00", b"/rest/v3/short-urls%2f"):
         st = status_of(srv.raw(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
-        assert st in (400, 404), (path, st)
+        assert st == 404, (path, st)
 
 
 def test_keep_alive_survives(srv):

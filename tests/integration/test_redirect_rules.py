@@ -13,7 +13,7 @@ import subprocess
 import pytest
 import requests
 
-from helpers import BIN, ROOT
+from helpers import ROOT, run_cli
 from httpfix import Server, assert_problem
 
 ANDROID = ("Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -300,8 +300,7 @@ def test_a_bad_rule_in_an_import_names_it_and_imports_nothing(tmp_path):
         {"longUrl": "https://ok.example/2", "customSlug": "broken",
          "redirectRules": [rule("https://x.example/", cond("device", "toaster"))]},
     ]))
-    p = subprocess.run([BIN, "import", str(dump)], capture_output=True, text=True,
-                       env=s.env(), cwd=tmp_path, timeout=60)
+    p = run_cli("import", dump, env=s.env(), cwd=tmp_path)
     assert p.returncode != 0
     err = p.stderr.strip().splitlines()
     assert len(err) == 1, p.stderr

@@ -283,7 +283,11 @@ def test_slow_readers_do_not_block_other_clients():
             time.sleep(3)
             n, p50, p99 = p.summary()
         assert not p.errors, p.errors[:5]
-        assert p99 < max(10 * b99, 250), (b50, b99, p50, p99)
+        # a client blocked behind the readers would wait for the 10 s send
+        # timeout that drops them; 1 s tells that apart from a loaded
+        # machine's scheduling (p99 224 and 362 ms were seen during full
+        # test runs beside other builds, 5.8 ms on a quieter moment)
+        assert p99 < max(10 * b99, 1000), (b50, b99, p50, p99)
         # a reader that stays away past the 10 s send idle timeout is dropped
         time.sleep(HEADER_DEADLINE + 1.5 - 3)  # 3 s went to the prober
         got = []
@@ -368,8 +372,16 @@ def test_many_idle_keepalive_connections():
               f"({BIN}); "
               f"new client p50 {b50:.1f} ms before, {p50:.1f} ms with them open; all closed "
               f"by {t_all:.1f} s (idle-timeout {idle} s); fds {fds0} -> {fds1} -> {fds2}")
-        # a generous bound that still catches a per-connection buffer leak
-        assert per_conn < 128 * 1024
+        if os.environ.get("TEST_HTTP_ENGINE", "own") == "own":
+            # issue 11: an idle connection costs at most 8 KiB (2 KiB in,
+            # 2 KiB out and its record: 4.5 KiB measured); ASan's allocator
+            # adds redzones to each buffer (9.4 KiB measured)
+            asan = "libasan" in open(f"/proc/{s.proc.pid}/maps").read()
+            assert per_conn <= (12 if asan else 8) * 1024, per_conn
+        else:
+            # libmicrohttpd keeps a 32 KiB pool per connection; a generous
+            # bound that still catches a per-connection buffer leak
+            assert per_conn < 128 * 1024
     finally:
         s.close()
 

@@ -6,6 +6,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -190,6 +191,32 @@ static void test_limits(void **state)
 	    H1_EHEADERS_LARGE);
 }
 
+/* Every byte value in a field name and in a field value: accepted exactly
+ * when RFC 9110 allows it there (the parser's byte-class table). */
+static void test_every_byte(void **state)
+{
+	static const char tpunct[] = "!#$%&'*+-.^_`|~";
+	h1_request r;
+	char buf[64];
+
+	(void)state;
+	for (int b = 0; b < 256; b++) {
+		bool token = (b >= '0' && b <= '9') || (b >= 'a' && b <= 'z') ||
+		             (b >= 'A' && b <= 'Z') || (b && strchr(tpunct, b));
+		bool value = b == '\t' || (b >= 0x20 && b != 0x7f);
+		int n = snprintf(buf, sizeof buf, "GET / HTTP/1.1\r\nHost: a\r\nX%cY: v\r\n\r\n", 'Z');
+		buf[26] = (char)b; /* the Z */
+		if (h1_parse_request(buf, (size_t)n, &lim, &r) != (token || b == ':' ? H1_OK : H1_EBAD))
+			fail_msg("byte 0x%02x in a field name", b);
+		n = snprintf(buf, sizeof buf, "GET / HTTP/1.1\r\nHost: a\r\nX: a%cb\r\n\r\n", 'Z');
+		buf[29] = (char)b;
+		if (h1_parse_request(buf, (size_t)n, &lim, &r) != (value ? H1_OK : H1_EBAD))
+			fail_msg("byte 0x%02x in a field value", b);
+		if (value && (r.nfields != 2 || r.fields[1].value_len != 3))
+			fail_msg("byte 0x%02x: value not kept whole", b);
+	}
+}
+
 /* Decodes s (chunked) in pieces of `step` bytes; returns the status and
  * the body in out. */
 static int dechunk(const char *s, size_t step, const h1_limits *l, char *out, size_t *outlen,
@@ -294,6 +321,7 @@ int main(void)
 	    cmocka_unit_test(test_valid_requests), cmocka_unit_test(test_strict_refusals),
 	    cmocka_unit_test(test_other_statuses), cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_chunked),        cmocka_unit_test(test_chunk_sizes_too_large),
+	    cmocka_unit_test(test_every_byte),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1212,6 +1212,53 @@ static void test_visits_flush(void **state)
 	sh_link_clear(&b);
 }
 
+/* Which user agents count as bots (svc_visit_record's one-pass matcher):
+ * a known name anywhere, in any case; nothing that only comes close. */
+static void test_bot_user_agents(void **state)
+{
+	fx *f = *state;
+	static const struct {
+		const char *ua;
+		bool bot;
+	} cases[] = {
+	    {"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", true},
+	    {"facebookexternalhit/1.1", true},
+	    {"FACEBOOKEXTERNALHIT", true},
+	    {"xx Slack-ImgProxy", true},           /* at the very end */
+	    {"Google-InspectionTool/1.0", true},   /* the longest name */
+	    {"gGooglebot", true},                  /* right after a byte that also starts it */
+	    {"TwitterbotTwitterbot", true},
+	    {"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120 Safari/537.36", false},
+	    {"Googlebo", false},                   /* cut short at the end */
+	    {"Google bot", false},
+	    {"curl/8.0", false},
+	    {"", false},
+	    {"G", false},
+	    {NULL, false},
+	};
+	sh_link a;
+	visitbuf *buf = visitbuf_create(100);
+	size_t flushed = 0;
+	int64_t n, bots, was = 0;
+
+	must_shorten(f, "https://example.com/bots", &a);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		svc_visit_in in = {.link_id = a.id, .user_agent = cases[i].ua,
+		                   .visited_url = "http://localhost:8000/x", .ip = "192.0.2.1",
+		                   .now = NOW};
+		assert_int_equal(svc_visit_record(buf, &in), 0);
+		assert_int_equal(svc_visits_flush(f->v, f->s, &buf, 1, &flushed), 0);
+		get_counts(f, a.code, &n, &bots);
+		if (bots - was != (cases[i].bot ? 1 : 0))
+			fail_msg("user agent \"%s\": bot %d, expected %d", cases[i].ua ? cases[i].ua : "(none)",
+			         (int)(bots - was), cases[i].bot);
+		was = bots;
+	}
+	assert_int_equal(n, sizeof(cases) / sizeof(*cases));
+	visitbuf_destroy(buf);
+	sh_link_clear(&a);
+}
+
 static void test_visits_overflow_keeps_counts(void **state)
 {
 	fx *f = *state;
@@ -1596,6 +1643,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_blocklist, setup_mem, teardown),
 		cmocka_unit_test_setup_teardown(test_keys, setup_mem, teardown),
 		cmocka_unit_test_setup_teardown(test_visits_flush, setup_mem, teardown),
+		cmocka_unit_test_setup_teardown(test_bot_user_agents, setup_mem, teardown),
 		cmocka_unit_test_setup_teardown(test_visits_overflow_keeps_counts, setup_mem,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_visits_failed_flush, setup_mem, teardown),
