@@ -40,6 +40,11 @@
 
 http_server *http_srv;
 static __thread http_worker *tls_worker;
+/* the server tls_worker belongs to: a thread that outlives a server (the
+ * caller of an HTTP_SERVER_CALLER_LOOP server started again) must not take
+ * the worker the stop freed */
+static __thread unsigned tls_worker_gen;
+static unsigned srv_gen;
 
 bool http_stopping(void)
 {
@@ -65,7 +70,7 @@ static void worker_open_store(http_server *S, http_worker *w)
 http_worker *http_worker_get(void)
 {
 	http_server *S = http_srv;
-	http_worker *w = tls_worker;
+	http_worker *w = tls_worker_gen == S->gen ? tls_worker : NULL;
 
 	if (w) {
 		if (!w->rs)
@@ -93,6 +98,7 @@ http_worker *http_worker_get(void)
 	S->nworkers++;
 	pthread_mutex_unlock(&S->wlock);
 	tls_worker = w;
+	tls_worker_gen = S->gen;
 	return w;
 }
 
@@ -298,6 +304,7 @@ int http_server_start(const sh_config *cfg, unsigned flags, sh_err *err)
 	S->idle_timeout = cfg->idle_timeout > 0 ? (unsigned)cfg->idle_timeout : 60;
 	S->engine = cfg->http_engine;
 	S->caller_loop = (flags & HTTP_SERVER_CALLER_LOOP) != 0;
+	S->gen = ++srv_gen;
 	http_trusted_init(S);
 	http_srv = S;
 

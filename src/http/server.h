@@ -77,6 +77,7 @@ struct http_server {
 	int engine;      /* enum http_engine (engine.h) */
 	struct eng *eng; /* the engine of our own, when it runs */
 	bool caller_loop; /* HTTP_SERVER_CALLER_LOOP: the engine has no thread */
+	unsigned gen;     /* counts starts: which server a thread's worker is of */
 };
 
 /* proxies.c */
