@@ -2371,17 +2371,16 @@ static int copy_cells(pg_store *p, const PGresult *r, int i, const char *types, 
 			c->type = SH_CELL_INT;
 			c->i = strtoll(c->s, NULL, 10);
 		} else if (types[k] == 'b') {
+			size_t n = 0;
+
 			if (c->n % 2 || c->n / 2 > COPY_BLOB_MAX)
 				return pg_err(p, SH_ESTORE, "%s", "copy: an API key hash of a bad size");
-			for (size_t j = 0; j < c->n / 2; j++) {
-				int hi = hexval(c->s[2 * j]), lo = hexval(c->s[2 * j + 1]);
-				if (hi < 0 || lo < 0)
-					return pg_err(p, SH_ESTORE, "%s", "copy: a bad API key hash");
-				blob[j] = (unsigned char)(hi << 4 | lo);
-			}
+			if (sodium_hex2bin(blob, COPY_BLOB_MAX, c->s, c->n, NULL, &n, NULL) != 0 ||
+			    n != c->n / 2)
+				return pg_err(p, SH_ESTORE, "%s", "copy: a bad API key hash");
 			c->type = SH_CELL_BLOB;
 			c->s = (const char *)blob;
-			c->n /= 2;
+			c->n = n;
 		}
 	}
 	return 0;
@@ -2417,7 +2416,6 @@ static int pg_copy_rows(store *s, int table, sh_row_cb cb, void *ud)
 
 static int pg_copy_put(store *s, int table, const sh_cell *row)
 {
-	static const char hex[] = "0123456789abcdef";
 	pg_store *p = PG(s);
 	char blob[2 * COPY_BLOB_MAX + 1];
 	prm b = {0};
@@ -2433,11 +2431,7 @@ static int pg_copy_put(store *s, int table, const sh_cell *row)
 		} else if (c->type == SH_CELL_BLOB) {
 			if (c->n > COPY_BLOB_MAX)
 				return pg_err(p, SH_EINVAL, "%s", "copy: an API key hash of a bad size");
-			for (size_t j = 0; j < c->n; j++) {
-				blob[2 * j] = hex[(unsigned char)c->s[j] >> 4];
-				blob[2 * j + 1] = hex[(unsigned char)c->s[j] & 15];
-			}
-			blob[2 * c->n] = '\0';
+			sodium_bin2hex(blob, sizeof blob, (const unsigned char *)c->s, c->n);
 			p_str(&b, blob);
 		} else {
 			p_str(&b, c->type == SH_CELL_TEXT ? c->s : NULL);
