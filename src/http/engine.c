@@ -170,12 +170,6 @@ struct eloop {
 	time_t date_sec;
 	char date[64]; /* "Date: ...\r\n" of date_sec */
 	h1_request h1; /* scratch of the parser */
-	/* the events of this turn still to be handled: a connection closed while
-	 * handling one (e.g. its unit's completion, from the eventfd) must not
-	 * be handled again by a later event of the same turn (fuzz_http found
-	 * the use after free) */
-	struct epoll_event *batch;
-	int batch_n;
 };
 
 struct eng {
@@ -1110,9 +1104,6 @@ static void conn_close(econn *c)
 	close(c->fd);
 	__atomic_sub_fetch(&L->E->nconns, 1, __ATOMIC_RELAXED);
 	__atomic_sub_fetch(&L->nconn, 1, __ATOMIC_RELAXED);
-	for (int i = 0; i < L->batch_n; i++) /* its events of this turn are void */
-		if (L->batch[i].data.ptr == c)
-			L->batch[i].data.ptr = NULL;
 	free(c->in);
 	free(c->out);
 	c->in = c->out = NULL;
@@ -1397,12 +1388,8 @@ static void loop_once(eloop *L, int timeout_ms)
 		wait = timeout_ms;
 	int n = epoll_wait(L->epfd, ev, EVENTS_MAX, wait);
 	L->now = sh_mono_ns();
-	L->batch = ev;
-	L->batch_n = n;
 	for (int i = 0; i < n; i++) {
 		void *p = ev[i].data.ptr;
-		if (!p)
-			continue; /* its connection was closed earlier in this turn */
 		if (p == &L->tag_listen)
 			loop_accept(L);
 		else if (p == &L->tag_event)
@@ -1410,8 +1397,6 @@ static void loop_once(eloop *L, int timeout_ms)
 		else
 			conn_event(p, ev[i].events);
 	}
-	L->batch = NULL;
-	L->batch_n = 0;
 	if (L->accept_resume && L->now >= L->accept_resume)
 		listen_resume(L);
 	timers_expire(L);
