@@ -11,7 +11,7 @@ import http from 'node:http';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BASE, KEY, eventually, finish, launch, ok, refuse, step, watchAdmin } from './harness.mjs';
+import { BASE, KEY, endSession, eventually, launch, ok, refuse, step, watchAdmin } from './harness.mjs';
 
 if (!BASE || !KEY) refuse('admin-test: set SHORTY_URL and SHORTY_KEY');
 
@@ -318,9 +318,4 @@ ok(consoleErrors.length === 0, 'no console error nor CSP violation on the admin\
   consoleErrors.join('\n  '));
 console.log(`     (${requests.length} requests)`);
 
-await browser.close().catch(() => {});
-await api.dispose().catch(() => {});
-target.close();
-if (process.env.SHORTY_SCREENSHOTS) console.log(`screenshots: ${shots}`);
-else fs.rmSync(shots, { recursive: true, force: true });
-finish();
+await endSession({ browser, api, target, shots });

@@ -15,7 +15,7 @@ import http from 'node:http';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BASE, KEY, eventually, finish, launch, ok, refuse, step, watchAdmin } from './harness.mjs';
+import { BASE, KEY, endSession, eventually, launch, ok, refuse, step, watchAdmin } from './harness.mjs';
 
 if (!BASE || !KEY) refuse('domains-test: set SHORTY_URL and SHORTY_KEY');
 
@@ -236,9 +236,4 @@ const leaving = requests.filter((u) => !local(u));
 ok(leaving.length === 0, 'no request left 127.0.0.1', leaving.join(' '));
 console.log(`     (${requests.length} requests)`);
 
-await browser.close().catch(() => {});
-await api.dispose().catch(() => {});
-target.close();
-if (process.env.SHORTY_SCREENSHOTS) console.log(`screenshots: ${shots}`);
-else fs.rmSync(shots, { recursive: true, force: true });
-finish();
+await endSession({ browser, api, target, shots });

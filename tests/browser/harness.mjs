@@ -3,6 +3,7 @@
 // checks with their tally, steps that build on each other, polling, the
 // watch on console errors and CSP violations of the admin's screens, and
 // Debian's Chromium launched headless with nothing that calls home.
+import fs from 'node:fs';
 import { chromium } from 'playwright-core';
 
 export const BASE = (process.env.SHORTY_URL || '').replace(/\/+$/, '');
@@ -34,6 +35,18 @@ export function refuse(why) {
 export function finish() {
   console.log(`${tally.passed} passed, ${tally.failed} failed`);
   process.exit(tally.failed ? 1 : 0);
+}
+
+// The end of a browser session: the browser, the API context and the test's
+// own target server closed; the screenshots kept when SHORTY_SCREENSHOTS
+// named their directory, else removed; then finish().
+export async function endSession({ browser, api, target, shots }) {
+  await browser.close().catch(() => {});
+  await api.dispose().catch(() => {});
+  target.close();
+  if (process.env.SHORTY_SCREENSHOTS) console.log(`screenshots: ${shots}`);
+  else fs.rmSync(shots, { recursive: true, force: true });
+  finish();
 }
 
 // launch() gives Chromium a fresh temp --user-data-dir of its own (and
