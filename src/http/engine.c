@@ -1406,7 +1406,12 @@ static void loop_once(eloop *L, int timeout_ms)
 static void *loop_main(void *arg)
 {
 	eloop *L = arg;
+	char name[16];
 
+	/* "http-0", "http-1": scripts/bench counts the HTTP threads' CPU by
+	 * this prefix (libmicrohttpd's are "MHD-worker") */
+	snprintf(name, sizeof(name), "http-%u", (unsigned)(L - L->E->loops) % 1000u);
+	pthread_setname_np(pthread_self(), name);
 	L->w = http_worker_get(); /* this thread's worker (read connection, visits) */
 	while (!__atomic_load_n(&L->quit, __ATOMIC_ACQUIRE))
 		loop_once(L, -1);

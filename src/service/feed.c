@@ -17,6 +17,7 @@
  * that reconnected once must not leave a later outage with an empty
  * cache). The TTLs stay as the backstop.
  */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,6 +98,8 @@ static void *feed_main(void *arg)
 {
 	svc_feed *f = arg;
 	bool listening = false;
+
+	pthread_setname_np(pthread_self(), "feed"); /* as the writer's */
 
 	while (!stopping(f)) {
 		int r = store_feed_wait(f->feed, FEED_WAIT_MS, on_msg, f);

@@ -425,6 +425,8 @@ static void *titles_main(void *arg)
 	char title[SH_TITLE_MAX + 1];
 	title_job *j;
 
+	pthread_setname_np(pthread_self(), "titles"); /* as the writer's */
+
 	for (;;) {
 		pthread_mutex_lock(&t->lock);
 		while (!t->head && !__atomic_load_n(&t->stop, __ATOMIC_RELAXED))

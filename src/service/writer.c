@@ -29,6 +29,7 @@
  * leaves the process at its peak; one trim per spike costs a walk of the
  * arenas, nothing on the hot path.
  */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -517,6 +518,9 @@ static void *writer_main(void *arg)
 {
 	svc_writer *w = arg;
 	int64_t next_flush = sh_mono_ns() + WRITER_FLUSH_NS;
+
+	/* named for top -H, perf and scripts/bench's CPU split by thread */
+	pthread_setname_np(pthread_self(), "writer");
 
 	for (;;) {
 		svc_unit *list;
