@@ -12,8 +12,11 @@
 
 #define SH_TIME_BUF 32
 
-/* Now, Unix seconds. Tests may override with SHORTY_FAKE_NOW (seconds). */
+/* Now, Unix seconds. Tests may override with SHORTY_FAKE_NOW (seconds),
+ * read at the first call; sh_now_reload reads it again (a test that
+ * changes it in its own process). */
 int64_t sh_now(void);
+void sh_now_reload(void);
 
 /* Monotonic clock in nanoseconds (rate limits, timeouts, metrics). */
 int64_t sh_mono_ns(void);

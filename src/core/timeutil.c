@@ -27,7 +27,12 @@
 #include "shorty/err.h"
 #include "shorty/timeutil.h"
 
-int64_t sh_now(void)
+/* SHORTY_FAKE_NOW, read once: a getenv per call was 4% of a keep-alive
+ * redirect's instructions (every redirect asks for the time). -2: not read
+ * yet; -1: not set (or not a time); else the fake time. */
+static int64_t fake_now = -2;
+
+static int64_t fake_now_read(void)
 {
 	const char *fake = getenv("SHORTY_FAKE_NOW");
 
@@ -40,7 +45,23 @@ int64_t sh_now(void)
 		if (errno == 0 && end != fake && *end == '\0' && v >= 0)
 			return (int64_t)v;
 	}
-	return (int64_t)time(NULL);
+	return -1;
+}
+
+void sh_now_reload(void)
+{
+	__atomic_store_n(&fake_now, fake_now_read(), __ATOMIC_RELAXED);
+}
+
+int64_t sh_now(void)
+{
+	int64_t fake = __atomic_load_n(&fake_now, __ATOMIC_RELAXED);
+
+	if (fake == -2) { /* the first call (threads that race read the same) */
+		fake = fake_now_read();
+		__atomic_store_n(&fake_now, fake, __ATOMIC_RELAXED);
+	}
+	return fake >= 0 ? fake : (int64_t)time(NULL);
 }
 
 int64_t sh_mono_ns(void)

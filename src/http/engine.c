@@ -99,6 +99,7 @@ typedef struct econn {
 	bool refused;  /* a request was refused: the client may still be sending */
 	int minor;
 	struct sockaddr_storage peer;
+	char peer_ip[HTTP_IP_MAX]; /* the peer as text, once asked for ("": not yet) */
 	char *in; /* bytes [in_off, in_len) not consumed yet */
 	size_t in_off, in_len, in_cap;
 	char *out; /* bytes [out_off, out_len) not sent yet */
@@ -404,9 +405,13 @@ void eng_query_each(http_req *r, int (*fn)(void *ud, const char *key, const char
 			return;
 }
 
-const struct sockaddr *eng_peer(http_req *r)
+const char *eng_peer_ip(http_req *r)
 {
-	return (const struct sockaddr *)&r->ec->peer;
+	econn *c = r->ec;
+
+	if (!c->peer_ip[0])
+		http_addr_text((const struct sockaddr *)&c->peer, c->peer_ip);
+	return c->peer_ip;
 }
 
 void eng_req_free(http_req *r)

@@ -47,7 +47,9 @@ const char *eng_query(http_req *r, const char *name);
  * for a key without '='). */
 void eng_query_each(http_req *r, int (*fn)(void *ud, const char *key, const char *value),
                     void *ud);
-const struct sockaddr *eng_peer(http_req *r);
+/* The peer as text (http_addr_text), made once per connection: every
+ * request of a keep-alive connection has the same (HTTP_IP_MAX bytes). */
+const char *eng_peer_ip(http_req *r);
 
 /* The answer: status line and headers (hdrs: n name/value pairs), then the
  * body (copied) or, when fn is set, a chunked stream of fn's blocks. */

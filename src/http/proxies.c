@@ -114,31 +114,32 @@ void http_trusted_init(http_server *S)
 	}
 }
 
+void http_addr_text(const struct sockaddr *sa, char out[HTTP_IP_MAX])
+{
+	out[0] = '\0';
+	if (!sa)
+		return;
+	if (sa->sa_family == AF_INET)
+		svc_ip4_format(
+		    (const unsigned char *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+		    out);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+		          HTTP_IP_MAX);
+}
+
 /* The client address: the peer, or — when the peer is a trusted proxy — the
  * rightmost X-Forwarded-For entry that is not itself a trusted proxy. */
 void http_client_ip(http_server *S, http_req *r)
 {
-	const struct sockaddr *sa = NULL;
 	const char *xff;
 
-	r->ip[0] = '\0';
-	if (r->ec) {
-		sa = eng_peer(r);
+	if (r->ec) { /* the own engine formats its peer once per connection */
+		memcpy(r->ip, eng_peer_ip(r), HTTP_IP_MAX);
 	} else {
 		const union MHD_ConnectionInfo *ci =
 		    MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-		sa = ci ? ci->client_addr : NULL;
-	}
-	if (sa) {
-		if (sa->sa_family == AF_INET)
-			svc_ip4_format(
-			    (const unsigned char *)&((const struct sockaddr_in *)(const void *)sa)
-			        ->sin_addr,
-			    r->ip);
-		else if (sa->sa_family == AF_INET6)
-			inet_ntop(AF_INET6,
-			          &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-			          r->ip, sizeof(r->ip));
+		http_addr_text(ci ? ci->client_addr : NULL, r->ip);
 	}
 	if (S->ntrusted == 0 || !addr_trusted(S, r->ip, strlen(r->ip)))
 		return;

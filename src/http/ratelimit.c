@@ -75,6 +75,18 @@ typedef struct ratelimit {
 
 static ratelimit *limits[RL__COUNT];
 static unsigned char hash_key[crypto_shorthash_KEYBYTES]; /* set by ratelimit_init */
+static _Atomic unsigned key_gen; /* bumped by ratelimit_init: 0, no key yet */
+
+/* The hash of the last address this thread asked about. A keep-alive
+ * connection asks about the same address on every request (the redirect
+ * path checks the enumeration and the detail brakes), and hashing it —
+ * inet_pton, then SipHash — was 7% of a cached redirect's instructions;
+ * comparing the text is a few. gen: the key the hash was made with. */
+static _Thread_local struct {
+	unsigned gen;
+	uint64_t h;
+	char ip[64];
+} memo;
 
 /* The client an address stands for, as bytes: IPv4 (also when written as
  * ::ffff:a.b.c.d), the /64 of an IPv6 address, else the string itself. */
@@ -141,6 +153,7 @@ int ratelimit_init(const long per_minute[RL__COUNT])
 	if (sodium_init() < 0)
 		return SH_ENOMEM;
 	randombytes_buf(hash_key, sizeof hash_key);
+	atomic_fetch_add_explicit(&key_gen, 1, memory_order_release); /* memos made before go */
 	for (int k = 0; k < RL__COUNT; k++) {
 		if (per_minute[k] <= 0)
 			continue;
@@ -189,6 +202,21 @@ static double tokens_at(const ratelimit *rl, const rl_entry *e, int64_t now)
 	return t > rl->burst ? rl->burst : t;
 }
 
+static uint64_t hash_ip_memo(const char *s)
+{
+	unsigned gen = atomic_load_explicit(&key_gen, memory_order_acquire);
+	size_t n;
+
+	if (gen && memo.gen == gen && strcmp(memo.ip, s) == 0)
+		return memo.h;
+	memo.h = hash_ip(s);
+	n = strlen(s);
+	memo.gen = n < sizeof memo.ip ? gen : 0; /* a longer text is not kept */
+	if (memo.gen)
+		memcpy(memo.ip, s, n + 1);
+	return memo.h;
+}
+
 int ratelimit_take(int kind, const char *ip)
 {
 	ratelimit *rl = kind >= 0 && kind < RL__COUNT ? limits[kind] : NULL;
@@ -200,7 +228,7 @@ int ratelimit_take(int kind, const char *ip)
 
 	if (!rl)
 		return 0;
-	h = hash_ip(ip);
+	h = hash_ip_memo(ip);
 	sh = &rl->shards[h % RL_SHARDS];
 	pthread_mutex_lock(&sh->mu);
 	e = shard_find(sh, h, &oldest);
@@ -257,7 +285,7 @@ int ratelimit_blocked(int kind, const char *ip)
 
 	if (!rl)
 		return 0;
-	h = hash_ip(ip);
+	h = hash_ip_memo(ip);
 	b = &rl->blocks[h % RL_BLOCK_SLOTS];
 	seq = atomic_load_explicit(&b->seq, memory_order_acquire);
 	held = atomic_load_explicit(&b->key, memory_order_relaxed);

@@ -19,9 +19,26 @@
 
 /* ---- answering ---------------------------------------------------------------- */
 
+/* No control byte but HTAB in v. A redirect checks its Location (the
+ * stored URL) with it: a byte at a time it was 5% of a cached redirect's
+ * instructions, so eight bytes at a time first (no library call says
+ * "any byte below 0x20 or 0x7f"); a word with a suspect byte (a tab too)
+ * and the tail go byte by byte. */
 static bool header_value_ok(const char *v)
 {
-	for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+	size_t n = strlen(v), i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t x, del;
+		memcpy(&x, v + i, 8);
+		del = x ^ 0x7f7f7f7f7f7f7f7fULL; /* 0x7f bytes become 0 */
+		/* "has a byte below 0x20" | "has a zero byte" (of del), the
+		 * usual bit tricks: exact as a yes/no */
+		if ((((x - 0x20 * ones) & ~x) | ((del - ones) & ~del)) & highs)
+			break;
+	}
+	for (const unsigned char *p = (const unsigned char *)v + i; *p; p++)
 		if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
 			return false;
 	return true;

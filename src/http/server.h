@@ -83,6 +83,8 @@ struct http_server {
 /* proxies.c */
 void http_trusted_init(http_server *S);
 void http_client_ip(http_server *S, http_req *r);
+/* A socket address as text (IPv4 dotted, IPv6 as inet_ntop), "" if neither. */
+void http_addr_text(const struct sockaddr *sa, char out[HTTP_IP_MAX]);
 
 /* conns.c */
 void http_conn_phase(http_server *S, struct MHD_Connection *c, int64_t deadline_ns,

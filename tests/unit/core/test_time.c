@@ -172,10 +172,15 @@ static void test_now(void **state)
 	a = sh_now();
 	assert_true(a > 1700000000 && (time_t)a <= time(NULL));
 	setenv("SHORTY_FAKE_NOW", "1795306029", 1);
+	/* read once: a change shows only after sh_now_reload */
+	assert_true(sh_now() != 1795306029);
+	sh_now_reload();
 	assert_int_equal(sh_now(), 1795306029);
 	setenv("SHORTY_FAKE_NOW", "garbage", 1);
+	sh_now_reload();
 	assert_true(sh_now() > 1700000000 && sh_now() != 1795306029);
 	unsetenv("SHORTY_FAKE_NOW");
+	sh_now_reload();
 
 	a = sh_mono_ns();
 	b = sh_mono_ns();
