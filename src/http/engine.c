@@ -97,6 +97,7 @@ typedef struct econn {
 	bool peer_shut; /* EPOLLRDHUP came: an end of stream waits behind the bytes */
 	bool wtimer;   /* the deadline is the send timeout */
 	bool refused;  /* a request was refused: the client may still be sending */
+	bool nodelay;  /* TCP_NODELAY is set (conn_nodelay) */
 	int minor;
 	struct sockaddr_storage peer;
 	char peer_ip[HTTP_IP_MAX]; /* the peer as text, once asked for ("": not yet) */
@@ -545,6 +546,21 @@ static int req_refuse(econn *c, int status)
 
 /* ---- after the handler ------------------------------------------------------------ */
 
+/* TCP_NODELAY, set only once Nagle's wait for an ACK could hold bytes back:
+ * before a second answer (keep-alive), after a 100 Continue, for a streamed
+ * answer, or the rest of an answer the socket did not take at once. An answer that goes out in
+ * one write on a fresh connection (Connection: close) never waits, and
+ * saves the call (as nginx sets tcp_nodelay on keep-alive only). */
+static void conn_nodelay(econn *c)
+{
+	int one = 1;
+
+	if (c->nodelay)
+		return;
+	c->nodelay = true;
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 /* The answer is complete in the output buffer: the next request, or close. */
 static void answer_done(econn *c)
 {
@@ -556,6 +572,7 @@ static void answer_done(econn *c)
 	}
 	c->state = C_HEAD;
 	c->keep_alive = false;
+	conn_nodelay(c);
 	if (c->in_off == c->in_len) {
 		c->idle = true;
 		conn_shrink(c);
@@ -643,6 +660,7 @@ static int head_done(econn *c, const h1_request *h)
 			static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
 			if (out_reserve(c, sizeof(cont) - 1))
 				out_add(c, cont, sizeof(cont) - 1);
+			conn_nodelay(c); /* the answer will be a second write */
 		}
 		return 0;
 	}
@@ -793,6 +811,7 @@ static int conn_flush(econn *c)
 			}
 		}
 		if (c->out_off < c->out_len) {
+			conn_nodelay(c); /* the rest follows unacknowledged bytes */
 			if (progress || !c->wtimer) { /* HTTP_REQUEST_TIMEOUT without progress */
 				timer_set(c, T_SHORT, false);
 				c->wtimer = true;
@@ -978,10 +997,12 @@ int eng_reply(http_req *r, int status, const eng_hdr *hdrs, int n, const void *b
 		c->sfree = ctx_free;
 		c->spos = 0;
 		c->schunked = c->minor == 1;
-		if (head)
+		if (head) {
 			stream_end(c);
-		else
+		} else {
 			c->state = C_STREAM;
+			conn_nodelay(c);
+		}
 	}
 	return MHD_YES;
 }
@@ -1023,7 +1044,6 @@ static void conn_new(eloop *L, int fd, const struct sockaddr *sa, socklen_t sale
 {
 	econn *c = calloc(1, sizeof(*c));
 	struct epoll_event ev;
-	int one = 1;
 
 	if (!c) {
 		close(fd);
@@ -1037,7 +1057,6 @@ static void conn_new(eloop *L, int fd, const struct sockaddr *sa, socklen_t sale
 	c->can_read = true;
 	if (salen <= sizeof(c->peer))
 		memcpy(&c->peer, sa, salen);
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 	ev.data.ptr = c;
 	if (epoll_ctl(L->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
