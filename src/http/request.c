@@ -29,6 +29,12 @@
 
 void http_req_free(http_req *r)
 {
+	http_req_clear(r);
+	free(r);
+}
+
+void http_req_clear(http_req *r)
+{
 	if (r->ud_free)
 		r->ud_free(r->ud);
 	for (int i = 0; i < r->nextra; i++)
@@ -42,7 +48,6 @@ void http_req_free(http_req *r)
 	free((void *)r->body);
 	free(r->raw_buf);
 	free(r->path_buf);
-	free(r);
 }
 
 /* libmicrohttpd calls this with the raw request target before it parses

@@ -102,6 +102,8 @@ enum MHD_Result http_on_request(void *cls, struct MHD_Connection *c, const char 
                                 const char *method, const char *version, const char *upload_data,
                                 size_t *upload_data_size, void **con_cls);
 void http_req_free(http_req *r);
+/* Frees what the request holds, not the request itself (reused). */
+void http_req_clear(http_req *r);
 void http_req_done(http_server *S, http_req *r);
 unsigned http_method_bit(const char *m);
 bool http_tchar(unsigned char c);
