@@ -398,7 +398,9 @@ typedef struct store_ops {
 	int (*notify)(store *s, const char *msg);
 
 	/* copying a whole store (sh_copy_table above): every row of a table,
-	 * in key order; one row in (inside the caller's transaction); the rows
+	 * in key order; one row in (inside the caller's transaction; row NULL:
+	 * the table's last row was put, and a backend that sent its rows
+	 * without waiting (PostgreSQL's pipeline) says now if one failed); the rows
 	 * of links, keys, domains and visits there are (0: empty); after the
 	 * last row: the id sequences above every copied id and the derived
 	 * indexes rebuilt */

@@ -243,7 +243,8 @@ typedef struct pg_store {
 	uint64_t rng;        /* for the jitter */
 	uint32_t prepared;   /* stmts[] prepared on this connection (bit i) */
 	int npend;           /* statements sent on the pipeline, not yet read */
-	signed char pend[PEND_MAX]; /* each: PEND_EXEC, or the stmts[] it prepares */
+	signed char pend[PEND_MAX]; /* each: PEND_EXEC, or the statement it prepares */
+	sh_err pend_err;     /* a queued write's failure in this transaction */
 } pg_store;
 
 static pg_store *PG(store *s)
@@ -330,6 +331,10 @@ static int pg_fail(pg_store *p, const PGresult *res, const char *what)
 	if (!msg || !*msg)
 		msg = PQerrorMessage(p->conn);
 	n = strcspn(msg, "\n");
+	/* "current transaction is aborted": by a queued write, say which */
+	if (p->pend_err.msg[0] && res && p->txn &&
+	    strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE) ?: "", "25P02") == 0)
+		return pg_err(p, SH_ESTORE, "%s", p->pend_err.msg);
 	if (code == SH_ESCHEMA)
 		return pg_err(p, code,
 		              "the PostgreSQL store has no shorty schema (or an older one): run "
@@ -754,22 +759,33 @@ static const struct {
                         "SELECT " KEY_COLS " FROM api_keys WHERE hash = decode($1, 'hex')"},
 };
 
-/* Queues stmts[st] (prepared first on this connection's first use) on the
- * pipeline; false when the connection cannot take it. */
+/* After stmts[]: `shorty copy`'s insert of each table (pg_copy_put). */
+#define ST_COPY(table) (ST_COUNT + (table))
+_Static_assert(ST_COUNT + COPY_NTABLES <= 32, "pg_store.prepared has a bit per statement");
+static const char *copy_insert_sql(int table);
+
+/* Queues statement st (prepared first on this connection's first use) on
+ * the pipeline; false when the connection cannot take it. */
 static bool pipe_queue(pg_store *p, int st, const prm *b)
 {
+	static const char *const copy_names[COPY_NTABLES] = {
+	    "shorty_copy_0", "shorty_copy_1", "shorty_copy_2", "shorty_copy_3", "shorty_copy_4",
+	    "shorty_copy_5", "shorty_copy_6", "shorty_copy_7", "shorty_copy_8"};
+	const char *name = st < ST_COUNT ? stmts[st].name : copy_names[st - ST_COUNT];
+
 	if (p->npend + 2 > PEND_MAX)
 		(void)pipe_sync(p, p->npend, NULL, "pipeline");
 	if (PQpipelineStatus(p->conn) == PQ_PIPELINE_OFF && !PQenterPipelineMode(p->conn))
 		return false;
 	if (!(p->prepared & (1u << st))) {
-		if (!PQsendPrepare(p->conn, stmts[st].name, stmts[st].sql, 0, NULL))
+		if (!PQsendPrepare(p->conn, name,
+		                   st < ST_COUNT ? stmts[st].sql : copy_insert_sql(st - ST_COUNT), 0,
+		                   NULL))
 			return false;
 		p->prepared |= 1u << st; /* unmarked again if it fails */
 		p->pend[p->npend++] = (signed char)st;
 	}
-	if (!PQsendQueryPrepared(p->conn, stmts[st].name, b ? b->n : 0, b ? b->v : NULL, NULL,
-	                         NULL, 0))
+	if (!PQsendQueryPrepared(p->conn, name, b ? b->n : 0, b ? b->v : NULL, NULL, NULL, 0))
 		return false;
 	p->pend[p->npend++] = PEND_EXEC;
 	return true;
@@ -787,7 +803,9 @@ static int pipe_failed(pg_store *p, const PGresult *res, bool deferred, const ch
 		return rc;
 	e = p->base.last_err;
 	p->base.group_failed = p->base.group_deferred = true;
-	return pg_err(p, SH_ESTORE, "a queued write of this transaction failed: %s", e.msg);
+	rc = pg_err(p, SH_ESTORE, "a queued write of this transaction failed: %s", e.msg);
+	p->pend_err = p->base.last_err; /* the cause, for the statements after */
+	return rc;
 }
 
 /* Ends the pipeline: a sync, then every queued statement's results, read
@@ -873,14 +891,11 @@ retry:
 	return rc;
 }
 
-/* A write whose only answer is success: queued and not waited for in
- * group mode (above), else run at once. */
-static int pq_write(pg_store *p, int st, const prm *b, const char *what)
+/* Queues a write on the pipeline and does not wait for it (above). */
+static int pq_queue(pg_store *p, int st, const prm *b, const char *what)
 {
 	int rc;
 
-	if (!(p->base.group && p->txn && p->sp_depth == 0))
-		return pqs(p, st, b, NULL, what);
 	if (b && b->overflow)
 		return pg_err(p, SH_ESTORE, "%s", "internal error: too many query parameters");
 	if ((rc = pg_alive(p)))
@@ -895,6 +910,15 @@ static int pq_write(pg_store *p, int st, const prm *b, const char *what)
 		return pg_fail(p, NULL, what);
 	}
 	return 0;
+}
+
+/* A write whose only answer is success: queued in group mode (above),
+ * else run at once. */
+static int pq_write(pg_store *p, int st, const prm *b, const char *what)
+{
+	if (!(p->base.group && p->txn && p->sp_depth == 0))
+		return pqs(p, st, b, NULL, what);
+	return pq_queue(p, st, b, what);
 }
 
 /* ---- op transactions ------------------------------------------------------
@@ -914,6 +938,7 @@ static int op_begin(pg_store *p, int *own)
 	if (!p->txn) {
 		/* marked open, so that a connection lost in the op is not
 		 * reset under it (its statements would run on their own) */
+		p->pend_err.msg[0] = '\0';
 		if ((rc = pq(p, "BEGIN", NULL, NULL, "begin")) == 0) {
 			*own = OWN_TXN;
 			p->txn = true;
@@ -1208,6 +1233,7 @@ static int pg_begin(store *s)
 	if (p->txn)
 		return pg_err(p, SH_EINVAL, "%s", "begin: a transaction is already open");
 	p->sp_depth = 0;
+	p->pend_err.msg[0] = '\0';
 	rc = pq(p, "BEGIN", NULL, NULL, "begin");
 	if (rc == 0)
 		p->txn = true;
@@ -2670,6 +2696,8 @@ static int pg_copy_put(store *s, int table, const sh_cell *row)
 
 	if (table < 0 || table >= COPY_NTABLES)
 		return pg_err(p, SH_EINVAL, "%s", "copy: no such table");
+	if (!row) /* the end of the table: its queued rows' answers */
+		return p->npend ? pipe_sync(p, p->npend, NULL, sh_copy_tables[table].name) : 0;
 	types = sh_copy_tables[table].types;
 	for (int k = 0; types[k]; k++) {
 		const sh_cell *c = &row[k];
@@ -2684,7 +2712,17 @@ static int pg_copy_put(store *s, int table, const sh_cell *row)
 			p_str(&b, c->type == SH_CELL_TEXT ? c->s : NULL);
 		}
 	}
-	return pq(p, pg_copy_sql[table].insert, &b, NULL, sh_copy_tables[table].name);
+	/* in the copy's transaction: queued on the pipeline, a round trip per
+	 * PEND_MAX rows instead of one per row (a failure fails the commit,
+	 * and nothing is copied) */
+	if (!p->txn || p->sp_depth)
+		return pq(p, pg_copy_sql[table].insert, &b, NULL, sh_copy_tables[table].name);
+	return pq_queue(p, ST_COPY(table), &b, sh_copy_tables[table].name);
+}
+
+static const char *copy_insert_sql(int table)
+{
+	return pg_copy_sql[table].insert;
 }
 
 static int pg_copy_count(store *s, int64_t *rows)
