@@ -332,13 +332,16 @@ static int find_matching(svc *v, store *s, const svc_create_req *req, const sh_l
 	return rc;
 }
 
-/* A deduplicating create claims its URL under the database's unique key
- * (store_link_dedupe), which two instances shortening the same URL at once
- * cannot both hold. When another link holds it, ours is taken back and that
- * link, if it still serves plainly (store_link_find_dup), is the answer
- * (*found); if not (its URL only shares the hash, or it was changed), ours
- * is made again, unclaimed. */
-static int claim_dedupe(svc *v, store *s, const sh_link *l, sh_link *found, bool *have_found)
+/* A deduplicating create (a plain one, or Shlink's findIfExists) claims
+ * its URL under the database's unique key (store_link_dedupe), which two
+ * instances shortening the same URL at once cannot both hold. When another
+ * link holds it, ours is taken back and the other is looked for again as
+ * the create looks (findIfExists: find_matching; plain: a link that still
+ * serves plainly, store_link_find_dup): found, it is the answer (*found);
+ * if not (its URL only shares the hash, it was changed, or its fields do
+ * not match findIfExists's), ours is made again, unclaimed. */
+static int claim_dedupe(svc *v, store *s, const svc_create_req *req, const sh_link *l,
+                        sh_link *found, bool *have_found)
 {
 	int rc = store_link_dedupe(s, l->id, true);
 
@@ -346,9 +349,17 @@ static int claim_dedupe(svc *v, store *s, const sh_link *l, sh_link *found, bool
 		return rc;
 	if ((rc = store_link_delete(s, l->id)))
 		return rc;
-	rc = store_link_find_dup_in(s, l->domain_id, l->url_hash, l->url, l->owner_key_id, found);
-	if (rc == 0 && found->valid_since == 0) {
-		svc__fill_code(v, found);
+	if (req->find_matching) {
+		rc = find_matching(v, s, req, l, found);
+	} else {
+		rc = store_link_find_dup_in(s, l->domain_id, l->url_hash, l->url, l->owner_key_id,
+		                            found);
+		if (rc == 0 && found->valid_since != 0)
+			rc = SH_ENOTFOUND; /* not yet live: never a plain create's answer */
+		else if (rc == 0)
+			svc__fill_code(v, found);
+	}
+	if (rc == 0) {
 		*have_found = true;
 		return 0;
 	}
@@ -364,7 +375,7 @@ int svc_shorten(svc *v, store *s, const svc_create_req *req, sh_link *out, bool 
 	const sh_config *cfg = v->cfg;
 	checks c = {.err = err};
 	sh_link l, found;
-	bool dedupe, nested = false, open = false, have_found = false;
+	bool dedupe, claim, nested = false, open = false, have_found = false;
 	int len, rc, races = 0;
 
 	memset(&l, 0, sizeof l);
@@ -394,6 +405,10 @@ int svc_shorten(svc *v, store *s, const svc_create_req *req, sh_link *out, bool 
 	l.owner_key_id = req->owner_key_id;
 	dedupe = !req->find_matching && req->find_if_exists && !req->custom_code &&
 	         !req->valid_since && !req->expires_at && !req->max_visits;
+	/* findIfExists makes a link a plain create would find: it takes the
+	 * same claim (two instances answering findIfExists at once make one) */
+	claim = (dedupe || req->find_matching) && !req->custom_code && !req->valid_since &&
+	        !req->expires_at && !req->max_visits;
 
 	/* ---- one unit of work: dedupe, pick a code, insert ---- */
 	rc = svc__tx_begin(s, &nested);
@@ -473,8 +488,8 @@ pick:
 		           l.code);
 		goto out;
 	}
-	if (rc == 0 && dedupe)
-		rc = claim_dedupe(v, s, &l, &found, &have_found);
+	if (rc == 0 && claim)
+		rc = claim_dedupe(v, s, req, &l, &found, &have_found);
 	if (rc) {
 		svc__store_err(s, rc, err);
 		goto out;
