@@ -476,8 +476,10 @@ bool store_in_txn(store *s);
  * promises to undo the whole transaction when store_group_failed says an
  * op failed (even one whose failure it took as an answer). A savepoint per
  * op costs a third of a create on SQLite (the pages it touches are copied
- * to the statement journal first); a backend may ignore the mode
- * (PostgreSQL keeps its savepoints).
+ * to the statement journal first). PostgreSQL goes further: in group
+ * mode it sends a write whose only answer is "done" without waiting for it
+ * (libpq's pipeline), and its failure is found at a later op
+ * (store_group_deferred).
  */
 void store_group_begin(store *s);
 bool store_group_failed(const store *s);

@@ -577,6 +577,14 @@ static bool retry_safe(const pg_store *p, const char *sql)
 	return !p->txn && !p->cut && strncmp(sql, "SELECT ", 7) == 0;
 }
 
+/* Parameters that did not fit (p_int, p_str) are a bug, not the caller's. */
+static int prm_check(pg_store *p, const prm *b)
+{
+	if (b && b->overflow)
+		return pg_err(p, SH_ESTORE, "%s", "internal error: too many query parameters");
+	return 0;
+}
+
 /* Runs one statement with parameters b (NULL = none). On success *out (if
  * given) holds the result, to PQclear; on failure nothing is kept. */
 static int pq(pg_store *p, const char *sql, const prm *b, PGresult **out, const char *what)
@@ -588,8 +596,8 @@ static int pq(pg_store *p, const char *sql, const prm *b, PGresult **out, const 
 
 	if (out)
 		*out = NULL;
-	if (b && b->overflow)
-		return pg_err(p, SH_ESTORE, "%s", "internal error: too many query parameters");
+	if ((rc = prm_check(p, b)))
+		return rc;
 retry:
 	if ((rc = pg_alive(p)))
 		return rc;
@@ -871,8 +879,8 @@ static int pqs(pg_store *p, int st, const prm *b, PGresult **out, const char *wh
 
 	if (out)
 		*out = NULL;
-	if (b && b->overflow)
-		return pg_err(p, SH_ESTORE, "%s", "internal error: too many query parameters");
+	if ((rc = prm_check(p, b)))
+		return rc;
 retry:
 	if ((rc = pg_alive(p)))
 		return rc;
@@ -896,8 +904,8 @@ static int pq_queue(pg_store *p, int st, const prm *b, const char *what)
 {
 	int rc;
 
-	if (b && b->overflow)
-		return pg_err(p, SH_ESTORE, "%s", "internal error: too many query parameters");
+	if ((rc = prm_check(p, b)))
+		return rc;
 	if ((rc = pg_alive(p)))
 		return rc;
 	if (!pipe_queue(p, st, b)) {
