@@ -20,6 +20,7 @@
 #include "shorty/service.h"
 #include "shorty/timeutil.h"
 #include "service/handle.h"
+#include "service/internal.h"
 
 #define COUNTER_SKIP_MAX 1000 /* custom codes in the generator's way, in a row */
 #define PICK_RACES 8          /* generated codes lost to other instances, in a row */
@@ -507,9 +508,14 @@ commit:
 		if (existed)
 			*existed = true;
 	} else {
-		/* a negative entry may say this code does not exist */
+		/* a negative entry may say this code does not exist (a positive
+		 * one cannot: a deleted link's code was forgotten at its delete).
+		 * Only the negative entries: forgetting every entry would also
+		 * keep a redirect that read another link meanwhile from caching
+		 * it (the forget slot it shares), which under a create load left
+		 * links uncached (test_crash_under_create_load) */
 		char key[SVC_CACHE_KEY_MAX];
-		svc_cache_forget(v, svc_cache_key(l.domain_id, l.code, key));
+		svc__cache_forget_negative(v, svc_cache_key(l.domain_id, l.code, key));
 		*out = l;
 		memset(&l, 0, sizeof l);
 	}
