@@ -398,7 +398,9 @@ typedef struct store_ops {
 	int (*notify)(store *s, const char *msg);
 
 	/* copying a whole store (sh_copy_table above): every row of a table,
-	 * in key order; one row in (inside the caller's transaction); the rows
+	 * in key order; one row in (inside the caller's transaction; row NULL:
+	 * the table's last row was put, and a backend that sent its rows
+	 * without waiting (PostgreSQL's pipeline) says now if one failed); the rows
 	 * of links, keys, domains and visits there are (0: empty); after the
 	 * last row: the id sequences above every copied id and the derived
 	 * indexes rebuilt */
@@ -417,6 +419,9 @@ struct store {
 	 * both cleared when the transaction ends */
 	bool group;
 	bool group_failed;          /* an op failed in group mode */
+	bool group_deferred;        /* ... found late: a write queued earlier in the
+	                               group (PostgreSQL's pipeline) failed, maybe
+	                               another unit's (store_group_deferred) */
 };
 
 typedef struct store_options {
@@ -442,6 +447,9 @@ void store_close(store *s);
 enum store_cap {
 	STORE_CAP_REOPEN = 1u << 0,    /* closing the last connection keeps the data (file, server) */
 	STORE_CAP_RECONNECT = 1u << 1, /* a connection that lost its server reconnects on its own */
+	STORE_CAP_CODE_KEY = 1u << 2,  /* every code, a generated one too, is a row of one unique
+	                                  key: inserting a link whose generated code a custom code
+	                                  holds fails SH_ETAKEN (no check needed first) */
 };
 unsigned store_caps(const store *s);
 /* a URL that every connection of this process can open to reach the same data as url (memory: -> a named one); malloc'ed */
@@ -468,11 +476,18 @@ bool store_in_txn(store *s);
  * promises to undo the whole transaction when store_group_failed says an
  * op failed (even one whose failure it took as an answer). A savepoint per
  * op costs a third of a create on SQLite (the pages it touches are copied
- * to the statement journal first); a backend may ignore the mode
- * (PostgreSQL keeps its savepoints).
+ * to the statement journal first). PostgreSQL goes further: in group
+ * mode it sends a write whose only answer is "done" without waiting for it
+ * (libpq's pipeline), and its failure is found at a later op
+ * (store_group_deferred).
  */
 void store_group_begin(store *s);
 bool store_group_failed(const store *s);
+/* The failure was a write's queued earlier in the group and found at a
+ * later op (a backend may send group-mode writes without waiting for their
+ * answer: PostgreSQL's pipeline): the op that returned it may belong to
+ * another unit than the write. Cleared by store_begin. */
+bool store_group_deferred(const store *s);
 int store_meta_get(store *s, const char *key, char **val);
 int store_meta_set(store *s, const char *key, const char *val);
 int store_meta_add(store *s, const char *key, const char *val, char **stored);

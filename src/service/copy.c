@@ -84,6 +84,9 @@ static int copy_all(svc *v, store *src, store *dst, int64_t *rows, sh_err *err)
 	for (c.table = 0; c.table < COPY_NTABLES; c.table++) {
 		c.put_rc = 0;
 		rc = store_copy_rows(src, c.table, on_row, &c);
+		/* the target may have sent the rows without waiting for each */
+		if (rc == 0 && (rc = store_copy_put(dst, c.table, NULL)))
+			c.put_rc = rc;
 		if (rc == 0)
 			continue;
 		store *bad = c.put_rc ? dst : src;

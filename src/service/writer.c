@@ -375,6 +375,20 @@ static int notify_group(svc_writer *w, svc_unit *list)
 	return store_notify(w->ws, msg);
 }
 
+/* A unit failed (it may have written half of itself): undo the group, to
+ * run it again with each unit in a savepoint (and every op in its own:
+ * store_rollback ends group mode). */
+static int replay_begin(svc_writer *w, svc_unit *list)
+{
+	int rc;
+
+	(void)store_rollback(w->ws);
+	rc = store_begin(w->ws);
+	if (rc < 0)
+		fail_rest(list, rc);
+	return rc;
+}
+
 /* Runs the units of list in one transaction and completes each. Returns
  * the first failed unit's rc (read before done may free it), or 0. */
 static int run_group(svc_writer *w, svc_unit *list)
@@ -413,25 +427,29 @@ again:
 		if (u->rc >= 0 && !store_group_failed(w->ws))
 			continue;
 		if (u->rc < 0) {
-			u->failed = true;
+			/* a queued write's failure found now may be an earlier
+			 * unit's: the replay tells whose */
+			if (retry || !store_group_deferred(w->ws))
+				u->failed = true;
 			if (retry)
 				continue;
 		}
-		/* the failed unit may have written half of itself: undo the
-		 * group and run the others again, each in a savepoint now (and
-		 * every op in its own: store_rollback ends group mode) */
-		(void)store_rollback(w->ws);
-		rc = store_begin(w->ws);
-		if (rc < 0) {
-			fail_rest(list, rc);
+		if ((rc = replay_begin(w, list)) < 0)
 			goto complete;
-		}
 		retry = true;
 		goto again;
 	}
 	rc = notify_group(w, list);
 	if (rc == 0)
 		rc = store_commit(w->ws);
+	if (rc < 0 && !retry && store_group_deferred(w->ws)) {
+		/* a queued write failed (found by the NOTIFY or the COMMIT):
+		 * not an outage; the replay finds the unit */
+		if ((rc = replay_begin(w, list)) < 0)
+			goto complete;
+		retry = true;
+		goto again;
+	}
 	if (rc < 0) {
 		log_msg(SH_LOG_ERROR, "group commit failed: %s",
 		        w->ws->last_err.msg[0] ? w->ws->last_err.msg : sh_strerror(rc));

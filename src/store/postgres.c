@@ -225,6 +225,9 @@ static const struct {
 
 /* ---- the handle ---------------------------------------------------------- */
 
+#define PEND_MAX 256 /* statements on the pipeline before it is read */
+#define PEND_EXEC (-1)
+
 typedef struct pg_store {
 	store base; /* first: a store * is a pg_store * */
 	PGconn *conn;
@@ -239,6 +242,10 @@ typedef struct pg_store {
 	int64_t retry_at_ms; /* a broken connection is not retried before this */
 	int backoff_ms;      /* 0 while connected; 50 .. 2000 while PostgreSQL is away */
 	uint64_t rng;        /* for the jitter */
+	uint32_t prepared;   /* stmts[] prepared on this connection (bit i) */
+	int npend;           /* statements sent on the pipeline, not yet read */
+	signed char pend[PEND_MAX]; /* each: PEND_EXEC, or the statement it prepares */
+	sh_err pend_err;     /* a queued write's failure in this transaction */
 } pg_store;
 
 static pg_store *PG(store *s)
@@ -317,9 +324,18 @@ static int pg_fail(pg_store *p, const PGresult *res, const char *what)
 	const char *msg = res ? PQresultErrorMessage(res) : NULL;
 	size_t n;
 
+	/* a failed statement aborts PostgreSQL's transaction: in group mode
+	 * (no savepoint per op) the caller undoes and replays the group */
+	if (p->txn && p->base.group)
+		p->base.group_failed = true;
+
 	if (!msg || !*msg)
 		msg = PQerrorMessage(p->conn);
 	n = strcspn(msg, "\n");
+	/* "current transaction is aborted": by a queued write, say which */
+	if (p->pend_err.msg[0] && res && p->txn &&
+	    strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE) ?: "", "25P02") == 0)
+		return pg_err(p, SH_ESTORE, "%s", p->pend_err.msg);
 	if (code == SH_ESCHEMA)
 		return pg_err(p, code,
 		              "the PostgreSQL store has no shorty schema (or an older one): run "
@@ -401,6 +417,22 @@ static int flush_out(pg_store *p, int64_t deadline)
 	return r == 0 ? 0 : -1;
 }
 
+/* Waits until the next result can be read without blocking: 0, or -1
+ * (the connection broke, or was cut at the deadline). */
+static int wait_result(pg_store *p, int64_t deadline)
+{
+	int w;
+
+	while (PQisBusy(p->conn)) {
+		w = wait_sock(p, POLLIN, deadline);
+		if (w == 0)
+			cut(p);
+		if (w <= 0 || !PQconsumeInput(p->conn))
+			return -1;
+	}
+	return 0;
+}
+
 /* The results of what was sent: the first failed one, else the last; a
  * COPY IN result at once (the caller sends the data). NULL when the
  * connection broke or the deadline passed. */
@@ -408,17 +440,11 @@ static PGresult *collect(pg_store *p, int64_t deadline)
 {
 	PGresult *keep = NULL, *r;
 	ExecStatusType t;
-	int w;
 
 	for (;;) {
-		while (PQisBusy(p->conn)) {
-			w = wait_sock(p, POLLIN, deadline);
-			if (w == 0)
-				cut(p);
-			if (w <= 0 || !PQconsumeInput(p->conn)) {
-				PQclear(keep);
-				return NULL;
-			}
+		if (wait_result(p, deadline) != 0) {
+			PQclear(keep);
+			return NULL;
 		}
 		r = PQgetResult(p->conn);
 		if (!r)
@@ -442,11 +468,18 @@ static PGresult *collect(pg_store *p, int64_t deadline)
 
 /* Sends sql (several statements when multi; then no parameters) and waits
  * for its result within the handle's deadline. */
+static int pipe_sync(pg_store *p, int mine, PGresult **out, const char *what);
+
 static PGresult *x_exec(pg_store *p, const char *sql, const prm *b, bool multi)
 {
-	int64_t deadline = mono_ms() + p->deadline_ms;
+	int64_t deadline;
 	int ok;
 
+	/* writes queued on the pipeline are read first (their failure is
+	 * marked there; this statement then fails in the aborted transaction) */
+	if (p->npend)
+		(void)pipe_sync(p, p->npend, NULL, "pipeline");
+	deadline = mono_ms() + p->deadline_ms;
 	p->cut = false;
 	ok = multi ? PQsendQuery(p->conn, sql)
 	           : PQsendQueryParams(p->conn, sql, b ? b->n : 0, NULL, b ? b->v : NULL, NULL,
@@ -511,6 +544,7 @@ static int pg_alive(pg_store *p)
 
 	if (PQstatus(p->conn) == CONNECTION_OK)
 		return 0;
+	p->npend = 0; /* their results went with the connection */
 	if (p->txn)
 		return pg_err(p, SH_ESTORE,
 		              "PostgreSQL is unavailable: the connection was lost in a "
@@ -522,6 +556,7 @@ static int pg_alive(pg_store *p)
 		              "PostgreSQL is unavailable (reconnecting; next try in %lld ms)",
 		              (long long)(p->retry_at_ms - now));
 	p->cut = false;
+	p->prepared = 0; /* a new session has none */
 	if (PQresetStart(p->conn) == 1 && connect_poll(p, true) == 0 &&
 	    (rc = session_setup(p)) == 0) {
 		p->backoff_ms = 0;
@@ -543,6 +578,14 @@ static bool retry_safe(const pg_store *p, const char *sql)
 	return !p->txn && !p->cut && strncmp(sql, "SELECT ", 7) == 0;
 }
 
+/* Parameters that did not fit (p_int, p_str) are a bug, not the caller's. */
+static int prm_check(pg_store *p, const prm *b)
+{
+	if (b && b->overflow)
+		return pg_err(p, SH_ESTORE, "%s", "internal error: too many query parameters");
+	return 0;
+}
+
 /* Runs one statement with parameters b (NULL = none). On success *out (if
  * given) holds the result, to PQclear; on failure nothing is kept. */
 static int pq(pg_store *p, const char *sql, const prm *b, PGresult **out, const char *what)
@@ -554,8 +597,8 @@ static int pq(pg_store *p, const char *sql, const prm *b, PGresult **out, const 
 
 	if (out)
 		*out = NULL;
-	if (b && b->overflow)
-		return pg_err(p, SH_ESTORE, "%s", "internal error: too many query parameters");
+	if ((rc = prm_check(p, b)))
+		return rc;
 retry:
 	if ((rc = pg_alive(p)))
 		return rc;
@@ -653,6 +696,240 @@ static int pq_id(pg_store *p, const char *sql, int64_t v, int64_t *changed, cons
 	return 0;
 }
 
+/* ---- prepared statements on a pipeline -------------------------------------
+ * The statements of the create path (issue 8: creates >= 10,000/s on one
+ * instance). A create was six round trips on the writer's connection (the
+ * code check, SAVEPOINT, the link, its counter row, its code row, RELEASE),
+ * each waited for: creates were bound by round trips, not by PostgreSQL.
+ * Now:
+ *   - the link, its counter row and its code row are ONE statement (a
+ *     data-modifying WITH), prepared once per connection (parsed and
+ *     planned once, not per create);
+ *   - in group mode (the writer's group commit, store_group_begin) a write
+ *     whose only answer is "done" (link_insert, its tags, the dedupe claim)
+ *     is sent on libpq's pipeline and not waited for: it travels with the
+ *     next statement that needs an answer (the next create's code check,
+ *     the group's NOTIFY), which reads every result in one round trip. A
+ *     create then costs about one round trip.
+ * A queued write that fails aborts the transaction, as a waited-for one
+ * does; the failure is found at the next read, possibly in a later unit,
+ * so it is marked store_group_deferred: the writer replays the group, each
+ * unit in a savepoint, without the pipeline, which finds whose it was. The
+ * guarantees stay the database's (unique keys: codes, ids, the dedupe
+ * claim); only when a failure is seen moves. */
+
+enum pg_stmt {
+	ST_LINK_INSERT,
+	ST_TAG_INSERT,
+	ST_DEDUPE,
+	ST_CODE_EXISTS,
+	ST_LINK_GET,
+	ST_LINK_BY_CODE,
+	ST_FIND_DUP,
+	ST_NOTIFY,
+	ST_KEY_BY_HASH,
+	ST_COUNT
+};
+
+static const struct {
+	const char *name;
+	const char *sql;
+} stmts[ST_COUNT] = {
+    /* $1..$17 as SQL_LINK_INSERT; $18, $19 its counts; $20 its code ('':
+     * none), $21 whether the code is a generated one. The codes row's
+     * foreign key is checked at the statement's end, after the link. */
+    [ST_LINK_INSERT] = {"shorty_link_insert",
+                        "WITH l AS (" SQL_LINK_INSERT " RETURNING id),"
+                        " n AS (INSERT INTO link_counts(link_id, visits, bots)"
+                        " SELECT id, $18::bigint, $19::bigint FROM l)"
+                        " INSERT INTO codes(code, link_id, generated, domain_id)"
+                        " SELECT $20::text, id, $21::boolean, $17::bigint FROM l"
+                        " WHERE $20::text <> ''"},
+    [ST_TAG_INSERT] = {"shorty_tag_insert",
+                       "INSERT INTO link_tags(link_id, tag) VALUES ($1, $2)"
+                       " ON CONFLICT DO NOTHING"},
+    [ST_DEDUPE] = {"shorty_dedupe", "UPDATE links SET dedupe = $2 WHERE id = $1"},
+    [ST_CODE_EXISTS] = {"shorty_code_exists",
+                        "SELECT count(*) FROM codes WHERE domain_id = $2 AND code = $1"
+                        " AND NOT generated"},
+    [ST_LINK_GET] = {"shorty_link_get", "SELECT " LINK_COLS LINK_FROM " WHERE l.id = $1"},
+    [ST_LINK_BY_CODE] = {"shorty_link_by_code",
+                         "SELECT " LINK_COLS
+                         " FROM codes c JOIN links l ON l.id = c.link_id" COUNTS_JOIN
+                         " WHERE c.domain_id = $2 AND c.code = $1 AND NOT c.generated"},
+    [ST_FIND_DUP] = {"shorty_find_dup",
+                     "SELECT " LINK_COLS LINK_FROM
+                     " WHERE l.url_hash = $1 AND l.url = $2 AND l.owner_key_id = $3"
+                     " AND l.code_kind <> 1 AND l.expires_at = 0 AND l.max_visits = 0"
+                     " AND l.disabled = 0 AND l.domain_id = $4 ORDER BY l.id DESC LIMIT 1"},
+    [ST_NOTIFY] = {"shorty_notify", "SELECT pg_notify('shorty', $1)"},
+    /* every API request checks its key */
+    [ST_KEY_BY_HASH] = {"shorty_key_by_hash",
+                        "SELECT " KEY_COLS " FROM api_keys WHERE hash = decode($1, 'hex')"},
+};
+
+/* After stmts[]: `shorty copy`'s insert of each table (pg_copy_put). */
+#define ST_COPY(table) (ST_COUNT + (table))
+_Static_assert(ST_COUNT + COPY_NTABLES <= 32, "pg_store.prepared has a bit per statement");
+static const char *copy_insert_sql(int table);
+
+/* Queues statement st (prepared first on this connection's first use) on
+ * the pipeline; false when the connection cannot take it. */
+static bool pipe_queue(pg_store *p, int st, const prm *b)
+{
+	static const char *const copy_names[COPY_NTABLES] = {
+	    "shorty_copy_0", "shorty_copy_1", "shorty_copy_2", "shorty_copy_3", "shorty_copy_4",
+	    "shorty_copy_5", "shorty_copy_6", "shorty_copy_7", "shorty_copy_8"};
+	const char *name = st < ST_COUNT ? stmts[st].name : copy_names[st - ST_COUNT];
+
+	if (p->npend + 2 > PEND_MAX)
+		(void)pipe_sync(p, p->npend, NULL, "pipeline");
+	if (PQpipelineStatus(p->conn) == PQ_PIPELINE_OFF && !PQenterPipelineMode(p->conn))
+		return false;
+	if (!(p->prepared & (1u << st))) {
+		if (!PQsendPrepare(p->conn, name,
+		                   st < ST_COUNT ? stmts[st].sql : copy_insert_sql(st - ST_COUNT), 0,
+		                   NULL))
+			return false;
+		p->prepared |= 1u << st; /* unmarked again if it fails */
+		p->pend[p->npend++] = (signed char)st;
+	}
+	if (!PQsendQueryPrepared(p->conn, name, b ? b->n : 0, b ? b->v : NULL, NULL, NULL, 0))
+		return false;
+	p->pend[p->npend++] = PEND_EXEC;
+	return true;
+}
+
+/* The first failure of a pipeline; one of an earlier op's queued writes
+ * (index < mine) is marked deferred (the caller's statement did not fail:
+ * it was never run). */
+static int pipe_failed(pg_store *p, const PGresult *res, bool deferred, const char *what)
+{
+	int rc = pg_fail(p, res, what);
+	sh_err e;
+
+	if (!deferred)
+		return rc;
+	e = p->base.last_err;
+	p->base.group_failed = p->base.group_deferred = true;
+	rc = pg_err(p, SH_ESTORE, "a queued write of this transaction failed: %s", e.msg);
+	p->pend_err = p->base.last_err; /* the cause, for the statements after */
+	return rc;
+}
+
+/* Ends the pipeline: a sync, then every queued statement's results, read
+ * within the deadline. Statements from index mine on are the caller's;
+ * *out (if given) gets the last one's result when all succeeded. 0 or the
+ * first failure's SH_E*. */
+static int pipe_sync(pg_store *p, int mine, PGresult **out, const char *what)
+{
+	int64_t deadline = mono_ms() + p->deadline_ms;
+	int i, n = p->npend, rc = 0;
+	PGresult *r, *res;
+	ExecStatusType t;
+
+	p->npend = 0;
+	if (!PQpipelineSync(p->conn) || flush_out(p, deadline) != 0)
+		return pg_fail(p, NULL, what);
+	for (i = 0; i < n; i++) {
+		for (res = NULL;;) { /* a statement's results end with a NULL */
+			if (wait_result(p, deadline) != 0) {
+				PQclear(res);
+				return pg_fail(p, NULL, what);
+			}
+			if (!(r = PQgetResult(p->conn)))
+				break;
+			if (!res)
+				res = r;
+			else
+				PQclear(r);
+		}
+		t = PQresultStatus(res);
+		if (t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK) {
+			if (p->pend[i] != PEND_EXEC)
+				p->prepared &= ~(1u << p->pend[i]);
+			/* after a failure the rest answer "aborted" */
+			if (rc == 0 && t != PGRES_PIPELINE_ABORTED)
+				rc = pipe_failed(p, res, i < mine, what);
+		} else if (out && i == n - 1 && rc == 0) {
+			*out = res;
+			res = NULL;
+		}
+		PQclear(res);
+	}
+	/* the sync's own result, then out of pipeline mode */
+	if (wait_result(p, deadline) != 0) {
+		if (out) {
+			PQclear(*out);
+			*out = NULL;
+		}
+		return pg_fail(p, NULL, what);
+	}
+	PQclear(PQgetResult(p->conn));
+	while (!PQexitPipelineMode(p->conn) && (r = PQgetResult(p->conn)))
+		PQclear(r);
+	return rc;
+}
+
+/* Runs stmts[st] and waits for it (with every write queued before it, in
+ * one round trip); as pq. */
+static int pqs(pg_store *p, int st, const prm *b, PGresult **out, const char *what)
+{
+	bool again = true;
+	int mine, rc;
+
+	if (out)
+		*out = NULL;
+	if ((rc = prm_check(p, b)))
+		return rc;
+retry:
+	if ((rc = pg_alive(p)))
+		return rc;
+	p->cut = false;
+	mine = p->npend;
+	if (!pipe_queue(p, st, b)) {
+		p->npend = 0;
+		return pg_fail(p, NULL, what);
+	}
+	rc = pipe_sync(p, mine, out, what);
+	if (rc && again && mine == 0 && retry_safe(p, stmts[st].sql) &&
+	    PQstatus(p->conn) != CONNECTION_OK) {
+		again = false; /* once: PostgreSQL restarted since our last query */
+		goto retry;
+	}
+	return rc;
+}
+
+/* Queues a write on the pipeline and does not wait for it (above). */
+static int pq_queue(pg_store *p, int st, const prm *b, const char *what)
+{
+	int rc;
+
+	if ((rc = prm_check(p, b)))
+		return rc;
+	if ((rc = pg_alive(p)))
+		return rc;
+	if (!pipe_queue(p, st, b)) {
+		p->npend = 0;
+		return pg_fail(p, NULL, what);
+	}
+	/* on its way now: PostgreSQL works while we do */
+	if (PQflush(p->conn) < 0) {
+		p->npend = 0;
+		return pg_fail(p, NULL, what);
+	}
+	return 0;
+}
+
+/* A write whose only answer is success: queued in group mode (above),
+ * else run at once. */
+static int pq_write(pg_store *p, int st, const prm *b, const char *what)
+{
+	if (!(p->base.group && p->txn && p->sp_depth == 0))
+		return pqs(p, st, b, NULL, what);
+	return pq_queue(p, st, b, what);
+}
+
 /* ---- op transactions ------------------------------------------------------
  * As in sqlite.c: a multi-statement op runs in its own transaction, or in a
  * savepoint of the caller's, so that a failed op (a taken code) undoes only
@@ -660,7 +937,7 @@ static int pq_id(pg_store *p, const char *sql, int64_t v, int64_t *changed, cons
  * savepoint even more than SQLite: a failed statement aborts the whole
  * transaction otherwise. */
 
-enum { OWN_NONE, OWN_TXN, OWN_SP };
+enum { OWN_NONE, OWN_TXN, OWN_SP, OWN_GROUP };
 
 static int op_begin(pg_store *p, int *own)
 {
@@ -670,11 +947,17 @@ static int op_begin(pg_store *p, int *own)
 	if (!p->txn) {
 		/* marked open, so that a connection lost in the op is not
 		 * reset under it (its statements would run on their own) */
+		p->pend_err.msg[0] = '\0';
 		if ((rc = pq(p, "BEGIN", NULL, NULL, "begin")) == 0) {
 			*own = OWN_TXN;
 			p->txn = true;
 		}
 		return rc;
+	}
+	if (p->base.group && p->sp_depth == 0) {
+		/* the caller undoes its whole group if an op fails (store.h) */
+		*own = OWN_GROUP;
+		return 0;
 	}
 	if ((rc = pq(p, "SAVEPOINT shorty_op", NULL, NULL, "savepoint")) == 0)
 		*own = OWN_SP;
@@ -704,6 +987,8 @@ static int op_end(pg_store *p, int own, int rc)
 		pq_quiet(p, "ROLLBACK TO shorty_op");
 		pq_quiet(p, "RELEASE shorty_op");
 		p->base.last_err = saved;
+	} else if (own == OWN_GROUP && rc != 0) {
+		p->base.group_failed = true;
 	}
 	return rc;
 }
@@ -957,6 +1242,7 @@ static int pg_begin(store *s)
 	if (p->txn)
 		return pg_err(p, SH_EINVAL, "%s", "begin: a transaction is already open");
 	p->sp_depth = 0;
+	p->pend_err.msg[0] = '\0';
 	rc = pq(p, "BEGIN", NULL, NULL, "begin");
 	if (rc == 0)
 		p->txn = true;
@@ -1184,14 +1470,14 @@ static int read_link(pg_store *p, const PGresult *r, int row, sh_link *out)
 	return 0;
 }
 
-/* Runs a query that yields at most one link; SH_ENOTFOUND when none. */
-static int get_one(pg_store *p, const char *sql, const prm *b, sh_link *out, const char *what)
+/* Runs stmts[st], which yields at most one link; SH_ENOTFOUND when none. */
+static int get_one(pg_store *p, int st, const prm *b, sh_link *out, const char *what)
 {
 	PGresult *r;
 	sh_link tmp;
 	int rc;
 
-	if ((rc = pq(p, sql, b, &r, what)))
+	if ((rc = pqs(p, st, b, &r, what)))
 		return rc;
 	if (PQntuples(r) == 0)
 		rc = pg_err(p, SH_ENOTFOUND, "%s: no such link", what);
@@ -1240,42 +1526,41 @@ static void bind_link(prm *b, const sh_link *l, char *titlebuf)
 	p_str(b, l->redirect_rules);
 }
 
-/* l's code row (a stored code; or its generated code, marked so, when the
- * service gave it) and its tags. */
-static int write_code_tags(pg_store *p, const sh_link *l, bool with_generated)
+/* l's tags (queued in group mode: pq_write). */
+static int write_tags(pg_store *p, const sh_link *l)
 {
-	char code[CODE_MAX + 1];
 	int i, rc;
 
-	snprintf(code, sizeof(code), "%s", l->code);
-	if (code[0] && (l->code_kind != CODE_KIND_COUNTER || with_generated)) {
-		prm b = {0};
-		p_str(&b, code);
-		p_int(&b, l->id);
-		p_str(&b, l->code_kind == CODE_KIND_COUNTER ? "t" : "f");
-		p_int(&b, l->domain_id);
-		rc = pq(p,
-		        "INSERT INTO codes(code, link_id, generated, domain_id)"
-		        " VALUES ($1, $2, $3, $4)",
-		        &b, NULL, "insert code");
-		if (rc == SH_ETAKEN)
-			return pg_err(p, SH_ETAKEN, "code %s is already taken", code);
-		if (rc)
-			return rc;
-	}
 	for (i = 0; i < l->ntags; i++) {
 		char tag[SH_TAG_MAX + 1];
 		prm b = {0};
 		snprintf(tag, sizeof(tag), "%s", l->tags[i]);
 		p_int(&b, l->id);
 		p_str(&b, tag);
-		if ((rc = pq(p,
-		             "INSERT INTO link_tags(link_id, tag) VALUES ($1, $2)"
-		             " ON CONFLICT DO NOTHING",
-		             &b, NULL, "insert tag")))
+		if ((rc = pq_write(p, ST_TAG_INSERT, &b, "insert tag")))
 			return rc;
 	}
 	return 0;
+}
+
+/* l's stored code row (not its generated code: link_update keeps that). */
+static int write_code(pg_store *p, const sh_link *l)
+{
+	char code[CODE_MAX + 1];
+	prm b = {0};
+	int rc;
+
+	snprintf(code, sizeof(code), "%s", l->code);
+	if (!code[0] || l->code_kind == CODE_KIND_COUNTER)
+		return 0;
+	p_str(&b, code);
+	p_int(&b, l->id);
+	p_int(&b, l->domain_id);
+	rc = pq(p, "INSERT INTO codes(code, link_id, generated, domain_id) VALUES ($1, $2, false, $3)",
+	        &b, NULL, "insert code");
+	if (rc == SH_ETAKEN)
+		return pg_err(p, SH_ETAKEN, "code %s is already taken", code);
+	return rc;
 }
 
 static int totals_add(pg_store *p, int kind, int64_t total, int64_t bots)
@@ -1289,10 +1574,13 @@ static int totals_add(pg_store *p, int kind, int64_t total, int64_t bots)
 	return pq(p, SQL_TOTALS_ADD, &b, NULL, "update totals");
 }
 
+/* The link, its counter row and its code row (its generated code too,
+ * marked so, when the service gave it) in one statement (ST_LINK_INSERT),
+ * then its tags: in group mode all queued on the pipeline. */
 static int pg_link_insert(store *s, const sh_link *l)
 {
 	pg_store *p = PG(s);
-	char titlebuf[SH_TITLE_MAX + 1];
+	char titlebuf[SH_TITLE_MAX + 1], code[CODE_MAX + 1];
 	prm b = {0};
 	int own, rc;
 
@@ -1300,26 +1588,25 @@ static int pg_link_insert(store *s, const sh_link *l)
 		return rc;
 	if ((rc = op_begin(p, &own)))
 		return rc;
+	snprintf(code, sizeof(code), "%s", l->code);
 	bind_link(&b, l, titlebuf);
 	p_int(&b, l->domain_id);
-	rc = pq(p, SQL_LINK_INSERT, &b, NULL, "insert link");
-	if (rc == SH_ETAKEN)
-		rc = pg_err(p, SH_ETAKEN, "%s", "a link with this id already exists");
-	if (rc)
-		goto out;
-	memset(&b, 0, sizeof(b));
-	p_int(&b, l->id);
 	p_int(&b, l->visits);
 	p_int(&b, l->bot_visits);
-	if ((rc = pq(p, "INSERT INTO link_counts(link_id, visits, bots) VALUES ($1, $2, $3)", &b,
-	             NULL, "insert link counts")))
-		goto out;
-	if ((rc = write_code_tags(p, l, true)))
-		goto out;
+	p_str(&b, code);
+	p_str(&b, l->code_kind == CODE_KIND_COUNTER ? "t" : "f");
+	rc = pq_write(p, ST_LINK_INSERT, &b, "insert link");
+	if (rc == SH_ETAKEN) {
+		const char *c = p->base.last_err.msg;
+		rc = strstr(c, "codes_pkey") ? pg_err(p, SH_ETAKEN, "code %s is already taken", code)
+		                             : pg_err(p, SH_ETAKEN, "%s",
+		                                      "a link with this id already exists");
+	}
+	if (rc == 0)
+		rc = write_tags(p, l);
 	/* an imported link may carry visits: keep totals == SUM(link_counts) */
-	if (l->visits || l->bot_visits)
+	if (rc == 0 && (l->visits || l->bot_visits))
 		rc = totals_add(p, 0, l->visits, l->bot_visits);
-out:
 	rc = op_end(p, own, rc);
 	/* the service may skip ids of its block (a custom code took their
 	 * code): never hand out one at or below an id just used */
@@ -1333,8 +1620,7 @@ static int pg_link_get(store *s, int64_t id, sh_link *out)
 	prm b = {0};
 
 	p_int(&b, id);
-	return get_one(PG(s), "SELECT " LINK_COLS LINK_FROM " WHERE l.id = $1", &b, out,
-	               "link get");
+	return get_one(PG(s), ST_LINK_GET, &b, out, "link get");
 }
 
 static int pg_link_get_by_code(store *s, int64_t domain_id, const char *code, sh_link *out)
@@ -1343,25 +1629,23 @@ static int pg_link_get_by_code(store *s, int64_t domain_id, const char *code, sh
 
 	p_str(&b, code);
 	p_int(&b, domain_id);
-	return get_one(PG(s),
-	               "SELECT " LINK_COLS " FROM codes c JOIN links l ON l.id = c.link_id" COUNTS_JOIN
-	               " WHERE c.domain_id = $2 AND c.code = $1 AND NOT c.generated",
-	               &b, out, "link get by code");
+	return get_one(PG(s), ST_LINK_BY_CODE, &b, out, "link get by code");
 }
 
 static int pg_code_exists(store *s, int64_t domain_id, const char *code, bool *exists)
 {
-	int64_t x = 0;
+	PGresult *r;
 	prm b = {0};
 	int rc;
 
+	*exists = false;
 	p_str(&b, code);
 	p_int(&b, domain_id);
-	rc = pq_int(PG(s),
-	            "SELECT count(*) FROM codes WHERE domain_id = $2 AND code = $1 AND NOT generated",
-	            &b, &x, "code exists");
-	*exists = x > 0;
-	return rc;
+	if ((rc = pqs(PG(s), ST_CODE_EXISTS, &b, &r, "code exists")))
+		return rc;
+	*exists = PQntuples(r) && col_i64(r, 0, 0) > 0;
+	PQclear(r);
+	return 0;
 }
 
 static int pg_link_find_dup(store *s, int64_t domain_id, uint64_t url_hash, const char *url,
@@ -1373,12 +1657,7 @@ static int pg_link_find_dup(store *s, int64_t domain_id, uint64_t url_hash, cons
 	p_str(&b, url);
 	p_int(&b, owner_key_id);
 	p_int(&b, domain_id);
-	return get_one(PG(s),
-	               "SELECT " LINK_COLS LINK_FROM
-	               " WHERE l.url_hash = $1 AND l.url = $2 AND l.owner_key_id = $3"
-	               " AND l.code_kind <> 1 AND l.expires_at = 0 AND l.max_visits = 0"
-	               " AND l.disabled = 0 AND l.domain_id = $4 ORDER BY l.id DESC LIMIT 1",
-	               &b, out, "find duplicate");
+	return get_one(PG(s), ST_FIND_DUP, &b, out, "find duplicate");
 }
 
 /* Shlink's findIfExists: the oldest link matching m (sh_link_match). */
@@ -1404,7 +1683,8 @@ static int pg_link_find_match(store *s, const sh_link_match *m, sh_link *out)
 
 /* In a savepoint of its own (op_begin): a refused claim (SH_ETAKEN, the
  * unique key; it waits for the other instance's transaction to end)
- * leaves the caller's transaction usable. */
+ * leaves the caller's transaction usable. In group mode queued (pq_write):
+ * a refused claim is found at the next read, and the group replayed. */
 static int pg_link_dedupe(store *s, int64_t id, bool on)
 {
 	pg_store *p = PG(s);
@@ -1415,7 +1695,7 @@ static int pg_link_dedupe(store *s, int64_t id, bool on)
 		return rc;
 	p_int(&b, id);
 	p_int(&b, on ? 1 : 0);
-	rc = pq(p, "UPDATE links SET dedupe = $2 WHERE id = $1", &b, NULL, "claim the dedupe key");
+	rc = pq_write(p, ST_DEDUPE, &b, "claim the dedupe key");
 	return op_end(p, own, rc);
 }
 
@@ -1445,7 +1725,8 @@ static int pg_link_update(store *s, const sh_link *l)
 	                "update code")) ||
 	    (rc = pq_id(p, "DELETE FROM link_tags WHERE link_id = $1", l->id, NULL, "update tags")))
 		goto out;
-	rc = write_code_tags(p, l, false);
+	if ((rc = write_code(p, l)) == 0)
+		rc = write_tags(p, l);
 out:
 	return op_end(p, own, rc);
 }
@@ -2035,8 +2316,7 @@ static int pg_key_get_by_hash(store *s, const uint8_t hash[SH_KEY_HASH_BYTES], s
 
 	sodium_bin2hex(hex, sizeof(hex), hash, SH_KEY_HASH_BYTES);
 	p_str(&b, hex);
-	if ((rc = pq(p, "SELECT " KEY_COLS " FROM api_keys WHERE hash = decode($1, 'hex')", &b, &r,
-	             "get key")))
+	if ((rc = pqs(p, ST_KEY_BY_HASH, &b, &r, "get key")))
 		return rc;
 	if (PQntuples(r) == 0)
 		rc = pg_err(p, SH_ENOTFOUND, "%s", "no such API key");
@@ -2109,7 +2389,8 @@ static int pg_notify_op(store *s, const char *msg)
 	prm b = {0};
 
 	p_str(&b, msg);
-	return pq(PG(s), "SELECT pg_notify('shorty', $1)", &b, NULL, "notify");
+	/* with the group's queued writes: one round trip */
+	return pqs(PG(s), ST_NOTIFY, &b, NULL, "notify");
 }
 
 #define FEED_BEAT_MS 1000 /* a heartbeat query this often ... */
@@ -2424,6 +2705,8 @@ static int pg_copy_put(store *s, int table, const sh_cell *row)
 
 	if (table < 0 || table >= COPY_NTABLES)
 		return pg_err(p, SH_EINVAL, "%s", "copy: no such table");
+	if (!row) /* the end of the table: its queued rows' answers */
+		return p->npend ? pipe_sync(p, p->npend, NULL, sh_copy_tables[table].name) : 0;
 	types = sh_copy_tables[table].types;
 	for (int k = 0; types[k]; k++) {
 		const sh_cell *c = &row[k];
@@ -2438,7 +2721,17 @@ static int pg_copy_put(store *s, int table, const sh_cell *row)
 			p_str(&b, c->type == SH_CELL_TEXT ? c->s : NULL);
 		}
 	}
-	return pq(p, pg_copy_sql[table].insert, &b, NULL, sh_copy_tables[table].name);
+	/* in the copy's transaction: queued on the pipeline, a round trip per
+	 * PEND_MAX rows instead of one per row (a failure fails the commit,
+	 * and nothing is copied) */
+	if (!p->txn || p->sp_depth)
+		return pq(p, pg_copy_sql[table].insert, &b, NULL, sh_copy_tables[table].name);
+	return pq_queue(p, ST_COPY(table), &b, sh_copy_tables[table].name);
+}
+
+static const char *copy_insert_sql(int table)
+{
+	return pg_copy_sql[table].insert;
 }
 
 static int pg_copy_count(store *s, int64_t *rows)

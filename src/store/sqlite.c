@@ -2556,6 +2556,8 @@ static int sq_copy_put(store *s, int table, const sh_cell *row)
 
 	if (table < 0 || table >= COPY_NTABLES)
 		return sq_err(q, SH_EINVAL, "%s", "copy: no such table");
+	if (!row)
+		return 0; /* the end of the table: each row was put at once */
 	if (table == COPY_CODES && row[3].type == SH_CELL_INT && row[3].i)
 		return 0; /* a counter code: no row */
 	n = (int)strlen(sh_copy_tables[table].types);

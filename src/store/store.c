@@ -278,8 +278,8 @@ static const struct backend {
     {"sqlite", open_sqlite_url, STORE_CAP_REOPEN},
     /* lives only as long as its handles: closing the last one loses it */
     {"memory", open_memory_url, 0},
-    {"postgres", open_postgres_url, STORE_CAP_REOPEN | STORE_CAP_RECONNECT},
-    {"postgresql", open_postgres_url, STORE_CAP_REOPEN | STORE_CAP_RECONNECT},
+    {"postgres", open_postgres_url, STORE_CAP_REOPEN | STORE_CAP_RECONNECT | STORE_CAP_CODE_KEY},
+    {"postgresql", open_postgres_url, STORE_CAP_REOPEN | STORE_CAP_RECONNECT | STORE_CAP_CODE_KEY},
 };
 #define NBACKENDS (sizeof(backends) / sizeof(backends[0]))
 
@@ -395,6 +395,7 @@ int store_ping(store *s)
 
 int store_begin(store *s)
 {
+	s->group_deferred = false;
 	WRAP(begin);
 }
 
@@ -433,12 +434,17 @@ bool store_in_txn(store *s)
 void store_group_begin(store *s)
 {
 	s->group = true;
-	s->group_failed = false;
+	s->group_failed = s->group_deferred = false;
 }
 
 bool store_group_failed(const store *s)
 {
 	return s->group_failed;
+}
+
+bool store_group_deferred(const store *s)
+{
+	return s->group_deferred;
 }
 
 int store_meta_get(store *s, const char *key, char **val)

@@ -150,6 +150,42 @@ def test_instances_deduplicating_the_same_url_make_one_link(trio, pgdb):
     assert two[0]["shortCode"] != two[1]["shortCode"]
 
 
+def test_instances_answering_find_if_exists_at_once_make_one_link(trio, pgdb):
+    """Shlink's findIfExists on every instance at once (REST, issue 8
+    item 2): it takes the same dedupe claim as a plain create, so one link
+    is made and every answer is that link; with other tags (findIfExists
+    matches them exactly) another link is made beside it, unclaimed. (A
+    findIfExists without tags matches either: the oldest by id, and ids
+    come from each instance's own block, so which one is not asserted.)"""
+    n = 20
+
+    def create(job):
+        s, body, barrier = job
+        barrier.wait(10)
+        r = s.api("POST", "/short-urls", json=body, timeout=30)
+        assert r.status_code == 200, r.text
+        return r.json()["shortCode"]
+
+    for rnd in range(n):
+        url = f"https://findifexists.example/{rnd}"
+        body = {"longUrl": url, "findIfExists": True}
+        barrier = threading.Barrier(INSTANCES)
+        with cf.ThreadPoolExecutor(INSTANCES) as ex:
+            got = list(ex.map(create, [(s, body, barrier) for s in trio]))
+        assert len(set(got)) == 1, (rnd, got)
+    got = psql(pgdb, "SELECT count(*) FROM links"
+                     " WHERE url LIKE 'https://findifexists.example/%'").split()[-3]
+    assert got == str(n), got
+    tagged = create((trio[1], {"longUrl": "https://findifexists.example/0", "tags": ["t"],
+                               "findIfExists": True}, threading.Barrier(1)))
+    again = create((trio[2], {"longUrl": "https://findifexists.example/0", "tags": ["t"],
+                              "findIfExists": True}, threading.Barrier(1)))
+    assert tagged == again
+    got = psql(pgdb, "SELECT count(*) FROM links"
+                     " WHERE url = 'https://findifexists.example/0'").split()[-3]
+    assert got == "2", got  # the plain one and the tagged one
+
+
 def test_concurrent_creates_across_instances_never_share_a_code(trio):
     n = 1050
     urls = [f"https://many.example/{i}-{uuid.uuid4().hex[:6]}" for i in range(n)]
