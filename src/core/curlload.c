@@ -7,26 +7,5 @@
 
 #include "core/curlload.h"
 
-struct sh_curl_fns sh_curl_fns;
-
-static const char *curl_fill(void *h)
-{
-#define SH_CURL_DLSYM(f)                                                                     \
-	if (!(*(void **)&sh_curl_fns.f = dlsym(h, #f)))                                      \
-		return #f;
-	SH_CURL_FUNCS(SH_CURL_DLSYM)
-#undef SH_CURL_DLSYM
-	return NULL;
-}
-
-sh_dynlib sh_curl_lib = {
-    .soname = "libcurl.so.4",
-    .package = "libcurl4",
-    .use = "URLs",
-    .fill = curl_fill,
-};
-
-int sh_curl_load(sh_err *err)
-{
-	return sh_dynlib_load(&sh_curl_lib, err);
-}
+SH_DYNLIB_DEFINE(curl, SH_CURL_FUNCS, "libcurl.so.4", "libcurl4",
+                 "URLs");

@@ -25,23 +25,7 @@
 	X(curl_url_cleanup) X(curl_url_dup) X(curl_url_get) X(curl_url_set)                \
 	X(curl_url_strerror) X(curl_version)
 
-struct sh_curl_fns {
-#define SH_CURL_SLOT(f) __typeof__(f) *f;
-	SH_CURL_FUNCS(SH_CURL_SLOT)
-#undef SH_CURL_SLOT
-};
-extern struct sh_curl_fns sh_curl_fns;
-extern sh_dynlib sh_curl_lib;
-
-/* Loads libcurl; 0, or SH_EUNAVAIL with a sentence in err. */
-int sh_curl_load(sh_err *err);
-
-static inline struct sh_curl_fns *sh_curl(void)
-{
-	if (!atomic_load_explicit(&sh_curl_lib.loaded, memory_order_acquire))
-		sh_dynlib_need(&sh_curl_lib);
-	return &sh_curl_fns;
-}
+SH_DYNLIB_DECLARE(curl, SH_CURL_FUNCS)
 
 #ifndef SH_CURLLOAD_FILL
 #undef curl_easy_setopt
