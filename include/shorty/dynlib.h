@@ -41,4 +41,45 @@ int sh_dynlib_load(sh_dynlib *l, sh_err *err);
  * why it cannot and aborts, rather than calling through a NULL pointer. */
 void sh_dynlib_need(sh_dynlib *l);
 
+/* A shim's header, after the library's own headers and a list macro
+ * FUNCS(X) naming its functions (X(PQclear) X(PQexec) ...): the table
+ * (struct sh_NAME_fns: one pointer per function, of the function's own
+ * type), its library sh_NAME_lib, sh_NAME_load(err) (0, or SH_EUNAVAIL
+ * with a sentence in err), and sh_NAME(), the table, for the header's name
+ * mappings (#define PQclear (sh_pq()->PQclear)). */
+#define SH_DYNLIB_SLOT(f) __typeof__(f) *f;
+#define SH_DYNLIB_DECLARE(NAME, FUNCS)                                                     \
+	struct sh_##NAME##_fns {                                                           \
+		FUNCS(SH_DYNLIB_SLOT)                                                      \
+	};                                                                                 \
+	extern struct sh_##NAME##_fns sh_##NAME##_fns;                                     \
+	extern sh_dynlib sh_##NAME##_lib;                                                  \
+	static inline int sh_##NAME##_load(sh_err *err)                                    \
+	{                                                                                  \
+		return sh_dynlib_load(&sh_##NAME##_lib, err);                              \
+	}                                                                                  \
+	static inline struct sh_##NAME##_fns *sh_##NAME(void)                              \
+	{                                                                                  \
+		if (!atomic_load_explicit(&sh_##NAME##_lib.loaded, memory_order_acquire))  \
+			sh_dynlib_need(&sh_##NAME##_lib);                                  \
+		return &sh_##NAME##_fns;                                                   \
+	}
+
+/* A shim's .c (with <dlfcn.h>, and its header's name mappings off): the
+ * table, filled by dlsym from SONAME (the ABI the headers describe), and
+ * the library: PACKAGE and USE for the message of a failed load. */
+#define SH_DYNLIB_DLSYM(f)                                                                 \
+	if (!(*(void **)&t->f = dlsym(h, #f)))                                             \
+		return #f;
+#define SH_DYNLIB_DEFINE(NAME, FUNCS, SONAME, PACKAGE, USE)                                \
+	struct sh_##NAME##_fns sh_##NAME##_fns;                                            \
+	static const char *sh_##NAME##_fill(void *h)                                       \
+	{                                                                                  \
+		struct sh_##NAME##_fns *t = &sh_##NAME##_fns;                              \
+		FUNCS(SH_DYNLIB_DLSYM)                                                     \
+		return NULL;                                                               \
+	}                                                                                  \
+	sh_dynlib sh_##NAME##_lib = {                                                      \
+	    .soname = SONAME, .package = PACKAGE, .use = USE, .fill = sh_##NAME##_fill}
+
 #endif

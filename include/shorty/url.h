@@ -31,7 +31,9 @@ void url_policy_default(url_policy *p);
  * Validates and normalizes `in` (in_len bytes; need not be NUL-terminated).
  * On success *out is a malloc'ed NUL-terminated normalized URL, owned by the
  * caller, and 0 is returned. On failure returns SH_EINVAL, SH_ETOOBIG or
- * SH_EBLOCKED with a one-sentence reason in err (field "url"), *out = NULL.
+ * SH_EBLOCKED with a one-sentence reason in err (field "url"), or
+ * SH_EUNAVAIL when libcurl cannot be loaded (err says which package to
+ * install); *out = NULL.
  *
  * Rules: surrounding white space trimmed; then any control character
  * (< 0x20, 0x7f), raw space, backslash or NUL inside -> rejected; scheme in
@@ -49,15 +51,16 @@ void url_policy_default(url_policy *p);
 int url_normalize(const url_policy *p, const char *in, size_t in_len,
                   char **out, sh_err *err);
 
-/* Global init/cleanup for the URL parser; call once from main. libcurl's
- * URL API needs no curl_global_init: that one initializes the TLS stack
- * (OpenSSL: 2.3 MB of idle RSS), so it waits for the first transfer,
- * url_transfer_init(). */
+/* Global init/cleanup for the URL parser; call once from main. libcurl
+ * itself is loaded by the first url_normalize (core/curlload.h: an idle
+ * shorty does not map it; SH_EUNAVAIL when it cannot be loaded), and its
+ * URL API needs no curl_global_init: that one initializes the TLS stack, so
+ * it waits for the first transfer, url_transfer_init(). */
 int url_global_init(void);
 void url_global_cleanup(void);
 
-/* curl_global_init, once (thread-safe): call before the first curl_easy_*.
- * 0, or SH_ENOMEM. */
+/* Loads libcurl and calls curl_global_init, once (thread-safe): call before
+ * the first curl_easy_*. 0, SH_EUNAVAIL (no libcurl) or SH_ENOMEM. */
 int url_transfer_init(void);
 
 #endif

@@ -16,6 +16,7 @@
  * docker-compose writes for "VAR:"); an empty flag value is applied, which
  * for a string with no default means "none".
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,10 +217,17 @@ static bool cfg_listen_ok(const char *s)
 	return true;
 }
 
-/* base URL: http(s)://host..., no query or fragment, no white space. */
+/* base URL: http(s)://host[:port][/path], no query or fragment, no white
+ * space; the host a name without a character libcurl refuses in one (nor a
+ * percent-escape, nor '|'), or an IPv6 address in brackets; the port 0 to
+ * 65535. Stricter than libcurl's URL API on purpose: the service reads the
+ * host with libcurl only when it normalizes its first URL (svc_url_policy,
+ * so that an idle shorty never loads libcurl), and it must never find it
+ * unreadable then. test_config.c checks that curl reads every base URL
+ * accepted here. */
 static bool cfg_base_url_ok(const char *s)
 {
-	const char *h;
+	const char *h, *end, *hend;
 
 	if (strncasecmp(s, "http://", 7) == 0)
 		h = s + 7;
@@ -233,6 +241,36 @@ static bool cfg_base_url_ok(const char *s)
 		if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '?' || *p == '#' ||
 		    *p == '\\' || *p == '@')
 			return false;
+	end = h + strcspn(h, "/");
+	if (*h == '[') {
+		struct in6_addr a6;
+		char lit[INET6_ADDRSTRLEN];
+		const char *rb = memchr(h, ']', (size_t)(end - h));
+		if (!rb || (size_t)(rb - h - 1) >= sizeof lit)
+			return false;
+		memcpy(lit, h + 1, (size_t)(rb - h - 1));
+		lit[rb - h - 1] = '\0';
+		if (inet_pton(AF_INET6, lit, &a6) != 1)
+			return false;
+		hend = rb + 1;
+	} else {
+		hend = h + strcspn(h, ":/");
+		for (const char *p = h; p < hend; p++)
+			if (strchr("!$&'()*+,;=%{}^`\"<>[]|", *p))
+				return false;
+	}
+	if (hend < end) { /* ":" and 0 to 5 digits, at most 65535 */
+		long port = 0;
+		if (*hend != ':' || end - hend - 1 > 5)
+			return false;
+		for (const char *p = hend + 1; p < end; p++) {
+			if (*p < '0' || *p > '9')
+				return false;
+			port = port * 10 + (*p - '0');
+		}
+		if (port > 65535)
+			return false;
+	}
 	return true;
 }
 

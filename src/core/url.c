@@ -69,8 +69,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include <curl/curl.h>
-
+#include "core/curlload.h" /* libcurl, loaded by the first URL parsed */
 #include "shorty/hex.h"
 #include "shorty/url.h"
 #include "shorty/utf8.h"
@@ -110,7 +109,10 @@ static int url_transfer_rc = -1; /* -1: not initialized */
 
 static void url_transfer_init_once(void)
 {
-	url_transfer_rc = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : SH_ENOMEM;
+	if (sh_curl_load(NULL) < 0)
+		url_transfer_rc = SH_EUNAVAIL;
+	else
+		url_transfer_rc = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : SH_ENOMEM;
 }
 
 int url_transfer_init(void)
@@ -1131,6 +1133,9 @@ int url_normalize(const url_policy *p, const char *in, size_t in_len, char **out
 
 	if (out)
 		*out = NULL;
+	rc = sh_curl_load(err);
+	if (rc < 0)
+		return rc;
 	rc = url_normalize_once(p, in, in_len, out ? &first : NULL, err);
 	if (rc != 0 || !first)
 		return rc;

@@ -12,29 +12,8 @@
 #include "http/mhdload.h"
 #include "shorty/hex.h"
 
-struct sh_mhd_fns sh_mhd_fns;
-
-static const char *mhd_fill(void *h)
-{
-#define SH_MHD_DLSYM(f)                                                                    \
-	if (!(*(void **)&sh_mhd_fns.f = dlsym(h, #f)))                                     \
-		return #f;
-	SH_MHD_FUNCS(SH_MHD_DLSYM)
-#undef SH_MHD_DLSYM
-	return NULL;
-}
-
-sh_dynlib sh_mhd_lib = {
-    .soname = "libmicrohttpd.so.12",
-    .package = "libmicrohttpd12",
-    .use = "--http-engine mhd",
-    .fill = mhd_fill,
-};
-
-int sh_mhd_load(sh_err *err)
-{
-	return sh_dynlib_load(&sh_mhd_lib, err);
-}
+SH_DYNLIB_DEFINE(mhd, SH_MHD_FUNCS, "libmicrohttpd.so.12", "libmicrohttpd12",
+                 "--http-engine mhd");
 
 size_t sh_http_unescape(char *s)
 {

@@ -33,23 +33,7 @@
 	X(MHD_set_connection_value) X(MHD_start_daemon) X(MHD_stop_daemon)                 \
 	X(MHD_suspend_connection)
 
-struct sh_mhd_fns {
-#define SH_MHD_SLOT(f) __typeof__(f) *f;
-	SH_MHD_FUNCS(SH_MHD_SLOT)
-#undef SH_MHD_SLOT
-};
-extern struct sh_mhd_fns sh_mhd_fns;
-extern sh_dynlib sh_mhd_lib;
-
-/* Loads libmicrohttpd; 0, or SH_EUNAVAIL with a sentence in err. */
-int sh_mhd_load(sh_err *err);
-
-static inline struct sh_mhd_fns *sh_mhd(void)
-{
-	if (!atomic_load_explicit(&sh_mhd_lib.loaded, memory_order_acquire))
-		sh_dynlib_need(&sh_mhd_lib);
-	return &sh_mhd_fns;
-}
+SH_DYNLIB_DECLARE(mhd, SH_MHD_FUNCS)
 
 /* libmicrohttpd's MHD_http_unescape: decodes every %XX in s in place and
  * keeps a '%' that starts no escape as it is ('+' is left to the caller);

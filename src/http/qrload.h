@@ -24,35 +24,8 @@
 	X(png_get_io_ptr) X(png_set_IHDR) X(png_set_longjmp_fn) X(png_set_write_fn)        \
 	X(png_write_end) X(png_write_info) X(png_write_row)
 
-#define SH_QRLOAD_SLOT(f) __typeof__(f) *f;
-struct sh_qrencode_fns {
-	SH_QRENCODE_FUNCS(SH_QRLOAD_SLOT)
-};
-struct sh_png_fns {
-	SH_PNG_FUNCS(SH_QRLOAD_SLOT)
-};
-#undef SH_QRLOAD_SLOT
-extern struct sh_qrencode_fns sh_qrencode_fns;
-extern struct sh_png_fns sh_png_fns;
-extern sh_dynlib sh_qrencode_lib, sh_png_lib;
-
-/* Load libqrencode / libpng; 0, or SH_EUNAVAIL with a sentence in err. */
-int sh_qrencode_load(sh_err *err);
-int sh_png_load(sh_err *err);
-
-static inline struct sh_qrencode_fns *sh_qrencode(void)
-{
-	if (!atomic_load_explicit(&sh_qrencode_lib.loaded, memory_order_acquire))
-		sh_dynlib_need(&sh_qrencode_lib);
-	return &sh_qrencode_fns;
-}
-
-static inline struct sh_png_fns *sh_png(void)
-{
-	if (!atomic_load_explicit(&sh_png_lib.loaded, memory_order_acquire))
-		sh_dynlib_need(&sh_png_lib);
-	return &sh_png_fns;
-}
+SH_DYNLIB_DECLARE(qrencode, SH_QRENCODE_FUNCS)
+SH_DYNLIB_DECLARE(png, SH_PNG_FUNCS)
 
 #ifndef SH_QRLOAD_FILL
 #define QRcode_encodeString (sh_qrencode()->QRcode_encodeString)

@@ -270,7 +270,7 @@ static int check_create(svc *v, const svc_create_req *req, sh_link *l, checks *c
 		rc = (l->url = strdup(req->url_normal)) ? 0
 		                                         : sh_err_set(&e, SH_ENOMEM, NULL, "out of memory");
 	else if (req->url)
-		rc = url_normalize(&v->policy, req->url,
+		rc = url_normalize(svc_url_policy(v), req->url,
 		                   req->url_len ? req->url_len : strlen(req->url), &l->url, &e);
 	else
 		rc = sh_err_set(&e, SH_EINVAL, "url", "the URL to shorten is missing");

@@ -31,7 +31,7 @@ int svc_update(svc *v, store *s, const char *code, const svc_update_req *req, sh
 			rc = sh_err_set(err, SH_EINVAL, "url", "the URL cannot be removed");
 			goto out;
 		}
-		rc = url_normalize(&v->policy, req->url, strlen(req->url), &url, err);
+		rc = url_normalize(svc_url_policy(v), req->url, strlen(req->url), &url, err);
 		if (rc)
 			goto out;
 	}

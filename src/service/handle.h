@@ -29,9 +29,12 @@ struct svc {
 	const sh_config *cfg;
 	codec_key codec;
 	uint8_t url_key[crypto_shorthash_KEYBYTES];
-	url_policy policy;
+	url_policy policy;  /* read through svc_url_policy: its self_host comes late */
+	url_policy policy_unread; /* policy before self_host was read (svc_url_policy) */
 	char *schemes;      /* storage the policy's scheme pointers point into */
-	char *self_host;
+	char *self_host;    /* the policy's self_host: read at the first URL (svc_url_policy) */
+	pthread_mutex_t self_mu;
+	int self_done;      /* atomic: libcurl was loaded and self_host read (or found unreadable) */
 	char **own_names;   /* the policy's self_names (ownnames.c), owned */
 	char **blocked;     /* NULL-terminated, owned */
 	size_t nblocked;

@@ -16,23 +16,7 @@
 	X(MMDB_aget_value) X(MMDB_close) X(MMDB_get_value) X(MMDB_lookup_sockaddr)         \
 	X(MMDB_lookup_string) X(MMDB_open) X(MMDB_strerror)
 
-struct sh_mmdb_fns {
-#define SH_MMDB_SLOT(f) __typeof__(f) *f;
-	SH_MMDB_FUNCS(SH_MMDB_SLOT)
-#undef SH_MMDB_SLOT
-};
-extern struct sh_mmdb_fns sh_mmdb_fns;
-extern sh_dynlib sh_mmdb_lib;
-
-/* Loads libmaxminddb; 0, or SH_EUNAVAIL with a sentence in err. */
-int sh_mmdb_load(sh_err *err);
-
-static inline struct sh_mmdb_fns *sh_mmdb(void)
-{
-	if (!atomic_load_explicit(&sh_mmdb_lib.loaded, memory_order_acquire))
-		sh_dynlib_need(&sh_mmdb_lib);
-	return &sh_mmdb_fns;
-}
+SH_DYNLIB_DECLARE(mmdb, SH_MMDB_FUNCS)
 
 #ifndef SH_MMDBLOAD_FILL
 #define MMDB_aget_value (sh_mmdb()->MMDB_aget_value)

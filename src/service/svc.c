@@ -14,11 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <sodium.h>
 
 #include "shorty/codec.h"
+#include "core/curlload.h" /* libcurl, loaded by the first URL read */
 #include "shorty/geoip.h"
+#include "shorty/log.h"
 #include "shorty/service.h"
 #include "shorty/timeutil.h"
 #include "service/handle.h"
@@ -171,12 +172,15 @@ static int parse_schemes(svc *v, const char *list, sh_err *err)
 	return 0;
 }
 
+/* The base URL (checked by the config: cfg_base_url_ok lets through only
+ * what libcurl reads) and the default domain. Its host, for the loop check
+ * of url_normalize, is read with libcurl later, by the first URL
+ * normalized (svc_url_policy): reading it here would map libcurl and its two
+ * TLS stacks in every shorty, also one that only redirects (idle RSS,
+ * core/curlload.h). */
 static int parse_base(svc *v, const char *base, sh_err *err)
 {
-	CURLU *u = NULL;
-	char *host = NULL, *p;
 	size_t n;
-	int rc = 0;
 
 	if (!base || !base[0])
 		base = "http://localhost:8000";
@@ -197,36 +201,43 @@ static int parse_base(svc *v, const char *base, sh_err *err)
 			v->authority[i] = (char)tolower((unsigned char)a[i]);
 		v->authority[an] = '\0';
 	}
-
-	u = curl_url();
-	if (!u)
-		return sh_err_set(err, SH_ENOMEM, NULL, "out of memory");
-	if (curl_url_set(u, CURLUPART_URL, v->base, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-		rc = sh_err_set(err, SH_EINVAL, "base-url",
-		                "base-url \"%.100s\" is not an absolute URL such as "
-		                "https://s.example.com",
-		                v->base);
-		goto out;
-	}
-	for (p = host; *p; p++)
-		*p = (char)tolower((unsigned char)*p);
-	v->self_host = strdup(host);
-	if (!v->self_host) {
-		rc = sh_err_set(err, SH_ENOMEM, NULL, "out of memory");
-		goto out;
-	}
-	v->policy.self_host = v->self_host;
+	v->self_mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 	v->own_names = svc__own_names(v->cfg->listen);
-	if (!v->own_names) {
-		rc = sh_err_set(err, SH_ENOMEM, NULL, "out of memory");
-		goto out;
-	}
+	if (!v->own_names)
+		return sh_err_set(err, SH_ENOMEM, NULL, "out of memory");
 	v->policy.self_names = (const char *const *)v->own_names;
-out:
+	return 0;
+}
+
+/* Reads the base URL's host, lower case, with libcurl (loaded now if not
+ * yet) into v->policy.self_host. False when libcurl cannot be loaded
+ * (url_normalize then fails too, and says why) or memory runs out: tried
+ * again next time. */
+static bool read_self_host(svc *v)
+{
+	CURLU *u = curl_url();
+	char *host = NULL;
+	CURLUcode uc = CURLUE_OUT_OF_MEMORY;
+
+	if (u) {
+		uc = curl_url_set(u, CURLUPART_URL, v->base, 0);
+		if (uc == CURLUE_OK)
+			uc = curl_url_get(u, CURLUPART_HOST, &host, 0);
+	}
+	if (uc == CURLUE_OK && !(v->self_host = strdup(host)))
+		uc = CURLUE_OUT_OF_MEMORY;
 	curl_free(host);
 	curl_url_cleanup(u);
-	return rc;
+	if (uc == CURLUE_OUT_OF_MEMORY)
+		return false;
+	if (uc != CURLUE_OK) /* cfg_base_url_ok lets through only what curl reads */
+		log_msg(SH_LOG_ERROR, "base-url \"%.100s\": libcurl cannot read its host (%s); "
+		        "the redirect-loop check knows only the listen names",
+		        v->base, curl_url_strerror(uc));
+	for (char *p = v->self_host; p && *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	v->policy.self_host = v->self_host;
+	return true;
 }
 
 static int load_blocklist(svc *v, const char *path, sh_err *err)
@@ -356,6 +367,7 @@ out:
 		svc_close(v);
 		return rc;
 	}
+	v->policy_unread = v->policy; /* until libcurl reads the host: never written again */
 	*out = v;
 	return 0;
 }
@@ -379,6 +391,7 @@ void svc_close(svc *v)
 	free(v->blocked);
 	free(v->schemes);
 	free(v->self_host);
+	pthread_mutex_destroy(&v->self_mu);
 	svc__own_names_free(v->own_names);
 	free(v->base);
 	sodium_memzero(v, sizeof *v);
@@ -392,7 +405,22 @@ const sh_config *svc_config(const svc *v)
 
 const url_policy *svc_url_policy(const svc *v)
 {
-	return &v->policy;
+	/* the handle is never defined const (svc_open allocates it). Its
+	 * policy gets self_host once, here, under self_mu, before the release
+	 * store of self_done publishes it; until then callers get
+	 * policy_unread, the same without self_host, which nobody writes */
+	svc *m = (svc *)v;
+	bool done;
+
+	if (__atomic_load_n(&m->self_done, __ATOMIC_ACQUIRE))
+		return &m->policy;
+	pthread_mutex_lock(&m->self_mu);
+	done = __atomic_load_n(&m->self_done, __ATOMIC_RELAXED) ||
+	       (sh_curl_load(NULL) == 0 && read_self_host(m));
+	if (done)
+		__atomic_store_n(&m->self_done, 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&m->self_mu);
+	return done ? &m->policy : &m->policy_unread;
 }
 
 lru *svc_cache(svc *v)

@@ -36,7 +36,6 @@
 #include <strings.h>
 #include <sys/socket.h>
 
-#include <curl/curl.h>
 #include <libxml/HTMLparser.h>
 #include <libxml/tree.h>
 
@@ -45,6 +44,7 @@
 #include "shorty/timeutil.h"
 #include "shorty/url.h"
 #include "shorty/utf8.h"
+#include "core/curlload.h" /* libcurl, loaded when first used */
 #include "service/internal.h"
 #include "service/xmlload.h" /* libxml2 loaded when first used */
 
@@ -532,8 +532,8 @@ int svc__titles_start(svc__titles **out, svc *v, svc_writer *w, sh_err *err)
 		return sh_err_set(err, SH_ENOMEM, NULL, "out of memory");
 	t->v = v;
 	t->w = w;
-	if ((entry && *entry && (rc = test_resolve(t, entry, err)) < 0) ||
-	    (rc = sh_xml_load(err)) < 0) {
+	if ((rc = sh_xml_load(err)) < 0 || (rc = sh_curl_load(err)) < 0 ||
+	    (entry && *entry && (rc = test_resolve(t, entry, err)) < 0)) {
 		curl_slist_free_all(t->test_resolve);
 		free(t);
 		return rc;

@@ -22,23 +22,7 @@
 	X(htmlReadMemory) X(xmlCleanupParser) X(xmlDocGetRootElement)                     \
 	X(xmlFreeDoc) X(xmlInitParser) X(xmlFree) X(xmlNodeGetContent)
 
-struct sh_xml_fns {
-#define SH_XML_SLOT(f) __typeof__(f) *f;
-	SH_XML_FUNCS(SH_XML_SLOT)
-#undef SH_XML_SLOT
-};
-extern struct sh_xml_fns sh_xml_fns;
-extern sh_dynlib sh_xml_lib;
-
-/* Loads libxml2; 0, or SH_EUNAVAIL with a sentence in err. */
-int sh_xml_load(sh_err *err);
-
-static inline struct sh_xml_fns *sh_xml(void)
-{
-	if (!atomic_load_explicit(&sh_xml_lib.loaded, memory_order_acquire))
-		sh_dynlib_need(&sh_xml_lib);
-	return &sh_xml_fns;
-}
+SH_DYNLIB_DECLARE(xml, SH_XML_FUNCS)
 
 #ifndef SH_XMLLOAD_FILL
 #define htmlReadMemory (*sh_xml()->htmlReadMemory)

@@ -39,23 +39,7 @@
 	X(PQsetnonblocking) X(PQsocket) X(PQstatus) X(PQtransactionStatus) X(PQuser)
 
 /* The table: one pointer per function, of the function's own type. */
-struct sh_pq_fns {
-#define SH_PQ_SLOT(f) __typeof__(f) *f;
-	SH_PQ_FUNCS(SH_PQ_SLOT)
-#undef SH_PQ_SLOT
-};
-extern struct sh_pq_fns sh_pq_fns;
-extern sh_dynlib sh_pq_lib;
-
-/* Loads libpq; 0, or SH_EUNAVAIL with a sentence in err. */
-int sh_pq_load(sh_err *err);
-
-static inline struct sh_pq_fns *sh_pq(void)
-{
-	if (!atomic_load_explicit(&sh_pq_lib.loaded, memory_order_acquire))
-		sh_dynlib_need(&sh_pq_lib);
-	return &sh_pq_fns;
-}
+SH_DYNLIB_DECLARE(pq, SH_PQ_FUNCS)
 
 /* Every name of the list, through the table (written out from SH_PQ_FUNCS:
  * the preprocessor cannot define macros). Not in pqload.c, which fills the

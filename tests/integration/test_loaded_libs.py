@@ -1,9 +1,11 @@
 """Libraries loaded when first used (include/shorty/dynlib.h; issue 11 item
 5, idle RSS): a `shorty serve` on SQLite with the own engine maps none of
-libpq, libmicrohttpd, libxml2, libqrencode, libpng and libmaxminddb, however
-it is used; each is mapped (read from /proc/PID/maps) once its feature runs:
-a QR code (libqrencode; libpng for format=png), --http-engine mhd,
---resolve-titles, --geoip-db, a postgres:// store. A library that cannot be
+libcurl, libpq, libmicrohttpd, libxml2, libqrencode, libpng and
+libmaxminddb at idle, nor while it only redirects and answers reads; each
+is mapped (read from /proc/PID/maps) once its feature runs: the first URL
+read (libcurl's URL API: a create), a QR code (libqrencode; libpng for
+format=png), --http-engine mhd, --resolve-titles (libxml2 and libcurl),
+--geoip-db, a postgres:// store. A library that cannot be
 loaded is one clear error (a 503 problem+json naming it and its Debian
 package, or one CLI line), and the server keeps serving: checked by hiding
 the real library file under /dev/null in a private mount namespace
@@ -20,7 +22,7 @@ import httpfix
 from helpers import BIN, assert_no_sanitizer_report
 from httpfix import Server
 
-LOADED = ("libpq.so", "libmicrohttpd.so", "libxml2.so", "libqrencode.so", "libpng16.so",
+LOADED = ("libcurl.so", "libpq.so", "libmicrohttpd.so", "libxml2.so", "libqrencode.so", "libpng16.so",
           "libmaxminddb.so")
 
 
@@ -76,12 +78,12 @@ def started(env=None, db=None):
     return s.start()
 
 
-def test_idle_and_busy_serve_maps_none_of_them():
+def test_idle_and_redirecting_serve_maps_none_of_them_and_a_create_libcurl():
     s = started()
     try:
         assert mapped(s.proc.pid) == set(), "mapped at idle"
-        link = s.create("https://example.com/a?x=1")
-        code = link["shortCode"]
+        short = s.cli("add", "https://example.com/a?x=1").strip()  # another process
+        code = short.rsplit("/", 1)[1]
         assert s.get("/" + code).status_code == 302
         assert s.get(f"/{code}?utm_source=x%2Fy&a+b=c").status_code == 302
         assert s.get("/no-such-code").status_code == 404
@@ -89,7 +91,9 @@ def test_idle_and_busy_serve_maps_none_of_them():
         assert s.api("GET", f"/short-urls/{code}/visits").status_code == 200
         assert s.get("/").status_code in (200, 302)
         assert s.get("/admin/").status_code == 200
-        assert mapped(s.proc.pid) == set(), "mapped after redirects and REST calls"
+        assert mapped(s.proc.pid) == set(), "mapped after redirects and reads"
+        s.create("https://example.com/b")
+        assert mapped(s.proc.pid) == {"libcurl.so"}
     finally:
         s.close()
 
@@ -101,22 +105,22 @@ def test_a_qr_code_loads_libqrencode_and_a_png_one_libpng():
         r = s.get(f"/{code}/qr-code")
         assert r.status_code == 200 and r.headers["Content-Type"] == "image/svg+xml"
         assert r.text.startswith("<?xml") or r.text.startswith("<svg")
-        assert mapped(s.proc.pid) == {"libqrencode.so"}
+        assert mapped(s.proc.pid) == {"libcurl.so", "libqrencode.so"}
         r = s.get(f"/{code}/qr-code?format=png&size=100")
         assert r.status_code == 200 and r.content[:8] == b"\x89PNG\r\n\x1a\n"
-        assert mapped(s.proc.pid) == {"libqrencode.so", "libpng16.so"}
+        assert mapped(s.proc.pid) == {"libcurl.so", "libqrencode.so", "libpng16.so"}
     finally:
         s.close()
 
 
-@pytest.mark.parametrize("env,lib", [
-    ({"SHORTY_HTTP_ENGINE": "mhd"}, "libmicrohttpd.so"),
-    ({"SHORTY_RESOLVE_TITLES": "true"}, "libxml2.so"),
+@pytest.mark.parametrize("env,libs", [
+    ({"SHORTY_HTTP_ENGINE": "mhd"}, {"libmicrohttpd.so"}),
+    ({"SHORTY_RESOLVE_TITLES": "true"}, {"libxml2.so", "libcurl.so"}),
 ])
-def test_a_feature_at_start_loads_its_library(env, lib):
+def test_a_feature_at_start_loads_its_libraries(env, libs):
     s = started(env=env)
     try:
-        assert mapped(s.proc.pid) == {lib}
+        assert mapped(s.proc.pid) == libs
         code = s.create("https://example.com/f")["shortCode"]
         assert s.get("/" + code).status_code == 302
     finally:
@@ -136,6 +140,7 @@ def test_a_postgres_store_loads_libpq(pgdb):
     try:
         assert mapped(s.proc.pid) == {"libpq.so"}
         code = s.create("https://example.com/pg")["shortCode"]
+        assert mapped(s.proc.pid) == {"libpq.so", "libcurl.so"}
         assert s.get("/" + code).status_code == 302
     finally:
         s.close()
@@ -154,6 +159,19 @@ def test_without_libqrencode_a_qr_code_is_a_503_naming_it(server_without):
     # the server goes on serving, and the next try fails the same way
     assert s.get("/" + code).status_code == 302
     assert s.get(f"/{code}/qr-code").status_code == 503
+
+
+def test_without_libcurl_serve_starts_and_a_create_is_a_503_naming_it(server_without):
+    s = server_without("libcurl.so.4")
+    r = s.api("POST", "/short-urls", json={"longUrl": "https://example.com/nocurl"})
+    assert r.status_code == 503
+    assert r.headers["Content-Type"] == "application/problem+json"
+    detail = r.json()["detail"]
+    assert detail.startswith("URLs: libcurl.so.4 could not be loaded (")
+    assert detail.endswith("): install the Debian package libcurl4")
+    assert s.get("/health").status_code == 200
+    assert s.get("/no-such-code").status_code == 404
+    assert s.api("GET", "/short-urls").json()["shortUrls"]["data"] == []
 
 
 def test_without_libpng_an_svg_qr_code_still_works(server_without):
@@ -177,6 +195,12 @@ def run_without(soname, *args, env_extra=None):
     lines = p.stderr.splitlines()
     assert len(lines) == 1, p.stderr
     return p.returncode, lines[0]
+
+
+def test_without_libcurl_add_is_one_line():
+    rc, line = run_without("libcurl.so.4", "add", "https://example.com/")
+    assert rc == 1
+    assert line.startswith("shorty: URLs: libcurl.so.4 could not be loaded (")
 
 
 def test_without_libpq_a_postgres_store_is_one_line(pgdb):

@@ -5,6 +5,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "core/curlload.h" /* the oracle, through the loaded libcurl */
 #include "shorty/config.h"
 #include "shorty/err.h"
 
@@ -192,6 +194,72 @@ static void test_env_errors(void **state)
 	expect_env_error("SHORTY_MAX_CONNECTIONS", "0", "from 1 to");
 }
 
+/* base-url: what the check lets through, libcurl (the oracle; the service
+ * reads the host with it only at its first URL, svc_url_policy) reads, with
+ * a host; hand-picked cases both ways, then generated ones. */
+static bool curl_reads(const char *url)
+{
+	CURLU *u = curl_url();
+	char *host = NULL;
+	bool ok = u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	          curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host[0];
+
+	curl_free(host);
+	curl_url_cleanup(u);
+	return ok;
+}
+
+static bool base_ok(sh_config *c, const char *url)
+{
+	sh_err err = {0};
+	int rc = cfg_set(c, "base-url", url, &err);
+
+	if (rc == 0 && !curl_reads(url))
+		fail_msg("base-url %s accepted, but libcurl cannot read it", url);
+	return rc == 0;
+}
+
+static void test_base_url_is_what_curl_reads(void **state)
+{
+	static const char *const good[] = {
+	    "http://localhost:8000", "https://s.example.com", "https://S.Example.COM/x/",
+	    "http://a:", "http://a:0", "http://a:65535", "http://a:00080", "http://[::1]:8000",
+	    "http://[::ffff:1.2.3.4]", "http://b\xc3\xbc" "cher.de/x", "http://a_b.c~d",
+	    "http://1.2.3", "http://0x7f.1", "http://a..b", "https://a//b",
+	};
+	static const char *const bad[] = {
+	    "ftp://a", "http://", "http:///a", "http://:80", "http://a:abc", "http://a:99999",
+	    "http://a:123456", "http://a:-1", "http://a:80:90", "http://[zz]", "http://[::1",
+	    "http://[::1]x", "http://a]b", "http://ex%41mple.com", "http://a!b", "http://a$b",
+	    "http://a'b", "http://a*b", "http://a,b", "http://a;b", "http://a=b", "http://a+b",
+	    "http://a&b", "http://a(b", "http://a{b", "http://a^b", "http://a`b", "http://a\"b",
+	    "http://a<b", "http://a|b", "http://[fe80::1%25eth0]", "http://a b", "http://a?b",
+	    "http://a#b", "http://u@a",
+	};
+	static const char alphabet[] = "ab.:[]/019%!~_-|xf";
+	sh_config c;
+	sh_err err = {0};
+	unsigned seed = 5;
+
+	(void)state;
+	assert_int_equal(cfg_init(&c, &err), 0);
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+		if (!base_ok(&c, good[i]))
+			fail_msg("base-url %s refused", good[i]);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		if (base_ok(&c, bad[i]))
+			fail_msg("base-url %s accepted", bad[i]);
+	for (int n = 0; n < 50000; n++) {
+		char url[40] = "http://";
+		size_t len = 1 + (size_t)(rand_r(&seed) % 16);
+		for (size_t i = 0; i < len; i++)
+			url[7 + i] = alphabet[rand_r(&seed) % (int)(sizeof alphabet - 1)];
+		url[7 + len] = '\0';
+		base_ok(&c, url); /* fails the test when curl cannot read an accepted one */
+	}
+	cfg_free(&c);
+}
+
 static void test_set_errors(void **state)
 {
 	sh_config c;
@@ -250,6 +318,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_env, per_test),
 	    cmocka_unit_test_setup(test_env_errors, per_test),
 	    cmocka_unit_test_setup(test_set_errors, per_test),
+	    cmocka_unit_test_setup(test_base_url_is_what_curl_reads, per_test),
 	    cmocka_unit_test_setup(test_value_text, per_test),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
