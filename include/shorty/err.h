@@ -28,6 +28,7 @@ enum {
 	SH_ETOOBIG = -12,   /* input over a configured limit */
 	SH_EBLOCKED = -13,  /* URL host on the blocklist / points at ourselves */
 	SH_ESCHEMA = -14,   /* store schema newer than this binary, or not migrated */
+	SH_EUNAVAIL = -15,  /* a library loaded when first used is missing (shorty/dynlib.h) */
 };
 
 /* Why a link answers 410: set by the service's resolve. */

@@ -42,6 +42,8 @@ const char *sh_strerror(int code)
 		return "blocked";
 	case SH_ESCHEMA:
 		return "schema mismatch";
+	case SH_EUNAVAIL:
+		return "a library it needs is not installed";
 	default:
 		return "unknown error";
 	}

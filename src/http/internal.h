@@ -36,6 +36,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <microhttpd.h>
+#include "http/mhdload.h" /* libmicrohttpd loaded when first used */
 #include <jansson.h>
 
 #include "shorty/config.h"
@@ -270,7 +271,8 @@ int http_reply_problem(http_req *r, int status, const char *type, const char *ti
  * EINVAL/ETOOBIG/EBLOCKED/ERESERVED -> 400 invalid-data (invalidElements
  * [err->field]), ETAKEN -> 400 non-unique-slug, ENOTFOUND -> 404
  * short-url-not-found (shortCode = r->arg), EAUTH -> 401, EFORBIDDEN -> 403,
- * EBUSY/ESTORE/EFULL/ESCHEMA/ENOMEM -> 503. err may be NULL. */
+ * EBUSY/ESTORE/EFULL/ESCHEMA/ENOMEM -> 503 (Retry-After), EUNAVAIL (a library
+ * loaded when first used is missing) -> 503 with err's detail. err may be NULL. */
 int http_reply_error(http_req *r, int code, const sh_err *err);
 
 /* HTML-escapes s[0..n) (& < > " ') into dst, NUL-terminated, truncating

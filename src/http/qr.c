@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "http/internal.h"
+#include "http/qrload.h" /* libqrencode, libpng loaded when first used */
 
 static int bad_param(http_req *r, const char *name, const char *detail)
 {
@@ -173,6 +174,11 @@ int http_qr(http_req *r)
 		return http_reply_unknown_code(r);
 	if (rc < 0)
 		return http_reply_error(r, rc, NULL);
+	{
+		sh_err err = {0};
+		if ((rc = sh_qrencode_load(&err)) < 0 || (png && (rc = sh_png_load(&err)) < 0))
+			return http_reply_error(r, rc, &err);
+	}
 	q = QRcode_encodeString(shortu, 0, level, QR_MODE_8, 1);
 	if (!q)
 		return http_reply_error(r, SH_ENOMEM, NULL);

@@ -289,6 +289,11 @@ int http_reply_error(http_req *r, int code, const sh_err *err)
 		                          "The store is locked by another writer for longer than "
 		                          "its busy timeout: nothing was saved. Retry shortly.",
 		                          NULL);
+	case SH_EUNAVAIL:
+		/* a library this feature loads when first used is not installed
+		 * (shorty/dynlib.h): the detail names it; retrying will not help
+		 * until an operator installs it, so no Retry-After */
+		return http_reply_problem(r, 503, NULL, "Service Unavailable", detail, NULL);
 	default:
 		http_add_header(r, "Retry-After", "1");
 		return http_reply_problem(r, 503, NULL, "Service Unavailable",

@@ -295,6 +295,12 @@ int http_server_start(const sh_config *cfg, unsigned flags, sh_err *err)
 		return sh_err_set(err, SH_EINVAL, NULL, "the HTTP server is already running");
 	if ((flags & HTTP_SERVER_CALLER_LOOP) && cfg->http_engine != HTTP_ENGINE_OWN)
 		return sh_err_set(err, SH_EINVAL, NULL, "a caller-run loop needs the own HTTP engine");
+	/* libmicrohttpd is loaded for its engine only (http/mhdload.h) */
+	if (cfg->http_engine != HTTP_ENGINE_OWN) {
+		rc = sh_mhd_load(err);
+		if (rc < 0)
+			return rc;
+	}
 	memset(S, 0, sizeof(*S));
 	S->lfd = -1;
 	S->cfg = cfg;

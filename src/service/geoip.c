@@ -17,6 +17,7 @@
 #include <maxminddb.h>
 
 #include "shorty/geoip.h"
+#include "service/mmdbload.h" /* libmaxminddb loaded when first used */
 
 struct geoip {
 	MMDB_s db;
@@ -42,6 +43,9 @@ int geoip_open(const char *path, geoip **out, sh_err *err)
 	if (st.st_size == 0)
 		return sh_err_set(err, SH_EINVAL, "geoip-db",
 		                  "%s is not a MaxMind-format (.mmdb) database: the file is empty", path);
+	rc = sh_mmdb_load(err);
+	if (rc < 0)
+		return rc;
 	g = calloc(1, sizeof *g);
 	if (!g)
 		return sh_err_set(err, SH_ENOMEM, "geoip-db", "out of memory");

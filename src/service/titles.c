@@ -46,6 +46,7 @@
 #include "shorty/url.h"
 #include "shorty/utf8.h"
 #include "service/internal.h"
+#include "service/xmlload.h" /* libxml2 loaded when first used */
 
 #define TITLE_DEADLINE_MS 3000L
 #define TITLE_BODY_MAX (512 * 1024)
@@ -531,7 +532,9 @@ int svc__titles_start(svc__titles **out, svc *v, svc_writer *w, sh_err *err)
 		return sh_err_set(err, SH_ENOMEM, NULL, "out of memory");
 	t->v = v;
 	t->w = w;
-	if (entry && *entry && (rc = test_resolve(t, entry, err)) < 0) {
+	if ((entry && *entry && (rc = test_resolve(t, entry, err)) < 0) ||
+	    (rc = sh_xml_load(err)) < 0) {
+		curl_slist_free_all(t->test_resolve);
 		free(t);
 		return rc;
 	}

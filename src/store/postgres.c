@@ -52,6 +52,7 @@
 #include <time.h>
 
 #include <libpq-fe.h>
+#include "store/pqload.h" /* libpq loaded when first used */
 #include <sodium.h>
 
 #include "shorty/store.h"

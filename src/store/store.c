@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "shorty/store.h"
+#include "store/pqload.h"
 
 static atomic_uint_fast64_t store_errors;
 
@@ -255,7 +256,13 @@ static int open_memory_url(store **out, const char *url, const char *rest, const
 static int open_postgres_url(store **out, const char *url, const char *rest, const store_options *o,
                              sh_err *err)
 {
+	int rc;
+
 	(void)rest;
+	/* libpq is loaded by the first postgres:// store (store/pqload.h) */
+	rc = sh_pq_load(err);
+	if (rc < 0)
+		return rc;
 	return store_postgres_open(out, url, o, err);
 }
 

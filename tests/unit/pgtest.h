@@ -14,6 +14,8 @@
 #define SHORTY_PGTEST_H
 
 #include <libpq-fe.h>
+
+#include "store/pqload.h" /* through the table: libpq is loaded, not linked */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
