@@ -32,6 +32,8 @@ import sys
 import tempfile
 import time
 
+from benchutil import free_port
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "release", "shorty")
 PGCLUSTER = os.path.join(ROOT, "tests", "suites", "lib", "pgcluster.sh")
@@ -39,14 +41,6 @@ ROUNDS = int(os.environ.get("ROUNDS", "3"))
 DURATION = int(os.environ.get("DURATION", "5"))
 LINKS = int(os.environ.get("LINKS", "20000"))
 TICK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def ticks(pids):

@@ -24,6 +24,8 @@ import sys
 import tempfile
 import time
 
+from benchutil import free_port
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHORTY = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build/release/shorty")
 WRK = shutil.which("wrk")
@@ -42,14 +44,6 @@ def mem_kb(pid):
             if k in ("VmRSS", "VmHWM"):
                 out[k] = int(v.split()[0])
     return out
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def wait_up(port, deadline=20):

@@ -34,6 +34,8 @@ import tempfile
 import time
 import urllib.request
 
+from benchutil import free_port
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "release", "shorty")
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
@@ -53,15 +55,6 @@ def rules_json():
     src = open(os.path.join(ROOT, "bench", "rules_sample.h")).read()
     body = src.split("RULES =", 1)[1].split(";", 1)[0]
     return json.loads("".join(json.loads(s) for s in re.findall(r'"(?:[^"\\]|\\.)*"', body)))
-
-
-def free_port():
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def cpu_ticks(pid):

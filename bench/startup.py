@@ -19,14 +19,10 @@ import sys
 import tempfile
 import time
 
+from benchutil import free_port
+
 BIN = sys.argv[1] if len(sys.argv) > 1 else "build/release/shorty"
 RUNS = int(sys.argv[2]) if len(sys.argv) > 2 else 20
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def health(port):
