@@ -16,10 +16,16 @@
  *                so that a flush dirties few pages (schema 2).
  *   visits       the visit log, append-only, in id order, NOT indexed by
  *                link as it is written (link_id 0 for orphan visits).
- *   visits_by_link  (link_id, id): the log indexed by link, filled in bulk
- *                and in link order by the writer once VINDEX_TAIL visits
- *                are past meta 'visits_indexed_upto'; per-link queries
- *                read it plus a scan of that short unindexed tail.
+ *   visits_by_link  (run, link_id, id): the log indexed by link, filled in
+ *                bulk by the writer once VINDEX_TAIL visits are past meta
+ *                'visits_indexed_upto': each such tail becomes one run,
+ *                keyed by its last visit id (listed in visit_runs) and
+ *                sorted by link in it, so a run is appended at the B-tree's
+ *                end (schema 6; one tree sorted by (link_id, id) had every
+ *                merge rewrite most of its pages: a cost per visit that
+ *                grew with the log). Per-link queries seek the link in each
+ *                run (one descent per 131,072 visits logged) and scan the
+ *                short unindexed tail.
  *   visit_totals running totals (row 0: link visits, row 1: orphans), kept
  *                equal to SUM(link_counts.visits) so totals never scan.
  *   api_keys, meta.
@@ -182,6 +188,22 @@ static const char *const migrations[] = {
     ("ALTER TABLE links ADD COLUMN dedupe INTEGER NOT NULL DEFAULT 0;"
      "CREATE UNIQUE INDEX links_dedupe ON links(domain_id, owner_key_id, url_hash)"
      " WHERE dedupe = 1;"),
+
+    /* 6: the log's index by link in runs (see visits_by_link above): what
+     * was indexed becomes the first run, keyed by the last indexed id */
+    ("CREATE TABLE visit_runs(run INTEGER PRIMARY KEY);"
+     "INSERT INTO visit_runs(run) SELECT CAST(value AS INTEGER) FROM meta"
+     " WHERE key = 'visits_indexed_upto' AND CAST(value AS INTEGER) > 0;"
+     "CREATE TABLE visits_by_run("
+     " run INTEGER NOT NULL,"
+     " link_id INTEGER NOT NULL,"
+     " id INTEGER NOT NULL,"
+     " PRIMARY KEY(run, link_id, id)) WITHOUT ROWID;"
+     "INSERT INTO visits_by_run(run, link_id, id)"
+     " SELECT (SELECT max(run) FROM visit_runs), link_id, id FROM visits_by_link"
+     " ORDER BY link_id, id;"
+     "DROP TABLE visits_by_link;"
+     "ALTER TABLE visits_by_run RENAME TO visits_by_link;"),
 };
 #define SCHEMA_LATEST ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -202,7 +224,8 @@ static const char *const migrations[] = {
 /* The ids of the visits of the links whose link_id matches the condition
  * that follows each "link_id" (the same text twice, bound twice): the
  * indexed part, then the tail. */
-#define VISIT_IDS_OF_INDEXED "SELECT x.id FROM visits_by_link x WHERE x.link_id"
+#define VISIT_IDS_OF_INDEXED                                                                       \
+	"SELECT x.id FROM visits_by_link x WHERE x.run IN (SELECT run FROM visit_runs) AND x.link_id"
 #define VISIT_IDS_OF_TAIL                                                                          \
 	" UNION ALL SELECT t.id FROM visits t WHERE t.id > " VINDEX_UPTO " AND t.link_id"
 #define KEY_COLS "id, name, role, hash, prefix, created_at, revoked_at"
@@ -218,7 +241,7 @@ static const char *const migrations[] = {
 #define P4 "?, ?, ?, ?"
 #define P16 P4 ", " P4 ", " P4 ", " P4
 #define P64 P16 ", " P16 ", " P16 ", " P16
-#define IROW "(?, ?)"
+#define IROW "(?, ?, ?)"
 #define IROWS4 IROW ", " IROW ", " IROW ", " IROW
 #define IROWS16 IROWS4 ", " IROWS4 ", " IROWS4 ", " IROWS4
 #define IROWS64 IROWS16 ", " IROWS16 ", " IROWS16 ", " IROWS16
@@ -268,6 +291,9 @@ enum st_id {
 	ST_VINDEX_UPTO,
 	ST_VINDEX_TAIL,
 	ST_VINDEX_INSERT,
+	ST_VINDEX_RUN,
+	ST_VISIT_MAX_ID,
+	ST_VISIT_INSERT_AT,
 	ST_VINDEX_INSERT_N,
 	ST_VINDEX_MARK,
 	ST_KEY_INSERT,
@@ -370,13 +396,22 @@ static const char *const st_sql[ST__COUNT] = {
     /* a link's visits (link 0: the orphans) */
     [ST_VISITS_DELETE_LINK] =
         "DELETE FROM visits WHERE id IN (" VISIT_IDS_OF_INDEXED " = ?1" VISIT_IDS_OF_TAIL " = ?1)",
-    [ST_VINDEX_DELETE_LINK] = "DELETE FROM visits_by_link WHERE link_id = ?1",
+    [ST_VINDEX_DELETE_LINK] = "DELETE FROM visits_by_link"
+                              " WHERE run IN (SELECT run FROM visit_runs) AND link_id = ?1",
     [ST_VINDEX_UPTO] = "SELECT " VINDEX_UPTO,
     /* the tail (?1, ?2] of the log, read to be indexed (sorted in C:
      * SQLite's sorter cost 5 times as much) */
     [ST_VINDEX_TAIL] = "SELECT link_id, id FROM visits WHERE id > ?1 AND id <= ?2",
-    [ST_VINDEX_INSERT] = "INSERT OR FAIL INTO visits_by_link(link_id, id) VALUES " IROW,
-    [ST_VINDEX_INSERT_N] = "INSERT OR FAIL INTO visits_by_link(link_id, id) VALUES " IROWS64,
+    [ST_VINDEX_INSERT] = "INSERT OR FAIL INTO visits_by_link(run, link_id, id) VALUES " IROW,
+    [ST_VINDEX_INSERT_N] = "INSERT OR FAIL INTO visits_by_link(run, link_id, id) VALUES " IROWS64,
+    [ST_VINDEX_RUN] = "INSERT INTO visit_runs(run) VALUES (?1)",
+    [ST_VISIT_MAX_ID] = "SELECT coalesce(max(id), 0) FROM visits",
+    /* the first row of a batch when the log's newest rows, already
+     * indexed, were deleted: SQLite would give their ids again, below the
+     * indexed mark, where no per-link query looks (sq_visits_add) */
+    [ST_VISIT_INSERT_AT] = "INSERT OR FAIL INTO visits(id, link_id, ts, kind, orphan_type,"
+                           " referer, user_agent, visited_url, ip, location)"
+                           " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     [ST_VINDEX_MARK] = "INSERT INTO meta(key, value) VALUES ('visits_indexed_upto', ?1)"
                        " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
     [ST_KEY_INSERT] = "INSERT INTO api_keys(name, role, hash, prefix, created_at, revoked_at)"
@@ -1923,16 +1958,16 @@ static int count_visits(sq_store *q, const sh_visit *v, const struct vgroup *g, 
 }
 
 /* Once VINDEX_TAIL visits are logged past the indexed part, the writer
- * indexes them by link in one sorted insert. Per-link queries scan at most
- * this many unindexed rows; a larger tail makes the merges rarer (each
- * index page is written about once per merge, however many visits of its
- * links the merge holds). */
+ * indexes them by link: one new run of visits_by_link, appended in one
+ * sorted insert. Per-link queries scan at most this many unindexed rows
+ * and seek once per run: a larger tail makes the runs fewer. */
 #define VINDEX_TAIL 131072
 /* the most log rows read and sorted at once (16 bytes each) */
 #define VINDEX_CHUNK 262144
 
-/* Indexes the log rows (from, to]: read in id order, sorted by (link, id)
- * in C, inserted INDEX_ROWS a statement. */
+/* Indexes the log rows (from, to] as the run `to`: read in id order,
+ * sorted by (link, id) in C, inserted INDEX_ROWS a statement (each row
+ * after the last one of the tree: an append). */
 static int vindex_chunk(sq_store *q, int64_t from, int64_t to, struct vgroup *p)
 {
 	sqlite3_stmt *st = NULL;
@@ -1957,24 +1992,23 @@ static int vindex_chunk(sq_store *q, int64_t from, int64_t to, struct vgroup *p)
 		if ((rc = stmt(q, rows > 1 ? ST_VINDEX_INSERT_N : ST_VINDEX_INSERT, &st)))
 			return rc;
 		for (r = 0; r < rows; r++) {
-			sqlite3_bind_int64(st, (int)r * 2 + 1, p[i + r].link);
-			sqlite3_bind_int64(st, (int)r * 2 + 2, (int64_t)p[i + r].i);
+			sqlite3_bind_int64(st, (int)r * 3 + 1, to);
+			sqlite3_bind_int64(st, (int)r * 3 + 2, p[i + r].link);
+			sqlite3_bind_int64(st, (int)r * 3 + 3, (int64_t)p[i + r].i);
 		}
 		if ((rc = step_done(q, st, "visit index")))
 			return rc;
 	}
-	return 0;
+	return run_int(q, ST_VINDEX_RUN, to, "visit index");
 }
 
-/* last: the id of the visit just logged. */
-static int vindex_merge(sq_store *q, int64_t last)
+/* upto: the last visit id indexed; last: the id of the visit just logged. */
+static int vindex_merge(sq_store *q, int64_t upto, int64_t last)
 {
 	struct vgroup *p;
-	int64_t upto = 0, from;
+	int64_t from;
 	int rc = 0;
 
-	if ((rc = query_int64(q, ST_VINDEX_UPTO, &upto, "visit index")))
-		return rc;
 	if (last - upto < VINDEX_TAIL)
 		return 0;
 	p = malloc(2 * VINDEX_CHUNK * sizeof(*p)); /* the second half: vgroup_sort's */
@@ -1996,7 +2030,7 @@ static int vindex_merge(sq_store *q, int64_t last)
 static int sq_visits_add(store *s, const sh_visit *v, size_t n)
 {
 	sq_store *q = SQ(s);
-	int64_t add[2][2] = {{0, 0}, {0, 0}}, last = 0;
+	int64_t add[2][2] = {{0, 0}, {0, 0}}, last = 0, upto = 0, max_id = 0;
 	sqlite3_stmt *st = NULL;
 	struct vgroup *g = NULL;
 	unsigned char *drop = NULL;
@@ -2034,6 +2068,19 @@ static int sq_visits_add(store *s, const sh_visit *v, size_t n)
 			continue;
 		g[j++].i = i; /* g is free again: the kept visits, in order */
 	}
+	if ((rc = query_int64(q, ST_VINDEX_UPTO, &upto, "visit index")) ||
+	    (rc = query_int64(q, ST_VISIT_MAX_ID, &max_id, "log visit")))
+		goto out;
+	if (j > 0 && max_id < upto) {
+		if ((rc = stmt(q, ST_VISIT_INSERT_AT, &st)))
+			goto out;
+		sqlite3_bind_int64(st, 1, upto + 1);
+		bind_visit(st, 1, &v[g[0].i]);
+		if ((rc = step_done(q, st, "log visit")))
+			goto out;
+		last = upto + 1;
+		memmove(g, g + 1, --j * sizeof(*g));
+	}
 	for (i = 0; i < j; i += rows) {
 		rows = j - i >= VISIT_ROWS ? VISIT_ROWS : 1;
 		if ((rc = stmt(q, rows > 1 ? ST_VISIT_INSERT_N : ST_VISIT_INSERT, &st)))
@@ -2056,7 +2103,7 @@ static int sq_visits_add(store *s, const sh_visit *v, size_t n)
 			goto out;
 	}
 	if (last)
-		rc = vindex_merge(q, last);
+		rc = vindex_merge(q, upto, last);
 out:
 	free(g);
 	free(drop);
@@ -2611,8 +2658,12 @@ static int sq_copy_finish(store *s)
 	sq_store *q = SQ(s);
 	int rc = sqlite3_exec(q->db,
 	                      "DELETE FROM visits_by_link;"
-	                      "INSERT INTO visits_by_link(link_id, id)"
-	                      " SELECT link_id, id FROM visits ORDER BY link_id, id;"
+	                      "DELETE FROM visit_runs;"
+	                      "INSERT INTO visit_runs(run) SELECT max(id) FROM visits"
+	                      " HAVING max(id) IS NOT NULL;"
+	                      "INSERT INTO visits_by_link(run, link_id, id)"
+	                      " SELECT (SELECT max(id) FROM visits), link_id, id FROM visits"
+	                      " ORDER BY link_id, id;"
 	                      "INSERT INTO meta(key, value)"
 	                      " SELECT 'visits_indexed_upto', CAST(coalesce(max(id), 0) AS TEXT)"
 	                      " FROM visits WHERE true"

@@ -242,9 +242,12 @@ def test_schema_3_store_migrates(tmp_path):
         s.stop()
         db = tmp_path / "shorty.db"
         # back to schema 3: what a shorty before domains left (migration
-        # 5's dedupe claim undone first)
+        # 6's runs of the log's index and 5's dedupe claim undone first)
         con = sqlite3.connect(db)
         con.executescript(
+            "DROP TABLE visit_runs; DROP TABLE visits_by_link;"
+            "CREATE TABLE visits_by_link(link_id INTEGER NOT NULL, id INTEGER NOT NULL,"
+            " PRIMARY KEY(link_id, id)) WITHOUT ROWID;"
             "DROP INDEX links_dedupe; ALTER TABLE links DROP COLUMN dedupe;"
             "CREATE TABLE codes3(code TEXT COLLATE BINARY PRIMARY KEY,"
             " link_id INTEGER NOT NULL REFERENCES links(id) ON DELETE CASCADE) WITHOUT ROWID;"
@@ -257,7 +260,7 @@ def test_schema_3_store_migrates(tmp_path):
         p = run_cli("migrate", env=s.env(), cwd=tmp_path)
         assert p.returncode == 0, p.stderr
         con = sqlite3.connect(db)
-        assert con.execute("PRAGMA user_version").fetchone()[0] == 5
+        assert con.execute("PRAGMA user_version").fetchone()[0] == 6
         con.close()
         s.start()
         assert s.api("GET", "/short-urls/old1").json()["domain"] is None
@@ -386,7 +389,7 @@ def test_postgres_schema_3_store_migrates(tmp_path):
                  "UPDATE shorty_schema SET version = 3")
         p = run_cli("migrate", env=s.env(), cwd=tmp_path)
         assert p.returncode == 0, p.stderr
-        assert psql(db, "SELECT 'v=' || max(version) FROM shorty_schema").count("v=5") == 1
+        assert psql(db, "SELECT 'v=' || max(version) FROM shorty_schema").count("v=6") == 1
         s.start()
         assert on(s, DEFAULT, "/old1").headers["Location"] == "https://example.com/old"
         assert on(s, DEFAULT, "/" + gen["shortCode"]).headers["Location"] == \

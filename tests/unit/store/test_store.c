@@ -2174,6 +2174,83 @@ static void test_visits_indexed_in_bulk(void **state)
 	assert_int_equal(ot.total, N / 2 + 4);
 }
 
+/* A store of schema 5 (the log's index one tree sorted by (link, id))
+ * migrates to runs (schema 6): what was indexed becomes one run, per-link
+ * answers read it and the tail; and the log's newest indexed rows, once
+ * deleted, never give their ids to new visits (SQLite would reuse them,
+ * below the indexed mark, where no per-link query looks). */
+static void test_migrate_schema5_runs(void **state)
+{
+	fx *f = *state;
+	static const int64_t links[] = {1, 2, 1, 0, 0}; /* visits 1..5 */
+	sh_visit v[5], nv[2];
+	sh_visit_query vq;
+	sh_err err = {0};
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t deleted;
+	int curv = 0, latest = 0, i;
+
+	insert(f->s, 1, "https://one.example/", CODE_KIND_COUNTER, NULL);
+	insert(f->s, 2, "https://two.example/", CODE_KIND_COUNTER, NULL);
+	for (i = 0; i < 5; i++)
+		v[i] = (sh_visit){.link_id = links[i], .ts = 1700000000 + i,
+		                  .orphan_type = links[i] ? ORPHAN_NONE : ORPHAN_REGULAR_404};
+	assert_int_equal(store_visits_add(f->s, v, 5), 0);
+	db = raw_open_url(f->url); /* kept open: a memory store lives while it is */
+	store_close(f->s);
+	f->s = NULL;
+	/* schema 5's shape, visits 1..4 indexed */
+	assert_int_equal(sqlite3_exec(db,
+	                              "DROP TABLE visit_runs; DROP TABLE visits_by_link;"
+	                              "CREATE TABLE visits_by_link(link_id INTEGER NOT NULL,"
+	                              " id INTEGER NOT NULL, PRIMARY KEY(link_id, id)) WITHOUT ROWID;"
+	                              "INSERT INTO visits_by_link VALUES (1, 1), (2, 2), (1, 3), (0, 4);"
+	                              "INSERT INTO meta(key, value) VALUES ('visits_indexed_upto', '4')"
+	                              " ON CONFLICT(key) DO UPDATE SET value = excluded.value;"
+	                              "PRAGMA user_version = 5;",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	assert_int_equal(open_url(f->url, false, &f->s), 0);
+	assert_int_equal(store_schema_version(f->s, &curv, &latest), 0);
+	assert_int_equal(curv, 5);
+	assert_int_equal(store_migrate(f->s, &err), 0);
+	assert_int_equal(store_schema_version(f->s, &curv, &latest), 0);
+	assert_int_equal(curv, 6);
+	assert_int_equal(latest, 6);
+	/* one run, keyed by the last indexed id, holding the four rows */
+	assert_int_equal(sqlite3_prepare_v2(db,
+	                                    "SELECT group_concat(run || ':' || link_id || ':' || id, ' ')"
+	                                    " FROM (SELECT * FROM visits_by_link ORDER BY run, link_id, id)",
+	                                    -1, &st, NULL),
+	                 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "4:0:4 4:1:1 4:1:3 4:2:2");
+	sqlite3_finalize(st);
+
+	vq = (sh_visit_query){.link_id = 1, .orphan = 0};
+	expect_visits(f->s, &vq, 2, 2, 3, 1);
+	vq = (sh_visit_query){.link_id = 2, .orphan = 0};
+	expect_visits(f->s, &vq, 1, 1, 2);
+	vq = (sh_visit_query){.orphan = 1};
+	expect_visits(f->s, &vq, 2, 2, 5, 4); /* 5 in the tail, 4 indexed */
+
+	/* the orphans go, with the log's newest ids (4 indexed, 5 not): the
+	 * next visits get 5 and 6, above the mark, and are found */
+	assert_int_equal(store_visits_delete(f->s, 0, &deleted), 0);
+	assert_int_equal(deleted, 2);
+	nv[0] = (sh_visit){.link_id = 1, .ts = 1700000100};
+	nv[1] = (sh_visit){.link_id = 0, .ts = 1700000101, .orphan_type = ORPHAN_REGULAR_404};
+	assert_int_equal(store_visits_add(f->s, nv, 2), 0);
+	vq = (sh_visit_query){.link_id = 1, .orphan = 0};
+	expect_visits(f->s, &vq, 3, 3, 5, 3, 1);
+	vq = (sh_visit_query){.orphan = 1};
+	expect_visits(f->s, &vq, 1, 1, 6);
+	vq = (sh_visit_query){.orphan = -1};
+	expect_visits(f->s, &vq, 5, 5, 6, 5, 3, 2, 1);
+	sqlite3_close(db);
+}
+
 /* The counters are added 64 links a statement: a batch over 300 links,
  * deleted links on both sides of each statement's boundary and in the
  * middle, HEAD-only links, a link visited once and one visited many times. */
@@ -2648,8 +2725,9 @@ int main(void)
 	    /* SQLite's own file format: not run on PostgreSQL */
 	    T(test_migrate_schema1),
 	    T(test_visits_indexed_in_bulk),
+	    T(test_migrate_schema5_runs),
 	};
-	const size_t sqlite_only = 2; /* the last entries above */
+	const size_t sqlite_only = 3; /* the last entries above */
 	size_t i, n;
 	int failed = 0;
 
