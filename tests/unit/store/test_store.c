@@ -2251,9 +2251,14 @@ static void test_migrate_schema5_runs(void **state)
 	sqlite3_close(db);
 }
 
-/* The counters are added 64 links a statement: a batch over 300 links,
- * deleted links on both sides of each statement's boundary and in the
- * middle, HEAD-only links, a link visited once and one visited many times. */
+/* The counters are added a stretch of links a statement: a batch over 300
+ * links, deleted links on both sides of each statement's boundary and in
+ * the middle, HEAD-only links, a link visited once and one visited many
+ * times. The first 150 links have the ids 1..150 (one dense stretch, an
+ * UPDATE over the id range), the next 150 ids 10 apart (after the range
+ * stretch ends among them, 64 links an IN list). Link number i is
+ * LINK_OF(i). */
+#define LINK_OF(i) ((i) <= 150 ? (int64_t)(i) : (int64_t)150 + 10 * ((int64_t)(i)-150))
 static void test_visits_counted_in_chunks(void **state)
 {
 	fx *f = *state;
@@ -2271,10 +2276,10 @@ static void test_visits_counted_in_chunks(void **state)
 
 	for (id = 1; id <= L; id++) {
 		snprintf(url, sizeof(url), "https://example.com/c%d", (int)id);
-		insert(f->s, id, url, CODE_KIND_COUNTER, NULL);
+		insert(f->s, LINK_OF(id), url, CODE_KIND_COUNTER, NULL);
 	}
 	for (k = 0; k < sizeof(gone) / sizeof(gone[0]); k++)
-		assert_int_equal(store_link_delete(f->s, gone[k]), 0);
+		assert_int_equal(store_link_delete(f->s, LINK_OF(gone[k])), 0);
 	memset(v, 0, sizeof(v));
 	/* link id visited (id % 3) + 1 times, newest link first; kinds by id:
 	 * every 5th link only HEADs, every 7th a bot first */
@@ -2285,7 +2290,7 @@ static void test_visits_counted_in_chunks(void **state)
 			                                     : VISIT_NORMAL;
 
 			v[n++] =
-			    (sh_visit){.link_id = id, .ts = 1700000000 + (int64_t)n, .kind = kind};
+			    (sh_visit){.link_id = LINK_OF(id), .ts = 1700000000 + (int64_t)n, .kind = kind};
 			dead = false;
 			for (k = 0; k < sizeof(gone) / sizeof(gone[0]); k++)
 				dead |= gone[k] == id;
@@ -2298,20 +2303,20 @@ static void test_visits_counted_in_chunks(void **state)
 	}
 	for (k = 0; k < 30; k++) /* one link visited 30 times */
 		v[n++] =
-		    (sh_visit){.link_id = 77, .ts = 1700001000 + (int64_t)k, .kind = VISIT_NORMAL};
+		    (sh_visit){.link_id = LINK_OF(77), .ts = 1700001000 + (int64_t)k, .kind = VISIT_NORMAL};
 	want_v[77] += 30;
 	logged[77] += 30;
 	assert_int_equal(store_visits_add(f->s, v, n), 0);
 
 	for (id = 1; id <= L; id++) {
 		memset(&vq, 0, sizeof(vq));
-		vq.link_id = id;
+		vq.link_id = LINK_OF(id);
 		total = -1;
 		assert_int_equal(store_visits_list(f->s, &vq, NULL, NULL, &total), 0);
 		assert_int_equal(total, logged[id]);
-		if (!link_exists(f->s, id))
+		if (!link_exists(f->s, LINK_OF(id)))
 			continue;
-		assert_int_equal(store_link_get(f->s, id, &g), 0);
+		assert_int_equal(store_link_get(f->s, LINK_OF(id), &g), 0);
 		assert_int_equal(g.visits, want_v[id]);
 		assert_int_equal(g.bot_visits, want_b[id]);
 		sh_link_clear(&g);
