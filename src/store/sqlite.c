@@ -446,6 +446,13 @@ static const char *const st_sql[ST__COUNT] = {
 
 #define DYN_MAX 16      /* cached list statements per connection */
 
+/* A visit's place in its batch, sorted by (link, position); also a log
+ * row's (link, id) for the index merge. */
+struct vgroup {
+	int64_t link;
+	size_t i;
+};
+
 /* one link of a visit batch: its counts, where its visits start in the
  * batch sorted by link, and whether its counters row was found */
 struct vlink {
@@ -474,6 +481,12 @@ typedef struct sq_store {
 	} dyn[DYN_MAX];
 	int dyn_next; /* round-robin slot to replace */
 	struct vbump bump; /* the counters being added (count_visits) */
+	/* the (link, id) of the log rows (tfrom, tfrom + tn] this connection
+	 * appended, in id order, kept for the next index merge so that it
+	 * need not read them back (vindex_merge checks they are the tail) */
+	struct vgroup *tp;
+	size_t tn, tcap;
+	int64_t tfrom;
 	const codec_key *code_key; /* for shorty_code() during a list by code */
 } sq_store;
 
@@ -1034,6 +1047,7 @@ static void sq_close(store *s)
 		free(q->dyn[i].sql);
 	}
 	sqlite3_close(q->db); /* an open transaction is rolled back */
+	free(q->tp);
 	free(q);
 }
 
@@ -1669,6 +1683,9 @@ static int drop_link_visits(sq_store *q, int64_t link, int64_t *n)
 {
 	int rc = run_int(q, ST_VISITS_DELETE_LINK, link, "delete visits");
 
+	q->tn = 0; /* the tail noted for the merge holds deleted rows now */
+	q->tfrom = INT64_MIN;
+
 	if (rc)
 		return rc;
 	*n = sqlite3_changes64(q->db);
@@ -1794,12 +1811,6 @@ out:
 }
 
 /* ---- visits -------------------------------------------------------------- */
-
-/* A visit's place in its batch, sorted by (link, position). */
-struct vgroup {
-	int64_t link;
-	size_t i;
-};
 
 /*
  * Sorts p[0..n) by link, keeping the order of equal links (an LSD radix
@@ -2018,27 +2029,33 @@ static int count_visits(sq_store *q, const sh_visit *v, const struct vgroup *g, 
 /* the most log rows read and sorted at once (16 bytes each) */
 #define VINDEX_CHUNK 262144
 
-/* Indexes the log rows (from, to] as the run `to`: read in id order,
- * sorted by (link, id) in C, inserted INDEX_ROWS a statement (each row
- * after the last one of the tree: an append). */
-static int vindex_chunk(sq_store *q, int64_t from, int64_t to, struct vgroup *p)
+/* Indexes the log rows (from, to] as the run `to`: their (link, id) as
+ * noted when this connection appended them (mem), else read from the log
+ * in id order; sorted by (link, id) in C, inserted INDEX_ROWS a statement
+ * (each row after the last one of the tree: an append). */
+static int vindex_chunk(sq_store *q, int64_t from, int64_t to, bool mem, struct vgroup *p)
 {
 	sqlite3_stmt *st = NULL;
 	size_t n = 0, i, r, rows;
 	int rc;
 
-	if ((rc = stmt(q, ST_VINDEX_TAIL, &st)))
-		return rc;
-	sqlite3_bind_int64(st, 1, from);
-	sqlite3_bind_int64(st, 2, to);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < VINDEX_CHUNK) {
-		p[n].link = sqlite3_column_int64(st, 0);
-		p[n++].i = (size_t)sqlite3_column_int64(st, 1);
+	if (mem) {
+		n = (size_t)(to - from);
+		memcpy(p, q->tp + (from - q->tfrom), n * sizeof(*p));
+	} else {
+		if ((rc = stmt(q, ST_VINDEX_TAIL, &st)))
+			return rc;
+		sqlite3_bind_int64(st, 1, from);
+		sqlite3_bind_int64(st, 2, to);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < VINDEX_CHUNK) {
+			p[n].link = sqlite3_column_int64(st, 0);
+			p[n++].i = (size_t)sqlite3_column_int64(st, 1);
+		}
+		rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sq_fail(q, rc, "visit index");
+		sqlite3_reset(st);
+		if (rc)
+			return rc;
 	}
-	rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sq_fail(q, rc, "visit index");
-	sqlite3_reset(st);
-	if (rc)
-		return rc;
 	vgroup_sort(p, p + VINDEX_CHUNK, n);
 	for (i = 0; i < n; i += rows) {
 		rows = n - i >= INDEX_ROWS ? INDEX_ROWS : 1;
@@ -2055,11 +2072,48 @@ static int vindex_chunk(sq_store *q, int64_t from, int64_t to, struct vgroup *p)
 	return run_int(q, ST_VINDEX_RUN, to, "visit index");
 }
 
+/* Notes the (link, id) of the log rows first, first + 1, ... that this
+ * connection just appended (the visits v[g[0..n).i]), for the next merge,
+ * when they follow the rows noted before (else the notes start again from
+ * them: rows appended elsewhere, or ids given again after a rollback). The
+ * notes stop at 2 * VINDEX_TAIL rows or when memory runs out; the merge
+ * then reads the log. */
+static void tail_note(sq_store *q, int64_t first, const sh_visit *v, const struct vgroup *g,
+                      size_t n)
+{
+	size_t i, cap;
+	struct vgroup *p;
+
+	if (first != q->tfrom + (int64_t)q->tn + 1) {
+		q->tn = 0;
+		q->tfrom = first - 1;
+	}
+	if (q->tn + n > q->tcap) {
+		cap = q->tcap ? q->tcap : 4096;
+		while (cap < q->tn + n)
+			cap *= 2;
+		if (cap > 2 * VINDEX_TAIL || !(p = realloc(q->tp, cap * sizeof(*p)))) {
+			q->tn = 0;
+			q->tfrom = INT64_MIN;
+			return;
+		}
+		q->tp = p;
+		q->tcap = cap;
+	}
+	for (i = 0; i < n; i++) {
+		q->tp[q->tn].link = v[g[i].i].link_id > 0 ? v[g[i].i].link_id : 0;
+		q->tp[q->tn++].i = (size_t)(first + (int64_t)i);
+	}
+}
+
 /* upto: the last visit id indexed; last: the id of the visit just logged. */
 static int vindex_merge(sq_store *q, int64_t upto, int64_t last)
 {
 	struct vgroup *p;
 	int64_t from;
+	/* the noted pairs are the whole tail: no other writer appended to it,
+	 * nothing of it was deleted or rolled back since */
+	bool mem = q->tfrom == upto && q->tfrom + (int64_t)q->tn == last;
 	int rc = 0;
 
 	if (last - upto < VINDEX_TAIL)
@@ -2068,8 +2122,11 @@ static int vindex_merge(sq_store *q, int64_t upto, int64_t last)
 	if (!p)
 		return sq_err(q, SH_ENOMEM, "%s", "visit index: out of memory");
 	for (from = upto; from < last && !rc; from += VINDEX_CHUNK)
-		rc = vindex_chunk(q, from, last - from > VINDEX_CHUNK ? from + VINDEX_CHUNK : last, p);
+		rc = vindex_chunk(q, from, last - from > VINDEX_CHUNK ? from + VINDEX_CHUNK : last,
+		                  mem, p);
 	free(p);
+	q->tn = 0;
+	q->tfrom = rc ? INT64_MIN : last;
 	return rc ? rc : run_int(q, ST_VINDEX_MARK, last, "visit index");
 }
 
@@ -2132,6 +2189,7 @@ static int sq_visits_add(store *s, const sh_visit *v, size_t n)
 		if ((rc = step_done(q, st, "log visit")))
 			goto out;
 		last = upto + 1;
+		tail_note(q, last, v, g, 1);
 		memmove(g, g + 1, --j * sizeof(*g));
 	}
 	for (i = 0; i < j; i += rows) {
@@ -2143,6 +2201,7 @@ static int sq_visits_add(store *s, const sh_visit *v, size_t n)
 		if ((rc = step_done(q, st, "log visit")))
 			goto out;
 		last = sqlite3_last_insert_rowid(q->db);
+		tail_note(q, last - (int64_t)rows + 1, v, g + i, rows);
 	}
 	for (k = 0; k < 2; k++) {
 		if (!add[k][0])
