@@ -20,8 +20,7 @@ extern sh_dynlib sh_curl_lib, sh_mhd_lib, sh_pq_lib, sh_xml_lib, sh_qrencode_lib
     sh_mmdb_lib;
 
 static sh_dynlib *const loaded_libs[] = {
-    &sh_curl_lib, &sh_mhd_lib, &sh_pq_lib,   &sh_xml_lib,
-    &sh_qrencode_lib, &sh_png_lib, &sh_mmdb_lib,
+    &sh_curl_lib, &sh_mhd_lib, &sh_pq_lib, &sh_xml_lib, &sh_qrencode_lib, &sh_png_lib, &sh_mmdb_lib,
 };
 
 int cli_check_libs(void)
@@ -40,8 +39,9 @@ int cli_check_libs(void)
 		}
 	}
 	if (missing)
-		return cli_error(CLI_FAIL, "%zu of %zu libraries shorty loads when first used "
-		                           "are missing (above)",
+		return cli_error(CLI_FAIL,
+		                 "%zu of %zu libraries shorty loads when first used "
+		                 "are missing (above)",
 		                 missing, sizeof loaded_libs / sizeof loaded_libs[0]);
 	return CLI_OK;
 }
