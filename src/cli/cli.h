@@ -87,6 +87,11 @@ int cli_write(cli *c, svc_unit *u);
 
 int cli_main(int argc, char **argv);
 
+/* `shorty --check-libs` (libs.c): loads every library loaded when first
+ * used; one line each on stdout, one error line each missing one on stderr.
+ * CLI_OK when all load, else CLI_FAIL. */
+int cli_check_libs(void);
+
 /* The last value of option `name`, or NULL if not given. */
 const char *cli_opt_get(const cli *c, const char *name);
 /* True if flag `name` was given. */

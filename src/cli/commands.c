@@ -350,6 +350,9 @@ static void print_global_opts(FILE *f)
 	}
 	print_opt_line(f, "help", NULL, "show help (also: shorty COMMAND --help)");
 	print_opt_line(f, "version", NULL, "print the version");
+	print_opt_line(f, "check-libs", NULL,
+	               "load every library shorty loads when first used (libpq, "
+	               "libcurl, ...) and name any that is missing; exit 1 then");
 }
 
 static void print_main_help(FILE *f)
@@ -443,7 +446,7 @@ static bool is_bool_word(const char *s)
 }
 
 struct parse_state {
-	bool help, version, log_level_given;
+	bool help, version, check_libs, log_level_given;
 	const char *group; /* "key" seen, waiting for its subcommand */
 };
 
@@ -524,6 +527,10 @@ static int parse_args(cli *c, struct parse_state *ps, int argc, char **argv)
 			}
 			if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
 				ps->version = true;
+				continue;
+			}
+			if (strcmp(a, "--check-libs") == 0) {
+				ps->check_libs = true;
 				continue;
 			}
 			if (a[1] != '-')
@@ -749,6 +756,10 @@ int cli_main(int argc, char **argv)
 
 	if (ps.version) {
 		printf("shorty %s\n", SHORTY_VERSION);
+		goto out;
+	}
+	if (ps.check_libs) {
+		status = cli_check_libs();
 		goto out;
 	}
 	if (ps.help) {

@@ -28,7 +28,7 @@ def test_help_lists_every_command_and_option(shorty):
                 "key create", "key list", "key revoke", "migrate"):
         assert f"  {cmd} " in out
     for opt in ("--db", "--base-url", "--listen", "--threads", "--code-length",
-                "--log-level", "--max-url-length"):
+                "--log-level", "--max-url-length", "--check-libs", "--version"):
         assert opt in out
 
 

@@ -230,3 +230,43 @@ def test_without_libmaxminddb_a_geoip_database_is_one_line(geodb):
                            f"127.0.0.1:{httpfix.free_port()}", "--geoip-db", geodb)
     assert rc == 1
     assert line.startswith("shorty: GeoIP (--geoip-db): libmaxminddb.so.0 could not be loaded (")
+
+
+# `shorty --check-libs` (deploy/Containerfile runs it at build time): every
+# library of LOADED by its soname, with its Debian package.
+CHECKED = [("libcurl.so.4", "libcurl4"), ("libmicrohttpd.so.12", "libmicrohttpd12"),
+           ("libpq.so.5", "libpq5"), ("libxml2.so.2", "libxml2"),
+           ("libqrencode.so.4", "libqrencode4"), ("libpng16.so.16", "libpng16-16"),
+           ("libmaxminddb.so.0", "libmaxminddb0")]
+
+
+def check_libs(binary, d):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHORTY_")}
+    p = subprocess.run([binary, "--check-libs"], capture_output=True, text=True, env=env,
+                       cwd=d, timeout=60)
+    assert_no_sanitizer_report("--check-libs", p.stderr)
+    return p
+
+
+def test_check_libs_loads_every_library_and_says_so(tmp_path):
+    p = check_libs(BIN, tmp_path)
+    assert p.returncode == 0 and p.stderr == "", p.stderr
+    lines = p.stdout.splitlines()
+    assert [line.split()[:3] for line in lines] == [[s, pkg, "ok"] for s, pkg in CHECKED]
+    assert {lib for lib in LOADED if any(lib in line for line in lines)} == set(LOADED)
+    assert not (tmp_path / "shorty.db").exists(), "--check-libs opened a store"
+
+
+@pytest.mark.parametrize("soname,package", [CHECKED[2], CHECKED[5]])
+def test_check_libs_without_one_library_fails_naming_it(tmp_path, soname, package):
+    p = check_libs(hiding(soname, tmp_path), tmp_path)
+    assert p.returncode == 1
+    err = p.stderr.splitlines()
+    assert len(err) == 2, p.stderr
+    assert f": {soname} could not be loaded (" in err[0]
+    assert err[0].startswith("shorty: ") and err[0].endswith(
+        f"): install the Debian package {package}")
+    assert err[1] == "shorty: 1 of 7 libraries shorty loads when first used are missing (above)"
+    # the others are still listed as loaded
+    ok = [line.split()[0] for line in p.stdout.splitlines()]
+    assert ok == [s for s, _ in CHECKED if s != soname]
