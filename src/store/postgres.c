@@ -586,38 +586,43 @@ static int prm_check(pg_store *p, const prm *b)
 	return 0;
 }
 
-/* Runs one statement with parameters b (NULL = none). On success *out (if
- * given) holds the result, to PQclear; on failure nothing is kept. */
-static int pq(pg_store *p, const char *sql, const prm *b, PGresult **out, const char *what)
+/* Sends one statement and reads its result (no retry: pq_run). pq's kind
+ * has its own round trip; *first says whether a failure was the
+ * connection's before anything came back. */
+static int pq_once(pg_store *p, const char *sql, int st, const prm *b, PGresult **out,
+                   const char *what, bool *first);
+
+/* Runs one statement and waits for it: stmts[st] on the pipeline when
+ * st >= 0 (with every write queued before it, in one round trip), else sql
+ * on its own. A read that met a connection PostgreSQL closed since our
+ * last query (a restart) runs once more on a fresh one (retry_safe). On
+ * success *out (if given) holds the result, to PQclear; on failure nothing
+ * is kept. */
+static int pq_run(pg_store *p, const char *sql, int st, const prm *b, PGresult **out,
+                  const char *what)
 {
-	PGresult *r;
-	ExecStatusType t;
-	bool again = true;
+	bool again = true, first;
 	int rc;
 
 	if (out)
 		*out = NULL;
 	if ((rc = prm_check(p, b)))
 		return rc;
-retry:
-	if ((rc = pg_alive(p)))
-		return rc;
-	r = x_exec(p, sql, b, false);
-	t = PQresultStatus(r);
-	if (t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK) {
-		if (!r && again && retry_safe(p, sql) && PQstatus(p->conn) != CONNECTION_OK) {
-			again = false; /* once: PostgreSQL restarted since our last query */
-			goto retry;
-		}
-		rc = pg_fail(p, r, what);
-		PQclear(r);
-		return rc;
+	for (;;) {
+		if ((rc = pg_alive(p)))
+			return rc;
+		rc = pq_once(p, sql, st, b, out, what, &first);
+		if (rc == 0 || !again || !first || !retry_safe(p, sql) ||
+		    PQstatus(p->conn) == CONNECTION_OK)
+			return rc;
+		again = false; /* once: PostgreSQL restarted since our last query */
 	}
-	if (out)
-		*out = r;
-	else
-		PQclear(r);
-	return 0;
+}
+
+/* Runs one statement with parameters b (NULL = none); as pq_run. */
+static int pq(pg_store *p, const char *sql, const prm *b, PGresult **out, const char *what)
+{
+	return pq_run(p, sql, -1, b, out, what);
 }
 
 /* Runs several statements without parameters (a migration): the simple
@@ -872,32 +877,41 @@ static int pipe_sync(pg_store *p, int mine, PGresult **out, const char *what)
 }
 
 /* Runs stmts[st] and waits for it (with every write queued before it, in
- * one round trip); as pq. */
+ * one round trip); as pq_run. */
 static int pqs(pg_store *p, int st, const prm *b, PGresult **out, const char *what)
 {
-	bool again = true;
+	return pq_run(p, stmts[st].sql, st, b, out, what);
+}
+
+static int pq_once(pg_store *p, const char *sql, int st, const prm *b, PGresult **out,
+                   const char *what, bool *first)
+{
+	PGresult *r;
+	ExecStatusType t;
 	int mine, rc;
 
+	if (st >= 0) { /* the pipeline; its first statement if nothing was queued */
+		p->cut = false;
+		*first = (mine = p->npend) == 0;
+		if (!pipe_queue(p, st, b)) {
+			p->npend = 0;
+			return pg_fail(p, NULL, what);
+		}
+		return pipe_sync(p, mine, out, what);
+	}
+	r = x_exec(p, sql, b, false);
+	*first = r == NULL; /* no answer at all: the connection went */
+	t = PQresultStatus(r);
+	if (t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK) {
+		rc = pg_fail(p, r, what);
+		PQclear(r);
+		return rc;
+	}
 	if (out)
-		*out = NULL;
-	if ((rc = prm_check(p, b)))
-		return rc;
-retry:
-	if ((rc = pg_alive(p)))
-		return rc;
-	p->cut = false;
-	mine = p->npend;
-	if (!pipe_queue(p, st, b)) {
-		p->npend = 0;
-		return pg_fail(p, NULL, what);
-	}
-	rc = pipe_sync(p, mine, out, what);
-	if (rc && again && mine == 0 && retry_safe(p, stmts[st].sql) &&
-	    PQstatus(p->conn) != CONNECTION_OK) {
-		again = false; /* once: PostgreSQL restarted since our last query */
-		goto retry;
-	}
-	return rc;
+		*out = r;
+	else
+		PQclear(r);
+	return 0;
 }
 
 /* Queues a write on the pipeline and does not wait for it (above). */
