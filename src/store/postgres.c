@@ -733,6 +733,7 @@ enum pg_stmt {
 	ST_FIND_DUP,
 	ST_NOTIFY,
 	ST_KEY_BY_HASH,
+	ST_RESOLVE,
 	ST_COUNT
 };
 
@@ -771,7 +772,19 @@ static const struct {
     /* every API request checks its key */
     [ST_KEY_BY_HASH] = {"shorty_key_by_hash",
                         "SELECT " KEY_COLS " FROM api_keys WHERE hash = decode($1, 'hex')"},
+    /* a redirect's cache miss in one statement (store_lookup_send): the
+     * link of id $3 when the code is its counter code on domain $2, else
+     * the link whose custom code $1 is on $2; the id's first, as
+     * svc__get_owned asks (the 23rd column orders them) */
+    [ST_RESOLVE] = {"shorty_resolve",
+                    "SELECT " LINK_COLS ", 0" LINK_FROM " WHERE l.id = $3 AND l.code_kind = 0"
+                    " AND l.domain_id = $2"
+                    " UNION ALL SELECT " LINK_COLS ", 1"
+                    " FROM codes c JOIN links l ON l.id = c.link_id" COUNTS_JOIN
+                    " WHERE c.domain_id = $2 AND c.code = $1 AND NOT c.generated"
+                    " ORDER BY 23 LIMIT 1"},
 };
+_Static_assert(CODE_KIND_COUNTER == 0, "shorty_resolve names the counter kind as 0");
 
 /* After stmts[]: `shorty copy`'s insert of each table (pg_copy_put). */
 #define ST_COPY(table) (ST_COUNT + (table))
@@ -2825,3 +2838,216 @@ static const store_ops postgres_ops = {
     .domain_add = pg_domain_add,
     .domain_set_redirects = pg_domain_set_redirects,
 };
+
+/* ---- cache misses without waiting (store_lookup_*) ------------------------
+ * A redirect's cache miss on PostgreSQL was one round trip on the HTTP
+ * worker's connection, which the worker waited for: a worker served one
+ * miss per round trip. Here each worker has a connection of its own for
+ * misses, on libpq's pipeline: a miss is sent (shorty_resolve, then a
+ * sync of its own, so that one failure aborts only itself) and not waited
+ * for; the worker's event loop watches the socket and store_lookups_run
+ * hands each answer to the callback, in the order sent. Every miss in
+ * flight has the query deadline: past it the connection is cut and every
+ * miss on it fails (the requests answer 503); the next send reconnects,
+ * with pg_alive's backoff. */
+
+#define LK_MAX 256 /* misses in flight on one connection */
+
+struct lk_ent {
+	void *ud;
+	int64_t deadline;
+	bool prep;     /* the statement's Prepare travels before it */
+	bool failed;   /* a result of its own failed */
+	int rc;
+	PGresult *res; /* its rows */
+};
+
+struct store_lookups {
+	pg_store *p;
+	store_lookup_cb cb;
+	struct lk_ent ring[LK_MAX];
+	unsigned head, n;
+};
+
+int store_pg_lookups_open(store_lookups **out, const char *url, store_lookup_cb cb,
+                          sh_err *err)
+{
+	store_lookups *q = calloc(1, sizeof(*q));
+	store_options o;
+	store *s;
+	int rc;
+
+	*out = NULL;
+	if (!q)
+		return sh_err_set(err, SH_ENOMEM, NULL, "out of memory");
+	/* not read-only: its session setup would be a statement of its own on
+	 * every reconnect; this connection only ever runs shorty_resolve */
+	store_options_default(&o);
+	if ((rc = store_postgres_open(&s, url, &o, err))) {
+		free(q);
+		return rc;
+	}
+	q->p = PG(s);
+	q->cb = cb;
+	*out = q;
+	return 0;
+}
+
+/* The oldest miss, answered (rc, and the link when 0) and taken off. */
+static void lk_complete(store_lookups *q, int rc)
+{
+	struct lk_ent e = q->ring[q->head];
+	sh_link l;
+
+	q->ring[q->head].res = NULL;
+	q->head = (q->head + 1) % LK_MAX;
+	q->n--;
+	if (rc == 0 && e.failed)
+		rc = e.rc;
+	if (rc == 0 && (!e.res || PQntuples(e.res) == 0))
+		rc = SH_ENOTFOUND;
+	if (rc == 0)
+		rc = read_link(q->p, e.res, 0, &l);
+	PQclear(e.res);
+	q->cb(e.ud, rc, rc == 0 ? &l : NULL);
+	if (rc == 0)
+		sh_link_clear(&l);
+}
+
+/* The connection is gone (or cut): every miss on it fails. */
+static void lk_fail_all(store_lookups *q)
+{
+	/* those in flight now: a callback may send a new one (it fails at
+	 * once on this connection, or goes on a new one) */
+	for (unsigned n = q->n; n && q->n; n--)
+		lk_complete(q, SH_ESTORE);
+}
+
+int store_pg_lookup_send(store_lookups *q, int64_t domain_id, int64_t id, const char *code,
+                         void *ud)
+{
+	pg_store *p = q->p;
+	const char *name = stmts[ST_RESOLVE].name;
+	struct lk_ent *e;
+	prm b = {0};
+	int rc;
+
+	if (q->n == LK_MAX)
+		return SH_EBUSY; /* the caller asks the blocking way */
+	if (q->n == 0 && (rc = pg_alive(p)))
+		return rc; /* reconnects only between misses */
+	if (PQstatus(p->conn) != CONNECTION_OK)
+		return SH_ESTORE; /* broken under misses in flight: run fails them */
+	p_str(&b, code);
+	p_int(&b, domain_id);
+	p_int(&b, id);
+	e = &q->ring[(q->head + q->n) % LK_MAX];
+	memset(e, 0, sizeof(*e));
+	if (PQpipelineStatus(p->conn) == PQ_PIPELINE_OFF && !PQenterPipelineMode(p->conn))
+		return pg_fail(p, NULL, "lookup");
+	if (!(p->prepared & (1u << ST_RESOLVE))) {
+		if (!PQsendPrepare(p->conn, name, stmts[ST_RESOLVE].sql, 0, NULL))
+			return pg_fail(p, NULL, "lookup");
+		p->prepared |= 1u << ST_RESOLVE; /* unmarked again if it fails */
+		e->prep = true;
+	}
+	if (!PQsendQueryPrepared(p->conn, name, b.n, b.v, NULL, NULL, 0) ||
+	    !PQpipelineSync(p->conn) || PQflush(p->conn) < 0) {
+		cut(p); /* half sent: nothing more on this connection */
+		return SH_ESTORE;
+	}
+	e->ud = ud;
+	e->deadline = mono_ms() + QUERY_DEADLINE_MS;
+	q->n++;
+	return 0;
+}
+
+/* Reads every answer that came, without waiting; a miss ends at its
+ * sync. false when the connection broke. */
+static bool lk_read(store_lookups *q)
+{
+	PGconn *c = q->p->conn;
+	bool after_null = false;
+	PGresult *r;
+	ExecStatusType t;
+
+	if (PQflush(c) < 0 || !PQconsumeInput(c))
+		return false;
+	while (q->n && !PQisBusy(c)) {
+		struct lk_ent *e = &q->ring[q->head];
+
+		if (!(r = PQgetResult(c))) { /* between two statements' results */
+			if (after_null)
+				break; /* libpq has nothing more queued: never spin */
+			after_null = true;
+			continue;
+		}
+		after_null = false;
+		t = PQresultStatus(r);
+		if (t == PGRES_PIPELINE_SYNC) {
+			PQclear(r);
+			lk_complete(q, 0);
+			continue;
+		}
+		if (t == PGRES_TUPLES_OK && !e->res) {
+			e->res = r;
+			continue;
+		}
+		if (t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK && !e->failed) {
+			if (e->prep)
+				q->p->prepared &= ~(1u << ST_RESOLVE);
+			e->failed = true;
+			e->rc = t == PGRES_PIPELINE_ABORTED ? SH_ESTORE : pg_fail(q->p, r, "lookup");
+		}
+		PQclear(r);
+	}
+	return PQstatus(c) == CONNECTION_OK;
+}
+
+void store_pg_lookups_run(store_lookups *q)
+{
+	pg_store *p = q->p;
+
+	if (PQstatus(p->conn) == CONNECTION_OK) {
+		if (!q->n) { /* nothing asked: a notice, or the server closing */
+			(void)PQconsumeInput(p->conn);
+			return;
+		}
+		if (lk_read(q) && (!q->n || mono_ms() < q->ring[q->head].deadline))
+			return;
+		if (q->n && PQstatus(p->conn) == CONNECTION_OK)
+			cut(p); /* the oldest miss is past its deadline */
+	}
+	lk_fail_all(q);
+}
+
+int store_pg_lookups_fd(const store_lookups *q)
+{
+	return PQstatus(q->p->conn) == CONNECTION_OK ? PQsocket(q->p->conn) : -1;
+}
+
+int store_pg_lookups_timeout_ms(const store_lookups *q)
+{
+	int64_t left;
+
+	if (!q->n)
+		return -1;
+	left = q->ring[q->head].deadline - mono_ms();
+	return left < 0 ? 0 : (int)left;
+}
+
+unsigned store_pg_lookups_inflight(const store_lookups *q)
+{
+	return q->n;
+}
+
+void store_pg_lookups_close(store_lookups *q)
+{
+	if (!q)
+		return;
+	/* closing: each in flight is told (its caller frees what waits) */
+	while (q->n)
+		lk_complete(q, SH_ESTORE);
+	pg_close(&q->p->base);
+	free(q);
+}
