@@ -402,6 +402,9 @@ int svc_key_create(store *s, const char *name, int role, char key_out[SH_KEY_TEX
  * constant-time compare take the same time for every input).
  * Returns 0 with out filled, or SH_EAUTH (unknown or revoked). */
 int svc_key_verify(store *s, const char *key, size_t len, sh_api_key *out);
+/* svc_key_verify, cached per instance (keycache.c): what an HTTP request
+ * uses. A revoke on any instance is seen at its commit (the feed). */
+int svc_key_check(svc *v, store *s, const char *key, size_t len, sh_api_key *out);
 
 int svc_key_revoke(store *s, int64_t id, sh_err *err);
 

@@ -199,6 +199,12 @@ static const struct {
 	" l.crawlable, l.disabled, l.owner_key_id, " TAGS_COL ", l.redirect_rules, l.domain_id,"                 \
 	" coalesce((SELECT d.authority FROM domains d WHERE d.id = l.domain_id), '')"
 #define COUNTS_JOIN " LEFT JOIN link_counts n ON n.link_id = l.id"
+/* LINK_COLS' columns as a redirect needs them: tags, title, code, domain
+ * name and times left out (NULL, '' or 0) */
+#define REDIRECT_COLS                                                                              \
+	"l.id, '', l.code_kind, l.url, 0, NULL, 0, 0, l.valid_since, l.expires_at, l.max_visits,"   \
+	" coalesce(n.visits, 0), coalesce(n.bots, 0), l.redirect_status, l.forward_query,"          \
+	" l.crawlable, l.disabled, l.owner_key_id, NULL, l.redirect_rules, l.domain_id, ''"
 /* generated codes are the service's: the store answers "" for them */
 #define CODES_JOIN " LEFT JOIN codes c ON c.link_id = l.id AND NOT c.generated"
 #define LINK_FROM " FROM links l" CODES_JOIN COUNTS_JOIN
@@ -733,7 +739,8 @@ enum pg_stmt {
 	ST_FIND_DUP,
 	ST_NOTIFY,
 	ST_KEY_BY_HASH,
-	ST_RESOLVE,
+	ST_RESOLVE_ID,
+	ST_RESOLVE_CODE,
 	ST_COUNT
 };
 
@@ -772,19 +779,17 @@ static const struct {
     /* every API request checks its key */
     [ST_KEY_BY_HASH] = {"shorty_key_by_hash",
                         "SELECT " KEY_COLS " FROM api_keys WHERE hash = decode($1, 'hex')"},
-    /* a redirect's cache miss in one statement (store_lookup_send): the
-     * link of id $3 when the code is its counter code on domain $2, else
-     * the link whose custom code $1 is on $2; the id's first, as
-     * svc__get_owned asks (the 23rd column orders them) */
-    [ST_RESOLVE] = {"shorty_resolve",
-                    "SELECT " LINK_COLS ", 0" LINK_FROM " WHERE l.id = $3 AND l.code_kind = 0"
-                    " AND l.domain_id = $2"
-                    " UNION ALL SELECT " LINK_COLS ", 1"
-                    " FROM codes c JOIN links l ON l.id = c.link_id" COUNTS_JOIN
-                    " WHERE c.domain_id = $2 AND c.code = $1 AND NOT c.generated"
-                    " ORDER BY 23 LIMIT 1"},
+    /* a redirect's cache miss (store_lookup_send): what a redirect needs
+     * of a link, as LINK_COLS' columns (read_link) without the costly ones
+     * (tags, domain name, title, code); by id first when the code decodes
+     * to one, then by custom code */
+    [ST_RESOLVE_ID] = {"shorty_resolve_id",
+                       "SELECT " REDIRECT_COLS " FROM links l" COUNTS_JOIN " WHERE l.id = $1"},
+    [ST_RESOLVE_CODE] = {"shorty_resolve_code",
+                         "SELECT " REDIRECT_COLS
+                         " FROM codes c JOIN links l ON l.id = c.link_id" COUNTS_JOIN
+                         " WHERE c.domain_id = $2 AND c.code = $1 AND NOT c.generated"},
 };
-_Static_assert(CODE_KIND_COUNTER == 0, "shorty_resolve names the counter kind as 0");
 
 /* After stmts[]: `shorty copy`'s insert of each table (pg_copy_put). */
 #define ST_COPY(table) (ST_COUNT + (table))
@@ -2843,23 +2848,29 @@ static const store_ops postgres_ops = {
  * A redirect's cache miss on PostgreSQL was one round trip on the HTTP
  * worker's connection, which the worker waited for: a worker served one
  * miss per round trip. Here each worker has a connection of its own for
- * misses, on libpq's pipeline: a miss is sent (shorty_resolve, then a
- * sync of its own, so that one failure aborts only itself) and not waited
- * for; the worker's event loop watches the socket and store_lookups_run
- * hands each answer to the callback, in the order sent. Every miss in
- * flight has the query deadline: past it the connection is cut and every
- * miss on it fails (the requests answer 503); the next send reconnects,
- * with pg_alive's backoff. */
+ * misses, on libpq's pipeline: a miss is queued (its statement, then a
+ * sync of its own, so that one failure aborts only itself), sent with the
+ * others of the loop's turn in one write (store_lookups_run flushes), and
+ * not waited for; the worker's event loop watches the socket and
+ * store_lookups_run hands each answer to the callback. A code that decodes
+ * to an id is looked up by id (the primary key); only when that link is
+ * not the code's (another kind, another domain) by custom code, a second
+ * statement queued then. Every miss in flight has the query deadline: past
+ * it the connection is cut and every miss on it fails (the requests answer
+ * 503); the next send reconnects, with pg_alive's backoff. */
 
 #define LK_MAX 256 /* misses in flight on one connection */
 
 struct lk_ent {
 	void *ud;
 	int64_t deadline;
+	int64_t dom, id;
+	int st;        /* ST_RESOLVE_ID or ST_RESOLVE_CODE */
 	bool prep;     /* the statement's Prepare travels before it */
 	bool failed;   /* a result of its own failed */
 	int rc;
 	PGresult *res; /* its rows */
+	char code[CODE_MAX + 1];
 };
 
 struct store_lookups {
@@ -2881,7 +2892,7 @@ int store_pg_lookups_open(store_lookups **out, const char *url, store_lookup_cb 
 	if (!q)
 		return sh_err_set(err, SH_ENOMEM, NULL, "out of memory");
 	/* not read-only: its session setup would be a statement of its own on
-	 * every reconnect; this connection only ever runs shorty_resolve */
+	 * every reconnect; this connection only ever runs the two SELECTs */
 	store_options_default(&o);
 	if ((rc = store_postgres_open(&s, url, &o, err))) {
 		free(q);
@@ -2893,7 +2904,51 @@ int store_pg_lookups_open(store_lookups **out, const char *url, store_lookup_cb 
 	return 0;
 }
 
-/* The oldest miss, answered (rc, and the link when 0) and taken off. */
+/* Queues the lookup `from` (ud, dom, id, code, st) as the last in flight,
+ * not sent yet (store_lookups_run flushes); false when the connection
+ * cannot take it. */
+static bool lk_queue(store_lookups *q, const struct lk_ent *from)
+{
+	pg_store *p = q->p;
+	struct lk_ent *e = &q->ring[(q->head + q->n) % LK_MAX];
+	const char *name = stmts[from->st].name;
+	prm b = {0};
+
+	if (q->n == LK_MAX || PQstatus(p->conn) != CONNECTION_OK)
+		return false;
+	*e = *from;
+	e->prep = e->failed = false;
+	e->rc = 0;
+	e->res = NULL;
+	if (e->st == ST_RESOLVE_ID) {
+		p_int(&b, e->id);
+	} else {
+		p_str(&b, e->code);
+		p_int(&b, e->dom);
+	}
+	if (PQpipelineStatus(p->conn) == PQ_PIPELINE_OFF && !PQenterPipelineMode(p->conn))
+		return false;
+	if (!(p->prepared & (1u << e->st))) {
+		if (!PQsendPrepare(p->conn, name, stmts[e->st].sql, 0, NULL)) {
+			cut(p);
+			return false;
+		}
+		p->prepared |= 1u << e->st; /* unmarked again if it fails */
+		e->prep = true;
+	}
+	if (!PQsendQueryPrepared(p->conn, name, b.n, b.v, NULL, NULL, 0) ||
+	    !PQpipelineSync(p->conn)) {
+		cut(p); /* half queued: nothing more on this connection */
+		return false;
+	}
+	e->deadline = mono_ms() + QUERY_DEADLINE_MS;
+	q->n++;
+	return true;
+}
+
+/* The oldest miss, answered (rc, and the link when 0) and taken off. A
+ * lookup by id that found no link, or another code's (not a counter code,
+ * another domain), asks again by custom code, as svc__get_owned does. */
 static void lk_complete(store_lookups *q, int rc)
 {
 	struct lk_ent e = q->ring[q->head];
@@ -2909,6 +2964,17 @@ static void lk_complete(store_lookups *q, int rc)
 	if (rc == 0)
 		rc = read_link(q->p, e.res, 0, &l);
 	PQclear(e.res);
+	if (e.st == ST_RESOLVE_ID && (rc == 0 || rc == SH_ENOTFOUND)) {
+		if (rc == 0 && l.code_kind == CODE_KIND_COUNTER && l.domain_id == e.dom)
+			goto done;
+		if (rc == 0)
+			sh_link_clear(&l);
+		e.st = ST_RESOLVE_CODE;
+		if (lk_queue(q, &e))
+			return;
+		rc = SH_ESTORE;
+	}
+done:
 	q->cb(e.ud, rc, rc == 0 ? &l : NULL);
 	if (rc == 0)
 		sh_link_clear(&l);
@@ -2926,40 +2992,16 @@ static void lk_fail_all(store_lookups *q)
 int store_pg_lookup_send(store_lookups *q, int64_t domain_id, int64_t id, const char *code,
                          void *ud)
 {
-	pg_store *p = q->p;
-	const char *name = stmts[ST_RESOLVE].name;
-	struct lk_ent *e;
-	prm b = {0};
+	struct lk_ent e = {.ud = ud, .dom = domain_id, .id = id};
 	int rc;
 
 	if (q->n == LK_MAX)
 		return SH_EBUSY; /* the caller asks the blocking way */
-	if (q->n == 0 && (rc = pg_alive(p)))
+	if (q->n == 0 && (rc = pg_alive(q->p)))
 		return rc; /* reconnects only between misses */
-	if (PQstatus(p->conn) != CONNECTION_OK)
-		return SH_ESTORE; /* broken under misses in flight: run fails them */
-	p_str(&b, code);
-	p_int(&b, domain_id);
-	p_int(&b, id);
-	e = &q->ring[(q->head + q->n) % LK_MAX];
-	memset(e, 0, sizeof(*e));
-	if (PQpipelineStatus(p->conn) == PQ_PIPELINE_OFF && !PQenterPipelineMode(p->conn))
-		return pg_fail(p, NULL, "lookup");
-	if (!(p->prepared & (1u << ST_RESOLVE))) {
-		if (!PQsendPrepare(p->conn, name, stmts[ST_RESOLVE].sql, 0, NULL))
-			return pg_fail(p, NULL, "lookup");
-		p->prepared |= 1u << ST_RESOLVE; /* unmarked again if it fails */
-		e->prep = true;
-	}
-	if (!PQsendQueryPrepared(p->conn, name, b.n, b.v, NULL, NULL, 0) ||
-	    !PQpipelineSync(p->conn) || PQflush(p->conn) < 0) {
-		cut(p); /* half sent: nothing more on this connection */
-		return SH_ESTORE;
-	}
-	e->ud = ud;
-	e->deadline = mono_ms() + QUERY_DEADLINE_MS;
-	q->n++;
-	return 0;
+	e.st = id >= 0 ? ST_RESOLVE_ID : ST_RESOLVE_CODE;
+	snprintf(e.code, sizeof e.code, "%s", code);
+	return lk_queue(q, &e) ? 0 : SH_ESTORE; /* broken: run fails those in flight */
 }
 
 /* Reads every answer that came, without waiting; a miss ends at its
@@ -2995,13 +3037,15 @@ static bool lk_read(store_lookups *q)
 		}
 		if (t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK && !e->failed) {
 			if (e->prep)
-				q->p->prepared &= ~(1u << ST_RESOLVE);
+				q->p->prepared &= ~(1u << e->st);
 			e->failed = true;
 			e->rc = t == PGRES_PIPELINE_ABORTED ? SH_ESTORE : pg_fail(q->p, r, "lookup");
 		}
 		PQclear(r);
 	}
-	return PQstatus(c) == CONNECTION_OK;
+	/* what the callbacks queued goes now, with what the turn's requests
+	 * queued (one write for all) */
+	return PQflush(c) >= 0 && PQstatus(c) == CONNECTION_OK;
 }
 
 void store_pg_lookups_run(store_lookups *q)
