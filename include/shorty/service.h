@@ -179,6 +179,31 @@ int svc_resolve(svc *v, store *s, const char *code, size_t n, svc_target *t,
 int svc_resolve_on(svc *v, store *s, int64_t dom, const char *code, size_t n, svc_target *t,
                    int64_t now);
 
+/*
+ * Misses that do not wait (PostgreSQL): a worker's own lookup connection.
+ * svc_misses_open gives *out = NULL and 0 for a store without one (SQLite:
+ * svc_resolve_on's blocking miss costs microseconds). Answers are made in
+ * t (the worker's target, svc_target_size bytes). svc_resolve_later is
+ * svc_resolve_on on m: a hit answers at once (0 or SH_E*, t filled); a
+ * miss is sent and SVC_PENDING returned, then done(ud, rc) is called from
+ * svc_misses_run with t filled, in the order sent. The caller watches
+ * svc_misses_fd (it may change after a reconnect; -1: none) and calls
+ * svc_misses_run when it is readable, when svc_misses_timeout_ms has passed
+ * (-1: nothing in flight; a miss past the store's deadline answers
+ * SH_ESTORE) and after each turn with misses in flight. One thread.
+ */
+#define SVC_PENDING 1
+typedef struct svc_misses svc_misses;
+typedef void (*svc_resolved_fn)(void *ud, int rc);
+int svc_misses_open(svc *v, const char *url, svc_target *t, svc_misses **out, sh_err *err);
+void svc_misses_close(svc_misses *m);
+int svc_misses_fd(const svc_misses *m);
+int svc_misses_timeout_ms(const svc_misses *m);
+unsigned svc_misses_inflight(const svc_misses *m);
+void svc_misses_run(svc_misses *m);
+int svc_resolve_later(svc *v, store *s, svc_misses *m, int64_t dom, const char *code, size_t n,
+                      int64_t now, svc_resolved_fn done, void *ud);
+
 /* ---- redirect rules (linkrules.c) ---------------------------------------- */
 
 /* A link's redirect rules, compiled (*rs NULL: none), and the link itself
@@ -377,6 +402,9 @@ int svc_key_create(store *s, const char *name, int role, char key_out[SH_KEY_TEX
  * constant-time compare take the same time for every input).
  * Returns 0 with out filled, or SH_EAUTH (unknown or revoked). */
 int svc_key_verify(store *s, const char *key, size_t len, sh_api_key *out);
+/* svc_key_verify, cached per instance (keycache.c): what an HTTP request
+ * uses. A revoke on any instance is seen at its commit (the feed). */
+int svc_key_check(svc *v, store *s, const char *key, size_t len, sh_api_key *out);
 
 int svc_key_revoke(store *s, int64_t id, sh_err *err);
 

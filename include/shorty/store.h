@@ -559,6 +559,41 @@ int store_pg_feed_open(store_feed **out, const char *url, sh_err *err);
 int store_pg_feed_wait(store_feed *f, int timeout_ms, store_feed_cb cb, void *ud);
 void store_pg_feed_close(store_feed *f);
 
+/*
+ * Lookups that do not wait (a redirect's cache miss; PostgreSQL only):
+ * store_lookups_open gives *out = NULL and 0 for a store without them
+ * (SQLite answers a miss in microseconds: the caller reads the blocking
+ * way). store_lookup_send sends the lookup of the link a redirect of code
+ * on domain_id finds (the link of id when code is its counter code there,
+ * id -1 when code decodes to none; else the link of the custom code), and
+ * returns at once: 0, or SH_E* (SH_EBUSY: too many in flight, read it the
+ * blocking way; else the store is away). The answers come, in the order
+ * sent, through cb(ud, rc, link) (rc 0, SH_ENOTFOUND, or SH_E*; link only
+ * with 0, valid during the call) from store_lookups_run, which the caller
+ * calls when store_lookups_fd is readable and when store_lookups_timeout_ms
+ * (-1: nothing in flight) has passed: every lookup has the store's query
+ * deadline. Only the opening thread uses it.
+ */
+typedef struct store_lookups store_lookups;
+typedef void (*store_lookup_cb)(void *ud, int rc, const sh_link *link);
+int store_lookups_open(store_lookups **out, const char *url, store_lookup_cb cb, sh_err *err);
+int store_lookup_send(store_lookups *q, int64_t domain_id, int64_t id, const char *code,
+                      void *ud);
+void store_lookups_run(store_lookups *q);
+int store_lookups_fd(const store_lookups *q);
+int store_lookups_timeout_ms(const store_lookups *q);
+unsigned store_lookups_inflight(const store_lookups *q);
+void store_lookups_close(store_lookups *q);
+int store_pg_lookups_open(store_lookups **out, const char *url, store_lookup_cb cb,
+                          sh_err *err);
+int store_pg_lookup_send(store_lookups *q, int64_t domain_id, int64_t id, const char *code,
+                         void *ud);
+void store_pg_lookups_run(store_lookups *q);
+int store_pg_lookups_fd(const store_lookups *q);
+int store_pg_lookups_timeout_ms(const store_lookups *q);
+unsigned store_pg_lookups_inflight(const store_lookups *q);
+void store_pg_lookups_close(store_lookups *q);
+
 /* Errors counted by the wrappers (shorty_store_errors_total). SH_ENOTFOUND
  * and SH_ETAKEN are answers, not errors, and are not counted. */
 uint64_t store_error_count(void);

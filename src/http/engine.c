@@ -170,7 +170,10 @@ struct eloop {
 	econn *dead;                  /* closed this turn, freed by loop_reap */
 	http_req *spare;              /* a request ended, kept for the next (req_new) */
 	struct fd_add *adds;          /* under S->jlock */
-	char tag_listen, tag_event;   /* epoll tags of the two special fds */
+	char tag_listen, tag_event;   /* epoll tags of the special fds */
+	char tag_misses;
+	svc_misses *misses; /* the worker's lookup connection (PostgreSQL), or NULL */
+	int misses_fd;      /* its socket as registered in epfd (-1: none) */
 	time_t date_sec;
 	char date[64]; /* "Date: ...\r\n" of date_sec */
 	h1_request h1; /* scratch of the parser */
@@ -1425,6 +1428,78 @@ static void loop_accept(eloop *L)
 	}
 }
 
+/* ---- cache misses that do not wait (svc_resolve_later) -------------------------------
+ * On PostgreSQL the loop's worker has a lookup connection of its own: a
+ * redirect that misses the cache sends its lookup there and parks its
+ * connection (C_WAIT) instead of blocking the loop; the loop watches that
+ * connection's socket and answers each parked request when its row comes
+ * (http_miss_done, on this thread), or 503 at the store's deadline. */
+
+svc_misses *http_misses(http_req *r)
+{
+	return r->ec ? r->ec->L->misses : NULL;
+}
+
+void http_miss_wait(http_req *r, http_job_reply reply)
+{
+	r->job_reply = reply;
+	r->job_unit = NULL;
+	r->job_finished = false;
+	r->job_orphan = false;
+	r->state = ST_WAIT; /* after_handler parks the connection */
+}
+
+void http_miss_done(void *ud, int rc)
+{
+	http_req *r = ud;
+	econn *c = r->ec;
+
+	r->job_finished = true;
+	if (r->job_orphan || !c) { /* the connection went meanwhile */
+		http_req_free(r);
+		return;
+	}
+	c->state = C_RUN;
+	r->state = ST_DONE;
+	linkjson_watch_begin();
+	r->job_reply(r, rc);
+	if (after_handler(c) == 0)
+		conn_run(c); /* the answer, then the next pipelined request */
+}
+
+/* Answers what came, then keeps epoll on the connection's socket (a
+ * reconnect may give it another). */
+static void misses_turn(eloop *L)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &L->tag_misses};
+	int fd;
+
+	svc_misses_run(L->misses);
+	fd = svc_misses_fd(L->misses);
+	if (fd == L->misses_fd)
+		return;
+	if (L->misses_fd >= 0) /* closed already, or replaced */
+		(void)epoll_ctl(L->epfd, EPOLL_CTL_DEL, L->misses_fd, NULL);
+	L->misses_fd = -1;
+	if (fd >= 0 && (epoll_ctl(L->epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ||
+	                (errno == EEXIST && epoll_ctl(L->epfd, EPOLL_CTL_MOD, fd, &ev) == 0)))
+		L->misses_fd = fd;
+}
+
+/* The worker's lookup connection, when the store has them. */
+static void misses_open(eloop *L)
+{
+	sh_err err = {0};
+
+	L->misses_fd = -1;
+	if (!L->w || !L->w->target || !L->S->db_url)
+		return;
+	if (svc_misses_open(L->S->v, L->S->db_url, L->w->target, &L->misses, &err) != 0)
+		log_msg(SH_LOG_WARN, "http: cache misses will wait for the store: %s", err.msg);
+	else if (L->misses)
+		misses_turn(L);
+}
+
 /* ---- the loop ------------------------------------------------------------------------- */
 
 /* One turn: waits for events (up to the next deadline, or timeout_ms when
@@ -1439,6 +1514,11 @@ static void loop_once(eloop *L, int timeout_ms)
 	wait = next_timeout_ms(L);
 	if (timeout_ms >= 0 && timeout_ms < wait)
 		wait = timeout_ms;
+	if (L->misses) {
+		int mw = svc_misses_timeout_ms(L->misses);
+		if (mw >= 0 && mw < wait)
+			wait = mw;
+	}
 	int n = epoll_wait(L->epfd, ev, EVENTS_MAX, wait);
 	L->now = sh_mono_ns();
 	for (int i = 0; i < n; i++) {
@@ -1447,9 +1527,11 @@ static void loop_once(eloop *L, int timeout_ms)
 			loop_accept(L);
 		else if (p == &L->tag_event)
 			loop_wakeup(L);
-		else
+		else if (p != &L->tag_misses) /* run below */
 			conn_event(p, ev[i].events);
 	}
+	if (L->misses)
+		misses_turn(L);
 	if (L->accept_resume && L->now >= L->accept_resume)
 		listen_resume(L);
 	timers_expire(L);
@@ -1466,6 +1548,7 @@ static void *loop_main(void *arg)
 	snprintf(name, sizeof(name), "http-%u", (unsigned)(L - L->E->loops) % 1000u);
 	pthread_setname_np(pthread_self(), name);
 	L->w = http_worker_get(); /* this thread's worker (read connection, visits) */
+	misses_open(L);
 	while (!__atomic_load_n(&L->quit, __ATOMIC_ACQUIRE))
 		loop_once(L, -1);
 	return NULL;
@@ -1588,6 +1671,9 @@ void eng_stop(http_server *S)
 		struct fd_add *a, *an;
 		while (L->all)
 			conn_close(L->all);
+		/* after the connections: their misses in flight free the requests */
+		svc_misses_close(L->misses);
+		L->misses = NULL;
 		loop_reap(L);
 		free(L->spare);
 		L->spare = NULL;

@@ -314,6 +314,15 @@ void tpl_render(sbuf *b, const char *tpl, size_t n, const tpl_value *v, int nv);
  * after the commit from u's result. The handler returns the result of this
  * call. When the writer no longer takes units, reply gets SH_EBUSY. */
 int http_defer(http_req *r, svc_unit *u, http_job_reply reply);
+/* engine.c: a redirect's cache miss that does not block the worker
+ * (svc_resolve_later). http_misses: the loop's lookup connection (NULL:
+ * none, or the request came through libmicrohttpd: then resolve the
+ * blocking way). After SVC_PENDING with done = http_miss_done and ud = r,
+ * http_miss_wait(r, reply) parks the request; reply(r, rc) answers it
+ * with the worker's target filled. */
+svc_misses *http_misses(http_req *r);
+void http_miss_wait(http_req *r, http_job_reply reply);
+void http_miss_done(void *ud, int rc);
 
 /* ---- routes ------------------------------------------------------------- */
 

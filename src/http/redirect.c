@@ -245,26 +245,14 @@ int http_reply_unknown_code(http_req *r)
 	return http_reply_not_found(r);
 }
 
-int http_redirect(http_req *r)
+/* The answer to a redirect whose lookup gave rc (the worker's target
+ * filled when 0). */
+static int redirect_answer(http_req *r, int rc, int64_t now)
 {
 	http_worker *w = r->w;
 	svc_target *t = w->target;
 	const char *loc;
-	int64_t now;
-	int rc;
 
-	if (r->arg_len > 1 && r->arg[r->arg_len - 1] == '+') {
-		r->arg[--r->arg_len] = '\0';
-		return preview(r);
-	}
-	if (ratelimit_blocked(RL_NOTFOUND, r->ip))
-		return http_reply_unknown_blocked(r);
-	if (!codec_custom_valid(r->arg, r->arg_len))
-		return http_reply_unknown_code(r);
-	/* without a reader connection (the store cannot be reached) the
-	 * cache still answers what it holds: svc_resolve takes a NULL store */
-	now = sh_now();
-	rc = svc_resolve_on(r->v, w->rs, http_host_domain(r), r->arg, r->arg_len, t, now);
 	if (rc == SH_ENOTFOUND) {
 		int answered = 0;
 		if (r->meth == HTTP_GET)
@@ -313,6 +301,45 @@ int http_redirect(http_req *r)
 	record_visit(r, t->link_id, ORPHAN_NONE, now);
 	http_metrics_redirect(w->m);
 	return http_reply_empty(r, t->status);
+}
+
+/* A miss answered by the lookup connection (http_miss_done). */
+static int redirect_later(http_req *r, int rc)
+{
+	return redirect_answer(r, rc, sh_now());
+}
+
+int http_redirect(http_req *r)
+{
+	http_worker *w = r->w;
+	svc_misses *m = http_misses(r);
+	int64_t now;
+	int rc;
+
+	if (r->arg_len > 1 && r->arg[r->arg_len - 1] == '+') {
+		r->arg[--r->arg_len] = '\0';
+		return preview(r);
+	}
+	if (ratelimit_blocked(RL_NOTFOUND, r->ip))
+		return http_reply_unknown_blocked(r);
+	if (!codec_custom_valid(r->arg, r->arg_len))
+		return http_reply_unknown_code(r);
+	/* without a reader connection (the store cannot be reached) the
+	 * cache still answers what it holds: svc_resolve takes a NULL store */
+	now = sh_now();
+	if (!m) {
+		rc = svc_resolve_on(r->v, w->rs, http_host_domain(r), r->arg, r->arg_len, w->target,
+		                    now);
+		return redirect_answer(r, rc, now);
+	}
+	/* a miss waits on the lookup connection, not in this thread */
+	rc = svc_resolve_later(r->v, w->rs, m, http_host_domain(r), r->arg, r->arg_len, now,
+	                       http_miss_done, r);
+	if (rc == SVC_PENDING) {
+		http_miss_wait(r, redirect_later);
+		return MHD_YES;
+	}
+	return redirect_answer(r, rc, now);
 }
 
 /* A transparent 1x1 GIF. */

@@ -281,7 +281,7 @@ int rest_authenticate(http_req *r, bool query_key, int *answered)
 		*answered = http_reply_error(r, SH_ESTORE, NULL);
 		return 1;
 	}
-	rc = svc_key_verify(r->w->rs, k, strlen(k), &r->key);
+	rc = svc_key_check(r->v, r->w->rs, k, strlen(k), &r->key);
 	if (rc == SH_EAUTH || rc == SH_ENOTFOUND || rc == SH_EINVAL) {
 		*answered =
 		    http_reply_problem(r, 401, "invalid-api-key", "Invalid API key",

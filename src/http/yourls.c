@@ -536,7 +536,7 @@ static int authenticate(http_req *r, yauth *who, const char **why)
 		if (!r->w || !r->w->rs)
 			return SH_ESTORE;
 		memset(&key, 0, sizeof key);
-		rc = svc_key_verify(r->w->rs, sig, strlen(sig), &key);
+		rc = svc_key_check(r->v, r->w->rs, sig, strlen(sig), &key);
 		if (rc == 0) {
 			who->role = key.role;
 			who->key_id = key.id;

@@ -144,6 +144,7 @@ int svc__feed_start(svc_feed **out, svc *v, const char *url, const char *self, s
 	pthread_cond_init(&f->cv, NULL);
 	/* not listening yet: the cache waits for the feed */
 	svc__cache_bypass(v, true);
+	svc__keys_enable(v); /* a revoke anywhere is told now (keycache.c) */
 	if (pthread_create(&f->thread, NULL, feed_main, f) != 0) {
 		pthread_cond_destroy(&f->cv);
 		pthread_mutex_destroy(&f->mu);

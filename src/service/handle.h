@@ -72,6 +72,7 @@ struct svc {
 	visit_limits *limits;     /* visits let through per limited link (limits.c) */
 	geoip *geo;               /* NULL: no GeoIP database configured */
 	domain_cache *domains;    /* the store's domains (domains.c) */
+	svc_keycache *keys;       /* the API keys checked (keycache.c); NULL: not cached */
 	char authority[SH_AUTHORITY_MAX + 1]; /* the default domain: base URL's host[:port] */
 };
 

@@ -54,6 +54,8 @@ void svc__feed_stop(svc_feed *f);
  * negative entry of it is wrong (a code never holds a '+'). */
 #define SVC_FEED_ALL "*"
 #define SVC_FEED_CREATED '+'
+/* in a group's message: API keys changed (keycache.c); never a code */
+#define SVC_FEED_KEYS "~keys"
 #define SVC_FEED_TAG_MAX 16
 
 /* Bumped by the writer after every commit: what was read from the store
@@ -124,5 +126,17 @@ void svc__titles_want(svc__titles *t, const sh_link *l);
  * from then on. Then free: what is still queued is dropped. */
 void svc__titles_stop(svc__titles *t);
 void svc__titles_free(svc__titles *t);
+
+/* keys.c, for keycache.c: the hash of a presented key (false: not a key
+ * at all), and its check by hash (found: the stored key, revoked or not,
+ * when one has that hash). */
+bool svc__key_hash(uint8_t h[SH_KEY_HASH_BYTES], const char *key, size_t len);
+int svc__key_verify_hash(store *s, const uint8_t h[SH_KEY_HASH_BYTES], sh_api_key *out,
+                         sh_api_key *found);
+/* keycache.c */
+typedef struct svc_keycache svc_keycache;
+void svc__keys_enable(svc *v); /* a store with a feed: keys cached from now */
+void svc__keycache_free(svc_keycache *c);
+void svc__keys_forget(svc *v);
 
 #endif

@@ -146,16 +146,23 @@ int svc_key_create(store *s, const char *name, int role, char key_out[SH_KEY_TEX
 	return 0;
 }
 
-int svc_key_verify(store *s, const char *key, size_t len, sh_api_key *out)
+bool svc__key_hash(uint8_t h[SH_KEY_HASH_BYTES], const char *key, size_t len)
 {
-	uint8_t h[SH_KEY_HASH_BYTES];
+	if (!key || len == 0 || len > KEY_PRESENTED_MAX)
+		return false;
+	key_hash(h, key, len);
+	return true;
+}
+
+int svc__key_verify_hash(store *s, const uint8_t h[SH_KEY_HASH_BYTES], sh_api_key *out,
+                         sh_api_key *found)
+{
 	sh_api_key k;
 	int rc;
 
-	if (!key || len == 0 || len > KEY_PRESENTED_MAX)
-		return SH_EAUTH;
-	key_hash(h, key, len);
 	memset(&k, 0, sizeof k);
+	if (found)
+		memset(found, 0, sizeof *found);
 	rc = store_key_get_by_hash(s, h, &k);
 	if (rc == SH_ENOTFOUND)
 		return SH_EAUTH;
@@ -163,11 +170,24 @@ int svc_key_verify(store *s, const char *key, size_t len, sh_api_key *out)
 		return rc; /* the store is down: not the caller's fault (503, not 401) */
 	/* the lookup was by hash; compare again in constant time, so a backend
 	 * that matched loosely (a prefix, a collation) can never let a key in */
-	if (sodium_memcmp(h, k.hash, sizeof h) != 0 || k.revoked_at != 0)
+	if (sodium_memcmp(h, k.hash, SH_KEY_HASH_BYTES) != 0)
+		return SH_EAUTH;
+	if (found)
+		*found = k; /* a revoked one too */
+	if (k.revoked_at != 0)
 		return SH_EAUTH;
 	if (out)
 		*out = k;
 	return 0;
+}
+
+int svc_key_verify(store *s, const char *key, size_t len, sh_api_key *out)
+{
+	uint8_t h[SH_KEY_HASH_BYTES];
+
+	if (!svc__key_hash(h, key, len))
+		return SH_EAUTH;
+	return svc__key_verify_hash(s, h, out, NULL);
 }
 
 int svc_key_revoke(store *s, int64_t id, sh_err *err)

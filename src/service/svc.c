@@ -385,6 +385,7 @@ void svc_close(svc *v)
 	geoip_close(v->geo);
 	if (v->tags_mu_ok)
 		pthread_mutex_destroy(&v->tags_mu);
+	svc__keycache_free(v->keys);
 	svc__robots_free(v->robots);
 	for (i = 0; i < v->nblocked; i++)
 		free(v->blocked[i]);
@@ -448,6 +449,10 @@ uint32_t svc__forget_slot(const char *code, size_t n)
 
 void svc_cache_forget(svc *v, const char *code)
 {
+	if (code && strcmp(code, SVC_FEED_KEYS) == 0) { /* a key was revoked */
+		svc__keys_forget(v);
+		return;
+	}
 	if (v->cache && code) {
 		__atomic_add_fetch(&v->forget_gen[svc__forget_slot(code, strlen(code))], 1,
 		                   __ATOMIC_RELEASE);
@@ -471,6 +476,7 @@ void svc__cache_forget_negative(svc *v, const char *code)
  * negative ones go. */
 void svc__cache_clear(svc *v)
 {
+	svc__keys_forget(v);
 	if (v->cache) {
 		for (int i = 0; i < FORGET_SLOTS; i++)
 			__atomic_add_fetch(&v->forget_gen[i], 1, __ATOMIC_RELEASE);

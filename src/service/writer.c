@@ -180,6 +180,7 @@ static int unit_run(svc_writer *w, svc_unit *u)
 	case SVC_UNIT_KEY_CREATE:
 		return svc_key_create(s, u->key_name, u->key_role, u->key_text, &u->key, &u->err);
 	case SVC_UNIT_KEY_REVOKE:
+		forget_add(u, SVC_FEED_KEYS); /* every instance's key cache, at the commit */
 		return svc_key_revoke(s, u->key_id, &u->err);
 	case SVC_UNIT_CALL:
 		return u->call(v, s, u->call_ud, &u->err);
@@ -229,6 +230,11 @@ static int writer_reopen(svc_writer *w)
 		return w->ws ? 0 : SH_ESTORE;
 	/* a store whose data lives only as long as its handles: keep it */
 	if (w->ws && !(store_caps(w->ws) & STORE_CAP_REOPEN))
+		return 0;
+	/* a connection that reconnects by itself does so with its backoff: a
+	 * new one here would wait a whole connect deadline per failure while
+	 * the server is away (a frozen PostgreSQL: every unit queued behind) */
+	if (w->ws && (store_caps(w->ws) & STORE_CAP_RECONNECT))
 		return 0;
 	if (w->ws)
 		store_close(w->ws);

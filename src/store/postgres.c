@@ -203,6 +203,12 @@ static const struct {
 	" l.crawlable, l.disabled, l.owner_key_id, " TAGS_COL ", l.redirect_rules, l.domain_id,"                 \
 	" coalesce((SELECT d.authority FROM domains d WHERE d.id = l.domain_id), '')"
 #define COUNTS_JOIN " LEFT JOIN link_counts n ON n.link_id = l.id"
+/* LINK_COLS' columns as a redirect needs them: tags, title, code, domain
+ * name and times left out (NULL, '' or 0) */
+#define REDIRECT_COLS                                                                              \
+	"l.id, '', l.code_kind, l.url, 0, NULL, 0, 0, l.valid_since, l.expires_at, l.max_visits,"   \
+	" coalesce(n.visits, 0), coalesce(n.bots, 0), l.redirect_status, l.forward_query,"          \
+	" l.crawlable, l.disabled, l.owner_key_id, NULL, l.redirect_rules, l.domain_id, ''"
 /* generated codes are the service's: the store answers "" for them */
 #define CODES_JOIN " LEFT JOIN codes c ON c.link_id = l.id AND NOT c.generated"
 #define LINK_FROM " FROM links l" CODES_JOIN COUNTS_JOIN
@@ -590,38 +596,43 @@ static int prm_check(pg_store *p, const prm *b)
 	return 0;
 }
 
-/* Runs one statement with parameters b (NULL = none). On success *out (if
- * given) holds the result, to PQclear; on failure nothing is kept. */
-static int pq(pg_store *p, const char *sql, const prm *b, PGresult **out, const char *what)
+/* Sends one statement and reads its result (no retry: pq_run). pq's kind
+ * has its own round trip; *first says whether a failure was the
+ * connection's before anything came back. */
+static int pq_once(pg_store *p, const char *sql, int st, const prm *b, PGresult **out,
+                   const char *what, bool *first);
+
+/* Runs one statement and waits for it: stmts[st] on the pipeline when
+ * st >= 0 (with every write queued before it, in one round trip), else sql
+ * on its own. A read that met a connection PostgreSQL closed since our
+ * last query (a restart) runs once more on a fresh one (retry_safe). On
+ * success *out (if given) holds the result, to PQclear; on failure nothing
+ * is kept. */
+static int pq_run(pg_store *p, const char *sql, int st, const prm *b, PGresult **out,
+                  const char *what)
 {
-	PGresult *r;
-	ExecStatusType t;
-	bool again = true;
+	bool again = true, first;
 	int rc;
 
 	if (out)
 		*out = NULL;
 	if ((rc = prm_check(p, b)))
 		return rc;
-retry:
-	if ((rc = pg_alive(p)))
-		return rc;
-	r = x_exec(p, sql, b, false);
-	t = PQresultStatus(r);
-	if (t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK) {
-		if (!r && again && retry_safe(p, sql) && PQstatus(p->conn) != CONNECTION_OK) {
-			again = false; /* once: PostgreSQL restarted since our last query */
-			goto retry;
-		}
-		rc = pg_fail(p, r, what);
-		PQclear(r);
-		return rc;
+	for (;;) {
+		if ((rc = pg_alive(p)))
+			return rc;
+		rc = pq_once(p, sql, st, b, out, what, &first);
+		if (rc == 0 || !again || !first || !retry_safe(p, sql) ||
+		    PQstatus(p->conn) == CONNECTION_OK)
+			return rc;
+		again = false; /* once: PostgreSQL restarted since our last query */
 	}
-	if (out)
-		*out = r;
-	else
-		PQclear(r);
-	return 0;
+}
+
+/* Runs one statement with parameters b (NULL = none); as pq_run. */
+static int pq(pg_store *p, const char *sql, const prm *b, PGresult **out, const char *what)
+{
+	return pq_run(p, sql, -1, b, out, what);
 }
 
 /* Runs several statements without parameters (a migration): the simple
@@ -732,6 +743,8 @@ enum pg_stmt {
 	ST_FIND_DUP,
 	ST_NOTIFY,
 	ST_KEY_BY_HASH,
+	ST_RESOLVE_ID,
+	ST_RESOLVE_CODE,
 	ST_COUNT
 };
 
@@ -770,6 +783,16 @@ static const struct {
     /* every API request checks its key */
     [ST_KEY_BY_HASH] = {"shorty_key_by_hash",
                         "SELECT " KEY_COLS " FROM api_keys WHERE hash = decode($1, 'hex')"},
+    /* a redirect's cache miss (store_lookup_send): what a redirect needs
+     * of a link, as LINK_COLS' columns (read_link) without the costly ones
+     * (tags, domain name, title, code); by id first when the code decodes
+     * to one, then by custom code */
+    [ST_RESOLVE_ID] = {"shorty_resolve_id",
+                       "SELECT " REDIRECT_COLS " FROM links l" COUNTS_JOIN " WHERE l.id = $1"},
+    [ST_RESOLVE_CODE] = {"shorty_resolve_code",
+                         "SELECT " REDIRECT_COLS
+                         " FROM codes c JOIN links l ON l.id = c.link_id" COUNTS_JOIN
+                         " WHERE c.domain_id = $2 AND c.code = $1 AND NOT c.generated"},
 };
 
 /* After stmts[]: `shorty copy`'s insert of each table (pg_copy_put). */
@@ -876,32 +899,41 @@ static int pipe_sync(pg_store *p, int mine, PGresult **out, const char *what)
 }
 
 /* Runs stmts[st] and waits for it (with every write queued before it, in
- * one round trip); as pq. */
+ * one round trip); as pq_run. */
 static int pqs(pg_store *p, int st, const prm *b, PGresult **out, const char *what)
 {
-	bool again = true;
+	return pq_run(p, stmts[st].sql, st, b, out, what);
+}
+
+static int pq_once(pg_store *p, const char *sql, int st, const prm *b, PGresult **out,
+                   const char *what, bool *first)
+{
+	PGresult *r;
+	ExecStatusType t;
 	int mine, rc;
 
+	if (st >= 0) { /* the pipeline; its first statement if nothing was queued */
+		p->cut = false;
+		*first = (mine = p->npend) == 0;
+		if (!pipe_queue(p, st, b)) {
+			p->npend = 0;
+			return pg_fail(p, NULL, what);
+		}
+		return pipe_sync(p, mine, out, what);
+	}
+	r = x_exec(p, sql, b, false);
+	*first = r == NULL; /* no answer at all: the connection went */
+	t = PQresultStatus(r);
+	if (t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK) {
+		rc = pg_fail(p, r, what);
+		PQclear(r);
+		return rc;
+	}
 	if (out)
-		*out = NULL;
-	if ((rc = prm_check(p, b)))
-		return rc;
-retry:
-	if ((rc = pg_alive(p)))
-		return rc;
-	p->cut = false;
-	mine = p->npend;
-	if (!pipe_queue(p, st, b)) {
-		p->npend = 0;
-		return pg_fail(p, NULL, what);
-	}
-	rc = pipe_sync(p, mine, out, what);
-	if (rc && again && mine == 0 && retry_safe(p, stmts[st].sql) &&
-	    PQstatus(p->conn) != CONNECTION_OK) {
-		again = false; /* once: PostgreSQL restarted since our last query */
-		goto retry;
-	}
-	return rc;
+		*out = r;
+	else
+		PQclear(r);
+	return 0;
 }
 
 /* Queues a write on the pipeline and does not wait for it (above). */
@@ -2815,3 +2847,255 @@ static const store_ops postgres_ops = {
     .domain_add = pg_domain_add,
     .domain_set_redirects = pg_domain_set_redirects,
 };
+
+/* ---- cache misses without waiting (store_lookup_*) ------------------------
+ * A redirect's cache miss on PostgreSQL was one round trip on the HTTP
+ * worker's connection, which the worker waited for: a worker served one
+ * miss per round trip. Here each worker has a connection of its own for
+ * misses, on libpq's pipeline: a miss is queued (its statement, then a
+ * sync of its own, so that one failure aborts only itself), sent with the
+ * others of the loop's turn in one write (store_lookups_run flushes), and
+ * not waited for; the worker's event loop watches the socket and
+ * store_lookups_run hands each answer to the callback. A code that decodes
+ * to an id is looked up by id (the primary key); only when that link is
+ * not the code's (another kind, another domain) by custom code, a second
+ * statement queued then. Every miss in flight has the query deadline: past
+ * it the connection is cut and every miss on it fails (the requests answer
+ * 503); the next send reconnects, with pg_alive's backoff. */
+
+#define LK_MAX 256 /* misses in flight on one connection */
+
+struct lk_ent {
+	void *ud;
+	int64_t deadline;
+	int64_t dom, id;
+	int st;        /* ST_RESOLVE_ID or ST_RESOLVE_CODE */
+	bool prep;     /* the statement's Prepare travels before it */
+	bool failed;   /* a result of its own failed */
+	int rc;
+	PGresult *res; /* its rows */
+	char code[CODE_MAX + 1];
+};
+
+struct store_lookups {
+	pg_store *p;
+	store_lookup_cb cb;
+	struct lk_ent ring[LK_MAX];
+	unsigned head, n;
+};
+
+int store_pg_lookups_open(store_lookups **out, const char *url, store_lookup_cb cb,
+                          sh_err *err)
+{
+	store_lookups *q = calloc(1, sizeof(*q));
+	store_options o;
+	store *s;
+	int rc;
+
+	*out = NULL;
+	if (!q)
+		return sh_err_set(err, SH_ENOMEM, NULL, "out of memory");
+	/* not read-only: its session setup would be a statement of its own on
+	 * every reconnect; this connection only ever runs the two SELECTs */
+	store_options_default(&o);
+	if ((rc = store_postgres_open(&s, url, &o, err))) {
+		free(q);
+		return rc;
+	}
+	q->p = PG(s);
+	q->cb = cb;
+	*out = q;
+	return 0;
+}
+
+/* Queues the lookup `from` (ud, dom, id, code, st) as the last in flight,
+ * not sent yet (store_lookups_run flushes); false when the connection
+ * cannot take it. */
+static bool lk_queue(store_lookups *q, const struct lk_ent *from)
+{
+	pg_store *p = q->p;
+	struct lk_ent *e = &q->ring[(q->head + q->n) % LK_MAX];
+	const char *name = stmts[from->st].name;
+	prm b = {0};
+
+	if (q->n == LK_MAX || PQstatus(p->conn) != CONNECTION_OK)
+		return false;
+	*e = *from;
+	e->prep = e->failed = false;
+	e->rc = 0;
+	e->res = NULL;
+	if (e->st == ST_RESOLVE_ID) {
+		p_int(&b, e->id);
+	} else {
+		p_str(&b, e->code);
+		p_int(&b, e->dom);
+	}
+	if (PQpipelineStatus(p->conn) == PQ_PIPELINE_OFF && !PQenterPipelineMode(p->conn))
+		return false;
+	if (!(p->prepared & (1u << e->st))) {
+		if (!PQsendPrepare(p->conn, name, stmts[e->st].sql, 0, NULL)) {
+			cut(p);
+			return false;
+		}
+		p->prepared |= 1u << e->st; /* unmarked again if it fails */
+		e->prep = true;
+	}
+	if (!PQsendQueryPrepared(p->conn, name, b.n, b.v, NULL, NULL, 0) ||
+	    !PQpipelineSync(p->conn)) {
+		cut(p); /* half queued: nothing more on this connection */
+		return false;
+	}
+	e->deadline = mono_ms() + QUERY_DEADLINE_MS;
+	q->n++;
+	return true;
+}
+
+/* The oldest miss, answered (rc, and the link when 0) and taken off. A
+ * lookup by id that found no link, or another code's (not a counter code,
+ * another domain), asks again by custom code, as svc__get_owned does. */
+static void lk_complete(store_lookups *q, int rc)
+{
+	struct lk_ent e = q->ring[q->head];
+	sh_link l;
+
+	q->ring[q->head].res = NULL;
+	q->head = (q->head + 1) % LK_MAX;
+	q->n--;
+	if (rc == 0 && e.failed)
+		rc = e.rc;
+	if (rc == 0 && (!e.res || PQntuples(e.res) == 0))
+		rc = SH_ENOTFOUND;
+	if (rc == 0)
+		rc = read_link(q->p, e.res, 0, &l);
+	PQclear(e.res);
+	if (e.st == ST_RESOLVE_ID && (rc == 0 || rc == SH_ENOTFOUND)) {
+		if (rc == 0 && l.code_kind == CODE_KIND_COUNTER && l.domain_id == e.dom)
+			goto done;
+		if (rc == 0)
+			sh_link_clear(&l);
+		e.st = ST_RESOLVE_CODE;
+		if (lk_queue(q, &e))
+			return;
+		rc = SH_ESTORE;
+	}
+done:
+	q->cb(e.ud, rc, rc == 0 ? &l : NULL);
+	if (rc == 0)
+		sh_link_clear(&l);
+}
+
+/* The connection is gone (or cut): every miss on it fails. */
+static void lk_fail_all(store_lookups *q)
+{
+	/* those in flight now: a callback may send a new one (it fails at
+	 * once on this connection, or goes on a new one) */
+	for (unsigned n = q->n; n && q->n; n--)
+		lk_complete(q, SH_ESTORE);
+}
+
+int store_pg_lookup_send(store_lookups *q, int64_t domain_id, int64_t id, const char *code,
+                         void *ud)
+{
+	struct lk_ent e = {.ud = ud, .dom = domain_id, .id = id};
+	int rc;
+
+	if (q->n == LK_MAX)
+		return SH_EBUSY; /* the caller asks the blocking way */
+	if (q->n == 0 && (rc = pg_alive(q->p)))
+		return rc; /* reconnects only between misses */
+	e.st = id >= 0 ? ST_RESOLVE_ID : ST_RESOLVE_CODE;
+	snprintf(e.code, sizeof e.code, "%s", code);
+	return lk_queue(q, &e) ? 0 : SH_ESTORE; /* broken: run fails those in flight */
+}
+
+/* Reads every answer that came, without waiting; a miss ends at its
+ * sync. false when the connection broke. */
+static bool lk_read(store_lookups *q)
+{
+	PGconn *c = q->p->conn;
+	bool after_null = false;
+	PGresult *r;
+	ExecStatusType t;
+
+	if (PQflush(c) < 0 || !PQconsumeInput(c))
+		return false;
+	while (q->n && !PQisBusy(c)) {
+		struct lk_ent *e = &q->ring[q->head];
+
+		if (!(r = PQgetResult(c))) { /* between two statements' results */
+			if (after_null)
+				break; /* libpq has nothing more queued: never spin */
+			after_null = true;
+			continue;
+		}
+		after_null = false;
+		t = PQresultStatus(r);
+		if (t == PGRES_PIPELINE_SYNC) {
+			PQclear(r);
+			lk_complete(q, 0);
+			continue;
+		}
+		if (t == PGRES_TUPLES_OK && !e->res) {
+			e->res = r;
+			continue;
+		}
+		if (t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK && !e->failed) {
+			if (e->prep)
+				q->p->prepared &= ~(1u << e->st);
+			e->failed = true;
+			e->rc = t == PGRES_PIPELINE_ABORTED ? SH_ESTORE : pg_fail(q->p, r, "lookup");
+		}
+		PQclear(r);
+	}
+	/* what the callbacks queued goes now, with what the turn's requests
+	 * queued (one write for all) */
+	return PQflush(c) >= 0 && PQstatus(c) == CONNECTION_OK;
+}
+
+void store_pg_lookups_run(store_lookups *q)
+{
+	pg_store *p = q->p;
+
+	if (PQstatus(p->conn) == CONNECTION_OK) {
+		if (!q->n) { /* nothing asked: a notice, or the server closing */
+			(void)PQconsumeInput(p->conn);
+			return;
+		}
+		if (lk_read(q) && (!q->n || mono_ms() < q->ring[q->head].deadline))
+			return;
+		if (q->n && PQstatus(p->conn) == CONNECTION_OK)
+			cut(p); /* the oldest miss is past its deadline */
+	}
+	lk_fail_all(q);
+}
+
+int store_pg_lookups_fd(const store_lookups *q)
+{
+	return PQstatus(q->p->conn) == CONNECTION_OK ? PQsocket(q->p->conn) : -1;
+}
+
+int store_pg_lookups_timeout_ms(const store_lookups *q)
+{
+	int64_t left;
+
+	if (!q->n)
+		return -1;
+	left = q->ring[q->head].deadline - mono_ms();
+	return left < 0 ? 0 : (int)left;
+}
+
+unsigned store_pg_lookups_inflight(const store_lookups *q)
+{
+	return q->n;
+}
+
+void store_pg_lookups_close(store_lookups *q)
+{
+	if (!q)
+		return;
+	/* closing: each in flight is told (its caller frees what waits) */
+	while (q->n)
+		lk_complete(q, SH_ESTORE);
+	pg_close(&q->p->base);
+	free(q);
+}

@@ -677,6 +677,49 @@ void store_feed_close(store_feed *f)
 		store_pg_feed_close(f);
 }
 
+/* Lookups that do not wait (store.h): PostgreSQL's only. */
+int store_lookups_open(store_lookups **out, const char *url, store_lookup_cb cb, sh_err *err)
+{
+	const struct backend *b = url ? backend_of(url) : NULL;
+
+	*out = NULL;
+	if (!b || b->open != open_postgres_url)
+		return 0;
+	return store_pg_lookups_open(out, url, cb, err);
+}
+
+int store_lookup_send(store_lookups *q, int64_t domain_id, int64_t id, const char *code,
+                      void *ud)
+{
+	return store_pg_lookup_send(q, domain_id, id, code, ud);
+}
+
+void store_lookups_run(store_lookups *q)
+{
+	store_pg_lookups_run(q);
+}
+
+int store_lookups_fd(const store_lookups *q)
+{
+	return store_pg_lookups_fd(q);
+}
+
+int store_lookups_timeout_ms(const store_lookups *q)
+{
+	return store_pg_lookups_timeout_ms(q);
+}
+
+unsigned store_lookups_inflight(const store_lookups *q)
+{
+	return store_pg_lookups_inflight(q);
+}
+
+void store_lookups_close(store_lookups *q)
+{
+	if (q)
+		store_pg_lookups_close(q);
+}
+
 /* ==== capabilities and locations ==========================================
  * What the layers above may ask about a store without naming its backend
  * (the writer's reopen after an I/O error, the server's shared URL for its

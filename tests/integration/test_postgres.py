@@ -283,3 +283,32 @@ def test_lost_listener_bypasses_the_cache(trio, pgdb):
     time.sleep(2.5)
     n = psql(pgdb, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'shorty-listen'")
     assert n.split()[-3] == str(INSTANCES), n
+
+
+def test_key_revoked_is_refused_by_every_instance_at_once(trio, pgdb):
+    """The API-key check is cached per instance (keycache.c: no round trip
+    per REST request); a revoke reaches every instance's cache with the
+    group's NOTIFY: the key is refused on each within 100 ms of the revoke's
+    commit, though each had it cached (TTL 5 s)."""
+    name = "revoke-" + uuid.uuid4().hex[:8]
+    r = cli(pgdb, "key", "create", "--role", "author", "--name", name)
+    assert r.returncode == 0, r.stderr
+    key = r.stdout.strip()
+    rows = [ln.split() for ln in cli(pgdb, "key", "list").stdout.splitlines()
+            if f" {name} " in ln]
+    assert len(rows) == 1, rows
+    key_id = rows[0][0]
+    for s in trio:  # checked, so cached, on every instance
+        for _ in range(3):
+            assert s.api("GET", "/short-urls", key=key).status_code == 200
+    r = cli(pgdb, "key", "revoke", key_id)
+    assert r.returncode == 0, r.stderr
+    worst = 0.0
+    for s in trio:
+        took = until(lambda s=s: s.api("GET", "/short-urls", key=key).status_code == 401, 2.0)
+        assert took is not None, f"the revoked key still works on {s.port}"
+        worst = max(worst, took)
+    # the others' keys are still good
+    assert all(s.api("GET", "/short-urls").status_code == 200 for s in trio)
+    report("pg_key_revoke_to_401", {"worst_ms": round(worst * 1000, 1)})
+    assert worst < 0.1, f"slowest: {worst * 1000:.0f} ms"
