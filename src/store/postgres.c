@@ -249,6 +249,8 @@ typedef struct pg_store {
 	int64_t blk_end;
 	int deadline_ms;     /* of the query being run (QUERY_DEADLINE_MS or longer) */
 	bool cut;            /* the last failure was our deadline */
+	int be_pid;          /* the server process of this connection */
+	int lost_pid;        /* of a connection lost in a transaction, until ended (fence) */
 	int64_t retry_at_ms; /* a broken connection is not retried before this */
 	int backoff_ms;      /* 0 while connected; 50 .. 2000 while PostgreSQL is away */
 	uint64_t rng;        /* for the jitter */
@@ -529,6 +531,7 @@ static int session_setup(pg_store *p)
 
 	if (PQsetnonblocking(p->conn, 1) != 0)
 		return pg_fail(p, NULL, "connect");
+	p->be_pid = PQbackendPID(p->conn); /* libpq forgets it once the connection breaks */
 	PQsetNoticeProcessor(p->conn, pg_notice, NULL);
 	if (p->read_only) {
 		r = x_exec(p, "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", NULL, false);
@@ -537,6 +540,64 @@ static int session_setup(pg_store *p)
 		PQclear(r);
 	}
 	return rc;
+}
+
+/* A transaction of ours given up with a broken connection (a cut at the
+ * deadline, a lost network) may live on in its backend, which has not seen
+ * the connection go: a COMMIT already in its input is still carried out,
+ * later (a slow commit: a deferred trigger, a loaded machine). Until that
+ * backend has ended nobody can tell whether the transaction committed, and
+ * the writer's check of a create whose COMMIT outcome was unknown
+ * (resolve_commit in writer.c) looked too early: the create answered 503,
+ * was stored all the same, and a client's retry made a duplicate. So the
+ * next connection first ends that backend (pg_terminate_backend: what has
+ * not committed is rolled back, a commit under way completes) and waits
+ * until it is gone, within the query deadline; past it, the op that
+ * reconnected fails (the outcome stays unknown: those creates answer 503,
+ * as before) and the next goes on. The backend is found by its pid, our
+ * user and our database (never this session's own); a pid the system
+ * reused meanwhile for another session of ours would be ended too (it
+ * reconnects; nothing is lost). */
+static void txn_lost(pg_store *p)
+{
+	if (PQstatus(p->conn) != CONNECTION_OK)
+		p->lost_pid = p->be_pid;
+}
+
+static int fence(pg_store *p)
+{
+	int64_t deadline = mono_ms() + p->deadline_ms;
+	const struct timespec pause = {0, 5 * 1000000L};
+	PGresult *r;
+	prm b = {0};
+	int pid = p->lost_pid, rows, rc;
+
+	if (!pid)
+		return 0;
+	p->lost_pid = 0; /* tried once: a failure below does not stop the next op */
+	p_int(&b, pid);
+	for (;;) {
+		r = x_exec(p,
+		           "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = $1"
+		           " AND pid <> pg_backend_pid() AND usename = current_user"
+		           " AND datname = current_database()",
+		           &b, false);
+		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+			rc = pg_fail(p, r, "end the transaction lost with the connection");
+			PQclear(r);
+			return rc;
+		}
+		rows = PQntuples(r);
+		PQclear(r);
+		if (rows == 0)
+			return 0;
+		if (mono_ms() >= deadline)
+			return pg_err(p, SH_ESTORE,
+			              "PostgreSQL is unavailable: the transaction lost with the previous "
+			              "connection (backend %d) did not end within %d ms",
+			              pid, p->deadline_ms);
+		nanosleep(&pause, NULL);
+	}
 }
 
 /* A connection found broken is reset, but only outside a transaction: inside
@@ -571,7 +632,7 @@ static int pg_alive(pg_store *p)
 	    (rc = session_setup(p)) == 0) {
 		p->backoff_ms = 0;
 		p->retry_at_ms = 0;
-		return 0;
+		return fence(p);
 	}
 	p->backoff_ms = p->backoff_ms ? p->backoff_ms * 2 : BACKOFF_MIN_MS;
 	if (p->backoff_ms > BACKOFF_MAX_MS)
@@ -1013,6 +1074,7 @@ static int op_end(pg_store *p, int own, int rc)
 			}
 		}
 		p->txn = false;
+		txn_lost(p);
 		saved = p->base.last_err;
 		pq_quiet(p, "ROLLBACK");
 		p->base.last_err = saved;
@@ -1320,9 +1382,12 @@ static int pg_rollback(store *s)
 	if (!p->txn)
 		return 0;
 	p->txn = false;
-	/* a lost connection took the transaction with it: nothing to undo */
-	if (PQstatus(p->conn) != CONNECTION_OK)
+	/* nothing to undo on a lost connection; its backend is ended before
+	 * the next one is used (fence) */
+	if (PQstatus(p->conn) != CONNECTION_OK) {
+		txn_lost(p);
 		return 0;
+	}
 	r = x_exec(p, "ROLLBACK", NULL, false);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK)
 		rc = pg_fail(p, r, "rollback");

@@ -362,3 +362,48 @@ def test_frozen_connection_is_cut_by_the_deadline(cluster):
     finally:
         s.close()
         proxy.close()
+
+
+# a COMMIT that outlives the query deadline: a deferred trigger sleeps 2 s in it
+SLOW_COMMIT = """
+CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN PERFORM pg_sleep(2.0); RETURN NEW; END $f$;
+CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON links DEFERRABLE INITIALLY DEFERRED
+  FOR EACH ROW EXECUTE FUNCTION slow_commit();"""
+
+
+def test_commit_past_the_deadline_answers_what_was_stored(cluster):
+    """A create whose COMMIT runs past the deadline (a slow disk, a loaded
+    machine; here a deferred trigger) has its connection cut with the
+    outcome unknown; the writer looks the create up on a new connection
+    (resolve_commit) once that connection has ended the old backend, which
+    had not seen the cut (postgres.c's fence). So the answer is what is
+    stored: 503 and no link, or 200 and the link; and a client retrying its
+    503s (the trigger gone) makes one link per URL. Before the fence the old
+    backend committed after the look: 503, stored all the same, and the
+    retry made a duplicate."""
+    s = instance(cluster.url)
+
+    def stored(url):
+        return int(psql(cluster.url, f"SELECT count(*) FROM links WHERE url = '{url}'")
+                   .split()[-3])
+
+    try:
+        s.start()
+        psql(cluster.url, SLOW_COMMIT)
+        answers = []
+        for i in range(3):
+            url = f"https://slow-commit.example/{i}"
+            r = s.api("POST", "/short-urls", json={"longUrl": url}, timeout=15)
+            assert r.status_code in (200, 503), r.text
+            answers.append((url, r.status_code))
+        time.sleep(2.5)  # a backend left committing would be done by now
+        assert [stored(u) for u, _ in answers] == [int(st == 200) for _, st in answers], answers
+        psql(cluster.url, "DROP TRIGGER slow_commit ON links")
+        for url, status in answers:
+            if status == 503:
+                assert until(lambda url=url: create_ok(s, url), RECOVERY_BOUND + 5) is not None
+        assert [stored(u) for u, _ in answers] == [1, 1, 1], answers
+        assert "group commit failed" in s.logtext()  # the cut happened
+    finally:
+        s.close()
