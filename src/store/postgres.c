@@ -523,25 +523,6 @@ static int connect_poll(pg_store *p, bool reset)
 	}
 }
 
-/* A new connection's settings: non-blocking, read-only for readers. */
-static int session_setup(pg_store *p)
-{
-	PGresult *r;
-	int rc = 0;
-
-	if (PQsetnonblocking(p->conn, 1) != 0)
-		return pg_fail(p, NULL, "connect");
-	p->be_pid = PQbackendPID(p->conn); /* libpq forgets it once the connection breaks */
-	PQsetNoticeProcessor(p->conn, pg_notice, NULL);
-	if (p->read_only) {
-		r = x_exec(p, "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", NULL, false);
-		if (PQresultStatus(r) != PGRES_COMMAND_OK)
-			rc = pg_fail(p, r, "connect");
-		PQclear(r);
-	}
-	return rc;
-}
-
 /* A transaction of ours given up with a broken connection (a cut at the
  * deadline, a lost network) may live on in its backend, which has not seen
  * the connection go: a COMMIT already in its input is still carried out,
@@ -598,6 +579,25 @@ static int fence(pg_store *p)
 			              pid, p->deadline_ms);
 		nanosleep(&pause, NULL);
 	}
+}
+
+/* A new connection's settings: non-blocking, read-only for readers. */
+static int session_setup(pg_store *p)
+{
+	PGresult *r;
+	int rc = 0;
+
+	if (PQsetnonblocking(p->conn, 1) != 0)
+		return pg_fail(p, NULL, "connect");
+	p->be_pid = PQbackendPID(p->conn); /* libpq forgets it once the connection breaks */
+	PQsetNoticeProcessor(p->conn, pg_notice, NULL);
+	if (p->read_only) {
+		r = x_exec(p, "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", NULL, false);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK)
+			rc = pg_fail(p, r, "connect");
+		PQclear(r);
+	}
+	return rc;
 }
 
 /* A connection found broken is reset, but only outside a transaction: inside
