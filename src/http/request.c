@@ -86,7 +86,7 @@ void *http_on_uri(void *cls, const char *uri, struct MHD_Connection *c)
  * at the writer). */
 void http_req_done(http_server *S, http_req *r)
 {
-	if (r->w && r->status)
+	if (r->status && r->w)
 		http_metrics_request(r->w->m, r->route, r->status, sh_mono_ns() - r->t0_ns);
 	if (S->cfg->access_log && r->status) {
 		char target[HTTP_LOG_TARGET_MAX];
@@ -399,8 +399,11 @@ void http_job_complete(http_req *r, void (*resume)(http_req *r))
 	pthread_mutex_lock(&S->jlock);
 	r->job_finished = true;
 	if (r->job_orphan) {
+		/* a store thread still at r's handler ends r itself (engine.c) */
+		bool busy = eng_req_busy(r);
 		pthread_mutex_unlock(&S->jlock);
-		http_req_free(r); /* frees the unit too (r->ud) */
+		if (!busy)
+			http_req_free(r); /* frees the unit too (r->ud) */
 		return;
 	}
 	resume(r);
