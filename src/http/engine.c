@@ -221,8 +221,7 @@ struct eng {
 	eloop *loops;
 	long nconns; /* atomic */
 	long max_conns;
-	unsigned rr;   /* atomic: next loop for eng_add_socket */
-	offload *pool; /* store threads (PostgreSQL), or NULL */
+	unsigned rr; /* atomic: next loop for eng_add_socket */
 	int64_t log_ns[2];
 };
 
@@ -1605,26 +1604,12 @@ static void misses_open(eloop *L)
  * thread too (C_SFILL). A connection closed meanwhile leaves the request
  * to the last of its thread and its unit (job_orphan). */
 
-/* Threads: enough that a few slow reads leave others going; each is one
- * more PostgreSQL connection (docs/scaling.md counts them). */
-static unsigned off_threads(unsigned loops)
-{
-	unsigned n = 2 * loops;
-	return n < 4 ? 4 : n > 16 ? 16 : n;
-}
+static void off_run(offload_job *j);
 
-bool http_can_offload(const http_req *r)
+bool eng_offload(http_req *r, http_handler fn)
 {
-	return r->ec && !offload_on_thread() && r->ec->L->E->pool;
-}
-
-bool http_offload(http_req *r, http_handler fn)
-{
-	econn *c = r->ec;
 	struct eng_off *o;
 
-	if (!http_can_offload(r))
-		return false;
 	if (!(o = r->off) && !(o = r->off = calloc(1, sizeof(*o))))
 		return false; /* out of memory: here, then */
 	o->r = r;
@@ -1635,8 +1620,9 @@ bool http_offload(http_req *r, http_handler fn)
 	r->job_finished = false;
 	r->job_orphan = false;
 	r->state = ST_WAIT; /* after_handler parks the connection */
+	o->job.run = off_run;
 	__atomic_store_n(&o->busy, true, __ATOMIC_RELEASE);
-	offload_submit(c->L->E->pool, &o->job);
+	offload_submit(http_srv->pool, &o->job);
 	return true;
 }
 
@@ -1720,8 +1706,9 @@ static int off_block(econn *c, char *p, ssize_t *n)
 	o->spos = c->spos;
 	o->home = c->r->w;
 	c->state = C_SFILL;
+	o->job.run = off_run;
 	__atomic_store_n(&o->busy, true, __ATOMIC_RELEASE);
-	offload_submit(c->L->E->pool, &o->job);
+	offload_submit(http_srv->pool, &o->job);
 	return 0;
 }
 
@@ -1773,7 +1760,7 @@ static void off_run(offload_job *j)
 
 bool eng_req_busy(const http_req *r)
 {
-	return r->off && r->off->busy;
+	return r->off && __atomic_load_n(&r->off->busy, __ATOMIC_ACQUIRE);
 }
 
 /* ---- the loop ------------------------------------------------------------------------- */
@@ -1894,13 +1881,6 @@ int eng_start(http_server *S, unsigned threads, sh_err *err)
 		fcntl(S->lfd, F_SETFL, fcntl(S->lfd, F_GETFL) | O_NONBLOCK);
 	for (unsigned i = 0; i < threads; i++)
 		E->loops[i].epfd = E->loops[i].evfd = E->loops[i].reserve_fd = -1;
-	if (!S->caller_loop && svc_writer_store_remote(S->wr)) {
-		int rc = offload_start(&E->pool, off_threads(threads), "store", off_run, err);
-		if (rc < 0) {
-			eng_stop(S);
-			return rc;
-		}
-	}
 	for (unsigned i = 0; i < threads; i++) {
 		eloop *L = &E->loops[i];
 		if (loop_init(E, L) < 0 ||
@@ -1949,16 +1929,11 @@ void eng_stop(http_server *S)
 		pthread_join(L->th, NULL);
 		L->started = false;
 	}
-	/* the store threads last: each request of theirs is an orphan now,
-	 * which they end (and queue nothing on a loop) */
-	for (unsigned i = 0; i < E->nloops; i++)
-		while (E->loops[i].all)
-			conn_close(E->loops[i].all);
-	offload_stop(E->pool);
-	E->pool = NULL;
 	for (unsigned i = 0; i < E->nloops; i++) {
 		eloop *L = &E->loops[i];
 		struct fd_add *a, *an;
+		while (L->all)
+			conn_close(L->all);
 		/* after the connections: their misses in flight free the requests */
 		svc_misses_close(L->misses);
 		L->misses = NULL;

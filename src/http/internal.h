@@ -176,7 +176,8 @@ struct http_req {
 	} extra[HTTP_EXTRA_HEADERS_MAX];
 	struct econn *ec;  /* engine.c: the connection (NULL under libmicrohttpd) */
 	struct eng_rq *eq; /* engine.c: the head's fields and query arguments */
-	struct eng_off *off; /* engine.c: its work on a store thread (http_offload) */
+	struct eng_off *off;  /* engine.c: its work on a store thread (http_offload) */
+	struct mhd_off *moff; /* request.c: the same under libmicrohttpd */
 	/* last: only form[0..nform) is ever read, so engine.c's req_new zeroes
 	 * the request up to here (HTTP_REQ_ZEROED) and not these 1.5 KiB */
 	http_form_field form[HTTP_FORM_FIELDS_MAX];
@@ -337,6 +338,9 @@ void http_miss_done(void *ud, int rc);
 bool http_offload(http_req *r, http_handler fn);
 /* Whether http_offload would hand r over. */
 bool http_can_offload(const http_req *r);
+/* reply.c, under libmicrohttpd: on a store thread the answer is kept for
+ * the access handler (resp taken; true), else false: queue it now. */
+bool http_reply_staged(http_req *r, int status, struct MHD_Response *resp);
 
 /* ---- routes ------------------------------------------------------------- */
 

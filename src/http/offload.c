@@ -16,7 +16,6 @@ struct offload {
 	pthread_cond_t cond;
 	offload_job *head, *tail;
 	bool quit;
-	offload_run_fn run;
 	unsigned nthreads;
 	const char *prefix;
 	pthread_t th[];
@@ -56,15 +55,14 @@ static void *pool_main(void *arg)
 		if (!o->head)
 			o->tail = NULL;
 		pthread_mutex_unlock(&o->lock);
-		o->run(j);
+		j->run(j);
 		pthread_mutex_lock(&o->lock);
 	}
 	pthread_mutex_unlock(&o->lock);
 	return NULL;
 }
 
-int offload_start(offload **out, unsigned threads, const char *prefix, offload_run_fn run,
-                  sh_err *err)
+int offload_start(offload **out, unsigned threads, const char *prefix, sh_err *err)
 {
 	offload *o = calloc(1, sizeof(*o) + threads * sizeof(pthread_t));
 
@@ -73,7 +71,6 @@ int offload_start(offload **out, unsigned threads, const char *prefix, offload_r
 		return sh_err_set(err, SH_ENOMEM, NULL, "out of memory");
 	pthread_mutex_init(&o->lock, NULL);
 	pthread_cond_init(&o->cond, NULL);
-	o->run = run;
 	o->prefix = prefix;
 	for (unsigned i = 0; i < threads; i++) {
 		struct start *s = malloc(sizeof(*s));

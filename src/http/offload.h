@@ -15,14 +15,12 @@ typedef struct offload offload;
 
 typedef struct offload_job {
 	struct offload_job *next;
+	void (*run)(struct offload_job *j); /* set by the caller */
 } offload_job;
 
-typedef void (*offload_run_fn)(offload_job *j);
-
-/* Starts `threads` threads named "<prefix>-N" that call run(j) for each
+/* Starts `threads` threads named "<prefix>-N" that call j->run(j) for each
  * job submitted, in order of submission. 0, or SH_E* with err. */
-int offload_start(offload **out, unsigned threads, const char *prefix, offload_run_fn run,
-                  sh_err *err);
+int offload_start(offload **out, unsigned threads, const char *prefix, sh_err *err);
 
 /* Queues j (never blocks, never fails). */
 void offload_submit(offload *o, offload_job *j);

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include "http/internal.h"
+#include "http/offload.h"
 
 /* Timeouts. libmicrohttpd 0.9.75 has one idle timeout per connection (it
  * restarts on every byte), so a client sending a header byte every 9 s would
@@ -47,10 +48,14 @@ typedef struct cidr {
 	int bits;
 } cidr;
 
+/* request.c: true while a store thread works on r (http_offload). */
+bool http_req_busy(const http_req *r);
+
 struct http_server {
 	const sh_config *cfg;
 	svc *v;
 	svc_writer *wr; /* the service's writer (owns the write connection) */
+	offload *pool;  /* store threads (a remote store: http_offload), or NULL */
 	char *db_url;   /* what workers open */
 	struct MHD_Daemon *d;
 

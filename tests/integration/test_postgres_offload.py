@@ -8,7 +8,9 @@ and sends the answer when the thread has made it. Here, with one HTTP
 thread: a REST read waiting on a frozen PostgreSQL leaves /health and the
 other pages answering at once; a visit export streamed in many blocks (each
 made on a store thread) arrives whole; REST reads and writes interleaved
-with redirects all get their own answers.
+with redirects all get their own answers. scripts/run-tests runs this file
+under both HTTP engines (the own one, and libmicrohttpd: there the
+connection is suspended while a store thread runs its handler).
 """
 import concurrent.futures as cf
 import json
