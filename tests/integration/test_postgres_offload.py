@@ -51,24 +51,29 @@ def test_a_rest_read_waiting_on_postgres_leaves_the_loop_serving(own_cluster):
         s.create("https://offload.example/a")
         assert s.api("GET", "/short-urls").status_code == 200
         proxy.frozen.set()
-        slow = {}
+        slow = []
 
         def list_links():
-            slow["r"], slow["t"] = timed(lambda: s.api("GET", "/short-urls", timeout=15))
+            slow.append(timed(lambda: s.api("GET", "/short-urls", timeout=15)))
 
-        th = threading.Thread(target=list_links)
-        th.start()
-        time.sleep(0.3)  # the list waits on the frozen connection now
-        assert th.is_alive()
-        # the loop the list came through answers the rest meanwhile
+        # three lists wait on the frozen connection: waited for in the loop
+        # one after the other, they would hold it 3 x 1.5 s
+        ths = [threading.Thread(target=list_links) for _ in range(3)]
+        for th in ths:
+            th.start()
+        time.sleep(0.3)
+        assert all(th.is_alive() for th in ths)
+        # the loop the lists came through answers the rest meanwhile
         for path in ("/health", "/", "/metrics"):
             r, took = timed(lambda: s.get(path, timeout=15))
             assert r.status_code == 200, (path, r.status_code)
-            assert took < 0.3, (path, took)
-        th.join(20)
-        assert slow["r"].status_code == 503, slow["r"].text
-        assert slow["r"].headers.get("Retry-After")
-        assert slow["t"] < ANSWER_BOUND, slow["t"]
+            assert took < 1.0, (path, took)
+        for th in ths:
+            th.join(20)
+        for r, t in slow:
+            assert r.status_code == 503, r.text
+            assert r.headers.get("Retry-After")
+            assert t < ANSWER_BOUND, t
         proxy.frozen.clear()
         back = until(lambda: s.api("GET", "/short-urls", timeout=15).status_code == 200,
                      RECOVERY_BOUND + 5)
@@ -92,7 +97,7 @@ def test_ready_waiting_on_postgres_leaves_the_loop_serving(own_cluster):
         th.start()
         time.sleep(0.3)
         r, took = timed(lambda: s.get("/health", timeout=15))
-        assert (r.status_code, took < 0.3) == (200, True), took
+        assert (r.status_code, took < 1.0) == (200, True), took
         th.join(20)
         assert out["r"].status_code == 503
         proxy.frozen.clear()
