@@ -182,7 +182,9 @@ int svc_resolve_on(svc *v, store *s, int64_t dom, const char *code, size_t n, sv
 /*
  * Misses that do not wait (PostgreSQL): a worker's own lookup connection.
  * svc_misses_open gives *out = NULL and 0 for a store without one (SQLite:
- * svc_resolve_on's blocking miss costs microseconds). Answers are made in
+ * svc_resolve_on's blocking miss costs microseconds). It does not need the
+ * store's server: a connection it cannot make is made by a later miss (as
+ * a lost one is remade). Answers are made in
  * t (the worker's target, svc_target_size bytes). svc_resolve_later is
  * svc_resolve_on that never waits: a hit answers at once (0 or SH_E*, t
  * filled); a miss is sent on m and SVC_PENDING returned, then done(ud, rc)
@@ -293,6 +295,9 @@ bool svc_store_reconnects(store *s);
 int svc_store_schema(store *s, int *current, int *latest);
 /* Failed store calls since the start (metrics). */
 uint64_t svc_store_errors(void);
+/* Misses sent on the lookup connections (svc_resolve_later's way, not the
+ * waiting one) since the start (metrics). */
+uint64_t svc_misses_sent(void);
 
 /* ---- update / delete --------------------------------------------------- */
 
