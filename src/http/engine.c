@@ -1332,14 +1332,18 @@ static void loop_wakeup(eloop *L)
 	}
 	pthread_mutex_lock(&S->jlock);
 	c = L->done_head;
-	for (econn *q = c; q; q = q->qnext)
-		q->queued = false;
 	L->done_head = L->done_tail = NULL;
 	adds = L->adds;
 	L->adds = NULL;
 	pthread_mutex_unlock(&S->jlock);
 	for (; c; c = next) {
+		/* each stays marked queued until its turn: a second completion of
+		 * its request meanwhile (a store thread's and the writer's) finds
+		 * it queued and leaves its link to the next alone */
+		pthread_mutex_lock(&S->jlock);
 		next = c->qnext;
+		c->queued = false;
+		pthread_mutex_unlock(&S->jlock);
 		if ((c->state != C_WAIT && c->state != C_SFILL) || !c->r)
 			continue;
 		http_req *r = c->r;
