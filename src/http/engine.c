@@ -150,15 +150,9 @@ struct eng_rq {
 enum { OFF_RUN, OFF_FILL };
 
 struct eng_off {
-	offload_job job; /* first: offload.c's queue */
-	http_req *r;
+	http_offjob j; /* first: the job (server.h) */
 	int kind;
-	http_handler fn;
-	http_worker *home; /* the loop's worker: r->w again once back */
-	bool busy;         /* queued or running (set by the loop, cleared by the
-	                      thread under S->jlock, read atomically) */
-	bool staging;      /* its handler runs: eng_reply keeps the answer here */
-	bool stream;       /* its streamed answer's blocks come from the threads */
+	bool stream; /* its streamed answer's blocks come from the threads */
 	/* the answer its handler made (off_stage) */
 	bool has_reply;
 	int status, nh;
@@ -1038,7 +1032,7 @@ int eng_reply(http_req *r, int status, const eng_hdr *hdrs, int n, const void *b
 	bool close;
 	size_t need = 256;
 
-	if (r->off && r->off->staging) /* on a store thread: not a byte of c here */
+	if (r->off && r->off->j.staging) /* on a store thread: not a byte of c here */
 		return off_stage(r, status, hdrs, n, body, len, fn, ctx, ctx_free);
 	close = !c->keep_alive || r->early_status || http_stopping();
 	if (r->status || c->state != C_RUN) { /* answered already */
@@ -1203,7 +1197,7 @@ static void conn_close(econn *c)
 		pthread_mutex_lock(&S->jlock);
 		if (c->queued) /* its unit's completion waits for the loop: take it off */
 			done_unlink(L, c);
-		busy = r->off && r->off->busy;
+		busy = eng_req_busy(r);
 		if (busy || (r->state == ST_WAIT && !r->job_finished)) {
 			r->job_orphan = true; /* eng_job_done, or the store thread, frees it */
 			orphan = true;
@@ -1347,7 +1341,7 @@ static void loop_wakeup(eloop *L)
 		if ((c->state != C_WAIT && c->state != C_SFILL) || !c->r)
 			continue;
 		http_req *r = c->r;
-		if (r->off && __atomic_load_n(&r->off->busy, __ATOMIC_ACQUIRE))
+		if (eng_req_busy(r))
 			continue; /* its store thread queues it again when done */
 		if (c->state == C_SFILL) { /* the stream's next block is made */
 			c->state = C_STREAM;
@@ -1616,17 +1610,13 @@ bool eng_offload(http_req *r, http_handler fn)
 
 	if (!(o = r->off) && !(o = r->off = calloc(1, sizeof(*o))))
 		return false; /* out of memory: here, then */
-	o->r = r;
 	o->kind = OFF_RUN;
-	o->fn = fn;
-	o->home = r->w;
+	o->j.fn = fn;
 	r->job_unit = NULL;
 	r->job_finished = false;
 	r->job_orphan = false;
 	r->state = ST_WAIT; /* after_handler parks the connection */
-	o->job.run = off_run;
-	__atomic_store_n(&o->busy, true, __ATOMIC_RELEASE);
-	offload_submit(http_srv->pool, &o->job);
+	http_offjob_submit(&o->j, r, off_run);
 	return true;
 }
 
@@ -1708,63 +1698,33 @@ static int off_block(econn *c, char *p, ssize_t *n)
 	}
 	o->kind = OFF_FILL;
 	o->spos = c->spos;
-	o->home = c->r->w;
 	c->state = C_SFILL;
-	o->job.run = off_run;
-	__atomic_store_n(&o->busy, true, __ATOMIC_RELEASE);
-	offload_submit(http_srv->pool, &o->job);
+	http_offjob_submit(&o->j, c->r, off_run);
 	return 0;
 }
 
-/* A store thread's job. */
-static void off_run(offload_job *j)
+/* The next block of the streamed answer (ok false: no worker). */
+static void off_fill(http_offjob *j, bool ok)
 {
 	struct eng_off *o = (struct eng_off *)j;
-	http_req *r = o->r;
-	http_server *S = http_srv;
-	http_worker *w = http_worker_get();
-	bool orphan, free_it;
 
-	pthread_mutex_lock(&S->jlock);
-	orphan = r->job_orphan;
-	pthread_mutex_unlock(&S->jlock);
-	if (w) /* this thread's store connection, visit buffer and counters */
-		r->w = w;
-	if (!orphan && o->kind == OFF_RUN) {
-		/* r->state stays ST_WAIT: the loop may still be reading it
-		 * (after_handler), and the loop sets ST_DONE when it answers */
-		o->staging = true;
-		linkjson_watch_begin();
-		if (w)
-			o->fn(r);
-		else
-			http_reply_error(r, SH_ENOMEM, NULL);
-		o->staging = false;
-	} else if (!orphan) {
-		o->blk_n = w ? o->sfn(o->sctx, o->spos, o->blk, HTTP_STREAM_BLOCK)
-		             : (ssize_t)MHD_CONTENT_READER_END_WITH_ERROR;
-		o->blk_ready = true;
-	}
-	pthread_mutex_lock(&S->jlock);
-	__atomic_store_n(&o->busy, false, __ATOMIC_RELEASE);
-	if (o->kind == OFF_RUN && !r->job_unit) /* nothing else to wait for */
-		r->job_finished = true;
-	if (r->job_orphan) { /* its connection went: the last one ends r */
-		free_it = !r->job_unit || r->job_finished;
-		pthread_mutex_unlock(&S->jlock);
-		http_req_done(S, r); /* conn_close left it to us (r->w is ours) */
-		if (free_it)
-			http_req_free(r);
-		return;
-	}
-	r->w = o->home;
-	eng_job_resume(r);
-	pthread_mutex_unlock(&S->jlock);
+	o->blk_n = ok ? o->sfn(o->sctx, o->spos, o->blk, HTTP_STREAM_BLOCK)
+	              : (ssize_t)MHD_CONTENT_READER_END_WITH_ERROR;
+	o->blk_ready = true;
+}
+
+/* A store thread's job: the handler, or a block of its stream; then the
+ * loop's queue. */
+static void off_run(offload_job *job)
+{
+	struct eng_off *o = (struct eng_off *)job;
+
+	http_offjob_run(&o->j, o->kind == OFF_FILL ? off_fill : NULL, eng_job_resume);
 }
 
 bool eng_req_busy(const http_req *r)
 {
-	return r->off && __atomic_load_n(&r->off->busy, __ATOMIC_ACQUIRE);
+	return r->off && __atomic_load_n(&r->off->j.busy, __ATOMIC_ACQUIRE);
 }
 
 /* ---- the loop ------------------------------------------------------------------------- */

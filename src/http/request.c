@@ -28,12 +28,7 @@
 /* A request's work on a store thread under libmicrohttpd (http_offload,
  * at the end of this file). */
 struct mhd_off {
-	offload_job job;
-	http_req *r;
-	http_handler fn;
-	http_worker *home; /* the request's worker: r->w again once back */
-	bool busy;         /* queued or running (cleared under S->jlock) */
-	bool staging;      /* its handler runs: reply_queue keeps the answer */
+	http_offjob j; /* first */
 	struct MHD_Response *resp;
 	int status;
 };
@@ -473,7 +468,7 @@ int http_defer(http_req *r, svc_unit *u, http_job_reply reply)
 		return eng_defer(r, u, reply);
 	/* on a store thread the connection is suspended already, and its
 	 * thread resumes it (mhd_off_run) */
-	bool offloaded = r->moff && r->moff->staging;
+	bool offloaded = r->moff && r->moff->j.staging;
 
 	http_defer_begin(r, u, reply, job_done);
 	/* suspend first: the writer may resume before we return */
@@ -523,7 +518,7 @@ bool http_reply_staged(http_req *r, int status, struct MHD_Response *resp)
 {
 	struct mhd_off *o = r->moff;
 
-	if (!o || !o->staging)
+	if (!o || !o->j.staging)
 		return false;
 	if (o->resp) /* answered already */
 		MHD_destroy_response(resp);
@@ -532,45 +527,68 @@ bool http_reply_staged(http_req *r, int status, struct MHD_Response *resp)
 	return true;
 }
 
-static void mhd_off_run(offload_job *j)
+void http_offjob_submit(http_offjob *j, http_req *r, void (*run)(offload_job *job))
 {
-	struct mhd_off *o = (struct mhd_off *)j;
-	http_req *r = o->r;
+	j->job.run = run;
+	j->r = r;
+	j->home = r->w;
+	__atomic_store_n(&j->busy, true, __ATOMIC_RELEASE);
+	offload_submit(http_srv->pool, &j->job);
+}
+
+void http_offjob_run(http_offjob *j, void (*fill)(http_offjob *j, bool ok),
+                     void (*resume)(http_req *r))
+{
+	http_req *r = j->r;
 	http_server *S = http_srv;
 	http_worker *w = http_worker_get();
-	bool orphan, free_it, wait_unit;
+	bool orphan, free_it;
 
 	pthread_mutex_lock(&S->jlock);
 	orphan = r->job_orphan;
 	pthread_mutex_unlock(&S->jlock);
 	if (w) /* this thread's store connection, visit buffer and counters */
 		r->w = w;
-	if (!orphan) {
-		o->staging = true;
+	if (!orphan && fill) {
+		fill(j, w != NULL);
+	} else if (!orphan) {
+		/* r->state stays ST_WAIT: the request's thread may still be
+		 * reading it, and sets ST_DONE when it answers */
+		j->staging = true;
 		linkjson_watch_begin();
 		if (w)
-			o->fn(r);
+			j->fn(r);
 		else
 			http_reply_error(r, SH_ENOMEM, NULL);
-		o->staging = false;
+		j->staging = false;
 	}
 	pthread_mutex_lock(&S->jlock);
-	__atomic_store_n(&o->busy, false, __ATOMIC_RELEASE);
+	__atomic_store_n(&j->busy, false, __ATOMIC_RELEASE);
 	if (!r->job_unit) /* nothing else to wait for */
 		__atomic_store_n(&r->job_finished, true, __ATOMIC_RELEASE);
-	if (r->job_orphan) { /* the daemon stopped: the last one ends r */
+	if (r->job_orphan) { /* its connection went: the last one ends r */
 		free_it = !r->job_unit || r->job_finished;
 		pthread_mutex_unlock(&S->jlock);
-		http_req_done(S, r);
+		http_req_done(S, r); /* the connection's end left it to us (r->w is ours) */
 		if (free_it)
 			http_req_free(r);
 		return;
 	}
-	r->w = o->home;
-	wait_unit = r->job_unit && !r->job_finished; /* the writer resumes it */
-	if (!wait_unit && !S->daemon_gone)
-		MHD_resume_connection(r->conn);
+	r->w = j->home;
+	resume(r);
 	pthread_mutex_unlock(&S->jlock);
+}
+
+/* Under S->jlock: the connection answers once r's unit (if any) is done. */
+static void mhd_off_resume(http_req *r)
+{
+	if (!(r->job_unit && !r->job_finished) && !http_srv->daemon_gone)
+		MHD_resume_connection(r->conn);
+}
+
+static void mhd_off_run(offload_job *job)
+{
+	http_offjob_run((http_offjob *)job, NULL, mhd_off_resume);
 }
 
 static bool mhd_offload(http_req *r, http_handler fn)
@@ -579,24 +597,20 @@ static bool mhd_offload(http_req *r, http_handler fn)
 
 	if (!(o = r->moff) && !(o = r->moff = calloc(1, sizeof(*o))))
 		return false; /* out of memory: here, then */
-	o->job.run = mhd_off_run;
-	o->r = r;
-	o->fn = fn;
-	o->home = r->w;
+	o->j.fn = fn;
 	r->job_unit = NULL;
 	r->job_finished = false;
 	r->job_orphan = false;
 	r->state = ST_WAIT; /* the access handler's next call answers */
-	__atomic_store_n(&o->busy, true, __ATOMIC_RELEASE);
 	/* suspended first: the thread may resume it before we return */
 	MHD_suspend_connection(r->conn);
-	offload_submit(http_srv->pool, &o->job);
+	http_offjob_submit(&o->j, r, mhd_off_run);
 	return true;
 }
 
 bool http_req_busy(const http_req *r)
 {
-	return eng_req_busy(r) || (r->moff && __atomic_load_n(&r->moff->busy, __ATOMIC_ACQUIRE));
+	return eng_req_busy(r) || (r->moff && __atomic_load_n(&r->moff->j.busy, __ATOMIC_ACQUIRE));
 }
 
 bool http_can_offload(const http_req *r)
