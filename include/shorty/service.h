@@ -182,17 +182,23 @@ int svc_resolve_on(svc *v, store *s, int64_t dom, const char *code, size_t n, sv
 /*
  * Misses that do not wait (PostgreSQL): a worker's own lookup connection.
  * svc_misses_open gives *out = NULL and 0 for a store without one (SQLite:
- * svc_resolve_on's blocking miss costs microseconds). Answers are made in
+ * svc_resolve_on's blocking miss costs microseconds). It does not need the
+ * store's server: a connection it cannot make is made by a later miss (as
+ * a lost one is remade). Answers are made in
  * t (the worker's target, svc_target_size bytes). svc_resolve_later is
- * svc_resolve_on on m: a hit answers at once (0 or SH_E*, t filled); a
- * miss is sent and SVC_PENDING returned, then done(ud, rc) is called from
- * svc_misses_run with t filled, in the order sent. The caller watches
+ * svc_resolve_on that never waits: a hit answers at once (0 or SH_E*, t
+ * filled); a miss is sent on m and SVC_PENDING returned, then done(ud, rc)
+ * is called from svc_misses_run with t filled, in the order sent. A miss
+ * that cannot go on m (m NULL, 256 in flight, the pipeline full, the
+ * domain fallback's second lookup) gives SVC_WOULD_WAIT: the caller asks
+ * svc_resolve_on where waiting does no harm (a store thread). The caller watches
  * svc_misses_fd (it may change after a reconnect; -1: none) and calls
  * svc_misses_run when it is readable, when svc_misses_timeout_ms has passed
  * (-1: nothing in flight; a miss past the store's deadline answers
  * SH_ESTORE) and after each turn with misses in flight. One thread.
  */
 #define SVC_PENDING 1
+#define SVC_WOULD_WAIT 2
 typedef struct svc_misses svc_misses;
 typedef void (*svc_resolved_fn)(void *ud, int rc);
 int svc_misses_open(svc *v, const char *url, svc_target *t, svc_misses **out, sh_err *err);
@@ -201,8 +207,8 @@ int svc_misses_fd(const svc_misses *m);
 int svc_misses_timeout_ms(const svc_misses *m);
 unsigned svc_misses_inflight(const svc_misses *m);
 void svc_misses_run(svc_misses *m);
-int svc_resolve_later(svc *v, store *s, svc_misses *m, int64_t dom, const char *code, size_t n,
-                      int64_t now, svc_resolved_fn done, void *ud);
+int svc_resolve_later(svc *v, svc_misses *m, int64_t dom, const char *code, size_t n,
+                      svc_target *t, int64_t now, svc_resolved_fn done, void *ud);
 
 /* ---- redirect rules (linkrules.c) ---------------------------------------- */
 
@@ -289,6 +295,9 @@ bool svc_store_reconnects(store *s);
 int svc_store_schema(store *s, int *current, int *latest);
 /* Failed store calls since the start (metrics). */
 uint64_t svc_store_errors(void);
+/* Misses sent on the lookup connections (svc_resolve_later's way, not the
+ * waiting one) since the start (metrics). */
+uint64_t svc_misses_sent(void);
 
 /* ---- update / delete --------------------------------------------------- */
 
@@ -579,5 +588,9 @@ void svc_writer_free(svc_writer *w);
 
 /* The backend's name of the writer's store ("sqlite"), for the start log. */
 const char *svc_writer_store_name(const svc_writer *w);
+
+/* True when the writer's store answers over the network (PostgreSQL): a
+ * read is a round trip, which an HTTP loop should not wait for. */
+bool svc_writer_store_remote(const svc_writer *w);
 
 #endif

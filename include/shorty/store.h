@@ -572,7 +572,12 @@ void store_pg_feed_close(store_feed *f);
  * with 0, valid during the call) from store_lookups_run, which the caller
  * calls when store_lookups_fd is readable and when store_lookups_timeout_ms
  * (-1: nothing in flight) has passed: every lookup has the store's query
- * deadline. Only the opening thread uses it.
+ * deadline. Only the opening thread uses it. The open does not need the
+ * server: when it cannot connect, the handle connects on a later send, as
+ * a lost connection reconnects (with the store's backoff; until then a
+ * send fails as when the store is away). store_lookups_sent_count: the
+ * lookups sent since start, every handle of the process
+ * (shorty_store_misses_pipelined_total).
  */
 typedef struct store_lookups store_lookups;
 typedef void (*store_lookup_cb)(void *ud, int rc, const sh_link *link);
@@ -584,15 +589,7 @@ int store_lookups_fd(const store_lookups *q);
 int store_lookups_timeout_ms(const store_lookups *q);
 unsigned store_lookups_inflight(const store_lookups *q);
 void store_lookups_close(store_lookups *q);
-int store_pg_lookups_open(store_lookups **out, const char *url, store_lookup_cb cb,
-                          sh_err *err);
-int store_pg_lookup_send(store_lookups *q, int64_t domain_id, int64_t id, const char *code,
-                         void *ud);
-void store_pg_lookups_run(store_lookups *q);
-int store_pg_lookups_fd(const store_lookups *q);
-int store_pg_lookups_timeout_ms(const store_lookups *q);
-unsigned store_pg_lookups_inflight(const store_lookups *q);
-void store_pg_lookups_close(store_lookups *q);
+uint64_t store_lookups_sent_count(void);
 
 /* Errors counted by the wrappers (shorty_store_errors_total). SH_ENOTFOUND
  * and SH_ETAKEN are answers, not errors, and are not counted. */

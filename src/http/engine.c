@@ -57,6 +57,7 @@
 #include "shorty/timeutil.h"
 #include "http/engine.h"
 #include "http/h1parse.h"
+#include "http/offload.h"
 
 #define IN_INIT 2048  /* input buffer of a connection */
 #define IN_KEEP 2048  /* buffers an idle connection keeps (at most) */
@@ -75,7 +76,9 @@ enum cstate {
 	C_HEAD,    /* reading a request head (idle when no byte of it came yet) */
 	C_BODY,    /* reading its body */
 	C_RUN,     /* in its handler */
-	C_WAIT,    /* its unit is at the writer: no reads until it completes */
+	C_WAIT,    /* its unit is at the writer, or its handler on a store thread:
+	              no reads until it completes */
+	C_SFILL,   /* a streamed answer's next block is being made on a store thread */
 	C_STREAM,  /* sending a streamed answer */
 	C_CLOSING, /* sending a last answer, then close */
 	C_LINGER,  /* write side shut: draining the client until EOF or deadline */
@@ -138,6 +141,33 @@ struct eng_rq {
 	char *argbuf;
 	bool args_parsed;
 	eng_arg fields[];
+};
+
+/* A request's work on a store thread (http_offload): its handler, or the
+ * next block of its streamed answer. What the thread makes waits here for
+ * the loop, which alone writes to the connection. */
+#define OFF_HDRS_MAX (HTTP_EXTRA_HEADERS_MAX + 8)
+enum { OFF_RUN, OFF_FILL };
+
+struct eng_off {
+	http_offjob j; /* first: the job (server.h) */
+	int kind;
+	bool stream; /* its streamed answer's blocks come from the threads */
+	/* the answer its handler made (off_stage) */
+	bool has_reply;
+	int status, nh;
+	eng_hdr h[OFF_HDRS_MAX]; /* into hmem */
+	char *hmem;
+	char *body;
+	size_t len;
+	http_stream_fn sfn; /* a streamed answer: its context is freed with r */
+	void *sctx;
+	void (*sfree)(void *ctx);
+	/* a block of it (OFF_FILL) */
+	uint64_t spos;
+	char *blk;
+	ssize_t blk_n;
+	bool blk_ready;
 };
 
 struct fd_add {
@@ -427,6 +457,17 @@ const char *eng_peer_ip(http_req *r)
 void eng_req_free(http_req *r)
 {
 	struct eng_rq *q = r->eq;
+	struct eng_off *o = r->off;
+
+	if (o) {
+		if (o->sfree)
+			o->sfree(o->sctx);
+		free(o->hmem);
+		free(o->body);
+		free(o->blk);
+		free(o);
+		r->off = NULL;
+	}
 
 	free(q->args);
 	free(q->argbuf);
@@ -616,6 +657,7 @@ static void answer_done(econn *c)
 }
 
 static int stream_fill(econn *c);
+static int off_block(econn *c, char *p, ssize_t *n);
 
 /* Where the handler (or a unit's reply) left the request. */
 static int after_handler(econn *c)
@@ -857,7 +899,7 @@ static int conn_flush(econn *c)
 				timer_set(c, T_IDLE, false);
 			else if (c->state == C_HEAD || c->state == C_BODY)
 				timer_set(c, T_SHORT, true);
-			else if (c->state == C_WAIT || c->state == C_RUN)
+			else if (c->state == C_WAIT || c->state == C_RUN || c->state == C_SFILL)
 				timer_unlink(c);
 		}
 		if (c->state == C_STREAM) {
@@ -902,7 +944,13 @@ static int stream_fill(econn *c)
 			return -1;
 		}
 		p = c->out + c->out_len + (c->schunked ? CHUNK_HEAD : 0);
-		n = c->sfn(c->sctx, c->spos, p, HTTP_STREAM_BLOCK);
+		if (c->r && c->r->off && c->r->off->stream) { /* blocks made on a store thread */
+			int rc = off_block(c, p, &n);
+			if (rc <= 0)
+				return rc;
+		} else {
+			n = c->sfn(c->sctx, c->spos, p, HTTP_STREAM_BLOCK);
+		}
 		if (n == (ssize_t)MHD_CONTENT_READER_END_OF_STREAM) {
 			stream_end(c);
 			if (c->schunked)
@@ -973,14 +1021,20 @@ static void out_status_line(econn *c, int status)
 	out_add(c, "\r\n", 2);
 }
 
+static int off_stage(http_req *r, int status, const eng_hdr *hdrs, int n, const void *body,
+                     size_t len, http_stream_fn fn, void *ctx, void (*ctx_free)(void *ctx));
+
 int eng_reply(http_req *r, int status, const eng_hdr *hdrs, int n, const void *body, size_t len,
               http_stream_fn fn, void *ctx, void (*ctx_free)(void *ctx))
 {
 	econn *c = r->ec;
 	bool head = r->meth == HTTP_HEAD, stream = fn != NULL;
-	bool close = !c->keep_alive || r->early_status || http_stopping();
+	bool close;
 	size_t need = 256;
 
+	if (r->off && r->off->j.staging) /* on a store thread: not a byte of c here */
+		return off_stage(r, status, hdrs, n, body, len, fn, ctx, ctx_free);
+	close = !c->keep_alive || r->early_status || http_stopping();
 	if (r->status || c->state != C_RUN) { /* answered already */
 		if (ctx_free)
 			ctx_free(ctx);
@@ -1123,6 +1177,10 @@ static void done_unlink(eloop *L, econn *c)
 	c->queued = false;
 }
 
+/* What r->ec of a request whose connection closed while a store thread ran
+ * its handler points to: never on a loop, never written to. */
+static econn conn_gone = {.state = C_DEAD, .fd = -1};
+
 /* Closes c (freed at the end of the loop's turn, loop_reap); a request
  * whose unit is still at the writer is left to the unit's completion
  * (job_orphan). */
@@ -1135,18 +1193,23 @@ static void conn_close(econn *c)
 		stream_end(c);
 	if (c->r) { /* only a connection with a request can be queued */
 		http_req *r = c->r;
-		bool orphan = false;
+		bool orphan = false, busy;
 		pthread_mutex_lock(&S->jlock);
 		if (c->queued) /* its unit's completion waits for the loop: take it off */
 			done_unlink(L, c);
-		if (r->state == ST_WAIT && !r->job_finished) {
-			r->job_orphan = true; /* eng_job_done frees it */
+		busy = eng_req_busy(r);
+		if (busy || (r->state == ST_WAIT && !r->job_finished)) {
+			r->job_orphan = true; /* eng_job_done, or the store thread, frees it */
 			orphan = true;
 		}
-		r->ec = NULL; /* a completion already queued skips it (loop_done) */
+		/* a completion already queued skips it (loop_done); a handler
+		 * still running on a store thread keeps a connection that says it
+		 * is of this engine (its answer goes nowhere) */
+		r->ec = busy ? &conn_gone : NULL;
 		pthread_mutex_unlock(&S->jlock);
 		c->r = NULL;
-		http_req_done(S, r);
+		if (!busy) /* else r->w is the store thread's: its job ends r */
+			http_req_done(S, r);
 		if (!orphan)
 			http_req_free(r);
 	}
@@ -1191,6 +1254,7 @@ static void conn_event(econn *c, uint32_t ev)
 		c->peer_shut = true;
 	switch (c->state) {
 	case C_WAIT: /* answered from the loop's queue; earlier answers go on */
+	case C_SFILL:
 		if ((ev & EPOLLOUT) && c->out_off < c->out_len)
 			conn_flush(c);
 		return;
@@ -1215,6 +1279,8 @@ static void eng_job_resume(http_req *r)
 	econn *c = r->ec;
 	eloop *L = c->L;
 
+	if (c->queued) /* once on the queue is enough: the loop looks at r then */
+		return;
 	c->qnext = NULL;
 	c->queued = true;
 	if (L->done_tail)
@@ -1246,6 +1312,8 @@ int eng_defer(http_req *r, svc_unit *u, http_job_reply reply)
 	return MHD_YES;
 }
 
+static void off_replay(http_req *r);
+
 /* The loop's queue: units completed, sockets handed in. */
 static void loop_wakeup(eloop *L)
 {
@@ -1258,21 +1326,38 @@ static void loop_wakeup(eloop *L)
 	}
 	pthread_mutex_lock(&S->jlock);
 	c = L->done_head;
-	for (econn *q = c; q; q = q->qnext)
-		q->queued = false;
 	L->done_head = L->done_tail = NULL;
 	adds = L->adds;
 	L->adds = NULL;
 	pthread_mutex_unlock(&S->jlock);
 	for (; c; c = next) {
+		/* each stays marked queued until its turn: a second completion of
+		 * its request meanwhile (a store thread's and the writer's) finds
+		 * it queued and leaves its link to the next alone */
+		pthread_mutex_lock(&S->jlock);
 		next = c->qnext;
-		if (c->state != C_WAIT || !c->r)
+		c->queued = false;
+		pthread_mutex_unlock(&S->jlock);
+		if ((c->state != C_WAIT && c->state != C_SFILL) || !c->r)
 			continue;
 		http_req *r = c->r;
+		if (eng_req_busy(r))
+			continue; /* its store thread queues it again when done */
+		if (c->state == C_SFILL) { /* the stream's next block is made */
+			c->state = C_STREAM;
+			if (stream_fill(c) == 0)
+				conn_run(c);
+			continue;
+		}
+		if (!__atomic_load_n(&r->job_finished, __ATOMIC_ACQUIRE))
+			continue; /* its unit is still at the writer */
 		c->state = C_RUN;
 		r->state = ST_DONE;
 		linkjson_watch_begin();
-		r->job_reply(r, r->job_unit->rc);
+		if (r->off && r->off->has_reply)
+			off_replay(r);
+		else if (r->job_unit)
+			r->job_reply(r, r->job_unit->rc);
 		if (after_handler(c) == 0)
 			conn_run(c); /* the answer, then the next pipelined request */
 	}
@@ -1437,7 +1522,8 @@ static void loop_accept(eloop *L)
 
 svc_misses *http_misses(http_req *r)
 {
-	return r->ec ? r->ec->L->misses : NULL;
+	/* on a store thread r->ec is not ours to look at (and waiting is fine) */
+	return r->ec && !offload_on_thread() ? r->ec->L->misses : NULL;
 }
 
 void http_miss_wait(http_req *r, http_job_reply reply)
@@ -1498,6 +1584,147 @@ static void misses_open(eloop *L)
 		log_msg(SH_LOG_WARN, "http: cache misses will wait for the store: %s", err.msg);
 	else if (L->misses)
 		misses_turn(L);
+}
+
+/* ---- work that waits on the store, on the store threads (offload.c) ------------------
+ * On PostgreSQL every read is a round trip, and a loop that waited for one
+ * kept all its other connections waiting (a list of links, a visit
+ * export, the /ready ping, a key check the cache does not hold). The
+ * routes that read the store (ROUTE_STORE) and a redirect whose miss
+ * cannot go on the lookup connection hand their handler to a pool of
+ * store threads, each with a worker (store connection, visit buffer,
+ * counters) of its own: the connection is parked (C_WAIT) as for a
+ * deferred write. The handler runs there; its answer is kept in r->off
+ * (off_stage), and the thread queues the connection on its loop, which
+ * sends the answer (off_replay). A write the handler defers goes to the
+ * writer from there, and the loop answers it once both are done. A
+ * streamed answer (a visit export) makes each next block on a store
+ * thread too (C_SFILL). A connection closed meanwhile leaves the request
+ * to the last of its thread and its unit (job_orphan). */
+
+static void off_run(offload_job *j);
+
+bool eng_offload(http_req *r, http_handler fn)
+{
+	struct eng_off *o;
+
+	if (!(o = r->off) && !(o = r->off = calloc(1, sizeof(*o))))
+		return false; /* out of memory: here, then */
+	o->kind = OFF_RUN;
+	o->j.fn = fn;
+	r->job_unit = NULL;
+	r->job_finished = false;
+	r->job_orphan = false;
+	r->state = ST_WAIT; /* after_handler parks the connection */
+	http_offjob_submit(&o->j, r, off_run);
+	return true;
+}
+
+/* eng_reply on a store thread: the answer, copied, for off_replay. */
+static int off_stage(http_req *r, int status, const eng_hdr *hdrs, int n, const void *body,
+                     size_t len, http_stream_fn fn, void *ctx, void (*ctx_free)(void *ctx))
+{
+	struct eng_off *o = r->off;
+	size_t hlen = 0;
+	char *p;
+
+	if (o->has_reply || n > OFF_HDRS_MAX) {
+		if (ctx_free)
+			ctx_free(ctx);
+		return MHD_NO;
+	}
+	for (int i = 0; i < n; i++)
+		hlen += strlen(hdrs[i].name) + strlen(hdrs[i].value) + 2;
+	o->hmem = malloc(hlen ? hlen : 1);
+	o->body = len ? malloc(len) : NULL;
+	if (!o->hmem || (len && !o->body)) {
+		free(o->hmem);
+		free(o->body);
+		o->hmem = o->body = NULL;
+		if (ctx_free)
+			ctx_free(ctx);
+		return MHD_NO;
+	}
+	p = o->hmem;
+	for (int i = 0; i < n; i++) {
+		size_t a = strlen(hdrs[i].name) + 1, b = strlen(hdrs[i].value) + 1;
+		o->h[i].name = memcpy(p, hdrs[i].name, a);
+		o->h[i].value = memcpy(p + a, hdrs[i].value, b);
+		p += a + b;
+	}
+	if (len)
+		memcpy(o->body, body, len);
+	o->nh = n;
+	o->len = len;
+	o->status = status;
+	o->sfn = fn;
+	o->sctx = ctx;
+	o->sfree = ctx_free;
+	o->has_reply = true;
+	return MHD_YES;
+}
+
+/* On the loop: the answer the store thread made. */
+static void off_replay(http_req *r)
+{
+	struct eng_off *o = r->off;
+
+	o->has_reply = false;
+	o->stream = o->sfn != NULL;
+	/* a stream's context stays with o (freed with r): a block may be in
+	 * the making on a store thread when the connection goes */
+	(void)eng_reply(r, o->status, o->h, o->nh, o->body, o->len, o->sfn, o->sctx, NULL);
+	free(o->hmem);
+	free(o->body);
+	o->hmem = o->body = NULL;
+}
+
+/* stream_fill's next block of an answer made on the store threads, into
+ * p: 1 with *n, or 0 after asking a thread for it (C_SFILL), or -1 closed. */
+static int off_block(econn *c, char *p, ssize_t *n)
+{
+	struct eng_off *o = c->r->off;
+
+	if (o->blk_ready) {
+		o->blk_ready = false;
+		*n = o->blk_n;
+		if (*n > 0 && *n <= HTTP_STREAM_BLOCK)
+			memcpy(p, o->blk, (size_t)*n);
+		return 1;
+	}
+	if (!o->blk && !(o->blk = malloc(HTTP_STREAM_BLOCK))) {
+		conn_close(c);
+		return -1;
+	}
+	o->kind = OFF_FILL;
+	o->spos = c->spos;
+	c->state = C_SFILL;
+	http_offjob_submit(&o->j, c->r, off_run);
+	return 0;
+}
+
+/* The next block of the streamed answer (ok false: no worker). */
+static void off_fill(http_offjob *j, bool ok)
+{
+	struct eng_off *o = (struct eng_off *)j;
+
+	o->blk_n = ok ? o->sfn(o->sctx, o->spos, o->blk, HTTP_STREAM_BLOCK)
+	              : (ssize_t)MHD_CONTENT_READER_END_WITH_ERROR;
+	o->blk_ready = true;
+}
+
+/* A store thread's job: the handler, or a block of its stream; then the
+ * loop's queue. */
+static void off_run(offload_job *job)
+{
+	struct eng_off *o = (struct eng_off *)job;
+
+	http_offjob_run(&o->j, o->kind == OFF_FILL ? off_fill : NULL, eng_job_resume);
+}
+
+bool eng_req_busy(const http_req *r)
+{
+	return r->off && __atomic_load_n(&r->off->j.busy, __ATOMIC_ACQUIRE);
 }
 
 /* ---- the loop ------------------------------------------------------------------------- */

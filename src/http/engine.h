@@ -62,6 +62,13 @@ int eng_reply(http_req *r, int status, const eng_hdr *hdrs, int n, const void *b
 /* http_defer for a request of this engine. */
 int eng_defer(http_req *r, svc_unit *u, http_job_reply reply);
 
+/* http_offload for a request of this engine. */
+bool eng_offload(http_req *r, http_handler fn);
+
+/* True while a store thread works on r (http_offload): a completion of
+ * its unit then leaves r to that thread (http_job_complete). */
+bool eng_req_busy(const http_req *r);
+
 /* Frees what the engine keeps for a request (http_req_free calls it). */
 void eng_req_free(http_req *r);
 

@@ -109,6 +109,9 @@ typedef struct http_req http_req;
  * unit's work is undone). Must answer with an http_reply_* helper. */
 typedef int (*http_job_reply)(http_req *r, int rc);
 
+/* A route's handler (routes below). */
+typedef int (*http_handler)(http_req *r);
+
 typedef struct http_form_field {
 	const char *name, *value; /* NUL-terminated, owned by the request */
 	size_t value_len;
@@ -173,6 +176,8 @@ struct http_req {
 	} extra[HTTP_EXTRA_HEADERS_MAX];
 	struct econn *ec;  /* engine.c: the connection (NULL under libmicrohttpd) */
 	struct eng_rq *eq; /* engine.c: the head's fields and query arguments */
+	struct eng_off *off;  /* engine.c: its work on a store thread (http_offload) */
+	struct mhd_off *moff; /* request.c: the same under libmicrohttpd */
 	/* last: only form[0..nform) is ever read, so engine.c's req_new zeroes
 	 * the request up to here (HTTP_REQ_ZEROED) and not these 1.5 KiB */
 	http_form_field form[HTTP_FORM_FIELDS_MAX];
@@ -324,9 +329,20 @@ svc_misses *http_misses(http_req *r);
 void http_miss_wait(http_req *r, http_job_reply reply);
 void http_miss_done(void *ud, int rc);
 
-/* ---- routes ------------------------------------------------------------- */
+/* engine.c: on a store that answers over the network (PostgreSQL), runs
+ * fn(r) on one of the server's store threads instead of this one, which
+ * goes on with its other connections; fn answers as any handler does (its
+ * answer is sent by the request's own thread afterwards; it may defer a
+ * write). true: handed over (the handler returns MHD_YES); false: no store
+ * threads (SQLite, libmicrohttpd, already on one): call fn here. */
+bool http_offload(http_req *r, http_handler fn);
+/* Whether http_offload would hand r over. */
+bool http_can_offload(const http_req *r);
+/* reply.c, under libmicrohttpd: on a store thread the answer is kept for
+ * the access handler (resp taken; true), else false: queue it now. */
+bool http_reply_staged(http_req *r, int status, struct MHD_Response *resp);
 
-typedef int (*http_handler)(http_req *r);
+/* ---- routes ------------------------------------------------------------- */
 
 enum route_flags {
 	ROUTE_JSON_BODY = 1 << 0, /* POST/PUT/PATCH must be application/json (415) */
@@ -335,6 +351,8 @@ enum route_flags {
 	                             X-Api-Key required unless ROUTE_NOAUTH */
 	ROUTE_NOAUTH = 1 << 3,    /* /rest/health */
 	ROUTE_QUERY_KEY = 1 << 4, /* the key may also come as ?apiKey= (legacy shorten) */
+	ROUTE_STORE = 1 << 5,     /* reads the store: on PostgreSQL it runs on a store
+	                             thread (http_offload), never on an HTTP loop */
 };
 
 /*

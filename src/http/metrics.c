@@ -212,6 +212,10 @@ int http_metrics_handler(http_req *r)
 	            "# HELP shorty_store_errors_total Failed store calls.\n"
 	            "# TYPE shorty_store_errors_total counter\n"
 	            "shorty_store_errors_total %llu\n"
+	            "# HELP shorty_store_misses_pipelined_total Cache misses sent on a loop's "
+	            "lookup connection (answered without blocking the loop).\n"
+	            "# TYPE shorty_store_misses_pipelined_total counter\n"
+	            "shorty_store_misses_pipelined_total %llu\n"
 	            "# HELP shorty_visits_pending Visits buffered, not yet written to the store.\n"
 	            "# TYPE shorty_visits_pending gauge\n"
 	            "shorty_visits_pending %llu\n"
@@ -230,7 +234,8 @@ int http_metrics_handler(http_req *r)
 	            (unsigned long long)s->t.redirects, (unsigned long long)svc_links_created(r->v),
 	            (unsigned long long)(ls.hits + ls.negative_hits), (unsigned long long)ls.misses,
 	            (unsigned long long)ls.entries, (unsigned long long)svc_store_errors(),
-	            (unsigned long long)s->pending, (unsigned long long)s->t.detail_braked,
+	            (unsigned long long)svc_misses_sent(), (unsigned long long)s->pending,
+	            (unsigned long long)s->t.detail_braked,
 	            (unsigned long long)svc_visits_pruned(r->v), rss_bytes());
 	free(s);
 	if (b.err) {

@@ -309,37 +309,50 @@ static int redirect_later(http_req *r, int rc)
 	return redirect_answer(r, rc, sh_now());
 }
 
+/* A redirect whose miss waits for the store: on a store thread
+ * (http_offload), or here where a miss costs microseconds (SQLite). */
+static int redirect_waiting(http_req *r)
+{
+	int64_t now = sh_now();
+	/* without a reader connection (the store cannot be reached) the
+	 * cache still answers what it holds: svc_resolve takes a NULL store */
+	int rc = svc_resolve_on(r->v, r->w->rs, http_host_domain(r), r->arg, r->arg_len,
+	                        r->w->target, now);
+	return redirect_answer(r, rc, now);
+}
+
 int http_redirect(http_req *r)
 {
-	http_worker *w = r->w;
 	svc_misses *m = http_misses(r);
 	int64_t now;
 	int rc;
 
 	if (r->arg_len > 1 && r->arg[r->arg_len - 1] == '+') {
 		r->arg[--r->arg_len] = '\0';
+		if (http_offload(r, preview))
+			return MHD_YES;
 		return preview(r);
 	}
 	if (ratelimit_blocked(RL_NOTFOUND, r->ip))
 		return http_reply_unknown_blocked(r);
 	if (!codec_custom_valid(r->arg, r->arg_len))
 		return http_reply_unknown_code(r);
-	/* without a reader connection (the store cannot be reached) the
-	 * cache still answers what it holds: svc_resolve takes a NULL store */
+	if (!m && !http_can_offload(r)) /* SQLite: a miss costs microseconds */
+		return redirect_waiting(r);
+	/* a miss waits on the loop's lookup connection, not in this thread;
+	 * one that cannot goes to a store thread */
 	now = sh_now();
-	if (!m) {
-		rc = svc_resolve_on(r->v, w->rs, http_host_domain(r), r->arg, r->arg_len, w->target,
-		                    now);
-		return redirect_answer(r, rc, now);
-	}
-	/* a miss waits on the lookup connection, not in this thread */
-	rc = svc_resolve_later(r->v, w->rs, m, http_host_domain(r), r->arg, r->arg_len, now,
+	rc = svc_resolve_later(r->v, m, http_host_domain(r), r->arg, r->arg_len, r->w->target, now,
 	                       http_miss_done, r);
 	if (rc == SVC_PENDING) {
 		http_miss_wait(r, redirect_later);
 		return MHD_YES;
 	}
-	return redirect_answer(r, rc, now);
+	if (rc != SVC_WOULD_WAIT)
+		return redirect_answer(r, rc, now);
+	if (http_offload(r, redirect_waiting))
+		return MHD_YES;
+	return redirect_waiting(r);
 }
 
 /* A transparent 1x1 GIF. */

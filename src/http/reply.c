@@ -107,6 +107,8 @@ static int reply_queue(http_req *r, int status, const char *content_type,
 	 * read another request from this connection */
 	if (r->early_status && r->early_status == status && (status == 400 || status == 413))
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	if (http_reply_staged(r, status, resp)) /* on a store thread */
+		return MHD_YES;
 	ret = MHD_queue_response(r->conn, (unsigned)status, resp);
 	MHD_destroy_response(resp);
 	r->status = status;

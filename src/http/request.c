@@ -25,6 +25,17 @@
 #include "http/engine.h"
 #include "http/server.h"
 
+/* A request's work on a store thread under libmicrohttpd (http_offload,
+ * at the end of this file). */
+struct mhd_off {
+	http_offjob j; /* first */
+	struct MHD_Response *resp;
+	int status;
+};
+
+static void mhd_off_free(http_req *r);
+static enum MHD_Result mhd_off_queue(http_req *r);
+
 /* ---- the request life cycle -------------------------------------------------- */
 
 void http_req_free(http_req *r)
@@ -35,6 +46,8 @@ void http_req_free(http_req *r)
 
 void http_req_clear(http_req *r)
 {
+	if (r->moff)
+		mhd_off_free(r);
 	if (r->ud_free)
 		r->ud_free(r->ud);
 	for (int i = 0; i < r->nextra; i++)
@@ -86,7 +99,7 @@ void *http_on_uri(void *cls, const char *uri, struct MHD_Connection *c)
  * at the writer). */
 void http_req_done(http_server *S, http_req *r)
 {
-	if (r->w && r->status)
+	if (r->status && r->w)
 		http_metrics_request(r->w->m, r->route, r->status, sh_mono_ns() - r->t0_ns);
 	if (S->cfg->access_log && r->status) {
 		char target[HTTP_LOG_TARGET_MAX];
@@ -110,6 +123,13 @@ void http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (!r)
 		return;
 	*con_cls = NULL;
+	pthread_mutex_lock(&S->jlock);
+	if (http_req_busy(r)) { /* at the daemon's stop: its store thread ends r */
+		r->job_orphan = true;
+		pthread_mutex_unlock(&S->jlock);
+		return;
+	}
+	pthread_mutex_unlock(&S->jlock);
 	http_req_done(S, r);
 	pthread_mutex_lock(&S->jlock);
 	if (r->state == ST_WAIT && !r->job_finished) {
@@ -380,9 +400,12 @@ enum MHD_Result http_on_request(void *cls, struct MHD_Connection *c, const char 
 		linkjson_watch_begin();
 		return (enum MHD_Result)http_dispatch(r);
 	case ST_WAIT:
-		if (!r->job_finished) /* spurious: not ours to answer yet */
+		/* spurious: not ours to answer yet */
+		if (!__atomic_load_n(&r->job_finished, __ATOMIC_ACQUIRE) || http_req_busy(r))
 			return MHD_YES;
 		r->state = ST_DONE;
+		if (r->moff && r->moff->resp) /* made on a store thread */
+			return mhd_off_queue(r);
 		linkjson_watch_begin();
 		return (enum MHD_Result)r->job_reply(r, r->job_unit->rc);
 	default:
@@ -399,11 +422,15 @@ void http_job_complete(http_req *r, void (*resume)(http_req *r))
 	pthread_mutex_lock(&S->jlock);
 	r->job_finished = true;
 	if (r->job_orphan) {
+		/* a store thread still at r's handler ends r itself */
+		bool busy = http_req_busy(r);
 		pthread_mutex_unlock(&S->jlock);
-		http_req_free(r); /* frees the unit too (r->ud) */
+		if (!busy)
+			http_req_free(r); /* frees the unit too (r->ud) */
 		return;
 	}
-	resume(r);
+	if (!http_req_busy(r)) /* else its store thread resumes it when done */
+		resume(r);
 	pthread_mutex_unlock(&S->jlock);
 }
 
@@ -439,16 +466,162 @@ int http_defer(http_req *r, svc_unit *u, http_job_reply reply)
 
 	if (r->ec)
 		return eng_defer(r, u, reply);
+	/* on a store thread the connection is suspended already, and its
+	 * thread resumes it (mhd_off_run) */
+	bool offloaded = r->moff && r->moff->j.staging;
+
 	http_defer_begin(r, u, reply, job_done);
 	/* suspend first: the writer may resume before we return */
-	MHD_suspend_connection(r->conn);
+	if (!offloaded)
+		MHD_suspend_connection(r->conn);
 	rc = svc_writer_submit(S->wr, u);
 	if (rc < 0) { /* stopping: answered from job_reply on the next call */
 		u->rc = rc;
 		pthread_mutex_lock(&S->jlock);
 		r->job_finished = true;
 		pthread_mutex_unlock(&S->jlock);
-		MHD_resume_connection(r->conn);
+		if (!offloaded)
+			MHD_resume_connection(r->conn);
 	}
 	return MHD_YES;
+}
+
+/* ---- work that waits on the store, on the store threads (offload.c) ----------
+ * engine.c has the design, for the own engine; here the same under
+ * libmicrohttpd: the connection is suspended, the handler runs on a store
+ * thread with that thread's worker, its answer (a libmicrohttpd response,
+ * made there: reply.c's reply_queue) is kept and queued by the access
+ * handler once the connection is resumed. A streamed answer's callback
+ * still runs on libmicrohttpd's thread (a visit export waits there). */
+
+
+static void mhd_off_free(http_req *r)
+{
+	if (r->moff->resp)
+		MHD_destroy_response(r->moff->resp);
+	free(r->moff);
+	r->moff = NULL;
+}
+
+static enum MHD_Result mhd_off_queue(http_req *r)
+{
+	struct mhd_off *o = r->moff;
+	enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)o->status, o->resp);
+
+	MHD_destroy_response(o->resp);
+	o->resp = NULL;
+	r->status = o->status;
+	return ret;
+}
+
+bool http_reply_staged(http_req *r, int status, struct MHD_Response *resp)
+{
+	struct mhd_off *o = r->moff;
+
+	if (!o || !o->j.staging)
+		return false;
+	if (o->resp) /* answered already */
+		MHD_destroy_response(resp);
+	else
+		o->resp = resp, o->status = status;
+	return true;
+}
+
+void http_offjob_submit(http_offjob *j, http_req *r, void (*run)(offload_job *job))
+{
+	j->job.run = run;
+	j->r = r;
+	j->home = r->w;
+	__atomic_store_n(&j->busy, true, __ATOMIC_RELEASE);
+	offload_submit(http_srv->pool, &j->job);
+}
+
+void http_offjob_run(http_offjob *j, void (*fill)(http_offjob *j, bool ok),
+                     void (*resume)(http_req *r))
+{
+	http_req *r = j->r;
+	http_server *S = http_srv;
+	http_worker *w = http_worker_get();
+	bool orphan, free_it;
+
+	pthread_mutex_lock(&S->jlock);
+	orphan = r->job_orphan;
+	pthread_mutex_unlock(&S->jlock);
+	if (w) /* this thread's store connection, visit buffer and counters */
+		r->w = w;
+	if (!orphan && fill) {
+		fill(j, w != NULL);
+	} else if (!orphan) {
+		/* r->state stays ST_WAIT: the request's thread may still be
+		 * reading it, and sets ST_DONE when it answers */
+		j->staging = true;
+		linkjson_watch_begin();
+		if (w)
+			j->fn(r);
+		else
+			http_reply_error(r, SH_ENOMEM, NULL);
+		j->staging = false;
+	}
+	pthread_mutex_lock(&S->jlock);
+	__atomic_store_n(&j->busy, false, __ATOMIC_RELEASE);
+	if (!r->job_unit) /* nothing else to wait for */
+		__atomic_store_n(&r->job_finished, true, __ATOMIC_RELEASE);
+	if (r->job_orphan) { /* its connection went: the last one ends r */
+		free_it = !r->job_unit || r->job_finished;
+		pthread_mutex_unlock(&S->jlock);
+		http_req_done(S, r); /* the connection's end left it to us (r->w is ours) */
+		if (free_it)
+			http_req_free(r);
+		return;
+	}
+	r->w = j->home;
+	resume(r);
+	pthread_mutex_unlock(&S->jlock);
+}
+
+/* Under S->jlock: the connection answers once r's unit (if any) is done. */
+static void mhd_off_resume(http_req *r)
+{
+	if (!(r->job_unit && !r->job_finished) && !http_srv->daemon_gone)
+		MHD_resume_connection(r->conn);
+}
+
+static void mhd_off_run(offload_job *job)
+{
+	http_offjob_run((http_offjob *)job, NULL, mhd_off_resume);
+}
+
+static bool mhd_offload(http_req *r, http_handler fn)
+{
+	struct mhd_off *o;
+
+	if (!(o = r->moff) && !(o = r->moff = calloc(1, sizeof(*o))))
+		return false; /* out of memory: here, then */
+	o->j.fn = fn;
+	r->job_unit = NULL;
+	r->job_finished = false;
+	r->job_orphan = false;
+	r->state = ST_WAIT; /* the access handler's next call answers */
+	/* suspended first: the thread may resume it before we return */
+	MHD_suspend_connection(r->conn);
+	http_offjob_submit(&o->j, r, mhd_off_run);
+	return true;
+}
+
+bool http_req_busy(const http_req *r)
+{
+	return eng_req_busy(r) || (r->moff && __atomic_load_n(&r->moff->j.busy, __ATOMIC_ACQUIRE));
+}
+
+bool http_can_offload(const http_req *r)
+{
+	(void)r;
+	return http_srv->pool && !offload_on_thread();
+}
+
+bool http_offload(http_req *r, http_handler fn)
+{
+	if (!http_can_offload(r))
+		return false;
+	return r->ec ? eng_offload(r, fn) : mhd_offload(r, fn);
 }

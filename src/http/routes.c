@@ -22,46 +22,46 @@ const http_route http_routes[] = {
     /* public */
     {"/", ANY_GET, 0, page_index, "index"},
     {"/health", ANY_GET, 0, page_health, "health"},
-    {"/ready", ANY_GET, 0, page_ready, "ready"},
+    {"/ready", ANY_GET, ROUTE_STORE, page_ready, "ready"},
     {"/metrics", ANY_GET, 0, http_metrics_handler, "metrics"},
-    {"/robots.txt", ANY_GET, 0, page_robots, "robots"},
-    {"/api/shorten", HTTP_POST, ROUTE_JSON_BODY | ROUTE_FORM_BODY, page_shorten, "shorten"},
-    {"/yourls-api.php", ANY_GET | HTTP_POST, ROUTE_FORM_BODY, http_yourls, "yourls"},
+    {"/robots.txt", ANY_GET, ROUTE_STORE, page_robots, "robots"},
+    {"/api/shorten", HTTP_POST, ROUTE_JSON_BODY | ROUTE_FORM_BODY | ROUTE_STORE, page_shorten, "shorten"},
+    {"/yourls-api.php", ANY_GET | HTTP_POST, ROUTE_FORM_BODY | ROUTE_STORE, http_yourls, "yourls"},
     {"/admin", ANY_GET, 0, page_admin, "admin"},
     {"/admin/**", ANY_GET, 0, page_admin, "admin"},
 
     /* REST, Shlink v3 (v1 and v2 are mapped onto these) */
-    {"/rest/health", ANY_GET, ROUTE_REST | ROUTE_NOAUTH, rest_health, "rest_health"},
-    {"/rest/v3/health", ANY_GET, ROUTE_REST | ROUTE_NOAUTH, rest_health, "rest_health"},
-    {"/rest/v3/short-urls", ANY_GET | HTTP_POST, ROUTE_REST | ROUTE_JSON_BODY, rest_short_urls,
+    {"/rest/health", ANY_GET, ROUTE_REST | ROUTE_STORE | ROUTE_NOAUTH, rest_health, "rest_health"},
+    {"/rest/v3/health", ANY_GET, ROUTE_REST | ROUTE_STORE | ROUTE_NOAUTH, rest_health, "rest_health"},
+    {"/rest/v3/short-urls", ANY_GET | HTTP_POST, ROUTE_REST | ROUTE_STORE | ROUTE_JSON_BODY, rest_short_urls,
      "rest_short_urls"},
-    {"/rest/v3/short-urls/shorten", ANY_GET, ROUTE_REST | ROUTE_QUERY_KEY, rest_shorten_legacy,
+    {"/rest/v3/short-urls/shorten", ANY_GET, ROUTE_REST | ROUTE_STORE | ROUTE_QUERY_KEY, rest_shorten_legacy,
      "rest_shorten"},
-    {"/rest/v3/short-urls/*", ANY_GET | HTTP_PATCH | HTTP_DELETE, ROUTE_REST | ROUTE_JSON_BODY,
+    {"/rest/v3/short-urls/*", ANY_GET | HTTP_PATCH | HTTP_DELETE, ROUTE_REST | ROUTE_STORE | ROUTE_JSON_BODY,
      rest_short_url, "rest_short_url"},
-    {"/rest/v3/short-urls/*/visits", ANY_GET | HTTP_DELETE, ROUTE_REST, rest_short_url_visits,
+    {"/rest/v3/short-urls/*/visits", ANY_GET | HTTP_DELETE, ROUTE_REST | ROUTE_STORE, rest_short_url_visits,
      "rest_short_url_visits"},
-    {"/rest/v3/short-urls/*/redirect-rules", ANY_GET | HTTP_POST, ROUTE_REST | ROUTE_JSON_BODY,
+    {"/rest/v3/short-urls/*/redirect-rules", ANY_GET | HTTP_POST, ROUTE_REST | ROUTE_STORE | ROUTE_JSON_BODY,
      rest_redirect_rules, "rest_redirect_rules"},
-    {"/rest/v3/visits", ANY_GET, ROUTE_REST, rest_visits_summary, "rest_visits"},
-    {"/rest/v3/visits/orphan", ANY_GET | HTTP_DELETE, ROUTE_REST, rest_visits_orphan,
+    {"/rest/v3/visits", ANY_GET, ROUTE_REST | ROUTE_STORE, rest_visits_summary, "rest_visits"},
+    {"/rest/v3/visits/orphan", ANY_GET | HTTP_DELETE, ROUTE_REST | ROUTE_STORE, rest_visits_orphan,
      "rest_visits_orphan"},
-    {"/rest/v3/visits/non-orphan", ANY_GET, ROUTE_REST, rest_visits_non_orphan,
+    {"/rest/v3/visits/non-orphan", ANY_GET, ROUTE_REST | ROUTE_STORE, rest_visits_non_orphan,
      "rest_visits_non_orphan"},
-    {"/rest/v3/tags", ANY_GET | HTTP_PUT | HTTP_DELETE, ROUTE_REST | ROUTE_JSON_BODY, rest_tags,
+    {"/rest/v3/tags", ANY_GET | HTTP_PUT | HTTP_DELETE, ROUTE_REST | ROUTE_STORE | ROUTE_JSON_BODY, rest_tags,
      "rest_tags"},
-    {"/rest/v3/tags/stats", ANY_GET, ROUTE_REST, rest_tags_stats, "rest_tags_stats"},
-    {"/rest/v3/tags/*/visits", ANY_GET, ROUTE_REST, rest_tag_visits, "rest_tag_visits"},
-    {"/rest/v3/domains", ANY_GET, ROUTE_REST, rest_domains, "rest_domains"},
-    {"/rest/v3/domains/redirects", HTTP_PATCH, ROUTE_REST | ROUTE_JSON_BODY, rest_domains,
+    {"/rest/v3/tags/stats", ANY_GET, ROUTE_REST | ROUTE_STORE, rest_tags_stats, "rest_tags_stats"},
+    {"/rest/v3/tags/*/visits", ANY_GET, ROUTE_REST | ROUTE_STORE, rest_tag_visits, "rest_tag_visits"},
+    {"/rest/v3/domains", ANY_GET, ROUTE_REST | ROUTE_STORE, rest_domains, "rest_domains"},
+    {"/rest/v3/domains/redirects", HTTP_PATCH, ROUTE_REST | ROUTE_STORE | ROUTE_JSON_BODY, rest_domains,
      "rest_domain_redirects"},
-    {"/rest/v3/domains/*/visits", ANY_GET, ROUTE_REST, rest_domain_visits,
+    {"/rest/v3/domains/*/visits", ANY_GET, ROUTE_REST | ROUTE_STORE, rest_domain_visits,
      "rest_domain_visits"},
     {"/rest/v3/mercure-info", ANY_GET, ROUTE_REST, rest_mercure, "rest_mercure"},
 
     /* links: last, so that every fixed path above wins */
-    {"/*/track", ANY_GET, 0, http_track, "track"},
-    {"/*/qr-code", ANY_GET, 0, http_qr, "qr"},
+    {"/*/track", ANY_GET, ROUTE_STORE, http_track, "track"},
+    {"/*/qr-code", ANY_GET, ROUTE_STORE, http_qr, "qr"},
     {"/*", ANY_GET, 0, http_redirect, "redirect"},
 };
 const size_t http_nroutes = sizeof(http_routes) / sizeof(http_routes[0]);
@@ -188,6 +188,19 @@ static int preflight(http_req *r)
 	return http_reply_empty(r, 204);
 }
 
+/* The route found (r->route): the REST key check, then its handler. */
+static int route_run(http_req *r)
+{
+	const http_route *hit = &http_routes[r->route];
+
+	if ((hit->flags & ROUTE_REST) && !(hit->flags & ROUTE_NOAUTH)) {
+		int answered = 0;
+		if (rest_authenticate(r, (hit->flags & ROUTE_QUERY_KEY) != 0, &answered))
+			return answered;
+	}
+	return hit->fn(r);
+}
+
 int http_dispatch(http_req *r)
 {
 	char path[HTTP_REQUEST_LINE_MAX + 16];
@@ -283,10 +296,9 @@ int http_dispatch(http_req *r)
 			                              : "Send the body as a form.",
 			                          NULL);
 	}
-	if ((hit->flags & ROUTE_REST) && !(hit->flags & ROUTE_NOAUTH)) {
-		int answered = 0;
-		if (rest_authenticate(r, (hit->flags & ROUTE_QUERY_KEY) != 0, &answered))
-			return answered;
-	}
-	return hit->fn(r);
+	/* on PostgreSQL what reads the store runs on a store thread: the key
+	 * check too (a key the cache does not hold is a query) */
+	if ((hit->flags & ROUTE_STORE) && http_offload(r, route_run))
+		return MHD_YES;
+	return route_run(r);
 }

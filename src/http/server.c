@@ -260,6 +260,15 @@ bad:
 
 static http_server srv_state; /* the one server of the process (http_srv) */
 
+/* Store threads (http_offload) for a remote store: enough that a few slow
+ * reads leave others going; each is one more PostgreSQL connection
+ * (docs/scaling.md counts them). */
+static unsigned store_threads(unsigned http_threads)
+{
+	unsigned n = 2 * http_threads;
+	return n < 4 ? 4 : n > 16 ? 16 : n;
+}
+
 /* Everything after the daemon stopped (or never started): the writer ends
  * after a last visit flush, then connections, counters and store close. */
 static void server_teardown(http_server *S)
@@ -268,6 +277,10 @@ static void server_teardown(http_server *S)
 	if (S->d)
 		MHD_stop_daemon(S->d);
 	eng_stop(S);
+	/* after the connections: each request still on a store thread is an
+	 * orphan now, which its thread ends */
+	offload_stop(S->pool);
+	S->pool = NULL;
 	if (S->lfd >= 0)
 		close(S->lfd);
 	workers_free(S);
@@ -369,6 +382,11 @@ int http_server_start(const sh_config *cfg, unsigned flags, sh_err *err)
 	    cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	if (threads < 1 || S->caller_loop)
 		threads = 1;
+	if (!S->caller_loop && svc_writer_store_remote(S->wr)) {
+		rc = offload_start(&S->pool, store_threads(threads), "store", err);
+		if (rc < 0)
+			goto fail;
+	}
 	if (S->engine == HTTP_ENGINE_OWN) {
 		rc = eng_start(S, threads, err);
 		if (rc < 0)

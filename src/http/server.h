@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include "http/internal.h"
+#include "http/offload.h"
 
 /* Timeouts. libmicrohttpd 0.9.75 has one idle timeout per connection (it
  * restarts on every byte), so a client sending a header byte every 9 s would
@@ -47,10 +48,39 @@ typedef struct cidr {
 	int bits;
 } cidr;
 
+/* request.c: true while a store thread works on r (http_offload). */
+bool http_req_busy(const http_req *r);
+
+/* A request's job on a store thread (http_offload), what both engines
+ * share; each embeds it first in what it keeps (engine.c's eng_off,
+ * request.c's mhd_off). */
+typedef struct http_offjob {
+	offload_job job;
+	http_req *r;
+	http_handler fn;   /* the handler to run (OFF_RUN) */
+	http_worker *home; /* the request's worker: r->w again once back */
+	bool busy;         /* queued or running: set by the submitter, cleared by
+	                      the thread under S->jlock, read atomically */
+	bool staging;      /* fn runs: the answer is kept, not sent */
+} http_offjob;
+
+/* Queues j for r (home: r's worker now); run is the engine's job, which
+ * calls http_offjob_run. */
+void http_offjob_submit(http_offjob *j, http_req *r, void (*run)(offload_job *job));
+
+/* On the store thread: with this thread's worker as r->w, runs j->fn (its
+ * answer kept: j->staging), or fill(j, ok) when fill is set (ok false:
+ * no worker, out of memory); then, under S->jlock, either ends r (its
+ * connection went meanwhile: the last of the thread and r's unit frees
+ * it) or gives r its worker back and calls resume(r). */
+void http_offjob_run(http_offjob *j, void (*fill)(http_offjob *j, bool ok),
+                     void (*resume)(http_req *r));
+
 struct http_server {
 	const sh_config *cfg;
 	svc *v;
 	svc_writer *wr; /* the service's writer (owns the write connection) */
+	offload *pool;  /* store threads (a remote store: http_offload), or NULL */
 	char *db_url;   /* what workers open */
 	struct MHD_Daemon *d;
 

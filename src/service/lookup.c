@@ -462,8 +462,8 @@ static void miss_answer(void *ud, int rc, const sh_link *l)
 	x->done(x->ud, rc);
 }
 
-int svc_resolve_later(svc *v, store *s, svc_misses *m, int64_t dom, const char *code, size_t n,
-                      int64_t now, svc_resolved_fn done, void *ud)
+int svc_resolve_later(svc *v, svc_misses *m, int64_t dom, const char *code, size_t n,
+                      svc_target *t, int64_t now, svc_resolved_fn done, void *ud)
 {
 	char kbuf[SVC_CACHE_KEY_MAX];
 	size_t keylen;
@@ -471,16 +471,20 @@ int svc_resolve_later(svc *v, store *s, svc_misses *m, int64_t dom, const char *
 	struct miss *x;
 	int rc;
 
-	if (!m || !m->free) /* too many in flight: the waiting way */
-		return svc_resolve_on(v, s, dom, code, n, m ? m->t : NULL, now);
 	if (!code || n == 0 || n > CODE_MAX || !codec_custom_valid(code, n))
 		return SH_ENOTFOUND;
+	if (m)
+		t = m->t;
 	key = key_of(dom, code, n, kbuf, &keylen);
-	rc = resolve_cached(v, key, keylen, m->t, now);
-	if (rc == SH_ENOTFOUND && dom != 0) /* Shlink's domain fallback */
-		return svc_resolve_on(v, s, 0, code, n, m->t, now);
+	rc = resolve_cached(v, key, keylen, t, now);
+	if (rc == SH_ENOTFOUND && dom != 0) { /* Shlink's domain fallback */
+		rc = resolve_cached(v, code, n, t, now);
+		return rc > 0 ? SVC_WOULD_WAIT : rc;
+	}
 	if (rc <= 0)
 		return rc;
+	if (!m || !m->free) /* too many in flight */
+		return SVC_WOULD_WAIT;
 	x = m->free;
 	m->free = x->next;
 	*x = (struct miss){.m = m, .done = done, .ud = ud, .dom = dom, .n = n};
@@ -492,9 +496,7 @@ int svc_resolve_later(svc *v, store *s, svc_misses *m, int64_t dom, const char *
 	x->next = m->free;
 	m->free = x;
 	if (rc == SH_EBUSY) /* the connection's pipeline is full */
-		return svc_resolve_on(v, s, dom, code, n, m->t, now);
-	rc = resolve_end(v, rc, key, keylen, m->t, 0, now);
-	if (rc == SH_ENOTFOUND && dom != 0)
-		rc = svc_resolve_on(v, s, 0, code, n, m->t, now);
-	return rc;
+		return SVC_WOULD_WAIT;
+	rc = resolve_end(v, rc, key, keylen, t, 0, now);
+	return rc == SH_ENOTFOUND && dom != 0 ? SVC_WOULD_WAIT : rc;
 }

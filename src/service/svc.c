@@ -621,3 +621,8 @@ uint64_t svc_store_errors(void)
 {
 	return store_error_count();
 }
+
+uint64_t svc_misses_sent(void)
+{
+	return store_lookups_sent_count();
+}

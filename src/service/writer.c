@@ -719,3 +719,8 @@ const char *svc_writer_store_name(const svc_writer *w)
 {
 	return w->ws ? w->ws->ops->name : "-";
 }
+
+bool svc_writer_store_remote(const svc_writer *w)
+{
+	return w->ws && (store_caps(w->ws) & STORE_CAP_RECONNECT);
+}

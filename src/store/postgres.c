@@ -58,6 +58,7 @@
 #include "shorty/store.h"
 #include "shorty/timeutil.h"
 #include "shorty/utf8.h"
+#include "store/lookups.h"
 #include "store/sqlq.h"
 
 #define ID_BLOCK 1000      /* ids leased per round trip */
@@ -600,6 +601,17 @@ static int session_setup(pg_store *p)
 	return rc;
 }
 
+/* A failed (re)connect: the next try not before a random wait up to the
+ * backoff, which doubles from 50 ms to 2 s (full jitter). */
+static void backoff_step(pg_store *p)
+{
+	p->backoff_ms = p->backoff_ms ? p->backoff_ms * 2 : BACKOFF_MIN_MS;
+	if (p->backoff_ms > BACKOFF_MAX_MS)
+		p->backoff_ms = BACKOFF_MAX_MS;
+	p->rng ^= p->rng << 13, p->rng ^= p->rng >> 7, p->rng ^= p->rng << 17;
+	p->retry_at_ms = mono_ms() + (int64_t)(p->rng % (uint64_t)(p->backoff_ms + 1));
+}
+
 /* A connection found broken is reset, but only outside a transaction: inside
  * one the transaction is gone, and the caller must learn it (every op fails
  * until it rolls back). Any reset drops the leased ids. While PostgreSQL
@@ -634,11 +646,7 @@ static int pg_alive(pg_store *p)
 		p->retry_at_ms = 0;
 		return fence(p);
 	}
-	p->backoff_ms = p->backoff_ms ? p->backoff_ms * 2 : BACKOFF_MIN_MS;
-	if (p->backoff_ms > BACKOFF_MAX_MS)
-		p->backoff_ms = BACKOFF_MAX_MS;
-	p->rng ^= p->rng << 13, p->rng ^= p->rng >> 7, p->rng ^= p->rng << 17;
-	p->retry_at_ms = mono_ms() + (int64_t)(p->rng % (uint64_t)(p->backoff_ms + 1));
+	backoff_step(p);
 	return pg_fail(p, NULL, "connect");
 }
 
@@ -1176,20 +1184,19 @@ static int pg_exec(store *s, sqlq *b, int64_t *changes, const char *what)
 
 static const store_ops postgres_ops;
 
-
-int store_postgres_open(store **out, const char *url, const store_options *o, sh_err *err)
+/* A handle on url, its connection driven to its end within the connect
+ * deadline: 0, or SH_E* with err saying why; then *out is the handle with
+ * its failed connection (which PQresetStart can try again: pg_alive), or
+ * NULL when out of memory. app: the session's application_name, what
+ * pg_stat_activity shows (the URL's own wins). */
+static int pg_open(pg_store **out, const char *url, const store_options *o, const char *app,
+                   sh_err *err)
 {
-	store_options def;
 	pg_store *p;
 	const char *m;
 	size_t n;
 
-	*out = NULL;
-	if (!o) {
-		store_options_default(&def);
-		o = &def;
-	}
-	p = calloc(1, sizeof(*p));
+	*out = p = calloc(1, sizeof(*p));
 	if (!p)
 		return sh_err_set(err, SH_ENOMEM, NULL, "out of memory opening the store");
 	p->base.ops = &postgres_ops;
@@ -1202,7 +1209,7 @@ int store_postgres_open(store **out, const char *url, const store_options *o, sh
 		                                   "keepalives_idle", "keepalives_interval",
 		                                   "keepalives_count", "application_name",
 		                                   "dbname", NULL};
-		const char *vals[] = {"2", "1", "10", "2", "3", "shorty", url, NULL};
+		const char *vals[] = {"2", "1", "10", "2", "3", app, url, NULL};
 		p->conn = PQconnectStartParams(keys, vals, 1);
 	}
 	if (!p->conn || PQstatus(p->conn) == CONNECTION_BAD || connect_poll(p, false) != 0 ||
@@ -1212,13 +1219,14 @@ int store_postgres_open(store **out, const char *url, const store_options *o, sh
 		             : PQerrorMessage(p->conn);
 		n = strcspn(m, "\n");
 		sh_err_set(err, SH_ESTORE, "db", "cannot connect to PostgreSQL: %.*s", (int)n, m);
-		PQfinish(p->conn);
-		free(p);
+		if (!p->conn) {
+			free(p);
+			*out = NULL;
+		}
 		return SH_ESTORE;
 	}
 	/* each connection adds its visits to a row of visit_totals of its own */
 	p->slot = (int)((unsigned)PQbackendPID(p->conn) % TOTAL_SLOTS);
-	*out = &p->base;
 	return 0;
 }
 
@@ -1228,6 +1236,26 @@ static void pg_close(store *s)
 
 	PQfinish(p->conn); /* an open transaction is rolled back by the server */
 	free(p);
+}
+
+int store_postgres_open(store **out, const char *url, const store_options *o, sh_err *err)
+{
+	store_options def;
+	pg_store *p;
+	int rc;
+
+	*out = NULL;
+	if (!o) {
+		store_options_default(&def);
+		o = &def;
+	}
+	if ((rc = pg_open(&p, url, o, "shorty", err))) {
+		if (p)
+			pg_close(&p->base);
+		return rc;
+	}
+	*out = &p->base;
+	return 0;
 }
 
 /* ---- schema ops ---------------------------------------------------------- */
@@ -2560,11 +2588,7 @@ static int feed_lost(store_feed *f)
 		PQfinish(p->conn);
 	p->conn = NULL;
 	f->listening = false;
-	p->backoff_ms = p->backoff_ms ? p->backoff_ms * 2 : BACKOFF_MIN_MS;
-	if (p->backoff_ms > BACKOFF_MAX_MS)
-		p->backoff_ms = BACKOFF_MAX_MS;
-	p->rng ^= p->rng << 13, p->rng ^= p->rng >> 7, p->rng ^= p->rng << 17;
-	p->retry_at_ms = mono_ms() + (int64_t)(p->rng % (uint64_t)(p->backoff_ms + 1));
+	backoff_step(p);
 	return FEED_LOST;
 }
 
@@ -2926,7 +2950,12 @@ static const store_ops postgres_ops = {
  * not the code's (another kind, another domain) by custom code, a second
  * statement queued then. Every miss in flight has the query deadline: past
  * it the connection is cut and every miss on it fails (the requests answer
- * 503); the next send reconnects, with pg_alive's backoff. */
+ * 503); the next send reconnects, with pg_alive's backoff. The open does
+ * not wait for PostgreSQL either: a connection it could not make is made
+ * by a send the same way, so a loop that started while PostgreSQL was
+ * away gets its lookup connection when PostgreSQL is back (before, it read
+ * every miss the waiting way until restart). The handles are reached
+ * through store_pg_lookup_ops (store/lookups.h) only. */
 
 #define LK_MAX 256 /* misses in flight on one connection */
 
@@ -2942,19 +2971,29 @@ struct lk_ent {
 	char code[CODE_MAX + 1];
 };
 
-struct store_lookups {
+typedef struct pg_lookups {
+	store_lookups base; /* first: a store_lookups * is a pg_lookups * */
 	pg_store *p;
 	store_lookup_cb cb;
 	struct lk_ent ring[LK_MAX];
 	unsigned head, n;
-};
+} pg_lookups;
 
-int store_pg_lookups_open(store_lookups **out, const char *url, store_lookup_cb cb,
-                          sh_err *err)
+static pg_lookups *LK(store_lookups *q)
 {
-	store_lookups *q = calloc(1, sizeof(*q));
+	return (pg_lookups *)q;
+}
+
+static const pg_lookups *LKc(const store_lookups *q)
+{
+	return (const pg_lookups *)q;
+}
+
+static int lk_open(store_lookups **out, const char *url, store_lookup_cb cb, sh_err *err)
+{
+	pg_lookups *q = calloc(1, sizeof(*q));
 	store_options o;
-	store *s;
+	sh_err why = {0};
 	int rc;
 
 	*out = NULL;
@@ -2963,20 +3002,29 @@ int store_pg_lookups_open(store_lookups **out, const char *url, store_lookup_cb 
 	/* not read-only: its session setup would be a statement of its own on
 	 * every reconnect; this connection only ever runs the two SELECTs */
 	store_options_default(&o);
-	if ((rc = store_postgres_open(&s, url, &o, err))) {
+	rc = pg_open(&q->p, url, &o, "shorty-lookups", &why);
+	if (rc && (!q->p || PQstatus(q->p->conn) == CONNECTION_OK)) {
+		/* out of memory, or connected and its setup failed: not a
+		 * connection that a later send could make */
+		if (q->p)
+			pg_close(&q->p->base);
 		free(q);
+		if (err)
+			*err = why;
 		return rc;
 	}
-	q->p = PG(s);
+	if (rc) /* PostgreSQL away: a send connects (pg_alive), not before the backoff */
+		backoff_step(q->p);
+	q->base.ops = &store_pg_lookup_ops;
 	q->cb = cb;
-	*out = q;
+	*out = &q->base;
 	return 0;
 }
 
 /* Queues the lookup `from` (ud, dom, id, code, st) as the last in flight,
  * not sent yet (store_lookups_run flushes); false when the connection
  * cannot take it. */
-static bool lk_queue(store_lookups *q, const struct lk_ent *from)
+static bool lk_queue(pg_lookups *q, const struct lk_ent *from)
 {
 	pg_store *p = q->p;
 	struct lk_ent *e = &q->ring[(q->head + q->n) % LK_MAX];
@@ -3018,7 +3066,7 @@ static bool lk_queue(store_lookups *q, const struct lk_ent *from)
 /* The oldest miss, answered (rc, and the link when 0) and taken off. A
  * lookup by id that found no link, or another code's (not a counter code,
  * another domain), asks again by custom code, as svc__get_owned does. */
-static void lk_complete(store_lookups *q, int rc)
+static void lk_complete(pg_lookups *q, int rc)
 {
 	struct lk_ent e = q->ring[q->head];
 	sh_link l;
@@ -3050,7 +3098,7 @@ done:
 }
 
 /* The connection is gone (or cut): every miss on it fails. */
-static void lk_fail_all(store_lookups *q)
+static void lk_fail_all(pg_lookups *q)
 {
 	/* those in flight now: a callback may send a new one (it fails at
 	 * once on this connection, or goes on a new one) */
@@ -3058,9 +3106,9 @@ static void lk_fail_all(store_lookups *q)
 		lk_complete(q, SH_ESTORE);
 }
 
-int store_pg_lookup_send(store_lookups *q, int64_t domain_id, int64_t id, const char *code,
-                         void *ud)
+static int lk_send(store_lookups *lq, int64_t domain_id, int64_t id, const char *code, void *ud)
 {
+	pg_lookups *q = LK(lq);
 	struct lk_ent e = {.ud = ud, .dom = domain_id, .id = id};
 	int rc;
 
@@ -3075,7 +3123,7 @@ int store_pg_lookup_send(store_lookups *q, int64_t domain_id, int64_t id, const 
 
 /* Reads every answer that came, without waiting; a miss ends at its
  * sync. false when the connection broke. */
-static bool lk_read(store_lookups *q)
+static bool lk_read(pg_lookups *q)
 {
 	PGconn *c = q->p->conn;
 	bool after_null = false;
@@ -3117,8 +3165,9 @@ static bool lk_read(store_lookups *q)
 	return PQflush(c) >= 0 && PQstatus(c) == CONNECTION_OK;
 }
 
-void store_pg_lookups_run(store_lookups *q)
+static void lk_run(store_lookups *lq)
 {
+	pg_lookups *q = LK(lq);
 	pg_store *p = q->p;
 
 	if (PQstatus(p->conn) == CONNECTION_OK) {
@@ -3134,13 +3183,16 @@ void store_pg_lookups_run(store_lookups *q)
 	lk_fail_all(q);
 }
 
-int store_pg_lookups_fd(const store_lookups *q)
+static int lk_fd(const store_lookups *lq)
 {
+	const pg_lookups *q = LKc(lq);
+
 	return PQstatus(q->p->conn) == CONNECTION_OK ? PQsocket(q->p->conn) : -1;
 }
 
-int store_pg_lookups_timeout_ms(const store_lookups *q)
+static int lk_timeout_ms(const store_lookups *lq)
 {
+	const pg_lookups *q = LKc(lq);
 	int64_t left;
 
 	if (!q->n)
@@ -3149,18 +3201,28 @@ int store_pg_lookups_timeout_ms(const store_lookups *q)
 	return left < 0 ? 0 : (int)left;
 }
 
-unsigned store_pg_lookups_inflight(const store_lookups *q)
+static unsigned lk_inflight(const store_lookups *lq)
 {
-	return q->n;
+	return LKc(lq)->n;
 }
 
-void store_pg_lookups_close(store_lookups *q)
+static void lk_close(store_lookups *lq)
 {
-	if (!q)
-		return;
+	pg_lookups *q = LK(lq);
+
 	/* closing: each in flight is told (its caller frees what waits) */
 	while (q->n)
 		lk_complete(q, SH_ESTORE);
 	pg_close(&q->p->base);
 	free(q);
 }
+
+const store_lookup_ops store_pg_lookup_ops = {
+    .open = lk_open,
+    .send = lk_send,
+    .run = lk_run,
+    .fd = lk_fd,
+    .timeout_ms = lk_timeout_ms,
+    .inflight = lk_inflight,
+    .close = lk_close,
+};

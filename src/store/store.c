@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "shorty/store.h"
+#include "store/lookups.h"
 #include "store/pqload.h"
 
 static atomic_uint_fast64_t store_errors;
@@ -274,12 +275,15 @@ static const struct backend {
 	int (*open)(store **out, const char *url, const char *rest, const store_options *o,
 	            sh_err *err);
 	unsigned caps;
+	const store_lookup_ops *lookups; /* NULL: none (store_lookups_open gives NULL) */
 } backends[] = {
-    {"sqlite", open_sqlite_url, STORE_CAP_REOPEN},
+    {"sqlite", open_sqlite_url, STORE_CAP_REOPEN, NULL},
     /* lives only as long as its handles: closing the last one loses it */
-    {"memory", open_memory_url, 0},
-    {"postgres", open_postgres_url, STORE_CAP_REOPEN | STORE_CAP_RECONNECT | STORE_CAP_CODE_KEY},
-    {"postgresql", open_postgres_url, STORE_CAP_REOPEN | STORE_CAP_RECONNECT | STORE_CAP_CODE_KEY},
+    {"memory", open_memory_url, 0, NULL},
+    {"postgres", open_postgres_url, STORE_CAP_REOPEN | STORE_CAP_RECONNECT | STORE_CAP_CODE_KEY,
+     &store_pg_lookup_ops},
+    {"postgresql", open_postgres_url, STORE_CAP_REOPEN | STORE_CAP_RECONNECT | STORE_CAP_CODE_KEY,
+     &store_pg_lookup_ops},
 };
 #define NBACKENDS (sizeof(backends) / sizeof(backends[0]))
 
@@ -677,47 +681,58 @@ void store_feed_close(store_feed *f)
 		store_pg_feed_close(f);
 }
 
-/* Lookups that do not wait (store.h): PostgreSQL's only. */
+/* ---- lookups that do not wait (store.h), through the backend's table ---- */
+
+static atomic_uint_fast64_t lookups_sent;
+
 int store_lookups_open(store_lookups **out, const char *url, store_lookup_cb cb, sh_err *err)
 {
 	const struct backend *b = url ? backend_of(url) : NULL;
 
 	*out = NULL;
-	if (!b || b->open != open_postgres_url)
+	if (!b || !b->lookups)
 		return 0;
-	return store_pg_lookups_open(out, url, cb, err);
+	return b->lookups->open(out, url, cb, err);
 }
 
-int store_lookup_send(store_lookups *q, int64_t domain_id, int64_t id, const char *code,
-                      void *ud)
+int store_lookup_send(store_lookups *q, int64_t domain_id, int64_t id, const char *code, void *ud)
 {
-	return store_pg_lookup_send(q, domain_id, id, code, ud);
+	int rc = q->ops->send(q, domain_id, id, code, ud);
+
+	if (rc == 0)
+		atomic_fetch_add_explicit(&lookups_sent, 1, memory_order_relaxed);
+	return rc;
+}
+
+uint64_t store_lookups_sent_count(void)
+{
+	return atomic_load(&lookups_sent);
 }
 
 void store_lookups_run(store_lookups *q)
 {
-	store_pg_lookups_run(q);
+	q->ops->run(q);
 }
 
 int store_lookups_fd(const store_lookups *q)
 {
-	return store_pg_lookups_fd(q);
+	return q->ops->fd(q);
 }
 
 int store_lookups_timeout_ms(const store_lookups *q)
 {
-	return store_pg_lookups_timeout_ms(q);
+	return q->ops->timeout_ms(q);
 }
 
 unsigned store_lookups_inflight(const store_lookups *q)
 {
-	return store_pg_lookups_inflight(q);
+	return q->ops->inflight(q);
 }
 
 void store_lookups_close(store_lookups *q)
 {
 	if (q)
-		store_pg_lookups_close(q);
+		q->ops->close(q);
 }
 
 /* ==== capabilities and locations ==========================================

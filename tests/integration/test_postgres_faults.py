@@ -289,11 +289,21 @@ class FreezableProxy:
             self.socks.append(c)
             threading.Thread(target=self._pair, args=(c,), daemon=True).start()
 
+    def _first(self, c):
+        """What goes to the target before the rest of c's bytes, or None to
+        close c instead (a subclass that looks at a session's start)."""
+        return b""
+
     def _pair(self, c):
         while self.frozen.is_set() and not self.closed.is_set():
             time.sleep(0.01)
         try:
+            first = self._first(c)
+            if first is None:
+                c.close()
+                return
             u = socket.create_connection(("127.0.0.1", self.target))
+            u.sendall(first)
         except OSError:
             c.close()
             return

@@ -7,10 +7,14 @@ comes; the worker serves other requests meanwhile. Here: with the cache off
 misses in flight at once each get their own answer (the right Location,
 404 for an unknown code); misses while PostgreSQL is stopped answer 503
 with Retry-After and come back on their own; a frozen connection (the test
-proxy paused) is cut by the deadline, the waiting requests answer 503.
+proxy paused) is cut by the deadline, the waiting requests answer 503;
+a loop whose lookup connection could not be made when it started gets it
+with a later miss (the proxy refusing that connection at start).
 """
 import concurrent.futures as cf
 import socket
+import struct
+import threading
 import time
 import uuid
 
@@ -175,3 +179,80 @@ def test_a_miss_answered_later_is_cached():
         assert metric(s, "shorty_cache_hits_total") - hits == 3
     finally:
         s.close()
+
+
+class RefusingProxy(FreezableProxy):
+    """The test proxy, reading each session's startup packet: while
+    `refusing` is set it closes the sessions whose application_name is
+    `app` (shorty names its lookup connections "shorty-lookups"):
+    PostgreSQL away for that connection alone, at the moment the loop opens
+    it, without timing games. The cluster has no TLS, so a TLS or GSS
+    request is answered "N" here, as the server would."""
+
+    def __init__(self, target_port, app):
+        self.app = app
+        self.refusing = threading.Event()
+        self.refusing.set()
+        self.refused = 0
+        self.passed = []  # application_name of each session let through
+        super().__init__(target_port)
+
+    @staticmethod
+    def _read(c, n):
+        b = b""
+        while len(b) < n:
+            d = c.recv(n - len(b))
+            if not d:
+                raise OSError("closed")
+            b += d
+        return b
+
+    def _first(self, c):
+        while True:
+            n = struct.unpack("!I", self._read(c, 4))[0]
+            body = self._read(c, n - 4)
+            if n == 8 and struct.unpack("!I", body)[0] in (80877103, 80877104):
+                c.sendall(b"N")  # TLS or GSS request
+                continue
+            break
+        kv = body[4:].split(b"\0")  # after the protocol version
+        app = dict(zip(kv[0::2], kv[1::2])).get(b"application_name", b"").decode()
+        if app == self.app and self.refusing.is_set():
+            self.refused += 1
+            return None
+        self.passed.append(app)
+        return struct.pack("!I", n) + body
+
+
+def test_a_loop_without_its_lookup_connection_at_start_gets_it_later(own_cluster):
+    """The loop's lookup connection cannot be made when the loop starts
+    (PostgreSQL away then, for that connection: the proxy refuses it). Once
+    it can, the misses go on it, pipelined, not the waiting way: each miss
+    counts in shorty_store_misses_pipelined_total. Before, the loop read
+    every miss the waiting way until shorty restarted."""
+    proxy = RefusingProxy(own_cluster.port, "shorty-lookups")
+    s = one_worker(f"postgres://shorty@127.0.0.1:{proxy.port}/shorty")
+    try:
+        s.start()
+        assert until(lambda: proxy.refused >= 1, 10) is not None, proxy.passed
+        code = s.create("https://later.example/lookup")["shortCode"]
+        assert s.get("/health").status_code == 200
+        proxy.refusing.clear()
+
+        def pipelined_again():
+            n = metric(s, "shorty_store_misses_pipelined_total")
+            r = s.get("/" + code, timeout=15)
+            return r.status_code == 302 and metric(s, "shorty_store_misses_pipelined_total") > n
+        back = until(pipelined_again, RECOVERY_BOUND + 5, step=0.05)
+        assert back is not None and back < RECOVERY_BOUND, back
+        assert "shorty-lookups" in proxy.passed, proxy.passed
+        # every miss (the cache is off) goes on the lookup connection now
+        n = metric(s, "shorty_store_misses_pipelined_total")
+        for _ in range(5):
+            r = s.get("/" + code)
+            assert (r.status_code, r.headers["Location"]) == (302, "https://later.example/lookup")
+        assert metric(s, "shorty_store_misses_pipelined_total") - n == 5
+        report("pg_lookups_late", {"refused": proxy.refused, "recovery_s": back})
+    finally:
+        s.close()
+        proxy.close()

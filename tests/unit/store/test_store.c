@@ -14,6 +14,7 @@
  * tests of SQLite's own file format (migration from schema 1, the bulk
  * visit index) are not run there: `sqlite_only` below lists them.
  */
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1593,6 +1594,101 @@ static void test_feed(void **state)
 	store_feed_close(feed);
 }
 
+/* Lookups that do not wait (store_lookup_*): PostgreSQL's only. */
+struct answers {
+	int n;
+	int rc[8];
+	int64_t id[8];
+	char url[8][64];
+};
+
+static void got_answer(void *ud, int rc, const sh_link *l)
+{
+	struct answers *a = ud;
+
+	assert_true(a->n < 8);
+	a->rc[a->n] = rc;
+	a->id[a->n] = l ? l->id : 0;
+	snprintf(a->url[a->n], sizeof(a->url[0]), "%s", l ? l->url : "");
+	a->n++;
+}
+
+/* Runs q until nothing is in flight (each lookup has the store's deadline). */
+static void run_until_answered(store_lookups *q)
+{
+	for (int i = 0; i < 400 && store_lookups_inflight(q); i++) {
+		struct pollfd pf = {.fd = store_lookups_fd(q), .events = POLLIN};
+		int t = store_lookups_timeout_ms(q);
+
+		if (pf.fd >= 0)
+			(void)poll(&pf, 1, t < 0 || t > 50 ? 50 : t);
+		store_lookups_run(q);
+	}
+	assert_int_equal(store_lookups_inflight(q), 0);
+}
+
+static void test_lookups(void **state)
+{
+	fx *f = *state;
+	store_lookups *q = NULL;
+	struct answers a = {0};
+	sh_err err = {0};
+	uint64_t sent;
+
+	assert_int_equal(store_lookups_open(&q, f->url, got_answer, &err), 0);
+	if (!cur->pg) { /* the caller reads the waiting way */
+		assert_null(q);
+		return;
+	}
+	assert_non_null(q);
+	insert(f->s, 7, "https://lookups.example/counter", CODE_KIND_COUNTER, NULL);
+	insert(f->s, 8, "https://lookups.example/custom", CODE_KIND_CUSTOM, "lkCustom");
+	sent = store_lookups_sent_count();
+	/* by id (a counter code), by custom code, a code that decodes to an
+	 * id of no link, a custom code of none: all in flight at once */
+	assert_int_equal(store_lookup_send(q, 0, 7, "h", &a), 0);
+	assert_int_equal(store_lookup_send(q, 0, -1, "lkCustom", &a), 0);
+	assert_int_equal(store_lookup_send(q, 0, 999, "q9", &a), 0);
+	assert_int_equal(store_lookup_send(q, 0, -1, "lkNone", &a), 0);
+	assert_int_equal(store_lookups_inflight(q), 4);
+	assert_true(store_lookups_sent_count() - sent == 4);
+	assert_true(store_lookups_fd(q) >= 0);
+	assert_true(store_lookups_timeout_ms(q) > 0);
+	run_until_answered(q);
+	assert_int_equal(a.n, 4);
+	assert_int_equal(a.rc[0], 0);
+	assert_int_equal(a.id[0], 7);
+	assert_string_equal(a.url[0], "https://lookups.example/counter");
+	assert_int_equal(a.rc[1], 0);
+	assert_int_equal(a.id[1], 8);
+	assert_string_equal(a.url[1], "https://lookups.example/custom");
+	assert_int_equal(a.rc[2], SH_ENOTFOUND);
+	assert_int_equal(a.rc[3], SH_ENOTFOUND);
+	assert_int_equal(store_lookups_timeout_ms(q), -1);
+	store_lookups_close(q);
+
+	/* no server (nothing listens on port 1): the open still gives a
+	 * handle, which connects on a send; until then a send fails as when
+	 * the store is away, and nothing is in flight */
+	q = NULL;
+	assert_int_equal(store_lookups_open(&q, "postgres://u@127.0.0.1:1/db", got_answer, &err),
+	                 0);
+	assert_non_null(q);
+	assert_int_equal(store_lookups_fd(q), -1);
+	assert_int_equal(store_lookups_timeout_ms(q), -1);
+	sent = store_lookups_sent_count();
+	a.n = 0;
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(store_lookup_send(q, 0, 7, "h", &a), SH_ESTORE);
+		usleep(60 * 1000); /* past the first backoff step */
+	}
+	assert_true(store_lookups_sent_count() == sent);
+	assert_int_equal(store_lookups_inflight(q), 0);
+	store_lookups_run(q); /* nothing to do, nothing told */
+	assert_int_equal(a.n, 0);
+	store_lookups_close(q);
+}
+
 /* meta_add keeps the first value: instances starting together on one
  * store create one installation secret */
 static void test_meta_add(void **state)
@@ -2804,6 +2900,7 @@ int main(void)
 	    T(test_group_mode),
 	    T(test_ops_complete),
 	    T(test_feed),
+	    T(test_lookups),
 	    /* SQLite's own file format: not run on PostgreSQL */
 	    T(test_migrate_schema1),
 	    T(test_visits_indexed_in_bulk),
