@@ -207,6 +207,15 @@ int svc_misses_fd(const svc_misses *m);
 int svc_misses_timeout_ms(const svc_misses *m);
 unsigned svc_misses_inflight(const svc_misses *m);
 void svc_misses_run(svc_misses *m);
+/* The lookup connection is made again away from the loop: when a send
+ * found it down, svc_misses_reconnect_wanted (the loop's thread) says true
+ * once and marks m reconnecting (misses then give SVC_WOULD_WAIT; run, fd
+ * and timeout rest); the caller then runs svc_misses_reconnect(m) where a
+ * connect may wait (a store thread), which ends the mark, and wakes the
+ * loop. svc_misses_reconnecting: still at it (wait before closing m). */
+bool svc_misses_reconnect_wanted(svc_misses *m);
+void svc_misses_reconnect(svc_misses *m);
+bool svc_misses_reconnecting(const svc_misses *m);
 int svc_resolve_later(svc *v, svc_misses *m, int64_t dom, const char *code, size_t n,
                       svc_target *t, int64_t now, svc_resolved_fn done, void *ud);
 

@@ -582,8 +582,15 @@ void store_pg_feed_close(store_feed *f);
 typedef struct store_lookups store_lookups;
 typedef void (*store_lookup_cb)(void *ud, int rc, const sh_link *link);
 int store_lookups_open(store_lookups **out, const char *url, store_lookup_cb cb, sh_err *err);
+/* STORE_LOOKUP_RECONNECT (from send): the connection is down and nothing is
+ * in flight: nothing was sent; store_lookups_reconnect makes it again (it
+ * waits up to the connect deadline: call it where waiting does no harm,
+ * while the opening thread does not touch q). 0, or SH_E* (the store's
+ * backoff: the next try comes later). */
+#define STORE_LOOKUP_RECONNECT 1
 int store_lookup_send(store_lookups *q, int64_t domain_id, int64_t id, const char *code,
                       void *ud);
+int store_lookups_reconnect(store_lookups *q);
 void store_lookups_run(store_lookups *q);
 int store_lookups_fd(const store_lookups *q);
 int store_lookups_timeout_ms(const store_lookups *q);

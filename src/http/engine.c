@@ -178,6 +178,12 @@ struct fd_add {
 	struct fd_add *next;
 };
 
+/* A loop's lookup connection made again on a store thread (misses_turn). */
+struct misses_rejoin {
+	offload_job job; /* first */
+	struct eloop *L;
+};
+
 struct eloop {
 	struct eng *E;
 	http_server *S;
@@ -203,6 +209,7 @@ struct eloop {
 	char tag_listen, tag_event;   /* epoll tags of the special fds */
 	char tag_misses;
 	svc_misses *misses; /* the worker's lookup connection (PostgreSQL), or NULL */
+	struct misses_rejoin misses_rejoin; /* its reconnect, as a store thread's job */
 	int misses_fd;      /* its socket as registered in epfd (-1: none) */
 	time_t date_sec;
 	char date[64]; /* "Date: ...\r\n" of date_sec */
@@ -1553,13 +1560,33 @@ void http_miss_done(void *ud, int rc)
 		conn_run(c); /* the answer, then the next pipelined request */
 }
 
+/* On a store thread: the lookup connection made again (a connect may wait
+ * up to its deadline), then the loop told. */
+static void misses_rejoin_run(offload_job *job)
+{
+	eloop *L = ((struct misses_rejoin *)job)->L;
+
+	svc_misses_reconnect(L->misses);
+	loop_wake(L);
+}
+
 /* Answers what came, then keeps epoll on the connection's socket (a
- * reconnect may give it another). */
+ * reconnect may give it another). A connection found down is made again on
+ * a store thread, not here; meanwhile misses go to the store threads. */
 static void misses_turn(eloop *L)
 {
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &L->tag_misses};
 	int fd;
 
+	if (svc_misses_reconnect_wanted(L->misses)) {
+		if (http_srv->pool) {
+			L->misses_rejoin.L = L;
+			L->misses_rejoin.job.run = misses_rejoin_run;
+			offload_submit(http_srv->pool, &L->misses_rejoin.job);
+		} else { /* no store threads (a caller-run loop): here */
+			svc_misses_reconnect(L->misses);
+		}
+	}
 	svc_misses_run(L->misses);
 	fd = svc_misses_fd(L->misses);
 	if (fd == L->misses_fd)
@@ -1898,7 +1925,10 @@ void eng_stop(http_server *S)
 		struct fd_add *a, *an;
 		while (L->all)
 			conn_close(L->all);
-		/* after the connections: their misses in flight free the requests */
+		/* after the connections: their misses in flight free the requests;
+		 * a reconnect on a store thread ends first (its connect deadline) */
+		while (L->misses && svc_misses_reconnecting(L->misses))
+			usleep(1000);
 		svc_misses_close(L->misses);
 		L->misses = NULL;
 		loop_reap(L);

@@ -368,6 +368,8 @@ struct svc_misses {
 	svc *v;
 	svc_target *t; /* where answers are made (the worker's target) */
 	store_lookups *q;
+	bool want_reconnect; /* a send found the connection down (the loop's) */
+	bool reconnecting;   /* atomic: svc_misses_reconnect runs elsewhere */
 	struct miss *free;
 	struct miss pool[MISS_MAX];
 };
@@ -404,24 +406,50 @@ void svc_misses_close(svc_misses *m)
 	free(m);
 }
 
+static bool reconnecting(const svc_misses *m)
+{
+	return __atomic_load_n(&m->reconnecting, __ATOMIC_ACQUIRE);
+}
+
 int svc_misses_fd(const svc_misses *m)
 {
-	return store_lookups_fd(m->q);
+	return reconnecting(m) ? -1 : store_lookups_fd(m->q);
 }
 
 int svc_misses_timeout_ms(const svc_misses *m)
 {
-	return store_lookups_timeout_ms(m->q);
+	return reconnecting(m) ? -1 : store_lookups_timeout_ms(m->q);
 }
 
 unsigned svc_misses_inflight(const svc_misses *m)
 {
-	return store_lookups_inflight(m->q);
+	return reconnecting(m) ? 0 : store_lookups_inflight(m->q);
 }
 
 void svc_misses_run(svc_misses *m)
 {
-	store_lookups_run(m->q);
+	if (!reconnecting(m))
+		store_lookups_run(m->q);
+}
+
+bool svc_misses_reconnect_wanted(svc_misses *m)
+{
+	if (!m->want_reconnect || reconnecting(m))
+		return false;
+	m->want_reconnect = false;
+	__atomic_store_n(&m->reconnecting, true, __ATOMIC_RELEASE);
+	return true;
+}
+
+void svc_misses_reconnect(svc_misses *m)
+{
+	(void)store_lookups_reconnect(m->q); /* a failure: the next send asks again */
+	__atomic_store_n(&m->reconnecting, false, __ATOMIC_RELEASE);
+}
+
+bool svc_misses_reconnecting(const svc_misses *m)
+{
+	return reconnecting(m);
 }
 
 /* Sends x's lookup (x->dom, x->code): SVC_PENDING, or the store's SH_E*. */
@@ -436,6 +464,10 @@ static int miss_send(svc_misses *m, struct miss *x)
 	if (codec_decode_id(&m->v->codec, x->code, x->n, &id) != 0)
 		id = -1;
 	int rc = store_lookup_send(m->q, x->dom, id, x->code, x);
+	if (rc == STORE_LOOKUP_RECONNECT) { /* not sent: made again elsewhere */
+		m->want_reconnect = true;
+		return SH_EBUSY;
+	}
 	return rc ? rc : SVC_PENDING;
 }
 
@@ -483,7 +515,7 @@ int svc_resolve_later(svc *v, svc_misses *m, int64_t dom, const char *code, size
 	}
 	if (rc <= 0)
 		return rc;
-	if (!m || !m->free) /* too many in flight */
+	if (!m || !m->free || reconnecting(m)) /* too many in flight, or no connection */
 		return SVC_WOULD_WAIT;
 	x = m->free;
 	m->free = x->next;

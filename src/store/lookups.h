@@ -19,6 +19,7 @@ typedef struct store_lookup_ops {
 	 * connection is then made by a later send (the backend's reconnect) */
 	int (*open)(store_lookups **out, const char *url, store_lookup_cb cb, sh_err *err);
 	int (*send)(store_lookups *q, int64_t domain_id, int64_t id, const char *code, void *ud);
+	int (*reconnect)(store_lookups *q);
 	void (*run)(store_lookups *q);
 	int (*fd)(const store_lookups *q);
 	int (*timeout_ms)(const store_lookups *q);

@@ -3110,15 +3110,21 @@ static int lk_send(store_lookups *lq, int64_t domain_id, int64_t id, const char 
 {
 	pg_lookups *q = LK(lq);
 	struct lk_ent e = {.ud = ud, .dom = domain_id, .id = id};
-	int rc;
 
 	if (q->n == LK_MAX)
 		return SH_EBUSY; /* the caller asks the blocking way */
-	if (q->n == 0 && (rc = pg_alive(q->p)))
-		return rc; /* reconnects only between misses */
+	/* reconnects only between misses, and not here: a connect may wait
+	 * up to its deadline, which the caller's loop must not */
+	if (q->n == 0 && PQstatus(q->p->conn) != CONNECTION_OK)
+		return STORE_LOOKUP_RECONNECT;
 	e.st = id >= 0 ? ST_RESOLVE_ID : ST_RESOLVE_CODE;
 	snprintf(e.code, sizeof e.code, "%s", code);
 	return lk_queue(q, &e) ? 0 : SH_ESTORE; /* broken: run fails those in flight */
+}
+
+static int lk_reconnect(store_lookups *lq)
+{
+	return pg_alive(LK(lq)->p);
 }
 
 /* Reads every answer that came, without waiting; a miss ends at its
@@ -3220,6 +3226,7 @@ static void lk_close(store_lookups *lq)
 const store_lookup_ops store_pg_lookup_ops = {
     .open = lk_open,
     .send = lk_send,
+    .reconnect = lk_reconnect,
     .run = lk_run,
     .fd = lk_fd,
     .timeout_ms = lk_timeout_ms,

@@ -709,6 +709,11 @@ uint64_t store_lookups_sent_count(void)
 	return atomic_load(&lookups_sent);
 }
 
+int store_lookups_reconnect(store_lookups *q)
+{
+	return q->ops->reconnect(q);
+}
+
 void store_lookups_run(store_lookups *q)
 {
 	q->ops->run(q);

@@ -21,7 +21,7 @@ import uuid
 import pytest
 
 from httpfix import report
-from pgfix import cluster_url, instance, until
+from pgfix import cluster_url, instance, psql, until
 from test_postgres_faults import ANSWER_BOUND, RECOVERY_BOUND, Cluster, FreezableProxy
 
 
@@ -253,6 +253,53 @@ def test_a_loop_without_its_lookup_connection_at_start_gets_it_later(own_cluster
             assert (r.status_code, r.headers["Location"]) == (302, "https://later.example/lookup")
         assert metric(s, "shorty_store_misses_pipelined_total") - n == 5
         report("pg_lookups_late", {"refused": proxy.refused, "recovery_s": back})
+    finally:
+        s.close()
+        proxy.close()
+
+
+def test_the_lookup_connection_is_made_again_off_the_loop(own_cluster):
+    """The lookup connection is lost, and PostgreSQL does not answer when it
+    is made again (the proxy frozen: a connect waits to its deadline, 1.5 s
+    each of three tries). The loop does not make it: a store thread does,
+    and the miss that found it down is read there, so the loop answers
+    /health at once meanwhile. Once PostgreSQL answers, the misses go on the
+    lookup connection again (the pipelined count moves)."""
+    proxy = FreezableProxy(own_cluster.port)
+    s = one_worker(f"postgres://shorty@127.0.0.1:{proxy.port}/shorty")
+    try:
+        s.start()
+        code = s.create("https://rejoin.example/x")["shortCode"]
+        n = metric(s, "shorty_store_misses_pipelined_total")
+        assert s.get("/" + code).status_code == 302
+        assert metric(s, "shorty_store_misses_pipelined_total") == n + 1
+        psql(own_cluster.url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                              " WHERE application_name = 'shorty-lookups'")
+        time.sleep(0.3)  # the loop sees its connection closed
+        proxy.frozen.set()
+        out = {}
+        th = threading.Thread(target=lambda: out.update(r=s.get("/" + code, timeout=15)))
+        th.start()
+        time.sleep(0.2)  # that miss finds the connection down
+        took = []
+        for _ in range(3):
+            t0 = time.monotonic()
+            assert s.get("/health", timeout=15).status_code == 200
+            took.append(time.monotonic() - t0)
+            time.sleep(0.3)
+        th.join(20)
+        assert out["r"].status_code == 503, out["r"].text
+        assert out["r"].headers.get("Retry-After")
+        assert max(took) < 1.0, took
+        proxy.frozen.clear()
+
+        def pipelined_again():
+            k = metric(s, "shorty_store_misses_pipelined_total")
+            r = s.get("/" + code, timeout=15)
+            return r.status_code == 302 and metric(s, "shorty_store_misses_pipelined_total") > k
+        back = until(pipelined_again, RECOVERY_BOUND + 5, step=0.05)
+        assert back is not None and back < RECOVERY_BOUND, back
+        report("pg_lookups_rejoin", {"health_s": [round(t, 3) for t in took], "recovery_s": back})
     finally:
         s.close()
         proxy.close()
