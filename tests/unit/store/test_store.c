@@ -1668,8 +1668,9 @@ static void test_lookups(void **state)
 	store_lookups_close(q);
 
 	/* no server (nothing listens on port 1): the open still gives a
-	 * handle, which connects on a send; until then a send fails as when
-	 * the store is away, and nothing is in flight */
+	 * handle; a send sends nothing and asks for the reconnect (made by
+	 * the caller where a connect may wait), which fails as when the store
+	 * is away; nothing is in flight */
 	q = NULL;
 	assert_int_equal(store_lookups_open(&q, "postgres://u@127.0.0.1:1/db", got_answer, &err),
 	                 0);
@@ -1679,7 +1680,9 @@ static void test_lookups(void **state)
 	sent = store_lookups_sent_count();
 	a.n = 0;
 	for (int i = 0; i < 3; i++) {
-		assert_int_equal(store_lookup_send(q, 0, 7, "h", &a), SH_ESTORE);
+		assert_int_equal(store_lookup_send(q, 0, 7, "h", &a), STORE_LOOKUP_RECONNECT);
+		assert_int_equal(store_lookups_reconnect(q), SH_ESTORE);
+		assert_int_equal(store_lookups_fd(q), -1);
 		usleep(60 * 1000); /* past the first backoff step */
 	}
 	assert_true(store_lookups_sent_count() == sent);
