@@ -224,6 +224,16 @@ class RefusingProxy(FreezableProxy):
         return struct.pack("!I", n) + body
 
 
+def pipelined_again(s, code):
+    """Seconds until a redirect of code answers 302 through the lookup
+    connection (the pipelined count moves), or None past the bound."""
+    def once():
+        n = metric(s, "shorty_store_misses_pipelined_total")
+        r = s.get("/" + code, timeout=15)
+        return r.status_code == 302 and metric(s, "shorty_store_misses_pipelined_total") > n
+    return until(once, RECOVERY_BOUND + 5, step=0.05)
+
+
 def test_a_loop_without_its_lookup_connection_at_start_gets_it_later(own_cluster):
     """The loop's lookup connection cannot be made when the loop starts
     (PostgreSQL away then, for that connection: the proxy refuses it). Once
@@ -238,12 +248,7 @@ def test_a_loop_without_its_lookup_connection_at_start_gets_it_later(own_cluster
         code = s.create("https://later.example/lookup")["shortCode"]
         assert s.get("/health").status_code == 200
         proxy.refusing.clear()
-
-        def pipelined_again():
-            n = metric(s, "shorty_store_misses_pipelined_total")
-            r = s.get("/" + code, timeout=15)
-            return r.status_code == 302 and metric(s, "shorty_store_misses_pipelined_total") > n
-        back = until(pipelined_again, RECOVERY_BOUND + 5, step=0.05)
+        back = pipelined_again(s, code)
         assert back is not None and back < RECOVERY_BOUND, back
         assert "shorty-lookups" in proxy.passed, proxy.passed
         # every miss (the cache is off) goes on the lookup connection now
@@ -292,12 +297,7 @@ def test_the_lookup_connection_is_made_again_off_the_loop(own_cluster):
         assert out["r"].headers.get("Retry-After")
         assert max(took) < 1.0, took
         proxy.frozen.clear()
-
-        def pipelined_again():
-            k = metric(s, "shorty_store_misses_pipelined_total")
-            r = s.get("/" + code, timeout=15)
-            return r.status_code == 302 and metric(s, "shorty_store_misses_pipelined_total") > k
-        back = until(pipelined_again, RECOVERY_BOUND + 5, step=0.05)
+        back = pipelined_again(s, code)
         assert back is not None and back < RECOVERY_BOUND, back
         report("pg_lookups_rejoin", {"health_s": [round(t, 3) for t in took], "recovery_s": back})
     finally:
