@@ -263,7 +263,7 @@ static http_server srv_state; /* the one server of the process (http_srv) */
 /* Store threads (http_offload) for a remote store: enough that a few slow
  * reads leave others going; each is one more PostgreSQL connection
  * (docs/scaling.md counts them). */
-static unsigned store_threads(unsigned http_threads)
+static unsigned offload_threads(unsigned http_threads)
 {
 	unsigned n = 2 * http_threads;
 	return n < 4 ? 4 : n > 16 ? 16 : n;
@@ -383,7 +383,7 @@ int http_server_start(const sh_config *cfg, unsigned flags, sh_err *err)
 	if (threads < 1 || S->caller_loop)
 		threads = 1;
 	if (!S->caller_loop && svc_writer_store_remote(S->wr)) {
-		rc = offload_start(&S->pool, store_threads(threads), "store", err);
+		rc = offload_start(&S->pool, offload_threads(threads), "store", err);
 		if (rc < 0)
 			goto fail;
 	}
