@@ -1200,23 +1200,24 @@ static void conn_close(econn *c)
 		stream_end(c);
 	if (c->r) { /* only a connection with a request can be queued */
 		http_req *r = c->r;
-		bool orphan = false, busy;
+		bool orphan, busy;
 		pthread_mutex_lock(&S->jlock);
 		if (c->queued) /* its unit's completion waits for the loop: take it off */
 			done_unlink(L, c);
 		busy = eng_req_busy(r);
-		if (busy || (r->state == ST_WAIT && !r->job_finished)) {
-			r->job_orphan = true; /* eng_job_done, or the store thread, frees it */
-			orphan = true;
-		}
+		/* counted before it is an orphan, under the lock: once it is, its
+		 * unit's completion frees it at once (a store thread counts it
+		 * itself: r->w is the thread's). A rare path: a connection that
+		 * ends in the middle of a request. */
+		if (!busy)
+			http_req_done(S, r);
+		orphan = http_req_orphan(r, busy); /* eng_job_done, or the store thread, frees it */
 		/* a completion already queued skips it (loop_done); a handler
 		 * still running on a store thread keeps a connection that says it
 		 * is of this engine (its answer goes nowhere) */
 		r->ec = busy ? &conn_gone : NULL;
 		pthread_mutex_unlock(&S->jlock);
 		c->r = NULL;
-		if (!busy) /* else r->w is the store thread's: its job ends r */
-			http_req_done(S, r);
 		if (!orphan)
 			http_req_free(r);
 	}

@@ -112,6 +112,7 @@ void http_req_done(http_server *S, http_req *r)
 void http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                        enum MHD_RequestTerminationCode toe)
 {
+	bool busy, orphan;
 	http_server *S = cls;
 	http_req *r = *con_cls;
 
@@ -124,21 +125,18 @@ void http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		return;
 	*con_cls = NULL;
 	pthread_mutex_lock(&S->jlock);
-	if (http_req_busy(r)) { /* at the daemon's stop: its store thread ends r */
-		r->job_orphan = true;
-		pthread_mutex_unlock(&S->jlock);
-		return;
-	}
+	busy = http_req_busy(r);
+	orphan = busy && http_req_orphan(r, true); /* at the daemon's stop */
 	pthread_mutex_unlock(&S->jlock);
+	if (orphan) /* its store thread counts and ends r */
+		return;
+	/* counted before it can be an orphan: an orphan may be freed at once */
 	http_req_done(S, r);
 	pthread_mutex_lock(&S->jlock);
-	if (r->state == ST_WAIT && !r->job_finished) {
-		r->job_orphan = true; /* job_done frees it */
-		pthread_mutex_unlock(&S->jlock);
-		return;
-	}
+	orphan = http_req_orphan(r, false); /* job_done frees it */
 	pthread_mutex_unlock(&S->jlock);
-	http_req_free(r);
+	if (!orphan)
+		http_req_free(r);
 }
 
 unsigned http_method_bit(const char *m)
@@ -606,6 +604,13 @@ static bool mhd_offload(http_req *r, http_handler fn)
 	MHD_suspend_connection(r->conn);
 	http_offjob_submit(&o->j, r, mhd_off_run);
 	return true;
+}
+
+bool http_req_orphan(http_req *r, bool busy)
+{
+	if (busy || (r->state == ST_WAIT && !r->job_finished))
+		r->job_orphan = true;
+	return busy || r->job_orphan;
 }
 
 bool http_req_busy(const http_req *r)

@@ -51,6 +51,11 @@ typedef struct cidr {
 /* request.c: true while a store thread works on r (http_offload). */
 bool http_req_busy(const http_req *r);
 
+/* request.c, under S->jlock, once r's connection is gone: true, and r
+ * marked job_orphan, when something still works on r and ends it (a store
+ * thread: busy; or its unit at the writer); false: the caller frees r. */
+bool http_req_orphan(http_req *r, bool busy);
+
 /* A request's job on a store thread (http_offload), what both engines
  * share; each embeds it first in what it keeps (engine.c's eng_off,
  * request.c's mhd_off). */
