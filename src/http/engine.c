@@ -1639,12 +1639,7 @@ bool eng_offload(http_req *r, http_handler fn)
 	if (!(o = r->off) && !(o = r->off = calloc(1, sizeof(*o))))
 		return false; /* out of memory: here, then */
 	o->kind = OFF_RUN;
-	o->j.fn = fn;
-	r->job_unit = NULL;
-	r->job_finished = false;
-	r->job_orphan = false;
-	r->state = ST_WAIT; /* after_handler parks the connection */
-	http_offjob_submit(&o->j, r, off_run);
+	http_offjob_park(&o->j, r, fn, off_run); /* after_handler parks the connection */
 	return true;
 }
 

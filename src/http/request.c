@@ -534,6 +534,17 @@ void http_offjob_submit(http_offjob *j, http_req *r, void (*run)(offload_job *jo
 	offload_submit(http_srv->pool, &j->job);
 }
 
+void http_offjob_park(http_offjob *j, http_req *r, http_handler fn,
+                      void (*run)(offload_job *job))
+{
+	j->fn = fn;
+	r->job_unit = NULL;
+	r->job_finished = false;
+	r->job_orphan = false;
+	r->state = ST_WAIT; /* answered once the job (and a unit it defers) is done */
+	http_offjob_submit(j, r, run);
+}
+
 void http_offjob_run(http_offjob *j, void (*fill)(http_offjob *j, bool ok),
                      void (*resume)(http_req *r))
 {
@@ -595,14 +606,10 @@ static bool mhd_offload(http_req *r, http_handler fn)
 
 	if (!(o = r->moff) && !(o = r->moff = calloc(1, sizeof(*o))))
 		return false; /* out of memory: here, then */
-	o->j.fn = fn;
-	r->job_unit = NULL;
-	r->job_finished = false;
-	r->job_orphan = false;
-	r->state = ST_WAIT; /* the access handler's next call answers */
-	/* suspended first: the thread may resume it before we return */
+	/* suspended first: the thread may resume it before we return; the
+	 * access handler's next call answers */
 	MHD_suspend_connection(r->conn);
-	http_offjob_submit(&o->j, r, mhd_off_run);
+	http_offjob_park(&o->j, r, fn, mhd_off_run);
 	return true;
 }
 

@@ -73,6 +73,11 @@ typedef struct http_offjob {
  * calls http_offjob_run. */
 void http_offjob_submit(http_offjob *j, http_req *r, void (*run)(offload_job *job));
 
+/* Parks r for its handler's job (ST_WAIT, no unit yet), then queues j
+ * with fn, as http_offjob_submit. */
+void http_offjob_park(http_offjob *j, http_req *r, http_handler fn,
+                      void (*run)(offload_job *job));
+
 /* On the store thread: with this thread's worker as r->w, runs j->fn (its
  * answer kept: j->staging), or fill(j, ok) when fill is set (ok false:
  * no worker, out of memory); then, under S->jlock, either ends r (its
