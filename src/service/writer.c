@@ -722,5 +722,5 @@ const char *svc_writer_store_name(const svc_writer *w)
 
 bool svc_writer_store_remote(const svc_writer *w)
 {
-	return w->ws && (store_caps(w->ws) & STORE_CAP_RECONNECT);
+	return w->ws && svc_store_reconnects(w->ws);
 }
