@@ -573,9 +573,9 @@ void store_pg_feed_close(store_feed *f);
  * calls when store_lookups_fd is readable and when store_lookups_timeout_ms
  * (-1: nothing in flight) has passed: every lookup has the store's query
  * deadline. Only the opening thread uses it. The open does not need the
- * server: when it cannot connect, the handle connects on a later send, as
- * a lost connection reconnects (with the store's backoff; until then a
- * send fails as when the store is away). store_lookups_sent_count: the
+ * server: when it cannot connect, the handle is made to connect by
+ * store_lookups_reconnect, as a lost connection is (with the store's
+ * backoff; until then a send answers STORE_LOOKUP_RECONNECT). store_lookups_sent_count: the
  * lookups sent since start, every handle of the process
  * (shorty_store_misses_pipelined_total).
  */

@@ -16,7 +16,7 @@
 
 typedef struct store_lookup_ops {
 	/* 0 and a handle that can send, even while the server is away: the
-	 * connection is then made by a later send (the backend's reconnect) */
+	 * connection is then made by reconnect, when a send asks for it */
 	int (*open)(store_lookups **out, const char *url, store_lookup_cb cb, sh_err *err);
 	int (*send)(store_lookups *q, int64_t domain_id, int64_t id, const char *code, void *ud);
 	int (*reconnect)(store_lookups *q);

@@ -2950,9 +2950,10 @@ static const store_ops postgres_ops = {
  * not the code's (another kind, another domain) by custom code, a second
  * statement queued then. Every miss in flight has the query deadline: past
  * it the connection is cut and every miss on it fails (the requests answer
- * 503); the next send reconnects, with pg_alive's backoff. The open does
- * not wait for PostgreSQL either: a connection it could not make is made
- * by a send the same way, so a loop that started while PostgreSQL was
+ * 503); the next send answers STORE_LOOKUP_RECONNECT, and the caller
+ * makes it again with lk_reconnect (pg_alive's backoff) on a thread where
+ * a connect may wait. The open does not wait for PostgreSQL either: a
+ * connection it could not make is made the same way, so a loop that started while PostgreSQL was
  * away gets its lookup connection when PostgreSQL is back (before, it read
  * every miss the waiting way until restart). The handles are reached
  * through store_pg_lookup_ops (store/lookups.h) only. */
@@ -3013,7 +3014,7 @@ static int lk_open(store_lookups **out, const char *url, store_lookup_cb cb, sh_
 			*err = why;
 		return rc;
 	}
-	if (rc) /* PostgreSQL away: a send connects (pg_alive), not before the backoff */
+	if (rc) /* PostgreSQL away: lk_reconnect connects (pg_alive), not before the backoff */
 		backoff_step(q->p);
 	q->base.ops = &store_pg_lookup_ops;
 	q->cb = cb;
