@@ -4,9 +4,11 @@
  *
  * Each kind of limit is a fixed table split into shards (each with its own
  * mutex), so the lock a request takes is shared with few others. Each shard
- * is a small open-addressed table keyed by a hash of the address; when a
- * shard is full, the entry idle longest is reused (an address we forgot
- * simply starts with a full bucket). Time is the monotonic clock.
+ * is a small open-addressed table keyed by a hash of the address; a new
+ * address takes a free slot of its probe window, else one whose bucket is
+ * full again, and only when the window holds none of those the entry idle
+ * longest (an address we forgot simply starts with a full bucket). Time is
+ * the monotonic clock.
  *
  * Taking from an empty bucket also writes the address into a small
  * lock-free "blocked until" table, which ratelimit_blocked() reads with two
@@ -185,32 +187,41 @@ void ratelimit_free(void)
 	}
 }
 
-/* The entry of h in its shard (locked by the caller), or NULL; *reuse is
- * where a new entry would go (an empty slot, else the one idle longest). */
-static rl_entry *shard_find(rl_shard *sh, uint64_t h, rl_entry **reuse)
-{
-	rl_entry *oldest = NULL;
-
-	for (int i = 0; i < RL_PROBE; i++) {
-		rl_entry *c = &sh->e[(h / RL_SHARDS + (uint64_t)i) % RL_SLOTS];
-		if (c->key == h)
-			return c;
-		if (c->key == 0 && !oldest)
-			oldest = c;
-		else if (c->key != 0 &&
-		         (!oldest || (oldest->key != 0 && c->last_ns < oldest->last_ns)))
-			oldest = c;
-	}
-	if (reuse)
-		*reuse = oldest;
-	return NULL;
-}
-
 /* The tokens of e at now, refilled since its last use, at most a burst. */
 static double tokens_at(const ratelimit *rl, const rl_entry *e, int64_t now)
 {
 	double t = e->tokens + (double)(now - e->last_ns) * rl->rate_per_ns;
 	return t > rl->burst ? rl->burst : t;
+}
+
+/* The entry of h in its shard (locked by the caller), or NULL. *reuse is
+ * where a new entry would go: an empty slot of the probe window, else one
+ * whose bucket is full again (forgetting it loses nothing: a new entry
+ * starts full), else the one idle longest. The whole window is looked at
+ * first: taking the first occupied slot while a later one was empty threw
+ * away blocked addresses for nothing. */
+static rl_entry *shard_find(const ratelimit *rl, rl_shard *sh, uint64_t h, int64_t now,
+                            rl_entry **reuse)
+{
+	rl_entry *empty = NULL, *full = NULL, *oldest = NULL;
+
+	for (int i = 0; i < RL_PROBE; i++) {
+		rl_entry *c = &sh->e[(h / RL_SHARDS + (uint64_t)i) % RL_SLOTS];
+		if (c->key == h)
+			return c;
+		if (c->key == 0) {
+			if (!empty)
+				empty = c;
+		} else {
+			if (!full && reuse && tokens_at(rl, c, now) >= rl->burst)
+				full = c;
+			if (!oldest || c->last_ns < oldest->last_ns)
+				oldest = c;
+		}
+	}
+	if (reuse)
+		*reuse = empty ? empty : full ? full : oldest;
+	return NULL;
 }
 
 static uint64_t hash_ip_memo(const char *s)
@@ -242,7 +253,7 @@ int ratelimit_take(int kind, const char *ip)
 	h = hash_ip_memo(ip);
 	sh = &rl->shards[h % RL_SHARDS];
 	pthread_mutex_lock(&rl->locks[h % RL_SHARDS].mu);
-	e = shard_find(sh, h, &oldest);
+	e = shard_find(rl, sh, h, now, &oldest);
 	if (!e) {
 		e = oldest;
 		e->key = h;
@@ -276,7 +287,7 @@ static int blocked_locked(ratelimit *rl, uint64_t h, int64_t now)
 	int wait = 0;
 
 	pthread_mutex_lock(&rl->locks[h % RL_SHARDS].mu);
-	e = shard_find(sh, h, NULL);
+	e = shard_find(rl, sh, h, now, NULL);
 	if (e) {
 		double t = tokens_at(rl, e, now);
 		if (t < 1.0)
