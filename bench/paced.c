@@ -12,6 +12,12 @@
  * latency still counts from when it was due (no coordinated omission). One
  * thread, epoll. Prints one line: sent, answered, errors, the rate reached
  * and the latency percentiles in microseconds.
+ *
+ * With PACED_STALLS=1 in the environment it also prints (to stderr) the
+ * five largest stalls: runs of requests answered over 1 ms late whose due
+ * times lie within 20 ms of each other, with when they began, how long
+ * they lasted and the worst latency. A stall that hits the trivial servers
+ * of bench/floor/ too is the machine's, not the server's.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -33,6 +39,51 @@ typedef struct pconn {
 	char buf[4096];
 	size_t len;
 } pconn;
+
+typedef struct stall {
+	int64_t from, to; /* due times of the first and last late request, ns from start */
+	size_t n;
+	int64_t worst;
+} stall;
+
+#define LATE_NS 1000000LL   /* a request answered this late is part of a stall */
+#define STALL_GAP 20000000LL /* late requests this close in due time: one stall */
+
+static int cmp_stall(const void *a, const void *b)
+{
+	size_t x = ((const stall *)a)->n, y = ((const stall *)b)->n;
+
+	return (x < y) - (x > y);
+}
+
+/* The stalls among the late requests (due time from start, latency), due
+ * times ascending: the five with the most requests, to stderr. */
+static void print_stalls(const int64_t *due, const int64_t *late, size_t n)
+{
+	stall *s = calloc(n + 1, sizeof(*s));
+	size_t k = 0;
+
+	if (!s)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (k && due[i] - s[k - 1].to < STALL_GAP) {
+			if (due[i] > s[k - 1].to)
+				s[k - 1].to = due[i];
+			s[k - 1].n++;
+			if (late[i] > s[k - 1].worst)
+				s[k - 1].worst = late[i];
+		} else {
+			s[k++] = (stall){due[i], due[i], 1, late[i]};
+		}
+	}
+	qsort(s, k, sizeof(*s), cmp_stall);
+	fprintf(stderr, "stalls: %zu (requests over 1 ms late: %zu)\n", k, n);
+	for (size_t i = 0; i < k && i < 5; i++)
+		fprintf(stderr, "  at %.1f ms: %zu requests late over %.1f ms, worst %.1f ms\n",
+		        (double)s[i].from / 1e6, s[i].n, (double)(s[i].to - s[i].from) / 1e6,
+		        (double)s[i].worst / 1e6);
+	free(s);
+}
 
 static int64_t now_ns(void)
 {
@@ -93,10 +144,16 @@ int main(int argc, char **argv)
 	int rlen = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", argv[5]);
 	size_t total = (size_t)(rate * secs), sent = 0, done = 0, errors = 0;
 	int64_t *lat = calloc(total + 1, sizeof(*lat));
+	/* the late requests, by due time (a request's answer comes after those
+	 * due before it on its connection, nearly always after all of them) */
+	int64_t *late_due = calloc(total + 1, sizeof(*late_due));
+	int64_t *late_ns = calloc(total + 1, sizeof(*late_ns));
+	size_t nlate = 0;
 	pconn *cs = calloc((size_t)nconn, sizeof(*cs));
 	int ep = epoll_create1(0);
 
-	if (port <= 0 || rate <= 0 || secs <= 0 || nconn <= 0 || !lat || !cs || ep < 0) {
+	if (port <= 0 || rate <= 0 || secs <= 0 || nconn <= 0 || !lat || !late_due || !late_ns ||
+	    !cs || ep < 0) {
 		fprintf(stderr, "paced: bad arguments\n");
 		return 2;
 	}
@@ -151,8 +208,14 @@ int main(int argc, char **argv)
 				}
 				if (strncmp(c->buf, "HTTP/1.1 5", 10) == 0)
 					errors++;
-				else
-					lat[done++] = now_ns() - c->due;
+				else {
+					int64_t l = now_ns() - c->due;
+					lat[done++] = l;
+					if (l > LATE_NS) {
+						late_due[nlate] = c->due - start;
+						late_ns[nlate++] = l;
+					}
+				}
 				memmove(c->buf, c->buf + al, c->len - (size_t)al);
 				c->len -= (size_t)al;
 				c->due = -1;
@@ -166,5 +229,7 @@ int main(int argc, char **argv)
 	       "p99.9 %lld max %lld\n",
 	       sent, done, errors, (double)done / took, (long long)PCT(0.50), (long long)PCT(0.90),
 	       (long long)PCT(0.99), (long long)PCT(0.999), (long long)PCT(1.0));
+	if (getenv("PACED_STALLS"))
+		print_stalls(late_due, late_ns, nlate);
 	return errors || done < total;
 }
