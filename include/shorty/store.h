@@ -554,10 +554,6 @@ typedef void (*store_feed_cb)(const char *msg, void *ud);
 int store_feed_open(store_feed **out, const char *url, sh_err *err);
 int store_feed_wait(store_feed *f, int timeout_ms, store_feed_cb cb, void *ud);
 void store_feed_close(store_feed *f);
-/* Backend store/postgres.c */
-int store_pg_feed_open(store_feed **out, const char *url, sh_err *err);
-int store_pg_feed_wait(store_feed *f, int timeout_ms, store_feed_cb cb, void *ud);
-void store_pg_feed_close(store_feed *f);
 
 /*
  * Lookups that do not wait (a redirect's cache miss; PostgreSQL only):

@@ -58,6 +58,7 @@
 #include "shorty/store.h"
 #include "shorty/timeutil.h"
 #include "shorty/utf8.h"
+#include "store/feed.h"
 #include "store/lookups.h"
 #include "store/sqlq.h"
 
@@ -2525,15 +2526,16 @@ static int pg_notify_op(store *s, const char *msg)
 #define FEED_BEAT_MS 1000 /* a heartbeat query this often ... */
 #define FEED_BEAT_DEADLINE_MS 1000 /* ... answered within this */
 
-struct store_feed {
+typedef struct pg_feed {
+	store_feed base;    /* first: a store_feed * is a pg_feed * */
 	pg_store p;         /* its own connection (reusing the deadline code) */
 	char *url;
 	bool listening;
 	int64_t beat_at_ms; /* the next heartbeat */
-};
+} pg_feed;
 
 /* Connects and LISTENs within the connect and query deadlines. */
-static int feed_connect(store_feed *f)
+static int feed_connect(pg_feed *f)
 {
 	pg_store *p = &f->p;
 	PGresult *r;
@@ -2557,9 +2559,9 @@ static int feed_connect(store_feed *f)
 	return 0;
 }
 
-int store_pg_feed_open(store_feed **out, const char *url, sh_err *err)
+static int feed_open(store_feed **out, const char *url, sh_err *err)
 {
-	store_feed *f = calloc(1, sizeof(*f));
+	pg_feed *f = calloc(1, sizeof(*f));
 
 	*out = NULL;
 	if (!f || !(f->url = strdup(url))) {
@@ -2568,19 +2570,22 @@ int store_pg_feed_open(store_feed **out, const char *url, sh_err *err)
 	}
 	f->p.deadline_ms = FEED_BEAT_DEADLINE_MS;
 	f->p.rng = (uint64_t)(uintptr_t)f ^ ((uint64_t)mono_ms() << 20) ^ 0x2545f4914f6cdd1dull;
-	*out = f;
+	f->base.ops = &store_pg_feed_ops;
+	*out = &f->base;
 	return 0;
 }
 
-void store_pg_feed_close(store_feed *f)
+static void feed_close(store_feed *base)
 {
+	pg_feed *f = (pg_feed *)base;
+
 	if (f->p.conn)
 		PQfinish(f->p.conn);
 	free(f->url);
 	free(f);
 }
 
-static int feed_lost(store_feed *f)
+static int feed_lost(pg_feed *f)
 {
 	pg_store *p = &f->p;
 
@@ -2592,7 +2597,7 @@ static int feed_lost(store_feed *f)
 	return FEED_LOST;
 }
 
-static void feed_deliver(store_feed *f, store_feed_cb cb, void *ud)
+static void feed_deliver(pg_feed *f, store_feed_cb cb, void *ud)
 {
 	PGnotify *n;
 
@@ -2602,8 +2607,9 @@ static void feed_deliver(store_feed *f, store_feed_cb cb, void *ud)
 	}
 }
 
-int store_pg_feed_wait(store_feed *f, int timeout_ms, store_feed_cb cb, void *ud)
+static int feed_wait(store_feed *base, int timeout_ms, store_feed_cb cb, void *ud)
 {
+	pg_feed *f = (pg_feed *)base;
 	pg_store *p = &f->p;
 	int64_t now = mono_ms(), until = now + timeout_ms;
 	PGresult *r;
@@ -2642,6 +2648,8 @@ int store_pg_feed_wait(store_feed *f, int timeout_ms, store_feed_cb cb, void *ud
 	feed_deliver(f, cb, ud);
 	return FEED_OK;
 }
+
+const store_feed_ops store_pg_feed_ops = {.open = feed_open, .wait = feed_wait, .close = feed_close};
 
 /* ---- domains (sqlite.c's) ------------------------------------------------- */
 

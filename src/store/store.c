@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "shorty/store.h"
+#include "store/feed.h"
 #include "store/lookups.h"
 #include "store/pqload.h"
 
@@ -276,14 +277,15 @@ static const struct backend {
 	            sh_err *err);
 	unsigned caps;
 	const store_lookup_ops *lookups; /* NULL: none (store_lookups_open gives NULL) */
+	const store_feed_ops *feed;      /* NULL: none (store_feed_open gives NULL) */
 } backends[] = {
-    {"sqlite", open_sqlite_url, STORE_CAP_REOPEN, NULL},
+    {"sqlite", open_sqlite_url, STORE_CAP_REOPEN, NULL, NULL},
     /* lives only as long as its handles: closing the last one loses it */
-    {"memory", open_memory_url, 0, NULL},
+    {"memory", open_memory_url, 0, NULL, NULL},
     {"postgres", open_postgres_url, STORE_CAP_REOPEN | STORE_CAP_RECONNECT | STORE_CAP_CODE_KEY,
-     &store_pg_lookup_ops},
+     &store_pg_lookup_ops, &store_pg_feed_ops},
     {"postgresql", open_postgres_url, STORE_CAP_REOPEN | STORE_CAP_RECONNECT | STORE_CAP_CODE_KEY,
-     &store_pg_lookup_ops},
+     &store_pg_lookup_ops, &store_pg_feed_ops},
 };
 #define NBACKENDS (sizeof(backends) / sizeof(backends[0]))
 
@@ -658,27 +660,27 @@ int store_copy_finish(store *s)
 	WRAP(copy_finish);
 }
 
-/* ---- the feed of changes: only PostgreSQL has one ------------------------ */
+/* ---- the feed of changes, through the backend's table (store.h) --------- */
 
 int store_feed_open(store_feed **out, const char *url, sh_err *err)
 {
 	const struct backend *b = url ? backend_of(url) : NULL;
 
 	*out = NULL;
-	if (!b || b->open != open_postgres_url)
+	if (!b || !b->feed)
 		return 0;
-	return store_pg_feed_open(out, url, err);
+	return b->feed->open(out, url, err);
 }
 
 int store_feed_wait(store_feed *f, int timeout_ms, store_feed_cb cb, void *ud)
 {
-	return store_pg_feed_wait(f, timeout_ms, cb, ud);
+	return f->ops->wait(f, timeout_ms, cb, ud);
 }
 
 void store_feed_close(store_feed *f)
 {
 	if (f)
-		store_pg_feed_close(f);
+		f->ops->close(f);
 }
 
 /* ---- lookups that do not wait (store.h), through the backend's table ---- */
