@@ -1,10 +1,10 @@
 /*
- * lru.h — a sharded LRU cache with per-entry TTL and negative entries
- * (cache/lru.c).
+ * lru.h — a sharded cache with per-entry TTL and negative entries,
+ * evicting by second chance, an approximation of LRU (cache/lru.c).
  *
  * Keys and values are byte strings, copied in and copied out, so nothing
  * handed out can be freed under a reader. The cache is split into shards
- * (a power of two), each with its own mutex, hash table and LRU list;
+ * (a power of two), each with its own mutex, hash table and list;
  * a key's shard comes from its hash, so threads rarely contend. Bounded by
  * entry count (split evenly over shards). Negative entries remember "this
  * key is known not to exist" (unknown codes) without a value.
@@ -41,7 +41,8 @@ int lru_get(lru *c, const void *key, size_t klen, void *out, size_t outcap,
             size_t *outlen, int64_t now_ms);
 
 /* Inserts or replaces key -> value, live until now_ms + ttl_ms (ttl_ms <= 0:
- * no expiry). Evicts the least recently used entry of the shard if full.
+ * no expiry). If the shard is full, evicts its oldest entry not read since
+ * it was put or last passed over (second chance; see cache/lru.c).
  * Returns 0 or SH_ENOMEM. */
 int lru_put(lru *c, const void *key, size_t klen, const void *val, size_t vlen,
             int64_t now_ms, int64_t ttl_ms);

@@ -1,21 +1,35 @@
 /*
- * lru.c — the sharded LRU cache in front of the store (see shorty/lru.h).
+ * lru.c — the sharded cache in front of the store (see shorty/lru.h),
+ * evicting by second chance (CLOCK) over a list in insertion order.
  *
  * The redirect path asks this cache first, so a get is kept to: one hash,
- * one shard lock, a chain walk with a compare, a memcpy of the value, a
- * splice to the front of the LRU list, and the unlock. Nothing is allocated
- * on a get; a put allocates its entry before taking the lock and frees what
- * it replaced or evicted after releasing it.
+ * one shard lock, a chain walk with a compare, a memcpy of the value,
+ * setting the entry's `referenced` flag (only when it is not set yet, so a
+ * hot entry's line is not dirtied again), and the unlock. A get writes no
+ * list links: a move to the front on every hit (exact LRU) wrote the
+ * entry's two neighbours and the list head, random lines of memory, under
+ * the shard lock (docs/benchmarks.md, "The cache's get"). Nothing is
+ * allocated on a get; a put allocates its entry before taking the lock and
+ * frees what it replaced or evicted after releasing it.
+ *
+ * Eviction (a put into a full shard) looks at the list's tail: a referenced
+ * entry gets its flag cleared and goes to the front (its second chance),
+ * the first unreferenced one is evicted. So an entry read since it last
+ * reached the tail survives one more round, and when every entry was read
+ * the sweep clears them all and the oldest goes. Each move clears a flag
+ * that a get set, so the sweep costs at most one step per get before it:
+ * O(1) per put amortized, at most the shard's count in one put.
  *
  * Layout: the key's 64-bit hash (a wyhash-style multiply-mix, seeded at
  * creation from getrandom so remote callers cannot aim keys at one chain)
  * picks the shard from its top bits and the bucket from its low bits. Each
  * shard has a chained hash table sized once at creation (a power of two >=
  * the shard's cap, so chains stay short without resizing) and a circular
- * doubly-linked LRU list with a sentinel: most recent at head.next, the
- * eviction victim at head.prev. An entry is one allocation: header, key
- * bytes, value bytes. Shards are cache-line aligned so two threads working
- * on neighbouring shards do not share a line.
+ * doubly-linked list with a sentinel: the newest entry (or the last given
+ * a second chance) at head.next, the next one eviction looks at at
+ * head.prev. An entry is one allocation: header, key bytes, value bytes.
+ * Shards are cache-line aligned so two threads working on neighbouring
+ * shards do not share a line.
  *
  * Caps: max_entries is split over the shards exactly (sum of caps ==
  * max_entries); when max_entries is smaller than the shard count, fewer
@@ -36,7 +50,7 @@
 #define LRU_DEFAULT_SHARDS 16u
 #define LRU_MAX_SHARDS 1024u
 
-/* LRU list links; first member of an entry so the sentinel can be one too. */
+/* List links; first member of an entry so the sentinel can be one too. */
 struct lru_link {
 	struct lru_link *prev, *next;
 };
@@ -48,6 +62,7 @@ struct lru_entry {
 	int64_t deadline; /* monotonic ms; INT64_MAX = never */
 	size_t klen, vlen;
 	bool negative;
+	bool referenced;      /* read since put or since its last second chance */
 	unsigned char data[]; /* key bytes, then value bytes */
 };
 
@@ -55,7 +70,7 @@ struct lru_shard {
 	_Alignas(LRU_CACHELINE) pthread_mutex_t mu;
 	struct lru_entry **buckets;
 	size_t mask;          /* nbuckets - 1 */
-	struct lru_link head; /* sentinel: head.next = most recent */
+	struct lru_link head; /* sentinel: head.next = newest, head.prev = next looked at */
 	size_t count, cap;
 	uint64_t hits, misses, negative_hits, evictions, expirations;
 };
@@ -170,6 +185,22 @@ static void lru_remove(struct lru_shard *sh, struct lru_entry *e)
 	lru_remove_at(sh, p);
 }
 
+/* Second chance: the tail's referenced entries lose their flag and go to the
+ * front until an unreferenced one is at the tail; that one is the victim.
+ * At most count moves: after a full round every flag is clear. */
+static struct lru_entry *lru_pick_victim(struct lru_shard *sh)
+{
+	struct lru_entry *e = (struct lru_entry *)sh->head.prev;
+
+	while (e->referenced) {
+		e->referenced = false;
+		lru_list_unlink(&e->link);
+		lru_list_push_front(sh, &e->link);
+		e = (struct lru_entry *)sh->head.prev;
+	}
+	return e;
+}
+
 /* ---- public ----------------------------------------------------------- */
 
 static size_t lru_pow2_at_least(size_t n)
@@ -282,10 +313,8 @@ int lru_get(lru *c, const void *key, size_t klen, void *out, size_t outcap, size
 		sh->expirations++;
 		sh->misses++;
 	} else {
-		if (sh->head.next != &e->link) {
-			lru_list_unlink(&e->link);
-			lru_list_push_front(sh, &e->link);
-		}
+		if (!e->referenced)
+			e->referenced = true;
 		if (e->negative) {
 			sh->negative_hits++;
 			rc = LRU_NEGATIVE;
@@ -321,6 +350,7 @@ static int lru_insert(lru *c, const void *key, size_t klen, const void *val, siz
 	e->klen = klen;
 	e->vlen = vlen;
 	e->negative = negative;
+	e->referenced = false;
 	if (ttl_ms <= 0 || now_ms > INT64_MAX - ttl_ms)
 		e->deadline = INT64_MAX;
 	else
@@ -336,7 +366,7 @@ static int lru_insert(lru *c, const void *key, size_t klen, const void *val, siz
 	if (old) {
 		lru_remove_at(sh, p); /* p now points at old's successor slot */
 	} else if (sh->count >= sh->cap) {
-		victim = (struct lru_entry *)sh->head.prev;
+		victim = lru_pick_victim(sh);
 		lru_remove(sh, victim);
 		sh->evictions++;
 		/* the chain may have changed under p: find the slot again */

@@ -1,6 +1,6 @@
 /*
- * test_lru.c — unit tests of the sharded LRU cache (cache/lru.c): LRU order,
- * capacity, TTL, negative entries, replace/delete/clear, truncated copy-out,
+ * test_lru.c — unit tests of the sharded cache (cache/lru.c): second-chance
+ * eviction order, capacity, TTL, negative entries, replace/delete/clear, truncated copy-out,
  * stats, and a many-thread stress run whose invariants are checked after.
  */
 #include <pthread.h>
@@ -63,34 +63,146 @@ static void test_hit_and_miss(void **state)
 	lru_destroy(c);
 }
 
-static void test_lru_order(void **state)
+/* Second chance, worked out by hand on one shard of 3 (the list runs from
+ * the newest entry to the tail, where eviction looks; * = referenced). */
+static void test_second_chance_order(void **state)
 {
 	(void)state;
-	/* one shard so the order is global */
-	lru *c = lru_create(3, 1);
+	lru *c = lru_create(3, 1); /* one shard so the order is global */
 	char buf[8];
 	size_t len;
+	lru_stats st;
 
 	put_str(c, "a", "1", 0, 0);
 	put_str(c, "b", "2", 0, 0);
-	put_str(c, "c", "3", 0, 0);
-	/* touching "a" makes "b" the least recently used */
+	put_str(c, "c", "3", 0, 0); /* c b a */
+	/* a read marks "a" and moves nothing: c b a* */
 	assert_int_equal(get_str(c, "a", buf, sizeof buf, &len, 0), LRU_HIT);
+	/* "d": the tail "a" was read, so it loses the mark and goes to the
+	 * front (a c b); "b", the oldest unread, is evicted: d a c */
 	put_str(c, "d", "4", 0, 0);
 	assert_int_equal(get_str(c, "b", buf, sizeof buf, &len, 0), LRU_MISS);
+	/* read all three: d* a* c* */
 	assert_int_equal(get_str(c, "a", buf, sizeof buf, &len, 0), LRU_HIT);
 	assert_int_equal(get_str(c, "c", buf, sizeof buf, &len, 0), LRU_HIT);
 	assert_int_equal(get_str(c, "d", buf, sizeof buf, &len, 0), LRU_HIT);
-	/* now a is oldest (order d, c, a after the gets above: a,c,d touched) */
+	/* "e": every entry was read, so the sweep clears c, a, d in turn (each
+	 * to the front) and the oldest in the list, "c", is evicted -- exact LRU
+	 * would evict "a", read first of the three: e d a */
 	put_str(c, "e", "5", 0, 0);
+	assert_int_equal(get_str(c, "c", buf, sizeof buf, &len, 0), LRU_MISS);
+	lru_get_stats(c, &st);
+	assert_int_equal(st.evictions, 2);
+	assert_int_equal(st.entries, 3);
+	/* the sweep left no mark: "f" evicts the tail "a" without a second
+	 * chance (f e d), and "g" evicts "d" (g f e) */
+	put_str(c, "f", "6", 0, 0);
+	put_str(c, "g", "7", 0, 0);
 	assert_int_equal(get_str(c, "a", buf, sizeof buf, &len, 0), LRU_MISS);
-	/* replacing an entry also makes it most recent */
-	put_str(c, "c", "33", 0, 0);
-	put_str(c, "f", "6", 0, 0); /* evicts d */
 	assert_int_equal(get_str(c, "d", buf, sizeof buf, &len, 0), LRU_MISS);
-	assert_int_equal(get_str(c, "c", buf, sizeof buf, &len, 0), LRU_HIT);
-	assert_memory_equal(buf, "33", 2);
+	/* a replace is a new, unread entry at the front: read "e" (g f e*),
+	 * replace it (e g f), and "h" evicts "f": h e g */
+	assert_int_equal(get_str(c, "e", buf, sizeof buf, &len, 0), LRU_HIT);
+	put_str(c, "e", "55", 0, 0);
+	put_str(c, "h", "8", 0, 0);
+	assert_int_equal(get_str(c, "f", buf, sizeof buf, &len, 0), LRU_MISS);
+	/* a negative hit counts as a read: "n", put negative, evicts "g" (n h e)
+	 * and is read (n* h e); "i" evicts "e" (i n* h), "j" evicts "h"
+	 * (j i n*), and "k" gives "n" its second chance and evicts "i": k n j.
+	 * Without the mark "k" would have evicted "n". */
+	assert_int_equal(lru_put_negative(c, "n", 1, 0, 0), 0);
+	assert_int_equal(get_str(c, "n", buf, sizeof buf, &len, 0), LRU_NEGATIVE);
+	put_str(c, "i", "9", 0, 0);
+	put_str(c, "j", "10", 0, 0);
+	put_str(c, "k", "11", 0, 0);
+	assert_int_equal(get_str(c, "g", buf, sizeof buf, &len, 0), LRU_MISS);
+	assert_int_equal(get_str(c, "e", buf, sizeof buf, &len, 0), LRU_MISS);
+	assert_int_equal(get_str(c, "h", buf, sizeof buf, &len, 0), LRU_MISS);
+	assert_int_equal(get_str(c, "i", buf, sizeof buf, &len, 0), LRU_MISS);
+	assert_int_equal(get_str(c, "n", buf, sizeof buf, &len, 0), LRU_NEGATIVE);
+	assert_int_equal(get_str(c, "j", buf, sizeof buf, &len, 0), LRU_HIT);
+	assert_memory_equal(buf, "10", 2);
+	assert_int_equal(get_str(c, "k", buf, sizeof buf, &len, 0), LRU_HIT);
+	lru_get_stats(c, &st);
+	assert_int_equal(st.evictions, 9); /* b c a d f g e h i */
+	assert_int_equal(st.entries, 3);
 	lru_destroy(c);
+}
+
+/* An expired entry is dropped on its get even when it was read before:
+ * its mark gives it no second chance past its deadline. */
+static void test_second_chance_expired(void **state)
+{
+	(void)state;
+	lru *c = lru_create(2, 1);
+	char buf[8];
+	size_t len;
+	lru_stats st;
+
+	/* "ttl" lives until 10 and is read: ttl*; then old ttl* */
+	put_str(c, "ttl", "1", 0, 10);
+	assert_int_equal(get_str(c, "ttl", buf, sizeof buf, &len, 0), LRU_HIT);
+	put_str(c, "old", "2", 0, 0);
+	assert_int_equal(get_str(c, "ttl", buf, sizeof buf, &len, 10), LRU_MISS);
+	/* dropped, so "x" finds room (x old) and "y" evicts "old" (y x) */
+	put_str(c, "x", "3", 0, 0);
+	lru_get_stats(c, &st);
+	assert_int_equal(st.evictions, 0);
+	put_str(c, "y", "4", 0, 0);
+	assert_int_equal(get_str(c, "old", buf, sizeof buf, &len, 0), LRU_MISS);
+	assert_int_equal(get_str(c, "ttl", buf, sizeof buf, &len, 0), LRU_MISS);
+	assert_int_equal(get_str(c, "x", buf, sizeof buf, &len, 0), LRU_HIT);
+	assert_int_equal(get_str(c, "y", buf, sizeof buf, &len, 0), LRU_HIT);
+	lru_get_stats(c, &st);
+	assert_int_equal(st.evictions, 1);
+	assert_int_equal(st.expirations, 1);
+	assert_int_equal(st.entries, 2);
+	lru_destroy(c);
+}
+
+/* A hot entry read between every two puts is never evicted while cold ones
+ * cycle through: each time it reaches the tail it was read since its last
+ * chance, so it goes to the front and the oldest cold entry goes instead.
+ * Without the mark (plain FIFO) it would be evicted after `cap` puts. */
+static void hot_survives(size_t cap, unsigned shards, int rounds)
+{
+	lru *c = lru_create(cap, shards);
+	char key[32], buf[16];
+	size_t len;
+	lru_stats st;
+
+	assert_non_null(c);
+	put_str(c, "hot", "H", 0, 0);
+	for (int i = 0; i < rounds; i++) {
+		assert_int_equal(get_str(c, "hot", buf, sizeof buf, &len, 0), LRU_HIT);
+		int n = snprintf(key, sizeof key, "cold-%d", i);
+		assert_int_equal(lru_put(c, key, (size_t)n, "c", 1, 0, 0), 0);
+	}
+	assert_int_equal(get_str(c, "hot", buf, sizeof buf, &len, 0), LRU_HIT);
+	assert_memory_equal(buf, "H", 1);
+	lru_get_stats(c, &st);
+	assert_int_equal(st.entries, cap);
+	assert_int_equal(st.evictions, (uint64_t)rounds + 1 - cap);
+	assert_int_equal(st.hits, (uint64_t)rounds + 1);
+	if (shards == 1) {
+		/* the cold ones left oldest first: the newest cap - 1 are there */
+		for (int i = 0; i < rounds; i++) {
+			int n = snprintf(key, sizeof key, "cold-%d", i);
+			int want = i >= rounds - (int)(cap - 1) ? LRU_HIT : LRU_MISS;
+			assert_int_equal(lru_get(c, key, (size_t)n, buf, sizeof buf, &len, 0),
+			                 want);
+		}
+	}
+	lru_destroy(c);
+}
+
+static void test_hot_entry_survives(void **state)
+{
+	(void)state;
+	hot_survives(8, 1, 1000);
+	hot_survives(2, 1, 100); /* hot and one cold: the cold one always goes */
+	/* several shards: the hot entry's shard sees a share of the puts */
+	hot_survives(64, 4, 5000);
 }
 
 static void test_capacity(void **state)
@@ -451,7 +563,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_create_args),
 	    cmocka_unit_test(test_hit_and_miss),
-	    cmocka_unit_test(test_lru_order),
+	    cmocka_unit_test(test_second_chance_order),
+	    cmocka_unit_test(test_second_chance_expired),
+	    cmocka_unit_test(test_hot_entry_survives),
 	    cmocka_unit_test(test_capacity),
 	    cmocka_unit_test(test_ttl),
 	    cmocka_unit_test(test_negative),
