@@ -194,34 +194,47 @@ static double tokens_at(const ratelimit *rl, const rl_entry *e, int64_t now)
 	return t > rl->burst ? rl->burst : t;
 }
 
-/* The entry of h in its shard (locked by the caller), or NULL. *reuse is
- * where a new entry would go: an empty slot of the probe window, else one
- * whose bucket is full again (forgetting it loses nothing: a new entry
- * starts full), else the one idle longest. The whole window is looked at
- * first: taking the first occupied slot while a later one was empty threw
- * away blocked addresses for nothing. */
-static rl_entry *shard_find(const ratelimit *rl, rl_shard *sh, uint64_t h, int64_t now,
-                            rl_entry **reuse)
+/* Slot i of h's probe window in its shard. */
+static rl_entry *probe(rl_shard *sh, uint64_t h, int i)
+{
+	return &sh->e[(h / RL_SHARDS + (uint64_t)i) % RL_SLOTS];
+}
+
+/* The entry of h in its shard (locked by the caller), or NULL. On the hot
+ * path (every redirect takes a detail token): a compare per slot. */
+static rl_entry *shard_find(rl_shard *sh, uint64_t h)
+{
+	for (int i = 0; i < RL_PROBE; i++) {
+		rl_entry *c = probe(sh, h, i);
+		if (c->key == h)
+			return c;
+	}
+	return NULL;
+}
+
+/* Where a new entry for h goes (h is not in the window; shard locked): an
+ * empty slot of the probe window, else one whose bucket is full again
+ * (forgetting it loses nothing: a new entry starts full), else the one
+ * idle longest. The whole window is looked at: taking the first occupied
+ * slot while a later one was empty threw away blocked addresses for
+ * nothing. */
+static rl_entry *shard_slot_for(const ratelimit *rl, rl_shard *sh, uint64_t h, int64_t now)
 {
 	rl_entry *empty = NULL, *full = NULL, *oldest = NULL;
 
 	for (int i = 0; i < RL_PROBE; i++) {
-		rl_entry *c = &sh->e[(h / RL_SHARDS + (uint64_t)i) % RL_SLOTS];
-		if (c->key == h)
-			return c;
+		rl_entry *c = probe(sh, h, i);
 		if (c->key == 0) {
 			if (!empty)
 				empty = c;
 		} else {
-			if (!full && reuse && tokens_at(rl, c, now) >= rl->burst)
+			if (!full && tokens_at(rl, c, now) >= rl->burst)
 				full = c;
 			if (!oldest || c->last_ns < oldest->last_ns)
 				oldest = c;
 		}
 	}
-	if (reuse)
-		*reuse = empty ? empty : full ? full : oldest;
-	return NULL;
+	return empty ? empty : full ? full : oldest;
 }
 
 static uint64_t hash_ip_memo(const char *s)
@@ -244,7 +257,7 @@ int ratelimit_take(int kind, const char *ip)
 	ratelimit *rl = kind >= 0 && kind < RL__COUNT ? limits[kind] : NULL;
 	uint64_t h;
 	rl_shard *sh;
-	rl_entry *e, *oldest = NULL;
+	rl_entry *e;
 	int64_t now = sh_mono_ns();
 	int wait = 0;
 
@@ -253,9 +266,9 @@ int ratelimit_take(int kind, const char *ip)
 	h = hash_ip_memo(ip);
 	sh = &rl->shards[h % RL_SHARDS];
 	pthread_mutex_lock(&rl->locks[h % RL_SHARDS].mu);
-	e = shard_find(rl, sh, h, now, &oldest);
+	e = shard_find(sh, h);
 	if (!e) {
-		e = oldest;
+		e = shard_slot_for(rl, sh, h, now);
 		e->key = h;
 		e->tokens = rl->burst;
 		e->last_ns = now;
@@ -287,7 +300,7 @@ static int blocked_locked(ratelimit *rl, uint64_t h, int64_t now)
 	int wait = 0;
 
 	pthread_mutex_lock(&rl->locks[h % RL_SHARDS].mu);
-	e = shard_find(rl, sh, h, now, NULL);
+	e = shard_find(sh, h);
 	if (e) {
 		double t = tokens_at(rl, e, now);
 		if (t < 1.0)
