@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,15 +145,17 @@ int main(int argc, char **argv)
 	int rlen = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", argv[5]);
 	size_t total = (size_t)(rate * secs), sent = 0, done = 0, errors = 0;
 	int64_t *lat = calloc(total + 1, sizeof(*lat));
-	/* the late requests, by due time (a request's answer comes after those
-	 * due before it on its connection, nearly always after all of them) */
-	int64_t *late_due = calloc(total + 1, sizeof(*late_due));
-	int64_t *late_ns = calloc(total + 1, sizeof(*late_ns));
+	/* with PACED_STALLS only: the late requests, by due time (a request's
+	 * answer comes after those due before it on its connection, nearly
+	 * always after all of them) */
+	bool stalls = getenv("PACED_STALLS") != NULL;
+	int64_t *late_due = stalls ? calloc(total + 1, sizeof(*late_due)) : NULL;
+	int64_t *late_ns = stalls ? calloc(total + 1, sizeof(*late_ns)) : NULL;
 	size_t nlate = 0;
 	pconn *cs = calloc((size_t)nconn, sizeof(*cs));
 	int ep = epoll_create1(0);
 
-	if (port <= 0 || rate <= 0 || secs <= 0 || nconn <= 0 || !lat || !late_due || !late_ns ||
+	if (port <= 0 || rate <= 0 || secs <= 0 || nconn <= 0 || !lat || (stalls && (!late_due || !late_ns)) ||
 	    !cs || ep < 0) {
 		fprintf(stderr, "paced: bad arguments\n");
 		return 2;
@@ -211,7 +214,7 @@ int main(int argc, char **argv)
 				else {
 					int64_t l = now_ns() - c->due;
 					lat[done++] = l;
-					if (l > LATE_NS) {
+					if (stalls && l > LATE_NS) {
 						late_due[nlate] = c->due - start;
 						late_ns[nlate++] = l;
 					}
@@ -229,7 +232,7 @@ int main(int argc, char **argv)
 	       "p99.9 %lld max %lld\n",
 	       sent, done, errors, (double)done / took, (long long)PCT(0.50), (long long)PCT(0.90),
 	       (long long)PCT(0.99), (long long)PCT(0.999), (long long)PCT(1.0));
-	if (getenv("PACED_STALLS"))
+	if (stalls)
 		print_stalls(late_due, late_ns, nlate);
 	return errors || done < total;
 }
